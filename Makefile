@@ -1,0 +1,18 @@
+# doce: `make run` starts the whole stack, `make test` runs the test suite against it.
+# Both install what is missing first (see scripts/tools.sh).
+.PHONY: run test bench build tools clean
+
+run:
+	@bash scripts/run.sh
+
+test:
+	@bash scripts/test.sh
+
+build:
+	CGO_ENABLED=0 go build -trimpath -o bin/doce ./cmd/doce
+
+tools:
+	@bash scripts/tools.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,135 @@
+// Package activities holds ProjectSetup's activities. Each struct gets its dependencies
+// injected; each method is idempotent, because Temporal may run it more than once.
+package activities
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/doce-dev/doce/providers"
+	"github.com/doce-dev/doce/secrets"
+	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workflows"
+	"github.com/doce-dev/doce/workspace"
+)
+
+// Docker brings workspaces up.
+type Docker struct {
+	Store     *store.Store
+	Secrets   *secrets.Transit
+	Workspace *workspace.Manager
+	Image     string
+	Memory    int64
+}
+
+// fieldServerPassword is the Transit context field of a project's OpenCode password.
+const fieldServerPassword = "server_password"
+
+// ComposeUp creates (or finds) the project's network, volumes and OpenCode container, starts it
+// and records where it listens.
+func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflows.ComposeUpResult, error) {
+	p, err := loadProject(ctx, a.Store, in.ProjectID)
+	if err != nil {
+		return workflows.ComposeUpResult{}, err
+	}
+	conn, err := a.Store.Connection(ctx, p.OwnerUserID, p.ProviderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return workflows.ComposeUpResult{}, errProviderNotConnected(p.ProviderID)
+	} else if err != nil {
+		return workflows.ComposeUpResult{}, err
+	}
+	config, err := OpenCodeConfig(p, conn)
+	if err != nil {
+		return workflows.ComposeUpResult{}, err
+	}
+	password, err := a.serverPassword(ctx, p)
+	if err != nil {
+		return workflows.ComposeUpResult{}, err
+	}
+	ws, err := a.Workspace.Up(ctx, workspace.Spec{
+		ProjectID:      p.ID,
+		Image:          a.Image,
+		Password:       password,
+		MemoryBytes:    a.Memory,
+		OpenCodeConfig: config,
+	})
+	if errors.Is(err, workspace.ErrImageMissing) {
+		return workflows.ComposeUpResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("The workspace image %s is not on the Docker host. An operator must build it (scripts/opencode-image.sh).", a.Image),
+			workflows.ErrTypeImageMissing, nil)
+	} else if err != nil {
+		return workflows.ComposeUpResult{}, err
+	}
+	p.ContainerID, p.ContainerName, p.HostPort = ws.ContainerID, ws.ContainerName, ws.HostPort
+	if err := a.Store.UpdateProject(ctx, p, "container_id", "container_name", "host_port"); err != nil {
+		return workflows.ComposeUpResult{}, err
+	}
+	return workflows.ComposeUpResult{ContainerName: ws.ContainerName, HostPort: ws.HostPort}, nil
+}
+
+// serverPassword returns the project's OpenCode password, creating it on first use. The first
+// stored one wins, so a retry never starts a container with a different password.
+func (a *Docker) serverPassword(ctx context.Context, p *store.Project) (string, error) {
+	keyCtx := secrets.ProjectContext(p.ID, fieldServerPassword)
+	ct := p.ServerPasswordCiphertext
+	if ct == "" {
+		pw := base64.RawURLEncoding.EncodeToString(store.RandomToken(24))
+		fresh, _, err := a.Secrets.Encrypt(ctx, []byte(pw), keyCtx)
+		if err != nil {
+			return "", err
+		}
+		if ct, err = a.Store.SetProjectPasswordOnce(ctx, p.ID, fresh); err != nil {
+			return "", err
+		}
+	}
+	pw, err := a.Secrets.Decrypt(ctx, ct, keyCtx)
+	if err != nil {
+		return "", err
+	}
+	return string(pw), nil
+}
+
+// OpenCodeConfig is the workspace's opencode.json: the project's model as default, and for a
+// custom OpenAI-compatible provider, where its API lives and which models it serves. It holds
+// no secret; the key reaches OpenCode only through PUT /auth.
+func OpenCodeConfig(p *store.Project, conn *store.ProviderConnection) ([]byte, error) {
+	cfg := map[string]any{
+		"model":      p.ProviderID + "/" + p.ModelID,
+		"autoupdate": false,
+		"share":      "disabled",
+	}
+	if prov, ok := providers.Lookup(p.ProviderID); ok && prov.Custom {
+		models := map[string]any{}
+		for _, m := range conn.Models() {
+			models[m] = map[string]any{"name": m}
+		}
+		cfg["provider"] = map[string]any{
+			p.ProviderID: map[string]any{
+				"npm":     "@ai-sdk/openai-compatible",
+				"name":    prov.Name,
+				"options": map[string]any{"baseURL": conn.BaseURL},
+				"models":  models,
+			},
+		}
+	}
+	return json.MarshalIndent(cfg, "", "  ")
+}
+
+func loadProject(ctx context.Context, s *store.Store, id string) (*store.Project, error) {
+	p, err := s.Project(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && p.DeletedAt != nil) {
+		return nil, temporal.NewNonRetryableApplicationError("The project was deleted.", workflows.ErrTypeProjectGone, nil)
+	}
+	return p, err
+}
+
+func errProviderNotConnected(providerID string) error {
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("The provider %q is not connected. Connect it in Settings, then retry.", providerID),
+		workflows.ErrTypeProviderNotConnected, nil)
+}

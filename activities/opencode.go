@@ -1,0 +1,214 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/doce-dev/doce/opencode"
+	"github.com/doce-dev/doce/secrets"
+	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workflows"
+)
+
+// OpenCode drives a workspace's OpenCode server.
+type OpenCode struct {
+	Store   *store.Store
+	Secrets *secrets.Transit
+	HTTP    *http.Client
+	// Host is the address the workspace ports are published on (loopback by default).
+	Host string
+	// PollInterval is how often waitHealthy asks; OpenCode's health answer is cheap.
+	PollInterval time.Duration
+}
+
+// healthRequestTimeout bounds one health request: OpenCode can hang a request made while it
+// starts, and a hung request must not eat the heartbeat budget.
+const healthRequestTimeout = 2 * time.Second
+
+// client returns an OpenCode client for the project's server.
+func (a *OpenCode) client(ctx context.Context, p *store.Project) (*opencode.Client, error) {
+	if p.HostPort == 0 || p.ServerPasswordCiphertext == "" {
+		return nil, errors.New("the workspace container has not been started yet")
+	}
+	pw, err := a.Secrets.Decrypt(ctx, p.ServerPasswordCiphertext, secrets.ProjectContext(p.ID, fieldServerPassword))
+	if err != nil {
+		return nil, err
+	}
+	base := "http://" + net.JoinHostPort(a.Host, strconv.Itoa(p.HostPort))
+	return opencode.New(base, string(pw), a.HTTP), nil
+}
+
+// WaitHealthy polls GET /global/health until OpenCode answers healthy, heartbeating each poll.
+// It is bounded by the activity's start-to-close timeout.
+func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) error {
+	p, err := loadProject(ctx, a.Store, in.ProjectID)
+	if err != nil {
+		return err
+	}
+	c, err := a.client(ctx, p)
+	if err != nil {
+		return err
+	}
+	interval := a.PollInterval
+	if interval <= 0 {
+		interval = 100 * time.Millisecond
+	}
+	for polls := 1; ; polls++ {
+		h, err := c.Health(ctx, healthRequestTimeout)
+		if err == nil && h.Healthy {
+			activity.GetLogger(ctx).Info("opencode healthy", "version", h.Version, "polls", polls)
+			return nil
+		}
+		activity.RecordHeartbeat(ctx, polls)
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = errors.New("answered but not healthy")
+			}
+			return fmt.Errorf("OpenCode did not become healthy after %d polls: %w", polls, err)
+		case <-time.After(interval):
+		}
+	}
+}
+
+// SetProviderCredentials decrypts the project's provider credential and hands it to OpenCode
+// with PUT /auth/{provider}. The plaintext lives only in this function.
+func (a *OpenCode) SetProviderCredentials(ctx context.Context, in workflows.StepInput) error {
+	p, err := loadProject(ctx, a.Store, in.ProjectID)
+	if err != nil {
+		return err
+	}
+	conn, err := a.Store.Connection(ctx, p.OwnerUserID, p.ProviderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return errProviderNotConnected(p.ProviderID)
+	} else if err != nil {
+		return err
+	}
+	if conn.Status != store.ConnConnected {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("The %s connection is %s. Reconnect it in Settings, then retry.", conn.ProviderID, conn.Status),
+			workflows.ErrTypeProviderNotConnected, nil)
+	}
+	auth, err := a.credential(ctx, conn)
+	if err != nil {
+		return err
+	}
+	c, err := a.client(ctx, p)
+	if err != nil {
+		return err
+	}
+	if err := c.SetAuth(ctx, conn.ProviderID, auth); err != nil {
+		// Report the status only: an error body could echo what we sent.
+		var se *opencode.StatusError
+		if errors.As(err, &se) {
+			if se.Code >= 400 && se.Code < 500 {
+				return temporal.NewNonRetryableApplicationError(
+					fmt.Sprintf("OpenCode refused the %s credentials (HTTP %d). Check the connection in Settings, then retry.", conn.ProviderID, se.Code),
+					workflows.ErrTypeCredentialsRejected, nil)
+			}
+			return fmt.Errorf("OpenCode answered HTTP %d to PUT /auth/%s", se.Code, conn.ProviderID)
+		}
+		return err
+	}
+	return a.Store.TouchConnection(ctx, conn, p.ID)
+}
+
+// credential decrypts a connection into the shape OpenCode's auth API takes.
+func (a *OpenCode) credential(ctx context.Context, conn *store.ProviderConnection) (opencode.Auth, error) {
+	switch conn.AuthType {
+	case store.AuthAPI:
+		key, err := a.Secrets.Decrypt(ctx, conn.APIKeyCiphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldAPIKey))
+		if errors.Is(err, secrets.ErrUndecryptable) {
+			return opencode.Auth{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("The stored %s key cannot be decrypted. Reconnect the provider in Settings, then retry.", conn.ProviderID),
+				workflows.ErrTypeCredentialsRejected, nil)
+		} else if err != nil {
+			return opencode.Auth{}, err
+		}
+		return opencode.Auth{Type: store.AuthAPI, Key: string(key)}, nil
+	default:
+		return opencode.Auth{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("Connections of type %s are not supported yet.", conn.AuthType),
+			workflows.ErrTypeCredentialsRejected, nil)
+	}
+}
+
+// SessionCreate opens the project's OpenCode session, or finds the one already opened: the
+// recorded id, else a session the workspace already holds (created by an attempt that crashed
+// before recording it).
+func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (workflows.SessionResult, error) {
+	p, err := loadProject(ctx, a.Store, in.ProjectID)
+	if err != nil {
+		return workflows.SessionResult{}, err
+	}
+	if p.OpenCodeSessionID != "" {
+		return workflows.SessionResult{SessionID: p.OpenCodeSessionID}, nil
+	}
+	c, err := a.client(ctx, p)
+	if err != nil {
+		return workflows.SessionResult{}, err
+	}
+	existing, err := c.Sessions(ctx)
+	if err != nil {
+		return workflows.SessionResult{}, err
+	}
+	var id string
+	if len(existing) > 0 {
+		id = existing[len(existing)-1].ID
+	} else {
+		s, err := c.CreateSession(ctx, p.Name)
+		if err != nil {
+			return workflows.SessionResult{}, err
+		}
+		id = s.ID
+	}
+	p.OpenCodeSessionID = id
+	if err := a.Store.UpdateProject(ctx, p, "opencode_session_id"); err != nil {
+		return workflows.SessionResult{}, err
+	}
+	return workflows.SessionResult{SessionID: id}, nil
+}
+
+// SendInitialPrompt sends the project's prompt once: never again after it is recorded, and not
+// when the session already holds a user message (an attempt that crashed before recording).
+func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput) error {
+	p, err := loadProject(ctx, a.Store, in.ProjectID)
+	if err != nil {
+		return err
+	}
+	if p.PromptSentAt != nil {
+		return nil
+	}
+	if p.OpenCodeSessionID == "" {
+		return errors.New("the project has no OpenCode session yet")
+	}
+	c, err := a.client(ctx, p)
+	if err != nil {
+		return err
+	}
+	msgs, err := c.Messages(ctx, p.OpenCodeSessionID)
+	if err != nil {
+		return err
+	}
+	sent := false
+	for _, m := range msgs {
+		sent = sent || m.Info.Role == "user"
+	}
+	if !sent {
+		model := opencode.Model{ProviderID: p.ProviderID, ModelID: p.ModelID}
+		if err := c.PromptAsync(ctx, p.OpenCodeSessionID, model, p.Prompt); err != nil {
+			return err
+		}
+	}
+	now := time.Now().UTC()
+	p.PromptSentAt = &now
+	return a.Store.UpdateProject(ctx, p, "prompt_sent_at")
+}

@@ -1,0 +1,23 @@
+package activities
+
+import (
+	"context"
+
+	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workflows"
+)
+
+// Projects writes setup progress to the project row, for lists and pages.
+type Projects struct {
+	Store *store.Store
+}
+
+// RecordProgress stores the setup's current step and status.
+func (a *Projects) RecordProgress(ctx context.Context, u workflows.ProgressUpdate) error {
+	p := &store.Project{ID: u.ProjectID, SetupStep: u.Step, Status: u.Status, SetupError: u.Error}
+	err := a.Store.UpdateProject(ctx, p, "setup_step", "status", "setup_error")
+	if err == store.ErrNotFound {
+		return nil // deleted meanwhile: nothing to record
+	}
+	return err
+}

@@ -1,0 +1,199 @@
+// Command doce runs doce: the web tier, the Temporal worker, or both, and its maintenance tasks.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/doce-dev/doce/activities"
+	"github.com/doce-dev/doce/config"
+	"github.com/doce-dev/doce/migrations"
+	"github.com/doce-dev/doce/secrets"
+	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/web"
+	"github.com/doce-dev/doce/worker"
+	"github.com/doce-dev/doce/workspace"
+)
+
+const usage = `doce provisions AI coding projects.
+
+Usage: doce <command>
+
+Commands:
+  serve     run the web tier (pages and JSON API)
+  worker    run the Temporal worker (ProjectSetup and its activities)
+  dev       run both in one process, migrating the database first
+  migrate   apply database migrations and exit
+  help      show this help
+
+Configuration comes from the environment; see README.md.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd := os.Args[1]
+	if cmd == "help" || cmd == "-h" || cmd == "--help" {
+		fmt.Print(usage)
+		return
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "doce:", err)
+		os.Exit(2)
+	}
+	log := newLogger(cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	switch cmd {
+	case "migrate":
+		err = runMigrate(ctx, cfg, log)
+	case "serve":
+		err = runApp(ctx, cfg, log, true, false)
+	case "worker":
+		err = runApp(ctx, cfg, log, false, true)
+	case "dev":
+		if err = runMigrate(ctx, cfg, log); err == nil {
+			err = runApp(ctx, cfg, log, true, true)
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "doce: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		log.Error("doce stopped", "command", cmd, "error", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config.Load
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+func runMigrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	st, err := store.Open(cfg.DBPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	applied, err := migrations.Up(ctx, st.DB)
+	if err != nil {
+		return err
+	}
+	log.Info("database migrated", "path", cfg.DBPath, "applied", applied)
+	return nil
+}
+
+// runApp starts the web tier, the worker, or both, and stops them gracefully on a signal.
+func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, work bool) error {
+	if err := cfg.RequireVaultToken(); err != nil {
+		return err
+	}
+	log.Info("starting doce", "serve", serve, "worker", work, "config", cfg.String())
+
+	st, err := store.Open(cfg.DBPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := migrations.CheckCurrent(ctx, st.DB); err != nil {
+		return err
+	}
+
+	transit, err := secrets.NewTransit(cfg.VaultAddr, cfg.VaultToken, cfg.TransitMount, cfg.TransitKey)
+	if err != nil {
+		return err
+	}
+	if err := transit.Ensure(ctx); err != nil {
+		return err
+	}
+
+	tc, err := client.DialContext(ctx, client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    tlog.NewStructuredLogger(log),
+	})
+	if err != nil {
+		return fmt.Errorf("unable to reach Temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	defer tc.Close()
+
+	g, ctx := errgroup.WithContext(ctx)
+	if work {
+		ws, err := workspace.NewManager(cfg.WorkspaceHost)
+		if err != nil {
+			return err
+		}
+		defer ws.Close()
+		if err := ws.Ping(ctx); err != nil {
+			return err
+		}
+		if err := worker.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace); err != nil {
+			return err
+		}
+		w := worker.New(tc, cfg.TaskQueue, worker.Activities{
+			Docker:   &activities.Docker{Store: st, Secrets: transit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory},
+			OpenCode: &activities.OpenCode{Store: st, Secrets: transit, HTTP: &http.Client{}, Host: cfg.WorkspaceHost},
+			Projects: &activities.Projects{Store: st},
+		})
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("unable to start worker: %w", err)
+		}
+		log.Info("worker started", "task_queue", cfg.TaskQueue)
+		g.Go(func() error {
+			<-ctx.Done()
+			w.Stop() // waits for running activities, up to WorkerStopTimeout
+			return nil
+		})
+	}
+	if serve {
+		srv := &web.Server{
+			Store: st, Secrets: transit, Temporal: tc, TaskQueue: cfg.TaskQueue, Namespace: cfg.TemporalNamespace,
+			TemporalUIURL: cfg.TemporalUIURL, SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies(), Log: log,
+		}
+		h, err := srv.Handler()
+		if err != nil {
+			return err
+		}
+		hs := &http.Server{Addr: cfg.HTTPAddr, Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("unable to listen on %s: %w", cfg.HTTPAddr, err)
+		}
+		log.Info("web listening", "url", cfg.BaseURL)
+		g.Go(func() error {
+			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			return hs.Shutdown(sctx)
+		})
+	}
+	return g.Wait()
+}

@@ -1,0 +1,131 @@
+// Package config reads doce's configuration from the environment: DOCE_* variables plus the
+// standard TEMPORAL_*, VAULT_* and DOCKER_HOST (the latter read by the Docker client itself).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	units "github.com/docker/go-units"
+)
+
+// Config is everything doce needs to start.
+type Config struct {
+	HTTPAddr   string        // DOCE_HTTP_ADDR
+	BaseURL    string        // DOCE_BASE_URL: how users reach the app; decides Secure cookies
+	DataDir    string        // DOCE_DATA_DIR
+	DBPath     string        // DOCE_DB_PATH
+	SessionTTL time.Duration // DOCE_SESSION_TTL
+	LogLevel   string        // DOCE_LOG_LEVEL
+	LogFormat  string        // DOCE_LOG_FORMAT: text | json
+
+	TemporalAddress   string // TEMPORAL_ADDRESS
+	TemporalNamespace string // TEMPORAL_NAMESPACE
+	TemporalUIURL     string // DOCE_TEMPORAL_UI_URL
+	TaskQueue         string // DOCE_TASK_QUEUE
+
+	VaultAddr    string // VAULT_ADDR
+	VaultToken   string // VAULT_TOKEN
+	TransitMount string // DOCE_VAULT_TRANSIT_MOUNT
+	TransitKey   string // DOCE_VAULT_TRANSIT_KEY
+
+	OpenCodeImage   string // DOCE_OPENCODE_IMAGE
+	WorkspaceMemory int64  // DOCE_WORKSPACE_MEMORY, e.g. 1g
+	WorkspaceHost   string // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
+}
+
+// Load reads the environment and validates it, naming every variable that is wrong.
+func Load() (*Config, error) {
+	return load(os.Getenv)
+}
+
+func load(getenv func(string) string) (*Config, error) {
+	var errs []error
+	get := func(key, def string) string {
+		if v := strings.TrimSpace(getenv(key)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := &Config{
+		HTTPAddr:          get("DOCE_HTTP_ADDR", "127.0.0.1:8080"),
+		DataDir:           get("DOCE_DATA_DIR", "data"),
+		LogLevel:          get("DOCE_LOG_LEVEL", "info"),
+		LogFormat:         get("DOCE_LOG_FORMAT", "text"),
+		TemporalAddress:   get("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+		TemporalNamespace: get("TEMPORAL_NAMESPACE", "default"),
+		TemporalUIURL:     strings.TrimRight(get("DOCE_TEMPORAL_UI_URL", "http://127.0.0.1:8233"), "/"),
+		TaskQueue:         get("DOCE_TASK_QUEUE", "doce"),
+		VaultAddr:         get("VAULT_ADDR", "http://127.0.0.1:8200"),
+		VaultToken:        get("VAULT_TOKEN", ""),
+		TransitMount:      get("DOCE_VAULT_TRANSIT_MOUNT", "transit"),
+		TransitKey:        get("DOCE_VAULT_TRANSIT_KEY", "doce-credentials"),
+		OpenCodeImage:     get("DOCE_OPENCODE_IMAGE", "doce/opencode:1.18.33"),
+		WorkspaceHost:     get("DOCE_WORKSPACE_HOST", "127.0.0.1"),
+	}
+	c.DBPath = get("DOCE_DB_PATH", filepath.Join(c.DataDir, "doce.db"))
+
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("DOCE_HTTP_ADDR=%q is not host:port", c.HTTPAddr))
+	}
+	c.BaseURL = strings.TrimRight(get("DOCE_BASE_URL", "http://"+c.HTTPAddr), "/")
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("DOCE_BASE_URL=%q is not an http(s) URL", c.BaseURL))
+	}
+	ttl, err := time.ParseDuration(get("DOCE_SESSION_TTL", "168h"))
+	if err != nil || ttl < time.Minute {
+		errs = append(errs, fmt.Errorf("DOCE_SESSION_TTL=%q is not a duration of at least 1m (e.g. 168h)", getenv("DOCE_SESSION_TTL")))
+	}
+	c.SessionTTL = ttl
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("DOCE_LOG_LEVEL=%q is not one of debug, info, warn, error", c.LogLevel))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("DOCE_LOG_FORMAT=%q is not text or json", c.LogFormat))
+	}
+	if _, _, err := net.SplitHostPort(c.TemporalAddress); err != nil {
+		errs = append(errs, fmt.Errorf("TEMPORAL_ADDRESS=%q is not host:port", c.TemporalAddress))
+	}
+	if u, err := url.Parse(c.VaultAddr); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("VAULT_ADDR=%q is not an http(s) URL", c.VaultAddr))
+	}
+	mem, err := units.RAMInBytes(get("DOCE_WORKSPACE_MEMORY", "1g"))
+	if err != nil || mem < 256<<20 {
+		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_MEMORY=%q is not a size of at least 256m (OpenCode needs ~320 MB idle)", getenv("DOCE_WORKSPACE_MEMORY")))
+	}
+	c.WorkspaceMemory = mem
+	if net.ParseIP(c.WorkspaceHost) == nil {
+		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_HOST=%q is not an IP address", c.WorkspaceHost))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// RequireVaultToken is checked by the commands that talk to Vault.
+func (c *Config) RequireVaultToken() error {
+	if c.VaultToken == "" {
+		return errors.New("config: VAULT_TOKEN is not set; doce needs a Vault token allowed to use the transit engine")
+	}
+	return nil
+}
+
+// SecureCookies reports whether cookies must carry the Secure flag.
+func (c *Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+
+// String lists the settings without secrets, for the start-up log.
+func (c *Config) String() string {
+	return "http=" + c.HTTPAddr + " db=" + c.DBPath + " temporal=" + c.TemporalAddress + "/" + c.TemporalNamespace +
+		" queue=" + c.TaskQueue + " vault=" + c.VaultAddr + " image=" + c.OpenCodeImage +
+		" memory=" + strconv.FormatInt(c.WorkspaceMemory>>20, 10) + "MiB"
+}

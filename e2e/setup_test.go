@@ -1,0 +1,365 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	dockerclient "github.com/docker/docker/client"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workspace"
+)
+
+// TestProjectSetupEndToEnd walks the whole product path through the real stack: first-run
+// admin, connect a custom OpenAI-compatible provider pointing at a mock LLM, create a project,
+// and watch ProjectSetup bring up OpenCode, hand it the key and send the prompt, which reaches
+// the mock with that key.
+func TestProjectSetupEndToEnd(t *testing.T) {
+	stack := requireStack(t)
+	ctx := context.Background()
+
+	docker, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer docker.Close()
+	// The mock listens on the default bridge's gateway, the address host.docker.internal
+	// (host-gateway) resolves to inside a workspace.
+	bridge, err := docker.NetworkInspect(ctx, "bridge", network.InspectOptions{})
+	if err != nil || len(bridge.IPAM.Config) == 0 {
+		t.Fatalf("inspect docker bridge network: %v", err)
+	}
+	llm := startMockLLM(t, bridge.IPAM.Config[0].Gateway)
+
+	queue := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
+	doce := startDoce(t, stack, queue)
+	hc := newClient(t)
+
+	// First run: create the admin through the form.
+	resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /setup: %d, want 303", resp.StatusCode)
+	}
+	// A second first-run is refused.
+	resp, _ = newClient(t).PostForm(doce.URL+"/setup", url.Values{"username": {"intruder"}, "password": {"correct horse battery"}})
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("second POST /setup: %d, want 409", resp.StatusCode)
+	}
+
+	// No provider yet: creating a project says what to do.
+	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects", map[string]any{"prompt": "hello"})
+	expectError(t, status, body, http.StatusConflict, "Connect a provider in Settings first.")
+
+	key := "sk-e2e-" + base64.RawURLEncoding.EncodeToString(store.RandomToken(18))
+	baseURL := "http://host.docker.internal:" + llm.port() + "/v1"
+
+	// Bad input gets a 4xx a person can act on.
+	for _, tc := range []struct {
+		name string
+		in   map[string]any
+		want int
+		msg  string
+	}{
+		{"unknown provider", map[string]any{"providerId": "nope", "apiKey": key}, 400, "Unknown provider"},
+		{"empty key", map[string]any{"providerId": "custom", "apiKey": "", "baseURL": baseURL, "models": "mock-model"}, 400, "Enter the API key"},
+		{"oversized key", map[string]any{"providerId": "custom", "apiKey": strings.Repeat("k", 10<<10), "baseURL": baseURL, "models": "mock-model"}, 400, "characters long"},
+		{"malformed base URL", map[string]any{"providerId": "custom", "apiKey": key, "baseURL": "not a url", "models": "mock-model"}, 400, "is not an http(s) URL"},
+		{"wrong prefix", map[string]any{"providerId": "anthropic", "apiKey": "sk-nope"}, 400, `start with "sk-ant-"`},
+	} {
+		status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/connections", tc.in)
+		expectError(t, status, body, tc.want, tc.msg)
+	}
+
+	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/connections",
+		map[string]any{"providerId": "custom", "apiKey": key, "baseURL": baseURL, "models": "mock-model"})
+	if status != http.StatusCreated {
+		t.Fatalf("connect: %d %s", status, body)
+	}
+	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/connections",
+		map[string]any{"providerId": "custom", "apiKey": key, "baseURL": baseURL, "models": "mock-model"})
+	expectError(t, status, body, http.StatusConflict, "already connected")
+
+	const prompt = "Build a tiny hello world page."
+	start := time.Now()
+	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects",
+		map[string]any{"prompt": prompt, "name": "Hello", "providerId": "custom", "modelId": "mock-model"})
+	if status != http.StatusCreated {
+		t.Fatalf("create project: %d %s", status, body)
+	}
+	var created struct{ Project struct{ ID, WorkflowID, Status string } }
+	json.Unmarshal(body, &created)
+	projectID := created.Project.ID
+	t.Cleanup(func() {
+		ws, err := workspace.NewManager("127.0.0.1")
+		if err == nil {
+			if err := ws.Down(context.Background(), projectID); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+	})
+	if created.Project.WorkflowID != "project-setup:"+projectID {
+		t.Fatalf("workflow id %q", created.Project.WorkflowID)
+	}
+
+	var final struct {
+		Project struct {
+			Status, SetupError string
+			Progress           struct {
+				State string
+				Steps []struct{ Name, Status string }
+			}
+		}
+	}
+	waitFor(t, "project ready", 3*time.Minute, func() (bool, error) {
+		status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+projectID, nil)
+		if status != http.StatusOK {
+			return false, fmt.Errorf("GET project: %d %s", status, body)
+		}
+		json.Unmarshal(body, &final)
+		if final.Project.Status == "failed" {
+			t.Fatalf("setup failed: %s", body)
+		}
+		return final.Project.Status == "ready", fmt.Errorf("status %s", final.Project.Status)
+	})
+	t.Logf("setup took %s from POST /api/v1/projects to ready", time.Since(start).Round(time.Millisecond))
+	if final.Project.Progress.State != "completed" || len(final.Project.Progress.Steps) != 5 {
+		t.Fatalf("progress: %+v", final.Project.Progress)
+	}
+	for _, st := range final.Project.Progress.Steps {
+		if st.Status != "done" {
+			t.Errorf("step %s is %s, want done", st.Name, st.Status)
+		}
+	}
+
+	// The container runs with its labels, its port published on loopback only.
+	cs, err := docker.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", workspace.LabelProject+"="+projectID))})
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("containers for project: %d, %v", len(cs), err)
+	}
+	ci, err := docker.ContainerInspect(ctx, cs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ci.State.Running {
+		t.Fatalf("container state %s", ci.State.Status)
+	}
+	for k, want := range map[string]string{
+		workspace.LabelComposeProject: "doce-" + projectID,
+		workspace.LabelComposeService: "opencode",
+		workspace.LabelProject:        projectID,
+	} {
+		if got := ci.Config.Labels[k]; got != want {
+			t.Errorf("label %s = %q, want %q", k, got, want)
+		}
+	}
+	bindings := ci.NetworkSettings.Ports["4096/tcp"]
+	if len(bindings) == 0 {
+		t.Fatal("OpenCode port not published")
+	}
+	for _, b := range bindings {
+		if b.HostIP != "127.0.0.1" {
+			t.Errorf("OpenCode port bound to %q, want 127.0.0.1 only", b.HostIP)
+		}
+	}
+	if ci.HostConfig.Memory == 0 {
+		t.Error("container has no memory limit")
+	}
+
+	// OpenCode's auth.json holds the key, set through PUT /auth.
+	authJSON := readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json")
+	var auth map[string]struct{ Type, Key string }
+	if err := json.Unmarshal(authJSON, &auth); err != nil {
+		t.Fatalf("auth.json: %v", err)
+	}
+	if auth["custom"].Type != "api" || auth["custom"].Key != key {
+		t.Fatalf("auth.json does not hold the connected key for provider custom (type %q)", auth["custom"].Type)
+	}
+
+	// OpenCode holds the session with the prompt, and needs its password.
+	port := bindings[0].HostPort
+	password := envOf(ci.Config.Env, "OPENCODE_SERVER_PASSWORD")
+	if password == "" {
+		t.Fatal("container has no OPENCODE_SERVER_PASSWORD")
+	}
+	oc := &http.Client{Timeout: 5 * time.Second}
+	r, err := oc.Get("http://127.0.0.1:" + port + "/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("OpenCode without password: %d, want 401", r.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:"+port+"/session", nil)
+	req.SetBasicAuth("opencode", password)
+	r, err = oc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sessions []struct{ ID string }
+	json.NewDecoder(r.Body).Decode(&sessions)
+	r.Body.Close()
+	if len(sessions) != 1 {
+		t.Fatalf("OpenCode has %d sessions, want 1", len(sessions))
+	}
+
+	// The mock LLM got the prompt with the key as bearer token: the credentials reached OpenCode.
+	waitFor(t, "mock LLM receives the prompt", time.Minute, func() (bool, error) {
+		for _, rq := range llm.requests() {
+			if rq.Path == "/v1/chat/completions" && strings.Contains(rq.Body, prompt) {
+				if rq.Authorization != "Bearer "+key {
+					t.Fatalf("mock LLM got Authorization %q, want the connected key", redact(rq.Authorization, key))
+				}
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("%d requests so far", len(llm.requests()))
+	})
+
+	// The ciphertext is Vault Transit's, and the key is nowhere in plaintext.
+	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := st.Connection(ctx, mustAdminID(t, st), "custom")
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(conn.APIKeyCiphertext, "vault:v1:") {
+		t.Errorf("stored key is not Vault Transit ciphertext: %.12q…", conn.APIKeyCiphertext)
+	}
+	for _, f := range []string{"doce.db", "doce.db-wal", "doce.db-shm"} {
+		b, err := os.ReadFile(filepath.Join(doce.DataDir, f))
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(key)) {
+			t.Errorf("the key is in plaintext in %s", f)
+		}
+	}
+	if strings.Contains(doce.Logs.String(), key) {
+		t.Error("the key is in doce's logs")
+	}
+	if strings.Contains(hc.responses(), key) {
+		t.Error("the key is in an HTTP response")
+	}
+	if h := workflowHistory(t, stack, created.Project.WorkflowID); strings.Contains(h, key) {
+		t.Error("the key is in the workflow history")
+	} else if !strings.Contains(h, "opencode.waitHealthy") {
+		t.Errorf("workflow history looks empty (%d bytes)", len(h))
+	}
+}
+
+func apiCall(t *testing.T, hc *recordingClient, base, method, path string, in any) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, base+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func expectError(t *testing.T, status int, body []byte, want int, msg string) {
+	t.Helper()
+	var e struct{ Error struct{ Code, Message, Field string } }
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Errorf("want a JSON error body, got %q", body)
+		return
+	}
+	if status != want || !strings.Contains(e.Error.Message, msg) {
+		t.Errorf("got %d %q, want %d with %q", status, e.Error.Message, want, msg)
+	}
+}
+
+func readContainerFile(t *testing.T, docker *dockerclient.Client, id, path string) []byte {
+	t.Helper()
+	rc, _, err := docker.CopyFromContainer(context.Background(), id, path)
+	if err != nil {
+		t.Fatalf("copy %s from container: %v", path, err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	if _, err := tr.Next(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func envOf(env []string, name string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func mustAdminID(t *testing.T, st *store.Store) string {
+	u, err := st.UserByUsername(context.Background(), "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
+}
+
+// workflowHistory returns the run's whole history in protobuf wire form, where payloads appear
+// as the raw bytes they hold.
+func workflowHistory(t *testing.T, stack stackEnv, workflowID string) string {
+	t.Helper()
+	tc, err := client.Dial(client.Options{HostPort: stack.TemporalAddress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	it := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var sb strings.Builder
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := proto.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.Write(b)
+	}
+	return sb.String()
+}
+
+func redact(s, secret string) string { return strings.ReplaceAll(s, secret, "<the key>") }

@@ -1,0 +1,245 @@
+// Package e2e drives the doce binary end to end against the real stack: a Temporal dev server,
+// a Vault server, the Docker engine and the OpenCode image. scripts/test.sh (make test) starts
+// the servers and passes their addresses in DOCE_TEST_* variables.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// stackEnv is where the real services listen.
+type stackEnv struct {
+	TemporalAddress string
+	VaultAddr       string
+	VaultToken      string
+	OpenCodeImage   string
+}
+
+// requireStack returns the stack's addresses. Outside make test they are missing: the test is
+// skipped, unless DOCE_TEST_STACK=1 says they must be there.
+func requireStack(t *testing.T) stackEnv {
+	t.Helper()
+	env := stackEnv{
+		TemporalAddress: os.Getenv("DOCE_TEST_TEMPORAL_ADDRESS"),
+		VaultAddr:       os.Getenv("DOCE_TEST_VAULT_ADDR"),
+		VaultToken:      os.Getenv("DOCE_TEST_VAULT_TOKEN"),
+		OpenCodeImage:   os.Getenv("DOCE_TEST_OPENCODE_IMAGE"),
+	}
+	if env.TemporalAddress == "" || env.VaultAddr == "" || env.VaultToken == "" || env.OpenCodeImage == "" {
+		if os.Getenv("DOCE_TEST_STACK") == "1" {
+			t.Fatal("DOCE_TEST_STACK=1 but the DOCE_TEST_* stack addresses are missing")
+		}
+		t.Skip("needs the real stack: run `make test`")
+	}
+	return env
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// doceBinary builds cmd/doce once per test run.
+func doceBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "doce-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "doce")
+		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/doce").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// syncBuffer collects a process's output safely across goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// doceProcess is a running `doce dev` with its own data dir, port and task queue.
+type doceProcess struct {
+	URL     string
+	DataDir string
+	Env     []string
+	Logs    *syncBuffer
+	cmd     *exec.Cmd
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startDoce migrates a fresh database and starts `doce dev` until the test ends.
+func startDoce(t *testing.T, stack stackEnv, taskQueue string) *doceProcess {
+	t.Helper()
+	bin := doceBinary(t)
+	addr := freeAddr(t)
+	p := &doceProcess{URL: "http://" + addr, DataDir: t.TempDir(), Logs: &syncBuffer{}}
+	p.Env = append(os.Environ(),
+		"DOCE_HTTP_ADDR="+addr,
+		"DOCE_DATA_DIR="+p.DataDir,
+		"DOCE_LOG_FORMAT=json",
+		"DOCE_LOG_LEVEL=debug",
+		"DOCE_TASK_QUEUE="+taskQueue,
+		"TEMPORAL_ADDRESS="+stack.TemporalAddress,
+		"VAULT_ADDR="+stack.VaultAddr,
+		"VAULT_TOKEN="+stack.VaultToken,
+		"DOCE_OPENCODE_IMAGE="+stack.OpenCodeImage,
+	)
+	migrate := exec.Command(bin, "migrate")
+	migrate.Env = p.Env
+	if out, err := migrate.CombinedOutput(); err != nil {
+		t.Fatalf("doce migrate: %v\n%s", err, out)
+	} else {
+		p.Logs.Write(out)
+	}
+	p.cmd = exec.Command(bin, "dev")
+	p.cmd.Env = p.Env
+	p.cmd.Stdout, p.cmd.Stderr = p.Logs, p.Logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(40 * time.Second):
+			p.cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("doce logs:\n%s", p.Logs.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(p.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("doce dev exited: %v\n%s", err, p.Logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("doce did not answer on %s within 30s\n%s", p.URL, p.Logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// recordingClient is an HTTP client with a cookie jar that keeps every response body it read,
+// so a test can check no secret ever came back.
+type recordingClient struct {
+	*http.Client
+	mu     sync.Mutex
+	bodies []string
+}
+
+func newClient(t *testing.T) *recordingClient {
+	jar, _ := cookiejar.New(nil)
+	rc := &recordingClient{}
+	rc.Client = &http.Client{
+		Jar:           jar,
+		Timeout:       30 * time.Second,
+		Transport:     recordTransport{rc},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return rc
+}
+
+type recordTransport struct{ rc *recordingClient }
+
+func (rt recordTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	rt.rc.mu.Lock()
+	var hdr strings.Builder
+	resp.Header.Write(&hdr)
+	rt.rc.bodies = append(rt.rc.bodies, hdr.String()+"\n"+string(b))
+	rt.rc.mu.Unlock()
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return resp, nil
+}
+
+func (rc *recordingClient) responses() string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return strings.Join(rc.bodies, "\n")
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, error)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var lastErr error
+	for {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: not within %s (last error: %v)", what, timeout, lastErr)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,187 @@
+// Package opencode is a typed client for the parts of the OpenCode server API doce uses.
+package opencode
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Client talks to one OpenCode server. Every request carries the server's password (HTTP basic,
+// user "opencode"), and every call is bounded by its context.
+type Client struct {
+	baseURL  string
+	password string
+	http     *http.Client
+}
+
+// New returns a client for the server at baseURL (e.g. http://127.0.0.1:32768).
+func New(baseURL, password string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{baseURL: baseURL, password: password, http: hc}
+}
+
+// StatusError is a non-2xx answer from OpenCode. Body is cut short and never holds what we sent.
+type StatusError struct {
+	Method, Path string
+	Code         int
+	Body         string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("opencode: %s %s: %d %s", e.Method, e.Path, e.Code, e.Body)
+}
+
+// IsClientError reports whether err is OpenCode refusing the request (4xx): retrying the same
+// request will not help.
+func IsClientError(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Code >= 400 && se.Code < 500
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("opencode: unable to encode %s body: %w", path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, rd)
+	if err != nil {
+		return fmt.Errorf("opencode: unable to build request: %w", err)
+	}
+	req.SetBasicAuth("opencode", c.password)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// url.Error repeats the URL, which holds no secret; keep it for the operator.
+		return fmt.Errorf("opencode: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return &StatusError{Method: method, Path: path, Code: resp.StatusCode, Body: string(b)}
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("opencode: unable to decode %s answer: %w", path, err)
+	}
+	return nil
+}
+
+// Health is GET /global/health.
+type Health struct {
+	Healthy bool   `json:"healthy"`
+	Version string `json:"version"`
+}
+
+// Health asks whether the server is up. OpenCode can hang a request made while it starts, so the
+// call is bounded by timeout on top of ctx.
+func (c *Client) Health(ctx context.Context, timeout time.Duration) (Health, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var h Health
+	err := c.do(ctx, http.MethodGet, "/global/health", nil, &h)
+	return h, err
+}
+
+// Auth is a credential as OpenCode's PUT /auth/{providerID} takes it. Exactly one shape is used
+// per type; it carries secrets, so it is never logged and never leaves the activity building it.
+type Auth struct {
+	Type          string `json:"type"`                    // api | oauth | wellknown
+	Key           string `json:"key,omitempty"`           // api key; wellknown: the URL
+	Token         string `json:"token,omitempty"`         // wellknown
+	Refresh       string `json:"refresh,omitempty"`       // oauth
+	Access        string `json:"access,omitempty"`        // oauth
+	Expires       *int64 `json:"expires,omitempty"`       // oauth, unix ms; 0 means never
+	EnterpriseURL string `json:"enterpriseUrl,omitempty"` // oauth
+	AccountID     string `json:"accountId,omitempty"`     // oauth
+}
+
+// String keeps secrets out of any accidental %v.
+func (a Auth) String() string { return "opencode.Auth{type:" + a.Type + "}" }
+
+// SetAuth stores a credential for providerID in the server's auth.json.
+func (c *Client) SetAuth(ctx context.Context, providerID string, a Auth) error {
+	var ok bool
+	if err := c.do(ctx, http.MethodPut, "/auth/"+url.PathEscape(providerID), a, &ok); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("opencode: PUT /auth/%s answered false", providerID)
+	}
+	return nil
+}
+
+// Session is the part of an OpenCode session doce records.
+type Session struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+}
+
+// CreateSession opens a session titled title.
+func (c *Client) CreateSession(ctx context.Context, title string) (Session, error) {
+	var s Session
+	err := c.do(ctx, http.MethodPost, "/session", map[string]any{"title": title}, &s)
+	if err == nil && s.ID == "" {
+		err = errors.New("opencode: POST /session returned no id")
+	}
+	return s, err
+}
+
+// Sessions lists the server's sessions.
+func (c *Client) Sessions(ctx context.Context) ([]Session, error) {
+	var ss []Session
+	err := c.do(ctx, http.MethodGet, "/session", nil, &ss)
+	return ss, err
+}
+
+// Message is the part of a session message doce looks at.
+type Message struct {
+	Info struct {
+		ID   string `json:"id"`
+		Role string `json:"role"`
+	} `json:"info"`
+	Parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	} `json:"parts"`
+}
+
+// Messages lists a session's messages.
+func (c *Client) Messages(ctx context.Context, sessionID string) ([]Message, error) {
+	var ms []Message
+	err := c.do(ctx, http.MethodGet, "/session/"+url.PathEscape(sessionID)+"/message", nil, &ms)
+	return ms, err
+}
+
+// Model picks the provider and model a prompt runs on.
+type Model struct {
+	ProviderID string `json:"providerID"`
+	ModelID    string `json:"modelID"`
+}
+
+// PromptAsync sends text to a session and returns once OpenCode accepted it (204); the answer
+// streams into the session.
+func (c *Client) PromptAsync(ctx context.Context, sessionID string, model Model, text string) error {
+	body := map[string]any{
+		"model": model,
+		"parts": []map[string]string{{"type": "text", "text": text}},
+	}
+	return c.do(ctx, http.MethodPost, "/session/"+url.PathEscape(sessionID)+"/prompt_async", body, nil)
+}

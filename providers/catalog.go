@@ -1,0 +1,128 @@
+// Package providers is the catalog of AI model providers a user can connect, with the rules
+// their credentials must follow.
+package providers
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// Provider is one entry of the catalog. ID is also the provider id OpenCode knows it by.
+type Provider struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	AuthMethods []string `json:"authMethods"`
+	KeyPrefix   string   `json:"keyPrefix,omitempty"`
+	// Custom providers speak the OpenAI API at a base URL the user gives, serving the models
+	// the user lists (vLLM, LM Studio, Ollama, a company gateway).
+	Custom bool `json:"custom,omitempty"`
+	// Models offered when creating a project; a custom provider's come from its connection.
+	Models []string `json:"models,omitempty"`
+}
+
+// CustomID is the id of the custom OpenAI-compatible provider.
+const CustomID = "custom"
+
+var catalog = []Provider{
+	{ID: "openrouter", Name: "OpenRouter", AuthMethods: []string{"api"}, KeyPrefix: "sk-or-",
+		Models: []string{"anthropic/claude-sonnet-4.5", "openai/gpt-5", "google/gemini-2.5-pro"}},
+	{ID: "anthropic", Name: "Anthropic", AuthMethods: []string{"api"}, KeyPrefix: "sk-ant-",
+		Models: []string{"claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5"}},
+	{ID: "openai", Name: "OpenAI", AuthMethods: []string{"api"}, KeyPrefix: "sk-",
+		Models: []string{"gpt-5", "gpt-5-mini", "gpt-4.1"}},
+	{ID: CustomID, Name: "Custom (OpenAI-compatible)", AuthMethods: []string{"api"}, Custom: true},
+}
+
+// All returns the catalog.
+func All() []Provider { return slices.Clone(catalog) }
+
+// Lookup returns the provider with id.
+func Lookup(id string) (Provider, bool) {
+	for _, p := range catalog {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return Provider{}, false
+}
+
+// MaxKeyLen bounds an API key; real keys are well under 300 characters.
+const MaxKeyLen = 4096
+
+// FieldError says which input is wrong and what to do about it, in words a person can act on.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ValidateKey checks an API key for p. The message never repeats the key.
+func (p Provider) ValidateKey(key string) error {
+	switch {
+	case key == "":
+		return fieldErr("apiKey", "Enter the API key from your %s account.", p.Name)
+	case len(key) > MaxKeyLen:
+		return fieldErr("apiKey", "That key is %d characters long; API keys are at most %d. Check you pasted only the key.", len(key), MaxKeyLen)
+	case strings.IndexFunc(key, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) >= 0:
+		return fieldErr("apiKey", "The key contains spaces or control characters. Paste only the key itself.")
+	case p.KeyPrefix != "" && !strings.HasPrefix(key, p.KeyPrefix):
+		return fieldErr("apiKey", "%s keys start with %q. Check you copied a %s key.", p.Name, p.KeyPrefix, p.Name)
+	}
+	return nil
+}
+
+// ValidateBaseURL checks a custom provider's base URL.
+func ValidateBaseURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", fieldErr("baseURL", "Enter the base URL of the OpenAI-compatible API, e.g. http://llm.internal:8000/v1.")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(raw) > 2048 {
+		return "", fieldErr("baseURL", "%q is not an http(s) URL. Use a URL such as http://llm.internal:8000/v1.", truncate(raw, 80))
+	}
+	if u.User != nil {
+		return "", fieldErr("baseURL", "Put credentials in the API key field, not in the URL.")
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// ValidateModelIDs parses a comma-separated list of model ids for a custom provider.
+func ValidateModelIDs(raw string) ([]string, error) {
+	var ids []string
+	for _, id := range strings.Split(raw, ",") {
+		id = strings.TrimSpace(id)
+		if id == "" {
+			continue
+		}
+		if len(id) > 200 || strings.IndexFunc(id, func(r rune) bool { return unicode.IsControl(r) || r == ',' }) >= 0 {
+			return nil, fieldErr("models", "%q is not a valid model id.", truncate(id, 40))
+		}
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fieldErr("models", "List at least one model id the API serves, e.g. llama-3.1-8b.")
+	}
+	return ids, nil
+}
+
+// ErrUnknown is returned for provider ids outside the catalog.
+var ErrUnknown = errors.New("providers: unknown provider")
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,32 @@
+# Shared settings for doce's scripts. Sourced, never run.
+# Pinned versions of every tool the stack needs; each is built or fetched once per version into
+# $DOCE_CACHE (outside the clone, so fresh clones on the same machine reuse it).
+set -euo pipefail
+
+TEMPORAL_CLI_VERSION=v1.5.1
+VAULT_VERSION=1.21.1
+OPENCODE_VERSION=1.18.33
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DOCE_CACHE=${DOCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/doce}
+BIN="$DOCE_CACHE/bin"
+TEMPORAL_BIN="$BIN/temporal-$TEMPORAL_CLI_VERSION"
+VAULT_BIN="$BIN/vault-$VAULT_VERSION"
+OPENCODE_IMAGE=${DOCE_OPENCODE_IMAGE:-doce/opencode:$OPENCODE_VERSION}
+mkdir -p "$BIN" "$DOCE_CACHE/logs"
+
+# doce's custom search attributes, registered on every Temporal server the scripts start.
+SEARCH_ATTRIBUTES=(DoceProjectID=Keyword DoceUserID=Keyword DoceSetupStep=Keyword DoceSetupState=Keyword DoceProviderID=Keyword)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# wait_for NAME SECONDS CMD...: retry CMD every 0.2 s until it succeeds or SECONDS pass.
+wait_for() {
+  local name=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "$name did not come up within ${secs}s"
+    sleep 0.2
+  done
+}

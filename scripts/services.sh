@@ -1,0 +1,77 @@
+# Starts Temporal and Vault servers for doce. Sourced by run.sh and test.sh after tools.sh.
+#   start_temporal PORT UI_PORT [DB_FILE]  -- UI_PORT 0: headless; no DB_FILE: in memory
+#   start_vault_dev PORT TOKEN             -- dev mode: in memory, for tests
+#   start_vault_file PORT DIR              -- file storage, initialised and unsealed here
+# Each records its pid in SERVICE_PIDS; stop_services stops them.
+SERVICE_PIDS=()
+
+start_temporal() {
+  local port=$1 ui=$2 db=${3:-} args=()
+  args=(server start-dev --ip 127.0.0.1 --port "$port" --log-level warn
+    # Eager activity execution saves a task round trip per activity (see DESIGN.md).
+    --dynamic-config-value system.enableActivityEagerExecution=true)
+  if [ "$ui" = 0 ]; then args+=(--headless); else args+=(--ui-port "$ui"); fi
+  [ -n "$db" ] && args+=(--db-filename "$db")
+  for sa in "${SEARCH_ATTRIBUTES[@]}"; do args+=(--search-attribute "$sa"); done
+  "$TEMPORAL_BIN" "${args[@]}" >"$LOGS/temporal.log" 2>&1 &
+  SERVICE_PIDS+=($!)
+  wait_for "temporal (log: $LOGS/temporal.log)" 60 "$TEMPORAL_BIN" operator cluster health --address "127.0.0.1:$port"
+}
+
+start_vault_dev() {
+  local port=$1 token=$2
+  "$VAULT_BIN" server -dev -dev-no-store-token -dev-root-token-id="$token" \
+    -dev-listen-address="127.0.0.1:$port" >"$LOGS/vault.log" 2>&1 &
+  SERVICE_PIDS+=($!)
+  wait_for "vault (log: $LOGS/vault.log)" 30 curl -sf "http://127.0.0.1:$port/v1/sys/health"
+}
+
+# start_vault_file keeps Vault's data in DIR across restarts. The first start initialises it
+# with one unseal key; key and root token are kept in DIR/init.json, mode 0600. Every start
+# unseals. Sets VAULT_TOKEN.
+start_vault_file() {
+  local port=$1 dir=$2 addr="http://127.0.0.1:$1"
+  mkdir -p "$dir/storage"
+  chmod 700 "$dir"
+  cat >"$dir/vault.hcl" <<HCL
+storage "file" { path = "$dir/storage" }
+listener "tcp" {
+  address     = "127.0.0.1:$port"
+  tls_disable = true
+}
+disable_mlock = true
+api_addr      = "$addr"
+ui            = false
+HCL
+  "$VAULT_BIN" server -config="$dir/vault.hcl" >"$LOGS/vault.log" 2>&1 &
+  SERVICE_PIDS+=($!)
+  # sys/health answers 501 (not initialised) or 503 (sealed) before it is usable; any answer will do.
+  wait_for "vault (log: $LOGS/vault.log)" 30 curl -s -o /dev/null "$addr/v1/sys/health"
+  if [ ! -s "$dir/init.json" ]; then
+    log "initialising vault (keys in $dir/init.json)"
+    (umask 077 && VAULT_ADDR=$addr "$VAULT_BIN" operator init -key-shares=1 -key-threshold=1 -format=json >"$dir/init.json.tmp") \
+      && mv "$dir/init.json.tmp" "$dir/init.json"
+  fi
+  local unseal
+  unseal=$(sed -n 's/.*"unseal_keys_b64": *\[ *"\([^"]*\)".*/\1/p' <(tr -d '\n' <"$dir/init.json"))
+  VAULT_ADDR=$addr "$VAULT_BIN" operator unseal "$unseal" >/dev/null
+  VAULT_TOKEN=$(sed -n 's/.*"root_token": *"\([^"]*\)".*/\1/p' <(tr -d '\n' <"$dir/init.json"))
+  export VAULT_TOKEN
+  wait_for "vault unseal" 30 curl -sf "$addr/v1/sys/health"
+}
+
+stop_services() {
+  local pid
+  for pid in "${SERVICE_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${SERVICE_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  SERVICE_PIDS=()
+}
+
+# free_port prints a TCP port nothing on loopback listens on.
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 20000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# make test: installs what is missing, starts a Temporal dev server and a Vault dev server on
+# free loopback ports, and runs every Go test against them, the Docker engine and the real
+# OpenCode image. Everything started here is stopped on exit.
+source "$(dirname "$0")/lib.sh"
+source "$ROOT/scripts/services.sh"
+
+"$ROOT/scripts/tools.sh"
+
+LOGS=$(mktemp -d "${TMPDIR:-/tmp}/doce-test.XXXXXX")
+trap stop_services EXIT
+tport=$(free_port)
+vport=$(free_port)
+vtoken=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+log "starting temporal dev server on 127.0.0.1:$tport and vault dev server on 127.0.0.1:$vport (logs: $LOGS)"
+start_temporal "$tport" 0
+start_vault_dev "$vport" "$vtoken"
+
+export DOCE_TEST_STACK=1
+export DOCE_TEST_TEMPORAL_ADDRESS=127.0.0.1:$tport
+export DOCE_TEST_VAULT_ADDR=http://127.0.0.1:$vport
+export DOCE_TEST_VAULT_TOKEN=$vtoken
+export DOCE_TEST_OPENCODE_IMAGE=$OPENCODE_IMAGE
+
+cd "$ROOT"
+log "go vet"
+go vet ./...
+log "go test"
+go test -count=1 -timeout 25m ${GOTESTFLAGS:-} ./...

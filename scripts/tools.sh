@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what doce's stack needs and is missing: the Temporal CLI and Vault (built from the Go
+# module proxy at pinned versions, in parallel, cached by version), a Docker engine, and the
+# OpenCode workspace image. Idempotent: a second run only checks.
+source "$(dirname "$0")/lib.sh"
+
+command -v go >/dev/null || die "Go is required (https://go.dev/dl); this machine has none on PATH"
+
+build_temporal() {
+  local gobin
+  gobin=$(mktemp -d)
+  (cd "$gobin" && CGO_ENABLED=0 GOBIN="$gobin" go install -trimpath -ldflags='-s -w' \
+    "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION") &&
+    mv "$gobin/temporal" "$TEMPORAL_BIN" && rm -rf "$gobin"
+}
+
+build_vault() {
+  # Vault's go.mod has replace directives, so it is built as a tool of a nested module pinned in
+  # tools/vaultserver (see its README).
+  (cd "$ROOT/tools/vaultserver" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' \
+    -o "$VAULT_BIN.tmp" github.com/hashicorp/vault) && mv "$VAULT_BIN.tmp" "$VAULT_BIN"
+}
+
+pids=() names=()
+if [ ! -x "$TEMPORAL_BIN" ]; then
+  log "building temporal CLI $TEMPORAL_CLI_VERSION (about 6 min on a fresh machine) -> $TEMPORAL_BIN"
+  build_temporal >"$DOCE_CACHE/logs/build-temporal.log" 2>&1 & pids+=($!) names+=(temporal)
+fi
+if [ ! -x "$VAULT_BIN" ]; then
+  log "building vault $VAULT_VERSION (about 20 min on a fresh machine, 4 min warm) -> $VAULT_BIN"
+  build_vault >"$DOCE_CACHE/logs/build-vault.log" 2>&1 & pids+=($!) names+=(vault)
+fi
+
+# Docker and the image are quick; do them while the tools compile.
+"$ROOT/scripts/docker-engine.sh"
+"$ROOT/scripts/opencode-image.sh"
+
+start=$SECONDS
+for i in "${!pids[@]}"; do
+  while kill -0 "${pids[$i]}" 2>/dev/null; do
+    sleep 30
+    kill -0 "${pids[$i]}" 2>/dev/null && log "still building ${names[$i]} ($(( (SECONDS - start) / 60 )) min so far)"
+  done
+  wait "${pids[$i]}" || die "building ${names[$i]} failed; see $DOCE_CACHE/logs/build-${names[$i]}.log"
+  log "built ${names[$i]}"
+done

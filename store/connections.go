@@ -1,0 +1,118 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Auth types a connection can have; they are OpenCode's auth types.
+const (
+	AuthAPI       = "api"
+	AuthOAuth     = "oauth"
+	AuthWellKnown = "wellknown"
+)
+
+// Connection statuses.
+const (
+	ConnConnected = "connected"
+	ConnExpired   = "expired"
+	ConnError     = "error"
+	ConnRevoked   = "revoked"
+)
+
+// ProviderConnection is one provider a user has connected. Secret fields hold Vault Transit
+// ciphertext only; see package secrets for how each is bound to its row and field.
+type ProviderConnection struct {
+	bun.BaseModel `bun:"table:provider_connections"`
+
+	ID                     string     `bun:"id,pk"`
+	UserID                 string     `bun:"user_id"`
+	ProviderID             string     `bun:"provider_id"`
+	AuthType               string     `bun:"auth_type"`
+	APIKeyCiphertext       string     `bun:"api_key_ciphertext,nullzero"`
+	OAuthRefreshCiphertext string     `bun:"oauth_refresh_ciphertext,nullzero"`
+	OAuthAccessCiphertext  string     `bun:"oauth_access_ciphertext,nullzero"`
+	OAuthExpiresAt         *time.Time `bun:"oauth_expires_at"`
+	OAuthEnterpriseURL     string     `bun:"oauth_enterprise_url,nullzero"`
+	WellKnownURL           string     `bun:"wellknown_url,nullzero"`
+	WellKnownCiphertext    string     `bun:"wellknown_ciphertext,nullzero"`
+	BaseURL                string     `bun:"base_url,nullzero"`
+	ModelIDs               string     `bun:"model_ids,nullzero"` // comma-separated
+	KeyVersion             int        `bun:"key_version"`
+	DisplayHint            string     `bun:"display_hint"`
+	Status                 string     `bun:"status"`
+	ErrorMessage           string     `bun:"error_message,nullzero"`
+	LastUsedAt             *time.Time `bun:"last_used_at"`
+	CreatedAt              time.Time  `bun:"created_at"`
+	UpdatedAt              time.Time  `bun:"updated_at"`
+}
+
+// Models returns the model ids a custom provider serves.
+func (c *ProviderConnection) Models() []string {
+	if c.ModelIDs == "" {
+		return nil
+	}
+	return strings.Split(c.ModelIDs, ",")
+}
+
+// CreateConnection inserts c for its user. A second connection for the same provider is
+// refused with ErrConflict: replacing one is an explicit act.
+func (s *Store) CreateConnection(ctx context.Context, c *ProviderConnection) error {
+	now := time.Now().UTC()
+	c.ID = NewID()
+	c.Status = ConnConnected
+	c.CreatedAt, c.UpdatedAt = now, now
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(c).Exec(ctx); err != nil {
+			if isUniqueViolation(err) {
+				return ErrConflict
+			}
+			return fmt.Errorf("store: unable to create connection: %w", err)
+		}
+		// The first provider a user connects becomes their preferred one.
+		_, err := tx.NewInsert().Model(&UserSettings{UserID: c.UserID, PreferredProviderID: c.ProviderID, ProviderAuthInitialized: true, UpdatedAt: now}).
+			On("CONFLICT (user_id) DO UPDATE").
+			Set("preferred_provider_id = COALESCE(user_settings.preferred_provider_id, EXCLUDED.preferred_provider_id)").
+			Set("provider_auth_initialized = TRUE").
+			Set("updated_at = EXCLUDED.updated_at").
+			Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("store: unable to update settings: %w", err)
+		}
+		return s.Audit(ctx, tx, AuditEvent{ActorID: c.UserID, Action: "connection.create", TargetType: "provider", TargetID: c.ProviderID, Detail: c.AuthType})
+	})
+}
+
+// ConnectionsByUser lists a user's connections, oldest first.
+func (s *Store) ConnectionsByUser(ctx context.Context, userID string) ([]ProviderConnection, error) {
+	var cs []ProviderConnection
+	if err := s.DB.NewSelect().Model(&cs).Where("user_id = ?", userID).Order("created_at").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("store: unable to list connections: %w", err)
+	}
+	return cs, nil
+}
+
+// Connection returns userID's connection to providerID.
+func (s *Store) Connection(ctx context.Context, userID, providerID string) (*ProviderConnection, error) {
+	c := new(ProviderConnection)
+	err := s.DB.NewSelect().Model(c).Where("user_id = ?", userID).Where("provider_id = ?", providerID).Scan(ctx)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return c, nil
+}
+
+// TouchConnection records that a connection's secret was used for a project.
+func (s *Store) TouchConnection(ctx context.Context, c *ProviderConnection, projectID string) error {
+	now := time.Now().UTC()
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewUpdate().Model((*ProviderConnection)(nil)).Set("last_used_at = ?", now).Where("id = ?", c.ID).Exec(ctx); err != nil {
+			return fmt.Errorf("store: unable to touch connection: %w", err)
+		}
+		return s.Audit(ctx, tx, AuditEvent{ActorID: c.UserID, Action: "connection.decrypt-for-use", TargetType: "provider", TargetID: c.ProviderID, Detail: "project " + projectID})
+	})
+}

@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Project statuses, as the user sees them.
+const (
+	ProjectPending   = "pending"
+	ProjectSettingUp = "setting-up"
+	ProjectReady     = "ready"
+	ProjectFailed    = "failed"
+	ProjectDeleting  = "deleting"
+	ProjectDeleted   = "deleted"
+)
+
+// Project is one AI coding workspace.
+type Project struct {
+	bun.BaseModel `bun:"table:projects"`
+
+	ID                       string     `bun:"id,pk"`
+	OwnerUserID              string     `bun:"owner_user_id"`
+	Name                     string     `bun:"name"`
+	Slug                     string     `bun:"slug"`
+	Prompt                   string     `bun:"prompt"`
+	ProviderID               string     `bun:"provider_id"`
+	ModelID                  string     `bun:"model_id"`
+	Status                   string     `bun:"status"`
+	SetupStep                string     `bun:"setup_step"`
+	SetupError               string     `bun:"setup_error"`
+	WorkflowID               string     `bun:"workflow_id"`
+	ContainerID              string     `bun:"container_id"`
+	ContainerName            string     `bun:"container_name"`
+	HostPort                 int        `bun:"host_port"`
+	OpenCodeSessionID        string     `bun:"opencode_session_id"`
+	PromptSentAt             *time.Time `bun:"prompt_sent_at"`
+	ServerPasswordCiphertext string     `bun:"server_password_ciphertext"`
+	CreatedAt                time.Time  `bun:"created_at"`
+	UpdatedAt                time.Time  `bun:"updated_at"`
+	DeletedAt                *time.Time `bun:"deleted_at"`
+}
+
+// CreateProject inserts p as pending. When the slug is taken by another of the owner's projects,
+// a short suffix makes it unique.
+func (s *Store) CreateProject(ctx context.Context, p *Project) error {
+	now := time.Now().UTC()
+	p.ID = NewID()
+	p.Status = ProjectPending
+	p.CreatedAt, p.UpdatedAt = now, now
+	base := p.Slug
+	for i := 0; ; i++ {
+		_, err := s.DB.NewInsert().Model(p).Exec(ctx)
+		if err == nil {
+			return nil
+		}
+		if !isUniqueViolation(err) || i == 5 {
+			return fmt.Errorf("store: unable to create project: %w", err)
+		}
+		p.Slug = fmt.Sprintf("%s-%x", base, RandomToken(2))
+	}
+}
+
+// ProjectsByOwner lists a user's projects, newest first.
+func (s *Store) ProjectsByOwner(ctx context.Context, ownerID string) ([]Project, error) {
+	var ps []Project
+	err := s.DB.NewSelect().Model(&ps).Where("owner_user_id = ?", ownerID).Where("deleted_at IS NULL").Order("created_at DESC").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to list projects: %w", err)
+	}
+	return ps, nil
+}
+
+// ProjectForOwner returns project id if ownerID owns it; otherwise ErrNotFound.
+func (s *Store) ProjectForOwner(ctx context.Context, ownerID, id string) (*Project, error) {
+	p := new(Project)
+	err := s.DB.NewSelect().Model(p).Where("id = ?", id).Where("owner_user_id = ?", ownerID).Where("deleted_at IS NULL").Scan(ctx)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return p, nil
+}
+
+// Project returns a project by id, for the worker.
+func (s *Store) Project(ctx context.Context, id string) (*Project, error) {
+	p := new(Project)
+	if err := s.DB.NewSelect().Model(p).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, notFound(err)
+	}
+	return p, nil
+}
+
+// UpdateProject sets the given columns of project id from p.
+func (s *Store) UpdateProject(ctx context.Context, p *Project, columns ...string) error {
+	p.UpdatedAt = time.Now().UTC()
+	res, err := s.DB.NewUpdate().Model(p).Column(append(columns, "updated_at")...).WherePK().Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("store: unable to update project: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SetProjectPasswordOnce stores the project's server password ciphertext unless one is stored
+// already, and returns the one that is stored. This keeps a retried step from changing the
+// password of a container that already runs with the first one.
+func (s *Store) SetProjectPasswordOnce(ctx context.Context, id, ciphertext string) (string, error) {
+	_, err := s.DB.NewUpdate().Model((*Project)(nil)).
+		Set("server_password_ciphertext = ?", ciphertext).
+		Set("updated_at = ?", time.Now().UTC()).
+		Where("id = ?", id).Where("server_password_ciphertext = ''").
+		Exec(ctx)
+	if err != nil {
+		return "", fmt.Errorf("store: unable to store project password: %w", err)
+	}
+	p, err := s.Project(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return p.ServerPasswordCiphertext, nil
+}

@@ -1,0 +1,87 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Roles a user can have.
+const (
+	RoleAdmin = "admin"
+	RoleUser  = "user"
+)
+
+// User is a person who signs in.
+type User struct {
+	bun.BaseModel `bun:"table:users"`
+
+	ID           string    `bun:"id,pk"`
+	Username     string    `bun:"username"`
+	PasswordHash string    `bun:"password_hash"`
+	Role         string    `bun:"role"`
+	CreatedAt    time.Time `bun:"created_at"`
+}
+
+// CountUsers returns how many users exist; zero means first-run setup is open.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	n, err := s.DB.NewSelect().Model((*User)(nil)).Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: unable to count users: %w", err)
+	}
+	return int(n), nil
+}
+
+// CreateUser inserts u, filling its id and creation time.
+func (s *Store) CreateUser(ctx context.Context, u *User) error {
+	u.ID = NewID()
+	u.CreatedAt = time.Now().UTC()
+	if _, err := s.DB.NewInsert().Model(u).Exec(ctx); err != nil {
+		if isUniqueViolation(err) {
+			return ErrConflict
+		}
+		return fmt.Errorf("store: unable to create user: %w", err)
+	}
+	return nil
+}
+
+// CreateFirstAdmin creates u as an admin only while no user exists, in one transaction, so two
+// racing first-run forms cannot both create an admin.
+func (s *Store) CreateFirstAdmin(ctx context.Context, u *User) error {
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		n, err := tx.NewSelect().Model((*User)(nil)).Count(ctx)
+		if err != nil {
+			return fmt.Errorf("store: unable to count users: %w", err)
+		}
+		if n > 0 {
+			return ErrConflict
+		}
+		u.ID = NewID()
+		u.Role = RoleAdmin
+		u.CreatedAt = time.Now().UTC()
+		if _, err := tx.NewInsert().Model(u).Exec(ctx); err != nil {
+			return fmt.Errorf("store: unable to create admin: %w", err)
+		}
+		return nil
+	})
+}
+
+// UserByUsername returns the user with that name.
+func (s *Store) UserByUsername(ctx context.Context, username string) (*User, error) {
+	u := new(User)
+	if err := s.DB.NewSelect().Model(u).Where("username = ?", username).Scan(ctx); err != nil {
+		return nil, notFound(err)
+	}
+	return u, nil
+}
+
+// UserByID returns the user with that id.
+func (s *Store) UserByID(ctx context.Context, id string) (*User, error) {
+	u := new(User)
+	if err := s.DB.NewSelect().Model(u).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, notFound(err)
+	}
+	return u, nil
+}

@@ -1,0 +1,160 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/doce-dev/doce/store"
+)
+
+const userKey = "doce.user"
+
+func currentUser(c *gin.Context) *store.User {
+	if u, ok := c.Get(userKey); ok {
+		return u.(*store.User)
+	}
+	return nil
+}
+
+// loadUser attaches the signed-in user, if any, to the request.
+func (s *Server) loadUser(c *gin.Context) {
+	token, err := c.Cookie(sessionCookie)
+	if err != nil || token == "" {
+		return
+	}
+	u, err := s.Store.UserBySessionToken(c.Request.Context(), token)
+	if err == nil {
+		c.Set(userKey, u)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		s.fail(c, err)
+	}
+}
+
+// requireUser sends anonymous visitors to first-run setup or the login page (401 for the API).
+func (s *Server) requireUser(c *gin.Context) {
+	if currentUser(c) != nil {
+		return
+	}
+	if isAPI(c) {
+		s.fail(c, &Error{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "Sign in first."})
+		return
+	}
+	n, err := s.Store.CountUsers(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if n == 0 {
+		c.Redirect(http.StatusSeeOther, "/setup")
+	} else {
+		c.Redirect(http.StatusSeeOther, "/login")
+	}
+	c.Abort()
+}
+
+// dummyHash is compared against for unknown usernames, so a login takes as long whether or
+// not the user exists.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
+
+var usernameRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{3,64}$`)
+
+func validateCredentials(username, password string) *Error {
+	if !usernameRE.MatchString(username) {
+		return errBadRequest("username", "Use 3 to 64 letters, digits, dots, dashes or underscores.")
+	}
+	if len(password) < 10 {
+		return errBadRequest("password", "Use a password of at least 10 characters.")
+	}
+	if len(password) > 72 {
+		return errBadRequest("password", "Use a password of at most 72 bytes.")
+	}
+	return nil
+}
+
+func (s *Server) setupPage(c *gin.Context) {
+	n, err := s.Store.CountUsers(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if n > 0 {
+		c.Redirect(http.StatusSeeOther, "/login")
+		return
+	}
+	s.render(c, http.StatusOK, "setup.html", gin.H{"Title": "Set up doce"})
+}
+
+// setupSubmit creates the first admin; it is refused once any user exists.
+func (s *Server) setupSubmit(c *gin.Context) {
+	username, password := strings.TrimSpace(c.PostForm("username")), c.PostForm("password")
+	if e := validateCredentials(username, password); e != nil {
+		s.render(c, e.Status, "setup.html", gin.H{"Title": "Set up doce", "Error": e, "Username": username})
+		return
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	u := &store.User{Username: username, PasswordHash: string(hash)}
+	if err := s.Store.CreateFirstAdmin(c.Request.Context(), u); errors.Is(err, store.ErrConflict) {
+		s.fail(c, &Error{Status: http.StatusConflict, Code: "already_set_up", Message: "doce is already set up. Sign in instead."})
+		return
+	} else if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.startSession(c, u, "/settings/providers")
+}
+
+func (s *Server) loginPage(c *gin.Context) {
+	s.render(c, http.StatusOK, "login.html", gin.H{"Title": "Sign in"})
+}
+
+func (s *Server) loginSubmit(c *gin.Context) {
+	username, password := strings.TrimSpace(c.PostForm("username")), c.PostForm("password")
+	u, err := s.Store.UserByUsername(c.Request.Context(), username)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.fail(c, err)
+		return
+	}
+	hash := dummyHash
+	if u != nil {
+		hash = []byte(u.PasswordHash)
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u == nil {
+		e := &Error{Status: http.StatusUnauthorized, Code: "bad_credentials", Message: "Wrong username or password."}
+		s.render(c, e.Status, "login.html", gin.H{"Title": "Sign in", "Error": e, "Username": username})
+		return
+	}
+	s.startSession(c, u, "/projects")
+}
+
+func (s *Server) startSession(c *gin.Context, u *store.User, next string) {
+	token, err := s.Store.CreateSession(c.Request.Context(), u.ID, s.SessionTTL)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: sessionCookie, Value: token, Path: "/", MaxAge: int(s.SessionTTL.Seconds()),
+		HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode,
+	})
+	c.Redirect(http.StatusSeeOther, next)
+}
+
+func (s *Server) logout(c *gin.Context) {
+	if token, err := c.Cookie(sessionCookie); err == nil {
+		if err := s.Store.DeleteSession(c.Request.Context(), token); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode})
+	c.Redirect(http.StatusSeeOther, "/login")
+}

@@ -1,0 +1,317 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/doce-dev/doce/providers"
+	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workflows"
+)
+
+// CreateProjectInput is what creating a project takes, from the form or the API.
+type CreateProjectInput struct {
+	Name       string `json:"name" form:"name"`
+	Prompt     string `json:"prompt" form:"prompt"`
+	ProviderID string `json:"providerId" form:"providerId"`
+	ModelID    string `json:"modelId" form:"modelId"`
+}
+
+// ProjectView is a project as its owner sees it.
+type ProjectView struct {
+	ID          string              `json:"id"`
+	Name        string              `json:"name"`
+	Slug        string              `json:"slug"`
+	Prompt      string              `json:"prompt"`
+	ProviderID  string              `json:"providerId"`
+	ModelID     string              `json:"modelId"`
+	Status      string              `json:"status"`
+	SetupStep   string              `json:"setupStep"`
+	SetupError  string              `json:"setupError,omitempty"`
+	WorkflowID  string              `json:"workflowId"`
+	TemporalURL string              `json:"temporalUrl,omitempty"`
+	Progress    *workflows.Progress `json:"progress,omitempty"`
+	CreatedAt   time.Time           `json:"createdAt"`
+}
+
+const maxPromptLen = 20000
+
+func (s *Server) projectView(p *store.Project) ProjectView {
+	v := ProjectView{
+		ID: p.ID, Name: p.Name, Slug: p.Slug, Prompt: p.Prompt, ProviderID: p.ProviderID, ModelID: p.ModelID,
+		Status: p.Status, SetupStep: p.SetupStep, SetupError: p.SetupError, WorkflowID: p.WorkflowID, CreatedAt: p.CreatedAt,
+	}
+	if p.WorkflowID != "" && s.TemporalUIURL != "" {
+		v.TemporalURL = s.TemporalUIURL + "/namespaces/" + url.PathEscape(s.Namespace) + "/workflows/" + url.PathEscape(p.WorkflowID)
+	}
+	return v
+}
+
+// createProject validates in, stores the project and starts its ProjectSetup workflow.
+func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectInput) (*store.Project, error) {
+	ctx := c.Request.Context()
+	in.Prompt = strings.TrimSpace(in.Prompt)
+	switch {
+	case in.Prompt == "":
+		return nil, errBadRequest("prompt", "Describe what the project should build.")
+	case utf8.RuneCountInString(in.Prompt) > maxPromptLen:
+		return nil, errBadRequest("prompt", "Keep the prompt under 20,000 characters.")
+	case !utf8.ValidString(in.Prompt):
+		return nil, errBadRequest("prompt", "The prompt is not valid UTF-8 text.")
+	}
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Name == "" {
+		in.Name = nameFromPrompt(in.Prompt)
+	}
+	if utf8.RuneCountInString(in.Name) > 100 || strings.IndexFunc(in.Name, unicode.IsControl) >= 0 {
+		return nil, errBadRequest("name", "Use a name of at most 100 characters, without control characters.")
+	}
+
+	conns, err := s.Store.ConnectionsByUser(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(conns) == 0 {
+		return nil, &Error{Status: http.StatusConflict, Code: "no_provider", Field: "providerId",
+			Message: "Connect a provider in Settings first."}
+	}
+	if in.ProviderID == "" {
+		settings, err := s.Store.Settings(ctx, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		in.ProviderID = settings.PreferredProviderID
+	}
+	i := slices.IndexFunc(conns, func(cn store.ProviderConnection) bool { return cn.ProviderID == in.ProviderID })
+	if i < 0 {
+		return nil, errBadRequest("providerId", "That provider is not connected. Pick a connected provider or connect it in Settings.")
+	}
+	conn := conns[i]
+	models := conn.Models()
+	if len(models) == 0 {
+		prov, _ := providers.Lookup(conn.ProviderID)
+		models = prov.Models
+	}
+	in.ModelID = strings.TrimSpace(in.ModelID)
+	if in.ModelID == "" && len(models) > 0 {
+		in.ModelID = models[0]
+	}
+	if conn.ProviderID == providers.CustomID && !slices.Contains(models, in.ModelID) {
+		return nil, errBadRequest("modelId", "Pick one of the models this provider serves: "+strings.Join(models, ", ")+".")
+	}
+	if in.ModelID == "" || len(in.ModelID) > 200 || strings.IndexFunc(in.ModelID, unicode.IsControl) >= 0 {
+		return nil, errBadRequest("modelId", "Enter the model id to use, e.g. "+strings.Join(models, ", ")+".")
+	}
+
+	p := &store.Project{
+		OwnerUserID: u.ID, Name: in.Name, Slug: slugify(in.Name), Prompt: in.Prompt,
+		ProviderID: conn.ProviderID, ModelID: in.ModelID,
+	}
+	if err := s.Store.CreateProject(ctx, p); err != nil {
+		return nil, err
+	}
+	if err := s.startSetup(ctx, p, u); err != nil {
+		s.Log.Error("unable to start project setup", "project_id", p.ID, "error", err)
+		return p, &Error{Status: http.StatusServiceUnavailable, Code: "setup_not_started",
+			Message: "The project was saved but its setup could not start: the workflow service is unreachable. Try again in a minute."}
+	}
+	return p, nil
+}
+
+// startSetup starts ProjectSetup for p. Its workflow id is fixed per project and a running
+// run is reused, so a repeated call never starts a second setup.
+func (s *Server) startSetup(ctx context.Context, p *store.Project, u *store.User) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.SetupWorkflowID(p.ID),
+		TaskQueue:                s.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		Memo:                     map[string]any{"project": p.Name},
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SAProjectID.ValueSet(p.ID),
+			workflows.SAUserID.ValueSet(u.ID),
+			workflows.SAProviderID.ValueSet(p.ProviderID),
+			workflows.SASetupState.ValueSet(workflows.StateRunning),
+		),
+	}, "ProjectSetup", workflows.SetupInput{ProjectID: p.ID, RequestedBy: u.ID})
+	if err != nil {
+		return err
+	}
+	p.WorkflowID, p.Status = run.GetID(), store.ProjectSettingUp
+	return s.Store.UpdateProject(ctx, p, "workflow_id", "status")
+}
+
+// progress asks the workflow for its step table; nil when it cannot answer now.
+func (s *Server) progress(ctx context.Context, p *store.Project) *workflows.Progress {
+	if p.WorkflowID == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	v, err := s.Temporal.QueryWorkflow(ctx, p.WorkflowID, "", workflows.QueryProgress)
+	if err != nil {
+		s.Log.Warn("progress query failed", "project_id", p.ID, "error", err)
+		return nil
+	}
+	var pr workflows.Progress
+	if err := v.Get(&pr); err != nil {
+		return nil
+	}
+	return &pr
+}
+
+var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
+
+func slugify(name string) string {
+	s := strings.Trim(nonSlug.ReplaceAllString(strings.ToLower(name), "-"), "-")
+	if len(s) > 40 {
+		s = strings.TrimRight(s[:40], "-")
+	}
+	if s == "" {
+		s = "project"
+	}
+	return s
+}
+
+func nameFromPrompt(prompt string) string {
+	words := strings.Fields(prompt)
+	name := ""
+	for _, w := range words {
+		if utf8.RuneCountInString(name)+utf8.RuneCountInString(w) > 50 {
+			break
+		}
+		name = strings.TrimSpace(name + " " + w)
+	}
+	if name == "" {
+		name = "Untitled project"
+	}
+	return name
+}
+
+func (s *Server) projectsPage(c *gin.Context) {
+	s.renderProjects(c, http.StatusOK, nil, CreateProjectInput{})
+}
+
+func (s *Server) renderProjects(c *gin.Context, status int, formErr *Error, in CreateProjectInput) {
+	u := currentUser(c)
+	ctx := c.Request.Context()
+	ps, err := s.Store.ProjectsByOwner(ctx, u.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	conns, err := s.Store.ConnectionsByUser(ctx, u.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	settings, err := s.Store.Settings(ctx, u.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	views := make([]ConnectionView, 0, len(conns))
+	for _, cn := range conns {
+		views = append(views, connectionView(cn))
+	}
+	if in.ProviderID == "" {
+		in.ProviderID = settings.PreferredProviderID
+	}
+	s.render(c, status, "projects.html", gin.H{"Title": "Projects", "Projects": ps, "Connections": views, "Form": in, "Error": formErr})
+}
+
+func (s *Server) createProjectSubmit(c *gin.Context) {
+	var in CreateProjectInput
+	_ = c.ShouldBind(&in)
+	p, err := s.createProject(c, currentUser(c), in)
+	if err != nil {
+		e := s.public(c, err)
+		if p != nil { // saved, setup not started: show it with the reason
+			c.Redirect(http.StatusSeeOther, "/projects/"+p.ID)
+			return
+		}
+		if e.Status >= 500 {
+			s.fail(c, e)
+			return
+		}
+		s.renderProjects(c, e.Status, e, in)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/projects/"+p.ID)
+}
+
+func (s *Server) ownProject(c *gin.Context) (*store.Project, bool) {
+	p, err := s.Store.ProjectForOwner(c.Request.Context(), currentUser(c).ID, c.Param("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		s.fail(c, errNotFound("project"))
+		return nil, false
+	} else if err != nil {
+		s.fail(c, err)
+		return nil, false
+	}
+	return p, true
+}
+
+func (s *Server) projectPage(c *gin.Context) {
+	p, ok := s.ownProject(c)
+	if !ok {
+		return
+	}
+	v := s.projectView(p)
+	v.Progress = s.progress(c.Request.Context(), p)
+	s.render(c, http.StatusOK, "project.html", gin.H{
+		"Title": p.Name, "Project": v,
+		"Refresh": p.Status == store.ProjectPending || p.Status == store.ProjectSettingUp,
+	})
+}
+
+func (s *Server) apiProjects(c *gin.Context) {
+	ps, err := s.Store.ProjectsByOwner(c.Request.Context(), currentUser(c).ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	views := make([]ProjectView, 0, len(ps))
+	for i := range ps {
+		views = append(views, s.projectView(&ps[i]))
+	}
+	c.JSON(http.StatusOK, gin.H{"projects": views})
+}
+
+func (s *Server) apiCreateProject(c *gin.Context) {
+	var in CreateProjectInput
+	if !bindJSON(c, s, &in) {
+		return
+	}
+	p, err := s.createProject(c, currentUser(c), in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"project": s.projectView(p)})
+}
+
+func (s *Server) apiProject(c *gin.Context) {
+	p, ok := s.ownProject(c)
+	if !ok {
+		return
+	}
+	v := s.projectView(p)
+	v.Progress = s.progress(c.Request.Context(), p)
+	c.JSON(http.StatusOK, gin.H{"project": v})
+}

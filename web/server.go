@@ -1,0 +1,187 @@
+// Package web is doce's HTTP tier: server-rendered pages and the JSON API under /api/v1, both
+// over the same handlers' logic.
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
+
+	"github.com/doce-dev/doce/secrets"
+	"github.com/doce-dev/doce/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Server holds what the handlers need.
+type Server struct {
+	Store         *store.Store
+	Secrets       *secrets.Transit
+	Temporal      client.Client
+	TaskQueue     string
+	Namespace     string
+	TemporalUIURL string
+	SessionTTL    time.Duration
+	SecureCookies bool
+	Log           *slog.Logger
+
+	pages map[string]*template.Template
+}
+
+const sessionCookie = "doce_session"
+
+// Handler returns the HTTP handler: the Gin router behind cross-origin request protection,
+// which refuses state-changing requests a browser sends from another origin (CSRF).
+func (s *Server) Handler() (http.Handler, error) {
+	if err := s.parseTemplates(); err != nil {
+		return nil, err
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(s.logRequests, gin.CustomRecovery(s.recovered))
+	r.HandleMethodNotAllowed = true
+	r.NoRoute(func(c *gin.Context) { s.fail(c, errNotFound("page")) })
+	r.NoMethod(func(c *gin.Context) {
+		s.fail(c, &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "This address does not accept " + c.Request.Method + "."})
+	})
+
+	static, _ := fs.Sub(staticFS, "static")
+	r.StaticFS("/static", http.FS(static))
+	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+
+	r.Use(s.loadUser)
+	r.GET("/setup", s.setupPage)
+	r.POST("/setup", s.setupSubmit)
+	r.GET("/login", s.loginPage)
+	r.POST("/login", s.loginSubmit)
+	r.POST("/logout", s.logout)
+
+	pages := r.Group("/", s.requireUser)
+	pages.GET("/", func(c *gin.Context) { c.Redirect(http.StatusSeeOther, "/projects") })
+	pages.GET("/settings/providers", s.providersPage)
+	pages.POST("/settings/providers", s.connectSubmit)
+	pages.GET("/projects", s.projectsPage)
+	pages.POST("/projects", s.createProjectSubmit)
+	pages.GET("/projects/:id", s.projectPage)
+
+	api := r.Group("/api/v1", s.requireUser)
+	api.GET("/providers", s.apiProviders)
+	api.GET("/connections", s.apiConnections)
+	api.POST("/connections", s.apiConnect)
+	api.GET("/projects", s.apiProjects)
+	api.POST("/projects", s.apiCreateProject)
+	api.GET("/projects/:id", s.apiProject)
+
+	return http.NewCrossOriginProtection().Handler(r), nil
+}
+
+func (s *Server) parseTemplates() error {
+	s.pages = map[string]*template.Template{}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if n == "templates/layout.html" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		if err != nil {
+			return fmt.Errorf("web: unable to parse %s: %w", n, err)
+		}
+		s.pages[n[len("templates/"):]] = t
+	}
+	return nil
+}
+
+var funcs = template.FuncMap{
+	"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
+	"date":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+}
+
+// render writes page name with data. A template error after the header is logged, not shown.
+func (s *Server) render(c *gin.Context, status int, name string, data gin.H) {
+	data["User"] = currentUser(c)
+	data["Path"] = c.Request.URL.Path
+	c.Status(status)
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	if err := s.pages[name].Execute(c.Writer, data); err != nil {
+		s.Log.Error("render failed", "page", name, "error", err)
+	}
+}
+
+func (s *Server) logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	// Only method, route and status: never query strings or bodies, which can hold secrets.
+	s.Log.Info("http", "method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(),
+		"ms", time.Since(start).Milliseconds())
+}
+
+func (s *Server) recovered(c *gin.Context, v any) {
+	s.Log.Error("panic in handler", "route", c.FullPath(), "panic", fmt.Sprint(v))
+	s.fail(c, errInternal)
+}
+
+// Error is an error fit to show: an HTTP status, a stable code, a message a person can act on,
+// and the form field it concerns. Internal errors become errInternal before reaching anyone.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+var errInternal = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "Something went wrong on our side. Try again; if it persists, tell your operator."}
+
+func errNotFound(what string) *Error {
+	return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "No such " + what + "."}
+}
+
+func errBadRequest(field, msg string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid", Message: msg, Field: field}
+}
+
+// public turns any error into one safe to show, logging the internal ones.
+func (s *Server) public(c *gin.Context, err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, context.Canceled) {
+		return &Error{Status: 499, Code: "canceled", Message: "The request was canceled."}
+	}
+	s.Log.Error("request failed", "route", c.FullPath(), "error", err)
+	return errInternal
+}
+
+// fail answers with err: JSON under /api, an error page elsewhere.
+func (s *Server) fail(c *gin.Context, err error) {
+	e := s.public(c, err)
+	if isAPI(c) {
+		c.AbortWithStatusJSON(e.Status, gin.H{"error": e})
+		return
+	}
+	s.render(c, e.Status, "error.html", gin.H{"Title": http.StatusText(e.Status), "Error": e})
+	c.Abort()
+}
+
+func isAPI(c *gin.Context) bool {
+	p := c.Request.URL.Path
+	return len(p) >= 8 && p[:8] == "/api/v1/" || p == "/api/v1"
+}

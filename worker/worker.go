@@ -1,0 +1,72 @@
+// Package worker builds doce's Temporal worker: which workflows and activities it runs, under
+// which names and options.
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/doce-dev/doce/activities"
+	"github.com/doce-dev/doce/workflows"
+)
+
+// Activities are the activity structs the worker runs, with their dependencies.
+type Activities struct {
+	Docker   *activities.Docker
+	OpenCode *activities.OpenCode
+	Projects *activities.Projects
+}
+
+// New returns a worker on taskQueue with every doce workflow and activity registered. It does
+// not start it.
+func New(c client.Client, taskQueue string, acts Activities) sdkworker.Worker {
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{
+		// Stop takes this long at most: running activities get to finish their call.
+		WorkerStopTimeout: 30 * time.Second,
+	})
+	Register(w, acts)
+	return w
+}
+
+// Register adds every workflow and activity to r under the names the workflows use.
+func Register(r sdkworker.Registry, acts Activities) {
+	r.RegisterWorkflowWithOptions(workflows.ProjectSetup, workflow.RegisterOptions{Name: "ProjectSetup"})
+	reg := func(fn any, name string) { r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
+	reg(acts.Docker.ComposeUp, workflows.ActComposeUp)
+	reg(acts.OpenCode.WaitHealthy, workflows.ActWaitHealthy)
+	reg(acts.OpenCode.SetProviderCredentials, workflows.ActSetProviderCredentials)
+	reg(acts.OpenCode.SessionCreate, workflows.ActSessionCreate)
+	reg(acts.OpenCode.SendInitialPrompt, workflows.ActSendInitialPrompt)
+	reg(acts.Projects.RecordProgress, workflows.ActRecordProgress)
+}
+
+// EnsureSearchAttributes registers doce's custom search attributes on the namespace when
+// missing, so workflows can set them and the Temporal UI can filter on them.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("worker: unable to list search attributes: %w", err)
+	}
+	missing := map[string]enums.IndexedValueType{}
+	for _, k := range workflows.SearchAttributeKeys {
+		if _, ok := have.GetCustomAttributes()[k.GetName()]; !ok {
+			missing[k.GetName()] = k.GetValueType()
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	if err != nil {
+		return fmt.Errorf("worker: unable to add search attributes: %w", err)
+	}
+	return nil
+}
