@@ -107,7 +107,9 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 	if status != http.StatusCreated {
 		t.Fatalf("create project: %d %s", status, body)
 	}
-	var created struct{ Project struct{ ID, WorkflowID, Status string } }
+	var created struct {
+		Project struct{ ID, WorkflowID, Status string }
+	}
 	json.Unmarshal(body, &created)
 	projectID := created.Project.ID
 	t.Cleanup(func() {
@@ -292,7 +294,9 @@ func apiCall(t *testing.T, hc *recordingClient, base, method, path string, in an
 
 func expectError(t *testing.T, status int, body []byte, want int, msg string) {
 	t.Helper()
-	var e struct{ Error struct{ Code, Message, Field string } }
+	var e struct {
+		Error struct{ Code, Message, Field string }
+	}
 	if err := json.Unmarshal(body, &e); err != nil {
 		t.Errorf("want a JSON error body, got %q", body)
 		return
