@@ -16,7 +16,7 @@ const (
 
 // User is a person who signs in.
 type User struct {
-	bun.BaseModel `bun:"table:users"`
+	bun.BaseModel `bun:"table:users,alias:u"`
 
 	ID           string    `bun:"id,pk"`
 	Username     string    `bun:"username"`

@@ -1,0 +1,123 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/doce-dev/doce/migrations"
+	"github.com/doce-dev/doce/store"
+)
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "doce.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := migrations.Up(context.Background(), st.DB); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestFirstAdminOnlyOnce(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	if err := st.CreateFirstAdmin(ctx, &store.User{Username: "a", PasswordHash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateFirstAdmin(ctx, &store.User{Username: "b", PasswordHash: "h"}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second admin: %v, want ErrConflict", err)
+	}
+	u, err := st.UserByUsername(ctx, "a")
+	if err != nil || u.Role != store.RoleAdmin {
+		t.Fatalf("admin: %+v %v", u, err)
+	}
+}
+
+func TestSessions(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	u := &store.User{Username: "a", PasswordHash: "h", Role: store.RoleUser}
+	if err := st.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	token, err := st.CreateSession(ctx, u.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.UserBySessionToken(ctx, token); err != nil || got.ID != u.ID {
+		t.Fatalf("session user: %v %v", got, err)
+	}
+	expired, _ := st.CreateSession(ctx, u.ID, -time.Minute)
+	if _, err := st.UserBySessionToken(ctx, expired); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("expired session: %v, want ErrNotFound", err)
+	}
+	if err := st.DeleteSession(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.UserBySessionToken(ctx, token); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleted session: %v, want ErrNotFound", err)
+	}
+}
+
+func TestConnectionsUniquePerProviderAndPreferred(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	u := &store.User{Username: "a", PasswordHash: "h", Role: store.RoleUser}
+	st.CreateUser(ctx, u)
+	c1 := &store.ProviderConnection{UserID: u.ID, ProviderID: "openai", AuthType: store.AuthAPI, APIKeyCiphertext: "vault:v1:x"}
+	if err := st.CreateConnection(ctx, c1); err != nil {
+		t.Fatal(err)
+	}
+	dup := &store.ProviderConnection{UserID: u.ID, ProviderID: "openai", AuthType: store.AuthAPI, APIKeyCiphertext: "vault:v1:y"}
+	if err := st.CreateConnection(ctx, dup); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate: %v, want ErrConflict", err)
+	}
+	if err := st.CreateConnection(ctx, &store.ProviderConnection{UserID: u.ID, ProviderID: "custom", AuthType: store.AuthAPI}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := st.Settings(ctx, u.ID)
+	if err != nil || s.PreferredProviderID != "openai" {
+		t.Fatalf("preferred provider %q, %v; want the first connected (openai)", s.PreferredProviderID, err)
+	}
+	evs, _ := st.AuditEventsByActor(ctx, u.ID, 10)
+	if len(evs) != 2 || evs[0].Action != "connection.create" {
+		t.Fatalf("audit events: %+v", evs)
+	}
+}
+
+func TestProjectsOwnedAndPasswordSetOnce(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	a := &store.User{Username: "a", PasswordHash: "h", Role: store.RoleUser}
+	b := &store.User{Username: "b", PasswordHash: "h", Role: store.RoleUser}
+	st.CreateUser(ctx, a)
+	st.CreateUser(ctx, b)
+	p1 := &store.Project{OwnerUserID: a.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
+	p2 := &store.Project{OwnerUserID: a.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
+	if err := st.CreateProject(ctx, p1); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateProject(ctx, p2); err != nil {
+		t.Fatal(err)
+	}
+	if p1.Slug == p2.Slug {
+		t.Errorf("two projects share slug %q", p1.Slug)
+	}
+	if _, err := st.ProjectForOwner(ctx, b.ID, p1.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("b reads a's project: %v, want ErrNotFound", err)
+	}
+	first, err := st.SetProjectPasswordOnce(ctx, p1.ID, "vault:v1:first")
+	if err != nil || first != "vault:v1:first" {
+		t.Fatalf("first password: %q %v", first, err)
+	}
+	again, err := st.SetProjectPasswordOnce(ctx, p1.ID, "vault:v1:second")
+	if err != nil || again != "vault:v1:first" {
+		t.Fatalf("second password: %q %v, want the first kept", again, err)
+	}
+}
