@@ -4,6 +4,9 @@
 #   start_vault_file PORT DIR              -- file storage, initialised and unsealed here
 # Each records its pid in SERVICE_PIDS; stop_services stops them.
 SERVICE_PIDS=()
+# Background jobs of a script ignore the terminal's Ctrl-C, so turn INT and TERM into an exit
+# and let the caller's EXIT trap stop them.
+trap 'exit 130' INT TERM
 
 start_temporal() {
   local port=$1 ui=$2 db=${3:-} args=()
