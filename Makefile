@@ -8,6 +8,9 @@ run:
 test:
 	@bash scripts/test.sh
 
+bench:
+	@bash scripts/test.sh bench
+
 build:
 	CGO_ENABLED=0 go build -trimpath -o bin/doce ./cmd/doce
 

@@ -274,7 +274,7 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 	}
 }
 
-func apiCall(t *testing.T, hc *recordingClient, base, method, path string, in any) (int, []byte) {
+func apiCall(t testing.TB, hc *recordingClient, base, method, path string, in any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if in != nil {

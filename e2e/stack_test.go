@@ -31,7 +31,7 @@ type stackEnv struct {
 
 // requireStack returns the stack's addresses. Outside make test they are missing: the test is
 // skipped, unless DOCE_TEST_STACK=1 says they must be there.
-func requireStack(t *testing.T) stackEnv {
+func requireStack(t testing.TB) stackEnv {
 	t.Helper()
 	env := stackEnv{
 		TemporalAddress: os.Getenv("DOCE_TEST_TEMPORAL_ADDRESS"),
@@ -55,7 +55,7 @@ var (
 )
 
 // doceBinary builds cmd/doce once per test run.
-func doceBinary(t *testing.T) string {
+func doceBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "doce-bin")
@@ -102,7 +102,7 @@ type doceProcess struct {
 	cmd     *exec.Cmd
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -113,7 +113,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startDoce migrates a fresh database and starts `doce dev` until the test ends.
-func startDoce(t *testing.T, stack stackEnv, taskQueue string) *doceProcess {
+func startDoce(t testing.TB, stack stackEnv, taskQueue string) *doceProcess {
 	t.Helper()
 	bin := doceBinary(t)
 	addr := freeAddr(t)
@@ -185,7 +185,7 @@ type recordingClient struct {
 	bodies []string
 }
 
-func newClient(t *testing.T) *recordingClient {
+func newClient(t testing.TB) *recordingClient {
 	jar, _ := cookiejar.New(nil)
 	rc := &recordingClient{}
 	rc.Client = &http.Client{

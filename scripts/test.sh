@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make test: installs what is missing, starts a Temporal dev server and a Vault dev server on
+# make test / make bench: installs what is missing, starts a Temporal dev server and a Vault dev server on
 # free loopback ports, and runs every Go test against them, the Docker engine and the real
 # OpenCode image. Everything started here is stopped on exit.
 source "$(dirname "$0")/lib.sh"
@@ -23,7 +23,17 @@ export DOCE_TEST_VAULT_TOKEN=$vtoken
 export DOCE_TEST_OPENCODE_IMAGE=$OPENCODE_IMAGE
 
 cd "$ROOT"
-log "go vet"
-go vet ./...
-log "go test"
-go test -count=1 -timeout 25m ${GOTESTFLAGS:-} ./...
+case "${1:-test}" in
+test)
+  log "go vet"
+  go vet ./...
+  log "go test"
+  go test -count=1 -timeout 25m ${GOTESTFLAGS:-} ./...
+  ;;
+bench)
+  # Setup benchmarks start up to 20 workspaces at once; BENCH picks which, BENCHTIME how often.
+  log "go test -bench ${BENCH:-.}"
+  go test -run '^$' -bench "${BENCH:-.}" -benchtime "${BENCHTIME:-3x}" -timeout 60m ./...
+  ;;
+*) die "usage: test.sh [test|bench]" ;;
+esac

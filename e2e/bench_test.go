@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	dockerclient "github.com/docker/docker/client"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/doce-dev/doce/opencode"
+	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workspace"
+)
+
+// The setup targets compare doce's ProjectSetup with the same steps run by hand:
+// docker run → health → PUT /auth → POST /session → prompt_async. Run with `make bench`.
+
+func BenchmarkHandRun1(b *testing.B)  { benchHandRun(b, 1) }
+func BenchmarkHandRun20(b *testing.B) { benchHandRun(b, 20) }
+func BenchmarkSetup1(b *testing.B)    { benchSetup(b, 1) }
+func BenchmarkSetup20(b *testing.B)   { benchSetup(b, 20) }
+
+// benchHandRun reports the mean wall time of one hand-run setup when n run at once.
+func benchHandRun(b *testing.B, n int) {
+	stack := requireStack(b)
+	docker, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer docker.Close()
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		durations := make([]time.Duration, n)
+		var wg sync.WaitGroup
+		var ids sync.Map
+		for j := 0; j < n; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d, id, err := handRun(docker, stack.OpenCodeImage)
+				if id != "" {
+					ids.Store(id, true)
+				}
+				if err != nil {
+					b.Error(err)
+				}
+				durations[j] = d
+			}()
+		}
+		wg.Wait()
+		b.StopTimer()
+		ids.Range(func(k, _ any) bool {
+			docker.ContainerRemove(context.Background(), k.(string), container.RemoveOptions{Force: true, RemoveVolumes: true})
+			return true
+		})
+		for _, d := range durations {
+			total += d
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N*n), "ms/setup")
+}
+
+func handRun(docker *dockerclient.Client, image string) (time.Duration, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	password := base64.RawURLEncoding.EncodeToString(store.RandomToken(24))
+	port := nat.Port("4096/tcp")
+	c, err := docker.ContainerCreate(ctx,
+		&container.Config{Image: image, Env: []string{"OPENCODE_SERVER_PASSWORD=" + password}, ExposedPorts: nat.PortSet{port: {}}},
+		&container.HostConfig{PortBindings: nat.PortMap{port: {{HostIP: "127.0.0.1"}}}},
+		&network.NetworkingConfig{}, nil, "")
+	if err != nil {
+		return 0, "", err
+	}
+	if err := docker.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+		return 0, c.ID, err
+	}
+	ci, err := docker.ContainerInspect(ctx, c.ID)
+	if err != nil {
+		return 0, c.ID, err
+	}
+	oc := opencode.New("http://127.0.0.1:"+ci.NetworkSettings.Ports[port][0].HostPort, password, nil)
+	for {
+		if h, err := oc.Health(ctx, 2*time.Second); err == nil && h.Healthy {
+			break
+		}
+		if ctx.Err() != nil {
+			return 0, c.ID, ctx.Err()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := oc.SetAuth(ctx, "custom", opencode.Auth{Type: "api", Key: "sk-bench"}); err != nil {
+		return 0, c.ID, err
+	}
+	s, err := oc.CreateSession(ctx, "bench")
+	if err != nil {
+		return 0, c.ID, err
+	}
+	if err := oc.PromptAsync(ctx, s.ID, opencode.Model{ProviderID: "custom", ModelID: "mock-model"}, "hello"); err != nil {
+		return 0, c.ID, err
+	}
+	return time.Since(start), c.ID, nil
+}
+
+// benchSetup reports the mean wall time from POST /api/v1/projects to the project being ready,
+// when n are created at once.
+func benchSetup(b *testing.B, n int) {
+	stack := requireStack(b)
+	doce := startDoce(b, stack, fmt.Sprintf("bench-%d", time.Now().UnixNano()))
+	hc := newClient(b)
+	if resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}}); err != nil || resp.StatusCode != http.StatusSeeOther {
+		b.Fatalf("setup: %v", err)
+	}
+	if status, body := apiCall(b, hc, doce.URL, "POST", "/api/v1/connections",
+		map[string]any{"providerId": "custom", "apiKey": "sk-bench", "baseURL": "http://host.docker.internal:9/v1", "models": "mock-model"}); status != http.StatusCreated {
+		b.Fatalf("connect: %d %s", status, body)
+	}
+	ws, err := workspace.NewManager("127.0.0.1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		durations := make([]time.Duration, n)
+		ids := make([]string, n)
+		var wg sync.WaitGroup
+		for j := 0; j < n; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				status, body := apiCall(b, hc, doce.URL, "POST", "/api/v1/projects",
+					map[string]any{"prompt": "hello", "providerId": "custom", "modelId": "mock-model"})
+				if status != http.StatusCreated {
+					b.Errorf("create: %d %s", status, body)
+					return
+				}
+				var created struct{ Project struct{ ID string } }
+				json.Unmarshal(body, &created)
+				ids[j] = created.Project.ID
+				deadline := time.Now().Add(5 * time.Minute)
+				for time.Now().Before(deadline) {
+					_, body := apiCall(b, hc, doce.URL, "GET", "/api/v1/projects/"+created.Project.ID, nil)
+					var got struct{ Project struct{ Status string } }
+					json.Unmarshal(body, &got)
+					if got.Project.Status == "ready" {
+						durations[j] = time.Since(start)
+						return
+					}
+					if got.Project.Status == "failed" {
+						b.Errorf("setup failed: %s", body)
+						return
+					}
+					time.Sleep(25 * time.Millisecond)
+				}
+				b.Errorf("project %s not ready within 5 min", created.Project.ID)
+			}()
+		}
+		wg.Wait()
+		b.StopTimer()
+		for _, id := range ids {
+			if id != "" {
+				ws.Down(context.Background(), id)
+			}
+		}
+		for _, d := range durations {
+			total += d
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N*n), "ms/setup")
+}
