@@ -1,0 +1,232 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/doce-dev/doce/migrations"
+	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/web"
+)
+
+// These tests run the real router on a real SQLite database. They stop short of Vault and
+// Temporal, which the e2e tests cover.
+
+type env struct {
+	srv   *httptest.Server
+	store *store.Store
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "doce.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := migrations.Up(context.Background(), st.DB); err != nil {
+		t.Fatal(err)
+	}
+	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), TemporalUIURL: "http://ui", Namespace: "default"}
+	h, err := s.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &env{srv: srv, store: st}
+}
+
+func client() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func read(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func (e *env) user(t *testing.T, name string) *http.Client {
+	t.Helper()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("password-"+name), bcrypt.MinCost)
+	if err := e.store.CreateUser(context.Background(), &store.User{Username: name, PasswordHash: string(hash), Role: store.RoleUser}); err != nil {
+		t.Fatal(err)
+	}
+	c := client()
+	resp, err := c.PostForm(e.srv.URL+"/login", url.Values{"username": {name}, "password": {"password-" + name}})
+	if err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login %s: %v %v", name, resp.StatusCode, err)
+	}
+	return c
+}
+
+func TestFirstRun(t *testing.T) {
+	e := newEnv(t)
+	c := client()
+	resp, _ := c.Get(e.srv.URL + "/")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/setup" {
+		t.Fatalf("GET / before setup: %d → %s, want 303 → /setup", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, _ = c.PostForm(e.srv.URL+"/setup", url.Values{"username": {"admin"}, "password": {"short"}})
+	body := read(t, resp)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "at least 10 characters") || !strings.Contains(body, `value="admin"`) {
+		t.Fatalf("short password: %d, want 400 with the reason and the username kept", resp.StatusCode)
+	}
+	resp, _ = c.PostForm(e.srv.URL+"/setup", url.Values{"username": {"admin"}, "password": {"long enough password"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("setup: %d", resp.StatusCode)
+	}
+	cookie := resp.Header.Get("Set-Cookie")
+	if !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Lax") {
+		t.Errorf("session cookie %q lacks HttpOnly or SameSite", cookie)
+	}
+	resp, _ = c.Get(e.srv.URL + "/settings/providers")
+	if body := read(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(body, "No provider connected yet") {
+		t.Fatalf("providers page: %d", resp.StatusCode)
+	}
+	resp, _ = client().PostForm(e.srv.URL+"/setup", url.Values{"username": {"other"}, "password": {"long enough password"}})
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("second setup: %d, want 409", resp.StatusCode)
+	}
+}
+
+func TestLoginLogout(t *testing.T) {
+	e := newEnv(t)
+	e.user(t, "alice")
+	c := client()
+	resp, _ := c.PostForm(e.srv.URL+"/login", url.Values{"username": {"alice"}, "password": {"wrong"}})
+	if body := read(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Wrong username or password.") {
+		t.Fatalf("wrong password: %d", resp.StatusCode)
+	}
+	resp, _ = c.PostForm(e.srv.URL+"/login", url.Values{"username": {"nobody"}, "password": {"wrong"}})
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unknown user: %d", resp.StatusCode)
+	}
+	c = e.user(t, "bob")
+	resp, _ = c.Get(e.srv.URL + "/projects")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("projects after login: %d", resp.StatusCode)
+	}
+	resp, _ = c.PostForm(e.srv.URL+"/logout", nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	resp, _ = c.Get(e.srv.URL + "/projects")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+		t.Fatalf("projects after logout: %d → %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+func TestAPIErrorsAreJSON(t *testing.T) {
+	e := newEnv(t)
+	resp, _ := client().Get(e.srv.URL + "/api/v1/projects")
+	var body struct{ Error struct{ Code, Message string } }
+	json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != http.StatusUnauthorized || body.Error.Code != "unauthenticated" {
+		t.Fatalf("anonymous API: %d %+v", resp.StatusCode, body)
+	}
+	c := e.user(t, "alice")
+	for _, tc := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"GET", "/api/v1/nope", "", 404},
+		{"POST", "/api/v1/connections", "{not json", 400},
+		{"POST", "/api/v1/connections", `{"providerId":"nope","apiKey":"k"}`, 400},
+		{"POST", "/api/v1/projects", `{"prompt":""}`, 400},
+		{"POST", "/api/v1/projects", `{"prompt":"` + strings.Repeat("x", 300<<10) + `"}`, 413},
+		{"POST", "/api/v1/projects", `{"prompt":"build it"}`, 409},
+		{"DELETE", "/api/v1/projects", "", 405},
+	} {
+		req, _ := http.NewRequest(tc.method, e.srv.URL+tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ Error struct{ Code, Message string } }
+		raw := read(t, resp)
+		if err := json.Unmarshal([]byte(raw), &got); err != nil || got.Error.Message == "" {
+			t.Errorf("%s %s: body %.100q is not a JSON error", tc.method, tc.path, raw)
+		}
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s: %d %q, want %d", tc.method, tc.path, resp.StatusCode, got.Error.Message, tc.want)
+		}
+		if strings.Contains(raw, "goroutine") || strings.Contains(raw, ".go:") {
+			t.Errorf("%s %s leaks internals: %.200s", tc.method, tc.path, raw)
+		}
+	}
+}
+
+func TestUsersSeeOnlyTheirProjects(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.user(t, "alice"), e.user(t, "bob")
+	a, _ := e.store.UserByUsername(context.Background(), "alice")
+	p := &store.Project{OwnerUserID: a.ID, Name: "Secret plan", Slug: "secret-plan", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
+	if err := e.store.CreateProject(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/projects/" + p.ID, "/api/v1/projects/" + p.ID} {
+		resp, _ := bob.Get(e.srv.URL + path)
+		if body := read(t, resp); resp.StatusCode != http.StatusNotFound || strings.Contains(body, "Secret plan") {
+			t.Errorf("bob GET %s: %d, want 404 without the project", path, resp.StatusCode)
+		}
+		resp, _ = alice.Get(e.srv.URL + path)
+		if body := read(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Secret plan") {
+			t.Errorf("alice GET %s: %d", path, resp.StatusCode)
+		}
+	}
+	resp, _ := bob.Get(e.srv.URL + "/api/v1/projects")
+	if body := read(t, resp); strings.Contains(body, p.ID) {
+		t.Error("bob's project list shows alice's project")
+	}
+}
+
+func TestCrossOriginPostRefused(t *testing.T) {
+	e := newEnv(t)
+	c := e.user(t, "alice")
+	req, _ := http.NewRequest("POST", e.srv.URL+"/settings/providers", strings.NewReader("providerId=openai&apiKey=sk-x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Origin", "https://evil.example")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site POST: %d, want 403", resp.StatusCode)
+	}
+}
+
+func TestConnectFormKeepsInputButNotKey(t *testing.T) {
+	e := newEnv(t)
+	c := e.user(t, "alice")
+	resp, _ := c.PostForm(e.srv.URL+"/settings/providers", url.Values{
+		"providerId": {"custom"}, "apiKey": {"sk-typed-secret"}, "baseURL": {"ftp://llm"}, "models": {"m1"},
+	})
+	body := read(t, resp)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "is not an http(s) URL") {
+		t.Fatalf("bad base URL: %d", resp.StatusCode)
+	}
+	if !strings.Contains(body, `value="ftp://llm"`) || !strings.Contains(body, `value="m1"`) {
+		t.Error("the form lost the user's input")
+	}
+	if strings.Contains(body, "sk-typed-secret") {
+		t.Error("the form echoed the key back")
+	}
+}
