@@ -135,7 +135,9 @@ func TestLoginLogout(t *testing.T) {
 func TestAPIErrorsAreJSON(t *testing.T) {
 	e := newEnv(t)
 	resp, _ := client().Get(e.srv.URL + "/api/v1/projects")
-	var body struct{ Error struct{ Code, Message string } }
+	var body struct {
+		Error struct{ Code, Message string }
+	}
 	json.NewDecoder(resp.Body).Decode(&body)
 	if resp.StatusCode != http.StatusUnauthorized || body.Error.Code != "unauthenticated" {
 		t.Fatalf("anonymous API: %d %+v", resp.StatusCode, body)
@@ -159,7 +161,9 @@ func TestAPIErrorsAreJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got struct{ Error struct{ Code, Message string } }
+		var got struct {
+			Error struct{ Code, Message string }
+		}
 		raw := read(t, resp)
 		if err := json.Unmarshal([]byte(raw), &got); err != nil || got.Error.Message == "" {
 			t.Errorf("%s %s: body %.100q is not a JSON error", tc.method, tc.path, raw)
