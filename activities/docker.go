@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/doce-dev/doce/providers"
@@ -33,7 +34,7 @@ const fieldServerPassword = "server_password"
 // ComposeUp creates (or finds) the project's network, volumes and OpenCode container, starts it
 // and records where it listens.
 func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflows.ComposeUpResult, error) {
-	p, err := loadProject(ctx, a.Store, in.ProjectID)
+	p, err := startStep(ctx, a.Store, in.ProjectID)
 	if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
@@ -70,6 +71,11 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 		return workflows.ComposeUpResult{}, err
 	}
 	return workflows.ComposeUpResult{ContainerName: ws.ContainerName, HostPort: ws.HostPort}, nil
+}
+
+// ComposeDown removes the project's containers, volumes and network.
+func (a *Docker) ComposeDown(ctx context.Context, in workflows.StepInput) error {
+	return a.Workspace.Down(ctx, in.ProjectID)
 }
 
 // serverPassword returns the project's OpenCode password, creating it on first use. The first
@@ -118,6 +124,20 @@ func OpenCodeConfig(p *store.Project, conn *store.ProviderConnection) ([]byte, e
 		}
 	}
 	return json.MarshalIndent(cfg, "", "  ")
+}
+
+// startStep loads the project a setup step works on and records the step's attempt, so pages
+// can show "running (attempt n)" while Temporal retries it.
+func startStep(ctx context.Context, s *store.Store, id string) (*store.Project, error) {
+	p, err := loadProject(ctx, s, id)
+	if err != nil {
+		return nil, err
+	}
+	info := activity.GetInfo(ctx)
+	if err := s.RecordStepAttempt(ctx, id, info.ActivityType.Name, int(info.Attempt)); err != nil {
+		activity.GetLogger(ctx).Warn("unable to record attempt", "error", err)
+	}
+	return p, nil
 }
 
 func loadProject(ctx context.Context, s *store.Store, id string) (*store.Project, error) {

@@ -49,7 +49,7 @@ func (a *OpenCode) client(ctx context.Context, p *store.Project) (*opencode.Clie
 // WaitHealthy polls GET /global/health until OpenCode answers healthy, heartbeating each poll.
 // It is bounded by the activity's start-to-close timeout.
 func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) error {
-	p, err := loadProject(ctx, a.Store, in.ProjectID)
+	p, err := startStep(ctx, a.Store, in.ProjectID)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) erro
 // SetProviderCredentials decrypts the project's provider credential and hands it to OpenCode
 // with PUT /auth/{provider}. The plaintext lives only in this function.
 func (a *OpenCode) SetProviderCredentials(ctx context.Context, in workflows.StepInput) error {
-	p, err := loadProject(ctx, a.Store, in.ProjectID)
+	p, err := startStep(ctx, a.Store, in.ProjectID)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (a *OpenCode) credential(ctx context.Context, conn *store.ProviderConnectio
 // recorded id, else a session the workspace already holds (created by an attempt that crashed
 // before recording it).
 func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (workflows.SessionResult, error) {
-	p, err := loadProject(ctx, a.Store, in.ProjectID)
+	p, err := startStep(ctx, a.Store, in.ProjectID)
 	if err != nil {
 		return workflows.SessionResult{}, err
 	}
@@ -180,7 +180,7 @@ func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (w
 // SendInitialPrompt sends the project's prompt once: never again after it is recorded, and not
 // when the session already holds a user message (an attempt that crashed before recording).
 func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput) error {
-	p, err := loadProject(ctx, a.Store, in.ProjectID)
+	p, err := startStep(ctx, a.Store, in.ProjectID)
 	if err != nil {
 		return err
 	}

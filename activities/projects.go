@@ -21,3 +21,8 @@ func (a *Projects) RecordProgress(ctx context.Context, u workflows.ProgressUpdat
 	}
 	return err
 }
+
+// MarkDeleted marks a torn-down project deleted.
+func (a *Projects) MarkDeleted(ctx context.Context, in workflows.StepInput) error {
+	return a.Store.MarkProjectDeleted(ctx, in.ProjectID)
+}

@@ -112,8 +112,9 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// startDoce migrates a fresh database and starts `doce dev` until the test ends.
-func startDoce(t testing.TB, stack stackEnv, taskQueue string) *doceProcess {
+// startDoce migrates a fresh database and starts `doce dev` until the test ends. extraEnv
+// entries (KEY=value) override the defaults.
+func startDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv ...string) *doceProcess {
 	t.Helper()
 	bin := doceBinary(t)
 	addr := freeAddr(t)
@@ -129,6 +130,7 @@ func startDoce(t testing.TB, stack stackEnv, taskQueue string) *doceProcess {
 		"VAULT_TOKEN="+stack.VaultToken,
 		"DOCE_OPENCODE_IMAGE="+stack.OpenCodeImage,
 	)
+	p.Env = append(p.Env, extraEnv...)
 	migrate := exec.Command(bin, "migrate")
 	migrate.Env = p.Env
 	if out, err := migrate.CombinedOutput(); err != nil {

@@ -63,8 +63,9 @@ CREATE TABLE projects (
   provider_id          TEXT NOT NULL,
   model_id             TEXT NOT NULL,
   status               TEXT NOT NULL
-                         CHECK (status IN ('pending', 'setting-up', 'ready', 'failed', 'deleting', 'deleted')),
+                         CHECK (status IN ('pending', 'setting-up', 'ready', 'failed', 'cancelled', 'deleting', 'deleted')),
   setup_step           TEXT NOT NULL DEFAULT '',
+  setup_attempt        INTEGER NOT NULL DEFAULT 0,
   setup_error          TEXT NOT NULL DEFAULT '',
   workflow_id          TEXT NOT NULL DEFAULT '',
   container_id         TEXT NOT NULL DEFAULT '',

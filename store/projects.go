@@ -31,6 +31,7 @@ type Project struct {
 	ModelID                  string     `bun:"model_id"`
 	Status                   string     `bun:"status"`
 	SetupStep                string     `bun:"setup_step"`
+	SetupAttempt             int        `bun:"setup_attempt"`
 	SetupError               string     `bun:"setup_error"`
 	WorkflowID               string     `bun:"workflow_id"`
 	ContainerID              string     `bun:"container_id"`
@@ -123,4 +124,28 @@ func (s *Store) SetProjectPasswordOnce(ctx context.Context, id, ciphertext strin
 		return "", err
 	}
 	return p.ServerPasswordCiphertext, nil
+}
+
+// RecordStepAttempt records which step of the setup runs and its attempt number, so pages can
+// show "running (attempt n)" while Temporal retries it.
+func (s *Store) RecordStepAttempt(ctx context.Context, id, step string, attempt int) error {
+	_, err := s.DB.NewUpdate().Model((*Project)(nil)).
+		Set("setup_step = ?", step).Set("setup_attempt = ?", attempt).Set("updated_at = ?", time.Now().UTC()).
+		Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("store: unable to record step attempt: %w", err)
+	}
+	return nil
+}
+
+// MarkProjectDeleted hides the project from its owner for good.
+func (s *Store) MarkProjectDeleted(ctx context.Context, id string) error {
+	now := time.Now().UTC()
+	_, err := s.DB.NewUpdate().Model((*Project)(nil)).
+		Set("status = ?", ProjectDeleted).Set("deleted_at = ?", now).Set("updated_at = ?", now).
+		Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("store: unable to mark project deleted: %w", err)
+	}
+	return nil
 }

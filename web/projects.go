@@ -32,19 +32,20 @@ type CreateProjectInput struct {
 
 // ProjectView is a project as its owner sees it.
 type ProjectView struct {
-	ID          string              `json:"id"`
-	Name        string              `json:"name"`
-	Slug        string              `json:"slug"`
-	Prompt      string              `json:"prompt"`
-	ProviderID  string              `json:"providerId"`
-	ModelID     string              `json:"modelId"`
-	Status      string              `json:"status"`
-	SetupStep   string              `json:"setupStep"`
-	SetupError  string              `json:"setupError,omitempty"`
-	WorkflowID  string              `json:"workflowId"`
-	TemporalURL string              `json:"temporalUrl,omitempty"`
-	Progress    *workflows.Progress `json:"progress,omitempty"`
-	CreatedAt   time.Time           `json:"createdAt"`
+	ID           string              `json:"id"`
+	Name         string              `json:"name"`
+	Slug         string              `json:"slug"`
+	Prompt       string              `json:"prompt"`
+	ProviderID   string              `json:"providerId"`
+	ModelID      string              `json:"modelId"`
+	Status       string              `json:"status"`
+	SetupStep    string              `json:"setupStep"`
+	SetupAttempt int                 `json:"setupAttempt"`
+	SetupError   string              `json:"setupError,omitempty"`
+	WorkflowID   string              `json:"workflowId"`
+	TemporalURL  string              `json:"temporalUrl,omitempty"`
+	Progress     *workflows.Progress `json:"progress,omitempty"`
+	CreatedAt    time.Time           `json:"createdAt"`
 }
 
 const maxPromptLen = 20000
@@ -52,7 +53,7 @@ const maxPromptLen = 20000
 func (s *Server) projectView(p *store.Project) ProjectView {
 	v := ProjectView{
 		ID: p.ID, Name: p.Name, Slug: p.Slug, Prompt: p.Prompt, ProviderID: p.ProviderID, ModelID: p.ModelID,
-		Status: p.Status, SetupStep: p.SetupStep, SetupError: p.SetupError, WorkflowID: p.WorkflowID, CreatedAt: p.CreatedAt,
+		Status: p.Status, SetupStep: p.SetupStep, SetupAttempt: p.SetupAttempt, SetupError: p.SetupError, WorkflowID: p.WorkflowID, CreatedAt: p.CreatedAt,
 	}
 	if p.WorkflowID != "" && s.TemporalUIURL != "" {
 		v.TemporalURL = s.TemporalUIURL + "/namespaces/" + url.PathEscape(s.Namespace) + "/workflows/" + url.PathEscape(p.WorkflowID)

@@ -76,6 +76,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	pages.GET("/projects", s.projectsPage)
 	pages.POST("/projects", s.createProjectSubmit)
 	pages.GET("/projects/:id", s.projectPage)
+	pages.POST("/projects/:id/retry", s.projectAction(retryAction, 0))
+	pages.POST("/projects/:id/cancel", s.projectAction(cancelAction, 0))
+	pages.POST("/projects/:id/delete", s.projectAction(deleteAction, 0))
 
 	api := r.Group("/api/v1", s.requireUser)
 	api.GET("/providers", s.apiProviders)
@@ -84,6 +87,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.GET("/projects", s.apiProjects)
 	api.POST("/projects", s.apiCreateProject)
 	api.GET("/projects/:id", s.apiProject)
+	api.POST("/projects/:id/retry", s.projectAction(retryAction, http.StatusAccepted))
+	api.POST("/projects/:id/cancel", s.projectAction(cancelAction, http.StatusAccepted))
+	api.DELETE("/projects/:id", s.projectAction(deleteAction, http.StatusAccepted))
 
 	return http.NewCrossOriginProtection().Handler(r), nil
 }

@@ -39,13 +39,16 @@ func New(c client.Client, taskQueue string, acts Activities) sdkworker.Worker {
 // Register adds every workflow and activity to r under the names the workflows use.
 func Register(r sdkworker.Registry, acts Activities) {
 	r.RegisterWorkflowWithOptions(workflows.ProjectSetup, workflow.RegisterOptions{Name: "ProjectSetup"})
+	r.RegisterWorkflowWithOptions(workflows.ProjectTeardown, workflow.RegisterOptions{Name: "ProjectTeardown"})
 	reg := func(fn any, name string) { r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
 	reg(acts.Docker.ComposeUp, workflows.ActComposeUp)
 	reg(acts.OpenCode.WaitHealthy, workflows.ActWaitHealthy)
 	reg(acts.OpenCode.SetProviderCredentials, workflows.ActSetProviderCredentials)
 	reg(acts.OpenCode.SessionCreate, workflows.ActSessionCreate)
 	reg(acts.OpenCode.SendInitialPrompt, workflows.ActSendInitialPrompt)
+	reg(acts.Docker.ComposeDown, workflows.ActComposeDown)
 	reg(acts.Projects.RecordProgress, workflows.ActRecordProgress)
+	reg(acts.Projects.MarkDeleted, workflows.ActMarkDeleted)
 }
 
 // EnsureSearchAttributes registers doce's custom search attributes on the namespace when

@@ -85,40 +85,107 @@ var recordOpts = workflow.LocalActivityOptions{
 	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, MaximumInterval: 5 * time.Second},
 }
 
+// composeDownOpts governs removing a workspace; Docker being away for a while must not lose it.
+var composeDownOpts = workflow.ActivityOptions{
+	StartToCloseTimeout:    2 * time.Minute,
+	ScheduleToCloseTimeout: time.Hour,
+	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+}
+
 // ProjectSetup brings a project's workspace up and hands it its first prompt: container,
 // health, credentials, session, prompt. Each step is idempotent, so a retried or replayed step
 // never makes a second container, session or prompt.
+//
+// A step that has exhausted its retries does not end the run: the setup records why, marks
+// itself waiting-for-operator and waits for a retry signal (resume at the failed step) or a
+// cancel signal (tear down), giving up after OperatorWait.
 func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 	progress := newProgress()
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return *progress, nil }); err != nil {
 		return err
 	}
-	logger := workflow.GetLogger(ctx)
+	wait := in.OperatorWait
+	if wait <= 0 {
+		wait = DefaultOperatorWait
+	}
+	retryCh := workflow.GetSignalChannel(ctx, SignalRetry)
+	cancelCh := workflow.GetSignalChannel(ctx, SignalCancel)
 
-	for i, st := range setupSteps {
+	for i := 0; i < len(setupSteps); {
+		st := setupSteps[i]
 		progress.start(i, workflow.Now(ctx))
-		if err := workflow.UpsertTypedSearchAttributes(ctx, SASetupStep.ValueSet(st.name)); err != nil {
+		if err := setState(ctx, StateRunning, st.name); err != nil {
 			return err
 		}
-		record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Step: st.name, Status: "setting-up"})
-
 		err := runStep(ctx, st, in.ProjectID)
-		if err != nil {
-			reason := failureReason(err)
-			progress.fail(i, workflow.Now(ctx), reason)
-			logger.Error("setup step failed", "step", st.name, "error", err)
-			_ = workflow.UpsertTypedSearchAttributes(ctx, SASetupState.ValueSet(StateFailed))
-			record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Step: st.name, Status: "failed", Error: reason})
+		if err == nil {
+			progress.done(i, workflow.Now(ctx))
+			i++
+			continue
+		}
+		if temporal.IsCanceledError(err) {
+			return err // the run itself was canceled (teardown): nothing more to do here
+		}
+		reason := failureReason(err)
+		progress.fail(i, workflow.Now(ctx), reason)
+		workflow.GetLogger(ctx).Error("setup step failed; waiting for an operator", "step", st.name, "error", err)
+		if err := setState(ctx, StateWaiting, st.name); err != nil {
 			return err
 		}
-		progress.done(i, workflow.Now(ctx))
+		record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Step: st.name, Status: "failed", Error: reason})
+
+		switch awaitOperator(ctx, retryCh, cancelCh, wait) {
+		case SignalRetry:
+			progress.Runs++
+			record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Step: st.name, Status: "setting-up"})
+		case SignalCancel:
+			return cancelSetup(ctx, progress, in.ProjectID)
+		default:
+			progress.State = StateFailed
+			_ = setState(ctx, StateFailed, st.name)
+			return temporal.NewNonRetryableApplicationError(
+				"no operator retried or cancelled within "+wait.String()+"; last failure: "+reason, "OperatorTimeout", err)
+		}
 	}
 	progress.State = StateCompleted
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SASetupState.ValueSet(StateCompleted)); err != nil {
+	if err := setState(ctx, StateCompleted, ""); err != nil {
 		return err
 	}
 	record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Status: "ready"})
 	return nil
+}
+
+// awaitOperator blocks until a retry or cancel signal arrives, or wait passes ("").
+func awaitOperator(ctx workflow.Context, retryCh, cancelCh workflow.ReceiveChannel, wait time.Duration) string {
+	timerCtx, stopTimer := workflow.WithCancel(ctx)
+	defer stopTimer()
+	got := ""
+	workflow.NewSelector(ctx).
+		AddReceive(retryCh, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); got = SignalRetry }).
+		AddReceive(cancelCh, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); got = SignalCancel }).
+		AddFuture(workflow.NewTimer(timerCtx, wait), func(workflow.Future) {}).
+		Select(ctx)
+	return got
+}
+
+// cancelSetup removes the workspace and marks the project cancelled.
+func cancelSetup(ctx workflow.Context, progress *Progress, projectID string) error {
+	progress.State = StateCancelled
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, composeDownOpts), ActComposeDown, StepInput{ProjectID: projectID}).Get(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := setState(ctx, StateCancelled, ""); err != nil {
+		return err
+	}
+	record(ctx, ProgressUpdate{ProjectID: projectID, Status: "cancelled"})
+	return nil
+}
+
+// setState keeps the run's search attributes current, so the Temporal UI and `temporal
+// workflow list --query` find setups by state and step.
+func setState(ctx workflow.Context, state, step string) error {
+	return workflow.UpsertTypedSearchAttributes(ctx, SASetupState.ValueSet(state), SASetupStep.ValueSet(step))
 }
 
 func runStep(ctx workflow.Context, st setupStep, projectID string) error {
@@ -157,7 +224,7 @@ func failureReason(err error) string {
 }
 
 func newProgress() *Progress {
-	p := &Progress{State: StateRunning}
+	p := &Progress{State: StateRunning, Runs: 1}
 	for _, st := range setupSteps {
 		p.Steps = append(p.Steps, StepProgress{Name: st.name, Title: st.title, Status: StepPending})
 	}
@@ -165,7 +232,8 @@ func newProgress() *Progress {
 }
 
 func (p *Progress) start(i int, now time.Time) {
-	p.Steps[i].Status, p.Steps[i].StartedAt, p.Steps[i].Error = StepRunning, &now, ""
+	p.State = StateRunning
+	p.Steps[i].Status, p.Steps[i].StartedAt, p.Steps[i].FinishedAt, p.Steps[i].Error = StepRunning, &now, nil, ""
 }
 
 func (p *Progress) done(i int, now time.Time) {
@@ -174,5 +242,5 @@ func (p *Progress) done(i int, now time.Time) {
 
 func (p *Progress) fail(i int, now time.Time, reason string) {
 	p.Steps[i].Status, p.Steps[i].FinishedAt, p.Steps[i].Error = StepFailed, &now, reason
-	p.State = StateFailed
+	p.State = StateWaiting
 }

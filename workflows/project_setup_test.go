@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
@@ -77,44 +78,106 @@ func TestProjectSetupRunsStepsInOrder(t *testing.T) {
 	}
 }
 
-func TestProjectSetupCredentialsRetriedThreeTimes(t *testing.T) {
+func queryProgress(t *testing.T, env *testsuite.TestWorkflowEnvironment) Progress {
+	t.Helper()
+	v, err := env.QueryWorkflow(QueryProgress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Progress
+	if err := v.Get(&p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A step that keeps failing is tried 3 times, then the setup waits; retry resumes at that step.
+func TestProjectSetupWaitsForOperatorThenResumes(t *testing.T) {
 	env := newEnv(t)
-	attempts := 0
-	env.OnActivity(ActComposeUp, mock.Anything, mock.Anything).Return(ComposeUpResult{HostPort: 1}, nil)
+	composeUps, attempts, fixed := 0, 0, false
+	env.OnActivity(ActComposeUp, mock.Anything, mock.Anything).Run(func(mock.Arguments) { composeUps++ }).Return(ComposeUpResult{HostPort: 1}, nil)
 	env.OnActivity(ActWaitHealthy, mock.Anything, mock.Anything).Return(nil)
-	env.OnActivity(ActSetProviderCredentials, mock.Anything, mock.Anything).Run(func(mock.Arguments) { attempts++ }).Return(errors.New("opencode: 500"))
-	env.OnActivity(ActRecordProgress, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(ActSetProviderCredentials, mock.Anything, mock.Anything).Return(func(context.Context, StepInput) error {
+		attempts++
+		if fixed {
+			return nil
+		}
+		return errors.New("opencode: 500")
+	})
+	env.OnActivity(ActSessionCreate, mock.Anything, mock.Anything).Return(SessionResult{SessionID: "ses_1"}, nil)
+	env.OnActivity(ActSendInitialPrompt, mock.Anything, mock.Anything).Return(nil)
+	var records []ProgressUpdate
+	env.OnActivity(ActRecordProgress, mock.Anything, mock.Anything).Run(func(args mock.Arguments) { records = append(records, args[1].(ProgressUpdate)) }).Return(nil)
+
+	env.RegisterDelayedCallback(func() {
+		if attempts != 3 {
+			t.Errorf("credentials attempted %d times before waiting, want 3", attempts)
+		}
+		p := queryProgress(t, env)
+		if p.State != StateWaiting || p.Steps[2].Status != StepFailed || p.Steps[2].Error != "opencode: 500" {
+			t.Errorf("progress while waiting: %+v", p)
+		}
+		if last := records[len(records)-1]; last.Status != "failed" || last.Step != ActSetProviderCredentials || last.Error != "opencode: 500" {
+			t.Errorf("recorded %+v, want the failure", last)
+		}
+		fixed = true
+		env.SignalWorkflow(SignalRetry, nil)
+	}, time.Hour)
 
 	env.ExecuteWorkflow(ProjectSetup, SetupInput{ProjectID: "p1"})
-	if env.GetWorkflowError() == nil {
-		t.Fatal("workflow succeeded, want failure")
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow: %v", err)
 	}
-	if attempts != 3 {
-		t.Errorf("credentials attempted %d times, want 3", attempts)
+	if composeUps != 1 {
+		t.Errorf("composeUp ran %d times, want 1 (retry resumes at the failed step)", composeUps)
 	}
-	v, _ := env.QueryWorkflow(QueryProgress)
-	var p Progress
-	v.Get(&p)
-	if p.State != StateFailed || p.Steps[2].Status != StepFailed || p.Steps[2].Error != "opencode: 500" {
-		t.Errorf("progress after failure: %+v", p)
+	p := queryProgress(t, env)
+	if p.State != StateCompleted || p.Runs != 2 {
+		t.Errorf("final progress: state %s runs %d", p.State, p.Runs)
 	}
 }
 
-func TestProjectSetupNonRetryableStopsAtOnce(t *testing.T) {
+// A final error waits too; cancel tears the workspace down.
+func TestProjectSetupCancelWhileWaiting(t *testing.T) {
 	env := newEnv(t)
-	attempts := 0
+	attempts, downs := 0, 0
+	env.RegisterActivityWithOptions(func(context.Context, StepInput) error { return nil }, activity.RegisterOptions{Name: ActComposeDown})
 	env.OnActivity(ActComposeUp, mock.Anything, mock.Anything).Return(ComposeUpResult{HostPort: 1}, nil)
 	env.OnActivity(ActWaitHealthy, mock.Anything, mock.Anything).Return(nil)
 	env.OnActivity(ActSetProviderCredentials, mock.Anything, mock.Anything).Run(func(mock.Arguments) { attempts++ }).
 		Return(temporal.NewNonRetryableApplicationError("The provider \"x\" is not connected.", ErrTypeProviderNotConnected, nil))
+	env.OnActivity(ActComposeDown, mock.Anything, mock.Anything).Run(func(mock.Arguments) { downs++ }).Return(nil)
 	env.OnActivity(ActRecordProgress, mock.Anything, mock.Anything).Return(nil)
+	env.RegisterDelayedCallback(func() {
+		if p := queryProgress(t, env); p.Steps[2].Error != `The provider "x" is not connected.` {
+			t.Errorf("reason shown: %q", p.Steps[2].Error)
+		}
+		env.SignalWorkflow(SignalCancel, nil)
+	}, time.Minute)
 
 	env.ExecuteWorkflow(ProjectSetup, SetupInput{ProjectID: "p1"})
-	if attempts != 1 {
-		t.Errorf("attempted %d times, want 1", attempts)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow: %v", err)
 	}
+	if attempts != 1 || downs != 1 {
+		t.Errorf("attempts %d (want 1), composeDown %d (want 1)", attempts, downs)
+	}
+	if p := queryProgress(t, env); p.State != StateCancelled {
+		t.Errorf("state %s, want cancelled", p.State)
+	}
+}
+
+// Nobody answers: the setup gives up after OperatorWait.
+func TestProjectSetupGivesUpAfterOperatorWait(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity(ActComposeUp, mock.Anything, mock.Anything).Return(ComposeUpResult{}, temporal.NewNonRetryableApplicationError("image missing", ErrTypeImageMissing, nil))
+	env.OnActivity(ActRecordProgress, mock.Anything, mock.Anything).Return(nil)
+	env.ExecuteWorkflow(ProjectSetup, SetupInput{ProjectID: "p1", OperatorWait: time.Hour})
 	var appErr *temporal.ApplicationError
-	if !errors.As(env.GetWorkflowError(), &appErr) || appErr.Type() != ErrTypeProviderNotConnected {
-		t.Errorf("workflow error %v, want %s", env.GetWorkflowError(), ErrTypeProviderNotConnected)
+	if !errors.As(env.GetWorkflowError(), &appErr) || appErr.Type() != "OperatorTimeout" {
+		t.Fatalf("workflow error %v, want OperatorTimeout", env.GetWorkflowError())
+	}
+	if p := queryProgress(t, env); p.State != StateFailed {
+		t.Errorf("state %s, want failed", p.State)
 	}
 }

@@ -16,6 +16,8 @@ const (
 	ActSessionCreate          = "opencode.sessionCreate"
 	ActSendInitialPrompt      = "opencode.sendInitialPrompt"
 	ActRecordProgress         = "project.recordProgress"
+	ActComposeDown            = "docker.composeDown"
+	ActMarkDeleted            = "project.markDeleted"
 )
 
 // Non-retryable error types: retrying cannot fix these, a person has to.
@@ -42,15 +44,37 @@ var SearchAttributeKeys = []temporal.SearchAttributeKey{SAProjectID, SAUserID, S
 // Setup states, the values of DoceSetupState.
 const (
 	StateRunning   = "running"
+	StateWaiting   = "waiting-for-operator"
 	StateCompleted = "completed"
-	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+	StateFailed    = "failed" // gave up waiting for an operator
 )
+
+// Signals ProjectSetup takes while it waits for an operator.
+const (
+	SignalRetry  = "retry"  // resume from the failed step
+	SignalCancel = "cancel" // tear the workspace down and stop
+)
+
+// DefaultOperatorWait is how long a failed setup waits for retry or cancel before giving up.
+const DefaultOperatorWait = 7 * 24 * time.Hour
 
 // SetupInput starts ProjectSetup. It names rows; it never carries what they hold.
 type SetupInput struct {
 	ProjectID   string
 	RequestedBy string
+	// OperatorWait overrides DefaultOperatorWait (tests use seconds).
+	OperatorWait time.Duration `json:",omitempty"`
 }
+
+// TeardownInput starts ProjectTeardown.
+type TeardownInput struct {
+	ProjectID   string
+	RequestedBy string
+}
+
+// TeardownWorkflowID is the one workflow id a project's teardown runs under.
+func TeardownWorkflowID(projectID string) string { return "project-teardown:" + projectID }
 
 // SetupWorkflowID is the one workflow id a project's setup runs under, so starting it twice
 // finds the running one instead of starting a second.
@@ -100,7 +124,9 @@ type StepProgress struct {
 
 // Progress is what the progress query returns.
 type Progress struct {
-	State string         `json:"state"`
+	State string `json:"state"`
+	// Runs counts how often the setup was started from a failed step by an operator, plus one.
+	Runs  int            `json:"runs"`
 	Steps []StepProgress `json:"steps"`
 }
 

@@ -1,0 +1,141 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	dockerclient "github.com/docker/docker/client"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/doce-dev/doce/workspace"
+)
+
+// TestFailedSetupWaitsForOperatorThenRetryCompletes runs a setup whose workspace image is
+// missing: the setup stops at docker.composeUp and waits, findable in Temporal by its search
+// attributes. An operator builds the image and presses Retry: the setup resumes and completes.
+// Deleting the project then leaves no Docker object behind.
+func TestFailedSetupWaitsForOperatorThenRetryCompletes(t *testing.T) {
+	stack := requireStack(t)
+	ctx := context.Background()
+	docker, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer docker.Close()
+
+	missing := fmt.Sprintf("doce/opencode-e2e-missing:%d", time.Now().UnixNano())
+	t.Cleanup(func() { docker.ImageRemove(context.Background(), missing, image.RemoveOptions{}) })
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-retry-%d", time.Now().UnixNano()), "DOCE_OPENCODE_IMAGE="+missing)
+	hc := newClient(t)
+	if resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}}); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("setup: %v", err)
+	}
+	if status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/connections",
+		map[string]any{"providerId": "custom", "apiKey": "sk-e2e-retry", "baseURL": "http://host.docker.internal:9/v1", "models": "mock-model"}); status != http.StatusCreated {
+		t.Fatalf("connect: %d %s", status, body)
+	}
+	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects", map[string]any{"prompt": "hello", "modelId": "mock-model"})
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	var created struct{ Project struct{ ID, WorkflowID string } }
+	json.Unmarshal(body, &created)
+	id := created.Project.ID
+	t.Cleanup(func() {
+		if ws, err := workspace.NewManager("127.0.0.1"); err == nil {
+			ws.Down(context.Background(), id)
+		}
+	})
+
+	type view struct {
+		Project struct {
+			Status, SetupStep, SetupError string
+			Progress                      struct{ State string }
+		}
+	}
+	get := func() view {
+		var v view
+		_, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+id, nil)
+		json.Unmarshal(body, &v)
+		return v
+	}
+	waitFor(t, "setup stops at the missing image", time.Minute, func() (bool, error) {
+		v := get()
+		return v.Project.Status == "failed", fmt.Errorf("status %s", v.Project.Status)
+	})
+	v := get()
+	if v.Project.SetupStep != "docker.composeUp" || v.Project.Progress.State != "waiting-for-operator" {
+		t.Fatalf("stopped at %q in state %q", v.Project.SetupStep, v.Project.Progress.State)
+	}
+	if want := "The workspace image " + missing + " is not on the Docker host."; len(v.Project.SetupError) < len(want) || v.Project.SetupError[:len(want)] != want {
+		t.Errorf("reason %q, want it to start with %q", v.Project.SetupError, want)
+	}
+
+	// Operators find it in Temporal by its search attributes.
+	tc, err := client.Dial(client.Options{HostPort: stack.TemporalAddress, Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	query := fmt.Sprintf("DoceSetupState = 'waiting-for-operator' AND DoceProjectID = '%s' AND DoceSetupStep = 'docker.composeUp'", id)
+	waitFor(t, "visibility lists the waiting setup", 30*time.Second, func() (bool, error) {
+		resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query})
+		if err != nil {
+			return false, err
+		}
+		return len(resp.Executions) == 1 && resp.Executions[0].Execution.WorkflowId == created.Project.WorkflowID, fmt.Errorf("%d found", len(resp.Executions))
+	})
+
+	// Retry before the cause is fixed is fine to ask for; cancel and retry are refused while running.
+	if err := docker.ImageTag(ctx, stack.OpenCodeImage, missing); err != nil {
+		t.Fatal(err)
+	}
+	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+id+"/retry", nil)
+	if status != http.StatusAccepted {
+		t.Fatalf("retry: %d %s", status, body)
+	}
+	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+id+"/retry", nil)
+	expectError(t, status, body, http.StatusConflict, "not waiting for an operator")
+	waitFor(t, "retried setup completes", 2*time.Minute, func() (bool, error) {
+		v := get()
+		if v.Project.Status == "failed" {
+			t.Fatalf("failed again: %s", v.Project.SetupError)
+		}
+		return v.Project.Status == "ready", fmt.Errorf("status %s", v.Project.Status)
+	})
+	if v := get(); v.Project.Progress.State != "completed" {
+		t.Errorf("progress state %q after retry", v.Project.Progress.State)
+	}
+	byLabel := filters.NewArgs(filters.Arg("label", workspace.LabelProject+"="+id))
+	cs, _ := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: byLabel})
+	if len(cs) != 1 {
+		t.Fatalf("%d containers after retry, want 1", len(cs))
+	}
+
+	// Delete: the teardown removes every Docker object and the project disappears.
+	status, body = apiCall(t, hc, doce.URL, "DELETE", "/api/v1/projects/"+id, nil)
+	if status != http.StatusAccepted {
+		t.Fatalf("delete: %d %s", status, body)
+	}
+	waitFor(t, "project deleted", time.Minute, func() (bool, error) {
+		status, _ := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+id, nil)
+		return status == http.StatusNotFound, fmt.Errorf("GET project: %d", status)
+	})
+	cs, _ = docker.ContainerList(ctx, container.ListOptions{All: true, Filters: byLabel})
+	vs, _ := docker.VolumeList(ctx, volume.ListOptions{Filters: byLabel})
+	ns, _ := docker.NetworkList(ctx, network.ListOptions{Filters: byLabel})
+	if len(cs)+len(vs.Volumes)+len(ns) != 0 {
+		t.Errorf("left behind: %d containers, %d volumes, %d networks", len(cs), len(vs.Volumes), len(ns))
+	}
+}

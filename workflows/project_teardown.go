@@ -1,0 +1,26 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// ProjectTeardown removes everything a project owns: it stops the project's setup if one
+// runs, removes its containers, volumes and network, then marks the row deleted. Every step
+// is idempotent, so it can be re-run until it completes.
+func ProjectTeardown(ctx workflow.Context, in TeardownInput) error {
+	// A setup that already ended (or never started) cannot be cancelled; that is fine.
+	if err := workflow.RequestCancelExternalWorkflow(ctx, SetupWorkflowID(in.ProjectID), "").Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Info("setup not cancelled; it is not running", "error", err)
+	}
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, composeDownOpts), ActComposeDown, StepInput{ProjectID: in.ProjectID}).Get(ctx, nil); err != nil {
+		return err
+	}
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, MaximumInterval: 10 * time.Second},
+	})
+	return workflow.ExecuteLocalActivity(lctx, ActMarkDeleted, StepInput{ProjectID: in.ProjectID}).Get(ctx, nil)
+}
