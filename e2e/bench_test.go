@@ -152,7 +152,9 @@ func benchSetup(b *testing.B, n int) {
 					b.Errorf("create: %d %s", status, body)
 					return
 				}
-				var created struct{ Project struct{ ID, WorkflowID string } }
+				var created struct {
+					Project struct{ ID, WorkflowID string }
+				}
 				json.Unmarshal(body, &created)
 				ids[j] = created.Project.ID
 				// Wait on the workflow itself: polling the API would load the machine the

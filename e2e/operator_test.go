@@ -49,7 +49,9 @@ func TestFailedSetupWaitsForOperatorThenRetryCompletes(t *testing.T) {
 	if status != http.StatusCreated {
 		t.Fatalf("create: %d %s", status, body)
 	}
-	var created struct{ Project struct{ ID, WorkflowID string } }
+	var created struct {
+		Project struct{ ID, WorkflowID string }
+	}
 	json.Unmarshal(body, &created)
 	id := created.Project.ID
 	t.Cleanup(func() {
