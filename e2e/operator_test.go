@@ -116,6 +116,7 @@ func TestFailedSetupWaitsForOperatorThenRetryCompletes(t *testing.T) {
 		}
 		return v.Project.Status == "ready", fmt.Errorf("status %s", v.Project.Status)
 	})
+	recordHistory(t, stack, created.Project.WorkflowID, "project_setup_retried.json")
 	if v := get(); v.Project.Progress.State != "completed" {
 		t.Errorf("progress state %q after retry", v.Project.Progress.State)
 	}
@@ -134,6 +135,7 @@ func TestFailedSetupWaitsForOperatorThenRetryCompletes(t *testing.T) {
 		status, _ := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+id, nil)
 		return status == http.StatusNotFound, fmt.Errorf("GET project: %d", status)
 	})
+	recordHistory(t, stack, "project-teardown:"+id, "project_teardown.json")
 	cs, _ = docker.ContainerList(ctx, container.ListOptions{All: true, Filters: byLabel})
 	vs, _ := docker.VolumeList(ctx, volume.ListOptions{Filters: byLabel})
 	ns, _ := docker.NetworkList(ctx, network.ListOptions{Filters: byLabel})

@@ -145,6 +145,7 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 		return final.Project.Status == "ready", fmt.Errorf("status %s", final.Project.Status)
 	})
 	t.Logf("setup took %s from POST /api/v1/projects to ready", time.Since(start).Round(time.Millisecond))
+	recordHistory(t, stack, created.Project.WorkflowID, "project_setup_completed.json")
 	if final.Project.Progress.State != "completed" || len(final.Project.Progress.Steps) != 5 {
 		t.Fatalf("progress: %+v", final.Project.Progress)
 	}

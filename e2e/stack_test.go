@@ -19,6 +19,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
 )
 
 // stackEnv is where the real services listen.
@@ -243,5 +248,36 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 			t.Fatalf("%s: not within %s (last error: %v)", what, timeout, lastErr)
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+}
+
+// recordHistory writes a run's history as JSON into $DOCE_RECORD_HISTORY/name, when set. The
+// replay tests in workflows/ run over histories recorded this way.
+func recordHistory(t testing.TB, stack stackEnv, workflowID, name string) {
+	t.Helper()
+	dir := os.Getenv("DOCE_RECORD_HISTORY")
+	if dir == "" {
+		return
+	}
+	tc, err := client.Dial(client.Options{HostPort: stack.TemporalAddress, Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	it := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	hist := &historypb.History{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist.Events = append(hist.Events, ev)
+	}
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

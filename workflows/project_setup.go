@@ -191,9 +191,13 @@ func setState(ctx workflow.Context, state, step string) error {
 func runStep(ctx workflow.Context, st setupStep, projectID string) error {
 	in := StepInput{ProjectID: projectID}
 	if st.local {
-		return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, st.lopts), st.name, in).Get(ctx, nil)
+		opts := st.lopts
+		opts.Summary = st.title // what the Temporal UI's timeline shows
+		return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, opts), st.name, in).Get(ctx, nil)
 	}
-	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, st.opts), st.name, in).Get(ctx, nil)
+	opts := st.opts
+	opts.Summary = st.title
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), st.name, in).Get(ctx, nil)
 }
 
 // record writes progress to the project row. A failure to record is logged, not fatal: the
