@@ -102,15 +102,38 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 
 	const prompt = "Build a tiny hello world page."
 	start := time.Now()
-	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects",
-		map[string]any{"prompt": prompt, "name": "Hello", "providerId": "custom", "modelId": "mock-model"})
-	if status != http.StatusCreated {
-		t.Fatalf("create project: %d %s", status, body)
+	// A double submit (four at once, one request id) makes one project and one setup.
+	type createResult struct {
+		status int
+		body   []byte
 	}
-	var created struct {
+	results := make(chan createResult, 4)
+	for range 4 {
+		go func() {
+			status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects",
+				map[string]any{"prompt": prompt, "name": "Hello", "providerId": "custom", "modelId": "mock-model", "requestId": "e2e-create-1"})
+			results <- createResult{status, body}
+		}()
+	}
+	type projectRef struct {
 		Project struct{ ID, WorkflowID, Status string }
 	}
-	json.Unmarshal(body, &created)
+	var created projectRef
+	statuses := map[int]int{}
+	for range 4 {
+		r := <-results
+		statuses[r.status]++
+		var got projectRef
+		json.Unmarshal(r.body, &got)
+		if created.Project.ID == "" {
+			created = got
+		} else if got.Project.ID != created.Project.ID {
+			t.Fatalf("double submit made two projects: %s and %s", created.Project.ID, got.Project.ID)
+		}
+	}
+	if statuses[http.StatusCreated] != 1 || statuses[http.StatusOK] != 3 {
+		t.Fatalf("double submit answers %v, want one 201 and three 200", statuses)
+	}
 	projectID := created.Project.ID
 	t.Cleanup(func() {
 		ws, err := workspace.NewManager("127.0.0.1")

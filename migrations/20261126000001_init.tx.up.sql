@@ -78,7 +78,10 @@ CREATE TABLE projects (
   created_at           TIMESTAMP NOT NULL,
   updated_at           TIMESTAMP NOT NULL,
   deleted_at           TIMESTAMP,
-  UNIQUE (owner_user_id, slug)
+  -- The client's idempotency key: a repeated create with the same key finds this project.
+  request_id           TEXT,
+  UNIQUE (owner_user_id, slug),
+  UNIQUE (owner_user_id, request_id)
 );
 --bun:split
 CREATE INDEX projects_owner ON projects (owner_user_id, created_at);

@@ -43,11 +43,17 @@ type Project struct {
 	CreatedAt                time.Time  `bun:"created_at"`
 	UpdatedAt                time.Time  `bun:"updated_at"`
 	DeletedAt                *time.Time `bun:"deleted_at"`
+	RequestID                string     `bun:"request_id,nullzero"`
 }
 
-// CreateProject inserts p as pending. When the slug is taken by another of the owner's projects,
-// a short suffix makes it unique.
-func (s *Store) CreateProject(ctx context.Context, p *Project) error {
+// CreateProject inserts p as pending and returns it with created=true. When p carries a
+// RequestID its owner used before, nothing is inserted and the earlier project is returned with
+// created=false: a repeated submit never makes a second project. When the slug is taken by
+// another of the owner's projects, a short suffix makes it unique.
+func (s *Store) CreateProject(ctx context.Context, p *Project) (*Project, bool, error) {
+	if existing, err := s.projectByRequest(ctx, p); err != nil || existing != nil {
+		return existing, false, err
+	}
 	now := time.Now().UTC()
 	p.ID = NewID()
 	p.Status = ProjectPending
@@ -56,13 +62,31 @@ func (s *Store) CreateProject(ctx context.Context, p *Project) error {
 	for i := 0; ; i++ {
 		_, err := s.DB.NewInsert().Model(p).Exec(ctx)
 		if err == nil {
-			return nil
+			return p, true, nil
 		}
 		if !isUniqueViolation(err) || i == 5 {
-			return fmt.Errorf("store: unable to create project: %w", err)
+			return nil, false, fmt.Errorf("store: unable to create project: %w", err)
+		}
+		// A concurrent request with the same key won the race.
+		if existing, err := s.projectByRequest(ctx, p); err != nil || existing != nil {
+			return existing, false, err
 		}
 		p.Slug = fmt.Sprintf("%s-%x", base, RandomToken(2))
 	}
+}
+
+func (s *Store) projectByRequest(ctx context.Context, p *Project) (*Project, error) {
+	if p.RequestID == "" {
+		return nil, nil
+	}
+	existing := new(Project)
+	err := s.DB.NewSelect().Model(existing).Where("owner_user_id = ?", p.OwnerUserID).Where("request_id = ?", p.RequestID).Scan(ctx)
+	if err := notFound(err); err == ErrNotFound {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("store: unable to find project by request: %w", err)
+	}
+	return existing, nil
 }
 
 // ProjectsByOwner lists a user's projects, newest first.

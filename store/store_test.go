@@ -100,10 +100,10 @@ func TestProjectsOwnedAndPasswordSetOnce(t *testing.T) {
 	st.CreateUser(ctx, b)
 	p1 := &store.Project{OwnerUserID: a.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
 	p2 := &store.Project{OwnerUserID: a.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
-	if err := st.CreateProject(ctx, p1); err != nil {
+	if _, _, err := st.CreateProject(ctx, p1); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CreateProject(ctx, p2); err != nil {
+	if _, _, err := st.CreateProject(ctx, p2); err != nil {
 		t.Fatal(err)
 	}
 	if p1.Slug == p2.Slug {
@@ -119,5 +119,38 @@ func TestProjectsOwnedAndPasswordSetOnce(t *testing.T) {
 	again, err := st.SetProjectPasswordOnce(ctx, p1.ID, "vault:v1:second")
 	if err != nil || again != "vault:v1:first" {
 		t.Fatalf("second password: %q %v, want the first kept", again, err)
+	}
+}
+
+func TestCreateProjectIdempotentByRequestID(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	u := &store.User{Username: "a", PasswordHash: "h", Role: store.RoleUser}
+	st.CreateUser(ctx, u)
+	const n = 8
+	ids := make(chan string, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m", RequestID: "req-1"})
+			if err != nil {
+				errs <- err
+				return
+			}
+			ids <- p.ID
+		}()
+	}
+	seen := map[string]bool{}
+	for range n {
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		case id := <-ids:
+			seen[id] = true
+		}
+	}
+	ps, _ := st.ProjectsByOwner(ctx, u.ID)
+	if len(seen) != 1 || len(ps) != 1 {
+		t.Fatalf("%d distinct ids, %d projects; want 1 and 1", len(seen), len(ps))
 	}
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -28,6 +29,9 @@ type CreateProjectInput struct {
 	Prompt     string `json:"prompt" form:"prompt"`
 	ProviderID string `json:"providerId" form:"providerId"`
 	ModelID    string `json:"modelId" form:"modelId"`
+	// RequestID makes the create idempotent: the form carries one per render, API clients send
+	// one in the body or the Idempotency-Key header. A repeat returns the first project.
+	RequestID string `json:"requestId" form:"requestId"`
 }
 
 // ProjectView is a project as its owner sees it.
@@ -61,44 +65,48 @@ func (s *Server) projectView(p *store.Project) ProjectView {
 	return v
 }
 
-// createProject validates in, stores the project and starts its ProjectSetup workflow.
-func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectInput) (*store.Project, error) {
+// createProject validates in, stores the project and starts its ProjectSetup workflow. created
+// is false when in.RequestID named a project made before.
+func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectInput) (p *store.Project, created bool, err error) {
 	ctx := c.Request.Context()
+	if len(in.RequestID) > 100 {
+		return nil, false, errBadRequest("requestId", "Use a request id of at most 100 characters.")
+	}
 	in.Prompt = strings.TrimSpace(in.Prompt)
 	switch {
 	case in.Prompt == "":
-		return nil, errBadRequest("prompt", "Describe what the project should build.")
+		return nil, false, errBadRequest("prompt", "Describe what the project should build.")
 	case utf8.RuneCountInString(in.Prompt) > maxPromptLen:
-		return nil, errBadRequest("prompt", "Keep the prompt under 20,000 characters.")
+		return nil, false, errBadRequest("prompt", "Keep the prompt under 20,000 characters.")
 	case !utf8.ValidString(in.Prompt):
-		return nil, errBadRequest("prompt", "The prompt is not valid UTF-8 text.")
+		return nil, false, errBadRequest("prompt", "The prompt is not valid UTF-8 text.")
 	}
 	in.Name = strings.TrimSpace(in.Name)
 	if in.Name == "" {
 		in.Name = nameFromPrompt(in.Prompt)
 	}
 	if utf8.RuneCountInString(in.Name) > 100 || strings.IndexFunc(in.Name, unicode.IsControl) >= 0 {
-		return nil, errBadRequest("name", "Use a name of at most 100 characters, without control characters.")
+		return nil, false, errBadRequest("name", "Use a name of at most 100 characters, without control characters.")
 	}
 
 	conns, err := s.Store.ConnectionsByUser(ctx, u.ID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if len(conns) == 0 {
-		return nil, &Error{Status: http.StatusConflict, Code: "no_provider", Field: "providerId",
+		return nil, false, &Error{Status: http.StatusConflict, Code: "no_provider", Field: "providerId",
 			Message: "Connect a provider in Settings first."}
 	}
 	if in.ProviderID == "" {
 		settings, err := s.Store.Settings(ctx, u.ID)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		in.ProviderID = settings.PreferredProviderID
 	}
 	i := slices.IndexFunc(conns, func(cn store.ProviderConnection) bool { return cn.ProviderID == in.ProviderID })
 	if i < 0 {
-		return nil, errBadRequest("providerId", "That provider is not connected. Pick a connected provider or connect it in Settings.")
+		return nil, false, errBadRequest("providerId", "That provider is not connected. Pick a connected provider or connect it in Settings.")
 	}
 	conn := conns[i]
 	models := conn.Models()
@@ -111,25 +119,29 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 		in.ModelID = models[0]
 	}
 	if conn.ProviderID == providers.CustomID && !slices.Contains(models, in.ModelID) {
-		return nil, errBadRequest("modelId", "Pick one of the models this provider serves: "+strings.Join(models, ", ")+".")
+		return nil, false, errBadRequest("modelId", "Pick one of the models this provider serves: "+strings.Join(models, ", ")+".")
 	}
 	if in.ModelID == "" || len(in.ModelID) > 200 || strings.IndexFunc(in.ModelID, unicode.IsControl) >= 0 {
-		return nil, errBadRequest("modelId", "Enter the model id to use, e.g. "+strings.Join(models, ", ")+".")
+		return nil, false, errBadRequest("modelId", "Enter the model id to use, e.g. "+strings.Join(models, ", ")+".")
 	}
 
-	p := &store.Project{
+	p, created, err = s.Store.CreateProject(ctx, &store.Project{
 		OwnerUserID: u.ID, Name: in.Name, Slug: slugify(in.Name), Prompt: in.Prompt,
-		ProviderID: conn.ProviderID, ModelID: in.ModelID,
+		ProviderID: conn.ProviderID, ModelID: in.ModelID, RequestID: in.RequestID,
+	})
+	if err != nil {
+		return nil, false, err
 	}
-	if err := s.Store.CreateProject(ctx, p); err != nil {
-		return nil, err
+	if p.WorkflowID != "" {
+		return p, created, nil // a repeat of a create whose setup started
 	}
+	// Starting is idempotent too: the workflow id is the project's, and a running run is reused.
 	if err := s.startSetup(ctx, p, u); err != nil {
 		s.Log.Error("unable to start project setup", "project_id", p.ID, "error", err)
-		return p, &Error{Status: http.StatusServiceUnavailable, Code: "setup_not_started",
+		return p, created, &Error{Status: http.StatusServiceUnavailable, Code: "setup_not_started",
 			Message: "The project was saved but its setup could not start: the workflow service is unreachable. Try again in a minute."}
 	}
-	return p, nil
+	return p, created, nil
 }
 
 // startSetup starts ProjectSetup for p. Its workflow id is fixed per project and a running
@@ -233,13 +245,16 @@ func (s *Server) renderProjects(c *gin.Context, status int, formErr *Error, in C
 	if in.ProviderID == "" {
 		in.ProviderID = settings.PreferredProviderID
 	}
+	if in.RequestID == "" {
+		in.RequestID = base64.RawURLEncoding.EncodeToString(store.RandomToken(16))
+	}
 	s.render(c, status, "projects.html", gin.H{"Title": "Projects", "Projects": ps, "Connections": views, "Form": in, "Error": formErr})
 }
 
 func (s *Server) createProjectSubmit(c *gin.Context) {
 	var in CreateProjectInput
 	_ = c.ShouldBind(&in)
-	p, err := s.createProject(c, currentUser(c), in)
+	p, _, err := s.createProject(c, currentUser(c), in)
 	if err != nil {
 		e := s.public(c, err)
 		if p != nil { // saved, setup not started: show it with the reason
@@ -299,12 +314,19 @@ func (s *Server) apiCreateProject(c *gin.Context) {
 	if !bindJSON(c, s, &in) {
 		return
 	}
-	p, err := s.createProject(c, currentUser(c), in)
+	if in.RequestID == "" {
+		in.RequestID = c.GetHeader("Idempotency-Key")
+	}
+	p, created, err := s.createProject(c, currentUser(c), in)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"project": s.projectView(p)})
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK
+	}
+	c.JSON(status, gin.H{"project": s.projectView(p)})
 }
 
 func (s *Server) apiProject(c *gin.Context) {
