@@ -26,10 +26,12 @@ type Config struct {
 	LogLevel   string        // DOCE_LOG_LEVEL
 	LogFormat  string        // DOCE_LOG_FORMAT: text | json
 
-	TemporalAddress   string // TEMPORAL_ADDRESS
-	TemporalNamespace string // TEMPORAL_NAMESPACE
-	TemporalUIURL     string // DOCE_TEMPORAL_UI_URL
-	TaskQueue         string // DOCE_TASK_QUEUE
+	TemporalAddress   string        // TEMPORAL_ADDRESS
+	TemporalNamespace string        // TEMPORAL_NAMESPACE
+	TemporalUIURL     string        // DOCE_TEMPORAL_UI_URL
+	TaskQueue         string        // DOCE_TASK_QUEUE
+	OperatorWait      time.Duration // DOCE_SETUP_OPERATOR_WAIT: how long a failed setup waits for retry or cancel
+	StuckAfter        time.Duration // DOCE_SETUP_STUCK_AFTER: a setup running longer is listed for operators
 
 	VaultAddr    string // VAULT_ADDR
 	VaultToken   string // VAULT_TOKEN
@@ -98,6 +100,8 @@ func load(getenv func(string) string) (*Config, error) {
 	if u, err := url.Parse(c.VaultAddr); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("VAULT_ADDR=%q is not an http(s) URL", c.VaultAddr))
 	}
+	c.OperatorWait = duration(get, "DOCE_SETUP_OPERATOR_WAIT", "168h", time.Minute, &errs)
+	c.StuckAfter = duration(get, "DOCE_SETUP_STUCK_AFTER", "15m", time.Second, &errs)
 	mem, err := units.RAMInBytes(get("DOCE_WORKSPACE_MEMORY", "1g"))
 	if err != nil || mem < 256<<20 {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_MEMORY=%q is not a size of at least 256m (OpenCode needs ~320 MB idle)", getenv("DOCE_WORKSPACE_MEMORY")))
@@ -110,6 +114,15 @@ func load(getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	return c, nil
+}
+
+func duration(get func(string, string) string, key, def string, least time.Duration, errs *[]error) time.Duration {
+	v := get(key, def)
+	d, err := time.ParseDuration(v)
+	if err != nil || d < least {
+		*errs = append(*errs, fmt.Errorf("%s=%q is not a duration of at least %s (e.g. %s)", key, v, least, def))
+	}
+	return d
 }
 
 // RequireVaultToken is checked by the commands that talk to Vault.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,13 +101,37 @@ func TestFailedSetupWaitsForOperatorThenRetryCompletes(t *testing.T) {
 		return len(resp.Executions) == 1 && resp.Executions[0].Execution.WorkflowId == created.Project.WorkflowID, fmt.Errorf("%d found", len(resp.Executions))
 	})
 
-	// Retry before the cause is fixed is fine to ask for; cancel and retry are refused while running.
+	// The cause: the image is missing. Build (here: tag) it.
 	if err := docker.ImageTag(ctx, stack.OpenCodeImage, missing); err != nil {
 		t.Fatal(err)
 	}
-	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+id+"/retry", nil)
-	if status != http.StatusAccepted {
-		t.Fatalf("retry: %d %s", status, body)
+	// The ops API and `doce setups list` show it with its step and reason.
+	waitFor(t, "ops lists the waiting setup", 30*time.Second, func() (bool, error) {
+		status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/ops/setups", nil)
+		var ops struct {
+			Setups []struct{ ProjectID, Owner, State, Step, Reason, TemporalURL string }
+		}
+		json.Unmarshal(body, &ops)
+		for _, su := range ops.Setups {
+			if su.ProjectID == id {
+				if su.Owner != "admin" || su.State != "waiting-for-operator" || su.Step != "docker.composeUp" || su.Reason == "" ||
+					!strings.Contains(su.TemporalURL, "/workflows/project-setup:"+id+"/") {
+					t.Fatalf("ops entry %+v", su)
+				}
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("GET /api/v1/ops/setups: %d, %d listed", status, len(ops.Setups))
+	})
+	out := doceCommand(t, doce, "setups", "list")
+	if !strings.Contains(out, id) || !strings.Contains(out, "waiting-for-operator") || !strings.Contains(out, "docker.composeUp") {
+		t.Errorf("doce setups list does not show the setup:\n%s", out)
+	}
+
+	// The operator fixes the cause and retries from the shell.
+	out = doceCommand(t, doce, "setups", "retry", id)
+	if !strings.Contains(out, id+": retry requested") {
+		t.Fatalf("doce setups retry: %s", out)
 	}
 	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+id+"/retry", nil)
 	expectError(t, status, body, http.StatusConflict, "not waiting for an operator")
@@ -142,4 +168,16 @@ func TestFailedSetupWaitsForOperatorThenRetryCompletes(t *testing.T) {
 	if len(cs)+len(vs.Volumes)+len(ns) != 0 {
 		t.Errorf("left behind: %d containers, %d volumes, %d networks", len(cs), len(vs.Volumes), len(ns))
 	}
+}
+
+// doceCommand runs a doce subcommand with the test instance's environment.
+func doceCommand(t *testing.T, doce *doceProcess, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(doceBinary(t), args...)
+	cmd.Env = doce.Env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("doce %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,9 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/store"
@@ -59,8 +55,8 @@ func (s *Server) projectView(p *store.Project) ProjectView {
 		ID: p.ID, Name: p.Name, Slug: p.Slug, Prompt: p.Prompt, ProviderID: p.ProviderID, ModelID: p.ModelID,
 		Status: p.Status, SetupStep: p.SetupStep, SetupAttempt: p.SetupAttempt, SetupError: p.SetupError, WorkflowID: p.WorkflowID, CreatedAt: p.CreatedAt,
 	}
-	if p.WorkflowID != "" && s.TemporalUIURL != "" {
-		v.TemporalURL = s.TemporalUIURL + "/namespaces/" + url.PathEscape(s.Namespace) + "/workflows/" + url.PathEscape(p.WorkflowID)
+	if p.WorkflowID != "" {
+		v.TemporalURL = s.Setups.RunURL(p.WorkflowID, "")
 	}
 	return v
 }
@@ -136,7 +132,7 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 		return p, created, nil // a repeat of a create whose setup started
 	}
 	// Starting is idempotent too: the workflow id is the project's, and a running run is reused.
-	if err := s.startSetup(ctx, p, u); err != nil {
+	if err := s.Setups.Start(ctx, p, u.ID); err != nil {
 		s.Log.Error("unable to start project setup", "project_id", p.ID, "error", err)
 		return p, created, &Error{Status: http.StatusServiceUnavailable, Code: "setup_not_started",
 			Message: "The project was saved but its setup could not start: the workflow service is unreachable. Try again in a minute."}
@@ -144,48 +140,17 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	return p, created, nil
 }
 
-// startSetup starts ProjectSetup for p. Its workflow id is fixed per project and a running
-// run is reused, so a repeated call never starts a second setup.
-func (s *Server) startSetup(ctx context.Context, p *store.Project, u *store.User) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.SetupWorkflowID(p.ID),
-		TaskQueue:                s.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-		Memo:                     map[string]any{"project": p.Name},
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SAProjectID.ValueSet(p.ID),
-			workflows.SAUserID.ValueSet(u.ID),
-			workflows.SAProviderID.ValueSet(p.ProviderID),
-			workflows.SASetupState.ValueSet(workflows.StateRunning),
-		),
-	}, "ProjectSetup", workflows.SetupInput{ProjectID: p.ID, RequestedBy: u.ID})
-	if err != nil {
-		return err
-	}
-	p.WorkflowID, p.Status = run.GetID(), store.ProjectSettingUp
-	return s.Store.UpdateProject(ctx, p, "workflow_id", "status")
-}
-
 // progress asks the workflow for its step table; nil when it cannot answer now.
 func (s *Server) progress(ctx context.Context, p *store.Project) *workflows.Progress {
 	if p.WorkflowID == "" {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	v, err := s.Temporal.QueryWorkflow(ctx, p.WorkflowID, "", workflows.QueryProgress)
+	pr, err := s.Setups.Progress(ctx, p.ID)
 	if err != nil {
 		s.Log.Warn("progress query failed", "project_id", p.ID, "error", err)
 		return nil
 	}
-	var pr workflows.Progress
-	if err := v.Get(&pr); err != nil {
-		return nil
-	}
-	return &pr
+	return pr
 }
 
 var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"go.temporal.io/sdk/client"
 
 	"github.com/doce-dev/doce/secrets"
+	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -30,11 +30,9 @@ var staticFS embed.FS
 type Server struct {
 	Store         *store.Store
 	Secrets       *secrets.Transit
-	Temporal      client.Client
-	TaskQueue     string
-	Namespace     string
-	TemporalUIURL string
+	Setups        *setups.Service
 	SessionTTL    time.Duration
+	StuckAfter    time.Duration // the ops page lists setups running longer
 	SecureCookies bool
 	Log           *slog.Logger
 
@@ -80,6 +78,11 @@ func (s *Server) Handler() (http.Handler, error) {
 	pages.POST("/projects/:id/cancel", s.projectAction(cancelAction, 0))
 	pages.POST("/projects/:id/delete", s.projectAction(deleteAction, 0))
 
+	ops := pages.Group("/ops", s.requireAdmin)
+	ops.GET("", s.opsPage)
+	ops.POST("/retry", s.opsSubmit(true))
+	ops.POST("/cancel", s.opsSubmit(false))
+
 	api := r.Group("/api/v1", s.requireUser)
 	api.GET("/providers", s.apiProviders)
 	api.GET("/connections", s.apiConnections)
@@ -90,6 +93,10 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.POST("/projects/:id/retry", s.projectAction(retryAction, http.StatusAccepted))
 	api.POST("/projects/:id/cancel", s.projectAction(cancelAction, http.StatusAccepted))
 	api.DELETE("/projects/:id", s.projectAction(deleteAction, http.StatusAccepted))
+	apiOps := api.Group("/ops", s.requireAdmin)
+	apiOps.GET("/setups", s.apiOpsSetups)
+	apiOps.POST("/setups/retry", s.opsSubmit(true))
+	apiOps.POST("/setups/cancel", s.opsSubmit(false))
 
 	return http.NewCrossOriginProtection().Handler(r), nil
 }

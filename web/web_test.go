@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/doce-dev/doce/migrations"
+	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/web"
 )
@@ -39,7 +40,7 @@ func newEnv(t *testing.T) *env {
 	if _, err := migrations.Up(context.Background(), st.DB); err != nil {
 		t.Fatal(err)
 	}
-	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), TemporalUIURL: "http://ui", Namespace: "default"}
+	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Setups: &setups.Service{Store: st, Namespace: "default", UIURL: "http://ui"}}
 	h, err := s.Handler()
 	if err != nil {
 		t.Fatal(err)
@@ -232,5 +233,20 @@ func TestConnectFormKeepsInputButNotKey(t *testing.T) {
 	}
 	if strings.Contains(body, "sk-typed-secret") {
 		t.Error("the form echoed the key back")
+	}
+}
+
+func TestOpsIsForAdminsOnly(t *testing.T) {
+	e := newEnv(t)
+	c := e.user(t, "alice")
+	for _, path := range []string{"/ops", "/api/v1/ops/setups"} {
+		resp, _ := c.Get(e.srv.URL + path)
+		if body := read(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Only administrators") {
+			t.Errorf("non-admin GET %s: %d", path, resp.StatusCode)
+		}
+	}
+	resp, _ := c.PostForm(e.srv.URL+"/ops/retry", url.Values{"projectId": {"x"}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("non-admin POST /ops/retry: %d", resp.StatusCode)
 	}
 }

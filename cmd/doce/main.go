@@ -21,6 +21,7 @@ import (
 	"github.com/doce-dev/doce/config"
 	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/secrets"
+	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/web"
 	"github.com/doce-dev/doce/worker"
@@ -36,6 +37,7 @@ Commands:
   worker    run the Temporal worker (ProjectSetup and its activities)
   dev       run both in one process, migrating the database first
   migrate   apply database migrations and exit
+  setups    list, retry or cancel setups that need an operator (doce setups for more)
   help      show this help
 
 Configuration comes from the environment; see README.md.
@@ -67,6 +69,8 @@ func main() {
 		err = runApp(ctx, cfg, log, true, false)
 	case "worker":
 		err = runApp(ctx, cfg, log, false, true)
+	case "setups":
+		err = runSetups(ctx, cfg, log, os.Args[2:])
 	case "dev":
 		if err = runMigrate(ctx, cfg, log); err == nil {
 			err = runApp(ctx, cfg, log, true, true)
@@ -169,8 +173,8 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 	}
 	if serve {
 		srv := &web.Server{
-			Store: st, Secrets: transit, Temporal: tc, TaskQueue: cfg.TaskQueue, Namespace: cfg.TemporalNamespace,
-			TemporalUIURL: cfg.TemporalUIURL, SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies(), Log: log,
+			Store: st, Secrets: transit, Setups: newSetups(cfg, tc, st),
+			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,
 		}
 		h, err := srv.Handler()
 		if err != nil {
@@ -196,4 +200,11 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		})
 	}
 	return g.Wait()
+}
+
+func newSetups(cfg *config.Config, tc client.Client, st *store.Store) *setups.Service {
+	return &setups.Service{
+		Temporal: tc, Store: st, TaskQueue: cfg.TaskQueue, Namespace: cfg.TemporalNamespace,
+		UIURL: cfg.TemporalUIURL, OperatorWait: cfg.OperatorWait,
+	}
 }

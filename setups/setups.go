@@ -1,0 +1,215 @@
+// Package setups starts, finds, retries and cancels project setups on Temporal. The web tier
+// and the `doce setups` command share it, so an operator's retry is the same act everywhere.
+package setups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workflows"
+)
+
+// Service acts on setup workflows.
+type Service struct {
+	Temporal  client.Client
+	Store     *store.Store
+	TaskQueue string
+	Namespace string
+	UIURL     string // the Temporal UI, for deep links
+	// OperatorWait is how long a failed setup waits for retry or cancel (0: the workflow's default).
+	OperatorWait time.Duration
+}
+
+// ErrNotWaiting means the setup is not stopped at a failed step, so there is nothing to retry
+// or cancel.
+var ErrNotWaiting = errors.New("setups: the setup is not waiting for an operator")
+
+const callTimeout = 10 * time.Second
+
+// Start starts p's ProjectSetup. The workflow id is fixed per project and a running run is
+// reused, so starting twice never runs two setups.
+func (s *Service) Start(ctx context.Context, p *store.Project, requestedBy string) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.SetupWorkflowID(p.ID),
+		TaskQueue:                s.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		Memo:                     map[string]any{"project": p.Name},
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SAProjectID.ValueSet(p.ID),
+			workflows.SAUserID.ValueSet(p.OwnerUserID),
+			workflows.SAProviderID.ValueSet(p.ProviderID),
+			workflows.SASetupState.ValueSet(workflows.StateRunning),
+		),
+	}, "ProjectSetup", workflows.SetupInput{ProjectID: p.ID, RequestedBy: requestedBy, OperatorWait: s.OperatorWait})
+	if err != nil {
+		return fmt.Errorf("setups: unable to start setup of %s: %w", p.ID, err)
+	}
+	p.WorkflowID, p.Status = run.GetID(), store.ProjectSettingUp
+	return s.Store.UpdateProject(ctx, p, "workflow_id", "status")
+}
+
+// Retry resumes a failed setup at its failed step: a run still waiting gets the retry signal,
+// a run that gave up is started again.
+func (s *Service) Retry(ctx context.Context, p *store.Project, requestedBy string) error {
+	if p.Status != store.ProjectFailed {
+		return ErrNotWaiting
+	}
+	err := s.signal(ctx, p.ID, workflows.SignalRetry)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		err = s.Start(ctx, p, requestedBy)
+	}
+	if err != nil {
+		return err
+	}
+	p.Status, p.SetupError = store.ProjectSettingUp, ""
+	return s.Store.UpdateProject(ctx, p, "status", "setup_error")
+}
+
+// Cancel tears down a setup stopped at a failed step.
+func (s *Service) Cancel(ctx context.Context, p *store.Project) error {
+	if p.Status != store.ProjectFailed {
+		return ErrNotWaiting
+	}
+	err := s.signal(ctx, p.ID, workflows.SignalCancel)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return ErrNotWaiting
+	}
+	return err
+}
+
+func (s *Service) signal(ctx context.Context, projectID, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	return s.Temporal.SignalWorkflow(ctx, workflows.SetupWorkflowID(projectID), "", name, nil)
+}
+
+// Delete starts the project's teardown; the project is gone once it completes.
+func (s *Service) Delete(ctx context.Context, p *store.Project, requestedBy string) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.TeardownWorkflowID(p.ID),
+		TaskQueue:                s.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		Memo:                     map[string]any{"project": p.Name},
+	}, "ProjectTeardown", workflows.TeardownInput{ProjectID: p.ID, RequestedBy: requestedBy})
+	if err != nil {
+		return fmt.Errorf("setups: unable to start teardown of %s: %w", p.ID, err)
+	}
+	p.Status = store.ProjectDeleting
+	return s.Store.UpdateProject(ctx, p, "status")
+}
+
+// Progress asks the run for its step table.
+func (s *Service) Progress(ctx context.Context, projectID string) (*workflows.Progress, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	v, err := s.Temporal.QueryWorkflow(ctx, workflows.SetupWorkflowID(projectID), "", workflows.QueryProgress)
+	if err != nil {
+		return nil, err
+	}
+	var pr workflows.Progress
+	if err := v.Get(&pr); err != nil {
+		return nil, err
+	}
+	return &pr, nil
+}
+
+// Setup is one setup run as operators see it, read from Temporal's visibility store.
+type Setup struct {
+	ProjectID   string    `json:"projectId"`
+	ProjectName string    `json:"projectName"`
+	OwnerUserID string    `json:"ownerUserId"`
+	Owner       string    `json:"owner"`
+	State       string    `json:"state"`
+	Step        string    `json:"step"`
+	Reason      string    `json:"reason,omitempty"`
+	StartedAt   time.Time `json:"startedAt"`
+	WorkflowID  string    `json:"workflowId"`
+	RunID       string    `json:"runId"`
+	TemporalURL string    `json:"temporalUrl"`
+}
+
+// Age is how long the run has been going.
+func (su Setup) Age() time.Duration { return time.Since(su.StartedAt).Round(time.Second) }
+
+// ListNeedingAttention lists setups waiting for an operator and setups still running after
+// longer than stuckAfter, newest first, at most limit.
+func (s *Service) ListNeedingAttention(ctx context.Context, stuckAfter time.Duration, limit int) ([]Setup, error) {
+	q := fmt.Sprintf("WorkflowType = 'ProjectSetup' AND ExecutionStatus = 'Running' AND (%s = '%s' OR (%s = '%s' AND StartTime < '%s'))",
+		workflows.SASetupState.GetName(), workflows.StateWaiting,
+		workflows.SASetupState.GetName(), workflows.StateRunning,
+		time.Now().Add(-stuckAfter).UTC().Format(time.RFC3339))
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	resp, err := s.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: s.Namespace, Query: q, PageSize: int32(limit),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setups: unable to list from Temporal visibility: %w", err)
+	}
+	out := make([]Setup, 0, len(resp.Executions))
+	for _, ex := range resp.Executions {
+		su := Setup{
+			WorkflowID: ex.GetExecution().GetWorkflowId(),
+			RunID:      ex.GetExecution().GetRunId(),
+			StartedAt:  ex.GetStartTime().AsTime(),
+		}
+		fields := ex.GetSearchAttributes().GetIndexedFields()
+		su.ProjectID = keyword(fields, workflows.SAProjectID.GetName())
+		su.OwnerUserID = keyword(fields, workflows.SAUserID.GetName())
+		su.State = keyword(fields, workflows.SASetupState.GetName())
+		su.Step = keyword(fields, workflows.SASetupStep.GetName())
+		su.TemporalURL = s.RunURL(su.WorkflowID, su.RunID)
+		if p, err := s.Store.Project(ctx, su.ProjectID); err == nil {
+			su.ProjectName, su.Reason = p.Name, p.SetupError
+		}
+		if u, err := s.Store.UserByID(ctx, su.OwnerUserID); err == nil {
+			su.Owner = u.Username
+		}
+		out = append(out, su)
+	}
+	return out, nil
+}
+
+// RunURL is the Temporal UI page of a run.
+func (s *Service) RunURL(workflowID, runID string) string {
+	if s.UIURL == "" {
+		return ""
+	}
+	u := s.UIURL + "/namespaces/" + url.PathEscape(s.Namespace) + "/workflows/" + url.PathEscape(workflowID)
+	if runID != "" {
+		u += "/" + url.PathEscape(runID)
+	}
+	return u
+}
+
+func keyword(fields map[string]*commonpb.Payload, name string) string {
+	p, ok := fields[name]
+	if !ok {
+		return ""
+	}
+	var v string
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &v); err != nil {
+		return ""
+	}
+	return strings.TrimSpace(v)
+}

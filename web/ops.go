@@ -1,0 +1,132 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/doce-dev/doce/store"
+)
+
+// defaultStuckAfter is how long a setup may run before the ops page lists it.
+const defaultStuckAfter = 15 * time.Minute
+
+// requireAdmin keeps the ops pages to administrators.
+func (s *Server) requireAdmin(c *gin.Context) {
+	if u := currentUser(c); u == nil || u.Role != store.RoleAdmin {
+		s.fail(c, &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "Only administrators can see operations."})
+	}
+}
+
+func (s *Server) stuckAfter() time.Duration {
+	if s.StuckAfter > 0 {
+		return s.StuckAfter
+	}
+	return defaultStuckAfter
+}
+
+func (s *Server) opsPage(c *gin.Context) {
+	list, err := s.Setups.ListNeedingAttention(c.Request.Context(), s.stuckAfter(), 200)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.render(c, http.StatusOK, "ops.html", gin.H{
+		"Title": "Operations", "Setups": list, "StuckAfter": s.stuckAfter(),
+		"Done": c.Query("done"), "Failed": c.Query("failed"),
+	})
+}
+
+func (s *Server) apiOpsSetups(c *gin.Context) {
+	list, err := s.Setups.ListNeedingAttention(c.Request.Context(), s.stuckAfter(), 200)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"setups": list, "stuckAfter": s.stuckAfter().String()})
+}
+
+// OpsActionInput names the projects an operator acts on.
+type OpsActionInput struct {
+	ProjectIDs []string `json:"projectIds" form:"projectId"`
+}
+
+// OpsResult says what happened to each project of a bulk action.
+type OpsResult struct {
+	ProjectID string `json:"projectId"`
+	OK        bool   `json:"ok"`
+	Message   string `json:"message,omitempty"`
+}
+
+// opsAct retries or cancels each named setup, whoever owns it.
+func (s *Server) opsAct(c *gin.Context, in OpsActionInput, retry bool) []OpsResult {
+	ctx := c.Request.Context()
+	var out []OpsResult
+	for _, id := range in.ProjectIDs {
+		p, err := s.Store.Project(ctx, id)
+		if err == nil && p.DeletedAt != nil {
+			err = store.ErrNotFound
+		}
+		if err == nil {
+			if retry {
+				err = s.Setups.Retry(ctx, p, currentUser(c).ID)
+			} else {
+				err = s.Setups.Cancel(ctx, p)
+			}
+		}
+		r := OpsResult{ProjectID: id, OK: err == nil}
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrNotFound):
+			r.Message = "No such project."
+		default:
+			r.Message = s.public(c, setupError(err)).Message
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (s *Server) opsSubmit(retry bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var in OpsActionInput
+		if isAPI(c) {
+			if !bindJSON(c, s, &in) {
+				return
+			}
+		} else {
+			_ = c.ShouldBind(&in)
+		}
+		if len(in.ProjectIDs) == 0 {
+			s.fail(c, errBadRequest("projectIds", "Select at least one setup."))
+			return
+		}
+		if len(in.ProjectIDs) > 200 {
+			s.fail(c, errBadRequest("projectIds", "Act on at most 200 setups at once."))
+			return
+		}
+		results := s.opsAct(c, in, retry)
+		if isAPI(c) {
+			c.JSON(http.StatusOK, gin.H{"results": results})
+			return
+		}
+		var done, failed []string
+		for _, r := range results {
+			if r.OK {
+				done = append(done, r.ProjectID)
+			} else {
+				failed = append(failed, r.ProjectID+": "+r.Message)
+			}
+		}
+		q := "?done=" + strconv.Itoa(len(done))
+		if len(failed) > 0 {
+			q += "&failed=" + url.QueryEscape(strings.Join(failed, "; "))
+		}
+		c.Redirect(http.StatusSeeOther, "/ops"+q)
+	}
+}
