@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -52,6 +53,10 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 	if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
+	// Docker calls give no progress to report; heartbeat while they run, so a worker that dies
+	// mid-step is noticed within the heartbeat timeout instead of the step's whole timeout.
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	ws, err := a.Workspace.Up(ctx, workspace.Spec{
 		ProjectID:      p.ID,
 		Image:          a.Image,
@@ -73,8 +78,30 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 	return workflows.ComposeUpResult{ContainerName: ws.ContainerName, HostPort: ws.HostPort}, nil
 }
 
+// heartbeatWhile heartbeats every 2 s until the returned stop is called.
+func heartbeatWhile(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 // ComposeDown removes the project's containers, volumes and network.
 func (a *Docker) ComposeDown(ctx context.Context, in workflows.StepInput) error {
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	return a.Workspace.Down(ctx, in.ProjectID)
 }
 

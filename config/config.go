@@ -41,6 +41,7 @@ type Config struct {
 	OpenCodeImage   string // DOCE_OPENCODE_IMAGE
 	WorkspaceMemory int64  // DOCE_WORKSPACE_MEMORY, e.g. 1g
 	WorkspaceHost   string // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
+	WorkspaceProxy  string // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
 }
 
 // Load reads the environment and validates it, naming every variable that is wrong.
@@ -109,6 +110,12 @@ func load(getenv func(string) string) (*Config, error) {
 	c.WorkspaceMemory = mem
 	if net.ParseIP(c.WorkspaceHost) == nil {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_HOST=%q is not an IP address", c.WorkspaceHost))
+	}
+	c.WorkspaceProxy = get("DOCE_WORKSPACE_PROXY", "")
+	if c.WorkspaceProxy != "" {
+		if u, err := url.Parse(c.WorkspaceProxy); err != nil || u.Scheme != "http" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_PROXY=%q is not an http:// proxy URL", c.WorkspaceProxy))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("config: %w", err)

@@ -98,13 +98,19 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// doceProcess is a running `doce dev` with its own data dir, port and task queue.
+// doceProcess is doce running for a test, with its own data dir, port and task queue: either
+// one `doce dev`, or `doce serve` and `doce worker` apart so the worker can be killed.
 type doceProcess struct {
 	URL     string
 	DataDir string
 	Env     []string
 	Logs    *syncBuffer
-	cmd     *exec.Cmd
+	procs   map[string]*childProcess
+}
+
+type childProcess struct {
+	cmd    *exec.Cmd
+	exited chan error
 }
 
 func freeAddr(t testing.TB) string {
@@ -121,9 +127,26 @@ func freeAddr(t testing.TB) string {
 // entries (KEY=value) override the defaults.
 func startDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv ...string) *doceProcess {
 	t.Helper()
-	bin := doceBinary(t)
+	p := newDoce(t, stack, taskQueue, extraEnv)
+	p.start(t, "dev")
+	p.waitHealthy(t)
+	return p
+}
+
+// startDoceSplit is startDoce with the web tier and the worker in two processes.
+func startDoceSplit(t testing.TB, stack stackEnv, taskQueue string, extraEnv ...string) *doceProcess {
+	t.Helper()
+	p := newDoce(t, stack, taskQueue, extraEnv)
+	p.start(t, "serve")
+	p.start(t, "worker")
+	p.waitHealthy(t)
+	return p
+}
+
+func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) *doceProcess {
+	t.Helper()
 	addr := freeAddr(t)
-	p := &doceProcess{URL: "http://" + addr, DataDir: t.TempDir(), Logs: &syncBuffer{}}
+	p := &doceProcess{URL: "http://" + addr, DataDir: t.TempDir(), Logs: &syncBuffer{}, procs: map[string]*childProcess{}}
 	p.Env = append(os.Environ(),
 		"DOCE_HTTP_ADDR="+addr,
 		"DOCE_DATA_DIR="+p.DataDir,
@@ -136,46 +159,74 @@ func startDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv ...strin
 		"DOCE_OPENCODE_IMAGE="+stack.OpenCodeImage,
 	)
 	p.Env = append(p.Env, extraEnv...)
-	migrate := exec.Command(bin, "migrate")
+	migrate := exec.Command(doceBinary(t), "migrate")
 	migrate.Env = p.Env
-	if out, err := migrate.CombinedOutput(); err != nil {
+	out, err := migrate.CombinedOutput()
+	if err != nil {
 		t.Fatalf("doce migrate: %v\n%s", err, out)
-	} else {
-		p.Logs.Write(out)
 	}
-	p.cmd = exec.Command(bin, "dev")
-	p.cmd.Env = p.Env
-	p.cmd.Stdout, p.cmd.Stderr = p.Logs, p.Logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- p.cmd.Wait() }()
+	p.Logs.Write(out)
 	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(40 * time.Second):
-			p.cmd.Process.Kill()
-			<-exited
+		for _, c := range p.procs {
+			c.stop()
 		}
 		if t.Failed() {
 			t.Logf("doce logs:\n%s", p.Logs.String())
 		}
 	})
+	return p
+}
+
+// start runs `doce <command>` until the test ends or kill9 stops it.
+func (p *doceProcess) start(t testing.TB, command string) {
+	t.Helper()
+	cmd := exec.Command(doceBinary(t), command)
+	cmd.Env = p.Env
+	cmd.Stdout, cmd.Stderr = p.Logs, p.Logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &childProcess{cmd: cmd, exited: make(chan error, 1)}
+	go func() { c.exited <- cmd.Wait() }()
+	p.procs[command] = c
+}
+
+// kill9 kills `doce <command>` with SIGKILL, as a crash would.
+func (p *doceProcess) kill9(t testing.TB, command string) {
+	t.Helper()
+	c := p.procs[command]
+	c.cmd.Process.Kill()
+	<-c.exited
+	delete(p.procs, command)
+}
+
+func (c *childProcess) stop() {
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(40 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.exited
+	}
+}
+
+func (p *doceProcess) waitHealthy(t testing.TB) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(p.URL + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p
+				return
 			}
 		}
-		select {
-		case err := <-exited:
-			t.Fatalf("doce dev exited: %v\n%s", err, p.Logs.String())
-		default:
+		for name, c := range p.procs {
+			select {
+			case err := <-c.exited:
+				t.Fatalf("doce %s exited: %v\n%s", name, err, p.Logs.String())
+			default:
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("doce did not answer on %s within 30s\n%s", p.URL, p.Logs.String())

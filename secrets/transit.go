@@ -51,7 +51,8 @@ func ProjectContext(projectID, field string) string {
 	return Context("doce", "v1", "project", projectID, "field", field)
 }
 
-// Ensure enables the Transit mount and creates the derived key when either is missing.
+// Ensure enables the Transit mount and creates the derived key when either is missing. The web
+// tier and the workers may run it at the same moment; whoever loses a race finds the winner's.
 func (t *Transit) Ensure(ctx context.Context) error {
 	mounts, err := t.client.Sys().ListMountsWithContext(ctx)
 	if err != nil {
@@ -59,28 +60,35 @@ func (t *Transit) Ensure(ctx context.Context) error {
 	}
 	if _, ok := mounts[t.mount+"/"]; !ok {
 		err := t.client.Sys().MountWithContext(ctx, t.mount, &vault.MountInput{Type: "transit", Description: "doce provider credentials"})
-		if err != nil {
+		if err != nil && !strings.Contains(err.Error(), "path is already in use") {
 			return fmt.Errorf("secrets: unable to enable transit at %s: %w", t.mount, err)
 		}
 	}
-	key, err := t.client.Logical().ReadWithContext(ctx, t.mount+"/keys/"+t.key)
+	key, err := t.readKey(ctx)
 	if err != nil {
-		return fmt.Errorf("secrets: unable to read transit key %s: %w", t.key, err)
+		return err
 	}
 	if key == nil {
 		_, err := t.client.Logical().WriteWithContext(ctx, t.mount+"/keys/"+t.key, map[string]any{
 			"type":    "aes256-gcm96",
 			"derived": true,
 		})
-		if err != nil {
+		if key, _ = t.readKey(ctx); key == nil {
 			return fmt.Errorf("secrets: unable to create transit key %s: %w", t.key, err)
 		}
-		return nil
 	}
 	if derived, _ := key.Data["derived"].(bool); !derived {
 		return fmt.Errorf("secrets: transit key %s exists but is not derived; doce needs a derived key to bind ciphertexts to their rows", t.key)
 	}
 	return nil
+}
+
+func (t *Transit) readKey(ctx context.Context) (*vault.Secret, error) {
+	key, err := t.client.Logical().ReadWithContext(ctx, t.mount+"/keys/"+t.key)
+	if err != nil {
+		return nil, fmt.Errorf("secrets: unable to read transit key %s: %w", t.key, err)
+	}
+	return key, nil
 }
 
 // Ping checks Vault answers and is unsealed.

@@ -25,6 +25,7 @@ var setupSteps = []setupStep{
 		name: ActComposeUp, title: "Start the workspace container",
 		opts: workflow.ActivityOptions{
 			StartToCloseTimeout:    2 * time.Minute,
+			HeartbeatTimeout:       10 * time.Second,
 			ScheduleToCloseTimeout: 10 * time.Minute,
 			RetryPolicy: &temporal.RetryPolicy{
 				InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
@@ -88,6 +89,7 @@ var recordOpts = workflow.LocalActivityOptions{
 // composeDownOpts governs removing a workspace; Docker being away for a while must not lose it.
 var composeDownOpts = workflow.ActivityOptions{
 	StartToCloseTimeout:    2 * time.Minute,
+	HeartbeatTimeout:       10 * time.Second,
 	ScheduleToCloseTimeout: time.Hour,
 	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 }

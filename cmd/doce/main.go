@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -158,7 +159,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		}
 		w := worker.New(tc, cfg.TaskQueue, worker.Activities{
 			Docker:   &activities.Docker{Store: st, Secrets: transit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory},
-			OpenCode: &activities.OpenCode{Store: st, Secrets: transit, HTTP: &http.Client{}, Host: cfg.WorkspaceHost},
+			OpenCode: &activities.OpenCode{Store: st, Secrets: transit, HTTP: workspaceHTTP(cfg), Host: cfg.WorkspaceHost},
 			Projects: &activities.Projects{Store: st},
 		})
 		if err := w.Start(); err != nil {
@@ -207,4 +208,16 @@ func newSetups(cfg *config.Config, tc client.Client, st *store.Store) *setups.Se
 		Temporal: tc, Store: st, TaskQueue: cfg.TaskQueue, Namespace: cfg.TemporalNamespace,
 		UIURL: cfg.TemporalUIURL, OperatorWait: cfg.OperatorWait,
 	}
+}
+
+// workspaceHTTP is the client activities reach OpenCode servers with, through
+// DOCE_WORKSPACE_PROXY when set (validated by config.Load).
+func workspaceHTTP(cfg *config.Config) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil // the workspaces are on loopback: never through the environment's proxy
+	if cfg.WorkspaceProxy != "" {
+		u, _ := url.Parse(cfg.WorkspaceProxy)
+		t.Proxy = http.ProxyURL(u)
+	}
+	return &http.Client{Transport: t}
 }
