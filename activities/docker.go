@@ -35,6 +35,10 @@ const fieldServerPassword = "server_password"
 // ComposeUp creates (or finds) the project's network, volumes and OpenCode container, starts it
 // and records where it listens.
 func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflows.ComposeUpResult, error) {
+	// Docker and Vault calls give no progress to report; heartbeat while they run, so a worker
+	// that dies mid-step is noticed within the heartbeat timeout, not the step's whole timeout.
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	p, err := startStep(ctx, a.Store, in.ProjectID)
 	if err != nil {
 		return workflows.ComposeUpResult{}, err
@@ -53,10 +57,6 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 	if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
-	// Docker calls give no progress to report; heartbeat while they run, so a worker that dies
-	// mid-step is noticed within the heartbeat timeout instead of the step's whole timeout.
-	stop := heartbeatWhile(ctx)
-	defer stop()
 	ws, err := a.Workspace.Up(ctx, workspace.Spec{
 		ProjectID:      p.ID,
 		Image:          a.Image,

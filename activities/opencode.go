@@ -53,7 +53,9 @@ func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) erro
 	if err != nil {
 		return err
 	}
+	stop := heartbeatWhile(ctx) // the password's decrypt may wait out a Vault restart
 	c, err := a.client(ctx, p)
+	stop()
 	if err != nil {
 		return err
 	}

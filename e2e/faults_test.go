@@ -38,7 +38,7 @@ func admin(t *testing.T, doce *doceProcess, key string) *recordingClient {
 
 type projectState struct {
 	ID, Status, SetupStep, SetupError, WorkflowID string
-	SetupAttempt                                 int
+	SetupAttempt                                  int
 }
 
 func createProject(t *testing.T, hc *recordingClient, doce *doceProcess, prompt string) projectState {

@@ -21,6 +21,9 @@ export DOCE_TEST_TEMPORAL_ADDRESS=127.0.0.1:$tport
 export DOCE_TEST_VAULT_ADDR=http://127.0.0.1:$vport
 export DOCE_TEST_VAULT_TOKEN=$vtoken
 export DOCE_TEST_OPENCODE_IMAGE=$OPENCODE_IMAGE
+# Restart tests run servers of their own from the same binaries.
+export DOCE_TEST_TEMPORAL_BIN=$TEMPORAL_BIN
+export DOCE_TEST_VAULT_BIN=$VAULT_BIN
 
 cd "$ROOT"
 case "${1:-test}" in

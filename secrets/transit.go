@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	vault "github.com/hashicorp/vault/api"
 )
@@ -24,12 +25,14 @@ type Transit struct {
 }
 
 // NewTransit returns a Transit bound to mount and key, using the Vault address and token given.
-func NewTransit(addr, token, mount, key string) (*Transit, error) {
+// Calls that find Vault unreachable, sealed or overloaded are retried about every 1.5 s, up to
+// retries times (bounded by the caller's context): the web tier keeps this small to answer
+// quickly, the worker large enough to ride out a Vault restart inside one setup step.
+func NewTransit(addr, token, mount, key string, retries int) (*Transit, error) {
 	cfg := vault.DefaultConfig()
 	cfg.Address = addr
-	// The default retries 429/5xx twice; keep it, but never for long: the caller (an activity or
-	// a handler) owns the overall retry policy.
-	cfg.MaxRetries = 2
+	cfg.MaxRetries = retries
+	cfg.MinRetryWait, cfg.MaxRetryWait = time.Second, 2*time.Second
 	c, err := vault.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("secrets: unable to create vault client: %w", err)

@@ -22,7 +22,7 @@ func newTransit(t *testing.T) *secrets.Transit {
 		}
 		t.Skip("needs a Vault server: run `make test`")
 	}
-	tr, err := secrets.NewTransit(addr, token, "transit", fmt.Sprintf("test-%d", time.Now().UnixNano()))
+	tr, err := secrets.NewTransit(addr, token, "transit", fmt.Sprintf("test-%d", time.Now().UnixNano()), 2)
 	if err != nil {
 		t.Fatal(err)
 	}

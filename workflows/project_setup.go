@@ -49,7 +49,8 @@ var setupSteps = []setupStep{
 	{
 		name: ActSetProviderCredentials, title: "Hand OpenCode the provider credentials", local: true,
 		lopts: workflow.LocalActivityOptions{
-			StartToCloseTimeout: 30 * time.Second,
+			// Room for a Vault restart inside one attempt (the worker's Vault client waits ~45 s).
+			StartToCloseTimeout: 2 * time.Minute,
 			// The seed's policy: 3 attempts, 1 s then 2 s apart (4 s is the cap).
 			RetryPolicy: &temporal.RetryPolicy{
 				InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 4 * time.Second, MaximumAttempts: 3,
@@ -60,7 +61,7 @@ var setupSteps = []setupStep{
 	{
 		name: ActSessionCreate, title: "Open a session", local: true,
 		lopts: workflow.LocalActivityOptions{
-			StartToCloseTimeout:    30 * time.Second,
+			StartToCloseTimeout:    2 * time.Minute,
 			ScheduleToCloseTimeout: 5 * time.Minute,
 			RetryPolicy: &temporal.RetryPolicy{
 				InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
@@ -71,7 +72,7 @@ var setupSteps = []setupStep{
 	{
 		name: ActSendInitialPrompt, title: "Send the first prompt", local: true,
 		lopts: workflow.LocalActivityOptions{
-			StartToCloseTimeout:    30 * time.Second,
+			StartToCloseTimeout:    2 * time.Minute,
 			ScheduleToCloseTimeout: 5 * time.Minute,
 			RetryPolicy: &temporal.RetryPolicy{
 				InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,

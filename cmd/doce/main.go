@@ -126,11 +126,17 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		return err
 	}
 
-	transit, err := secrets.NewTransit(cfg.VaultAddr, cfg.VaultToken, cfg.TransitMount, cfg.TransitKey)
+	// The web tier answers a person: it gives up on Vault within seconds. The worker rides out
+	// a Vault restart (about 45 s) inside a step rather than spend the step's attempts.
+	transit, err := secrets.NewTransit(cfg.VaultAddr, cfg.VaultToken, cfg.TransitMount, cfg.TransitKey, 2)
 	if err != nil {
 		return err
 	}
 	if err := transit.Ensure(ctx); err != nil {
+		return err
+	}
+	patientTransit, err := secrets.NewTransit(cfg.VaultAddr, cfg.VaultToken, cfg.TransitMount, cfg.TransitKey, 30)
+	if err != nil {
 		return err
 	}
 
@@ -158,8 +164,8 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return err
 		}
 		w := worker.New(tc, cfg.TaskQueue, worker.Activities{
-			Docker:   &activities.Docker{Store: st, Secrets: transit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory},
-			OpenCode: &activities.OpenCode{Store: st, Secrets: transit, HTTP: workspaceHTTP(cfg), Host: cfg.WorkspaceHost},
+			Docker:   &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory},
+			OpenCode: &activities.OpenCode{Store: st, Secrets: patientTransit, HTTP: workspaceHTTP(cfg), Host: cfg.WorkspaceHost},
 			Projects: &activities.Projects{Store: st},
 		})
 		if err := w.Start(); err != nil {
@@ -219,5 +225,6 @@ func workspaceHTTP(cfg *config.Config) *http.Client {
 		u, _ := url.Parse(cfg.WorkspaceProxy)
 		t.Proxy = http.ProxyURL(u)
 	}
-	return &http.Client{Transport: t}
+	// Bounds every OpenCode call but the health poll, which sets its own shorter limit.
+	return &http.Client{Transport: t, Timeout: 30 * time.Second}
 }
