@@ -105,6 +105,12 @@ func (a *Docker) ComposeDown(ctx context.Context, in workflows.StepInput) error 
 	return a.Workspace.Down(ctx, in.ProjectID)
 }
 
+// ContainerState reports whether the project's workspace container runs.
+func (a *Docker) ContainerState(ctx context.Context, in workflows.StepInput) (workflows.ContainerState, error) {
+	exists, running, err := a.Workspace.State(ctx, in.ProjectID)
+	return workflows.ContainerState{Exists: exists, Running: running}, err
+}
+
 // serverPassword returns the project's OpenCode password, creating it on first use. The first
 // stored one wins, so a retry never starts a container with a different password.
 func (a *Docker) serverPassword(ctx context.Context, p *store.Project) (string, error) {

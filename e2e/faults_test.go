@@ -225,8 +225,18 @@ func TestOpenCodeRefusesAuthThenOperatorRetries(t *testing.T) {
 	t.Logf("PUT /auth: 3 attempts, %s and %s apart; waiting after %s", gap1.Round(10*time.Millisecond), gap2.Round(10*time.Millisecond), time.Since(start).Round(100*time.Millisecond))
 
 	proxy.clear()
-	if status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+p.ID+"/retry", nil); status != http.StatusAccepted {
-		t.Fatalf("retry: %d %s", status, body)
+	// The operator retries from the ops API (what the ops page's "Retry selected" posts).
+	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/ops/setups/retry", map[string]any{"projectIds": []string{p.ID, "no-such-project"}})
+	var res struct {
+		Results []struct {
+			ProjectID string
+			OK        bool
+			Message   string
+		}
+	}
+	json.Unmarshal(body, &res)
+	if status != http.StatusOK || len(res.Results) != 2 || !res.Results[0].OK || res.Results[1].OK || res.Results[1].Message != "No such project." {
+		t.Fatalf("ops retry: %d %s", status, body)
 	}
 	waitStatus(t, hc, doce, p.ID, "ready", 2*time.Minute)
 	assertOneOfEach(t, docker, p.ID, "auth fails")
@@ -261,4 +271,38 @@ func TestConcurrentProjects(t *testing.T) {
 		ports[port] = id
 	}
 	t.Logf("10 concurrent setups completed in %s", time.Since(start).Round(100*time.Millisecond))
+}
+
+// TestOpeningAStoppedProjectStartsIt stops a ready project's container: opening the project
+// starts it again and hands OpenCode its credentials again.
+func TestOpeningAStoppedProjectStartsIt(t *testing.T) {
+	stack := requireStack(t)
+	docker := dockerClient(t)
+	proxy := startFaultProxy(t)
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-ensure-%d", time.Now().UnixNano()), "DOCE_WORKSPACE_PROXY="+proxy.URL)
+	hc := admin(t, doce, "sk-e2e-ensure")
+	proxy.watch("PUT", "/auth/")
+
+	p := createProject(t, hc, doce, "ensure running")
+	waitStatus(t, hc, doce, p.ID, "ready", 2*time.Minute)
+	ctx := context.Background()
+	name := "doce-" + p.ID + "-opencode"
+	if err := docker.ContainerStop(ctx, name, container.StopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	authBefore := len(proxy.hitTimes("PUT", "/auth/"))
+	start := time.Now()
+	resp, err := hc.Get(doce.URL + "/projects/" + p.ID)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("open project: %v %v", resp, err)
+	}
+	waitFor(t, "container running again", 2*time.Minute, func() (bool, error) {
+		ci, err := docker.ContainerInspect(ctx, name)
+		if err != nil {
+			return false, err
+		}
+		return ci.State.Running && len(proxy.hitTimes("PUT", "/auth/")) > authBefore, fmt.Errorf("running %v", ci.State.Running)
+	})
+	t.Logf("stopped workspace running again with credentials %s after the project was opened", time.Since(start).Round(100*time.Millisecond))
+	assertOneOfEach(t, docker, p.ID, "ensure running")
 }

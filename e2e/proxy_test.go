@@ -23,9 +23,10 @@ type faultProxy struct {
 
 type proxyRule struct {
 	method, prefix string
-	status         int           // answer with this instead of forwarding
-	release        chan struct{} // hold matching requests until closed
-	held           chan struct{} // gets a value when a request is held
+	// With neither status nor release, a rule only counts what it matches.
+	status  int           // answer with this instead of forwarding
+	release chan struct{} // hold matching requests until closed
+	held    chan struct{} // gets a value when a request is held
 }
 
 func startFaultProxy(t testing.TB) *faultProxy {
@@ -49,6 +50,13 @@ func (fp *faultProxy) fail(method, prefix string, status int) {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
 	fp.rules = append(fp.rules, &proxyRule{method: method, prefix: prefix, status: status})
+}
+
+// watch counts matching requests (see hitTimes) and forwards them.
+func (fp *faultProxy) watch(method, prefix string) {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	fp.rules = append(fp.rules, &proxyRule{method: method, prefix: prefix})
 }
 
 // hold keeps matching requests waiting; the returned channel signals each one held, and

@@ -118,6 +118,31 @@ func (s *Service) Delete(ctx context.Context, p *store.Project, requestedBy stri
 	return s.Store.UpdateProject(ctx, p, "status")
 }
 
+// EnsureRunning starts the ready project's workspace again if its container stopped, and
+// re-hands it its credentials. It returns once the workflow is started, not done.
+func (s *Service) EnsureRunning(ctx context.Context, p *store.Project) error {
+	if p.Status != store.ProjectReady {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.EnsureRunningWorkflowID(p.ID),
+		TaskQueue:                s.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		Memo:                     map[string]any{"project": p.Name},
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SAProjectID.ValueSet(p.ID),
+			workflows.SAUserID.ValueSet(p.OwnerUserID),
+		),
+	}, "ProjectEnsureRunning", workflows.StepInput{ProjectID: p.ID})
+	if err != nil {
+		return fmt.Errorf("setups: unable to ensure %s runs: %w", p.ID, err)
+	}
+	return nil
+}
+
 // Progress asks the run for its step table.
 func (s *Service) Progress(ctx context.Context, projectID string) (*workflows.Progress, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -248,11 +248,26 @@ func (s *Server) ownProject(c *gin.Context) (*store.Project, bool) {
 	return p, true
 }
 
+// ensureRunning starts the project's workspace again in the background if it stopped; opening a
+// project is the moment its owner wants it up.
+func (s *Server) ensureRunning(c *gin.Context, p *store.Project) {
+	if p.Status != store.ProjectReady {
+		return
+	}
+	ctx := context.WithoutCancel(c.Request.Context())
+	go func() {
+		if err := s.Setups.EnsureRunning(ctx, p); err != nil {
+			s.Log.Warn("unable to ensure the workspace runs", "project_id", p.ID, "error", err)
+		}
+	}()
+}
+
 func (s *Server) projectPage(c *gin.Context) {
 	p, ok := s.ownProject(c)
 	if !ok {
 		return
 	}
+	s.ensureRunning(c, p)
 	v := s.projectView(p)
 	v.Progress = s.progress(c.Request.Context(), p)
 	s.render(c, http.StatusOK, "project.html", gin.H{
@@ -299,6 +314,7 @@ func (s *Server) apiProject(c *gin.Context) {
 	if !ok {
 		return
 	}
+	s.ensureRunning(c, p)
 	v := s.projectView(p)
 	v.Progress = s.progress(c.Request.Context(), p)
 	c.JSON(http.StatusOK, gin.H{"project": v})

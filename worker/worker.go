@@ -40,6 +40,7 @@ func New(c client.Client, taskQueue string, acts Activities) sdkworker.Worker {
 func Register(r sdkworker.Registry, acts Activities) {
 	r.RegisterWorkflowWithOptions(workflows.ProjectSetup, workflow.RegisterOptions{Name: "ProjectSetup"})
 	r.RegisterWorkflowWithOptions(workflows.ProjectTeardown, workflow.RegisterOptions{Name: "ProjectTeardown"})
+	r.RegisterWorkflowWithOptions(workflows.ProjectEnsureRunning, workflow.RegisterOptions{Name: "ProjectEnsureRunning"})
 	reg := func(fn any, name string) { r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
 	reg(acts.Docker.ComposeUp, workflows.ActComposeUp)
 	reg(acts.OpenCode.WaitHealthy, workflows.ActWaitHealthy)
@@ -47,6 +48,7 @@ func Register(r sdkworker.Registry, acts Activities) {
 	reg(acts.OpenCode.SessionCreate, workflows.ActSessionCreate)
 	reg(acts.OpenCode.SendInitialPrompt, workflows.ActSendInitialPrompt)
 	reg(acts.Docker.ComposeDown, workflows.ActComposeDown)
+	reg(acts.Docker.ContainerState, workflows.ActContainerState)
 	reg(acts.Projects.RecordProgress, workflows.ActRecordProgress)
 	reg(acts.Projects.MarkDeleted, workflows.ActMarkDeleted)
 }

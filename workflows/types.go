@@ -17,6 +17,7 @@ const (
 	ActSendInitialPrompt      = "opencode.sendInitialPrompt"
 	ActRecordProgress         = "project.recordProgress"
 	ActComposeDown            = "docker.composeDown"
+	ActContainerState         = "docker.containerState"
 	ActMarkDeleted            = "project.markDeleted"
 )
 

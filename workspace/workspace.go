@@ -229,6 +229,17 @@ func hostPort(c container.InspectResponse) int {
 	return 0
 }
 
+// State says whether the project's OpenCode container exists and runs.
+func (m *Manager) State(ctx context.Context, projectID string) (exists, running bool, err error) {
+	c, err := m.docker.ContainerInspect(ctx, containerName(projectID))
+	if cerrdefs.IsNotFound(err) {
+		return false, false, nil
+	} else if err != nil {
+		return false, false, fmt.Errorf("workspace: unable to inspect container: %w", err)
+	}
+	return true, c.State.Running, nil
+}
+
 // Down removes everything a project owns: containers, volumes, network. Missing objects are fine.
 func (m *Manager) Down(ctx context.Context, projectID string) error {
 	f := filters.NewArgs(filters.Arg("label", LabelProject+"="+projectID))
