@@ -16,13 +16,15 @@ import (
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
+	"github.com/doce-dev/doce/workspace"
 )
 
 // OpenCode drives a workspace's OpenCode server.
 type OpenCode struct {
-	Store   *store.Store
-	Secrets *secrets.Transit
-	HTTP    *http.Client
+	Store     *store.Store
+	Secrets   *secrets.Transit
+	Workspace *workspace.Manager
+	HTTP      *http.Client
 	// Host is the address the workspace ports are published on (loopback by default).
 	Host string
 	// PollInterval is how often waitHealthy asks; OpenCode's health answer is cheap.
@@ -213,4 +215,51 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 	now := time.Now().UTC()
 	p.PromptSentAt = &now
 	return a.Store.UpdateProject(ctx, p, "prompt_sent_at")
+}
+
+// RemoveProviderCredentials makes a project's OpenCode forget a provider (DELETE /auth). A
+// stopped workspace is started first, since its auth.json outlives the container; a project
+// without a container holds nothing to remove.
+func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.RemoveCredentialsInput) error {
+	p, err := a.Store.Project(ctx, in.ProjectID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (p.DeletedAt != nil || p.HostPort == 0)) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	exists, running, err := a.Workspace.State(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return nil
+	}
+	stop := heartbeatWhile(ctx)
+	defer stop()
+	if !running {
+		ws, err := a.Workspace.Start(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		p.HostPort = ws.HostPort
+		if err := a.Store.UpdateProject(ctx, p, "host_port"); err != nil {
+			return err
+		}
+	}
+	c, err := a.client(ctx, p)
+	if err != nil {
+		return err
+	}
+	// A container just started needs a few seconds before it answers.
+	for {
+		if h, err := c.Health(ctx, healthRequestTimeout); err == nil && h.Healthy {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return c.DeleteAuth(ctx, in.ProviderID)
 }

@@ -22,6 +22,7 @@ import (
 	dockerclient "github.com/docker/docker/client"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/doce-dev/doce/store"
@@ -391,3 +392,68 @@ func workflowHistory(t *testing.T, stack stackEnv, workflowID string) string {
 }
 
 func redact(s, secret string) string { return strings.ReplaceAll(s, secret, "<the key>") }
+
+// TestReplaceAndDisconnectReachRunningProjects replaces a connected key, then disconnects the
+// provider: the running project's OpenCode loses the credential before the connection is gone.
+// Another user cannot see or touch the connection.
+func TestReplaceAndDisconnectReachRunningProjects(t *testing.T) {
+	stack := requireStack(t)
+	docker := dockerClient(t)
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-disconnect-%d", time.Now().UnixNano()))
+	hc := admin(t, doce, "sk-e2e-first-key")
+	p := createProject(t, hc, doce, "disconnect me")
+	waitStatus(t, hc, doce, p.ID, "ready", 2*time.Minute)
+
+	// Replacing needs saying so.
+	in := map[string]any{"providerId": "custom", "apiKey": "sk-e2e-second-key", "baseURL": "http://host.docker.internal:9/v1", "models": "mock-model"}
+	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/connections", in)
+	expectError(t, status, body, http.StatusConflict, "already connected")
+	in["replace"] = true
+	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/connections", in)
+	if status != http.StatusOK || !strings.Contains(string(body), `"displayHint":"…-key"`) {
+		t.Fatalf("replace: %d %s", status, body)
+	}
+
+	// Another user gets 404 for the connection and cannot disconnect it.
+	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := bcrypt.GenerateFromPassword([]byte("bob's password"), bcrypt.MinCost)
+	if err := st.CreateUser(context.Background(), &store.User{Username: "bob", PasswordHash: string(hash), Role: store.RoleUser}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	bob := newClient(t)
+	if resp, err := bob.PostForm(doce.URL+"/login", url.Values{"username": {"bob"}, "password": {"bob's password"}}); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("bob login: %v", err)
+	}
+	status, _ = apiCall(t, bob, doce.URL, "DELETE", "/api/v1/connections/custom", nil)
+	if status != http.StatusNotFound {
+		t.Errorf("bob disconnecting admin's provider: %d, want 404", status)
+	}
+	if status, body := apiCall(t, bob, doce.URL, "GET", "/api/v1/connections", nil); status != http.StatusOK || strings.Contains(string(body), "custom") {
+		t.Errorf("bob's connections: %d %s", status, body)
+	}
+
+	status, body = apiCall(t, hc, doce.URL, "DELETE", "/api/v1/connections/custom", nil)
+	if status != http.StatusAccepted {
+		t.Fatalf("disconnect: %d %s", status, body)
+	}
+	waitFor(t, "connection gone", time.Minute, func() (bool, error) {
+		_, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/connections", nil)
+		return !strings.Contains(string(body), `"custom"`), fmt.Errorf("%s", body)
+	})
+	cs, err := docker.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", workspace.LabelProject+"="+p.ID))})
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("containers: %d %v", len(cs), err)
+	}
+	var auth map[string]any
+	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json"), &auth)
+	if _, ok := auth["custom"]; ok {
+		t.Error("the project's auth.json still holds the disconnected provider")
+	}
+	// Creating a project now says what to do.
+	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects", map[string]any{"prompt": "again"})
+	expectError(t, status, body, http.StatusConflict, "Connect a provider in Settings first.")
+}

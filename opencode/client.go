@@ -185,3 +185,8 @@ func (c *Client) PromptAsync(ctx context.Context, sessionID string, model Model,
 	}
 	return c.do(ctx, http.MethodPost, "/session/"+url.PathEscape(sessionID)+"/prompt_async", body, nil)
 }
+
+// DeleteAuth removes providerID's credential from the server's auth.json.
+func (c *Client) DeleteAuth(ctx context.Context, providerID string) error {
+	return c.do(ctx, http.MethodDelete, "/auth/"+url.PathEscape(providerID), nil, nil)
+}

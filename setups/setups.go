@@ -143,6 +143,27 @@ func (s *Service) EnsureRunning(ctx context.Context, p *store.Project) error {
 	return nil
 }
 
+// Disconnect starts taking providerID away from the user everywhere; the connection is gone
+// once every project using it has forgotten it.
+func (s *Service) Disconnect(ctx context.Context, userID, providerID, requestedBy string) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.DisconnectWorkflowID(userID, providerID),
+		TaskQueue:                s.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SAUserID.ValueSet(userID),
+			workflows.SAProviderID.ValueSet(providerID),
+		),
+	}, "ProviderDisconnect", workflows.DisconnectInput{UserID: userID, ProviderID: providerID, RequestedBy: requestedBy})
+	if err != nil {
+		return fmt.Errorf("setups: unable to start disconnecting %s: %w", providerID, err)
+	}
+	return nil
+}
+
 // Progress asks the run for its step table.
 func (s *Service) Progress(ctx context.Context, projectID string) (*workflows.Progress, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -116,3 +116,69 @@ func (s *Store) TouchConnection(ctx context.Context, c *ProviderConnection, proj
 		return s.Audit(ctx, tx, AuditEvent{ActorID: c.UserID, Action: "connection.decrypt-for-use", TargetType: "provider", TargetID: c.ProviderID, Detail: "project " + projectID})
 	})
 }
+
+// ReplaceConnectionSecret stores a new key (and, for custom providers, base URL and models)
+// on an existing connection and marks it connected again.
+func (s *Store) ReplaceConnectionSecret(ctx context.Context, c *ProviderConnection) error {
+	c.UpdatedAt = time.Now().UTC()
+	c.Status, c.ErrorMessage = ConnConnected, ""
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model(c).
+			Column("auth_type", "api_key_ciphertext", "key_version", "display_hint", "base_url", "model_ids", "status", "error_message", "updated_at").
+			Where("user_id = ?", c.UserID).Where("provider_id = ?", c.ProviderID).Where("status != ?", ConnRevoked).
+			Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("store: unable to replace connection: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return s.Audit(ctx, tx, AuditEvent{ActorID: c.UserID, Action: "connection.replace", TargetType: "provider", TargetID: c.ProviderID, Detail: c.AuthType})
+	})
+}
+
+// SetConnectionStatus sets a connection's status.
+func (s *Store) SetConnectionStatus(ctx context.Context, userID, providerID, status string) error {
+	res, err := s.DB.NewUpdate().Model((*ProviderConnection)(nil)).
+		Set("status = ?", status).Set("updated_at = ?", time.Now().UTC()).
+		Where("user_id = ?", userID).Where("provider_id = ?", providerID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("store: unable to set connection status: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// DeleteConnection removes a connection and records who did it.
+func (s *Store) DeleteConnection(ctx context.Context, userID, providerID, actorID string) error {
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		_, err := tx.NewDelete().Model((*ProviderConnection)(nil)).Where("user_id = ?", userID).Where("provider_id = ?", providerID).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("store: unable to delete connection: %w", err)
+		}
+		_, err = tx.NewUpdate().Model((*UserSettings)(nil)).Set("preferred_provider_id = NULL").
+			Where("user_id = ?", userID).Where("preferred_provider_id = ?", providerID).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("store: unable to clear preferred provider: %w", err)
+		}
+		return s.Audit(ctx, tx, AuditEvent{ActorID: actorID, Action: "connection.disconnect", TargetType: "provider", TargetID: providerID, Detail: "user " + userID})
+	})
+}
+
+// SetPreferredProvider makes providerID, which must be connected, the user's default.
+func (s *Store) SetPreferredProvider(ctx context.Context, userID, providerID string) error {
+	if _, err := s.Connection(ctx, userID, providerID); err != nil {
+		return err
+	}
+	_, err := s.DB.NewInsert().Model(&UserSettings{UserID: userID, PreferredProviderID: providerID, ProviderAuthInitialized: true, UpdatedAt: time.Now().UTC()}).
+		On("CONFLICT (user_id) DO UPDATE").
+		Set("preferred_provider_id = EXCLUDED.preferred_provider_id").
+		Set("updated_at = EXCLUDED.updated_at").
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("store: unable to set preferred provider: %w", err)
+	}
+	return nil
+}

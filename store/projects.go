@@ -173,3 +173,15 @@ func (s *Store) MarkProjectDeleted(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// ProjectsUsingProvider lists the user's live projects set up with providerID.
+func (s *Store) ProjectsUsingProvider(ctx context.Context, userID, providerID string) ([]Project, error) {
+	var ps []Project
+	err := s.DB.NewSelect().Model(&ps).
+		Where("owner_user_id = ?", userID).Where("provider_id = ?", providerID).Where("deleted_at IS NULL").
+		Order("created_at").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to list projects using %s: %w", providerID, err)
+	}
+	return ps, nil
+}

@@ -19,6 +19,8 @@ type ConnectInput struct {
 	APIKey     string `json:"apiKey" form:"apiKey"`
 	BaseURL    string `json:"baseURL" form:"baseURL"`
 	Models     string `json:"models" form:"models"` // custom providers: comma-separated model ids
+	// Replace swaps the key of an existing connection; without it a second connect is refused.
+	Replace bool `json:"replace" form:"replace"`
 }
 
 // ConnectionView is a connection as shown to its owner: never the secret, only a hint.
@@ -65,11 +67,17 @@ func (s *Server) connect(c *gin.Context, u *store.User, in ConnectInput) (*store
 		return nil, fieldError(err)
 	}
 	ctx := c.Request.Context()
-	if _, err := s.Store.Connection(ctx, u.ID, prov.ID); err == nil {
-		return nil, &Error{Status: http.StatusConflict, Code: "already_connected", Field: "providerId",
-			Message: prov.Name + " is already connected. Disconnect it first to use another key."}
-	} else if !errors.Is(err, store.ErrNotFound) {
+	existing, err := s.Store.Connection(ctx, u.ID, prov.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		existing = nil
+	case err != nil:
 		return nil, err
+	case existing.Status == store.ConnRevoked:
+		return nil, &Error{Status: http.StatusConflict, Code: "disconnecting", Field: "providerId",
+			Message: prov.Name + " is being disconnected. Connect it again once that is done."}
+	case !in.Replace:
+		return nil, errAlreadyConnected(prov)
 	}
 	ct, version, err := s.Secrets.Encrypt(ctx, []byte(in.APIKey), secrets.ConnectionContext(u.ID, prov.ID, secrets.FieldAPIKey))
 	if err != nil {
@@ -77,14 +85,90 @@ func (s *Server) connect(c *gin.Context, u *store.User, in ConnectInput) (*store
 	}
 	conn.APIKeyCiphertext, conn.KeyVersion = ct, version
 	conn.DisplayHint = "…" + in.APIKey[max(0, len(in.APIKey)-4):]
+	if existing != nil {
+		conn.ID, conn.CreatedAt, conn.LastUsedAt = existing.ID, existing.CreatedAt, existing.LastUsedAt
+		if err := s.Store.ReplaceConnectionSecret(ctx, conn); err != nil {
+			return nil, err
+		}
+		s.Log.Info("provider key replaced", "user_id", u.ID, "provider_id", prov.ID)
+		return conn, nil
+	}
 	if err := s.Store.CreateConnection(ctx, conn); errors.Is(err, store.ErrConflict) {
-		return nil, &Error{Status: http.StatusConflict, Code: "already_connected", Field: "providerId",
-			Message: prov.Name + " is already connected. Disconnect it first to use another key."}
+		return nil, errAlreadyConnected(prov)
 	} else if err != nil {
 		return nil, err
 	}
 	s.Log.Info("provider connected", "user_id", u.ID, "provider_id", prov.ID)
 	return conn, nil
+}
+
+func errAlreadyConnected(prov providers.Provider) *Error {
+	return &Error{Status: http.StatusConflict, Code: "already_connected", Field: "providerId",
+		Message: prov.Name + " is already connected. Replace its key (replace: true, or tick Replace) or disconnect it first."}
+}
+
+// disconnect starts taking the caller's provider away from every project.
+func (s *Server) disconnect(c *gin.Context) (*store.ProviderConnection, bool) {
+	u := currentUser(c)
+	conn, err := s.Store.Connection(c.Request.Context(), u.ID, c.Param("providerId"))
+	if errors.Is(err, store.ErrNotFound) {
+		s.fail(c, errNotFound("connection"))
+		return nil, false
+	} else if err != nil {
+		s.fail(c, err)
+		return nil, false
+	}
+	if err := s.Setups.Disconnect(c.Request.Context(), u.ID, conn.ProviderID, u.ID); err != nil {
+		s.fail(c, err)
+		return nil, false
+	}
+	conn.Status = store.ConnRevoked
+	return conn, true
+}
+
+func (s *Server) apiDisconnect(c *gin.Context) {
+	if conn, ok := s.disconnect(c); ok {
+		c.JSON(http.StatusAccepted, gin.H{"connection": connectionView(*conn)})
+	}
+}
+
+func (s *Server) disconnectSubmit(c *gin.Context) {
+	if _, ok := s.disconnect(c); ok {
+		c.Redirect(http.StatusSeeOther, "/settings/providers")
+	}
+}
+
+// PreferredInput picks the provider new projects use by default.
+type PreferredInput struct {
+	PreferredProviderID string `json:"preferredProviderId" form:"preferredProviderId"`
+}
+
+func (s *Server) setPreferred(c *gin.Context, providerID string) bool {
+	err := s.Store.SetPreferredProvider(c.Request.Context(), currentUser(c).ID, providerID)
+	if errors.Is(err, store.ErrNotFound) {
+		s.fail(c, errBadRequest("preferredProviderId", "Connect that provider first; only a connected provider can be preferred."))
+		return false
+	} else if err != nil {
+		s.fail(c, err)
+		return false
+	}
+	return true
+}
+
+func (s *Server) apiSetPreferred(c *gin.Context) {
+	var in PreferredInput
+	if !bindJSON(c, s, &in) {
+		return
+	}
+	if s.setPreferred(c, in.PreferredProviderID) {
+		c.JSON(http.StatusOK, gin.H{"settings": gin.H{"preferredProviderId": in.PreferredProviderID}})
+	}
+}
+
+func (s *Server) preferredSubmit(c *gin.Context) {
+	if s.setPreferred(c, c.Param("providerId")) {
+		c.Redirect(http.StatusSeeOther, "/settings/providers")
+	}
 }
 
 func fieldError(err error) error {
@@ -110,9 +194,15 @@ func (s *Server) renderProviders(c *gin.Context, status int, formErr *Error, in 
 	for _, cn := range conns {
 		views = append(views, connectionView(cn))
 	}
+	settings, err := s.Store.Settings(c.Request.Context(), u.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	in.APIKey = "" // never echo a secret back into the form
 	s.render(c, status, "providers.html", gin.H{
 		"Title": "Providers", "Connections": views, "Catalog": providers.All(), "Form": in, "Error": formErr,
+		"Preferred": settings.PreferredProviderID,
 	})
 }
 
@@ -158,7 +248,11 @@ func (s *Server) apiConnect(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"connection": connectionView(*conn)})
+	status := http.StatusCreated
+	if in.Replace && conn.CreatedAt.Before(conn.UpdatedAt) {
+		status = http.StatusOK
+	}
+	c.JSON(status, gin.H{"connection": connectionView(*conn)})
 }
 
 // maxJSONBody bounds API request bodies; the largest legitimate one is a prompt.

@@ -20,9 +20,10 @@ import (
 
 // Activities are the activity structs the worker runs, with their dependencies.
 type Activities struct {
-	Docker   *activities.Docker
-	OpenCode *activities.OpenCode
-	Projects *activities.Projects
+	Docker      *activities.Docker
+	OpenCode    *activities.OpenCode
+	Projects    *activities.Projects
+	Connections *activities.Connections
 }
 
 // New returns a worker on taskQueue with every doce workflow and activity registered. It does
@@ -41,6 +42,7 @@ func Register(r sdkworker.Registry, acts Activities) {
 	r.RegisterWorkflowWithOptions(workflows.ProjectSetup, workflow.RegisterOptions{Name: "ProjectSetup"})
 	r.RegisterWorkflowWithOptions(workflows.ProjectTeardown, workflow.RegisterOptions{Name: "ProjectTeardown"})
 	r.RegisterWorkflowWithOptions(workflows.ProjectEnsureRunning, workflow.RegisterOptions{Name: "ProjectEnsureRunning"})
+	r.RegisterWorkflowWithOptions(workflows.ProviderDisconnect, workflow.RegisterOptions{Name: "ProviderDisconnect"})
 	reg := func(fn any, name string) { r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
 	reg(acts.Docker.ComposeUp, workflows.ActComposeUp)
 	reg(acts.OpenCode.WaitHealthy, workflows.ActWaitHealthy)
@@ -51,6 +53,10 @@ func Register(r sdkworker.Registry, acts Activities) {
 	reg(acts.Docker.ContainerState, workflows.ActContainerState)
 	reg(acts.Projects.RecordProgress, workflows.ActRecordProgress)
 	reg(acts.Projects.MarkDeleted, workflows.ActMarkDeleted)
+	reg(acts.OpenCode.RemoveProviderCredentials, workflows.ActRemoveCredentials)
+	reg(acts.Connections.MarkRevoked, workflows.ActMarkRevoked)
+	reg(acts.Connections.ProjectsUsing, workflows.ActProjectsUsing)
+	reg(acts.Connections.Delete, workflows.ActDeleteConnection)
 }
 
 // EnsureSearchAttributes registers doce's custom search attributes on the namespace when

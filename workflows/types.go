@@ -18,6 +18,10 @@ const (
 	ActRecordProgress         = "project.recordProgress"
 	ActComposeDown            = "docker.composeDown"
 	ActContainerState         = "docker.containerState"
+	ActRemoveCredentials      = "opencode.removeProviderCredentials"
+	ActMarkRevoked            = "connections.markRevoked"
+	ActProjectsUsing          = "connections.projectsUsing"
+	ActDeleteConnection       = "connections.delete"
 	ActMarkDeleted            = "project.markDeleted"
 )
 
@@ -133,3 +137,21 @@ type Progress struct {
 
 // QueryProgress is the query name for Progress.
 const QueryProgress = "progress"
+
+// DisconnectInput starts ProviderDisconnect.
+type DisconnectInput struct {
+	UserID      string
+	ProviderID  string
+	RequestedBy string
+}
+
+// DisconnectWorkflowID is the one workflow id disconnecting a user's provider runs under.
+func DisconnectWorkflowID(userID, providerID string) string {
+	return "provider-disconnect:" + userID + ":" + providerID
+}
+
+// RemoveCredentialsInput names the project whose OpenCode must forget a provider.
+type RemoveCredentialsInput struct {
+	ProjectID  string
+	ProviderID string
+}

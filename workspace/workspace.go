@@ -240,6 +240,12 @@ func (m *Manager) State(ctx context.Context, projectID string) (exists, running 
 	return true, c.State.Running, nil
 }
 
+// Start starts the project's existing OpenCode container if it is stopped. Docker may publish
+// it on another port than before; the result says which.
+func (m *Manager) Start(ctx context.Context, projectID string) (Workspace, error) {
+	return m.start(ctx, containerName(projectID), Spec{ProjectID: projectID})
+}
+
 // Down removes everything a project owns: containers, volumes, network. Missing objects are fine.
 func (m *Manager) Down(ctx context.Context, projectID string) error {
 	f := filters.NewArgs(filters.Arg("label", LabelProject+"="+projectID))

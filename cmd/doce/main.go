@@ -164,9 +164,10 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return err
 		}
 		w := worker.New(tc, cfg.TaskQueue, worker.Activities{
-			Docker:   &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory},
-			OpenCode: &activities.OpenCode{Store: st, Secrets: patientTransit, HTTP: workspaceHTTP(cfg), Host: cfg.WorkspaceHost},
-			Projects: &activities.Projects{Store: st},
+			Docker:      &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory},
+			OpenCode:    &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, HTTP: workspaceHTTP(cfg), Host: cfg.WorkspaceHost},
+			Projects:    &activities.Projects{Store: st},
+			Connections: &activities.Connections{Store: st},
 		})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("unable to start worker: %w", err)

@@ -1,0 +1,43 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// ProviderDisconnect takes a provider away from a user everywhere: the connection stops being
+// usable at once (status revoked), every project set up with it has the credential removed
+// from its OpenCode (DELETE /auth), and only then is the connection row deleted. A worker
+// restart resumes where it was.
+func ProviderDisconnect(ctx workflow.Context, in DisconnectInput) error {
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+	})
+	if err := workflow.ExecuteLocalActivity(lctx, ActMarkRevoked, in).Get(ctx, nil); err != nil {
+		return err
+	}
+	var projectIDs []string
+	if err := workflow.ExecuteLocalActivity(lctx, ActProjectsUsing, in).Get(ctx, &projectIDs); err != nil {
+		return err
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		HeartbeatTimeout:    15 * time.Second,
+		// Keep trying: the row must not go while a workspace still holds the credential.
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute},
+		Summary:     "Remove the credential from a project's OpenCode",
+	})
+	futures := make([]workflow.Future, 0, len(projectIDs))
+	for _, id := range projectIDs {
+		futures = append(futures, workflow.ExecuteActivity(actx, ActRemoveCredentials, RemoveCredentialsInput{ProjectID: id, ProviderID: in.ProviderID}))
+	}
+	for _, f := range futures {
+		if err := f.Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	return workflow.ExecuteLocalActivity(lctx, ActDeleteConnection, in).Get(ctx, nil)
+}
