@@ -34,6 +34,13 @@ var catalog = []Provider{
 		Models: []string{"claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5"}},
 	{ID: "openai", Name: "OpenAI", AuthMethods: []string{"api"}, KeyPrefix: "sk-",
 		Models: []string{"gpt-5", "gpt-5-mini", "gpt-4.1"}},
+	{ID: "google", Name: "Google (Gemini)", AuthMethods: []string{"api"},
+		Models: []string{"gemini-2.5-pro", "gemini-2.5-flash"}},
+	{ID: "groq", Name: "Groq", AuthMethods: []string{"api"}, KeyPrefix: "gsk_",
+		Models: []string{"llama-3.3-70b-versatile", "openai/gpt-oss-120b"}},
+	// GitHub Copilot signs in with GitHub's device flow; it has no API key.
+	{ID: "github-copilot", Name: "GitHub Copilot", AuthMethods: []string{"oauth"},
+		Models: []string{"gpt-4.1", "claude-sonnet-4"}},
 	{ID: CustomID, Name: "Custom (OpenAI-compatible)", AuthMethods: []string{"api"}, Custom: true},
 }
 
@@ -65,9 +72,14 @@ func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
+// Supports reports whether p can be connected with auth method m.
+func (p Provider) Supports(m string) bool { return slices.Contains(p.AuthMethods, m) }
+
 // ValidateKey checks an API key for p. The message never repeats the key.
 func (p Provider) ValidateKey(key string) error {
 	switch {
+	case !p.Supports("api"):
+		return fieldErr("providerId", "%s has no API keys; it connects by signing in (OAuth).", p.Name)
 	case key == "":
 		return fieldErr("apiKey", "Enter the API key from your %s account.", p.Name)
 	case len(key) > MaxKeyLen:

@@ -9,6 +9,7 @@ import (
 func TestValidateKey(t *testing.T) {
 	anthropic, _ := Lookup("anthropic")
 	custom, _ := Lookup(CustomID)
+	copilot, _ := Lookup("github-copilot")
 	for _, tc := range []struct {
 		p     Provider
 		key   string
@@ -22,6 +23,7 @@ func TestValidateKey(t *testing.T) {
 		{anthropic, "sk-ant-a\x00", "apiKey", "control characters"},
 		{custom, strings.Repeat("k", MaxKeyLen+1), "apiKey", "characters long"},
 		{custom, "anything-goes", "", ""},
+		{copilot, "ghu_abc", "providerId", "signing in (OAuth)"},
 	} {
 		err := tc.p.ValidateKey(tc.key)
 		if tc.field == "" {

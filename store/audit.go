@@ -12,13 +12,13 @@ import (
 type AuditEvent struct {
 	bun.BaseModel `bun:"table:audit_events"`
 
-	ID         int64     `bun:"id,pk,autoincrement"`
-	ActorID    string    `bun:"actor_id"`
-	Action     string    `bun:"action"`
-	TargetType string    `bun:"target_type"`
-	TargetID   string    `bun:"target_id"`
-	Detail     string    `bun:"detail"`
-	CreatedAt  time.Time `bun:"created_at"`
+	ID         int64     `bun:"id,pk,autoincrement" json:"id"`
+	ActorID    string    `bun:"actor_id" json:"actorId"`
+	Action     string    `bun:"action" json:"action"`
+	TargetType string    `bun:"target_type" json:"targetType"`
+	TargetID   string    `bun:"target_id" json:"targetId"`
+	Detail     string    `bun:"detail" json:"detail"`
+	CreatedAt  time.Time `bun:"created_at" json:"createdAt"`
 }
 
 // Audit records an event.
@@ -38,6 +38,15 @@ func (s *Store) AuditEventsByActor(ctx context.Context, actorID string, limit in
 	var evs []AuditEvent
 	err := s.DB.NewSelect().Model(&evs).Where("actor_id = ?", actorID).Order("id DESC").Limit(int64(limit)).Scan(ctx)
 	if err != nil {
+		return nil, fmt.Errorf("store: unable to list audit events: %w", err)
+	}
+	return evs, nil
+}
+
+// AuditEvents lists the newest events of everyone, for administrators.
+func (s *Store) AuditEvents(ctx context.Context, limit int) ([]AuditEvent, error) {
+	var evs []AuditEvent
+	if err := s.DB.NewSelect().Model(&evs).Order("id DESC").Limit(int64(limit)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("store: unable to list audit events: %w", err)
 	}
 	return evs, nil

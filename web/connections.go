@@ -199,10 +199,15 @@ func (s *Server) renderProviders(c *gin.Context, status int, formErr *Error, in 
 		s.fail(c, err)
 		return
 	}
+	audit, err := s.Store.AuditEventsByActor(c.Request.Context(), u.ID, 20)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	in.APIKey = "" // never echo a secret back into the form
 	s.render(c, status, "providers.html", gin.H{
 		"Title": "Providers", "Connections": views, "Catalog": providers.All(), "Form": in, "Error": formErr,
-		"Preferred": settings.PreferredProviderID,
+		"Preferred": settings.PreferredProviderID, "Audit": audit,
 	})
 }
 
@@ -270,4 +275,22 @@ func bindJSON(c *gin.Context, s *Server, v any) bool {
 		return false
 	}
 	return true
+}
+
+func (s *Server) apiAudit(c *gin.Context) {
+	evs, err := s.Store.AuditEventsByActor(c.Request.Context(), currentUser(c).ID, 100)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"events": evs})
+}
+
+func (s *Server) apiAuditAll(c *gin.Context) {
+	evs, err := s.Store.AuditEvents(c.Request.Context(), 500)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"events": evs})
 }

@@ -91,6 +91,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.POST("/connections", s.apiConnect)
 	api.DELETE("/connections/:providerId", s.apiDisconnect)
 	api.PUT("/settings/preferred-provider", s.apiSetPreferred)
+	api.GET("/audit", s.apiAudit)
 	api.GET("/projects", s.apiProjects)
 	api.POST("/projects", s.apiCreateProject)
 	api.GET("/projects/:id", s.apiProject)
@@ -99,6 +100,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.DELETE("/projects/:id", s.projectAction(deleteAction, http.StatusAccepted))
 	apiOps := api.Group("/ops", s.requireAdmin)
 	apiOps.GET("/setups", s.apiOpsSetups)
+	apiOps.GET("/audit", s.apiAuditAll)
 	apiOps.POST("/setups/retry", s.opsSubmit(true))
 	apiOps.POST("/setups/cancel", s.opsSubmit(false))
 
