@@ -358,8 +358,10 @@ func envOf(env []string, name string) string {
 	return ""
 }
 
-func mustAdminID(t *testing.T, st *store.Store) string {
-	u, err := st.UserByUsername(context.Background(), "admin")
+func mustAdminID(t *testing.T, st *store.Store) string { return mustAdminIDNamed(t, st, "admin") }
+
+func mustAdminIDNamed(t *testing.T, st *store.Store, username string) string {
+	u, err := st.UserByUsername(context.Background(), username)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,6 +446,7 @@ func TestReplaceAndDisconnectReachRunningProjects(t *testing.T) {
 		_, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/connections", nil)
 		return !strings.Contains(string(body), `"custom"`), fmt.Errorf("%s", body)
 	})
+	recordHistory(t, stack, "provider-disconnect:"+mustUserID(t, doce, "admin")+":custom", "provider_disconnect.json")
 	cs, err := docker.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", workspace.LabelProject+"="+p.ID))})
 	if err != nil || len(cs) != 1 {
 		t.Fatalf("containers: %d %v", len(cs), err)
@@ -456,4 +459,14 @@ func TestReplaceAndDisconnectReachRunningProjects(t *testing.T) {
 	// Creating a project now says what to do.
 	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects", map[string]any{"prompt": "again"})
 	expectError(t, status, body, http.StatusConflict, "Connect a provider in Settings first.")
+}
+
+func mustUserID(t *testing.T, doce *doceProcess, username string) string {
+	t.Helper()
+	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	return mustAdminIDNamed(t, st, username)
 }

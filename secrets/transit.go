@@ -8,6 +8,7 @@ package secrets
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -159,5 +160,96 @@ func keyVersion(ct string) int {
 
 // Fields of a provider connection that hold secrets, as named in their Transit context.
 const (
-	FieldAPIKey = "api_key"
+	FieldAPIKey       = "api_key"
+	FieldOAuthRefresh = "oauth_refresh"
+	FieldOAuthAccess  = "oauth_access"
+	FieldWellKnown    = "wellknown_token"
 )
+
+// KeyInfo is what Vault says of the Transit key's versions.
+type KeyInfo struct {
+	LatestVersion        int
+	MinDecryptionVersion int
+}
+
+// Info reads the key's versions.
+func (t *Transit) Info(ctx context.Context) (KeyInfo, error) {
+	key, err := t.readKey(ctx)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	if key == nil {
+		return KeyInfo{}, fmt.Errorf("secrets: transit key %s does not exist", t.key)
+	}
+	return KeyInfo{LatestVersion: intOf(key.Data["latest_version"]), MinDecryptionVersion: intOf(key.Data["min_decryption_version"])}, nil
+}
+
+// Rotate makes a new key version that new encryptions use; older ones still decrypt until
+// SetMinDecryptionVersion retires them.
+func (t *Transit) Rotate(ctx context.Context) (KeyInfo, error) {
+	if _, err := t.client.Logical().WriteWithContext(ctx, t.mount+"/keys/"+t.key+"/rotate", nil); err != nil {
+		return KeyInfo{}, fmt.Errorf("secrets: unable to rotate transit key %s: %w", t.key, err)
+	}
+	return t.Info(ctx)
+}
+
+// SetMinDecryptionVersion retires key versions below v: ciphertexts made with them no longer
+// decrypt. Rewrap every stored ciphertext first.
+func (t *Transit) SetMinDecryptionVersion(ctx context.Context, v int) error {
+	_, err := t.client.Logical().WriteWithContext(ctx, t.mount+"/keys/"+t.key+"/config", map[string]any{"min_decryption_version": v})
+	if err != nil {
+		return fmt.Errorf("secrets: unable to set min_decryption_version of %s: %w", t.key, err)
+	}
+	return nil
+}
+
+// Sealed is a ciphertext with the context it is bound to.
+type Sealed struct {
+	Ciphertext string
+	Context    string
+}
+
+// Rewrap re-encrypts ciphertexts under the latest key version inside Vault, so the plaintext
+// never leaves it. The result is in the order given.
+func (t *Transit) Rewrap(ctx context.Context, items []Sealed) ([]string, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	batch := make([]map[string]any, len(items))
+	for i, it := range items {
+		batch[i] = map[string]any{"ciphertext": it.Ciphertext, "context": base64.StdEncoding.EncodeToString([]byte(it.Context))}
+	}
+	sec, err := t.client.Logical().WriteWithContext(ctx, t.mount+"/rewrap/"+t.key, map[string]any{"batch_input": batch})
+	if err != nil {
+		return nil, fmt.Errorf("secrets: unable to rewrap: %w", err)
+	}
+	results, _ := sec.Data["batch_results"].([]any)
+	if len(results) != len(items) {
+		return nil, fmt.Errorf("secrets: rewrap returned %d results for %d ciphertexts", len(results), len(items))
+	}
+	out := make([]string, len(items))
+	for i, r := range results {
+		m, _ := r.(map[string]any)
+		if e, _ := m["error"].(string); e != "" {
+			return nil, fmt.Errorf("secrets: rewrap of item %d refused: %s", i, e)
+		}
+		out[i], _ = m["ciphertext"].(string)
+	}
+	return out, nil
+}
+
+// KeyVersion reads N from a "vault:vN:..." ciphertext; 0 when it is not one.
+func KeyVersion(ct string) int { return keyVersion(ct) }
+
+func intOf(v any) int {
+	switch n := v.(type) {
+	case json.Number:
+		i, _ := n.Int64()
+		return int(i)
+	case float64:
+		return int(n)
+	case int:
+		return n
+	}
+	return 0
+}

@@ -182,3 +182,41 @@ func (s *Store) SetPreferredProvider(ctx context.Context, userID, providerID str
 	}
 	return nil
 }
+
+// ConnectionsPage lists connections with ids after afterID, in id order.
+func (s *Store) ConnectionsPage(ctx context.Context, afterID string, limit int) ([]ProviderConnection, error) {
+	var cs []ProviderConnection
+	err := s.DB.NewSelect().Model(&cs).Where("id > ?", afterID).Order("id").Limit(int64(limit)).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to page connections: %w", err)
+	}
+	return cs, nil
+}
+
+// UpdateConnectionCiphertexts stores rewrapped ciphertexts of c and its key version.
+func (s *Store) UpdateConnectionCiphertexts(ctx context.Context, c *ProviderConnection) error {
+	_, err := s.DB.NewUpdate().Model(c).
+		Column("api_key_ciphertext", "oauth_refresh_ciphertext", "oauth_access_ciphertext", "wellknown_ciphertext", "key_version").
+		WherePK().Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("store: unable to store rewrapped connection: %w", err)
+	}
+	return nil
+}
+
+// VersionCount is how many connections hold ciphertext of a key version.
+type VersionCount struct {
+	Version int `bun:"key_version"`
+	Count   int `bun:"n"`
+}
+
+// ConnectionsByKeyVersion counts connections per key version.
+func (s *Store) ConnectionsByKeyVersion(ctx context.Context) ([]VersionCount, error) {
+	var out []VersionCount
+	err := s.DB.NewSelect().Model((*ProviderConnection)(nil)).ColumnExpr("key_version, COUNT(*) AS n").
+		Group("key_version").Order("key_version").Scan(ctx, &out)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to count key versions: %w", err)
+	}
+	return out, nil
+}

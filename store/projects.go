@@ -185,3 +185,13 @@ func (s *Store) ProjectsUsingProvider(ctx context.Context, userID, providerID st
 	}
 	return ps, nil
 }
+
+// ProjectsPage lists projects with ids after afterID, in id order, deleted ones included.
+func (s *Store) ProjectsPage(ctx context.Context, afterID string, limit int) ([]Project, error) {
+	var ps []Project
+	err := s.DB.NewSelect().Model(&ps).Where("id > ?", afterID).Order("id").Limit(int64(limit)).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to page projects: %w", err)
+	}
+	return ps, nil
+}

@@ -24,6 +24,7 @@ type Activities struct {
 	OpenCode    *activities.OpenCode
 	Projects    *activities.Projects
 	Connections *activities.Connections
+	Rewrap      *activities.Rewrap
 }
 
 // New returns a worker on taskQueue with every doce workflow and activity registered. It does
@@ -43,6 +44,7 @@ func Register(r sdkworker.Registry, acts Activities) {
 	r.RegisterWorkflowWithOptions(workflows.ProjectTeardown, workflow.RegisterOptions{Name: "ProjectTeardown"})
 	r.RegisterWorkflowWithOptions(workflows.ProjectEnsureRunning, workflow.RegisterOptions{Name: "ProjectEnsureRunning"})
 	r.RegisterWorkflowWithOptions(workflows.ProviderDisconnect, workflow.RegisterOptions{Name: "ProviderDisconnect"})
+	r.RegisterWorkflowWithOptions(workflows.CredentialRewrap, workflow.RegisterOptions{Name: "CredentialRewrap"})
 	reg := func(fn any, name string) { r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
 	reg(acts.Docker.ComposeUp, workflows.ActComposeUp)
 	reg(acts.OpenCode.WaitHealthy, workflows.ActWaitHealthy)
@@ -57,6 +59,9 @@ func Register(r sdkworker.Registry, acts Activities) {
 	reg(acts.Connections.MarkRevoked, workflows.ActMarkRevoked)
 	reg(acts.Connections.ProjectsUsing, workflows.ActProjectsUsing)
 	reg(acts.Connections.Delete, workflows.ActDeleteConnection)
+	reg(acts.Rewrap.RewrapPage, workflows.ActRewrapPage)
+	reg(acts.Rewrap.CountStale, workflows.ActCountStale)
+	reg(acts.Rewrap.RetireOldVersions, workflows.ActRetireVersion)
 }
 
 // EnsureSearchAttributes registers doce's custom search attributes on the namespace when

@@ -21,6 +21,9 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(ProjectSetup, workflow.RegisterOptions{Name: "ProjectSetup"})
 			r.RegisterWorkflowWithOptions(ProjectTeardown, workflow.RegisterOptions{Name: "ProjectTeardown"})
+			r.RegisterWorkflowWithOptions(ProjectEnsureRunning, workflow.RegisterOptions{Name: "ProjectEnsureRunning"})
+			r.RegisterWorkflowWithOptions(ProviderDisconnect, workflow.RegisterOptions{Name: "ProviderDisconnect"})
+			r.RegisterWorkflowWithOptions(CredentialRewrap, workflow.RegisterOptions{Name: "CredentialRewrap"})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}

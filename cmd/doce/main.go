@@ -39,6 +39,7 @@ Commands:
   dev       run both in one process, migrating the database first
   migrate   apply database migrations and exit
   setups    list, retry or cancel setups that need an operator (doce setups for more)
+  keys      show the Transit key's versions, or rotate it and rewrap (doce keys for more)
   help      show this help
 
 Configuration comes from the environment; see README.md.
@@ -70,6 +71,8 @@ func main() {
 		err = runApp(ctx, cfg, log, true, false)
 	case "worker":
 		err = runApp(ctx, cfg, log, false, true)
+	case "keys":
+		err = runKeys(ctx, cfg, log, os.Args[2:])
 	case "setups":
 		err = runSetups(ctx, cfg, log, os.Args[2:])
 	case "dev":
@@ -168,6 +171,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			OpenCode:    &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, HTTP: workspaceHTTP(cfg), Host: cfg.WorkspaceHost},
 			Projects:    &activities.Projects{Store: st},
 			Connections: &activities.Connections{Store: st},
+			Rewrap:      &activities.Rewrap{Store: st, Secrets: patientTransit},
 		})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("unable to start worker: %w", err)

@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/doce-dev/doce/secrets"
+	"github.com/doce-dev/doce/store"
+)
+
+// TestRotateAndRewrap stores 1,000 encrypted connections, rotates the Transit key with
+// `doce keys rotate -wait`, and checks every ciphertext was rewrapped to the new version inside
+// Vault, still decrypts to the same key, and the old version no longer decrypts.
+func TestRotateAndRewrap(t *testing.T) {
+	stack := requireStack(t)
+	keyName := fmt.Sprintf("rewrap-%d", time.Now().UnixNano())
+	doce := startDoce(t, stack, "e2e-"+keyName, "DOCE_VAULT_TRANSIT_KEY="+keyName)
+	ctx := context.Background()
+	transit, err := secrets.NewTransit(stack.VaultAddr, stack.VaultToken, "transit", keyName, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	const users = 200
+	providerIDs := []string{"openrouter", "anthropic", "openai", "google", "custom"}
+	plain := map[string]string{} // connection id → key
+	var oldCiphertext, oldContext string
+	for i := range users {
+		u := &store.User{Username: fmt.Sprintf("user%03d", i), PasswordHash: "x", Role: store.RoleUser}
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		for _, pid := range providerIDs {
+			key := fmt.Sprintf("sk-rewrap-%s-%03d-secret", pid, i)
+			keyCtx := secrets.ConnectionContext(u.ID, pid, secrets.FieldAPIKey)
+			ct, v, err := transit.Encrypt(ctx, []byte(key), keyCtx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &store.ProviderConnection{UserID: u.ID, ProviderID: pid, AuthType: store.AuthAPI, APIKeyCiphertext: ct, KeyVersion: v}
+			if err := st.CreateConnection(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			plain[c.ID] = key
+			oldCiphertext, oldContext = ct, keyCtx
+		}
+	}
+
+	start := time.Now()
+	out := doceCommand(t, doce, "keys", "rotate", "-wait")
+	elapsed := time.Since(start)
+	if !strings.Contains(out, "rewrapped 1000 ciphertexts") || !strings.Contains(out, "versions below 2 retired") {
+		t.Fatalf("doce keys rotate -wait:\n%s", out)
+	}
+	t.Logf("rotated and rewrapped 1,000 connections in %s", elapsed.Round(10*time.Millisecond))
+	recordHistory(t, stack, "credential-rewrap", "credential_rewrap.json")
+
+	info, err := transit.Info(ctx)
+	if err != nil || info.LatestVersion != 2 || info.MinDecryptionVersion != 2 {
+		t.Fatalf("key info %+v %v, want latest 2 and min decryption 2", info, err)
+	}
+	n := 0
+	for after := ""; ; {
+		page, err := st.ConnectionsPage(ctx, after, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range page {
+			after = c.ID
+			n++
+			if c.KeyVersion != 2 || !strings.HasPrefix(c.APIKeyCiphertext, "vault:v2:") {
+				t.Fatalf("connection %s at version %d: %.10s…", c.ID, c.KeyVersion, c.APIKeyCiphertext)
+			}
+			if n%50 == 0 { // decrypting every one would only time Vault
+				pt, err := transit.Decrypt(ctx, c.APIKeyCiphertext, secrets.ConnectionContext(c.UserID, c.ProviderID, secrets.FieldAPIKey))
+				if err != nil || string(pt) != plain[c.ID] {
+					t.Fatalf("connection %s decrypts to a different key (err %v)", c.ID, err)
+				}
+			}
+		}
+		if len(page) < 500 {
+			break
+		}
+	}
+	if n != users*len(providerIDs) {
+		t.Fatalf("%d connections, want %d", n, users*len(providerIDs))
+	}
+	if _, err := transit.Decrypt(ctx, oldCiphertext, oldContext); !errors.Is(err, secrets.ErrUndecryptable) {
+		t.Errorf("a version-1 ciphertext still decrypts: %v", err)
+	}
+	if out := doceCommand(t, doce, "keys", "status"); !strings.Contains(out, "connections at version 2: 1000") {
+		t.Errorf("doce keys status:\n%s", out)
+	}
+	db, _ := os.ReadFile(filepath.Join(doce.DataDir, "doce.db"))
+	wal, _ := os.ReadFile(filepath.Join(doce.DataDir, "doce.db-wal"))
+	if bytes.Contains(db, []byte("sk-rewrap-")) || bytes.Contains(wal, []byte("sk-rewrap-")) {
+		t.Error("a plaintext key is in the database files")
+	}
+}
