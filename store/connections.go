@@ -220,3 +220,33 @@ func (s *Store) ConnectionsByKeyVersion(ctx context.Context) ([]VersionCount, er
 	}
 	return out, nil
 }
+
+// ImportConnection stores a connection brought from doce.dev, makes it the user's preferred
+// provider and records the migration as complete.
+func (s *Store) ImportConnection(ctx context.Context, c *ProviderConnection, defaultModel string) error {
+	now := time.Now().UTC()
+	c.ID = NewID()
+	c.Status = ConnConnected
+	c.CreatedAt, c.UpdatedAt = now, now
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(c).Exec(ctx); err != nil {
+			if isUniqueViolation(err) {
+				return ErrConflict
+			}
+			return fmt.Errorf("store: unable to import connection: %w", err)
+		}
+		_, err := tx.NewInsert().Model(&UserSettings{UserID: c.UserID, PreferredProviderID: c.ProviderID, DefaultModel: defaultModel,
+			ProviderAuthInitialized: true, MigrationCompletedAt: &now, UpdatedAt: now}).
+			On("CONFLICT (user_id) DO UPDATE").
+			Set("preferred_provider_id = EXCLUDED.preferred_provider_id").
+			Set("default_model = COALESCE(user_settings.default_model, EXCLUDED.default_model)").
+			Set("provider_auth_initialized = TRUE").
+			Set("migration_completed_at = EXCLUDED.migration_completed_at").
+			Set("updated_at = EXCLUDED.updated_at").
+			Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("store: unable to update settings: %w", err)
+		}
+		return s.Audit(ctx, tx, AuditEvent{ActorID: c.UserID, Action: "connection.import", TargetType: "provider", TargetID: c.ProviderID, Detail: "from doce.dev"})
+	})
+}

@@ -85,3 +85,14 @@ func (s *Store) UserByID(ctx context.Context, id string) (*User, error) {
 	}
 	return u, nil
 }
+
+// ImportUser inserts u as it is, id and creation time included (legacy import).
+func (s *Store) ImportUser(ctx context.Context, u *User) error {
+	if _, err := s.DB.NewInsert().Model(u).Exec(ctx); err != nil {
+		if isUniqueViolation(err) {
+			return ErrConflict
+		}
+		return fmt.Errorf("store: unable to import user: %w", err)
+	}
+	return nil
+}

@@ -96,12 +96,12 @@ func (s *Server) setupSubmit(c *gin.Context) {
 		s.render(c, e.Status, "setup.html", gin.H{"Title": "Set up doce", "Error": e, "Username": username})
 		return
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := store.HashPassword(password)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	u := &store.User{Username: username, PasswordHash: string(hash)}
+	u := &store.User{Username: username, PasswordHash: hash}
 	if err := s.Store.CreateFirstAdmin(c.Request.Context(), u); errors.Is(err, store.ErrConflict) {
 		s.fail(c, &Error{Status: http.StatusConflict, Code: "already_set_up", Message: "doce is already set up. Sign in instead."})
 		return
@@ -123,14 +123,30 @@ func (s *Server) loginSubmit(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	hash := dummyHash
+	hash := string(dummyHash)
 	if u != nil {
-		hash = []byte(u.PasswordHash)
+		hash = u.PasswordHash
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u == nil {
+	ok, rehash, err := store.CheckPassword(hash, password)
+	if errors.Is(err, store.ErrPasswordReset) {
+		e := &Error{Status: http.StatusUnauthorized, Code: "password_reset", Message: "Your password must be reset. Ask an administrator to set a new one."}
+		s.render(c, e.Status, "login.html", gin.H{"Title": "Sign in", "Error": e, "Username": username})
+		return
+	} else if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if !ok || u == nil {
 		e := &Error{Status: http.StatusUnauthorized, Code: "bad_credentials", Message: "Wrong username or password."}
 		s.render(c, e.Status, "login.html", gin.H{"Title": "Sign in", "Error": e, "Username": username})
 		return
+	}
+	if rehash { // an imported legacy hash: replace it with bcrypt now that we know the password
+		if h, err := store.HashPassword(password); err == nil {
+			if err := s.Store.SetPasswordHash(c.Request.Context(), u.ID, h); err != nil {
+				s.Log.Warn("unable to upgrade a legacy password hash", "user_id", u.ID, "error", err)
+			}
+		}
 	}
 	s.startSession(c, u, "/projects")
 }

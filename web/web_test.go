@@ -250,3 +250,27 @@ func TestOpsIsForAdminsOnly(t *testing.T) {
 		t.Errorf("non-admin POST /ops/retry: %d", resp.StatusCode)
 	}
 }
+
+func TestLegacyPasswordSignsInAndIsUpgraded(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const nodeScrypt = "00112233445566778899aabbccddeeff:b22c506984b43049ab4ccc95dc0590651687da2899f098acf1858e359104ca2da48d45a07fd03a99564196b7e99023c3f16a0acb2e167a5466600f6189b8c938"
+	e.store.CreateUser(ctx, &store.User{Username: "pablo", PasswordHash: store.LegacyScryptPrefix + nodeScrypt, Role: store.RoleAdmin})
+	e.store.CreateUser(ctx, &store.User{Username: "unknown", PasswordHash: store.ResetRequired, Role: store.RoleUser})
+	resp, _ := client().PostForm(e.srv.URL+"/login", url.Values{"username": {"pablo"}, "password": {"legacy password"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("legacy login: %d", resp.StatusCode)
+	}
+	u, _ := e.store.UserByUsername(ctx, "pablo")
+	if !strings.HasPrefix(u.PasswordHash, "$2") {
+		t.Errorf("hash not upgraded to bcrypt: %.15q", u.PasswordHash)
+	}
+	resp, _ = client().PostForm(e.srv.URL+"/login", url.Values{"username": {"pablo"}, "password": {"legacy password"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login after upgrade: %d", resp.StatusCode)
+	}
+	resp, _ = client().PostForm(e.srv.URL+"/login", url.Values{"username": {"unknown"}, "password": {"anything"}})
+	if body := read(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "must be reset") {
+		t.Errorf("reset-required login: %d", resp.StatusCode)
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/doce-dev/doce/activities"
 	"github.com/doce-dev/doce/config"
+	"github.com/doce-dev/doce/legacy"
 	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
@@ -39,6 +40,7 @@ Commands:
   dev       run both in one process, migrating the database first
   migrate   apply database migrations and exit
   setups    list, retry or cancel setups that need an operator (doce setups for more)
+  import-legacy PATH   import users and OpenRouter keys from a doce.dev database
   keys      show the Transit key's versions, or rotate it and rewrap (doce keys for more)
   help      show this help
 
@@ -71,6 +73,8 @@ func main() {
 		err = runApp(ctx, cfg, log, true, false)
 	case "worker":
 		err = runApp(ctx, cfg, log, false, true)
+	case "import-legacy":
+		err = runImportLegacy(ctx, cfg, os.Args[2:])
 	case "keys":
 		err = runKeys(ctx, cfg, log, os.Args[2:])
 	case "setups":
@@ -232,4 +236,45 @@ func workspaceHTTP(cfg *config.Config) *http.Client {
 	}
 	// Bounds every OpenCode call but the health poll, which sets its own shorter limit.
 	return &http.Client{Transport: t, Timeout: 30 * time.Second}
+}
+
+// runImportLegacy is `doce import-legacy PATH`.
+func runImportLegacy(ctx context.Context, cfg *config.Config, args []string) error {
+	if len(args) != 1 {
+		return errors.New("import-legacy: give the path of the doce.dev database, e.g. doce import-legacy ./doce.dev/data/db.sqlite")
+	}
+	if _, err := os.Stat(args[0]); err != nil {
+		return fmt.Errorf("import-legacy: %w", err)
+	}
+	if err := cfg.RequireVaultToken(); err != nil {
+		return err
+	}
+	transit, err := secrets.NewTransit(cfg.VaultAddr, cfg.VaultToken, cfg.TransitMount, cfg.TransitKey, 2)
+	if err != nil {
+		return err
+	}
+	if err := transit.Ensure(ctx); err != nil {
+		return err
+	}
+	st, err := store.Open(cfg.DBPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := migrations.CheckCurrent(ctx, st.DB); err != nil {
+		return err
+	}
+	rep, err := (&legacy.Importer{Store: st, Secrets: transit}).Import(ctx, args[0])
+	if rep != nil {
+		fmt.Printf("users imported: %d\n", rep.UsersImported)
+		for _, s := range rep.UsersSkipped {
+			fmt.Printf("  user %s: %s\n", s.Who, s.Reason)
+		}
+		fmt.Printf("OpenRouter keys migrated: %d\n", rep.KeysMigrated)
+		for _, s := range rep.KeysSkipped {
+			fmt.Printf("  key of %s skipped: %s\n", s.Who, s.Reason)
+		}
+		fmt.Printf("doce.dev projects left where they are: %d\n", rep.LegacyProjects)
+	}
+	return err
 }
