@@ -14,6 +14,8 @@ import (
 	"time"
 
 	units "github.com/docker/go-units"
+
+	"github.com/doce-dev/doce/providers"
 )
 
 // Config is everything doce needs to start.
@@ -42,6 +44,8 @@ type Config struct {
 	WorkspaceMemory int64  // DOCE_WORKSPACE_MEMORY, e.g. 1g
 	WorkspaceHost   string // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
 	WorkspaceProxy  string // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
+	// DOCE_PROVIDER_BASE_URLS ("openai=https://gw/v1,..."): where key checks reach providers.
+	ProviderBaseURLs map[string]string
 }
 
 // Load reads the environment and validates it, naming every variable that is wrong.
@@ -116,6 +120,9 @@ func load(getenv func(string) string) (*Config, error) {
 		if u, err := url.Parse(c.WorkspaceProxy); err != nil || u.Scheme != "http" || u.Host == "" {
 			errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_PROXY=%q is not an http:// proxy URL", c.WorkspaceProxy))
 		}
+	}
+	if c.ProviderBaseURLs, err = providers.ParseBaseURLs(get("DOCE_PROVIDER_BASE_URLS", "")); err != nil {
+		errs = append(errs, fmt.Errorf("DOCE_PROVIDER_BASE_URLS: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("config: %w", err)

@@ -21,6 +21,8 @@ type ConnectInput struct {
 	Models     string `json:"models" form:"models"` // custom providers: comma-separated model ids
 	// Replace swaps the key of an existing connection; without it a second connect is refused.
 	Replace bool `json:"replace" form:"replace"`
+	// Verify asks the provider whether the key works before storing it.
+	Verify bool `json:"verify" form:"verify"`
 }
 
 // ConnectionView is a connection as shown to its owner: never the secret, only a hint.
@@ -67,6 +69,17 @@ func (s *Server) connect(c *gin.Context, u *store.User, in ConnectInput) (*store
 		return nil, fieldError(err)
 	}
 	ctx := c.Request.Context()
+	if in.Verify {
+		if err := s.Verifier.Verify(ctx, prov, in.APIKey, conn.BaseURL); err != nil {
+			var fe *providers.FieldError
+			if errors.As(err, &fe) {
+				return nil, errBadRequest(fe.Field, fe.Message)
+			}
+			s.Log.Warn("key check failed", "provider_id", prov.ID, "error", err)
+			return nil, &Error{Status: http.StatusBadGateway, Code: "provider_unreachable", Field: "apiKey",
+				Message: "Could not ask " + prov.Name + " whether the key works. Try again, or connect without checking."}
+		}
+	}
 	existing, err := s.Store.Connection(ctx, u.ID, prov.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

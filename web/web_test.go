@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/doce-dev/doce/migrations"
+	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/web"
@@ -40,7 +41,7 @@ func newEnv(t *testing.T) *env {
 	if _, err := migrations.Up(context.Background(), st.DB); err != nil {
 		t.Fatal(err)
 	}
-	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Setups: &setups.Service{Store: st, Namespace: "default", UIURL: "http://ui"}}
+	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Setups: &setups.Service{Store: st, Namespace: "default", UIURL: "http://ui"}, Verifier: &providers.Verifier{}}
 	h, err := s.Handler()
 	if err != nil {
 		t.Fatal(err)
@@ -272,5 +273,29 @@ func TestLegacyPasswordSignsInAndIsUpgraded(t *testing.T) {
 	resp, _ = client().PostForm(e.srv.URL+"/login", url.Values{"username": {"unknown"}, "password": {"anything"}})
 	if body := read(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "must be reset") {
 		t.Errorf("reset-required login: %d", resp.StatusCode)
+	}
+}
+
+func TestConnectWithVerifyRefusedKey(t *testing.T) {
+	llm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"error":{"message":"invalid api key"}}`))
+	}))
+	defer llm.Close()
+	e := newEnv(t)
+	c := e.user(t, "alice")
+	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/connections", strings.NewReader(
+		`{"providerId":"custom","apiKey":"sk-wrong","baseURL":"`+llm.URL+`/v1","models":"m","verify":true}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Error struct{ Field, Message string }
+	}
+	json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != http.StatusBadRequest || body.Error.Field != "apiKey" || body.Error.Message != "Custom (OpenAI-compatible) refused this key: invalid api key" {
+		t.Fatalf("refused key: %d %+v", resp.StatusCode, body)
 	}
 }

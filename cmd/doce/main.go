@@ -22,6 +22,7 @@ import (
 	"github.com/doce-dev/doce/config"
 	"github.com/doce-dev/doce/legacy"
 	"github.com/doce-dev/doce/migrations"
+	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
@@ -190,6 +191,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 	if serve {
 		srv := &web.Server{
 			Store: st, Secrets: transit, Setups: newSetups(cfg, tc, st),
+			Verifier:   &providers.Verifier{HTTP: &http.Client{}, BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,
 		}
 		h, err := srv.Handler()
