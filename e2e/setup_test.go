@@ -470,3 +470,49 @@ func mustUserID(t *testing.T, doce *doceProcess, username string) string {
 	defer st.Close()
 	return mustAdminIDNamed(t, st, username)
 }
+
+// TestCopiedCiphertextDoesNotDecrypt copies one user's key ciphertext into another user's row
+// in the database: the other user's setup stops at the credentials step, because the
+// ciphertext is bound to the row it was made for.
+func TestCopiedCiphertextDoesNotDecrypt(t *testing.T) {
+	stack := requireStack(t)
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-copy-%d", time.Now().UnixNano()))
+	admin(t, doce, "sk-e2e-alice-key")
+
+	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("bob's password"), bcrypt.MinCost)
+	if err := st.CreateUser(ctx, &store.User{Username: "bob", PasswordHash: string(hash), Role: store.RoleUser}); err != nil {
+		t.Fatal(err)
+	}
+	bob := newClient(t)
+	if resp, err := bob.PostForm(doce.URL+"/login", url.Values{"username": {"bob"}, "password": {"bob's password"}}); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("bob login: %v", err)
+	}
+	if status, body := apiCall(t, bob, doce.URL, "POST", "/api/v1/connections",
+		map[string]any{"providerId": "custom", "apiKey": "sk-e2e-bob-key", "baseURL": "http://host.docker.internal:9/v1", "models": "mock-model"}); status != http.StatusCreated {
+		t.Fatalf("bob connect: %d %s", status, body)
+	}
+	aliceConn, err := st.Connection(ctx, mustAdminID(t, st), "custom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobUser, _ := st.UserByUsername(ctx, "bob")
+	if _, err := st.DB.NewUpdate().Model((*store.ProviderConnection)(nil)).Set("api_key_ciphertext = ?", aliceConn.APIKeyCiphertext).
+		Where("user_id = ?", bobUser.ID).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	p := createProject(t, bob, doce, "stolen key")
+	p = waitStatus(t, bob, doce, p.ID, "failed", 2*time.Minute)
+	if p.SetupStep != "opencode.setProviderCredentials" || !strings.Contains(p.SetupError, "cannot be decrypted") {
+		t.Fatalf("stopped at %s: %q", p.SetupStep, p.SetupError)
+	}
+	if strings.Contains(p.SetupError, "sk-e2e-alice-key") {
+		t.Error("the reason shows alice's key")
+	}
+}

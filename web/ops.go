@@ -36,8 +36,13 @@ func (s *Server) opsPage(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	audit, err := s.Store.AuditEvents(c.Request.Context(), 50)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	s.render(c, http.StatusOK, "ops.html", gin.H{
-		"Title": "Operations", "Setups": list, "StuckAfter": s.stuckAfter(),
+		"Title": "Operations", "Setups": list, "StuckAfter": s.stuckAfter(), "Audit": audit,
 		"Done": c.Query("done"), "Failed": c.Query("failed"),
 	})
 }
