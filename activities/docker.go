@@ -137,8 +137,12 @@ func (a *Docker) serverPassword(ctx context.Context, p *store.Project) (string, 
 // custom OpenAI-compatible provider, where its API lives and which models it serves. It holds
 // no secret; the key reaches OpenCode only through PUT /auth.
 func OpenCodeConfig(p *store.Project, conn *store.ProviderConnection) ([]byte, error) {
+	model := p.ProviderID + "/" + p.ModelID
+	if p.ProviderID == providers.WellKnownID {
+		model = p.ModelID // already provider/model, from the organisation's configuration
+	}
 	cfg := map[string]any{
-		"model":      p.ProviderID + "/" + p.ModelID,
+		"model":      model,
 		"autoupdate": false,
 		"share":      "disabled",
 	}

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/doce-dev/doce/opencode"
+	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
@@ -109,7 +110,7 @@ func (a *OpenCode) SetProviderCredentials(ctx context.Context, in workflows.Step
 	if err != nil {
 		return err
 	}
-	if err := c.SetAuth(ctx, conn.ProviderID, auth); err != nil {
+	if err := c.SetAuth(ctx, authID(conn), auth); err != nil {
 		// Report the status only: an error body could echo what we sent.
 		var se *opencode.StatusError
 		if errors.As(err, &se) {
@@ -122,7 +123,22 @@ func (a *OpenCode) SetProviderCredentials(ctx context.Context, in workflows.Step
 		}
 		return err
 	}
+	if conn.AuthType == store.AuthWellKnown {
+		// OpenCode reads the organisation's configuration when it loads; make it load again.
+		if err := c.Dispose(ctx); err != nil {
+			return err
+		}
+	}
 	return a.Store.TouchConnection(ctx, conn, p.ID)
+}
+
+// authID is the key OpenCode files a connection's credential under: the provider id, or for a
+// well-known connection the organisation's URL.
+func authID(conn *store.ProviderConnection) string {
+	if conn.AuthType == store.AuthWellKnown {
+		return conn.WellKnownURL
+	}
+	return conn.ProviderID
 }
 
 // credential decrypts a connection into the shape OpenCode's auth API takes.
@@ -138,6 +154,16 @@ func (a *OpenCode) credential(ctx context.Context, conn *store.ProviderConnectio
 			return opencode.Auth{}, err
 		}
 		return opencode.Auth{Type: store.AuthAPI, Key: string(key)}, nil
+	case store.AuthWellKnown:
+		token, err := a.Secrets.Decrypt(ctx, conn.WellKnownCiphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldWellKnown))
+		if errors.Is(err, secrets.ErrUndecryptable) {
+			return opencode.Auth{}, temporal.NewNonRetryableApplicationError(
+				"The stored well-known token cannot be decrypted. Reconnect it in Settings, then retry.",
+				workflows.ErrTypeCredentialsRejected, nil)
+		} else if err != nil {
+			return opencode.Auth{}, err
+		}
+		return opencode.Auth{Type: store.AuthWellKnown, Key: conn.WellKnownEnv, Token: string(token)}, nil
 	default:
 		return opencode.Auth{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("Connections of type %s are not supported yet.", conn.AuthType),
@@ -208,6 +234,11 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 	}
 	if !sent {
 		model := opencode.Model{ProviderID: p.ProviderID, ModelID: p.ModelID}
+		if p.ProviderID == providers.WellKnownID {
+			if model.ProviderID, model.ModelID, err = providers.SplitModel(p.ModelID); err != nil {
+				return temporal.NewNonRetryableApplicationError("The project's model "+p.ModelID+" is not provider/model.", workflows.ErrTypeCredentialsRejected, nil)
+			}
+		}
 		if err := c.PromptAsync(ctx, p.OpenCodeSessionID, model, p.Prompt); err != nil {
 			return err
 		}
@@ -261,5 +292,17 @@ func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.R
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return c.DeleteAuth(ctx, in.ProviderID)
+	conn, err := a.Store.Connection(ctx, p.OwnerUserID, in.ProviderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // removed by an earlier attempt of this disconnect
+	} else if err != nil {
+		return err
+	}
+	if err := c.DeleteAuth(ctx, authID(conn)); err != nil {
+		return err
+	}
+	if conn.AuthType == store.AuthWellKnown {
+		return c.Dispose(ctx)
+	}
+	return nil
 }

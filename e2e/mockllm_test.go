@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,9 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+
+	"github.com/docker/docker/api/types/network"
+	dockerclient "github.com/docker/docker/client"
 )
 
 // mockLLM is an OpenAI-compatible chat completions server standing in for a real LLM. It
@@ -24,9 +28,50 @@ type llmRequest struct {
 	Body          string
 }
 
+// hostGatewayIP is the Docker host's address on the default bridge (docker0): what
+// host.docker.internal (host-gateway) resolves to in a workspace, and a host address doce can
+// reach too.
+func hostGatewayIP(t testing.TB) string {
+	t.Helper()
+	docker, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer docker.Close()
+	bridge, err := docker.NetworkInspect(context.Background(), "bridge", network.InspectOptions{})
+	if err != nil {
+		t.Fatalf("inspect docker bridge network: %v", err)
+	}
+	for _, c := range bridge.IPAM.Config {
+		if ip := net.ParseIP(c.Gateway); ip != nil && ip.To4() != nil {
+			return c.Gateway
+		}
+	}
+	// Some engines leave the gateway out of IPAM: read it off the bridge interface.
+	name := bridge.Options["com.docker.network.bridge.name"]
+	if name == "" {
+		name = "docker0"
+	}
+	iface, err := net.InterfaceByName(name)
+	if err != nil {
+		t.Fatalf("no gateway for the docker bridge: %v", err)
+	}
+	addrs, _ := iface.Addrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+			return ipn.IP.String()
+		}
+	}
+	t.Fatalf("bridge %s has no IPv4 address", name)
+	return ""
+}
+
 // startMockLLM listens on addr (an address containers can reach) until the test ends.
 func startMockLLM(t *testing.T, host string) *mockLLM {
 	t.Helper()
+	if net.ParseIP(host) == nil {
+		t.Fatalf("mock LLM: %q is not an IP address to listen on", host)
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatalf("mock LLM: listen on %s: %v", host, err)
@@ -56,6 +101,17 @@ func (m *mockLLM) serve(w http.ResponseWriter, r *http.Request) {
 	m.mu.Unlock()
 
 	switch r.URL.Path {
+	case "/.well-known/opencode":
+		// An organisation's OpenCode configuration: provider "corp" is this mock, its key
+		// the token OpenCode holds in CORP_TOKEN.
+		json.NewEncoder(w).Encode(map[string]any{
+			"auth": map[string]any{"command": []string{"corp-login"}, "env": "CORP_TOKEN"},
+			"config": map[string]any{"provider": map[string]any{"corp": map[string]any{
+				"npm": "@ai-sdk/openai-compatible", "name": "Corp",
+				"options": map[string]any{"baseURL": m.URL + "/v1", "apiKey": "{env:CORP_TOKEN}"},
+				"models":  map[string]any{"mock-model": map[string]any{"name": "mock-model"}},
+			}}},
+		})
 	case "/v1/models":
 		json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": []any{map[string]any{"id": "mock-model", "object": "model"}}})
 	case "/v1/chat/completions":

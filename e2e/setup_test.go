@@ -18,7 +18,6 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/network"
 	dockerclient "github.com/docker/docker/client"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -44,11 +43,7 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 	defer docker.Close()
 	// The mock listens on the default bridge's gateway, the address host.docker.internal
 	// (host-gateway) resolves to inside a workspace.
-	bridge, err := docker.NetworkInspect(ctx, "bridge", network.InspectOptions{})
-	if err != nil || len(bridge.IPAM.Config) == 0 {
-		t.Fatalf("inspect docker bridge network: %v", err)
-	}
-	llm := startMockLLM(t, bridge.IPAM.Config[0].Gateway)
+	llm := startMockLLM(t, hostGatewayIP(t))
 
 	queue := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
 	doce := startDoce(t, stack, queue)
@@ -514,5 +509,83 @@ func TestCopiedCiphertextDoesNotDecrypt(t *testing.T) {
 	}
 	if strings.Contains(p.SetupError, "sk-e2e-alice-key") {
 		t.Error("the reason shows alice's key")
+	}
+}
+
+// TestWellKnownConnection connects an organisation's well-known configuration served locally:
+// the project's OpenCode loads it, and the prompt reaches the organisation's model with the
+// token. Disconnecting removes the entry again.
+func TestWellKnownConnection(t *testing.T) {
+	stack := requireStack(t)
+	docker := dockerClient(t)
+	org := startMockLLM(t, hostGatewayIP(t)) // reachable from doce and from workspaces
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-wellknown-%d", time.Now().UnixNano()))
+	hc := newClient(t)
+	if resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}}); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("setup: %v", err)
+	}
+	token := "corp-" + base64.RawURLEncoding.EncodeToString(store.RandomToken(18))
+	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/connections", map[string]any{"providerId": "wellknown", "wellKnownUrl": "http://127.0.0.1:9", "token": token})
+	expectError(t, status, body, http.StatusBadRequest, "could not reach")
+	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/connections", map[string]any{"providerId": "wellknown", "wellKnownUrl": org.URL, "token": token})
+	if status != http.StatusCreated || !strings.Contains(string(body), `"models":["corp/mock-model"]`) {
+		t.Fatalf("connect well-known: %d %s", status, body)
+	}
+
+	const prompt = "Hello from the organisation."
+	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects", map[string]any{"prompt": prompt, "providerId": "wellknown", "modelId": "corp/mock-model"})
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	var created struct{ Project struct{ ID string } }
+	json.Unmarshal(body, &created)
+	id := created.Project.ID
+	t.Cleanup(func() {
+		if ws, err := workspace.NewManager("127.0.0.1"); err == nil {
+			ws.Down(context.Background(), id)
+		}
+	})
+	waitStatus(t, hc, doce, id, "ready", 2*time.Minute)
+	waitFor(t, "the organisation's model receives the prompt with the token", time.Minute, func() (bool, error) {
+		for _, rq := range org.requests() {
+			if rq.Path == "/v1/chat/completions" && strings.Contains(rq.Body, prompt) {
+				if rq.Authorization != "Bearer "+token {
+					t.Fatalf("the model got Authorization %q, want the token", redact(rq.Authorization, token))
+				}
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("%d requests", len(org.requests()))
+	})
+	cs, _ := docker.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", workspace.LabelProject+"="+id))})
+	if len(cs) != 1 {
+		t.Fatalf("%d containers", len(cs))
+	}
+	var auth map[string]struct{ Type, Key, Token string }
+	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json"), &auth)
+	if e := auth[org.URL]; e.Type != "wellknown" || e.Key != "CORP_TOKEN" || e.Token != token {
+		t.Fatalf("auth.json entry for %s: type %q key %q", org.URL, e.Type, e.Key)
+	}
+	for _, f := range []string{"doce.db", "doce.db-wal"} {
+		b, _ := os.ReadFile(filepath.Join(doce.DataDir, f))
+		if bytes.Contains(b, []byte(token)) {
+			t.Errorf("the token is in plaintext in %s", f)
+		}
+	}
+
+	if status, body := apiCall(t, hc, doce.URL, "DELETE", "/api/v1/connections/wellknown", nil); status != http.StatusAccepted {
+		t.Fatalf("disconnect: %d %s", status, body)
+	}
+	waitFor(t, "connection gone", time.Minute, func() (bool, error) {
+		_, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/connections", nil)
+		return !strings.Contains(string(body), `"wellknown"`), fmt.Errorf("%s", body)
+	})
+	auth = nil
+	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json"), &auth)
+	if _, ok := auth[org.URL]; ok {
+		t.Error("auth.json still holds the well-known entry after disconnect")
+	}
+	if strings.Contains(doce.Logs.String(), token) || strings.Contains(hc.responses(), token) {
+		t.Error("the token is in doce's logs or an HTTP response")
 	}
 }

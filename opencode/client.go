@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -119,7 +120,7 @@ func (a Auth) String() string { return "opencode.Auth{type:" + a.Type + "}" }
 // SetAuth stores a credential for providerID in the server's auth.json.
 func (c *Client) SetAuth(ctx context.Context, providerID string, a Auth) error {
 	var ok bool
-	if err := c.do(ctx, http.MethodPut, "/auth/"+url.PathEscape(providerID), a, &ok); err != nil {
+	if err := c.do(ctx, http.MethodPut, "/auth/"+authPath(providerID), a, &ok); err != nil {
 		return err
 	}
 	if !ok {
@@ -188,5 +189,17 @@ func (c *Client) PromptAsync(ctx context.Context, sessionID string, model Model,
 
 // DeleteAuth removes providerID's credential from the server's auth.json.
 func (c *Client) DeleteAuth(ctx context.Context, providerID string) error {
-	return c.do(ctx, http.MethodDelete, "/auth/"+url.PathEscape(providerID), nil, nil)
+	return c.do(ctx, http.MethodDelete, "/auth/"+authPath(providerID), nil, nil)
+}
+
+// Dispose makes the server drop its loaded instance, so the next request loads configuration
+// (and well-known remote configuration) afresh.
+func (c *Client) Dispose(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/instance/dispose", nil, nil)
+}
+
+// authPath escapes an auth id for the path. Well-known ids are URLs: every reserved character,
+// ':' included, must arrive escaped for OpenCode to file the entry under the URL itself.
+func authPath(id string) string {
+	return strings.ReplaceAll(url.QueryEscape(id), "+", "%20")
 }

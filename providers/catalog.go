@@ -27,6 +27,9 @@ type Provider struct {
 // CustomID is the id of the custom OpenAI-compatible provider.
 const CustomID = "custom"
 
+// WellKnownID is the id of enterprise well-known connections.
+const WellKnownID = "wellknown"
+
 var catalog = []Provider{
 	{ID: "openrouter", Name: "OpenRouter", AuthMethods: []string{"api"}, KeyPrefix: "sk-or-",
 		Models: []string{"anthropic/claude-sonnet-4.5", "openai/gpt-5", "google/gemini-2.5-pro"}},
@@ -42,6 +45,9 @@ var catalog = []Provider{
 	{ID: "github-copilot", Name: "GitHub Copilot", AuthMethods: []string{"oauth"},
 		Models: []string{"gpt-4.1", "claude-sonnet-4"}},
 	{ID: CustomID, Name: "Custom (OpenAI-compatible)", AuthMethods: []string{"api"}, Custom: true},
+	// An organisation's OpenCode configuration, served at <url>/.well-known/opencode, with a
+	// token OpenCode hands to the providers that configuration defines.
+	{ID: WellKnownID, Name: "Enterprise (well-known configuration)", AuthMethods: []string{"wellknown"}},
 }
 
 // All returns the catalog.

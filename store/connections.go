@@ -40,6 +40,7 @@ type ProviderConnection struct {
 	OAuthEnterpriseURL     string     `bun:"oauth_enterprise_url,nullzero"`
 	WellKnownURL           string     `bun:"wellknown_url,nullzero"`
 	WellKnownCiphertext    string     `bun:"wellknown_ciphertext,nullzero"`
+	WellKnownEnv           string     `bun:"wellknown_env,nullzero"`
 	BaseURL                string     `bun:"base_url,nullzero"`
 	ModelIDs               string     `bun:"model_ids,nullzero"` // comma-separated
 	KeyVersion             int        `bun:"key_version"`
@@ -124,7 +125,8 @@ func (s *Store) ReplaceConnectionSecret(ctx context.Context, c *ProviderConnecti
 	c.Status, c.ErrorMessage = ConnConnected, ""
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		res, err := tx.NewUpdate().Model(c).
-			Column("auth_type", "api_key_ciphertext", "key_version", "display_hint", "base_url", "model_ids", "status", "error_message", "updated_at").
+			Column("auth_type", "api_key_ciphertext", "wellknown_url", "wellknown_env", "wellknown_ciphertext",
+				"key_version", "display_hint", "base_url", "model_ids", "status", "error_message", "updated_at").
 			Where("user_id = ?", c.UserID).Where("provider_id = ?", c.ProviderID).Where("status != ?", ConnRevoked).
 			Exec(ctx)
 		if err != nil {

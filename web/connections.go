@@ -23,27 +23,31 @@ type ConnectInput struct {
 	Replace bool `json:"replace" form:"replace"`
 	// Verify asks the provider whether the key works before storing it.
 	Verify bool `json:"verify" form:"verify"`
+	// Enterprise well-known connections: the organisation's URL and the token it issued.
+	WellKnownURL string `json:"wellKnownUrl" form:"wellKnownUrl"`
+	Token        string `json:"token" form:"token"`
 }
 
 // ConnectionView is a connection as shown to its owner: never the secret, only a hint.
 type ConnectionView struct {
-	ID          string     `json:"id"`
-	ProviderID  string     `json:"providerId"`
-	Provider    string     `json:"providerName"`
-	AuthType    string     `json:"authType"`
-	Status      string     `json:"status"`
-	DisplayHint string     `json:"displayHint"`
-	BaseURL     string     `json:"baseURL,omitempty"`
-	Models      []string   `json:"models,omitempty"`
-	LastUsedAt  *time.Time `json:"lastUsedAt"`
-	CreatedAt   time.Time  `json:"createdAt"`
+	ID           string     `json:"id"`
+	ProviderID   string     `json:"providerId"`
+	Provider     string     `json:"providerName"`
+	AuthType     string     `json:"authType"`
+	Status       string     `json:"status"`
+	DisplayHint  string     `json:"displayHint"`
+	BaseURL      string     `json:"baseURL,omitempty"`
+	WellKnownURL string     `json:"wellKnownUrl,omitempty"`
+	Models       []string   `json:"models,omitempty"`
+	LastUsedAt   *time.Time `json:"lastUsedAt"`
+	CreatedAt    time.Time  `json:"createdAt"`
 }
 
 func connectionView(c store.ProviderConnection) ConnectionView {
 	p, _ := providers.Lookup(c.ProviderID)
 	return ConnectionView{
 		ID: c.ID, ProviderID: c.ProviderID, Provider: p.Name, AuthType: c.AuthType, Status: c.Status,
-		DisplayHint: c.DisplayHint, BaseURL: c.BaseURL, Models: c.Models(), LastUsedAt: c.LastUsedAt, CreatedAt: c.CreatedAt,
+		DisplayHint: c.DisplayHint, BaseURL: c.BaseURL, WellKnownURL: c.WellKnownURL, Models: c.Models(), LastUsedAt: c.LastUsedAt, CreatedAt: c.CreatedAt,
 	}
 }
 
@@ -52,6 +56,9 @@ func (s *Server) connect(c *gin.Context, u *store.User, in ConnectInput) (*store
 	prov, ok := providers.Lookup(strings.TrimSpace(in.ProviderID))
 	if !ok {
 		return nil, errBadRequest("providerId", "Unknown provider. Pick one of the providers listed in Settings.")
+	}
+	if prov.Supports(store.AuthWellKnown) {
+		return s.connectWellKnown(c, u, prov, in)
 	}
 	conn := &store.ProviderConnection{UserID: u.ID, ProviderID: prov.ID, AuthType: store.AuthAPI}
 	if prov.Custom {
@@ -80,6 +87,46 @@ func (s *Server) connect(c *gin.Context, u *store.User, in ConnectInput) (*store
 				Message: "Could not ask " + prov.Name + " whether the key works. Try again, or connect without checking."}
 		}
 	}
+	ct, version, err := s.Secrets.Encrypt(ctx, []byte(in.APIKey), secrets.ConnectionContext(u.ID, prov.ID, secrets.FieldAPIKey))
+	if err != nil {
+		return nil, err
+	}
+	conn.APIKeyCiphertext, conn.KeyVersion = ct, version
+	conn.DisplayHint = "…" + in.APIKey[max(0, len(in.APIKey)-4):]
+	return s.saveConnection(c, u, prov, in, conn)
+}
+
+// connectWellKnown validates an enterprise URL and token: doce reads the organisation's
+// /.well-known/opencode for the token's variable and the models it defines, then stores the
+// token encrypted.
+func (s *Server) connectWellKnown(c *gin.Context, u *store.User, prov providers.Provider, in ConnectInput) (*store.ProviderConnection, error) {
+	base, err := providers.ValidateBaseURL(in.WellKnownURL)
+	if err != nil {
+		return nil, errBadRequest("wellKnownUrl", "Enter your organisation's http(s) address, e.g. https://ai.example.com.")
+	}
+	if err := providers.ValidateToken(in.Token); err != nil {
+		return nil, fieldError(err)
+	}
+	ctx := c.Request.Context()
+	wk, err := providers.FetchWellKnown(ctx, s.Verifier.HTTP, base)
+	if err != nil {
+		return nil, fieldError(err)
+	}
+	ct, version, err := s.Secrets.Encrypt(ctx, []byte(in.Token), secrets.ConnectionContext(u.ID, prov.ID, secrets.FieldWellKnown))
+	if err != nil {
+		return nil, err
+	}
+	conn := &store.ProviderConnection{
+		UserID: u.ID, ProviderID: prov.ID, AuthType: store.AuthWellKnown,
+		WellKnownURL: base, WellKnownEnv: wk.Env, WellKnownCiphertext: ct, KeyVersion: version,
+		ModelIDs: strings.Join(wk.Models, ","), DisplayHint: "…" + in.Token[max(0, len(in.Token)-4):],
+	}
+	return s.saveConnection(c, u, prov, in, conn)
+}
+
+// saveConnection stores a new connection, or replaces the existing one's secret when asked to.
+func (s *Server) saveConnection(c *gin.Context, u *store.User, prov providers.Provider, in ConnectInput, conn *store.ProviderConnection) (*store.ProviderConnection, error) {
+	ctx := c.Request.Context()
 	existing, err := s.Store.Connection(ctx, u.ID, prov.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -92,18 +139,12 @@ func (s *Server) connect(c *gin.Context, u *store.User, in ConnectInput) (*store
 	case !in.Replace:
 		return nil, errAlreadyConnected(prov)
 	}
-	ct, version, err := s.Secrets.Encrypt(ctx, []byte(in.APIKey), secrets.ConnectionContext(u.ID, prov.ID, secrets.FieldAPIKey))
-	if err != nil {
-		return nil, err
-	}
-	conn.APIKeyCiphertext, conn.KeyVersion = ct, version
-	conn.DisplayHint = "…" + in.APIKey[max(0, len(in.APIKey)-4):]
 	if existing != nil {
 		conn.ID, conn.CreatedAt, conn.LastUsedAt = existing.ID, existing.CreatedAt, existing.LastUsedAt
 		if err := s.Store.ReplaceConnectionSecret(ctx, conn); err != nil {
 			return nil, err
 		}
-		s.Log.Info("provider key replaced", "user_id", u.ID, "provider_id", prov.ID)
+		s.Log.Info("provider credential replaced", "user_id", u.ID, "provider_id", prov.ID)
 		return conn, nil
 	}
 	if err := s.Store.CreateConnection(ctx, conn); errors.Is(err, store.ErrConflict) {
@@ -217,7 +258,7 @@ func (s *Server) renderProviders(c *gin.Context, status int, formErr *Error, in 
 		s.fail(c, err)
 		return
 	}
-	in.APIKey = "" // never echo a secret back into the form
+	in.APIKey, in.Token = "", "" // never echo a secret back into the form
 	s.render(c, status, "providers.html", gin.H{
 		"Title": "Providers", "Connections": views, "Catalog": providers.All(), "Form": in, "Error": formErr,
 		"Preferred": settings.PreferredProviderID, "Audit": audit,

@@ -114,7 +114,7 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	if in.ModelID == "" && len(models) > 0 {
 		in.ModelID = models[0]
 	}
-	if conn.ProviderID == providers.CustomID && !slices.Contains(models, in.ModelID) {
+	if (conn.ProviderID == providers.CustomID || conn.ProviderID == providers.WellKnownID) && !slices.Contains(models, in.ModelID) {
 		return nil, false, errBadRequest("modelId", "Pick one of the models this provider serves: "+strings.Join(models, ", ")+".")
 	}
 	if in.ModelID == "" || len(in.ModelID) > 200 || strings.IndexFunc(in.ModelID, unicode.IsControl) >= 0 {
