@@ -41,8 +41,12 @@ func (s *Server) opsPage(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	key, err := s.Secrets.Info(c.Request.Context())
+	if err != nil {
+		s.Log.Warn("unable to read the transit key", "error", err)
+	}
 	s.render(c, http.StatusOK, "ops.html", gin.H{
-		"Title": "Operations", "Setups": list, "StuckAfter": s.stuckAfter(), "Audit": audit,
+		"Title": "Operations", "Setups": list, "StuckAfter": s.stuckAfter(), "Audit": audit, "Key": key,
 		"Done": c.Query("done"), "Failed": c.Query("failed"),
 	})
 }
