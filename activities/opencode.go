@@ -253,10 +253,14 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 // without a container holds nothing to remove.
 func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.RemoveCredentialsInput) error {
 	p, err := a.Store.Project(ctx, in.ProjectID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (p.DeletedAt != nil || p.HostPort == 0)) {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return err
+	}
+	// A project being deleted loses its volumes, auth.json with them.
+	if p.DeletedAt != nil || p.HostPort == 0 || p.Status == store.ProjectDeleting || p.Status == store.ProjectDeleted {
+		return nil
 	}
 	exists, running, err := a.Workspace.State(ctx, p.ID)
 	if err != nil {
@@ -281,10 +285,15 @@ func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.R
 	if err != nil {
 		return err
 	}
-	// A container just started needs a few seconds before it answers.
+	// A container just started needs a few seconds before it answers; a minute without an
+	// answer fails this attempt, and the next one looks at the project afresh.
+	deadline := time.Now().Add(time.Minute)
 	for {
 		if h, err := c.Health(ctx, healthRequestTimeout); err == nil && h.Healthy {
 			break
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the workspace's OpenCode did not answer within a minute")
 		}
 		select {
 		case <-ctx.Done():

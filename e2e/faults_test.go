@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	dockerclient "github.com/docker/docker/client"
 
+	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workspace"
 )
 
@@ -305,4 +307,21 @@ func TestOpeningAStoppedProjectStartsIt(t *testing.T) {
 	})
 	t.Logf("stopped workspace running again with credentials %s after the project was opened", time.Since(start).Round(100*time.Millisecond))
 	assertOneOfEach(t, docker, p.ID, "ensure running")
+}
+
+func openStoreAt(t *testing.T, doce *doceProcess) *store.Store {
+	t.Helper()
+	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// downWorkspace removes a project's Docker objects, whatever state the test left them in.
+func downWorkspace(projectID string) {
+	if ws, err := workspace.NewManager("127.0.0.1"); err == nil {
+		ws.Down(context.Background(), projectID)
+		ws.Close()
+	}
 }

@@ -31,6 +31,18 @@ if [ ! -x "$VAULT_BIN" ]; then
   build_vault >"$DOCE_CACHE/logs/build-vault.log" 2>&1 & pids+=($!) names+=(vault)
 fi
 
+# Browser tests drive Debian's Chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    log "installing Debian's chromium (browser tests)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >"$DOCE_CACHE/logs/apt-chromium.log" 2>&1 \
+      || die "apt-get install chromium failed; see $DOCE_CACHE/logs/apt-chromium.log"
+  else
+    log "chromium is missing and you are not root: the browser tests will fail (Debian: apt-get install chromium)"
+  fi
+fi
+
 # Docker and the image are quick; do them while the tools compile.
 "$ROOT/scripts/docker-engine.sh"
 "$ROOT/scripts/opencode-image.sh"

@@ -14,6 +14,7 @@ const (
 	ProjectSettingUp = "setting-up"
 	ProjectReady     = "ready"
 	ProjectFailed    = "failed"
+	ProjectCancelled = "cancelled"
 	ProjectDeleting  = "deleting"
 	ProjectDeleted   = "deleted"
 )
@@ -179,6 +180,7 @@ func (s *Store) ProjectsUsingProvider(ctx context.Context, userID, providerID st
 	var ps []Project
 	err := s.DB.NewSelect().Model(&ps).
 		Where("owner_user_id = ?", userID).Where("provider_id = ?", providerID).Where("deleted_at IS NULL").
+		Where("status NOT IN (?)", bun.In([]string{ProjectDeleting, ProjectDeleted})).
 		Order("created_at").Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to list projects using %s: %w", providerID, err)

@@ -78,6 +78,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	pages.GET("/projects", s.projectsPage)
 	pages.POST("/projects", s.createProjectSubmit)
 	pages.GET("/projects/:id", s.projectPage)
+	pages.GET("/projects/:id/events", s.projectEvents)
 	pages.POST("/projects/:id/retry", s.projectAction(retryAction, 0))
 	pages.POST("/projects/:id/cancel", s.projectAction(cancelAction, 0))
 	pages.POST("/projects/:id/delete", s.projectAction(deleteAction, 0))
@@ -130,7 +131,18 @@ func (s *Server) parseTemplates() error {
 
 var funcs = template.FuncMap{
 	"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
-	"date":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	// elapsed is how long a step took, or has been running.
+	"elapsed": func(start, end *time.Time) string {
+		if start == nil {
+			return ""
+		}
+		stop := time.Now()
+		if end != nil {
+			stop = *end
+		}
+		return stop.Sub(*start).Round(100 * time.Millisecond).String()
+	},
+	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 }
 
 // render writes page name with data. A template error after the header is logged, not shown.

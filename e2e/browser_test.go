@@ -1,0 +1,251 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// Browser tests drive Debian's Chromium, headless, through the pages as a person would, and
+// save screenshots of the main pages under test-output/screenshots.
+
+func newBrowser(t *testing.T, width, height int) context.Context {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("DOCE_TEST_STACK") == "1" {
+			t.Fatal("chromium is not installed (scripts/tools.sh installs it)")
+		}
+		t.Skip("needs chromium: run `make test`")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin),
+		chromedp.Headless,
+		chromedp.NoSandbox, // tests run as root
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+		// This machine reaches no other host: keep Chromium from trying.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// Confirm dialogs ("Delete this project?") are accepted, as a person clicking OK would.
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			go chromedp.Run(ctx, page.HandleJavaScriptDialog(true))
+		}
+	})
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// run runs browser actions, bounded in time, failing the test with what was being done.
+func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	if err := chromedp.Run(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	var buf []byte
+	run(t, ctx, "screenshot "+name, chromedp.FullScreenshot(&buf, 100)) // quality 100 makes a PNG
+	dir := filepath.Join("..", "test-output", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowserFlow: first run → connect a provider → create a project → watch the steps reach
+// done live → a failed setup, Retry, watch it complete → disconnect → delete.
+func TestBrowserFlow(t *testing.T) {
+	stack := requireStack(t)
+	llm := startMockLLM(t, hostGatewayIP(t))
+	proxy := startFaultProxy(t)
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-browser-%d", time.Now().UnixNano()), "DOCE_WORKSPACE_PROXY="+proxy.URL)
+	ctx := newBrowser(t, 1280, 900)
+	t.Cleanup(func() {
+		st := openStoreAt(t, doce)
+		defer st.Close()
+		ps, _ := st.ProjectsPage(context.Background(), "", 100)
+		for _, p := range ps {
+			downWorkspace(p.ID)
+		}
+	})
+
+	var loc string
+	run(t, ctx, "first-run setup",
+		chromedp.Navigate(doce.URL),
+		chromedp.WaitVisible(`#username`),
+		chromedp.Location(&loc),
+	)
+	if !strings.HasSuffix(loc, "/setup") {
+		t.Fatalf("first visit went to %s, want /setup", loc)
+	}
+	screenshot(t, ctx, "01-setup")
+	run(t, ctx, "create the admin",
+		chromedp.SendKeys(`#username`, "admin"),
+		chromedp.SendKeys(`#password`, "correct horse battery"),
+		chromedp.Submit(`#password`),
+		chromedp.WaitVisible(`#providerId`),
+	)
+
+	key := "sk-browser-key-1234"
+	run(t, ctx, "connect the custom provider",
+		chromedp.SetValue(`#providerId`, "custom"),
+		chromedp.SendKeys(`#apiKey`, key),
+		chromedp.SendKeys(`#baseURL`, "http://host.docker.internal:"+llm.port()+"/v1"),
+		chromedp.SendKeys(`#models`, "mock-model"),
+		chromedp.Click(`//button[normalize-space()="Connect"]`),
+		chromedp.WaitVisible(`//td[contains(., "Custom (OpenAI-compatible)")]`),
+	)
+	screenshot(t, ctx, "02-providers")
+	var html string
+	run(t, ctx, "read the providers page", chromedp.OuterHTML(`main`, &html))
+	if strings.Contains(html, key) || !strings.Contains(html, "…1234") {
+		t.Fatal("the providers page shows the key, or not its hint")
+	}
+
+	run(t, ctx, "create a project",
+		chromedp.Navigate(doce.URL+"/projects"),
+		chromedp.WaitVisible(`#prompt`),
+		chromedp.SendKeys(`#prompt`, "Build a browser-tested page."),
+		chromedp.Submit(`#prompt`),
+		chromedp.WaitVisible(`#live`),
+	)
+	screenshot(t, ctx, "03-project-setting-up")
+	// The page follows the setup live (server-sent events), without reloading.
+	run(t, ctx, "watch the setup complete", chromedp.WaitVisible(`#live [data-status="ready"]`))
+	var done int
+	run(t, ctx, "count done steps", chromedp.Evaluate(`document.querySelectorAll('#live li.done').length`, &done))
+	if done != 5 {
+		t.Fatalf("%d steps shown done, want 5", done)
+	}
+	screenshot(t, ctx, "04-project-ready")
+
+	// A setup that fails: OpenCode refuses PUT /auth until the fault is removed.
+	proxy.fail("PUT", "/auth/", 500)
+	run(t, ctx, "create a project that fails",
+		chromedp.Navigate(doce.URL+"/projects"),
+		chromedp.WaitVisible(`#prompt`),
+		chromedp.SendKeys(`#prompt`, "This one fails first."),
+		chromedp.Submit(`#prompt`),
+		chromedp.WaitVisible(`//button[normalize-space()="Retry setup"]`),
+	)
+	run(t, ctx, "read the failure", chromedp.OuterHTML(`#live`, &html))
+	if !strings.Contains(html, "HTTP 500") || !strings.Contains(html, "opencode.setProviderCredentials") {
+		t.Fatalf("the failure is not explained:\n%s", html)
+	}
+	screenshot(t, ctx, "05-project-failed")
+	proxy.clear()
+	run(t, ctx, "retry and watch it complete",
+		chromedp.Click(`//button[normalize-space()="Retry setup"]`),
+		chromedp.WaitVisible(`#live [data-status="ready"]`),
+	)
+
+	run(t, ctx, "delete the project",
+		chromedp.Click(`//button[normalize-space()="Delete project"]`),
+		chromedp.WaitVisible(`#prompt`),
+		chromedp.Location(&loc),
+	)
+	if !strings.HasSuffix(loc, "/projects") {
+		t.Fatalf("after delete at %s, want /projects", loc)
+	}
+
+	run(t, ctx, "disconnect the provider",
+		chromedp.Navigate(doce.URL+"/settings/providers"),
+		chromedp.Click(`//button[normalize-space()="Disconnect"]`),
+		chromedp.WaitVisible(`#providerId`),
+	)
+	waitFor(t, "the provider disappears", time.Minute, func() (bool, error) {
+		var text string
+		err := chromedp.Run(ctx, chromedp.Navigate(doce.URL+"/settings/providers"), chromedp.Text(`main`, &text))
+		return strings.Contains(text, "No provider connected yet"), err
+	})
+	screenshot(t, ctx, "06-disconnected")
+}
+
+// TestBrowserNarrowAndKeyboard checks the pages at 375 px wide, and the add-provider form with
+// the keyboard alone.
+func TestBrowserNarrowAndKeyboard(t *testing.T) {
+	stack := requireStack(t)
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-narrow-%d", time.Now().UnixNano()))
+	ctx := newBrowser(t, 1280, 900)
+	// Headless windows are at least 500 px wide: emulate a phone's viewport instead.
+	run(t, ctx, "emulate a 375 px phone", chromedp.EmulateViewport(375, 800, chromedp.EmulateMobile))
+	run(t, ctx, "first run at 375 px",
+		chromedp.Navigate(doce.URL),
+		chromedp.WaitVisible(`#username`),
+		chromedp.SendKeys(`#username`, "admin"),
+		chromedp.SendKeys(`#password`, "correct horse battery"),
+		chromedp.Submit(`#password`),
+		chromedp.WaitVisible(`#providerId`),
+	)
+	for _, path := range []string{"/settings/providers", "/projects"} {
+		var scrollWidth int
+		run(t, ctx, "open "+path,
+			chromedp.Navigate(doce.URL+path),
+			chromedp.WaitVisible(`main`),
+			chromedp.Evaluate(`document.documentElement.scrollWidth`, &scrollWidth),
+		)
+		if scrollWidth > 375 {
+			t.Errorf("%s is %d px wide at a 375 px viewport", path, scrollWidth)
+		}
+		screenshot(t, ctx, "narrow"+strings.ReplaceAll(path, "/", "-"))
+	}
+
+	// Tab from the top of the page: the form's fields take focus in order, each visibly.
+	run(t, ctx, "reload", chromedp.Navigate(doce.URL+"/settings/providers"), chromedp.WaitVisible(`#providerId`))
+	want := []string{"providerId", "apiKey", "baseURL", "models", "wellKnownUrl", "token"}
+	var got []string
+	for i := 0; i < 40 && len(got) < len(want); i++ {
+		var id, outline string
+		run(t, ctx, "tab", chromedp.KeyEvent("\t"),
+			chromedp.Evaluate(`document.activeElement.id`, &id),
+			chromedp.Evaluate(`getComputedStyle(document.activeElement).outlineStyle`, &outline))
+		if id != "" && strings.Contains(strings.Join(want, " "), id) {
+			if outline == "none" {
+				t.Errorf("#%s has focus but no visible outline", id)
+			}
+			got = append(got, id)
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("keyboard focus order %v, want %v", got, want)
+	}
+	// Submit the form from the keyboard (Enter in a field): an empty key is refused, with a
+	// message saying what to do.
+	run(t, ctx, "submit from the keyboard",
+		chromedp.Focus(`#baseURL`),
+		chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(`[role="alert"]`),
+	)
+	var alert string
+	run(t, ctx, "read the error", chromedp.Text(`[role="alert"]`, &alert))
+	if !strings.Contains(alert, "Enter the API key") {
+		t.Errorf("keyboard submit error %q", alert)
+	}
+}

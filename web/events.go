@@ -1,0 +1,74 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/doce-dev/doce/store"
+)
+
+const (
+	eventsPoll     = 500 * time.Millisecond
+	eventsLifetime = 5 * time.Minute // then the browser reconnects, resuming from its last event
+)
+
+// projectEvents streams the project page's progress block as server-sent events, whenever it
+// changes. Each event's id is a hash of what it shows, so a reconnecting browser (which sends
+// Last-Event-ID) is not sent what it already has.
+func (s *Server) projectEvents(c *gin.Context) {
+	p, ok := s.ownProject(c)
+	if !ok {
+		return
+	}
+	w := c.Writer
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	last := c.GetHeader("Last-Event-ID")
+	ctx := c.Request.Context()
+	tick := time.NewTicker(eventsPoll)
+	defer tick.Stop()
+	end := time.After(eventsLifetime)
+	for {
+		v := s.projectView(p)
+		v.Progress = s.progress(ctx, p)
+		var buf bytes.Buffer
+		if err := s.pages["project.html"].ExecuteTemplate(&buf, "progress", v); err != nil {
+			s.Log.Error("render progress failed", "error", err)
+			return
+		}
+		sum := sha256.Sum256(buf.Bytes())
+		if id := hex.EncodeToString(sum[:8]); id != last {
+			fmt.Fprintf(w, "id: %s\nevent: progress\n", id)
+			for _, line := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
+				fmt.Fprintf(w, "data: %s\n", line)
+			}
+			fmt.Fprint(w, "\n")
+			w.Flush()
+			last = id
+		}
+		if p.Status == store.ProjectReady || p.Status == store.ProjectCancelled || p.Status == store.ProjectDeleted {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-end:
+			return
+		case <-tick.C:
+		}
+		fresh, err := s.Store.Project(ctx, p.ID)
+		if err != nil {
+			return
+		}
+		p = fresh
+	}
+}
