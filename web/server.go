@@ -27,6 +27,11 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
+// openAPI documents every /api/v1 route; a test keeps it complete.
+//
+//go:embed openapi.json
+var openAPI []byte
+
 // Server holds what the handlers need.
 type Server struct {
 	Store         *store.Store
@@ -38,7 +43,8 @@ type Server struct {
 	SecureCookies bool
 	Log           *slog.Logger
 
-	pages map[string]*template.Template
+	pages  map[string]*template.Template
+	router *gin.Engine
 }
 
 const sessionCookie = "doce_session"
@@ -88,6 +94,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	ops.POST("/retry", s.opsSubmit(true))
 	ops.POST("/cancel", s.opsSubmit(false))
 
+	r.GET("/api/v1/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openAPI) })
 	api := r.Group("/api/v1", s.requireUser)
 	api.GET("/providers", s.apiProviders)
 	api.GET("/connections", s.apiConnections)
@@ -107,6 +114,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	apiOps.POST("/setups/retry", s.opsSubmit(true))
 	apiOps.POST("/setups/cancel", s.opsSubmit(false))
 
+	s.router = r
 	return http.NewCrossOriginProtection().Handler(r), nil
 }
 
