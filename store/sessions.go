@@ -46,6 +46,7 @@ func (s *Store) UserBySessionToken(ctx context.Context, token string) (*User, er
 		Join("JOIN sessions AS s ON s.user_id = u.id").
 		Where("s.token_hash = ?", hashToken(token)).
 		Where("s.expires_at > ?", time.Now().UTC()).
+		Where("u.disabled_at IS NULL").
 		Scan(ctx)
 	if err != nil {
 		return nil, notFound(err)

@@ -18,11 +18,12 @@ const (
 type User struct {
 	bun.BaseModel `bun:"table:users,alias:u"`
 
-	ID           string    `bun:"id,pk"`
-	Username     string    `bun:"username"`
-	PasswordHash string    `bun:"password_hash"`
-	Role         string    `bun:"role"`
-	CreatedAt    time.Time `bun:"created_at"`
+	ID           string     `bun:"id,pk"`
+	Username     string     `bun:"username"`
+	PasswordHash string     `bun:"password_hash"`
+	Role         string     `bun:"role"`
+	CreatedAt    time.Time  `bun:"created_at"`
+	DisabledAt   *time.Time `bun:"disabled_at"`
 }
 
 // CountUsers returns how many users exist; zero means first-run setup is open.
@@ -95,4 +96,31 @@ func (s *Store) ImportUser(ctx context.Context, u *User) error {
 		return fmt.Errorf("store: unable to import user: %w", err)
 	}
 	return nil
+}
+
+// Users lists every user, oldest first.
+func (s *Store) Users(ctx context.Context) ([]User, error) {
+	var us []User
+	if err := s.DB.NewSelect().Model(&us).Order("created_at").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("store: unable to list users: %w", err)
+	}
+	return us, nil
+}
+
+// DisableUser stops a user signing in and ends their sessions.
+func (s *Store) DisableUser(ctx context.Context, id, actorID string) error {
+	now := time.Now().UTC()
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*User)(nil)).Set("disabled_at = ?", now).Where("id = ?", id).Where("disabled_at IS NULL").Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("store: unable to disable user: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		if _, err := tx.NewDelete().Model((*Session)(nil)).Where("user_id = ?", id).Exec(ctx); err != nil {
+			return fmt.Errorf("store: unable to end sessions: %w", err)
+		}
+		return s.Audit(ctx, tx, AuditEvent{ActorID: actorID, Action: "user.disable", TargetType: "user", TargetID: id})
+	})
 }

@@ -141,6 +141,11 @@ func (s *Server) loginSubmit(c *gin.Context) {
 		s.render(c, e.Status, "login.html", gin.H{"Title": "Sign in", "Error": e, "Username": username})
 		return
 	}
+	if u.DisabledAt != nil {
+		e := &Error{Status: http.StatusUnauthorized, Code: "disabled", Message: "This account is disabled. Ask an administrator."}
+		s.render(c, e.Status, "login.html", gin.H{"Title": "Sign in", "Error": e, "Username": username})
+		return
+	}
 	if rehash { // an imported legacy hash: replace it with bcrypt now that we know the password
 		if h, err := store.HashPassword(password); err == nil {
 			if err := s.Store.SetPasswordHash(c.Request.Context(), u.ID, h); err != nil {

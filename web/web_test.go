@@ -299,3 +299,52 @@ func TestConnectWithVerifyRefusedKey(t *testing.T) {
 		t.Fatalf("refused key: %d %+v", resp.StatusCode, body)
 	}
 }
+
+func TestAccountAndUsers(t *testing.T) {
+	e := newEnv(t)
+	c := client()
+	resp, _ := c.PostForm(e.srv.URL+"/setup", url.Values{"username": {"admin"}, "password": {"long enough password"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("setup: %d", resp.StatusCode)
+	}
+	// An admin adds a user; the username must be free.
+	resp, _ = c.PostForm(e.srv.URL+"/admin/users", url.Values{"username": {"bob"}, "password": {"bob password 1"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add user: %d", resp.StatusCode)
+	}
+	resp, _ = c.PostForm(e.srv.URL+"/admin/users", url.Values{"username": {"bob"}, "password": {"bob password 1"}})
+	if body := read(t, resp); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "username is taken") || !strings.Contains(body, `value="bob"`) {
+		t.Fatalf("duplicate user: %d", resp.StatusCode)
+	}
+	bob := client()
+	if resp, _ := bob.PostForm(e.srv.URL+"/login", url.Values{"username": {"bob"}, "password": {"bob password 1"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("bob login: %d", resp.StatusCode)
+	}
+	// Bob changes his password: the current one must be right.
+	resp, _ = bob.PostForm(e.srv.URL+"/account", url.Values{"currentPassword": {"wrong"}, "newPassword": {"bob password 2"}})
+	if body := read(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not your current password") {
+		t.Fatalf("wrong current password: %d", resp.StatusCode)
+	}
+	resp, _ = bob.PostForm(e.srv.URL+"/account", url.Values{"currentPassword": {"bob password 1"}, "newPassword": {"bob password 2"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("change password: %d", resp.StatusCode)
+	}
+	if resp, _ := client().PostForm(e.srv.URL+"/login", url.Values{"username": {"bob"}, "password": {"bob password 2"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login with the new password: %d", resp.StatusCode)
+	}
+	// Bob is no admin; the admin disables him and his session ends.
+	if resp, _ := bob.Get(e.srv.URL + "/admin/users"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("bob on /admin/users: %d", resp.StatusCode)
+	}
+	u, _ := e.store.UserByUsername(context.Background(), "bob")
+	resp, _ = c.PostForm(e.srv.URL+"/admin/users/"+u.ID+"/disable", nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disable: %d", resp.StatusCode)
+	}
+	if resp, _ := bob.Get(e.srv.URL + "/projects"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("disabled bob still signed in: %d", resp.StatusCode)
+	}
+	if resp, _ := client().PostForm(e.srv.URL+"/login", url.Values{"username": {"bob"}, "password": {"bob password 2"}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("disabled bob signs in: %d", resp.StatusCode)
+	}
+}
