@@ -115,7 +115,7 @@ func TestBrowserFlow(t *testing.T) {
 
 	key := "sk-browser-key-1234"
 	run(t, ctx, "connect the custom provider",
-		chromedp.SetValue(`#providerId`, "custom"),
+		selectProvider("custom"),
 		chromedp.SendKeys(`#apiKey`, key),
 		chromedp.SendKeys(`#baseURL`, "http://host.docker.internal:"+llm.port()+"/v1"),
 		chromedp.SendKeys(`#models`, "mock-model"),
@@ -217,9 +217,18 @@ func TestBrowserNarrowAndKeyboard(t *testing.T) {
 		screenshot(t, ctx, "narrow"+strings.ReplaceAll(path, "/", "-"))
 	}
 
-	// Tab from the top of the page: the form's fields take focus in order, each visibly.
-	run(t, ctx, "reload", chromedp.Navigate(doce.URL+"/settings/providers"), chromedp.WaitVisible(`#providerId`))
-	want := []string{"providerId", "apiKey", "baseURL", "models", "wellKnownUrl", "token"}
+	// Pick the custom provider with the keyboard; the form shows its fields. Then tab from
+	// the top of the page: the fields take focus in order, each visibly.
+	run(t, ctx, "pick the custom provider",
+		chromedp.Navigate(doce.URL+"/settings/providers"),
+		chromedp.WaitVisible(`#providerId`),
+		chromedp.Focus(`#providerId`),
+		selectProvider("custom"),
+		chromedp.WaitVisible(`#baseURL`),
+		chromedp.WaitNotVisible(`#wellKnownUrl`),
+		chromedp.Focus(`nav .brand`), // start from the top of the page
+	)
+	want := []string{"providerId", "apiKey", "baseURL", "models"}
 	var got []string
 	for i := 0; i < 40 && len(got) < len(want); i++ {
 		var id, outline string
@@ -240,12 +249,26 @@ func TestBrowserNarrowAndKeyboard(t *testing.T) {
 	// message saying what to do.
 	run(t, ctx, "submit from the keyboard",
 		chromedp.Focus(`#baseURL`),
+		chromedp.KeyEvent("http://127.0.0.1:9/v1"),
+		chromedp.Focus(`#models`),
+		chromedp.KeyEvent("m1"),
 		chromedp.KeyEvent("\r"),
 		chromedp.WaitVisible(`[role="alert"]`),
 	)
-	var alert string
-	run(t, ctx, "read the error", chromedp.Text(`[role="alert"]`, &alert))
-	if !strings.Contains(alert, "Enter the API key") {
-		t.Errorf("keyboard submit error %q", alert)
+	var alert, fieldMsg string
+	run(t, ctx, "read the error",
+		chromedp.Text(`[role="alert"]`, &alert),
+		chromedp.Text(`#apiKey-error`, &fieldMsg))
+	if !strings.Contains(alert, "Enter the API key") || !strings.Contains(fieldMsg, "Enter the API key") {
+		t.Errorf("keyboard submit: alert %q, message by the field %q", alert, fieldMsg)
+	}
+}
+
+// selectProvider picks a provider in the connect form as a person would, so the form shows
+// that provider's fields.
+func selectProvider(id string) chromedp.Action {
+	return chromedp.Tasks{
+		chromedp.SetValue(`#providerId`, id),
+		chromedp.Evaluate(`document.getElementById("providerId").dispatchEvent(new Event("change")), true`, nil),
 	}
 }

@@ -148,7 +148,20 @@ func (s *Server) parseTemplates() error {
 	return nil
 }
 
+// fieldData is what the "field" template renders.
+type fieldData struct {
+	Name, Label, Type, Value, Error string
+}
+
 var funcs = template.FuncMap{
+	// field builds a form field, with formErr's message when it concerns this field.
+	"field": func(name, label, typ, value string, formErr *Error) fieldData {
+		f := fieldData{Name: name, Label: label, Type: typ, Value: value}
+		if formErr != nil && formErr.Field == name {
+			f.Error = formErr.Message
+		}
+		return f
+	},
 	"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
 	// elapsed is how long a step took, or has been running.
 	"elapsed": func(start, end *time.Time) string {

@@ -27,3 +27,22 @@ document.addEventListener("submit", function (e) {
   var b = f.querySelector("button[type=submit]");
   if (b) { b.setAttribute("aria-busy", "true"); }
 });
+
+// The connect form shows the fields of the chosen provider's way of connecting. Without
+// JavaScript every field shows, each section labelled.
+(function () {
+  var select = document.getElementById("providerId");
+  var form = document.getElementById("connect-form");
+  if (!select || !form) return;
+  function show() {
+    var opt = select.options[select.selectedIndex];
+    form.querySelectorAll("[data-auth]").forEach(function (el) {
+      el.hidden = el.dataset.auth !== opt.dataset.auth;
+    });
+    form.querySelectorAll("fieldset[data-custom]").forEach(function (el) {
+      el.hidden = opt.dataset.custom !== "true";
+    });
+  }
+  select.addEventListener("change", show);
+  show();
+})();
