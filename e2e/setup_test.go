@@ -48,6 +48,10 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 	queue := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
 	doce := startDoce(t, stack, queue)
 	hc := newClient(t)
+	if status, body := apiCall(t, hc, doce.URL, "GET", "/readyz", nil); status != http.StatusOK ||
+		!strings.Contains(string(body), `"database":"ok"`) || !strings.Contains(string(body), `"temporal":"ok"`) || !strings.Contains(string(body), `"vault":"ok"`) {
+		t.Fatalf("/readyz: %d %s", status, body)
+	}
 
 	// First run: create the admin through the form.
 	resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}})

@@ -43,6 +43,14 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# make test validates docker-compose.yml with Debian's docker-compose.
+if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  log "installing Debian's docker-compose (compose file checks)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >"$DOCE_CACHE/logs/apt-compose.log" 2>&1 \
+    || die "apt-get install docker-compose failed; see $DOCE_CACHE/logs/apt-compose.log"
+fi
+
 # Docker and the image are quick; do them while the tools compile.
 "$ROOT/scripts/docker-engine.sh"
 "$ROOT/scripts/opencode-image.sh"

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
 
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
@@ -67,6 +68,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	static, _ := fs.Sub(staticFS, "static")
 	r.StaticFS("/static", http.FS(static))
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+	r.GET("/readyz", s.readyz)
 
 	r.Use(s.loadUser)
 	r.GET("/setup", s.setupPage)
@@ -249,4 +251,26 @@ func (s *Server) fail(c *gin.Context, err error) {
 func isAPI(c *gin.Context) bool {
 	p := c.Request.URL.Path
 	return len(p) >= 8 && p[:8] == "/api/v1/" || p == "/api/v1"
+}
+
+// readyz answers 200 when the database, Temporal and Vault all answer, else 503 naming which
+// do not (load balancers and compose healthchecks use it; /healthz only says the process runs).
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]error{"database": s.Store.Ping(ctx), "vault": s.Secrets.Ping(ctx)}
+	if s.Setups != nil && s.Setups.Temporal != nil {
+		_, err := s.Setups.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+		checks["temporal"] = err
+	}
+	status, out := http.StatusOK, gin.H{}
+	for name, err := range checks {
+		if err != nil {
+			s.Log.Warn("not ready", "dependency", name, "error", err)
+			status, out[name] = http.StatusServiceUnavailable, "unreachable"
+		} else {
+			out[name] = "ok"
+		}
+	}
+	c.JSON(status, out)
 }

@@ -43,6 +43,7 @@ Commands:
   setups    list, retry or cancel setups that need an operator (doce setups for more)
   import-legacy PATH   import users and OpenRouter keys from a doce.dev database
   keys      show the Transit key's versions, or rotate it and rewrap (doce keys for more)
+  probe URL a health probe for images without a shell: exits 0 when URL answers 2xx
   help      show this help
 
 Configuration comes from the environment; see README.md.
@@ -57,6 +58,9 @@ func main() {
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Print(usage)
 		return
+	}
+	if cmd == "probe" {
+		os.Exit(probe(os.Args[2:]))
 	}
 	cfg, err := config.Load()
 	if err != nil {
@@ -279,4 +283,25 @@ func runImportLegacy(ctx context.Context, cfg *config.Config, args []string) err
 		fmt.Printf("doce.dev projects left where they are: %d\n", rep.LegacyProjects)
 	}
 	return err
+}
+
+// probe GETs a URL and exits 0 on a 2xx answer: container healthchecks in an image without a
+// shell or curl use it.
+func probe(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: doce probe URL")
+		return 2
+	}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	resp, err := hc.Get(args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "doce probe:", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		fmt.Fprintln(os.Stderr, "doce probe:", resp.Status)
+		return 1
+	}
+	return 0
 }
