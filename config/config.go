@@ -35,10 +35,16 @@ type Config struct {
 	OperatorWait      time.Duration // DOCE_SETUP_OPERATOR_WAIT: how long a failed setup waits for retry or cancel
 	StuckAfter        time.Duration // DOCE_SETUP_STUCK_AFTER: a setup running longer is listed for operators
 
-	VaultAddr    string // VAULT_ADDR
-	VaultToken   string // VAULT_TOKEN
-	TransitMount string // DOCE_VAULT_TRANSIT_MOUNT
-	TransitKey   string // DOCE_VAULT_TRANSIT_KEY
+	VaultAddr  string // VAULT_ADDR
+	VaultToken string // VAULT_TOKEN
+	// AppRole sign-in (production): files holding the role id and the secret id (wrapped when
+	// VAULT_SECRET_ID_WRAPPED=true). When set, VAULT_TOKEN is not needed.
+	VaultRoleIDFile    string // VAULT_ROLE_ID_FILE
+	VaultSecretIDFile  string // VAULT_SECRET_ID_FILE
+	VaultSecretWrapped bool   // VAULT_SECRET_ID_WRAPPED
+	VaultAppRoleMount  string // DOCE_VAULT_APPROLE_MOUNT
+	TransitMount       string // DOCE_VAULT_TRANSIT_MOUNT
+	TransitKey         string // DOCE_VAULT_TRANSIT_KEY
 
 	OpenCodeImage   string // DOCE_OPENCODE_IMAGE
 	WorkspaceMemory int64  // DOCE_WORKSPACE_MEMORY, e.g. 1g
@@ -115,6 +121,18 @@ func load(getenv func(string) string) (*Config, error) {
 	if net.ParseIP(c.WorkspaceHost) == nil {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_HOST=%q is not an IP address", c.WorkspaceHost))
 	}
+	c.VaultRoleIDFile, c.VaultSecretIDFile = get("VAULT_ROLE_ID_FILE", ""), get("VAULT_SECRET_ID_FILE", "")
+	c.VaultAppRoleMount = get("DOCE_VAULT_APPROLE_MOUNT", "approle")
+	switch v := get("VAULT_SECRET_ID_WRAPPED", "false"); v {
+	case "true", "1":
+		c.VaultSecretWrapped = true
+	case "false", "0":
+	default:
+		errs = append(errs, fmt.Errorf("VAULT_SECRET_ID_WRAPPED=%q is not true or false", v))
+	}
+	if (c.VaultRoleIDFile == "") != (c.VaultSecretIDFile == "") {
+		errs = append(errs, errors.New("VAULT_ROLE_ID_FILE and VAULT_SECRET_ID_FILE go together: set both for AppRole sign-in, or neither"))
+	}
 	c.WorkspaceProxy = get("DOCE_WORKSPACE_PROXY", "")
 	if c.WorkspaceProxy != "" {
 		if u, err := url.Parse(c.WorkspaceProxy); err != nil || u.Scheme != "http" || u.Host == "" {
@@ -139,13 +157,16 @@ func duration(get func(string, string) string, key, def string, least time.Durat
 	return d
 }
 
-// RequireVaultToken is checked by the commands that talk to Vault.
-func (c *Config) RequireVaultToken() error {
-	if c.VaultToken == "" {
-		return errors.New("config: VAULT_TOKEN is not set; doce needs a Vault token allowed to use the transit engine")
+// RequireVaultAuth is checked by the commands that talk to Vault.
+func (c *Config) RequireVaultAuth() error {
+	if c.VaultToken == "" && c.VaultRoleIDFile == "" {
+		return errors.New("config: neither VAULT_TOKEN nor VAULT_ROLE_ID_FILE/VAULT_SECRET_ID_FILE is set; doce needs a Vault token, or an AppRole, allowed to use the transit engine")
 	}
 	return nil
 }
+
+// UsesAppRole reports whether doce signs in to Vault with AppRole.
+func (c *Config) UsesAppRole() bool { return c.VaultRoleIDFile != "" }
 
 // SecureCookies reports whether cookies must carry the Secure flag.
 func (c *Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -58,9 +59,14 @@ func ProjectContext(projectID, field string) string {
 // Ensure enables the Transit mount and creates the derived key when either is missing. The web
 // tier and the workers may run it at the same moment; whoever loses a race finds the winner's.
 func (t *Transit) Ensure(ctx context.Context) error {
+	// Look at the key first: a least-privilege token (deploy/vault/doce-policy.hcl) may read it
+	// but not list mounts; an administrator has created both then.
+	if key, err := t.readKey(ctx); err == nil && key != nil {
+		return checkDerived(t.key, key)
+	}
 	mounts, err := t.client.Sys().ListMountsWithContext(ctx)
 	if err != nil {
-		return fmt.Errorf("secrets: unable to list vault mounts: %w", err)
+		return fmt.Errorf("secrets: unable to list vault mounts (create the transit mount and key %s with an admin token, see README): %w", t.key, err)
 	}
 	if _, ok := mounts[t.mount+"/"]; !ok {
 		err := t.client.Sys().MountWithContext(ctx, t.mount, &vault.MountInput{Type: "transit", Description: "doce provider credentials"})
@@ -81,8 +87,12 @@ func (t *Transit) Ensure(ctx context.Context) error {
 			return fmt.Errorf("secrets: unable to create transit key %s: %w", t.key, err)
 		}
 	}
+	return checkDerived(t.key, key)
+}
+
+func checkDerived(name string, key *vault.Secret) error {
 	if derived, _ := key.Data["derived"].(bool); !derived {
-		return fmt.Errorf("secrets: transit key %s exists but is not derived; doce needs a derived key to bind ciphertexts to their rows", t.key)
+		return fmt.Errorf("secrets: transit key %s exists but is not derived; doce needs a derived key to bind ciphertexts to their rows", name)
 	}
 	return nil
 }
@@ -252,4 +262,16 @@ func intOf(v any) int {
 		return n
 	}
 	return 0
+}
+
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
 }

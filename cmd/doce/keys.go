@@ -14,7 +14,6 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/doce-dev/doce/config"
-	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
 )
@@ -35,10 +34,10 @@ func runKeys(ctx context.Context, cfg *config.Config, log *slog.Logger, args []s
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if err := cfg.RequireVaultToken(); err != nil {
+	if err := cfg.RequireVaultAuth(); err != nil {
 		return err
 	}
-	transit, err := secrets.NewTransit(cfg.VaultAddr, cfg.VaultToken, cfg.TransitMount, cfg.TransitKey, 2)
+	transit, err := newTransit(ctx, cfg, log, 2)
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func main() {
 	case "worker":
 		err = runApp(ctx, cfg, log, false, true)
 	case "import-legacy":
-		err = runImportLegacy(ctx, cfg, os.Args[2:])
+		err = runImportLegacy(ctx, cfg, log, os.Args[2:])
 	case "keys":
 		err = runKeys(ctx, cfg, log, os.Args[2:])
 	case "setups":
@@ -124,7 +124,7 @@ func runMigrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error
 
 // runApp starts the web tier, the worker, or both, and stops them gracefully on a signal.
 func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, work bool) error {
-	if err := cfg.RequireVaultToken(); err != nil {
+	if err := cfg.RequireVaultAuth(); err != nil {
 		return err
 	}
 	log.Info("starting doce", "serve", serve, "worker", work, "config", cfg.String())
@@ -140,14 +140,14 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 
 	// The web tier answers a person: it gives up on Vault within seconds. The worker rides out
 	// a Vault restart (about 45 s) inside a step rather than spend the step's attempts.
-	transit, err := secrets.NewTransit(cfg.VaultAddr, cfg.VaultToken, cfg.TransitMount, cfg.TransitKey, 2)
+	transit, err := newTransit(ctx, cfg, log, 2)
 	if err != nil {
 		return err
 	}
 	if err := transit.Ensure(ctx); err != nil {
 		return err
 	}
-	patientTransit, err := secrets.NewTransit(cfg.VaultAddr, cfg.VaultToken, cfg.TransitMount, cfg.TransitKey, 30)
+	patientTransit, err := newTransit(ctx, cfg, log, 30)
 	if err != nil {
 		return err
 	}
@@ -245,17 +245,17 @@ func workspaceHTTP(cfg *config.Config) *http.Client {
 }
 
 // runImportLegacy is `doce import-legacy PATH`.
-func runImportLegacy(ctx context.Context, cfg *config.Config, args []string) error {
+func runImportLegacy(ctx context.Context, cfg *config.Config, log *slog.Logger, args []string) error {
 	if len(args) != 1 {
 		return errors.New("import-legacy: give the path of the doce.dev database, e.g. doce import-legacy ./doce.dev/data/db.sqlite")
 	}
 	if _, err := os.Stat(args[0]); err != nil {
 		return fmt.Errorf("import-legacy: %w", err)
 	}
-	if err := cfg.RequireVaultToken(); err != nil {
+	if err := cfg.RequireVaultAuth(); err != nil {
 		return err
 	}
-	transit, err := secrets.NewTransit(cfg.VaultAddr, cfg.VaultToken, cfg.TransitMount, cfg.TransitKey, 2)
+	transit, err := newTransit(ctx, cfg, log, 2)
 	if err != nil {
 		return err
 	}
@@ -304,4 +304,15 @@ func probe(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// newTransit connects to Vault's Transit engine with a token, or with AppRole when configured;
+// retries says how long a call waits out an unreachable Vault (see secrets.NewTransit).
+func newTransit(ctx context.Context, cfg *config.Config, log *slog.Logger, retries int) (*secrets.Transit, error) {
+	if cfg.UsesAppRole() {
+		return secrets.NewTransitAppRole(ctx, cfg.VaultAddr, cfg.TransitMount, cfg.TransitKey, retries, secrets.AppRole{
+			RoleIDFile: cfg.VaultRoleIDFile, SecretIDFile: cfg.VaultSecretIDFile, Wrapped: cfg.VaultSecretWrapped, MountPath: cfg.VaultAppRoleMount,
+		}, log)
+	}
+	return secrets.NewTransit(cfg.VaultAddr, cfg.VaultToken, cfg.TransitMount, cfg.TransitKey, retries)
 }
