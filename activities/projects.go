@@ -3,17 +3,22 @@ package activities
 import (
 	"context"
 
+	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
 )
 
 // Projects writes setup progress to the project row, for lists and pages.
 type Projects struct {
-	Store *store.Store
+	Store   *store.Store
+	Metrics *metrics.Metrics // optional
 }
 
 // RecordProgress stores the setup's current step and status.
 func (a *Projects) RecordProgress(ctx context.Context, u workflows.ProgressUpdate) error {
+	if a.Metrics != nil && u.Status != store.ProjectSettingUp {
+		a.Metrics.SetupsEnded.WithLabelValues(u.Status, u.Step).Inc()
+	}
 	p := &store.Project{ID: u.ProjectID, SetupStep: u.Step, Status: u.Status, SetupError: u.Error}
 	err := a.Store.UpdateProject(ctx, p, "setup_step", "status", "setup_error")
 	if err == store.ErrNotFound {

@@ -50,6 +50,7 @@ type Config struct {
 	WorkspaceMemory int64  // DOCE_WORKSPACE_MEMORY, e.g. 1g
 	WorkspaceHost   string // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
 	WorkspaceProxy  string // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
+	MetricsAddr     string // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
 	// DOCE_PROVIDER_BASE_URLS ("openai=https://gw/v1,..."): where key checks reach providers.
 	ProviderBaseURLs map[string]string
 }
@@ -132,6 +133,12 @@ func load(getenv func(string) string) (*Config, error) {
 	}
 	if (c.VaultRoleIDFile == "") != (c.VaultSecretIDFile == "") {
 		errs = append(errs, errors.New("VAULT_ROLE_ID_FILE and VAULT_SECRET_ID_FILE go together: set both for AppRole sign-in, or neither"))
+	}
+	c.MetricsAddr = get("DOCE_METRICS_ADDR", "")
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("DOCE_METRICS_ADDR=%q is not host:port", c.MetricsAddr))
+		}
 	}
 	c.WorkspaceProxy = get("DOCE_WORKSPACE_PROXY", "")
 	if c.WorkspaceProxy != "" {

@@ -178,6 +178,21 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 		}
 	}
 
+	// Metrics: doce's own and the Temporal SDK's, on one page.
+	status, body = apiCall(t, hc, doce.URL, "GET", "/metrics", nil)
+	for _, want := range []string{
+		`doce_setups_started_total{provider="custom"} 1`,
+		`doce_setups_ended_total{outcome="ready",step=""} 1`,
+		`doce_http_request_duration_seconds_bucket{method="POST",route="/api/v1/projects"`,
+		`doce_vault_request_duration_seconds_count{operation="decrypt",outcome="ok"}`,
+		`doce_setups_waiting_for_operator 0`,
+		`temporal_activity_execution_latency`,
+	} {
+		if status != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("/metrics (%d) lacks %s", status, want)
+		}
+	}
+
 	// The container runs with its labels, its port published on loopback only.
 	cs, err := docker.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", workspace.LabelProject+"="+projectID))})
 	if err != nil || len(cs) != 1 {

@@ -24,6 +24,14 @@ type Transit struct {
 	client *vault.Client
 	mount  string
 	key    string
+	// Observe, when set, is told of every encrypt, decrypt and rewrap (for metrics).
+	Observe func(op string, d time.Duration, err error)
+}
+
+func (t *Transit) observe(op string, start time.Time, err error) {
+	if t.Observe != nil {
+		t.Observe(op, time.Since(start), err)
+	}
 }
 
 // NewTransit returns a Transit bound to mount and key, using the Vault address and token given.
@@ -118,7 +126,9 @@ func (t *Transit) Ping(ctx context.Context) error {
 }
 
 // Encrypt encrypts plaintext bound to keyContext and returns the ciphertext and key version.
-func (t *Transit) Encrypt(ctx context.Context, plaintext []byte, keyContext string) (string, int, error) {
+func (t *Transit) Encrypt(ctx context.Context, plaintext []byte, keyContext string) (ct string, version int, err error) {
+	start := time.Now()
+	defer func() { t.observe("encrypt", start, err) }()
 	sec, err := t.client.Logical().WriteWithContext(ctx, t.mount+"/encrypt/"+t.key, map[string]any{
 		"plaintext": base64.StdEncoding.EncodeToString(plaintext),
 		"context":   base64.StdEncoding.EncodeToString([]byte(keyContext)),
@@ -126,7 +136,7 @@ func (t *Transit) Encrypt(ctx context.Context, plaintext []byte, keyContext stri
 	if err != nil {
 		return "", 0, fmt.Errorf("secrets: unable to encrypt: %w", err)
 	}
-	ct, _ := sec.Data["ciphertext"].(string)
+	ct, _ = sec.Data["ciphertext"].(string)
 	if ct == "" {
 		return "", 0, errors.New("secrets: vault returned no ciphertext")
 	}
@@ -134,7 +144,9 @@ func (t *Transit) Encrypt(ctx context.Context, plaintext []byte, keyContext stri
 }
 
 // Decrypt decrypts ciphertext bound to keyContext. Vault's error never includes the plaintext.
-func (t *Transit) Decrypt(ctx context.Context, ciphertext, keyContext string) ([]byte, error) {
+func (t *Transit) Decrypt(ctx context.Context, ciphertext, keyContext string) (pt []byte, err error) {
+	start := time.Now()
+	defer func() { t.observe("decrypt", start, err) }()
 	sec, err := t.client.Logical().WriteWithContext(ctx, t.mount+"/decrypt/"+t.key, map[string]any{
 		"ciphertext": ciphertext,
 		"context":    base64.StdEncoding.EncodeToString([]byte(keyContext)),
@@ -147,7 +159,7 @@ func (t *Transit) Decrypt(ctx context.Context, ciphertext, keyContext string) ([
 		return nil, fmt.Errorf("secrets: unable to decrypt: %w", err)
 	}
 	b64, _ := sec.Data["plaintext"].(string)
-	pt, err := base64.StdEncoding.DecodeString(b64)
+	pt, err = base64.StdEncoding.DecodeString(b64)
 	if err != nil {
 		return nil, fmt.Errorf("secrets: vault returned malformed plaintext: %w", err)
 	}
@@ -221,10 +233,12 @@ type Sealed struct {
 
 // Rewrap re-encrypts ciphertexts under the latest key version inside Vault, so the plaintext
 // never leaves it. The result is in the order given.
-func (t *Transit) Rewrap(ctx context.Context, items []Sealed) ([]string, error) {
+func (t *Transit) Rewrap(ctx context.Context, items []Sealed) (out []string, err error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
+	start := time.Now()
+	defer func() { t.observe("rewrap", start, err) }()
 	batch := make([]map[string]any, len(items))
 	for i, it := range items {
 		batch[i] = map[string]any{"ciphertext": it.Ciphertext, "context": base64.StdEncoding.EncodeToString([]byte(it.Context))}
@@ -237,7 +251,7 @@ func (t *Transit) Rewrap(ctx context.Context, items []Sealed) ([]string, error) 
 	if len(results) != len(items) {
 		return nil, fmt.Errorf("secrets: rewrap returned %d results for %d ciphertexts", len(results), len(items))
 	}
-	out := make([]string, len(items))
+	out = make([]string, len(items))
 	for i, r := range results {
 		m, _ := r.(map[string]any)
 		if e, _ := m["error"].(string); e != "" {

@@ -164,6 +164,21 @@ func (s *Service) Disconnect(ctx context.Context, userID, providerID, requestedB
 	return nil
 }
 
+// CountWaiting counts setups waiting for an operator, from Temporal's visibility store.
+func (s *Service) CountWaiting(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := s.Temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+		Namespace: s.Namespace,
+		Query: fmt.Sprintf("WorkflowType = 'ProjectSetup' AND ExecutionStatus = 'Running' AND %s = '%s'",
+			workflows.SASetupState.GetName(), workflows.StateWaiting),
+	})
+	if err != nil {
+		return 0, err
+	}
+	return resp.GetCount(), nil
+}
+
 // Progress asks the run for its step table.
 func (s *Service) Progress(ctx context.Context, projectID string) (*workflows.Progress, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)

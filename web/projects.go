@@ -137,6 +137,9 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 		return p, created, &Error{Status: http.StatusServiceUnavailable, Code: "setup_not_started",
 			Message: "The project was saved but its setup could not start: the workflow service is unreachable. Try again in a minute."}
 	}
+	if created && s.Metrics != nil {
+		s.Metrics.SetupsStarted.WithLabelValues(p.ProviderID).Inc()
+	}
 	return p, created, nil
 }
 

@@ -11,11 +11,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
 
+	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
@@ -39,6 +41,7 @@ type Server struct {
 	Secrets       *secrets.Transit
 	Setups        *setups.Service
 	Verifier      *providers.Verifier
+	Metrics       *metrics.Metrics // when set, /metrics serves it and requests are timed
 	SessionTTL    time.Duration
 	StuckAfter    time.Duration // the ops page lists setups running longer
 	SecureCookies bool
@@ -69,6 +72,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	r.StaticFS("/static", http.FS(static))
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
 	r.GET("/readyz", s.readyz)
+	if s.Metrics != nil {
+		r.GET("/metrics", gin.WrapH(s.Metrics.Handler()))
+	}
 
 	r.Use(s.loadUser)
 	r.GET("/setup", s.setupPage)
@@ -194,8 +200,14 @@ func (s *Server) logRequests(c *gin.Context) {
 	start := time.Now()
 	c.Next()
 	// Only method, route and status: never query strings or bodies, which can hold secrets.
-	s.Log.Info("http", "method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(),
-		"ms", time.Since(start).Milliseconds())
+	route, took := c.FullPath(), time.Since(start)
+	s.Log.Info("http", "method", c.Request.Method, "route", route, "status", c.Writer.Status(), "ms", took.Milliseconds())
+	if s.Metrics != nil && route != "/projects/:id/events" { // a stream's length is no latency
+		if route == "" {
+			route = "unmatched"
+		}
+		s.Metrics.HTTPDuration.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Observe(took.Seconds())
+	}
 }
 
 func (s *Server) recovered(c *gin.Context, v any) {

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
@@ -21,6 +22,7 @@ import (
 	"github.com/doce-dev/doce/activities"
 	"github.com/doce-dev/doce/config"
 	"github.com/doce-dev/doce/legacy"
+	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
@@ -152,10 +154,14 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		return err
 	}
 
+	m := metrics.New()
+	defer m.Close()
+	transit.Observe, patientTransit.Observe = m.ObserveVault, m.ObserveVault
 	tc, err := client.DialContext(ctx, client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    tlog.NewStructuredLogger(log),
+		HostPort:       cfg.TemporalAddress,
+		Namespace:      cfg.TemporalNamespace,
+		Logger:         tlog.NewStructuredLogger(log),
+		MetricsHandler: m.TemporalHandler(),
 	})
 	if err != nil {
 		return fmt.Errorf("unable to reach Temporal at %s: %w", cfg.TemporalAddress, err)
@@ -178,7 +184,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		w := worker.New(tc, cfg.TaskQueue, worker.Activities{
 			Docker:      &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory},
 			OpenCode:    &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, HTTP: workspaceHTTP(cfg), Host: cfg.WorkspaceHost},
-			Projects:    &activities.Projects{Store: st},
+			Projects:    &activities.Projects{Store: st, Metrics: m},
 			Connections: &activities.Connections{Store: st},
 			Rewrap:      &activities.Rewrap{Store: st, Secrets: patientTransit},
 		})
@@ -186,6 +192,18 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return fmt.Errorf("unable to start worker: %w", err)
 		}
 		log.Info("worker started", "task_queue", cfg.TaskQueue)
+		if !serve && cfg.MetricsAddr != "" {
+			// A worker alone has no web tier: serve its metrics on their own address.
+			ms := &http.Server{Addr: cfg.MetricsAddr, Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			g.Go(func() error {
+				if err := ms.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+					return err
+				}
+				return nil
+			})
+			g.Go(func() error { <-ctx.Done(); return ms.Close() })
+			log.Info("worker metrics listening", "addr", cfg.MetricsAddr)
+		}
 		g.Go(func() error {
 			<-ctx.Done()
 			w.Stop() // waits for running activities, up to WorkerStopTimeout
@@ -193,8 +211,18 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		})
 	}
 	if serve {
+		svc := newSetups(cfg, tc, st)
+		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "doce_setups_waiting_for_operator", Help: "Setups stopped at a failed step, waiting for retry or cancel.",
+		}, func() float64 {
+			n, err := svc.CountWaiting(context.Background())
+			if err != nil {
+				return -1 // Temporal unreachable: an alert on < 0 catches it
+			}
+			return float64(n)
+		}))
 		srv := &web.Server{
-			Store: st, Secrets: transit, Setups: newSetups(cfg, tc, st),
+			Store: st, Secrets: transit, Setups: svc, Metrics: m,
 			Verifier:   &providers.Verifier{HTTP: &http.Client{}, BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,
 		}

@@ -1,0 +1,94 @@
+// Package metrics holds doce's Prometheus metrics and hands the Temporal SDK a handler that
+// reports into the same registry, so one /metrics shows both.
+package metrics
+
+import (
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/uber-go/tally/v4"
+	tallyprom "github.com/uber-go/tally/v4/prometheus"
+	"go.temporal.io/sdk/client"
+	sdktally "go.temporal.io/sdk/contrib/tally"
+)
+
+// Metrics is doce's registry and the metrics it records.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// SetupsStarted counts setups started, by provider.
+	SetupsStarted *prometheus.CounterVec
+	// SetupsEnded counts setups reaching an outcome (ready, failed, cancelled), by the step a
+	// failure stopped at.
+	SetupsEnded *prometheus.CounterVec
+	// HTTPDuration is the web tier's latency by route and status.
+	HTTPDuration *prometheus.HistogramVec
+	// VaultDuration is Vault Transit call latency by operation and outcome.
+	VaultDuration *prometheus.HistogramVec
+
+	temporalScope io.Closer
+}
+
+// New makes the registry with the Go runtime's and the process's own metrics.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{
+		Registry: reg,
+		SetupsStarted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "doce_setups_started_total", Help: "Project setups started.",
+		}, []string{"provider"}),
+		SetupsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "doce_setups_ended_total", Help: "Project setups reaching an outcome: ready, failed (at step), cancelled.",
+		}, []string{"outcome", "step"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "doce_http_request_duration_seconds", Help: "Web tier request latency.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"method", "route", "status"}),
+		VaultDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "doce_vault_request_duration_seconds", Help: "Vault Transit call latency.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5, 30},
+		}, []string{"operation", "outcome"}),
+	}
+	reg.MustRegister(m.SetupsStarted, m.SetupsEnded, m.HTTPDuration, m.VaultDuration)
+	return m
+}
+
+// TemporalHandler reports the Temporal SDK's own metrics (requests, polls, workflow and
+// activity latencies per type) into the registry.
+func (m *Metrics) TemporalHandler() client.MetricsHandler {
+	reporter := tallyprom.NewReporter(tallyprom.Options{Registerer: m.Registry})
+	scope, closer := tally.NewRootScope(tally.ScopeOptions{
+		CachedReporter:  reporter,
+		Separator:       tallyprom.DefaultSeparator,
+		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
+	}, time.Second)
+	m.temporalScope = closer
+	return sdktally.NewMetricsHandler(scope)
+}
+
+// ObserveVault records one Vault call.
+func (m *Metrics) ObserveVault(op string, d time.Duration, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	m.VaultDuration.WithLabelValues(op, outcome).Observe(d.Seconds())
+}
+
+// Handler serves the registry in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// Close flushes the Temporal scope.
+func (m *Metrics) Close() error {
+	if m.temporalScope != nil {
+		return m.temporalScope.Close()
+	}
+	return nil
+}
