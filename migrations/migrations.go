@@ -44,18 +44,39 @@ func Up(ctx context.Context, db *bun.DB) ([]string, error) {
 	return applied, nil
 }
 
-// CheckCurrent fails when migrations are missing, so a server never runs on an old schema.
+// CheckCurrent fails when migrations are not applied, so a server never runs on an old schema.
 func CheckCurrent(ctx context.Context, db *bun.DB) error {
 	m := migrate.NewMigrator(db, Migrations)
 	if err := m.Init(ctx); err != nil {
 		return fmt.Errorf("migrations: unable to init: %w", err)
 	}
-	missing, err := m.MissingMigrations(ctx)
+	ms, err := m.MigrationsWithStatus(ctx)
 	if err != nil {
 		return fmt.Errorf("migrations: unable to list: %w", err)
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("migrations: the database lacks %d migration(s), starting with %s: run `doce migrate`", len(missing), missing[0].Name)
+	if pending := ms.Unapplied(); len(pending) > 0 {
+		return fmt.Errorf("migrations: the database lacks %d migration(s), starting with %s: run `doce migrate`", len(pending), pending[0].Name)
 	}
 	return nil
+}
+
+// Down rolls back the last group of migrations applied and returns the names it rolled back.
+func Down(ctx context.Context, db *bun.DB) ([]string, error) {
+	m := migrate.NewMigrator(db, Migrations)
+	if err := m.Init(ctx); err != nil {
+		return nil, fmt.Errorf("migrations: unable to init: %w", err)
+	}
+	if err := m.Lock(ctx); err != nil {
+		return nil, fmt.Errorf("migrations: unable to lock: %w", err)
+	}
+	defer m.Unlock(ctx) //nolint:errcheck // as in Up
+	group, err := m.Rollback(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrations: unable to roll back: %w", err)
+	}
+	var names []string
+	for _, mig := range group.Migrations {
+		names = append(names, mig.Name+"_"+mig.Comment)
+	}
+	return names, nil
 }

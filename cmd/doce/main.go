@@ -41,7 +41,7 @@ Commands:
   serve     run the web tier (pages and JSON API)
   worker    run the Temporal worker (ProjectSetup and its activities)
   dev       run both in one process, migrating the database first
-  migrate   apply database migrations and exit
+  migrate   apply database migrations and exit (migrate down: roll back the last group)
   setups    list, retry or cancel setups that need an operator (doce setups for more)
   import-legacy PATH   import users and OpenRouter keys from a doce.dev database
   keys      show the Transit key's versions, or rotate it and rewrap (doce keys for more)
@@ -75,7 +75,11 @@ func main() {
 
 	switch cmd {
 	case "migrate":
-		err = runMigrate(ctx, cfg, log)
+		if len(os.Args) > 2 && os.Args[2] == "down" {
+			err = runMigrateDown(ctx, cfg, log)
+		} else {
+			err = runMigrate(ctx, cfg, log)
+		}
 	case "serve":
 		err = runApp(ctx, cfg, log, true, false)
 	case "worker":
@@ -121,6 +125,20 @@ func runMigrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error
 		return err
 	}
 	log.Info("database migrated", "path", cfg.DBPath, "applied", applied)
+	return nil
+}
+
+func runMigrateDown(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	st, err := store.Open(cfg.DBPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	names, err := migrations.Down(ctx, st.DB)
+	if err != nil {
+		return err
+	}
+	log.Info("database rolled back", "path", cfg.DBPath, "rolled_back", names)
 	return nil
 }
 
