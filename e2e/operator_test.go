@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os/exec"
 	"strings"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
-	dockerclient "github.com/docker/docker/client"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
@@ -30,37 +28,13 @@ import (
 func TestFailedSetupWaitsForOperatorThenRetryCompletes(t *testing.T) {
 	stack := requireStack(t)
 	ctx := context.Background()
-	docker, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer docker.Close()
-
+	docker := dockerClient(t)
 	missing := fmt.Sprintf("doce/opencode-e2e-missing:%d", time.Now().UnixNano())
 	t.Cleanup(func() { docker.ImageRemove(context.Background(), missing, image.RemoveOptions{}) })
 	doce := startDoce(t, stack, fmt.Sprintf("e2e-retry-%d", time.Now().UnixNano()), "DOCE_OPENCODE_IMAGE="+missing)
-	hc := newClient(t)
-	if resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}}); err != nil || resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("setup: %v", err)
-	}
-	if status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/connections",
-		map[string]any{"providerId": "custom", "apiKey": "sk-e2e-retry", "baseURL": "http://host.docker.internal:9/v1", "models": "mock-model"}); status != http.StatusCreated {
-		t.Fatalf("connect: %d %s", status, body)
-	}
-	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects", map[string]any{"prompt": "hello", "modelId": "mock-model"})
-	if status != http.StatusCreated {
-		t.Fatalf("create: %d %s", status, body)
-	}
-	var created struct {
-		Project struct{ ID, WorkflowID string }
-	}
-	json.Unmarshal(body, &created)
-	id := created.Project.ID
-	t.Cleanup(func() {
-		if ws, err := workspace.NewManager("127.0.0.1"); err == nil {
-			ws.Down(context.Background(), id)
-		}
-	})
+	hc := admin(t, doce, "sk-e2e-retry")
+	created := createProject(t, hc, doce, "hello")
+	id := created.ID
 
 	type view struct {
 		Project struct {
@@ -98,7 +72,7 @@ func TestFailedSetupWaitsForOperatorThenRetryCompletes(t *testing.T) {
 		if err != nil {
 			return false, err
 		}
-		return len(resp.Executions) == 1 && resp.Executions[0].Execution.WorkflowId == created.Project.WorkflowID, fmt.Errorf("%d found", len(resp.Executions))
+		return len(resp.Executions) == 1 && resp.Executions[0].Execution.WorkflowId == created.WorkflowID, fmt.Errorf("%d found", len(resp.Executions))
 	})
 
 	// The cause: the image is missing. Build (here: tag) it.
@@ -133,7 +107,7 @@ func TestFailedSetupWaitsForOperatorThenRetryCompletes(t *testing.T) {
 	if !strings.Contains(out, id+": retry requested") {
 		t.Fatalf("doce setups retry: %s", out)
 	}
-	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+id+"/retry", nil)
+	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+id+"/retry", nil)
 	expectError(t, status, body, http.StatusConflict, "not waiting for an operator")
 	waitFor(t, "retried setup completes", 2*time.Minute, func() (bool, error) {
 		v := get()
@@ -142,7 +116,7 @@ func TestFailedSetupWaitsForOperatorThenRetryCompletes(t *testing.T) {
 		}
 		return v.Project.Status == "ready", fmt.Errorf("status %s", v.Project.Status)
 	})
-	recordHistory(t, stack, created.Project.WorkflowID, "project_setup_retried.json")
+	recordHistory(t, stack, created.WorkflowID, "project_setup_retried.json")
 	if v := get(); v.Project.Progress.State != "completed" {
 		t.Errorf("progress state %q after retry", v.Project.Progress.State)
 	}

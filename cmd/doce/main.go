@@ -75,11 +75,7 @@ func main() {
 
 	switch cmd {
 	case "migrate":
-		if len(os.Args) > 2 && os.Args[2] == "down" {
-			err = runMigrateDown(ctx, cfg, log)
-		} else {
-			err = runMigrate(ctx, cfg, log)
-		}
+		err = runMigrate(ctx, cfg, log, len(os.Args) > 2 && os.Args[2] == "down")
 	case "serve":
 		err = runApp(ctx, cfg, log, true, false)
 	case "worker":
@@ -91,7 +87,7 @@ func main() {
 	case "setups":
 		err = runSetups(ctx, cfg, log, os.Args[2:])
 	case "dev":
-		if err = runMigrate(ctx, cfg, log); err == nil {
+		if err = runMigrate(ctx, cfg, log, false); err == nil {
 			err = runApp(ctx, cfg, log, true, true)
 		}
 	default:
@@ -114,31 +110,22 @@ func newLogger(cfg *config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-func runMigrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+// runMigrate applies the migrations not applied yet, or with down rolls back the last group.
+func runMigrate(ctx context.Context, cfg *config.Config, log *slog.Logger, down bool) error {
 	st, err := store.Open(cfg.DBPath)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	applied, err := migrations.Up(ctx, st.DB)
+	apply, verb := migrations.Up, "database migrated"
+	if down {
+		apply, verb = migrations.Down, "database rolled back"
+	}
+	names, err := apply(ctx, st.DB)
 	if err != nil {
 		return err
 	}
-	log.Info("database migrated", "path", cfg.DBPath, "applied", applied)
-	return nil
-}
-
-func runMigrateDown(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	st, err := store.Open(cfg.DBPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	names, err := migrations.Down(ctx, st.DB)
-	if err != nil {
-		return err
-	}
-	log.Info("database rolled back", "path", cfg.DBPath, "rolled_back", names)
+	log.Info(verb, "path", cfg.DBPath, "migrations", names)
 	return nil
 }
 
