@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestComposeFileIsValid checks docker-compose.yml with docker-compose itself: it parses, has
@@ -44,4 +48,69 @@ func TestComposeFileIsValid(t *testing.T) {
 	if out, err := compose(base, "config", "-q"); err == nil || !strings.Contains(out, "set VAULT_TOKEN") {
 		t.Errorf("without VAULT_TOKEN docker-compose config said %v:\n%s", err, out)
 	}
+}
+
+// TestComposeRunsDoce builds doce's image and runs its services from docker-compose.yml
+// (migrate, then serve and a worker holding the Docker socket) against the test stack's
+// Temporal and Vault, whose images this machine cannot pull; a project set up through the
+// containerised doce becomes ready.
+func TestComposeRunsDoce(t *testing.T) {
+	stack := requireStack(t)
+	bin, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Fatal("docker-compose is not installed (scripts/tools.sh installs it)")
+	}
+	n := time.Now().UnixNano()
+	image, project := fmt.Sprintf("doce/doce:e2e-%d", n), fmt.Sprintf("doce-e2e-%d", n)
+	build := exec.Command("bash", "../scripts/doce-image.sh")
+	build.Env = append(os.Environ(), "DOCE_IMAGE="+image)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/doce-image.sh: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	gid := "0"
+	if fi, err := os.Stat("/var/run/docker.sock"); err == nil {
+		gid = fmt.Sprint(fi.Sys().(*syscall.Stat_t).Gid)
+	}
+	env := append(os.Environ(),
+		"DOCE_IMAGE="+image, "VAULT_TOKEN="+stack.VaultToken, "VAULT_ADDR="+stack.VaultAddr,
+		"TEMPORAL_ADDRESS="+stack.TemporalAddress, "DOCE_HTTP_ADDR="+addr, "DOCE_BASE_URL=http://"+addr,
+		"DOCE_TASK_QUEUE="+project, "DOCE_OPENCODE_IMAGE="+stack.OpenCodeImage, "DOCKER_GID="+gid)
+	compose := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"-f", "../docker-compose.yml", "-p", project}, args...)...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker-compose %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			cmd := exec.Command(bin, "-f", "../docker-compose.yml", "-p", project, "logs", "--no-color", "doce-serve", "doce-worker")
+			cmd.Env = env
+			out, _ := cmd.CombinedOutput()
+			t.Logf("compose logs:\n%s", out)
+		}
+		cmd := exec.Command(bin, "-f", "../docker-compose.yml", "-p", project, "down", "-v", "--remove-orphans")
+		cmd.Env = env
+		cmd.Run()
+		exec.Command("docker", "image", "rm", "-f", image).Run()
+	})
+	compose("run", "--rm", "doce-migrate")
+	compose("up", "-d", "--no-deps", "doce-serve", "doce-worker")
+
+	doce := &doceProcess{URL: "http://" + addr}
+	waitFor(t, "containerised doce ready", time.Minute, func() (bool, error) {
+		resp, err := http.Get(doce.URL + "/readyz")
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, fmt.Errorf("/readyz: %d", resp.StatusCode)
+	})
+	hc := admin(t, doce, "sk-e2e-compose")
+	p := createProject(t, hc, doce, "set up by containers")
+	waitStatus(t, hc, doce, p.ID, "ready", 3*time.Minute)
 }

@@ -11,10 +11,12 @@ mkdir -p "$ctx/rootfs/usr/local/bin" "$ctx/rootfs/etc/ssl/certs" "$ctx/rootfs/da
 log "building doce (static)"
 (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$ctx/rootfs/usr/local/bin/doce" ./cmd/doce)
 cp -L /etc/ssl/certs/ca-certificates.crt "$ctx/rootfs/etc/ssl/certs/"
+# /data belongs to the image's user; ADD of a tar keeps the owners COPY would reset.
+chown 65532:65532 "$ctx/rootfs/data"
+tar -C "$ctx/rootfs" --numeric-owner -cf "$ctx/rootfs.tar" .
 cat >"$ctx/Dockerfile" <<'DOCKERFILE'
 FROM scratch
-COPY rootfs/ /
-COPY --chown=65532:65532 rootfs/data /data
+ADD rootfs.tar /
 USER 65532:65532
 ENV DOCE_DATA_DIR=/data DOCE_HTTP_ADDR=0.0.0.0:8080 DOCE_LOG_FORMAT=json
 VOLUME /data
