@@ -51,6 +51,7 @@ type Config struct {
 	WorkspaceHost   string // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
 	WorkspaceProxy  string // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
 	MetricsAddr     string // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
+	Tracing         string // DOCE_TRACING: off | stdout | otlp (OTEL_EXPORTER_OTLP_* configure otlp)
 	// DOCE_PROVIDER_BASE_URLS ("openai=https://gw/v1,..."): where key checks reach providers.
 	ProviderBaseURLs map[string]string
 }
@@ -133,6 +134,10 @@ func load(getenv func(string) string) (*Config, error) {
 	}
 	if (c.VaultRoleIDFile == "") != (c.VaultSecretIDFile == "") {
 		errs = append(errs, errors.New("VAULT_ROLE_ID_FILE and VAULT_SECRET_ID_FILE go together: set both for AppRole sign-in, or neither"))
+	}
+	c.Tracing = get("DOCE_TRACING", "off")
+	if c.Tracing != "off" && c.Tracing != "stdout" && c.Tracing != "otlp" {
+		errs = append(errs, fmt.Errorf("DOCE_TRACING=%q is not off, stdout or otlp", c.Tracing))
 	}
 	c.MetricsAddr = get("DOCE_METRICS_ADDR", "")
 	if c.MetricsAddr != "" {

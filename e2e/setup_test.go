@@ -46,7 +46,7 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 	llm := startMockLLM(t, hostGatewayIP(t))
 
 	queue := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
-	doce := startDoce(t, stack, queue)
+	doce := startDoce(t, stack, queue, "DOCE_TRACING=stdout") // spans go to the logs checked below
 	hc := newClient(t)
 	if status, body := apiCall(t, hc, doce.URL, "GET", "/readyz", nil); status != http.StatusOK ||
 		!strings.Contains(string(body), `"database":"ok"`) || !strings.Contains(string(body), `"temporal":"ok"`) || !strings.Contains(string(body), `"vault":"ok"`) {
@@ -276,6 +276,30 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 			}
 		}
 		return false, fmt.Errorf("%d requests so far", len(llm.requests()))
+	})
+
+	// One trace runs from the HTTP request through the workflow into its activities. (The
+	// double submit above makes several requests and start calls; the run joins one of them.)
+	waitFor(t, "the setup's spans", 20*time.Second, func() (bool, error) {
+		traces := map[string]map[string]bool{} // span name → trace ids
+		for _, line := range strings.Split(doce.Logs.String(), "\n") {
+			var span struct {
+				Name        string
+				SpanContext struct{ TraceID string }
+			}
+			if json.Unmarshal([]byte(line), &span) == nil && span.SpanContext.TraceID != "" {
+				if traces[span.Name] == nil {
+					traces[span.Name] = map[string]bool{}
+				}
+				traces[span.Name][span.SpanContext.TraceID] = true
+			}
+		}
+		for run := range traces["RunWorkflow:ProjectSetup"] {
+			if traces["StartWorkflow:ProjectSetup"][run] && traces["POST /api/v1/projects"][run] && traces["RunActivity:docker.composeUp"][run] {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("trace ids by span: %v", traces)
 	})
 
 	// The ciphertext is Vault Transit's, and the key is nowhere in plaintext.

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
 
@@ -28,6 +30,7 @@ import (
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/tracing"
 	"github.com/doce-dev/doce/web"
 	"github.com/doce-dev/doce/worker"
 	"github.com/doce-dev/doce/workspace"
@@ -159,6 +162,21 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		return err
 	}
 
+	ti, stopTracing, err := tracing.Setup(ctx, cfg.Tracing, "doce", os.Stderr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = stopTracing(sctx) // flush what is buffered; an exporter gone away loses its last spans
+	}()
+	var interceptors []interceptor.ClientInterceptor
+	if ti != nil {
+		// Also a worker interceptor: workers made from this client carry traces into
+		// workflows and activities.
+		interceptors = append(interceptors, ti)
+	}
 	m := metrics.New()
 	defer m.Close()
 	transit.Observe, patientTransit.Observe = m.ObserveVault, m.ObserveVault
@@ -167,6 +185,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		Namespace:      cfg.TemporalNamespace,
 		Logger:         tlog.NewStructuredLogger(log),
 		MetricsHandler: m.TemporalHandler(),
+		Interceptors:   interceptors,
 	})
 	if err != nil {
 		return fmt.Errorf("unable to reach Temporal at %s: %w", cfg.TemporalAddress, err)
@@ -234,6 +253,11 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		h, err := srv.Handler()
 		if err != nil {
 			return err
+		}
+		if ti != nil {
+			h = otelhttp.NewHandler(h, "doce", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+				return r.Method + " " + r.URL.Path
+			}))
 		}
 		hs := &http.Server{Addr: cfg.HTTPAddr, Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
