@@ -171,8 +171,10 @@ func startStep(ctx context.Context, s *store.Store, id string) (*store.Project, 
 		return nil, err
 	}
 	info := activity.GetInfo(ctx)
+	log := activity.GetLogger(ctx) // carries the workflow and run ids and the activity type
+	log.Debug("step started", "project_id", id, "user_id", p.OwnerUserID, "attempt", info.Attempt)
 	if err := s.RecordStepAttempt(ctx, id, info.ActivityType.Name, int(info.Attempt)); err != nil {
-		activity.GetLogger(ctx).Warn("unable to record attempt", "error", err)
+		log.Warn("unable to record attempt", "project_id", id, "error", err)
 	}
 	return p, nil
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -201,7 +202,14 @@ func (s *Server) logRequests(c *gin.Context) {
 	c.Next()
 	// Only method, route and status: never query strings or bodies, which can hold secrets.
 	route, took := c.FullPath(), time.Since(start)
-	s.Log.Info("http", "method", c.Request.Method, "route", route, "status", c.Writer.Status(), "ms", took.Milliseconds())
+	attrs := []any{"method", c.Request.Method, "route", route, "status", c.Writer.Status(), "ms", took.Milliseconds()}
+	if u := currentUser(c); u != nil {
+		attrs = append(attrs, "user_id", u.ID)
+	}
+	if id := c.Param("id"); id != "" && (strings.HasPrefix(route, "/projects/") || strings.HasPrefix(route, "/api/v1/projects/")) {
+		attrs = append(attrs, "project_id", id)
+	}
+	s.Log.Info("http", attrs...)
 	if s.Metrics != nil && route != "/projects/:id/events" { // a stream's length is no latency
 		if route == "" {
 			route = "unmatched"
