@@ -327,6 +327,17 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 	if strings.Contains(doce.Logs.String(), key) {
 		t.Error("the key is in doce's logs")
 	}
+	// Log lines say whose request and which project, and steps say which run.
+	for _, want := range []string{
+		`"route":"/api/v1/projects/:id","status":200,`,
+		`"project_id":"` + projectID + `"`,
+		`"msg":"step started","Namespace":"default"`,
+		`"WorkflowID":"project-setup:` + projectID + `"`,
+	} {
+		if !strings.Contains(doce.Logs.String(), want) {
+			t.Errorf("doce's logs lack %s", want)
+		}
+	}
 	if strings.Contains(hc.responses(), key) {
 		t.Error("the key is in an HTTP response")
 	}
