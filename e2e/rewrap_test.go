@@ -103,6 +103,22 @@ func TestRotateAndRewrap(t *testing.T) {
 	if out := doceCommand(t, doce, "keys", "status"); !strings.Contains(out, "connections at version 2: 1000") {
 		t.Errorf("doce keys status:\n%s", out)
 	}
+	// A backup taken while doce runs holds the rewrapped rows, and no plaintext either.
+	backup := filepath.Join(t.TempDir(), "doce-backup.db")
+	doceCommand(t, doce, "backup", backup)
+	bst, err := store.Open(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := bst.ConnectionsByKeyVersion(ctx)
+	bst.Close()
+	if err != nil || len(counts) != 1 || counts[0].Version != 2 || counts[0].Count != 1000 {
+		t.Errorf("backup holds %+v (%v), want 1000 connections at version 2", counts, err)
+	}
+	if b, _ := os.ReadFile(backup); bytes.Contains(b, []byte("sk-rewrap-")) {
+		t.Error("a plaintext key is in the backup")
+	}
+
 	db, _ := os.ReadFile(filepath.Join(doce.DataDir, "doce.db"))
 	wal, _ := os.ReadFile(filepath.Join(doce.DataDir, "doce.db-wal"))
 	if bytes.Contains(db, []byte("sk-rewrap-")) || bytes.Contains(wal, []byte("sk-rewrap-")) {

@@ -91,3 +91,15 @@ func isUniqueViolation(err error) bool {
 	var serr *sqlite.Error
 	return errors.As(err, &serr) && serr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
+
+// Backup writes a consistent copy of the database to path while doce runs (SQLite's
+// VACUUM INTO). path must not exist.
+func (s *Store) Backup(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("store: %s exists; back up to a new file", path)
+	}
+	if _, err := s.DB.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+		return fmt.Errorf("store: unable to back up to %s: %w", path, err)
+	}
+	return nil
+}

@@ -154,3 +154,26 @@ func TestCreateProjectIdempotentByRequestID(t *testing.T) {
 		t.Fatalf("%d distinct ids, %d projects; want 1 and 1", len(seen), len(ps))
 	}
 }
+
+func TestBackup(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	if err := st.CreateUser(ctx, &store.User{Username: "kept", PasswordHash: "h", Role: store.RoleUser}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "backup.db")
+	if err := st.Backup(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Backup(ctx, path); err == nil {
+		t.Error("a backup overwrote an existing file")
+	}
+	restored, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	if _, err := restored.UserByUsername(ctx, "kept"); err != nil {
+		t.Fatalf("the backup lacks the user: %v", err)
+	}
+}

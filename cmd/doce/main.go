@@ -48,6 +48,7 @@ Commands:
   setups    list, retry or cancel setups that need an operator (doce setups for more)
   import-legacy PATH   import users and OpenRouter keys from a doce.dev database
   keys      show the Transit key's versions, or rotate it and rewrap (doce keys for more)
+  backup PATH  write a consistent copy of the database to PATH, while doce runs
   probe URL a health probe for images without a shell: exits 0 when URL answers 2xx
   help      show this help
 
@@ -85,6 +86,8 @@ func main() {
 		err = runApp(ctx, cfg, log, false, true)
 	case "import-legacy":
 		err = runImportLegacy(ctx, cfg, log, os.Args[2:])
+	case "backup":
+		err = runBackup(ctx, cfg, log, os.Args[2:])
 	case "keys":
 		err = runKeys(ctx, cfg, log, os.Args[2:])
 	case "setups":
@@ -372,4 +375,21 @@ func newTransit(ctx context.Context, cfg *config.Config, log *slog.Logger, retri
 		}, log)
 	}
 	return secrets.NewTransit(cfg.VaultAddr, cfg.VaultToken, cfg.TransitMount, cfg.TransitKey, retries)
+}
+
+// runBackup is `doce backup PATH`.
+func runBackup(ctx context.Context, cfg *config.Config, log *slog.Logger, args []string) error {
+	if len(args) != 1 {
+		return errors.New("backup: give the file to write, e.g. doce backup /backups/doce-$(date +%F).db")
+	}
+	st, err := store.Open(cfg.DBPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Backup(ctx, args[0]); err != nil {
+		return err
+	}
+	log.Info("database backed up", "from", cfg.DBPath, "to", args[0])
+	return nil
 }
