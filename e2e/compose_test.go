@@ -99,6 +99,7 @@ func TestComposeRunsDoce(t *testing.T) {
 		exec.Command("docker", "image", "rm", "-f", image).Run()
 	})
 	compose("run", "--rm", "doce-migrate")
+	start := time.Now()
 	compose("up", "-d", "--no-deps", "doce-serve", "doce-worker")
 
 	doce := &doceProcess{URL: "http://" + addr}
@@ -110,6 +111,15 @@ func TestComposeRunsDoce(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, fmt.Errorf("/readyz: %d", resp.StatusCode)
 	})
+	ready := time.Since(start)
+	// The compose healthcheck (doce probe .../readyz inside the image) passes too.
+	serveID := strings.TrimSpace(compose("ps", "-q", "doce-serve"))
+	waitFor(t, "doce-serve healthy", time.Minute, func() (bool, error) {
+		out, err := exec.Command("docker", "inspect", "-f", "{{.State.Health.Status}}", serveID).Output()
+		return strings.TrimSpace(string(out)) == "healthy", fmt.Errorf("health %q %v", strings.TrimSpace(string(out)), err)
+	})
+	size, _ := exec.Command("docker", "image", "inspect", "-f", "{{.Size}}", image).Output()
+	t.Logf("doce image %s bytes; serve and worker ready %s after docker-compose up", strings.TrimSpace(string(size)), ready.Round(10*time.Millisecond))
 	hc := admin(t, doce, "sk-e2e-compose")
 	p := createProject(t, hc, doce, "set up by containers")
 	waitStatus(t, hc, doce, p.ID, "ready", 3*time.Minute)
