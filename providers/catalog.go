@@ -3,7 +3,6 @@
 package providers
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -135,8 +134,6 @@ func ValidateModelIDs(raw string) ([]string, error) {
 	return ids, nil
 }
 
-// ErrUnknown is returned for provider ids outside the catalog.
-var ErrUnknown = errors.New("providers: unknown provider")
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

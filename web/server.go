@@ -171,7 +171,6 @@ var funcs = template.FuncMap{
 		}
 		return f
 	},
-	"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
 	// elapsed is how long a step took, or has been running.
 	"elapsed": func(start, end *time.Time) string {
 		if start == nil {
