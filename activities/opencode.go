@@ -28,7 +28,8 @@ type OpenCode struct {
 	HTTP      *http.Client
 	// Host is the address the workspace ports are published on (loopback by default).
 	Host string
-	// PollInterval is how often waitHealthy asks; OpenCode's health answer is cheap.
+	// PollInterval is how often waitHealthy asks (default 50 ms): OpenCode's health answer is
+	// cheap, and every poll interval is latency added to the setup.
 	PollInterval time.Duration
 }
 
@@ -64,7 +65,7 @@ func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) erro
 	}
 	interval := a.PollInterval
 	if interval <= 0 {
-		interval = 100 * time.Millisecond
+		interval = 50 * time.Millisecond
 	}
 	for polls := 1; ; polls++ {
 		h, err := c.Health(ctx, healthRequestTimeout)
@@ -171,9 +172,9 @@ func (a *OpenCode) credential(ctx context.Context, conn *store.ProviderConnectio
 	}
 }
 
-// SessionCreate opens the project's OpenCode session, or finds the one already opened: the
-// recorded id, else a session the workspace already holds (created by an attempt that crashed
-// before recording it).
+// SessionCreate opens the project's OpenCode session once. The request is recorded before it
+// is made: a re-run that finds it recorded without an answer (a worker died in between) adopts
+// the session OpenCode already holds instead of opening a second.
 func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (workflows.SessionResult, error) {
 	p, err := startStep(ctx, a.Store, in.ProjectID)
 	if err != nil {
@@ -186,14 +187,23 @@ func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (w
 	if err != nil {
 		return workflows.SessionResult{}, err
 	}
-	existing, err := c.Sessions(ctx)
-	if err != nil {
-		return workflows.SessionResult{}, err
-	}
 	var id string
-	if len(existing) > 0 {
-		id = existing[len(existing)-1].ID
+	if p.SessionRequestedAt != nil {
+		existing, err := c.Sessions(ctx)
+		if err != nil {
+			return workflows.SessionResult{}, err
+		}
+		if len(existing) > 0 {
+			id = existing[len(existing)-1].ID
+		}
 	} else {
+		now := time.Now().UTC()
+		p.SessionRequestedAt = &now
+		if err := a.Store.UpdateProject(ctx, p, "session_requested_at"); err != nil {
+			return workflows.SessionResult{}, err
+		}
+	}
+	if id == "" {
 		s, err := c.CreateSession(ctx, p.Name)
 		if err != nil {
 			return workflows.SessionResult{}, err
@@ -207,8 +217,8 @@ func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (w
 	return workflows.SessionResult{SessionID: id}, nil
 }
 
-// SendInitialPrompt sends the project's prompt once: never again after it is recorded, and not
-// when the session already holds a user message (an attempt that crashed before recording).
+// SendInitialPrompt sends the project's prompt once, recording the request before making it: a
+// re-run that finds it recorded without the answer looks for the prompt in the session first.
 func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput) error {
 	p, err := startStep(ctx, a.Store, in.ProjectID)
 	if err != nil {
@@ -224,13 +234,21 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 	if err != nil {
 		return err
 	}
-	msgs, err := c.Messages(ctx, p.OpenCodeSessionID)
-	if err != nil {
-		return err
-	}
 	sent := false
-	for _, m := range msgs {
-		sent = sent || m.Info.Role == "user"
+	if p.PromptRequestedAt != nil {
+		msgs, err := c.Messages(ctx, p.OpenCodeSessionID)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			sent = sent || m.Info.Role == "user"
+		}
+	} else {
+		now := time.Now().UTC()
+		p.PromptRequestedAt = &now
+		if err := a.Store.UpdateProject(ctx, p, "prompt_requested_at"); err != nil {
+			return err
+		}
 	}
 	if !sent {
 		model := opencode.Model{ProviderID: p.ProviderID, ModelID: p.ModelID}

@@ -134,7 +134,6 @@ func ValidateModelIDs(raw string) ([]string, error) {
 	return ids, nil
 }
 
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s

@@ -40,6 +40,8 @@ type Project struct {
 	HostPort                 int        `bun:"host_port"`
 	OpenCodeSessionID        string     `bun:"opencode_session_id"`
 	PromptSentAt             *time.Time `bun:"prompt_sent_at"`
+	SessionRequestedAt       *time.Time `bun:"session_requested_at"`
+	PromptRequestedAt        *time.Time `bun:"prompt_requested_at"`
 	ServerPasswordCiphertext string     `bun:"server_password_ciphertext"`
 	CreatedAt                time.Time  `bun:"created_at"`
 	UpdatedAt                time.Time  `bun:"updated_at"`

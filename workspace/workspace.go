@@ -20,6 +20,7 @@ import (
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/docker/go-connections/nat"
+	"golang.org/x/sync/errgroup"
 )
 
 // Labels doce puts on everything it creates. The compose labels make `docker compose ls` and
@@ -108,14 +109,21 @@ func labels(projectID, service string) map[string]string {
 
 // Up brings a project's workspace up, creating what is missing and starting what is stopped.
 func (m *Manager) Up(ctx context.Context, s Spec) (Workspace, error) {
-	if err := m.ensureNetwork(ctx, s.ProjectID); err != nil {
-		return Workspace{}, err
-	}
+	// The network and the volumes do not depend on each other: make them at once, since the
+	// network (iptables) is the slow one and a setup waits on all three.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return m.ensureNetwork(gctx, s.ProjectID) })
 	for _, v := range []string{"workspace", "state"} {
-		_, err := m.docker.VolumeCreate(ctx, volume.CreateOptions{Name: volumeName(s.ProjectID, v), Labels: labels(s.ProjectID, "")})
-		if err != nil {
-			return Workspace{}, fmt.Errorf("workspace: unable to create volume %s: %w", v, err)
-		}
+		g.Go(func() error {
+			_, err := m.docker.VolumeCreate(gctx, volume.CreateOptions{Name: volumeName(s.ProjectID, v), Labels: labels(s.ProjectID, "")})
+			if err != nil {
+				return fmt.Errorf("workspace: unable to create volume %s: %w", v, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return Workspace{}, err
 	}
 	id, err := m.ensureContainer(ctx, s)
 	if err != nil {
