@@ -64,15 +64,9 @@ func (c *ProviderConnection) Models() []string {
 // refused with ErrConflict: replacing one is an explicit act.
 func (s *Store) CreateConnection(ctx context.Context, c *ProviderConnection) error {
 	now := time.Now().UTC()
-	c.ID = NewID()
-	c.Status = ConnConnected
-	c.CreatedAt, c.UpdatedAt = now, now
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewInsert().Model(c).Exec(ctx); err != nil {
-			if isUniqueViolation(err) {
-				return ErrConflict
-			}
-			return fmt.Errorf("store: unable to create connection: %w", err)
+		if err := insertConnection(ctx, tx, c, now); err != nil {
+			return err
 		}
 		// The first provider a user connects becomes their preferred one.
 		_, err := tx.NewInsert().Model(&UserSettings{UserID: c.UserID, PreferredProviderID: c.ProviderID, ProviderAuthInitialized: true, UpdatedAt: now}).
@@ -86,6 +80,21 @@ func (s *Store) CreateConnection(ctx context.Context, c *ProviderConnection) err
 		}
 		return s.Audit(ctx, tx, AuditEvent{ActorID: c.UserID, Action: "connection.create", TargetType: "provider", TargetID: c.ProviderID, Detail: c.AuthType})
 	})
+}
+
+// insertConnection inserts c as connected; a second one for the same user and provider is
+// ErrConflict.
+func insertConnection(ctx context.Context, tx bun.Tx, c *ProviderConnection, now time.Time) error {
+	c.ID = NewID()
+	c.Status = ConnConnected
+	c.CreatedAt, c.UpdatedAt = now, now
+	if _, err := tx.NewInsert().Model(c).Exec(ctx); err != nil {
+		if isUniqueViolation(err) {
+			return ErrConflict
+		}
+		return fmt.Errorf("store: unable to insert connection: %w", err)
+	}
+	return nil
 }
 
 // ConnectionsByUser lists a user's connections, oldest first.
@@ -227,15 +236,9 @@ func (s *Store) ConnectionsByKeyVersion(ctx context.Context) ([]VersionCount, er
 // provider and records the migration as complete.
 func (s *Store) ImportConnection(ctx context.Context, c *ProviderConnection, defaultModel string) error {
 	now := time.Now().UTC()
-	c.ID = NewID()
-	c.Status = ConnConnected
-	c.CreatedAt, c.UpdatedAt = now, now
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewInsert().Model(c).Exec(ctx); err != nil {
-			if isUniqueViolation(err) {
-				return ErrConflict
-			}
-			return fmt.Errorf("store: unable to import connection: %w", err)
+		if err := insertConnection(ctx, tx, c, now); err != nil {
+			return err
 		}
 		_, err := tx.NewInsert().Model(&UserSettings{UserID: c.UserID, PreferredProviderID: c.ProviderID, DefaultModel: defaultModel,
 			ProviderAuthInitialized: true, MigrationCompletedAt: &now, UpdatedAt: now}).

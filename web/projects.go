@@ -252,11 +252,17 @@ func (s *Server) ownProject(c *gin.Context) (*store.Project, bool) {
 }
 
 // ensureRunning starts the project's workspace again in the background if it stopped; opening a
-// project is the moment its owner wants it up.
+// project is the moment its owner wants it up. It asks at most every 10 s per project, so a
+// page reloaded over and over does not start a workflow each time; API reads do not ask.
 func (s *Server) ensureRunning(c *gin.Context, p *store.Project) {
 	if p.Status != store.ProjectReady {
 		return
 	}
+	now := time.Now()
+	if last, ok := s.ensured.Load(p.ID); ok && now.Sub(last.(time.Time)) < 10*time.Second {
+		return
+	}
+	s.ensured.Store(p.ID, now)
 	ctx := context.WithoutCancel(c.Request.Context())
 	go func() {
 		if err := s.Setups.EnsureRunning(ctx, p); err != nil {
@@ -317,7 +323,6 @@ func (s *Server) apiProject(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s.ensureRunning(c, p)
 	v := s.projectView(p)
 	v.Progress = s.progress(c.Request.Context(), p)
 	c.JSON(http.StatusOK, gin.H{"project": v})

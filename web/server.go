@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -48,8 +49,9 @@ type Server struct {
 	SecureCookies bool
 	Log           *slog.Logger
 
-	pages  map[string]*template.Template
-	router *gin.Engine
+	pages   map[string]*template.Template
+	router  *gin.Engine
+	ensured sync.Map // project id → when ensureRunning last asked
 }
 
 const sessionCookie = "doce_session"

@@ -142,14 +142,11 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 	}
 	log.Info("starting doce", "serve", serve, "worker", work, "config", cfg.String())
 
-	st, err := store.Open(cfg.DBPath)
+	st, err := openCurrentStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := migrations.CheckCurrent(ctx, st.DB); err != nil {
-		return err
-	}
 
 	// The web tier answers a person: it gives up on Vault within seconds. The worker rides out
 	// a Vault restart (about 45 s) inside a step rather than spend the step's attempts.
@@ -322,14 +319,11 @@ func runImportLegacy(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 	if err := transit.Ensure(ctx); err != nil {
 		return err
 	}
-	st, err := store.Open(cfg.DBPath)
+	st, err := openCurrentStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := migrations.CheckCurrent(ctx, st.DB); err != nil {
-		return err
-	}
 	rep, err := (&legacy.Importer{Store: st, Secrets: transit}).Import(ctx, args[0])
 	if rep != nil {
 		fmt.Printf("users imported: %d\n", rep.UsersImported)
@@ -392,4 +386,17 @@ func runBackup(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 	}
 	log.Info("database backed up", "from", cfg.DBPath, "to", args[0])
 	return nil
+}
+
+// openCurrentStore opens the database and refuses one whose migrations are not all applied.
+func openCurrentStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	st, err := store.Open(cfg.DBPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrations.CheckCurrent(ctx, st.DB); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
