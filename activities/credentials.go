@@ -28,7 +28,7 @@ func (a *Connections) MarkRevoked(ctx context.Context, in workflows.DisconnectIn
 }
 
 // ProjectsUsing lists the user's live projects set up with the provider.
-func (a *Connections) ProjectsUsing(ctx context.Context, in workflows.DisconnectInput) ([]string, error) {
+func (a *Connections) ProjectsUsing(ctx context.Context, in workflows.ConnectionRef) ([]string, error) {
 	ps, err := a.Store.ProjectsUsingProvider(ctx, in.UserID, in.ProviderID)
 	if err != nil {
 		return nil, err
@@ -64,7 +64,7 @@ func (a *Rewrap) RewrapPage(ctx context.Context, in workflows.RewrapPageInput) (
 	case workflows.TableProjects:
 		return a.projectsPage(ctx, in, info.LatestVersion)
 	}
-	return workflows.RewrapPageResult{}, temporal.NewNonRetryableApplicationError("unknown table "+in.Table, "BadInput", nil)
+	return workflows.RewrapPageResult{}, temporal.NewNonRetryableApplicationError("unknown table "+in.Table, workflows.ErrTypeBadInput, nil)
 }
 
 // secretFields lists a connection's ciphertext fields with their Transit context field names.

@@ -27,6 +27,7 @@ type Docker struct {
 	Workspace *workspace.Manager
 	Image     string
 	Memory    int64
+	DNS       []string // name servers for workspaces; empty: Docker's default
 }
 
 // fieldServerPassword is the Transit context field of a project's OpenCode password.
@@ -63,6 +64,7 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 		Password:       password,
 		MemoryBytes:    a.Memory,
 		OpenCodeConfig: config,
+		DNS:            a.DNS,
 	})
 	if errors.Is(err, workspace.ErrImageMissing) {
 		return workflows.ComposeUpResult{}, temporal.NewNonRetryableApplicationError(

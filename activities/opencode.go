@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/doce-dev/doce/oauth"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
@@ -103,11 +104,40 @@ func (a *OpenCode) SetProviderCredentials(ctx context.Context, in workflows.Step
 			fmt.Sprintf("The %s connection is %s. Reconnect it in Settings, then retry.", conn.ProviderID, conn.Status),
 			workflows.ErrTypeProviderNotConnected, nil)
 	}
-	auth, err := a.credential(ctx, conn)
+	c, err := a.client(ctx, p)
 	if err != nil {
 		return err
 	}
-	c, err := a.client(ctx, p)
+	if err := a.setAuth(ctx, c, conn); err != nil {
+		return err
+	}
+	return a.Store.TouchConnection(ctx, conn, p.ID)
+}
+
+// setAuth hands conn's credential to OpenCode. An OAuth token refreshed meanwhile, and pushed
+// to running projects before this one took the old, is handed over again: the last PUT wins.
+func (a *OpenCode) setAuth(ctx context.Context, c *opencode.Client, conn *store.ProviderConnection) error {
+	for range 3 {
+		if err := a.putAuth(ctx, c, conn); err != nil {
+			return err
+		}
+		if conn.AuthType != store.AuthOAuth {
+			return nil
+		}
+		now, err := a.Store.Connection(ctx, conn.UserID, conn.ProviderID)
+		if err != nil {
+			return err
+		}
+		if now.OAuthAccessCiphertext == conn.OAuthAccessCiphertext || now.Status != store.ConnConnected {
+			return nil
+		}
+		conn = now
+	}
+	return errors.New("the token changed three times while it was being handed over")
+}
+
+func (a *OpenCode) putAuth(ctx context.Context, c *opencode.Client, conn *store.ProviderConnection) error {
+	auth, err := a.credential(ctx, conn)
 	if err != nil {
 		return err
 	}
@@ -126,11 +156,9 @@ func (a *OpenCode) SetProviderCredentials(ctx context.Context, in workflows.Step
 	}
 	if conn.AuthType == store.AuthWellKnown {
 		// OpenCode reads the organisation's configuration when it loads; make it load again.
-		if err := c.Dispose(ctx); err != nil {
-			return err
-		}
+		return c.Dispose(ctx)
 	}
-	return a.Store.TouchConnection(ctx, conn, p.ID)
+	return nil
 }
 
 // authID is the key OpenCode files a connection's credential under: the provider id, or for a
@@ -165,11 +193,88 @@ func (a *OpenCode) credential(ctx context.Context, conn *store.ProviderConnectio
 			return opencode.Auth{}, err
 		}
 		return opencode.Auth{Type: store.AuthWellKnown, Key: conn.WellKnownEnv, Token: string(token)}, nil
+	case store.AuthOAuth:
+		return a.oauthCredential(ctx, conn)
 	default:
 		return opencode.Auth{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("Connections of type %s are not supported yet.", conn.AuthType),
 			workflows.ErrTypeCredentialsRejected, nil)
 	}
+}
+
+// oauthCredential is an OAuth connection in the shape OpenCode 1.18.33 keeps for its provider.
+// GitHub Copilot sends the GitHub token itself (OpenCode reads it from "refresh") and never
+// refreshes it (expires 0); ChatGPT gets the real pair with its expiry and account id. doce
+// refreshes before the expiry and hands the new pair over, so OpenCode never refreshes.
+func (a *OpenCode) oauthCredential(ctx context.Context, conn *store.ProviderConnection) (opencode.Auth, error) {
+	undecryptable := temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("The stored %s sign-in cannot be decrypted. Log in again in Settings, then retry.", conn.ProviderID),
+		workflows.ErrTypeCredentialsRejected, nil)
+	access, err := a.Secrets.Decrypt(ctx, conn.OAuthAccessCiphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldOAuthAccess))
+	if errors.Is(err, secrets.ErrUndecryptable) {
+		return opencode.Auth{}, undecryptable
+	} else if err != nil {
+		return opencode.Auth{}, err
+	}
+	auth := opencode.Auth{Type: store.AuthOAuth, Access: string(access)}
+	p, _ := providers.Lookup(conn.ProviderID)
+	if p.OAuth != nil && p.OAuth.Flow == providers.FlowGitHubDevice {
+		never := int64(0)
+		auth.Refresh, auth.Expires = auth.Access, &never
+		if conn.OAuthEnterpriseURL != "" {
+			auth.EnterpriseURL = oauth.EnterpriseHost(conn.OAuthEnterpriseURL)
+		}
+		return auth, nil
+	}
+	if conn.OAuthRefreshCiphertext != "" {
+		refresh, err := a.Secrets.Decrypt(ctx, conn.OAuthRefreshCiphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldOAuthRefresh))
+		if errors.Is(err, secrets.ErrUndecryptable) {
+			return opencode.Auth{}, undecryptable
+		} else if err != nil {
+			return opencode.Auth{}, err
+		}
+		auth.Refresh = string(refresh)
+	}
+	if conn.OAuthExpiresAt != nil {
+		ms := conn.OAuthExpiresAt.UnixMilli()
+		auth.Expires = &ms
+	}
+	auth.AccountID = conn.OAuthAccountID
+	return auth, nil
+}
+
+// PushProviderCredentials hands a project's running OpenCode the connection's current
+// credential, after a token refresh. A stopped or missing workspace is left alone: it gets
+// the current credential when it next starts.
+func (a *OpenCode) PushProviderCredentials(ctx context.Context, in workflows.ProjectCredentialsInput) error {
+	p, err := a.Store.Project(ctx, in.ProjectID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if p.DeletedAt != nil || p.HostPort == 0 || p.Status == store.ProjectDeleting || p.Status == store.ProjectDeleted {
+		return nil
+	}
+	if _, running, err := a.Workspace.State(ctx, p.ID); err != nil {
+		return err
+	} else if !running {
+		return nil
+	}
+	conn, err := a.Store.Connection(ctx, p.OwnerUserID, in.ProviderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if conn.Status != store.ConnConnected {
+		return nil
+	}
+	c, err := a.client(ctx, p)
+	if err != nil {
+		return err
+	}
+	return a.setAuth(ctx, c, conn)
 }
 
 // SessionCreate opens the project's OpenCode session once. The request is recorded before it
@@ -269,7 +374,7 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 // RemoveProviderCredentials makes a project's OpenCode forget a provider (DELETE /auth). A
 // stopped workspace is started first, since its auth.json outlives the container; a project
 // without a container holds nothing to remove.
-func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.RemoveCredentialsInput) error {
+func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.ProjectCredentialsInput) error {
 	p, err := a.Store.Project(ctx, in.ProjectID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil

@@ -46,14 +46,21 @@ type Config struct {
 	TransitMount       string // DOCE_VAULT_TRANSIT_MOUNT
 	TransitKey         string // DOCE_VAULT_TRANSIT_KEY
 
-	OpenCodeImage   string // DOCE_OPENCODE_IMAGE
-	WorkspaceMemory int64  // DOCE_WORKSPACE_MEMORY, e.g. 1g
-	WorkspaceHost   string // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
-	WorkspaceProxy  string // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
-	MetricsAddr     string // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
-	Tracing         string // DOCE_TRACING: off | stdout | otlp (OTEL_EXPORTER_OTLP_* configure otlp)
+	OpenCodeImage   string   // DOCE_OPENCODE_IMAGE
+	WorkspaceMemory int64    // DOCE_WORKSPACE_MEMORY, e.g. 1g
+	WorkspaceHost   string   // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
+	WorkspaceProxy  string   // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
+	WorkspaceDNS    []string // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
+	MetricsAddr     string   // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
+	Tracing         string   // DOCE_TRACING: off | stdout | otlp (OTEL_EXPORTER_OTLP_* configure otlp)
 	// DOCE_PROVIDER_BASE_URLS ("openai=https://gw/v1,..."): where key checks reach providers.
 	ProviderBaseURLs map[string]string
+	// Where OAuth sign-ins go, per provider (defaults: the values OpenCode uses):
+	// DOCE_OAUTH_URLS ("github-copilot=https://github.com,openai=https://auth.openai.com"),
+	// DOCE_OAUTH_CLIENT_IDS ("github-copilot=Iv1...") and DOCE_OAUTH_SCOPES ("openai=openid email").
+	OAuthURLs      map[string]string
+	OAuthClientIDs map[string]string
+	OAuthScopes    map[string]string
 }
 
 // Load reads the environment and validates it, naming every variable that is wrong.
@@ -145,6 +152,15 @@ func load(getenv func(string) string) (*Config, error) {
 			errs = append(errs, fmt.Errorf("DOCE_METRICS_ADDR=%q is not host:port", c.MetricsAddr))
 		}
 	}
+	for _, ip := range strings.Split(get("DOCE_WORKSPACE_DNS", ""), ",") {
+		if ip = strings.TrimSpace(ip); ip == "" {
+			continue
+		}
+		if net.ParseIP(ip) == nil {
+			errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_DNS: %q is not an IP address", ip))
+		}
+		c.WorkspaceDNS = append(c.WorkspaceDNS, ip)
+	}
 	c.WorkspaceProxy = get("DOCE_WORKSPACE_PROXY", "")
 	if c.WorkspaceProxy != "" {
 		if u, err := url.Parse(c.WorkspaceProxy); err != nil || u.Scheme != "http" || u.Host == "" {
@@ -153,6 +169,15 @@ func load(getenv func(string) string) (*Config, error) {
 	}
 	if c.ProviderBaseURLs, err = providers.ParseBaseURLs(get("DOCE_PROVIDER_BASE_URLS", "")); err != nil {
 		errs = append(errs, fmt.Errorf("DOCE_PROVIDER_BASE_URLS: %w", err))
+	}
+	if c.OAuthURLs, err = providers.ParseBaseURLs(get("DOCE_OAUTH_URLS", "")); err != nil {
+		errs = append(errs, fmt.Errorf("DOCE_OAUTH_URLS: %w", err))
+	}
+	if c.OAuthClientIDs, err = providers.ParsePairs(get("DOCE_OAUTH_CLIENT_IDS", "")); err != nil {
+		errs = append(errs, fmt.Errorf("DOCE_OAUTH_CLIENT_IDS: %w", err))
+	}
+	if c.OAuthScopes, err = providers.ParsePairs(get("DOCE_OAUTH_SCOPES", "")); err != nil {
+		errs = append(errs, fmt.Errorf("DOCE_OAUTH_SCOPES: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("config: %w", err)

@@ -21,6 +21,32 @@ type Provider struct {
 	Custom bool `json:"custom,omitempty"`
 	// Models offered when creating a project; a custom provider's come from its connection.
 	Models []string `json:"models,omitempty"`
+	// OAuth is how a user signs in to the provider, for providers with the "oauth" method.
+	OAuth *OAuth `json:"oauth,omitempty"`
+}
+
+// OAuth flows: how a provider's device login deviates from RFC 8628, if at all.
+const (
+	// FlowGitHubDevice is RFC 8628 at GitHub's paths (/login/device/code,
+	// /login/oauth/access_token), errors answered with HTTP 200 as GitHub does.
+	FlowGitHubDevice = "github-device"
+	// FlowOpenAIDevice is ChatGPT's own device login: a user code from
+	// /api/accounts/deviceauth/usercode, polled at /api/accounts/deviceauth/token for an
+	// authorization code, exchanged with PKCE at /oauth/token.
+	FlowOpenAIDevice = "openai-device"
+)
+
+// OAuth is a provider's sign-in. The defaults are the values OpenCode itself uses for the
+// provider, so the tokens doce obtains work there; operators can point them elsewhere
+// (DOCE_OAUTH_URLS, DOCE_OAUTH_CLIENT_IDS, DOCE_OAUTH_SCOPES).
+type OAuth struct {
+	Flow     string   `json:"flow"`
+	Label    string   `json:"label"` // the button: "Log in with GitHub Copilot"
+	URL      string   `json:"-"`     // the authorization server the flow's paths hang off
+	ClientID string   `json:"-"`
+	Scopes   []string `json:"-"`
+	// Enterprise: the user may name their own host (GitHub Enterprise) instead of URL.
+	Enterprise bool `json:"enterprise,omitempty"`
 }
 
 // CustomID is the id of the custom OpenAI-compatible provider.
@@ -34,15 +60,19 @@ var catalog = []Provider{
 		Models: []string{"anthropic/claude-sonnet-4.5", "openai/gpt-5", "google/gemini-2.5-pro"}},
 	{ID: "anthropic", Name: "Anthropic", AuthMethods: []string{"api"}, KeyPrefix: "sk-ant-",
 		Models: []string{"claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5"}},
-	{ID: "openai", Name: "OpenAI", AuthMethods: []string{"api"}, KeyPrefix: "sk-",
-		Models: []string{"gpt-5", "gpt-5-mini", "gpt-4.1"}},
+	{ID: "openai", Name: "OpenAI", AuthMethods: []string{"api", "oauth"}, KeyPrefix: "sk-",
+		Models: []string{"gpt-5", "gpt-5-mini", "gpt-4.1"},
+		OAuth: &OAuth{Flow: FlowOpenAIDevice, Label: "Log in with ChatGPT", URL: "https://auth.openai.com",
+			ClientID: "app_EMoamEEZ73f0CkXaXp7hrann", Scopes: []string{"openid", "profile", "email", "offline_access"}}},
 	{ID: "google", Name: "Google (Gemini)", AuthMethods: []string{"api"},
 		Models: []string{"gemini-2.5-pro", "gemini-2.5-flash"}},
 	{ID: "groq", Name: "Groq", AuthMethods: []string{"api"}, KeyPrefix: "gsk_",
 		Models: []string{"llama-3.3-70b-versatile", "openai/gpt-oss-120b"}},
 	// GitHub Copilot signs in with GitHub's device flow; it has no API key.
 	{ID: "github-copilot", Name: "GitHub Copilot", AuthMethods: []string{"oauth"},
-		Models: []string{"gpt-4.1", "claude-sonnet-4"}},
+		Models: []string{"gpt-4.1", "claude-sonnet-4"},
+		OAuth: &OAuth{Flow: FlowGitHubDevice, Label: "Log in with GitHub Copilot", URL: "https://github.com",
+			ClientID: "Ov23li8tweQw6odWQebz", Scopes: []string{"read:user"}, Enterprise: true}},
 	{ID: CustomID, Name: "Custom (OpenAI-compatible)", AuthMethods: []string{"api"}, Custom: true},
 	// An organisation's OpenCode configuration, served at <url>/.well-known/opencode, with a
 	// token OpenCode hands to the providers that configuration defines.
@@ -51,6 +81,17 @@ var catalog = []Provider{
 
 // All returns the catalog.
 func All() []Provider { return slices.Clone(catalog) }
+
+// OAuthProviders returns the providers users can sign in to.
+func OAuthProviders() []Provider {
+	var out []Provider
+	for _, p := range catalog {
+		if p.OAuth != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 // Lookup returns the provider with id.
 func Lookup(id string) (Provider, bool) {

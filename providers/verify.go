@@ -117,21 +117,33 @@ func providerReason(body []byte, key string) string {
 
 // ParseBaseURLs reads "id=url,id=url" (DOCE_PROVIDER_BASE_URLS).
 func ParseBaseURLs(s string) (map[string]string, error) {
+	pairs, err := ParsePairs(s)
+	if err != nil {
+		return nil, err
+	}
+	for id, raw := range pairs {
+		u, err := ValidateBaseURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", id, err)
+		}
+		pairs[id] = u
+	}
+	return pairs, nil
+}
+
+// ParsePairs reads "provider=value,provider=value" with known provider ids and non-empty values.
+func ParsePairs(s string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, kv := range strings.Split(s, ",") {
 		kv = strings.TrimSpace(kv)
 		if kv == "" {
 			continue
 		}
-		id, raw, ok := strings.Cut(kv, "=")
-		if _, known := Lookup(id); !ok || !known {
-			return nil, fmt.Errorf("%q is not provider=url with a known provider", kv)
+		id, v, ok := strings.Cut(kv, "=")
+		if _, known := Lookup(id); !ok || !known || strings.TrimSpace(v) == "" {
+			return nil, fmt.Errorf("%q is not provider=value with a known provider", kv)
 		}
-		u, err := ValidateBaseURL(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", id, err)
-		}
-		out[id] = u
+		out[id] = strings.TrimSpace(v)
 	}
 	return out, nil
 }

@@ -64,6 +64,11 @@ func ProjectContext(projectID, field string) string {
 	return Context("doce", "v1", "project", projectID, "field", field)
 }
 
+// LoginContext binds a pending device login's code to the user and provider signing in.
+func LoginContext(userID, providerID string) string {
+	return Context("doce", "v1", "user", userID, "login", providerID, "field", "device_code")
+}
+
 // Ensure enables the Transit mount and creates the derived key when either is missing. The web
 // tier and the workers may run it at the same moment; whoever loses a race finds the winner's.
 func (t *Transit) Ensure(ctx context.Context) error {

@@ -38,6 +38,7 @@ type ProviderConnection struct {
 	OAuthAccessCiphertext  string     `bun:"oauth_access_ciphertext,nullzero"`
 	OAuthExpiresAt         *time.Time `bun:"oauth_expires_at"`
 	OAuthEnterpriseURL     string     `bun:"oauth_enterprise_url,nullzero"`
+	OAuthAccountID         string     `bun:"oauth_account_id,nullzero"`
 	WellKnownURL           string     `bun:"wellknown_url,nullzero"`
 	WellKnownCiphertext    string     `bun:"wellknown_ciphertext,nullzero"`
 	WellKnownEnv           string     `bun:"wellknown_env,nullzero"`
@@ -68,18 +69,25 @@ func (s *Store) CreateConnection(ctx context.Context, c *ProviderConnection) err
 		if err := insertConnection(ctx, tx, c, now); err != nil {
 			return err
 		}
-		// The first provider a user connects becomes their preferred one.
-		_, err := tx.NewInsert().Model(&UserSettings{UserID: c.UserID, PreferredProviderID: c.ProviderID, ProviderAuthInitialized: true, UpdatedAt: now}).
-			On("CONFLICT (user_id) DO UPDATE").
-			Set("preferred_provider_id = COALESCE(user_settings.preferred_provider_id, EXCLUDED.preferred_provider_id)").
-			Set("provider_auth_initialized = TRUE").
-			Set("updated_at = EXCLUDED.updated_at").
-			Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("store: unable to update settings: %w", err)
+		if err := initSettings(ctx, tx, c.UserID, c.ProviderID, now); err != nil {
+			return err
 		}
 		return s.Audit(ctx, tx, AuditEvent{ActorID: c.UserID, Action: "connection.create", TargetType: "provider", TargetID: c.ProviderID, Detail: c.AuthType})
 	})
+}
+
+// initSettings makes the first provider a user connects their preferred one.
+func initSettings(ctx context.Context, tx bun.Tx, userID, providerID string, now time.Time) error {
+	_, err := tx.NewInsert().Model(&UserSettings{UserID: userID, PreferredProviderID: providerID, ProviderAuthInitialized: true, UpdatedAt: now}).
+		On("CONFLICT (user_id) DO UPDATE").
+		Set("preferred_provider_id = COALESCE(user_settings.preferred_provider_id, EXCLUDED.preferred_provider_id)").
+		Set("provider_auth_initialized = TRUE").
+		Set("updated_at = EXCLUDED.updated_at").
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("store: unable to update settings: %w", err)
+	}
+	return nil
 }
 
 // insertConnection inserts c as connected; a second one for the same user and provider is
@@ -145,6 +153,65 @@ func (s *Store) ReplaceConnectionSecret(ctx context.Context, c *ProviderConnecti
 			return ErrNotFound
 		}
 		return s.Audit(ctx, tx, AuditEvent{ActorID: c.UserID, Action: "connection.replace", TargetType: "provider", TargetID: c.ProviderID, Detail: c.AuthType})
+	})
+}
+
+// SaveOAuthConnection stores the tokens of a finished login as the user's connection to the
+// provider: a new connection, or the existing one's credential replaced (a second login, or
+// logging in again after the token expired).
+func (s *Store) SaveOAuthConnection(ctx context.Context, c *ProviderConnection) error {
+	now := time.Now().UTC()
+	c.AuthType, c.Status, c.ErrorMessage, c.UpdatedAt = AuthOAuth, ConnConnected, "", now
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model(c).
+			Column("auth_type", "api_key_ciphertext", "oauth_access_ciphertext", "oauth_refresh_ciphertext", "oauth_expires_at",
+				"oauth_enterprise_url", "oauth_account_id", "key_version", "display_hint", "status", "error_message", "updated_at").
+			Where("user_id = ?", c.UserID).Where("provider_id = ?", c.ProviderID).Where("status != ?", ConnRevoked).
+			Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("store: unable to store the login: %w", err)
+		}
+		action := "connection.replace"
+		if n, _ := res.RowsAffected(); n == 0 {
+			action = "connection.create"
+			if err := insertConnection(ctx, tx, c, now); err != nil {
+				return err
+			}
+			if err := initSettings(ctx, tx, c.UserID, c.ProviderID, now); err != nil {
+				return err
+			}
+		}
+		return s.Audit(ctx, tx, AuditEvent{ActorID: c.UserID, Action: action, TargetType: "provider", TargetID: c.ProviderID, Detail: AuthOAuth})
+	})
+}
+
+// UpdateOAuthTokens stores a refreshed token pair in place of the one whose access token was
+// sealed as oldAccess. When that is no longer the stored one (a new login came first) it
+// stores nothing and reports false.
+func (s *Store) UpdateOAuthTokens(ctx context.Context, c *ProviderConnection, oldAccess string) (bool, error) {
+	c.UpdatedAt = time.Now().UTC()
+	res, err := s.DB.NewUpdate().Model(c).
+		Column("oauth_access_ciphertext", "oauth_refresh_ciphertext", "oauth_expires_at", "oauth_account_id", "key_version", "updated_at").
+		WherePK().Where("status = ?", ConnConnected).Where("oauth_access_ciphertext = ?", oldAccess).
+		Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("store: unable to store the refreshed token: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// ExpireConnection marks a connection whose provider refuses its refresh token: the user
+// must log in again.
+func (s *Store) ExpireConnection(ctx context.Context, c *ProviderConnection, reason string) error {
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		_, err := tx.NewUpdate().Model((*ProviderConnection)(nil)).
+			Set("status = ?", ConnExpired).Set("error_message = ?", reason).Set("updated_at = ?", time.Now().UTC()).
+			Where("id = ?", c.ID).Where("status = ?", ConnConnected).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("store: unable to mark the connection expired: %w", err)
+		}
+		return s.Audit(ctx, tx, AuditEvent{ActorID: "system", Action: "connection.expire", TargetType: "provider", TargetID: c.ProviderID, Detail: "user " + c.UserID})
 	})
 }
 

@@ -39,6 +39,11 @@ type ConnectionView struct {
 	BaseURL      string     `json:"baseURL,omitempty"`
 	WellKnownURL string     `json:"wellKnownUrl,omitempty"`
 	Models       []string   `json:"models,omitempty"`
+	// OAuth connections: when the access token expires (doce refreshes it before), and why a
+	// connection stopped working.
+	ExpiresAt    *time.Time `json:"expiresAt,omitempty"`
+	Error        string     `json:"error,omitempty"`
+	SignIn       bool       `json:"-"` // the provider has a sign-in: offer "Log in again"
 	LastUsedAt   *time.Time `json:"lastUsedAt"`
 	CreatedAt    time.Time  `json:"createdAt"`
 }
@@ -47,7 +52,8 @@ func connectionView(c store.ProviderConnection) ConnectionView {
 	p, _ := providers.Lookup(c.ProviderID)
 	return ConnectionView{
 		ID: c.ID, ProviderID: c.ProviderID, Provider: p.Name, AuthType: c.AuthType, Status: c.Status,
-		DisplayHint: c.DisplayHint, BaseURL: c.BaseURL, WellKnownURL: c.WellKnownURL, Models: c.Models(), LastUsedAt: c.LastUsedAt, CreatedAt: c.CreatedAt,
+		DisplayHint: c.DisplayHint, BaseURL: c.BaseURL, WellKnownURL: c.WellKnownURL, Models: c.Models(),
+		ExpiresAt: c.OAuthExpiresAt, Error: c.ErrorMessage, SignIn: p.OAuth != nil, LastUsedAt: c.LastUsedAt, CreatedAt: c.CreatedAt,
 	}
 }
 
@@ -260,7 +266,7 @@ func (s *Server) renderProviders(c *gin.Context, status int, formErr *Error, in 
 	}
 	in.APIKey, in.Token = "", "" // never echo a secret back into the form
 	s.render(c, status, "providers.html", gin.H{
-		"Title": "Providers", "Connections": views, "Catalog": providers.All(), "Form": in, "Error": formErr,
+		"Title": "Providers", "Connections": views, "Catalog": providers.All(), "SignIns": providers.OAuthProviders(), "Form": in, "Error": formErr,
 		"Preferred": settings.PreferredProviderID, "Audit": audit,
 	})
 }

@@ -25,6 +25,7 @@ type Activities struct {
 	Projects    *activities.Projects
 	Connections *activities.Connections
 	Rewrap      *activities.Rewrap
+	OAuth       *activities.OAuth
 }
 
 // New returns a worker on taskQueue with every doce workflow and activity registered. It does
@@ -45,6 +46,8 @@ func Register(r sdkworker.Registry, acts Activities) {
 	r.RegisterWorkflowWithOptions(workflows.ProjectEnsureRunning, workflow.RegisterOptions{Name: "ProjectEnsureRunning"})
 	r.RegisterWorkflowWithOptions(workflows.ProviderDisconnect, workflow.RegisterOptions{Name: "ProviderDisconnect"})
 	r.RegisterWorkflowWithOptions(workflows.CredentialRewrap, workflow.RegisterOptions{Name: "CredentialRewrap"})
+	r.RegisterWorkflowWithOptions(workflows.OAuthLogin, workflow.RegisterOptions{Name: "OAuthLogin"})
+	r.RegisterWorkflowWithOptions(workflows.OAuthRefresh, workflow.RegisterOptions{Name: "OAuthRefresh"})
 	reg := func(fn any, name string) { r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
 	reg(acts.Docker.ComposeUp, workflows.ActComposeUp)
 	reg(acts.OpenCode.WaitHealthy, workflows.ActWaitHealthy)
@@ -62,6 +65,11 @@ func Register(r sdkworker.Registry, acts Activities) {
 	reg(acts.Rewrap.RewrapPage, workflows.ActRewrapPage)
 	reg(acts.Rewrap.CountStale, workflows.ActCountStale)
 	reg(acts.Rewrap.RetireOldVersions, workflows.ActRetireVersion)
+	reg(acts.OpenCode.PushProviderCredentials, workflows.ActPushCredentials)
+	reg(acts.OAuth.DeviceStart, workflows.ActOAuthStart)
+	reg(acts.OAuth.DeviceWait, workflows.ActOAuthWait)
+	reg(acts.OAuth.RefreshPlan, workflows.ActOAuthPlan)
+	reg(acts.OAuth.Refresh, workflows.ActOAuthRefresh)
 }
 
 // EnsureSearchAttributes registers doce's custom search attributes on the namespace when

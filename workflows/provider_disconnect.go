@@ -9,8 +9,8 @@ import (
 
 // ProviderDisconnect takes a provider away from a user everywhere: the connection stops being
 // usable at once (status revoked), every project set up with it has the credential removed
-// from its OpenCode (DELETE /auth), and only then is the connection row deleted. A worker
-// restart resumes where it was.
+// from its OpenCode (DELETE /auth), and only then is the connection row deleted. An OAuth
+// connection's refresher is cancelled first. A worker restart resumes where it was.
 func ProviderDisconnect(ctx workflow.Context, in DisconnectInput) error {
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
@@ -19,8 +19,14 @@ func ProviderDisconnect(ctx workflow.Context, in DisconnectInput) error {
 	if err := workflow.ExecuteLocalActivity(lctx, ActMarkRevoked, in).Get(ctx, nil); err != nil {
 		return err
 	}
+	// Runs started before OAuth connections existed go on without this step.
+	if workflow.GetVersion(ctx, "cancel-oauth-refresh", workflow.DefaultVersion, 1) == 1 {
+		// Stop the refresher first, so it pushes no token to a project being cleaned. Most
+		// connections have none: "not found" is the usual answer and is fine.
+		_ = workflow.RequestCancelExternalWorkflow(ctx, RefreshWorkflowID(in.UserID, in.ProviderID), "").Get(ctx, nil)
+	}
 	var projectIDs []string
-	if err := workflow.ExecuteLocalActivity(lctx, ActProjectsUsing, in).Get(ctx, &projectIDs); err != nil {
+	if err := workflow.ExecuteLocalActivity(lctx, ActProjectsUsing, ConnectionRef{UserID: in.UserID, ProviderID: in.ProviderID}).Get(ctx, &projectIDs); err != nil {
 		return err
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -32,7 +38,7 @@ func ProviderDisconnect(ctx workflow.Context, in DisconnectInput) error {
 	})
 	futures := make([]workflow.Future, 0, len(projectIDs))
 	for _, id := range projectIDs {
-		futures = append(futures, workflow.ExecuteActivity(actx, ActRemoveCredentials, RemoveCredentialsInput{ProjectID: id, ProviderID: in.ProviderID}))
+		futures = append(futures, workflow.ExecuteActivity(actx, ActRemoveCredentials, ProjectCredentialsInput{ProjectID: id, ProviderID: in.ProviderID}))
 	}
 	for _, f := range futures {
 		if err := f.Get(ctx, nil); err != nil {

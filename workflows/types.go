@@ -23,6 +23,11 @@ const (
 	ActProjectsUsing          = "connections.projectsUsing"
 	ActDeleteConnection       = "connections.delete"
 	ActMarkDeleted            = "project.markDeleted"
+	ActPushCredentials        = "opencode.pushProviderCredentials"
+	ActOAuthStart             = "oauth.deviceStart"
+	ActOAuthWait              = "oauth.deviceWait"
+	ActOAuthPlan              = "oauth.refreshPlan"
+	ActOAuthRefresh           = "oauth.refresh"
 )
 
 // Non-retryable error types: retrying cannot fix these, a person has to.
@@ -31,6 +36,10 @@ const (
 	ErrTypeProviderNotConnected = "ProviderNotConnected"
 	ErrTypeCredentialsRejected  = "CredentialsRejected"
 	ErrTypeImageMissing         = "ImageMissing"
+	ErrTypeBadInput             = "BadInput"
+	ErrTypeLoginDenied          = "LoginDenied"
+	ErrTypeLoginExpired         = "LoginExpired"
+	ErrTypeGrantRevoked         = "GrantRevoked"
 )
 
 // Search attributes doce keeps on its runs, so the Temporal UI and `temporal workflow list
@@ -150,8 +159,9 @@ func DisconnectWorkflowID(userID, providerID string) string {
 	return "provider-disconnect:" + userID + ":" + providerID
 }
 
-// RemoveCredentialsInput names the project whose OpenCode must forget a provider.
-type RemoveCredentialsInput struct {
+// ProjectCredentialsInput names a project and the provider whose credential its OpenCode must
+// be given again or forget.
+type ProjectCredentialsInput struct {
 	ProjectID  string
 	ProviderID string
 }

@@ -80,6 +80,8 @@ type Spec struct {
 	MemoryBytes int64
 	// OpenCodeConfig is written to /workspace/opencode.json before the container starts.
 	OpenCodeConfig []byte
+	// DNS, when set, are the only name servers the workspace asks (an air-gapped site's own).
+	DNS []string
 }
 
 // Workspace is a running workspace.
@@ -170,6 +172,7 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
 		// Lets a workspace reach an LLM served on the Docker host (self-hosted models).
 		ExtraHosts: []string{"host.docker.internal:host-gateway"},
+		DNS:        s.DNS,
 	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		networkName(s.ProjectID): {Aliases: []string{serviceName}},

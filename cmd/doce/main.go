@@ -26,6 +26,7 @@ import (
 	"github.com/doce-dev/doce/legacy"
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/migrations"
+	"github.com/doce-dev/doce/oauth"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
@@ -206,11 +207,13 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return err
 		}
 		w := worker.New(tc, cfg.TaskQueue, worker.Activities{
-			Docker:      &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory},
+			Docker:      &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, DNS: cfg.WorkspaceDNS},
 			OpenCode:    &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, HTTP: workspaceHTTP(cfg), Host: cfg.WorkspaceHost},
 			Projects:    &activities.Projects{Store: st, Metrics: m},
 			Connections: &activities.Connections{Store: st},
 			Rewrap:      &activities.Rewrap{Store: st, Secrets: patientTransit},
+			OAuth: &activities.OAuth{Store: st, Secrets: patientTransit, Flows: &oauth.Settings{
+				URLs: cfg.OAuthURLs, ClientIDs: cfg.OAuthClientIDs, Scopes: cfg.OAuthScopes}},
 		})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("unable to start worker: %w", err)

@@ -46,3 +46,21 @@ document.addEventListener("submit", function (e) {
   select.addEventListener("change", show);
   show();
 })();
+
+// A sign-in waiting for the user: ask the status endpoint until it ends, then show the end.
+(function () {
+  var login = document.getElementById("login");
+  if (!login || login.dataset.waiting !== "true" || !window.fetch) return;
+  var timer = setInterval(function () {
+    fetch(login.dataset.status, { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (body) {
+        var state = body.login && body.login.state;
+        if (state && state !== "starting" && state !== "waiting-for-user") {
+          clearInterval(timer);
+          window.location.reload();
+        }
+      })
+      .catch(function () {});
+  }, 1500);
+})();

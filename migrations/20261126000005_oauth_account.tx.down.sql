@@ -1,0 +1,1 @@
+ALTER TABLE provider_connections DROP COLUMN oauth_account_id;
