@@ -30,22 +30,22 @@ type ConnectInput struct {
 
 // ConnectionView is a connection as shown to its owner: never the secret, only a hint.
 type ConnectionView struct {
-	ID           string     `json:"id"`
-	ProviderID   string     `json:"providerId"`
-	Provider     string     `json:"providerName"`
-	AuthType     string     `json:"authType"`
-	Status       string     `json:"status"`
-	DisplayHint  string     `json:"displayHint"`
-	BaseURL      string     `json:"baseURL,omitempty"`
-	WellKnownURL string     `json:"wellKnownUrl,omitempty"`
-	Models       []string   `json:"models,omitempty"`
+	ID           string   `json:"id"`
+	ProviderID   string   `json:"providerId"`
+	Provider     string   `json:"providerName"`
+	AuthType     string   `json:"authType"`
+	Status       string   `json:"status"`
+	DisplayHint  string   `json:"displayHint"`
+	BaseURL      string   `json:"baseURL,omitempty"`
+	WellKnownURL string   `json:"wellKnownUrl,omitempty"`
+	Models       []string `json:"models,omitempty"`
 	// OAuth connections: when the access token expires (doce refreshes it before), and why a
 	// connection stopped working.
-	ExpiresAt    *time.Time `json:"expiresAt,omitempty"`
-	Error        string     `json:"error,omitempty"`
-	SignIn       bool       `json:"-"` // the provider has a sign-in: offer "Log in again"
-	LastUsedAt   *time.Time `json:"lastUsedAt"`
-	CreatedAt    time.Time  `json:"createdAt"`
+	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	SignIn     bool       `json:"-"` // the provider has a sign-in: offer "Log in again"
+	LastUsedAt *time.Time `json:"lastUsedAt"`
+	CreatedAt  time.Time  `json:"createdAt"`
 }
 
 func connectionView(c store.ProviderConnection) ConnectionView {

@@ -24,7 +24,9 @@ type LoginInput struct {
 
 // LoginWorkflowID is the one login a user runs per provider at a time: starting another
 // replaces a pending one.
-func LoginWorkflowID(userID, providerID string) string { return "oauth-login:" + userID + ":" + providerID }
+func LoginWorkflowID(userID, providerID string) string {
+	return "oauth-login:" + userID + ":" + providerID
+}
 
 // RefreshWorkflowID is the one refresher of a connection.
 func RefreshWorkflowID(userID, providerID string) string {
