@@ -172,6 +172,8 @@ func (a *OAuth) Refresh(ctx context.Context, in workflows.RefreshStepInput) (wor
 	if err != nil {
 		return workflows.TokenInfo{}, err
 	}
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	refresh, err := a.Secrets.Decrypt(ctx, c.OAuthRefreshCiphertext, secrets.ConnectionContext(c.UserID, c.ProviderID, secrets.FieldOAuthRefresh))
 	if err != nil {
 		return workflows.TokenInfo{}, err

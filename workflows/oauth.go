@@ -184,6 +184,7 @@ func OAuthRefresh(ctx workflow.Context, ref ConnectionRef) error {
 	}
 	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
+		HeartbeatTimeout:    10 * time.Second, // a worker that died mid-refresh is noticed soon
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
 			NonRetryableErrorTypes: []string{ErrTypeGrantRevoked}},
 		Summary: "Refresh the token and store the new pair",
