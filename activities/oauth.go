@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -71,6 +72,10 @@ func (a *OAuth) DeviceWait(ctx context.Context, in workflows.LoginWaitInput) (wo
 		return workflows.TokenInfo{}, temporal.NewNonRetryableApplicationError("The sign-in was denied.", workflows.ErrTypeLoginDenied, nil)
 	case errors.Is(err, oauth.ErrExpired):
 		return workflows.TokenInfo{}, temporal.NewNonRetryableApplicationError("The code expired before the sign-in was finished. Start again.", workflows.ErrTypeLoginExpired, nil)
+	case errors.Is(err, oauth.ErrRefused):
+		return workflows.TokenInfo{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%s refused the sign-in (%s). Start again.", providerName(in.Login.ProviderID), strings.TrimPrefix(err.Error(), oauth.ErrRefused.Error()+": ")),
+			workflows.ErrTypeLoginRefused, nil)
 	case err != nil:
 		return workflows.TokenInfo{}, err
 	}

@@ -79,7 +79,8 @@ func handRun(docker *dockerclient.Client, image string) (time.Duration, string, 
 	port := nat.Port("4096/tcp")
 	c, err := docker.ContainerCreate(ctx,
 		&container.Config{Image: image, Env: []string{"OPENCODE_SERVER_PASSWORD=" + password}, ExposedPorts: nat.PortSet{port: {}}},
-		&container.HostConfig{PortBindings: nat.PortMap{port: {{HostIP: "127.0.0.1"}}}},
+		// Name lookups go to this machine, where nothing answers: as doce's test workspaces.
+		&container.HostConfig{PortBindings: nat.PortMap{port: {{HostIP: "127.0.0.1"}}}, DNS: []string{testDNS}},
 		&network.NetworkingConfig{}, nil, "")
 	if err != nil {
 		return 0, "", err

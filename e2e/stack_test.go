@@ -143,6 +143,10 @@ func startDoceSplit(t testing.TB, stack stackEnv, taskQueue string, extraEnv ...
 	return p
 }
 
+// testDNS is the name server test workspaces use: loopback, where nothing answers on port 53,
+// so no lookup (and so no connection by name) leaves the machine.
+const testDNS = "127.0.0.1"
+
 func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) *doceProcess {
 	t.Helper()
 	addr := freeAddr(t)
@@ -157,6 +161,9 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		"VAULT_ADDR="+stack.VaultAddr,
 		"VAULT_TOKEN="+stack.VaultToken,
 		"DOCE_OPENCODE_IMAGE="+stack.OpenCodeImage,
+		// Workspaces ask a name server on this machine that does not answer, so whatever
+		// OpenCode would look up on the internet (models.dev, a provider's API) stays here.
+		"DOCE_WORKSPACE_DNS="+testDNS,
 	)
 	p.Env = append(p.Env, extraEnv...)
 	migrate := exec.Command(doceBinary(t), "migrate")

@@ -72,7 +72,7 @@ func waitError(err error, p Pending) error {
 		case "expired_token", "token_expired", "incorrect_device_code":
 			return ErrExpired
 		}
-		return fmt.Errorf("oauth: the token endpoint refused: %s", re.ErrorCode)
+		return fmt.Errorf("%w: %s", ErrRefused, re.ErrorCode)
 	}
 	// x/oauth2 stops polling at the code's expiry with the context's deadline error.
 	if errors.Is(err, context.DeadlineExceeded) && !p.ExpiresAt.IsZero() && !time.Now().Before(p.ExpiresAt) {

@@ -21,6 +21,9 @@ import (
 var (
 	ErrDenied  = errors.New("oauth: the sign-in was denied")
 	ErrExpired = errors.New("oauth: the code expired before the sign-in was finished")
+	// ErrRefused means the provider turned the sign-in down for a reason polling again
+	// cannot change (a code already used, an unknown client).
+	ErrRefused = errors.New("oauth: the provider refused the sign-in")
 	// ErrRevoked means the provider no longer accepts the refresh token (invalid_grant): the
 	// user revoked access, or the token chain was broken. Only a new login helps.
 	ErrRevoked = errors.New("oauth: the provider no longer accepts the refresh token")

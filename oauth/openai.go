@@ -90,7 +90,7 @@ func (o *openai) Wait(ctx context.Context, p Pending, secret string) (Token, err
 		case status == http.StatusOK && code.AuthorizationCode != "":
 			tok, err := o.cfg.Exchange(withClient(ctx, o.hc), code.AuthorizationCode, oauth2.VerifierOption(code.CodeVerifier))
 			if err != nil {
-				return Token{}, fmt.Errorf("oauth: the ChatGPT code exchange failed: %w", exchangeError(err))
+				return Token{}, exchangeError(err)
 			}
 			return openAIToken(tok, ""), nil
 		case status == http.StatusForbidden || status == http.StatusNotFound:
@@ -99,6 +99,8 @@ func (o *openai) Wait(ctx context.Context, p Pending, secret string) (Token, err
 			return Token{}, ErrDenied
 		case errorCode(code.Error) == "expired_token" || status == http.StatusGone:
 			return Token{}, ErrExpired
+		case status >= 400 && status < 500:
+			return Token{}, fmt.Errorf("%w: HTTP %d", ErrRefused, status)
 		default:
 			return Token{}, fmt.Errorf("oauth: the ChatGPT device login answered HTTP %d", status)
 		}
@@ -209,11 +211,12 @@ func errorCode(v any) string {
 	return ""
 }
 
-// exchangeError reports a refused exchange by its code only.
+// exchangeError reports a refused code exchange by its code only: the code is spent, so
+// polling again cannot help.
 func exchangeError(err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		return fmt.Errorf("HTTP %d %s", re.Response.StatusCode, re.ErrorCode)
+		return fmt.Errorf("%w: the code exchange answered HTTP %d %s", ErrRefused, re.Response.StatusCode, re.ErrorCode)
 	}
-	return err
+	return fmt.Errorf("oauth: the ChatGPT code exchange failed: %w", err)
 }

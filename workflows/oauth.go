@@ -127,7 +127,7 @@ func OAuthLogin(ctx workflow.Context, in LoginInput) (LoginStatus, error) {
 		ScheduleToCloseTimeout: budget,
 		HeartbeatTimeout:       15 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second,
-			NonRetryableErrorTypes: []string{ErrTypeLoginDenied, ErrTypeLoginExpired, ErrTypeBadInput}},
+			NonRetryableErrorTypes: []string{ErrTypeLoginDenied, ErrTypeLoginExpired, ErrTypeLoginRefused, ErrTypeBadInput}},
 		Summary: "Wait for the user to finish signing in",
 	})
 	var tok TokenInfo

@@ -39,6 +39,7 @@ const (
 	ErrTypeBadInput             = "BadInput"
 	ErrTypeLoginDenied          = "LoginDenied"
 	ErrTypeLoginExpired         = "LoginExpired"
+	ErrTypeLoginRefused         = "LoginRefused"
 	ErrTypeGrantRevoked         = "GrantRevoked"
 )
 
