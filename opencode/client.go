@@ -62,6 +62,11 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("opencode: unable to build request: %w", err)
 	}
 	req.SetBasicAuth("opencode", c.password)
+	if method == http.MethodPut || method == http.MethodDelete {
+		// Idempotent: net/http may resend it on a kept-alive connection the server closed
+		// meanwhile. A nil value marks it so without sending the header.
+		req.Header["Idempotency-Key"] = nil
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -24,6 +24,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflowWithOptions(ProjectEnsureRunning, workflow.RegisterOptions{Name: "ProjectEnsureRunning"})
 			r.RegisterWorkflowWithOptions(ProviderDisconnect, workflow.RegisterOptions{Name: "ProviderDisconnect"})
 			r.RegisterWorkflowWithOptions(CredentialRewrap, workflow.RegisterOptions{Name: "CredentialRewrap"})
+			r.RegisterWorkflowWithOptions(OAuthLogin, workflow.RegisterOptions{Name: "OAuthLogin"})
+			r.RegisterWorkflowWithOptions(OAuthRefresh, workflow.RegisterOptions{Name: "OAuthRefresh"})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}
