@@ -272,3 +272,61 @@ func selectProvider(id string) chromedp.Action {
 		chromedp.Evaluate(`document.getElementById("providerId").dispatchEvent(new Event("change")), true`, nil),
 	}
 }
+
+// TestBrowserOAuthSignIn signs in to ChatGPT as a person would: the button on the providers
+// page, the code shown by doce typed into the provider's page in a second tab, and doce's
+// page moving on to "signed in" by itself.
+func TestBrowserOAuthSignIn(t *testing.T) {
+	stack := requireStack(t)
+	srv := startAuthServer(t)
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-browser-oauth-%d", time.Now().UnixNano()), oauthEnv(srv.URL())...)
+	ctx := newBrowser(t, 1280, 900)
+
+	run(t, ctx, "first-run setup",
+		chromedp.Navigate(doce.URL),
+		chromedp.WaitVisible(`#username`),
+		chromedp.SendKeys(`#username`, "admin"),
+		chromedp.SendKeys(`#password`, "correct horse battery"),
+		chromedp.Submit(`#password`),
+		chromedp.WaitVisible(`#providerId`),
+	)
+	var code, link string
+	var ok bool
+	run(t, ctx, "start the ChatGPT sign-in",
+		chromedp.Click(`//button[normalize-space()="Log in with ChatGPT"]`),
+		chromedp.WaitVisible(`[data-user-code]`),
+		chromedp.Text(`[data-user-code]`, &code),
+		chromedp.AttributeValue(`#login a[target="_blank"]`, "href", &link, &ok),
+	)
+	if code == "" || !ok || !strings.HasPrefix(link, srv.URL()) {
+		t.Fatalf("sign-in page: code %q, link %q", code, link)
+	}
+	screenshot(t, ctx, "10-oauth-code")
+
+	// The user opens the provider's page in another tab and enters the code.
+	provider, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	run(t, provider, "approve at the provider",
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(`#user_code`),
+		chromedp.SendKeys(`#user_code`, code),
+		chromedp.Click(`#approve`),
+		chromedp.WaitVisible(`#message`),
+	)
+	var signedIn string
+	run(t, ctx, "doce's page follows the sign-in",
+		chromedp.WaitVisible(`//p[contains(., "You are signed in")]`),
+		chromedp.Text(`#login`, &signedIn),
+	)
+	screenshot(t, ctx, "11-oauth-connected")
+	var html string
+	run(t, ctx, "the connection is listed",
+		chromedp.Navigate(doce.URL+"/settings/providers"),
+		chromedp.WaitVisible(`//td[contains(., "OpenAI")]`),
+		chromedp.OuterHTML(`main`, &html),
+	)
+	if !strings.Contains(html, "signed in, account") || !strings.Contains(html, "doce renews it before then") {
+		t.Errorf("the providers page does not show the sign-in and its expiry")
+	}
+	screenshot(t, ctx, "12-oauth-providers")
+}
