@@ -43,7 +43,8 @@ func startAuthServer(t *testing.T) *oauthtest.Server {
 
 func oauthEnv(authURL string) []string {
 	return []string{
-		"DOCE_OAUTH_URLS=github-copilot=" + authURL + ",openai=" + authURL,
+		"DOCE_OAUTH_URLS=github-copilot=" + authURL + ",openai=" + authURL, // github.com's stand-in
+
 		"DOCE_OAUTH_CLIENT_IDS=github-copilot=doce-e2e,openai=doce-e2e",
 	}
 }
@@ -82,7 +83,7 @@ func waitLogin(t *testing.T, hc *recordingClient, doce *doceProcess, provider, w
 
 type connectionState struct {
 	ProviderID, AuthType, Status, Error, DisplayHint string
-	ExpiresAt                                       *time.Time
+	ExpiresAt                                        *time.Time
 }
 
 func connectionOf(t *testing.T, hc *recordingClient, doce *doceProcess, provider string) (connectionState, bool) {
@@ -164,10 +165,12 @@ func TestOAuthLoginAndRefreshReachRunningProjects(t *testing.T) {
 		t.Fatal("a denied sign-in left a connection")
 	}
 
-	// Two sign-ins that succeed; the second replaces nothing.
+	// Two sign-ins that succeed: GitHub Copilot at an enterprise host the user names (the
+	// local server on loopback, where plain http is allowed), ChatGPT at its configured URL.
+	enterprise := map[string]any{"github-copilot": map[string]any{"enterpriseUrl": srv.URL()}, "openai": nil}
 	for _, provider := range []string{"github-copilot", "openai"} {
 		start := time.Now()
-		l := startLogin(t, hc, doce, provider, nil)
+		l := startLogin(t, hc, doce, provider, enterprise[provider])
 		time.Sleep(1500 * time.Millisecond) // the user types the code; doce polls meanwhile
 		if got := waitLogin(t, hc, doce, provider, "waiting-for-user"); got.UserCode != l.UserCode {
 			t.Fatalf("the code changed while waiting: %+v", got)
@@ -191,8 +194,10 @@ func TestOAuthLoginAndRefreshReachRunningProjects(t *testing.T) {
 	// What OpenCode holds has the shape OpenCode 1.18.33 keeps for each provider.
 	var seenTokens []string
 	gh, ok := workspaceAuth(t, docker, copilot.ID, "github-copilot")
-	if !ok || gh.Type != "oauth" || gh.Access == "" || gh.Refresh != gh.Access || gh.Expires == nil || *gh.Expires != 0 {
-		t.Fatalf("github-copilot in auth.json: type %q, access set %v, refresh==access %v, expires %v", gh.Type, gh.Access != "", gh.Refresh == gh.Access, gh.Expires)
+	if !ok || gh.Type != "oauth" || gh.Access == "" || gh.Refresh != gh.Access || gh.Expires == nil || *gh.Expires != 0 ||
+		gh.EnterpriseURL != strings.TrimPrefix(srv.URL(), "http://") {
+		t.Fatalf("github-copilot in auth.json: type %q, access set %v, refresh==access %v, expires %v, enterpriseUrl %q",
+			gh.Type, gh.Access != "", gh.Refresh == gh.Access, gh.Expires, gh.EnterpriseURL)
 	}
 	oa, ok := workspaceAuth(t, docker, chatgpt.ID, "openai")
 	if !ok || oa.Type != "oauth" || oa.Access == "" || oa.Refresh == "" || oa.Refresh == oa.Access || oa.Expires == nil || *oa.Expires == 0 || !strings.HasPrefix(oa.AccountID, "acct-test-") {
