@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/oauth"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
@@ -21,6 +22,13 @@ type OAuth struct {
 	Store   *store.Store
 	Secrets *secrets.Transit
 	Flows   *oauth.Settings
+	Metrics *metrics.Metrics // optional
+}
+
+func (a *OAuth) count(providerID, outcome string) {
+	if a.Metrics != nil {
+		a.Metrics.OAuthRefreshes.WithLabelValues(providerID, outcome).Inc()
+	}
 }
 
 func (a *OAuth) flow(providerID, enterpriseURL string) (oauth.Flow, error) {
@@ -184,6 +192,14 @@ func (a *OAuth) Refresh(ctx context.Context, in workflows.RefreshStepInput) (wor
 		return workflows.TokenInfo{}, err
 	}
 	tok, err := f.Refresh(ctx, string(refresh))
+	switch {
+	case errors.Is(err, oauth.ErrRevoked):
+		a.count(c.ProviderID, "revoked")
+	case err != nil:
+		a.count(c.ProviderID, "error")
+	default:
+		a.count(c.ProviderID, "refreshed")
+	}
 	if errors.Is(err, oauth.ErrRevoked) {
 		msg := fmt.Sprintf("%s no longer accepts this sign-in. Log in again in Settings.", providerName(c.ProviderID))
 		if err := a.Store.ExpireConnection(ctx, c, msg); err != nil {

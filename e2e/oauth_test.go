@@ -282,6 +282,19 @@ func TestOAuthLoginAndRefreshReachRunningProjects(t *testing.T) {
 		return !ok, fmt.Errorf("still in auth.json")
 	})
 
+	// The refreshes are counted for operators.
+	mresp, err := http.Get(doce.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, want := range []string{`doce_oauth_refreshes_total{outcome="refreshed",provider="openai"}`, `doce_oauth_refreshes_total{outcome="revoked",provider="openai"} 1`} {
+		if !bytes.Contains(metricsText, []byte(want)) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	// No token anywhere doce keeps or says things.
 	seenTokens = append(seenTokens, refresh)
 	histories := workflowHistory(t, stack, "oauth-login:"+adminID+":github-copilot") +

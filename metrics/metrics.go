@@ -29,6 +29,9 @@ type Metrics struct {
 	HTTPDuration *prometheus.HistogramVec
 	// VaultDuration is Vault Transit call latency by operation and outcome.
 	VaultDuration *prometheus.HistogramVec
+	// OAuthRefreshes counts token refreshes by provider and outcome: refreshed, revoked (the
+	// connection is now expired) or error (retried).
+	OAuthRefreshes *prometheus.CounterVec
 
 	temporalScope io.Closer
 }
@@ -53,8 +56,11 @@ func New() *Metrics {
 			Name: "doce_vault_request_duration_seconds", Help: "Vault Transit call latency.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5, 30},
 		}, []string{"operation", "outcome"}),
+		OAuthRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "doce_oauth_refreshes_total", Help: "OAuth token refreshes: refreshed, revoked (connection expired), error (retried).",
+		}, []string{"provider", "outcome"}),
 	}
-	reg.MustRegister(m.SetupsStarted, m.SetupsEnded, m.HTTPDuration, m.VaultDuration)
+	reg.MustRegister(m.SetupsStarted, m.SetupsEnded, m.HTTPDuration, m.VaultDuration, m.OAuthRefreshes)
 	return m
 }
 
