@@ -263,6 +263,30 @@ func TestOAuthLoginAndRefreshReachRunningProjects(t *testing.T) {
 		t.Error("the providers page does not offer to log in again")
 	}
 
+	// Logging in again brings the connection back, hands the running project the new token at
+	// once and starts a new refresher.
+	stale, _ := workspaceAuth(t, docker, chatgpt.ID, "openai")
+	again := startLogin(t, hc, doce, "openai", nil)
+	if err := srv.Approve(again.UserCode); err != nil {
+		t.Fatal(err)
+	}
+	waitLogin(t, hc, doce, "openai", "connected")
+	if c, _ := connectionOf(t, hc, doce, "openai"); c.Status != "connected" || c.Error != "" {
+		t.Errorf("after logging in again the connection is %+v", c)
+	}
+	waitFor(t, "the new sign-in's token in the workspace", 10*time.Second, func() (bool, error) {
+		e, _ := workspaceAuth(t, docker, chatgpt.ID, "openai")
+		return e.Access != stale.Access && srv.ActiveAccessToken(e.Access), fmt.Errorf("not the new token")
+	})
+	waitFor(t, "a new openai refresher", 10*time.Second, func() (bool, error) {
+		d, err := tc.DescribeWorkflowExecution(context.Background(), "oauth-refresh:"+adminID+":openai", "")
+		if err != nil {
+			return false, err
+		}
+		st := d.GetWorkflowExecutionInfo().GetStatus()
+		return st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, fmt.Errorf("status %s", st)
+	})
+
 	// Disconnecting GitHub Copilot cancels its refresher and empties the project's entry.
 	recordHistory(t, stack, "oauth-login:"+adminID+":github-copilot", "oauth_login.json")
 	recordHistory(t, stack, "oauth-refresh:"+adminID+":github-copilot", "oauth_refresh.json")

@@ -85,6 +85,7 @@ type LoginStatus struct {
 	VerificationURIComplete string     `json:"verificationUriComplete,omitempty"`
 	ExpiresAt               *time.Time `json:"expiresAt,omitempty"`
 	Error                   string     `json:"error,omitempty"`
+	Enterprise              string     `json:"enterpriseUrl,omitempty"`
 }
 
 // QueryLogin is the query name for LoginStatus.
@@ -95,7 +96,7 @@ const QueryLogin = "login"
 // sealed by Vault Transit. A worker restart resumes polling with the same code. When the token
 // expires, OAuthRefresh is started to keep it fresh.
 func OAuthLogin(ctx workflow.Context, in LoginInput) (LoginStatus, error) {
-	status := LoginStatus{State: LoginStarting}
+	status := LoginStatus{State: LoginStarting, Enterprise: in.Enterprise}
 	if err := workflow.SetQueryHandler(ctx, QueryLogin, func() (LoginStatus, error) { return status, nil }); err != nil {
 		return status, err
 	}
@@ -118,7 +119,7 @@ func OAuthLogin(ctx workflow.Context, in LoginInput) (LoginStatus, error) {
 	}
 	expires := st.ExpiresAt
 	status = LoginStatus{State: LoginWaiting, UserCode: st.UserCode, VerificationURI: st.VerificationURI,
-		VerificationURIComplete: st.VerificationURIComplete, ExpiresAt: &expires}
+		VerificationURIComplete: st.VerificationURIComplete, ExpiresAt: &expires, Enterprise: in.Enterprise}
 
 	// Polling lasts until the code expires; a retried attempt goes on with the same code.
 	budget := max(st.ExpiresAt.Sub(workflow.Now(ctx)), time.Minute) + time.Minute
@@ -141,7 +142,15 @@ func OAuthLogin(ctx workflow.Context, in LoginInput) (LoginStatus, error) {
 		}
 		return fail(LoginFailed, err)
 	}
-	status = LoginStatus{State: LoginConnected}
+	status = LoginStatus{State: LoginConnected, Enterprise: in.Enterprise}
+	// Projects already on the provider (a second login, or one after the token expired) get
+	// the new token now rather than at the next refresh.
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+	})
+	ref := ConnectionRef{UserID: in.UserID, ProviderID: in.ProviderID}
+	pushToProjects(ctx, lctx, ref, tok)
 	if tok.ExpiresAt.IsZero() {
 		return status, nil
 	}
@@ -152,7 +161,7 @@ func OAuthLogin(ctx workflow.Context, in LoginInput) (LoginStatus, error) {
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 	})
-	err := workflow.ExecuteChildWorkflow(cctx, OAuthRefresh, ConnectionRef{UserID: in.UserID, ProviderID: in.ProviderID}).
+	err := workflow.ExecuteChildWorkflow(cctx, OAuthRefresh, ref).
 		GetChildWorkflowExecution().Get(ctx, nil)
 	if err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		return status, err

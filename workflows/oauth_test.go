@@ -52,6 +52,11 @@ func TestOAuthLoginConnectsAndStartsTheRefresher(t *testing.T) {
 			t.Errorf("query: %v", err)
 		}
 	}).Return(TokenInfo{Active: true, ExpiresAt: env.Now().Add(time.Hour), SavedAt: env.Now()}, nil)
+	env.OnActivity(ActProjectsUsing, mock.Anything, ConnectionRef{UserID: "u1", ProviderID: "openai"}).Return([]string{"p1"}, nil)
+	var pushed []string
+	env.OnActivity(ActPushCredentials, mock.Anything, mock.Anything).Run(func(args mock.Arguments) {
+		pushed = append(pushed, args.Get(1).(ProjectCredentialsInput).ProjectID)
+	}).Return(nil)
 	var refresher string
 	env.OnWorkflow("OAuthRefresh", mock.Anything, ConnectionRef{UserID: "u1", ProviderID: "openai"}).Run(func(args mock.Arguments) {
 		refresher = workflow.GetInfo(args.Get(0).(workflow.Context)).WorkflowExecution.ID
@@ -67,6 +72,9 @@ func TestOAuthLoginConnectsAndStartsTheRefresher(t *testing.T) {
 	}
 	if refresher != RefreshWorkflowID("u1", "openai") {
 		t.Fatalf("refresher started as %q", refresher)
+	}
+	if len(pushed) != 1 || pushed[0] != "p1" {
+		t.Fatalf("the new token went to %v, want the project already on the provider", pushed)
 	}
 }
 
