@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -464,6 +465,19 @@ func TestReplaceAndDisconnectReachRunningProjects(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(string(body), `"displayHint":"…-key"`) {
 		t.Fatalf("replace: %d %s", status, body)
 	}
+	// The running project's OpenCode gets the new key.
+	replaced := time.Now()
+	waitFor(t, "the replaced key in the workspace", 30*time.Second, func() (bool, error) {
+		cs, err := docker.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", workspace.LabelProject+"="+p.ID))})
+		if err != nil || len(cs) != 1 {
+			return false, fmt.Errorf("containers: %d %v", len(cs), err)
+		}
+		var auth map[string]struct{ Key string }
+		json.Unmarshal(readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json"), &auth)
+		return auth["custom"].Key == "sk-e2e-second-key", errors.New("still the first key")
+	})
+	t.Logf("the replaced key reached the workspace %s after the reply", time.Since(replaced).Round(10*time.Millisecond))
+	recordHistory(t, stack, "credential-push:"+mustUserID(t, doce, "admin")+":custom", "credential_push.json")
 
 	// Another user gets 404 for the connection and cannot disconnect it.
 	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))

@@ -51,6 +51,27 @@ func (s *Service) StartLogin(ctx context.Context, in workflows.LoginInput, wait 
 	}
 }
 
+// PushCredential hands the user's replaced credential for providerID to their running
+// projects. A push still running for an older replacement is replaced by this one.
+func (s *Service) PushCredential(ctx context.Context, userID, providerID string) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.PushWorkflowID(userID, providerID),
+		TaskQueue:                s.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SAUserID.ValueSet(userID),
+			workflows.SAProviderID.ValueSet(providerID),
+		),
+	}, "CredentialPush", workflows.ConnectionRef{UserID: userID, ProviderID: providerID})
+	if err != nil {
+		return fmt.Errorf("setups: unable to start handing the new %s credential to projects: %w", providerID, err)
+	}
+	return nil
+}
+
 // LoginStatus is where the user's latest login to providerID stands.
 func (s *Service) LoginStatus(ctx context.Context, userID, providerID string) (workflows.LoginStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)

@@ -151,6 +151,10 @@ func (s *Server) saveConnection(c *gin.Context, u *store.User, prov providers.Pr
 			return nil, err
 		}
 		s.Log.Info("provider credential replaced", "user_id", u.ID, "provider_id", prov.ID)
+		// The key is stored; running projects get it from a workflow, which retries.
+		if err := s.Setups.PushCredential(ctx, u.ID, prov.ID); err != nil {
+			s.Log.Warn("replaced credential not handed to running projects", "user_id", u.ID, "provider_id", prov.ID, "error", err)
+		}
 		return conn, nil
 	}
 	if err := s.Store.CreateConnection(ctx, conn); errors.Is(err, store.ErrConflict) {

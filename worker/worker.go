@@ -48,6 +48,7 @@ func Register(r sdkworker.Registry, acts Activities) {
 	r.RegisterWorkflowWithOptions(workflows.CredentialRewrap, workflow.RegisterOptions{Name: "CredentialRewrap"})
 	r.RegisterWorkflowWithOptions(workflows.OAuthLogin, workflow.RegisterOptions{Name: "OAuthLogin"})
 	r.RegisterWorkflowWithOptions(workflows.OAuthRefresh, workflow.RegisterOptions{Name: "OAuthRefresh"})
+	r.RegisterWorkflowWithOptions(workflows.CredentialPush, workflow.RegisterOptions{Name: "CredentialPush"})
 	reg := func(fn any, name string) { r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
 	reg(acts.Docker.ComposeUp, workflows.ActComposeUp)
 	reg(acts.OpenCode.WaitHealthy, workflows.ActWaitHealthy)

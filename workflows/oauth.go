@@ -212,34 +212,6 @@ func OAuthRefresh(ctx workflow.Context, ref ConnectionRef) error {
 	return workflow.NewContinueAsNewError(ctx, OAuthRefresh, ref)
 }
 
-// pushToProjects hands the connection's current credential to each of the user's projects on
-// the provider, in parallel. A project that cannot take it before the token expires is left:
-// its OpenCode gets the current token when it next starts.
-func pushToProjects(ctx, lctx workflow.Context, ref ConnectionRef, tok TokenInfo) {
-	var projectIDs []string
-	if err := workflow.ExecuteLocalActivity(lctx, ActProjectsUsing, ref).Get(ctx, &projectIDs); err != nil {
-		workflow.GetLogger(ctx).Warn("unable to list projects to push the token to", "error", err)
-		return
-	}
-	budget := max(tok.ExpiresAt.Sub(workflow.Now(ctx)), time.Minute)
-	pctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    time.Minute,
-		ScheduleToCloseTimeout: budget,
-		HeartbeatTimeout:       15 * time.Second,
-		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
-		Summary:                "Hand the new token to a project's OpenCode",
-	})
-	futures := make([]workflow.Future, 0, len(projectIDs))
-	for _, id := range projectIDs {
-		futures = append(futures, workflow.ExecuteActivity(pctx, ActPushCredentials, ProjectCredentialsInput{ProjectID: id, ProviderID: ref.ProviderID}))
-	}
-	for i, f := range futures {
-		if err := f.Get(ctx, nil); err != nil {
-			workflow.GetLogger(ctx).Warn("project did not take the new token", "project", projectIDs[i], "error", err)
-		}
-	}
-}
-
 // RefreshAt is when a token is refreshed: a quarter of its life before it expires, at most
 // ten minutes before. OpenCode refreshes a token itself only once it has expired, so doce's
 // refresh always comes first.
