@@ -45,8 +45,10 @@ func TestComposeFileIsValid(t *testing.T) {
 	if n := strings.Count(out, "/var/run/docker.sock"); n != 2 { // source and target of one mount
 		t.Errorf("the Docker socket appears %d times, want one mount (the worker's)", n/2)
 	}
-	if out, err := compose(base, "config", "-q"); err == nil || !strings.Contains(out, "set VAULT_TOKEN") {
-		t.Errorf("without VAULT_TOKEN docker-compose config said %v:\n%s", err, out)
+	// Vault sign-in is an AppRole in production: the role files are mounted and passed on.
+	out, err = compose(append(base, "DOCE_VAULT_APPROLE_DIR=/srv/doce-vault", "VAULT_ROLE_ID_FILE=/etc/doce/vault/role-id"), "config")
+	if err != nil || !strings.Contains(out, "/srv/doce-vault") || !strings.Contains(out, "VAULT_ROLE_ID_FILE: /etc/doce/vault/role-id") {
+		t.Errorf("AppRole settings not passed on: %v\n%s", err, out)
 	}
 }
 
@@ -72,8 +74,17 @@ func TestComposeRunsDoce(t *testing.T) {
 	if fi, err := os.Stat("/var/run/docker.sock"); err == nil {
 		gid = fmt.Sprint(fi.Sys().(*syscall.Stat_t).Gid)
 	}
+	// Vault as the README sets it up for production: an AppRole under the service policy,
+	// its files readable by the image's user only.
+	approle := t.TempDir()
+	setup := exec.Command("bash", "../scripts/vault-approle.sh", stack.VaultAddr, approle, "65532")
+	setup.Env = append(os.Environ(), "VAULT_TOKEN="+stack.VaultToken)
+	if out, err := setup.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/vault-approle.sh: %v\n%s", err, out)
+	}
 	env := append(os.Environ(),
-		"DOCE_IMAGE="+image, "VAULT_TOKEN="+stack.VaultToken, "VAULT_ADDR="+stack.VaultAddr,
+		"DOCE_IMAGE="+image, "VAULT_TOKEN=", "VAULT_ADDR="+stack.VaultAddr, "DOCE_VAULT_APPROLE_DIR="+approle,
+		"VAULT_ROLE_ID_FILE=/etc/doce/vault/role-id", "VAULT_SECRET_ID_FILE=/etc/doce/vault/secret-id",
 		"TEMPORAL_ADDRESS="+stack.TemporalAddress, "DOCE_HTTP_ADDR="+addr, "DOCE_BASE_URL=http://"+addr,
 		"DOCE_TASK_QUEUE="+project, "DOCE_OPENCODE_IMAGE="+stack.OpenCodeImage, "DOCKER_GID="+gid)
 	compose := func(args ...string) string {

@@ -48,19 +48,9 @@ ui            = false
 HCL
   "$VAULT_BIN" server -config="$dir/vault.hcl" >"$LOGS/vault.log" 2>&1 &
   SERVICE_PIDS+=($!)
-  # sys/health answers 501 (not initialised) or 503 (sealed) before it is usable; any answer will do.
-  wait_for "vault (log: $LOGS/vault.log)" 30 curl -s -o /dev/null "$addr/v1/sys/health"
-  if [ ! -s "$dir/init.json" ]; then
-    log "initialising vault (keys in $dir/init.json)"
-    (umask 077 && VAULT_ADDR=$addr "$VAULT_BIN" operator init -key-shares=1 -key-threshold=1 -format=json >"$dir/init.json.tmp") \
-      && mv "$dir/init.json.tmp" "$dir/init.json"
-  fi
-  local unseal
-  unseal=$(sed -n 's/.*"unseal_keys_b64": *\[ *"\([^"]*\)".*/\1/p' <(tr -d '\n' <"$dir/init.json"))
-  VAULT_ADDR=$addr "$VAULT_BIN" operator unseal "$unseal" >/dev/null
+  "$ROOT/scripts/vault-init.sh" "$addr" "$dir/init.json"
   VAULT_TOKEN=$(sed -n 's/.*"root_token": *"\([^"]*\)".*/\1/p' <(tr -d '\n' <"$dir/init.json"))
   export VAULT_TOKEN
-  wait_for "vault unseal" 30 curl -sf "$addr/v1/sys/health"
 }
 
 stop_services() {
