@@ -52,7 +52,10 @@ type Config struct {
 	WorkspaceProxy  string   // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
 	WorkspaceDNS    []string // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
 	MetricsAddr     string   // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
-	Tracing         string   // DOCE_TRACING: off | stdout | otlp (OTEL_EXPORTER_OTLP_* configure otlp)
+	// DOCE_WORKER_HEALTH_FILE: a file `doce worker` rewrites every 10 s while Temporal and Docker
+	// answer, for `doce probe FILE` (a healthcheck for workers, which serve no port).
+	WorkerHealthFile string
+	Tracing          string // DOCE_TRACING: off | stdout | otlp (OTEL_EXPORTER_OTLP_* configure otlp)
 	// DOCE_PROVIDER_BASE_URLS ("openai=https://gw/v1,..."): where key checks reach providers.
 	ProviderBaseURLs map[string]string
 	// Where OAuth sign-ins go, per provider (defaults: the values OpenCode uses):
@@ -147,6 +150,7 @@ func load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("DOCE_TRACING=%q is not off, stdout or otlp", c.Tracing))
 	}
 	c.MetricsAddr = get("DOCE_METRICS_ADDR", "")
+	c.WorkerHealthFile = get("DOCE_WORKER_HEALTH_FILE", "")
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			errs = append(errs, fmt.Errorf("DOCE_METRICS_ADDR=%q is not host:port", c.MetricsAddr))

@@ -129,6 +129,12 @@ func TestComposeRunsDoce(t *testing.T) {
 		out, err := exec.Command("docker", "inspect", "-f", "{{.State.Health.Status}}", serveID).Output()
 		return strings.TrimSpace(string(out)) == "healthy", fmt.Errorf("health %q %v", strings.TrimSpace(string(out)), err)
 	})
+	// The worker's healthcheck (a file it keeps fresh, read by doce probe) passes.
+	workerID := strings.TrimSpace(compose("ps", "-q", "doce-worker"))
+	waitFor(t, "doce-worker healthy", time.Minute, func() (bool, error) {
+		out, err := exec.Command("docker", "inspect", "-f", "{{.State.Health.Status}}", workerID).Output()
+		return strings.TrimSpace(string(out)) == "healthy", fmt.Errorf("health %q %v", strings.TrimSpace(string(out)), err)
+	})
 	size, _ := exec.Command("docker", "image", "inspect", "-f", "{{.Size}}", image).Output()
 	t.Logf("doce image %s bytes; serve and worker ready %s after docker-compose up", strings.TrimSpace(string(size)), ready.Round(10*time.Millisecond))
 	hc := admin(t, doce, "sk-e2e-compose")

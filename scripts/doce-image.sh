@@ -7,7 +7,8 @@ source "$(dirname "$0")/lib.sh"
 IMAGE=${DOCE_IMAGE:-doce/doce:dev}
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
-mkdir -p "$ctx/rootfs/usr/local/bin" "$ctx/rootfs/etc/ssl/certs" "$ctx/rootfs/data"
+mkdir -p "$ctx/rootfs/usr/local/bin" "$ctx/rootfs/etc/ssl/certs" "$ctx/rootfs/data" "$ctx/rootfs/tmp"
+chmod 1777 "$ctx/rootfs/tmp" # the worker's health file
 log "building doce (static)"
 (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$ctx/rootfs/usr/local/bin/doce" ./cmd/doce)
 cp -L /etc/ssl/certs/ca-certificates.crt "$ctx/rootfs/etc/ssl/certs/"

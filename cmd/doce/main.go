@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -50,7 +51,8 @@ Commands:
   import-legacy PATH   import users and OpenRouter keys from a doce.dev database
   keys      show the Transit key's versions, or rotate it and rewrap (doce keys for more)
   backup PATH  write a consistent copy of the database to PATH, while doce runs
-  probe URL a health probe for images without a shell: exits 0 when URL answers 2xx
+  probe URL|FILE  a health probe for images without a shell: exits 0 when URL answers 2xx,
+            or when FILE (a worker's DOCE_WORKER_HEALTH_FILE) is under 30 s old
   help      show this help
 
 Configuration comes from the environment; see README.md.
@@ -231,6 +233,9 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			g.Go(func() error { <-ctx.Done(); return ms.Close() })
 			log.Info("worker metrics listening", "addr", cfg.MetricsAddr)
 		}
+		if cfg.WorkerHealthFile != "" {
+			g.Go(func() error { writeWorkerHealth(ctx, cfg.WorkerHealthFile, tc, ws, log); return nil })
+		}
 		g.Go(func() error {
 			<-ctx.Done()
 			w.Stop() // waits for running activities, up to WorkerStopTimeout
@@ -342,12 +347,56 @@ func runImportLegacy(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 	return err
 }
 
+// workerHealthEvery is how often a worker rewrites its health file; probe accepts a file up to
+// three intervals old.
+const workerHealthEvery = 10 * time.Second
+
+// writeWorkerHealth rewrites path while the worker's Temporal and Docker answer, and removes it
+// when either does not, until ctx ends.
+func writeWorkerHealth(ctx context.Context, path string, tc client.Client, ws *workspace.Manager, log *slog.Logger) {
+	defer os.Remove(path)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := tc.CheckHealth(cctx, &client.CheckHealthRequest{})
+		if err == nil {
+			err = ws.Ping(cctx)
+		}
+		cancel()
+		if err == nil {
+			err = os.WriteFile(path, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
+		} else {
+			os.Remove(path)
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("worker unhealthy", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(workerHealthEvery):
+		}
+	}
+}
+
 // probe GETs a URL and exits 0 on a 2xx answer: container healthchecks in an image without a
 // shell or curl use it.
 func probe(args []string) int {
 	if len(args) != 1 {
-		fmt.Fprintln(os.Stderr, "usage: doce probe URL")
+		fmt.Fprintln(os.Stderr, "usage: doce probe URL|FILE")
 		return 2
+	}
+	if !strings.HasPrefix(args[0], "http://") && !strings.HasPrefix(args[0], "https://") {
+		// A worker's health file (DOCE_WORKER_HEALTH_FILE): fresh means healthy.
+		fi, err := os.Stat(args[0])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "doce probe: no health file:", err)
+			return 1
+		}
+		if age := time.Since(fi.ModTime()); age > 3*workerHealthEvery {
+			fmt.Fprintf(os.Stderr, "doce probe: health file %s old\n", age.Round(time.Second))
+			return 1
+		}
+		return 0
 	}
 	hc := &http.Client{Timeout: 5 * time.Second}
 	resp, err := hc.Get(args[0])
