@@ -155,3 +155,55 @@ func doceCommand(t *testing.T, doce *doceProcess, args ...string) string {
 	}
 	return string(out)
 }
+
+// TestOperatorCommandsFromTheDocs runs the rest of docs/operations.md's commands as an
+// operator would: two setups stop at a missing image; `doce setups cancel` ends one,
+// `doce setups retry -all` resumes the other once the image is there; then, with doce stopped,
+// `doce migrate down` undoes the last group (here the install's, so everything) and
+// `doce migrate` applies it again.
+func TestOperatorCommandsFromTheDocs(t *testing.T) {
+	stack := requireStack(t)
+	docker := dockerClient(t)
+	missing := fmt.Sprintf("doce/opencode-e2e-missing:%d", time.Now().UnixNano())
+	t.Cleanup(func() { docker.ImageRemove(context.Background(), missing, image.RemoveOptions{}) })
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-ops-%d", time.Now().UnixNano()), "DOCE_OPENCODE_IMAGE="+missing)
+	hc := admin(t, doce, "sk-e2e-ops")
+	cancelled := createProject(t, hc, doce, "to cancel")
+	retried := createProject(t, hc, doce, "to retry")
+	waitStatus(t, hc, doce, cancelled.ID, "failed", time.Minute)
+	waitStatus(t, hc, doce, retried.ID, "failed", time.Minute)
+
+	if out := doceCommand(t, doce, "setups", "cancel", cancelled.ID); !strings.Contains(out, cancelled.ID+": cancel requested") {
+		t.Fatalf("doce setups cancel: %s", out)
+	}
+	waitStatus(t, hc, doce, cancelled.ID, "cancelled", time.Minute)
+	if err := docker.ImageTag(context.Background(), stack.OpenCodeImage, missing); err != nil {
+		t.Fatal(err)
+	}
+	// -all finds the waiting setups through Temporal's visibility, which lags a moment.
+	waitFor(t, "retry -all finds the waiting setup", 30*time.Second, func() (bool, error) {
+		cmd := exec.Command(doceBinary(t), "setups", "retry", "-all")
+		cmd.Env = doce.Env
+		out, err := cmd.CombinedOutput()
+		return strings.Contains(string(out), retried.ID+": retry requested"), fmt.Errorf("%s %v", out, err)
+	})
+	waitStatus(t, hc, doce, retried.ID, "ready", 2*time.Minute)
+
+	for _, c := range doce.procs {
+		c.stop()
+	}
+	doce.procs = map[string]*childProcess{}
+	for _, cmd := range [][]string{{"migrate", "down"}, {"migrate"}} {
+		out := doceCommand(t, doce, cmd...)
+		if !strings.Contains(out, "20261126000001_init") || !strings.Contains(out, "20261126000005_oauth_account") {
+			t.Errorf("doce %s did not name the install's group:\n%s", strings.Join(cmd, " "), out)
+		}
+	}
+	doce.start(t, "dev")
+	doce.waitHealthy(t)
+	resp, err := http.Get(doce.URL + "/readyz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz after down and up: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
