@@ -16,10 +16,7 @@ func PushWorkflowID(userID, providerID string) string {
 // on that provider, after the user replaced the key. Each push reads the connection as it is
 // then, so a run started by a later replacement only has to run after this one.
 func CredentialPush(ctx workflow.Context, ref ConnectionRef) error {
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
-	})
+	lctx := withConnectionReads(ctx)
 	pushToProjects(ctx, lctx, ref, TokenInfo{})
 	return nil
 }
@@ -50,4 +47,13 @@ func pushToProjects(ctx, lctx workflow.Context, ref ConnectionRef, tok TokenInfo
 			workflow.GetLogger(ctx).Warn("project did not take the new token", "project", projectIDs[i], "error", err)
 		}
 	}
+}
+
+// withConnectionReads sets the options of the local activities that read and mark connections
+// and list projects: short database work, retried until the database answers.
+func withConnectionReads(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+	})
 }

@@ -145,10 +145,7 @@ func OAuthLogin(ctx workflow.Context, in LoginInput) (LoginStatus, error) {
 	status = LoginStatus{State: LoginConnected, Enterprise: in.Enterprise}
 	// Projects already on the provider (a second login, or one after the token expired) get
 	// the new token now rather than at the next refresh.
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
-	})
+	lctx := withConnectionReads(ctx)
 	ref := ConnectionRef{UserID: in.UserID, ProviderID: in.ProviderID}
 	pushToProjects(ctx, lctx, ref, tok)
 	if tok.ExpiresAt.IsZero() {
@@ -175,10 +172,7 @@ func OAuthLogin(ctx workflow.Context, in LoginInput) (LoginStatus, error) {
 // provider, and continues as new. A refused refresh marks the connection expired and ends
 // the workflow; disconnecting cancels it.
 func OAuthRefresh(ctx workflow.Context, ref ConnectionRef) error {
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
-	})
+	lctx := withConnectionReads(ctx)
 	var tok TokenInfo
 	if err := workflow.ExecuteLocalActivity(lctx, ActOAuthPlan, ref).Get(ctx, &tok); err != nil {
 		return err

@@ -12,10 +12,7 @@ import (
 // from its OpenCode (DELETE /auth), and only then is the connection row deleted. An OAuth
 // connection's refresher is cancelled first. A worker restart resumes where it was.
 func ProviderDisconnect(ctx workflow.Context, in DisconnectInput) error {
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
-	})
+	lctx := withConnectionReads(ctx)
 	if err := workflow.ExecuteLocalActivity(lctx, ActMarkRevoked, in).Get(ctx, nil); err != nil {
 		return err
 	}
