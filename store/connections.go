@@ -136,13 +136,14 @@ func (s *Store) TouchConnection(ctx context.Context, c *ProviderConnection, proj
 }
 
 // ReplaceConnectionSecret stores a new key (and, for custom providers, base URL and models)
-// on an existing connection and marks it connected again.
+// on an existing connection and marks it connected again. A sign-in it replaces is cleared.
 func (s *Store) ReplaceConnectionSecret(ctx context.Context, c *ProviderConnection) error {
 	c.UpdatedAt = time.Now().UTC()
 	c.Status, c.ErrorMessage = ConnConnected, ""
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		res, err := tx.NewUpdate().Model(c).
 			Column("auth_type", "api_key_ciphertext", "wellknown_url", "wellknown_env", "wellknown_ciphertext",
+				"oauth_access_ciphertext", "oauth_refresh_ciphertext", "oauth_expires_at", "oauth_enterprise_url", "oauth_account_id",
 				"key_version", "display_hint", "base_url", "model_ids", "status", "error_message", "updated_at").
 			Where("user_id = ?", c.UserID).Where("provider_id = ?", c.ProviderID).Where("status != ?", ConnRevoked).
 			Exec(ctx)

@@ -177,3 +177,55 @@ func TestBackup(t *testing.T) {
 		t.Fatalf("the backup lacks the user: %v", err)
 	}
 }
+
+func TestOAuthConnectionLifecycle(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	u := &store.User{Username: "a", PasswordHash: "h", Role: store.RoleUser}
+	st.CreateUser(ctx, u)
+	exp := time.Now().UTC().Add(time.Hour).Truncate(time.Second)
+	c := &store.ProviderConnection{UserID: u.ID, ProviderID: "openai", OAuthAccessCiphertext: "vault:v1:a1",
+		OAuthRefreshCiphertext: "vault:v1:r1", OAuthExpiresAt: &exp, OAuthAccountID: "acct"}
+	if err := st.SaveOAuthConnection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	// A refresh stores the new pair only over the pair it refreshed.
+	c.OAuthAccessCiphertext, c.OAuthRefreshCiphertext = "vault:v1:a2", "vault:v1:r2"
+	if ok, err := st.UpdateOAuthTokens(ctx, c, "vault:v1:a1"); err != nil || !ok {
+		t.Fatalf("refresh: %v %v", ok, err)
+	}
+	c.OAuthAccessCiphertext = "vault:v1:a3"
+	if ok, err := st.UpdateOAuthTokens(ctx, c, "vault:v1:a1"); err != nil || ok {
+		t.Fatalf("a refresh of a replaced pair stored: %v %v", ok, err)
+	}
+	got, _ := st.Connection(ctx, u.ID, "openai")
+	if got.OAuthAccessCiphertext != "vault:v1:a2" || got.OAuthRefreshCiphertext != "vault:v1:r2" || got.AuthType != store.AuthOAuth {
+		t.Fatalf("stored %+v", got)
+	}
+	// A refused refresh expires it; logging in again brings the same row back.
+	if err := st.ExpireConnection(ctx, got, "log in again"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = st.Connection(ctx, u.ID, "openai"); got.Status != store.ConnExpired || got.ErrorMessage != "log in again" {
+		t.Fatalf("after expiry %+v", got)
+	}
+	again := &store.ProviderConnection{UserID: u.ID, ProviderID: "openai", OAuthAccessCiphertext: "vault:v1:a4"}
+	if err := st.SaveOAuthConnection(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = st.Connection(ctx, u.ID, "openai"); got.ID != c.ID || got.Status != store.ConnConnected || got.ErrorMessage != "" || got.OAuthRefreshCiphertext != "" {
+		t.Fatalf("after logging in again %+v", got)
+	}
+	// Replacing the sign-in with a key leaves no token behind.
+	key := &store.ProviderConnection{UserID: u.ID, ProviderID: "openai", AuthType: store.AuthAPI, APIKeyCiphertext: "vault:v1:k"}
+	if err := st.ReplaceConnectionSecret(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = st.Connection(ctx, u.ID, "openai"); got.AuthType != store.AuthAPI || got.OAuthAccessCiphertext != "" || got.OAuthExpiresAt != nil || got.OAuthAccountID != "" {
+		t.Fatalf("after replacing with a key %+v", got)
+	}
+	evs, _ := st.AuditEventsByActor(ctx, u.ID, 10)
+	if len(evs) != 3 || evs[2].Action != "connection.create" || evs[1].Action != "connection.replace" {
+		t.Fatalf("audit events: %+v", evs)
+	}
+}
