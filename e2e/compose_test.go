@@ -111,7 +111,8 @@ func TestComposeRunsDoce(t *testing.T) {
 	})
 	compose("run", "--rm", "doce-migrate")
 	start := time.Now()
-	compose("up", "-d", "--no-deps", "doce-serve", "doce-worker")
+	// Two workers, as the README's --scale: on the host's network they share no port.
+	compose("up", "-d", "--no-deps", "--scale", "doce-worker=2", "doce-serve", "doce-worker")
 
 	doce := &doceProcess{URL: "http://" + addr}
 	waitFor(t, "containerised doce ready", time.Minute, func() (bool, error) {
@@ -129,12 +130,17 @@ func TestComposeRunsDoce(t *testing.T) {
 		out, err := exec.Command("docker", "inspect", "-f", "{{.State.Health.Status}}", serveID).Output()
 		return strings.TrimSpace(string(out)) == "healthy", fmt.Errorf("health %q %v", strings.TrimSpace(string(out)), err)
 	})
-	// The worker's healthcheck (a file it keeps fresh, read by doce probe) passes.
-	workerID := strings.TrimSpace(compose("ps", "-q", "doce-worker"))
-	waitFor(t, "doce-worker healthy", time.Minute, func() (bool, error) {
-		out, err := exec.Command("docker", "inspect", "-f", "{{.State.Health.Status}}", workerID).Output()
-		return strings.TrimSpace(string(out)) == "healthy", fmt.Errorf("health %q %v", strings.TrimSpace(string(out)), err)
-	})
+	// The workers' healthcheck (a file each keeps fresh, read by doce probe) passes.
+	workerIDs := strings.Fields(compose("ps", "-q", "doce-worker"))
+	if len(workerIDs) != 2 {
+		t.Fatalf("%d workers running, want 2", len(workerIDs))
+	}
+	for _, id := range workerIDs {
+		waitFor(t, "doce-worker healthy", time.Minute, func() (bool, error) {
+			out, err := exec.Command("docker", "inspect", "-f", "{{.State.Health.Status}}", id).Output()
+			return strings.TrimSpace(string(out)) == "healthy", fmt.Errorf("health %q %v", strings.TrimSpace(string(out)), err)
+		})
+	}
 	size, _ := exec.Command("docker", "image", "inspect", "-f", "{{.Size}}", image).Output()
 	t.Logf("doce image %s bytes; serve and worker ready %s after docker-compose up", strings.TrimSpace(string(size)), ready.Round(10*time.Millisecond))
 	hc := admin(t, doce, "sk-e2e-compose")

@@ -33,9 +33,10 @@ import (
 // GitHub's and ChatGPT's paths), tokens sealed by the real Vault, projects on the real Docker and
 // OpenCode holding the tokens doce pushes as it refreshes them on the real Temporal.
 
-// tokenLife is short so the tests see several refreshes: doce refreshes a quarter of the
-// life (3 s) before expiry.
-const tokenLife = 12 * time.Second
+// tokenLife is short so the tests see several refreshes, and long enough that the quarter of
+// it doce refreshes ahead (10 s) covers OpenCode's slowest PUT /auth seen here (~7 s, while
+// the first prompt is being retried).
+const tokenLife = 40 * time.Second
 
 func startAuthServer(t *testing.T) *oauthtest.Server {
 	return oauthtest.Start(t, oauthtest.Options{ClientIDs: []string{"doce-e2e"}, AccessTokenLifespan: tokenLife, PollInterval: time.Second})
@@ -209,30 +210,38 @@ func TestOAuthLoginAndRefreshReachRunningProjects(t *testing.T) {
 	seenTokens = append(seenTokens, gh.Access, oa.Access, oa.Refresh)
 
 	// Across two expiries each project holds a token the provider accepts, handed over before
-	// the one it replaces expired.
-	for _, tc := range []struct {
-		project, provider string
-		first             authEntry
-	}{{copilot.ID, "github-copilot", gh}, {chatgpt.ID, "openai", oa}} {
-		prev := tc.first
-		prevExpiry := time.Now().Add(tokenLife) // an upper bound: the token was issued before now
-		for round := 1; round <= 2; round++ {
-			var next authEntry
-			waitFor(t, fmt.Sprintf("%s refresh %d in the workspace", tc.provider, round), 3*tokenLife, func() (bool, error) {
-				e, _ := workspaceAuth(t, docker, tc.project, tc.provider)
-				next = e
-				return e.Access != prev.Access, fmt.Errorf("still the token of the round before")
+	// the one it replaces expired. Both providers are watched at once.
+	var mu sync.Mutex
+	t.Run("refreshes", func(t *testing.T) {
+		for _, tc := range []struct {
+			project, provider string
+			first             authEntry
+		}{{copilot.ID, "github-copilot", gh}, {chatgpt.ID, "openai", oa}} {
+			t.Run(tc.provider, func(t *testing.T) {
+				t.Parallel()
+				prev := tc.first
+				prevExpiry := time.Now().Add(tokenLife) // an upper bound: the token was issued before now
+				for round := 1; round <= 2; round++ {
+					var next authEntry
+					waitFor(t, fmt.Sprintf("refresh %d in the workspace", round), 2*tokenLife, func() (bool, error) {
+						e, _ := workspaceAuth(t, docker, tc.project, tc.provider)
+						next = e
+						return e.Access != prev.Access, fmt.Errorf("still the token of the round before")
+					})
+					if now := time.Now(); now.After(prevExpiry) {
+						t.Errorf("round %d: the new token arrived %s after the old one expired", round, now.Sub(prevExpiry))
+					}
+					if !holdsAcceptedToken(t, docker, srv, tc.project, tc.provider, next) {
+						t.Errorf("round %d: the workspace holds a token the provider does not accept", round)
+					}
+					mu.Lock()
+					seenTokens = append(seenTokens, next.Access, next.Refresh)
+					mu.Unlock()
+					prev, prevExpiry = next, time.Now().Add(tokenLife)
+				}
 			})
-			if now := time.Now(); now.After(prevExpiry) {
-				t.Errorf("%s round %d: the new token arrived %s after the old one expired", tc.provider, round, now.Sub(prevExpiry))
-			}
-			if !holdsAcceptedToken(t, docker, srv, tc.project, tc.provider, next) {
-				t.Errorf("%s round %d: the workspace holds a token the provider does not accept", tc.provider, round)
-			}
-			seenTokens = append(seenTokens, next.Access, next.Refresh)
-			prev, prevExpiry = next, time.Now().Add(tokenLife)
 		}
-	}
+	})
 
 	// The user revokes doce's ChatGPT access at the provider: the next refresh is refused, the
 	// connection is expired and says what to do, and its refresher has ended.
@@ -240,7 +249,7 @@ func TestOAuthLoginAndRefreshReachRunningProjects(t *testing.T) {
 	if err := srv.RevokeRefreshToken(refresh); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "openai connection expired", 3*tokenLife, func() (bool, error) {
+	waitFor(t, "openai connection expired", 2*tokenLife, func() (bool, error) {
 		c, _ := connectionOf(t, hc, doce, "openai")
 		return c.Status == "expired" && strings.Contains(c.Error, "Log in again"), fmt.Errorf("%+v", c)
 	})
@@ -483,7 +492,7 @@ func TestOAuthWorkerKilledMidLoginAndMidRefresh(t *testing.T) {
 	proxy.hold("refresh_token")
 	select {
 	case <-proxy.held:
-	case <-time.After(3 * tokenLife):
+	case <-time.After(2 * tokenLife):
 		t.Fatal("no refresh within three token lives")
 	}
 	start = time.Now()
