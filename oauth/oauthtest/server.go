@@ -1,6 +1,6 @@
 // Package oauthtest runs a local OAuth 2.0 authorization server for tests.
 //
-// It stands in for the two providers the product logs in to, so that client
+// It stands in for the two providers doce signs users in to, so that client
 // code can be exercised end to end on loopback without real accounts:
 //
 //   - a GitHub-shaped server (GitHub.com and GitHub Enterprise use the same
@@ -68,7 +68,7 @@ type Options struct {
 	// device_code, refresh_token and authorization_code grants and the
 	// scopes "read:user", "openid", "profile", "email" and "offline_access".
 	// At least one is required, so a test states which client ID the
-	// product under test is configured with.
+	// doce under test is configured with.
 	ClientIDs []string
 
 	// AccessTokenLifespan is the access token lifetime, reported as
