@@ -114,7 +114,7 @@ func (s *Server) oauthPage(c *gin.Context) {
 		return
 	}
 	s.render(c, http.StatusOK, "oauth.html", gin.H{
-		"Title": "Sign in to " + prov.Name, "Provider": prov, "Login": st,
+		"Title": prov.OAuth.Label, "Provider": prov, "Login": st,
 		"Waiting": st.State == workflows.LoginStarting || st.State == workflows.LoginWaiting,
 		"Refresh": st.State == workflows.LoginStarting || st.State == workflows.LoginWaiting,
 	})
