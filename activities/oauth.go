@@ -25,9 +25,15 @@ type OAuth struct {
 	Metrics *metrics.Metrics // optional
 }
 
-func (a *OAuth) count(providerID, outcome string) {
+func (a *OAuth) countRefresh(providerID, outcome string) {
 	if a.Metrics != nil {
 		a.Metrics.OAuthRefreshes.WithLabelValues(providerID, outcome).Inc()
+	}
+}
+
+func (a *OAuth) countLogin(providerID, outcome string) {
+	if a.Metrics != nil {
+		a.Metrics.OAuthLogins.WithLabelValues(providerID, outcome).Inc()
 	}
 }
 
@@ -77,10 +83,13 @@ func (a *OAuth) DeviceWait(ctx context.Context, in workflows.LoginWaitInput) (wo
 	tok, err := f.Wait(ctx, p, string(secret))
 	switch {
 	case errors.Is(err, oauth.ErrDenied):
+		a.countLogin(in.Login.ProviderID, "denied")
 		return workflows.TokenInfo{}, temporal.NewNonRetryableApplicationError("The sign-in was denied.", workflows.ErrTypeLoginDenied, nil)
 	case errors.Is(err, oauth.ErrExpired):
+		a.countLogin(in.Login.ProviderID, "expired")
 		return workflows.TokenInfo{}, temporal.NewNonRetryableApplicationError("The code expired before the sign-in was finished. Start again.", workflows.ErrTypeLoginExpired, nil)
 	case errors.Is(err, oauth.ErrRefused):
+		a.countLogin(in.Login.ProviderID, "refused")
 		return workflows.TokenInfo{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("%s refused the sign-in (%s). Start again.", providerName(in.Login.ProviderID), strings.TrimPrefix(err.Error(), oauth.ErrRefused.Error()+": ")),
 			workflows.ErrTypeLoginRefused, nil)
@@ -98,6 +107,7 @@ func (a *OAuth) DeviceWait(ctx context.Context, in workflows.LoginWaitInput) (wo
 	if err := a.Store.SaveOAuthConnection(ctx, c); err != nil {
 		return workflows.TokenInfo{}, err
 	}
+	a.countLogin(in.Login.ProviderID, "connected")
 	return tokenInfo(c), nil
 }
 
@@ -194,11 +204,11 @@ func (a *OAuth) Refresh(ctx context.Context, in workflows.RefreshStepInput) (wor
 	tok, err := f.Refresh(ctx, string(refresh))
 	switch {
 	case errors.Is(err, oauth.ErrRevoked):
-		a.count(c.ProviderID, "revoked")
+		a.countRefresh(c.ProviderID, "revoked")
 	case err != nil:
-		a.count(c.ProviderID, "error")
+		a.countRefresh(c.ProviderID, "error")
 	default:
-		a.count(c.ProviderID, "refreshed")
+		a.countRefresh(c.ProviderID, "refreshed")
 	}
 	if errors.Is(err, oauth.ErrRevoked) {
 		msg := fmt.Sprintf("%s no longer accepts this sign-in. Log in again in Settings.", providerName(c.ProviderID))

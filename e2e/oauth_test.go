@@ -322,7 +322,8 @@ func TestOAuthLoginAndRefreshReachRunningProjects(t *testing.T) {
 	}
 	metricsText, _ := io.ReadAll(mresp.Body)
 	mresp.Body.Close()
-	for _, want := range []string{`doce_oauth_refreshes_total{outcome="refreshed",provider="openai"}`, `doce_oauth_refreshes_total{outcome="revoked",provider="openai"} 1`} {
+	for _, want := range []string{`doce_oauth_refreshes_total{outcome="refreshed",provider="openai"}`, `doce_oauth_refreshes_total{outcome="revoked",provider="openai"} 1`,
+		`doce_oauth_logins_total{outcome="denied",provider="openai"} 1`, `doce_oauth_logins_total{outcome="connected",provider="openai"} 2`} {
 		if !bytes.Contains(metricsText, []byte(want)) {
 			t.Errorf("/metrics lacks %s", want)
 		}

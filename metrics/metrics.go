@@ -32,6 +32,9 @@ type Metrics struct {
 	// OAuthRefreshes counts token refreshes by provider and outcome: refreshed, revoked (the
 	// connection is now expired) or error (retried).
 	OAuthRefreshes *prometheus.CounterVec
+	// OAuthLogins counts finished device sign-ins by provider and outcome: connected, denied,
+	// expired or refused.
+	OAuthLogins *prometheus.CounterVec
 
 	temporalScope io.Closer
 }
@@ -59,8 +62,11 @@ func New() *Metrics {
 		OAuthRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "doce_oauth_refreshes_total", Help: "OAuth token refreshes: refreshed, revoked (connection expired), error (retried).",
 		}, []string{"provider", "outcome"}),
+		OAuthLogins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "doce_oauth_logins_total", Help: "Device sign-ins finished: connected, denied, expired, refused.",
+		}, []string{"provider", "outcome"}),
 	}
-	reg.MustRegister(m.SetupsStarted, m.SetupsEnded, m.HTTPDuration, m.VaultDuration, m.OAuthRefreshes)
+	reg.MustRegister(m.SetupsStarted, m.SetupsEnded, m.HTTPDuration, m.VaultDuration, m.OAuthRefreshes, m.OAuthLogins)
 	return m
 }
 
