@@ -219,11 +219,11 @@ func (a *OAuth) Refresh(ctx context.Context, in workflows.RefreshStepInput) (wor
 	} else if err != nil {
 		return workflows.TokenInfo{}, err
 	}
-	oldAccess := c.OAuthAccessCiphertext
+	oldExpiry := *c.OAuthExpiresAt // set: tokenInfo planned with it
 	if err := a.seal(ctx, c, tok); err != nil {
 		return workflows.TokenInfo{}, err
 	}
-	if stored, err := a.Store.UpdateOAuthTokens(ctx, c, oldAccess); err != nil {
+	if stored, err := a.Store.UpdateOAuthTokens(ctx, c, oldExpiry); err != nil {
 		return workflows.TokenInfo{}, err
 	} else if !stored {
 		return a.RefreshPlan(ctx, in.Ref) // a new login came first; it holds the newer token

@@ -186,14 +186,16 @@ func (s *Store) SaveOAuthConnection(ctx context.Context, c *ProviderConnection) 
 	})
 }
 
-// UpdateOAuthTokens stores a refreshed token pair in place of the one whose access token was
-// sealed as oldAccess. When that is no longer the stored one (a new login came first) it
-// stores nothing and reports false.
-func (s *Store) UpdateOAuthTokens(ctx context.Context, c *ProviderConnection, oldAccess string) (bool, error) {
+// UpdateOAuthTokens stores a refreshed token pair in place of the pair that expires at
+// oldExpiry, as read from this row. When that is no longer the stored one (a new login came
+// first) it stores nothing and reports false. The expiry, not the ciphertext, identifies the
+// pair: a key rotation rewraps ciphertexts and must not make a refresh drop what the provider
+// just rotated.
+func (s *Store) UpdateOAuthTokens(ctx context.Context, c *ProviderConnection, oldExpiry time.Time) (bool, error) {
 	c.UpdatedAt = time.Now().UTC()
 	res, err := s.DB.NewUpdate().Model(c).
 		Column("oauth_access_ciphertext", "oauth_refresh_ciphertext", "oauth_expires_at", "oauth_account_id", "key_version", "updated_at").
-		WherePK().Where("status = ?", ConnConnected).Where("oauth_access_ciphertext = ?", oldAccess).
+		WherePK().Where("status = ?", ConnConnected).Where("oauth_expires_at = ?", oldExpiry).
 		Exec(ctx)
 	if err != nil {
 		return false, fmt.Errorf("store: unable to store the refreshed token: %w", err)

@@ -183,23 +183,30 @@ func TestOAuthConnectionLifecycle(t *testing.T) {
 	ctx := context.Background()
 	u := &store.User{Username: "a", PasswordHash: "h", Role: store.RoleUser}
 	st.CreateUser(ctx, u)
-	exp := time.Now().UTC().Add(time.Hour).Truncate(time.Second)
+	exp := time.Now().UTC().Add(time.Hour) // nanoseconds: the guard below compares it as stored
 	c := &store.ProviderConnection{UserID: u.ID, ProviderID: "openai", OAuthAccessCiphertext: "vault:v1:a1",
 		OAuthRefreshCiphertext: "vault:v1:r1", OAuthExpiresAt: &exp, OAuthAccountID: "acct"}
 	if err := st.SaveOAuthConnection(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	// A refresh stores the new pair only over the pair it refreshed.
-	c.OAuthAccessCiphertext, c.OAuthRefreshCiphertext = "vault:v1:a2", "vault:v1:r2"
-	if ok, err := st.UpdateOAuthTokens(ctx, c, "vault:v1:a1"); err != nil || !ok {
+	// A key rotation rewraps the ciphertexts meanwhile; the refresh still stores its pair.
+	read, _ := st.Connection(ctx, u.ID, "openai")
+	read.OAuthAccessCiphertext, read.KeyVersion = "vault:v2:a1", 2
+	if err := st.UpdateConnectionCiphertexts(ctx, read); err != nil {
+		t.Fatal(err)
+	}
+	next := exp.Add(time.Hour)
+	c.OAuthAccessCiphertext, c.OAuthRefreshCiphertext, c.OAuthExpiresAt = "vault:v1:a2", "vault:v1:r2", &next
+	if ok, err := st.UpdateOAuthTokens(ctx, c, *read.OAuthExpiresAt); err != nil || !ok {
 		t.Fatalf("refresh: %v %v", ok, err)
 	}
+	// A refresh of a pair that is no longer stored (a new login came first) stores nothing.
 	c.OAuthAccessCiphertext = "vault:v1:a3"
-	if ok, err := st.UpdateOAuthTokens(ctx, c, "vault:v1:a1"); err != nil || ok {
+	if ok, err := st.UpdateOAuthTokens(ctx, c, exp); err != nil || ok {
 		t.Fatalf("a refresh of a replaced pair stored: %v %v", ok, err)
 	}
 	got, _ := st.Connection(ctx, u.ID, "openai")
-	if got.OAuthAccessCiphertext != "vault:v1:a2" || got.OAuthRefreshCiphertext != "vault:v1:r2" || got.AuthType != store.AuthOAuth {
+	if got.OAuthAccessCiphertext != "vault:v1:a2" || got.OAuthRefreshCiphertext != "vault:v1:r2" || got.AuthType != store.AuthOAuth || !got.OAuthExpiresAt.Equal(next.Truncate(time.Microsecond)) {
 		t.Fatalf("stored %+v", got)
 	}
 	// A refused refresh expires it; logging in again brings the same row back.
