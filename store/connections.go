@@ -274,11 +274,13 @@ func (s *Store) ConnectionsPage(ctx context.Context, afterID string, limit int) 
 	return cs, nil
 }
 
-// UpdateConnectionCiphertexts stores rewrapped ciphertexts of c and its key version.
+// UpdateConnectionCiphertexts stores rewrapped ciphertexts of c and its key version, unless the
+// row changed since c was read (a token refresh, a new key): that change was sealed with the
+// newest key already, and the rewrapped old secret must not overwrite it.
 func (s *Store) UpdateConnectionCiphertexts(ctx context.Context, c *ProviderConnection) error {
 	_, err := s.DB.NewUpdate().Model(c).
 		Column("api_key_ciphertext", "oauth_refresh_ciphertext", "oauth_access_ciphertext", "wellknown_ciphertext", "key_version").
-		WherePK().Exec(ctx)
+		WherePK().Where("updated_at = ?", c.UpdatedAt).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("store: unable to store rewrapped connection: %w", err)
 	}

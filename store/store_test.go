@@ -195,6 +195,9 @@ func TestOAuthConnectionLifecycle(t *testing.T) {
 	if err := st.UpdateConnectionCiphertexts(ctx, read); err != nil {
 		t.Fatal(err)
 	}
+	if got, _ := st.Connection(ctx, u.ID, "openai"); got.OAuthAccessCiphertext != "vault:v2:a1" {
+		t.Fatalf("the rewrap was not stored: %q", got.OAuthAccessCiphertext)
+	}
 	next := exp.Add(time.Hour)
 	c.OAuthAccessCiphertext, c.OAuthRefreshCiphertext, c.OAuthExpiresAt = "vault:v1:a2", "vault:v1:r2", &next
 	if ok, err := st.UpdateOAuthTokens(ctx, c, *read.OAuthExpiresAt); err != nil || !ok {
@@ -204,6 +207,11 @@ func TestOAuthConnectionLifecycle(t *testing.T) {
 	c.OAuthAccessCiphertext = "vault:v1:a3"
 	if ok, err := st.UpdateOAuthTokens(ctx, c, exp); err != nil || ok {
 		t.Fatalf("a refresh of a replaced pair stored: %v %v", ok, err)
+	}
+	// And a rewrap that read the row before the refresh does not put the old pair back.
+	read.OAuthAccessCiphertext = "vault:v2:a1-late"
+	if err := st.UpdateConnectionCiphertexts(ctx, read); err != nil {
+		t.Fatal(err)
 	}
 	got, _ := st.Connection(ctx, u.ID, "openai")
 	if got.OAuthAccessCiphertext != "vault:v1:a2" || got.OAuthRefreshCiphertext != "vault:v1:r2" || got.AuthType != store.AuthOAuth || !got.OAuthExpiresAt.Equal(next.Truncate(time.Microsecond)) {
