@@ -96,11 +96,11 @@ func (a *OAuth) DeviceWait(ctx context.Context, in workflows.LoginWaitInput) (wo
 	case err != nil:
 		return workflows.TokenInfo{}, err
 	}
-	c := &store.ProviderConnection{UserID: in.Login.UserID, ProviderID: in.Login.ProviderID, DisplayHint: loginHint(in.Login, tok)}
+	c := &store.ProviderConnection{UserID: in.Login.UserID, ProviderID: in.Login.ProviderID}
 	if in.Login.Enterprise != "" {
-		u, _ := oauth.EnterpriseURL(in.Login.Enterprise)
-		c.OAuthEnterpriseURL = u
+		c.OAuthEnterpriseURL, _ = oauth.EnterpriseURL(in.Login.Enterprise) // valid: the flow was made from it
 	}
+	c.DisplayHint = loginHint(c.OAuthEnterpriseURL, tok)
 	if err := a.seal(ctx, c, tok); err != nil {
 		return workflows.TokenInfo{}, err
 	}
@@ -112,11 +112,10 @@ func (a *OAuth) DeviceWait(ctx context.Context, in workflows.LoginWaitInput) (wo
 }
 
 // loginHint is how the settings page names the account, without any part of a token.
-func loginHint(in workflows.LoginInput, tok oauth.Token) string {
+func loginHint(enterpriseURL string, tok oauth.Token) string {
 	switch {
-	case in.Enterprise != "":
-		u, _ := oauth.EnterpriseURL(in.Enterprise)
-		return "signed in at " + oauth.EnterpriseHost(u)
+	case enterpriseURL != "":
+		return "signed in at " + oauth.EnterpriseHost(enterpriseURL)
 	case tok.AccountID != "":
 		return "signed in, account …" + tail(tok.AccountID, 6)
 	}

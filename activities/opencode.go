@@ -247,14 +247,9 @@ func (a *OpenCode) oauthCredential(ctx context.Context, conn *store.ProviderConn
 // credential, after a token refresh. A stopped or missing workspace is left alone: it gets
 // the current credential when it next starts.
 func (a *OpenCode) PushProviderCredentials(ctx context.Context, in workflows.ProjectCredentialsInput) error {
-	p, err := a.Store.Project(ctx, in.ProjectID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	} else if err != nil {
+	p, err := a.liveProject(ctx, in.ProjectID)
+	if p == nil || err != nil {
 		return err
-	}
-	if p.DeletedAt != nil || p.HostPort == 0 || p.Status == store.ProjectDeleting || p.Status == store.ProjectDeleted {
-		return nil
 	}
 	if _, running, err := a.Workspace.State(ctx, p.ID); err != nil {
 		return err
@@ -371,19 +366,28 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 	return a.Store.UpdateProject(ctx, p, "prompt_sent_at")
 }
 
+// liveProject loads a project whose workspace was started and is not being deleted; nil when
+// there is none (a project being deleted loses its volumes, auth.json with them).
+func (a *OpenCode) liveProject(ctx context.Context, id string) (*store.Project, error) {
+	p, err := a.Store.Project(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if p.DeletedAt != nil || p.HostPort == 0 || p.Status == store.ProjectDeleting || p.Status == store.ProjectDeleted {
+		return nil, nil
+	}
+	return p, nil
+}
+
 // RemoveProviderCredentials makes a project's OpenCode forget a provider (DELETE /auth). A
 // stopped workspace is started first, since its auth.json outlives the container; a project
 // without a container holds nothing to remove.
 func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.ProjectCredentialsInput) error {
-	p, err := a.Store.Project(ctx, in.ProjectID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	} else if err != nil {
+	p, err := a.liveProject(ctx, in.ProjectID)
+	if p == nil || err != nil {
 		return err
-	}
-	// A project being deleted loses its volumes, auth.json with them.
-	if p.DeletedAt != nil || p.HostPort == 0 || p.Status == store.ProjectDeleting || p.Status == store.ProjectDeleted {
-		return nil
 	}
 	exists, running, err := a.Workspace.State(ctx, p.ID)
 	if err != nil {

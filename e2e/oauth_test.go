@@ -254,14 +254,7 @@ func TestOAuthLoginAndRefreshReachRunningProjects(t *testing.T) {
 		return c.Status == "expired" && strings.Contains(c.Error, "Log in again"), fmt.Errorf("%+v", c)
 	})
 	tc := temporalClient(t, stack)
-	waitFor(t, "openai refresher ended", 30*time.Second, func() (bool, error) {
-		d, err := tc.DescribeWorkflowExecution(context.Background(), "oauth-refresh:"+adminID+":openai", "")
-		if err != nil {
-			return false, err
-		}
-		st := d.GetWorkflowExecutionInfo().GetStatus()
-		return st == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, fmt.Errorf("status %s", st)
-	})
+	waitWorkflowStatus(t, tc, "oauth-refresh:"+adminID+":openai", enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, 30*time.Second) // openai refresher ended
 	resp, err := hc.Get(doce.URL + "/settings/providers")
 	if err != nil {
 		t.Fatal(err)
@@ -287,14 +280,7 @@ func TestOAuthLoginAndRefreshReachRunningProjects(t *testing.T) {
 		e, _ := workspaceAuth(t, docker, chatgpt.ID, "openai")
 		return e.Access != stale.Access && srv.ActiveAccessToken(e.Access), fmt.Errorf("not the new token")
 	})
-	waitFor(t, "a new openai refresher", 10*time.Second, func() (bool, error) {
-		d, err := tc.DescribeWorkflowExecution(context.Background(), "oauth-refresh:"+adminID+":openai", "")
-		if err != nil {
-			return false, err
-		}
-		st := d.GetWorkflowExecutionInfo().GetStatus()
-		return st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, fmt.Errorf("status %s", st)
-	})
+	waitWorkflowStatus(t, tc, "oauth-refresh:"+adminID+":openai", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, 10*time.Second) // a new openai refresher
 
 	// Disconnecting GitHub Copilot cancels its refresher and empties the project's entry.
 	recordHistory(t, stack, "oauth-login:"+adminID+":github-copilot", "oauth_login.json")
@@ -302,14 +288,7 @@ func TestOAuthLoginAndRefreshReachRunningProjects(t *testing.T) {
 	if status, body := apiCall(t, hc, doce.URL, "DELETE", "/api/v1/connections/github-copilot", nil); status != http.StatusAccepted {
 		t.Fatalf("disconnect: %d %s", status, body)
 	}
-	waitFor(t, "github-copilot refresher cancelled", 30*time.Second, func() (bool, error) {
-		d, err := tc.DescribeWorkflowExecution(context.Background(), "oauth-refresh:"+adminID+":github-copilot", "")
-		if err != nil {
-			return false, err
-		}
-		st := d.GetWorkflowExecutionInfo().GetStatus()
-		return st == enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, fmt.Errorf("status %s", st)
-	})
+	waitWorkflowStatus(t, tc, "oauth-refresh:"+adminID+":github-copilot", enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, 30*time.Second) // github-copilot refresher cancelled
 	waitFor(t, "github-copilot gone from the workspace", 30*time.Second, func() (bool, error) {
 		_, ok := workspaceAuth(t, docker, copilot.ID, "github-copilot")
 		return !ok, fmt.Errorf("still in auth.json")
@@ -393,6 +372,19 @@ func storedRefreshToken(t *testing.T, stack stackEnv, doce *doceProcess, userID,
 		t.Fatal(err)
 	}
 	return string(pt)
+}
+
+// waitWorkflowStatus waits until the workflow's latest run has status want.
+func waitWorkflowStatus(t *testing.T, tc client.Client, workflowID string, want enumspb.WorkflowExecutionStatus, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, workflowID+" "+want.String(), timeout, func() (bool, error) {
+		d, err := tc.DescribeWorkflowExecution(context.Background(), workflowID, "")
+		if err != nil {
+			return false, err
+		}
+		st := d.GetWorkflowExecutionInfo().GetStatus()
+		return st == want, fmt.Errorf("status %s", st)
+	})
 }
 
 func temporalClient(t *testing.T, stack stackEnv) client.Client {

@@ -9,7 +9,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/doce-dev/doce/workflows"
 )
@@ -20,20 +19,12 @@ var ErrNoLogin = errors.New("setups: no sign-in started for that provider")
 // StartLogin starts the user's device login to providerID, replacing one still pending, and
 // waits up to wait for the user code to be there.
 func (s *Service) StartLogin(ctx context.Context, in workflows.LoginInput, wait time.Duration) (workflows.LoginStatus, error) {
-	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	_, err := s.Temporal.ExecuteWorkflow(cctx, client.StartWorkflowOptions{
+	err := s.startForConnection(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.LoginWorkflowID(in.UserID, in.ProviderID),
-		TaskQueue:                s.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		// A login nobody finishes is over when its code expires; this only bounds a lost one.
 		WorkflowExecutionTimeout: time.Hour,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SAUserID.ValueSet(in.UserID),
-			workflows.SAProviderID.ValueSet(in.ProviderID),
-		),
-	}, "OAuthLogin", in)
+	}, in.UserID, in.ProviderID, "OAuthLogin", in)
 	if err != nil {
 		return workflows.LoginStatus{}, fmt.Errorf("setups: unable to start signing in to %s: %w", in.ProviderID, err)
 	}
@@ -54,18 +45,10 @@ func (s *Service) StartLogin(ctx context.Context, in workflows.LoginInput, wait 
 // PushCredential hands the user's replaced credential for providerID to their running
 // projects. A push still running for an older replacement is replaced by this one.
 func (s *Service) PushCredential(ctx context.Context, userID, providerID string) error {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	err := s.startForConnection(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.PushWorkflowID(userID, providerID),
-		TaskQueue:                s.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SAUserID.ValueSet(userID),
-			workflows.SAProviderID.ValueSet(providerID),
-		),
-	}, "CredentialPush", workflows.ConnectionRef{UserID: userID, ProviderID: providerID})
+	}, userID, providerID, "CredentialPush", workflows.ConnectionRef{UserID: userID, ProviderID: providerID})
 	if err != nil {
 		return fmt.Errorf("setups: unable to start handing the new %s credential to projects: %w", providerID, err)
 	}

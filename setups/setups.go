@@ -146,22 +146,26 @@ func (s *Service) EnsureRunning(ctx context.Context, p *store.Project) error {
 // Disconnect starts taking providerID away from the user everywhere; the connection is gone
 // once every project using it has forgotten it.
 func (s *Service) Disconnect(ctx context.Context, userID, providerID, requestedBy string) error {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	err := s.startForConnection(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.DisconnectWorkflowID(userID, providerID),
-		TaskQueue:                s.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SAUserID.ValueSet(userID),
-			workflows.SAProviderID.ValueSet(providerID),
-		),
-	}, "ProviderDisconnect", workflows.DisconnectInput{UserID: userID, ProviderID: providerID, RequestedBy: requestedBy})
+	}, userID, providerID, "ProviderDisconnect", workflows.DisconnectInput{UserID: userID, ProviderID: providerID, RequestedBy: requestedBy})
 	if err != nil {
 		return fmt.Errorf("setups: unable to start disconnecting %s: %w", providerID, err)
 	}
 	return nil
+}
+
+// startForConnection starts a workflow about one user's connection to a provider, findable in
+// the Temporal UI by both. o names the run and says what a second start does.
+func (s *Service) startForConnection(ctx context.Context, o client.StartWorkflowOptions, userID, providerID, workflowType string, in any) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	o.TaskQueue = s.TaskQueue
+	o.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
+	o.TypedSearchAttributes = temporal.NewSearchAttributes(workflows.SAUserID.ValueSet(userID), workflows.SAProviderID.ValueSet(providerID))
+	_, err := s.Temporal.ExecuteWorkflow(ctx, o, workflowType, in)
+	return err
 }
 
 // CountWaiting counts setups waiting for an operator, from Temporal's visibility store.

@@ -106,7 +106,8 @@ func (s *Server) loginSubmitOAuth(c *gin.Context) {
 }
 
 // oauthPage follows a sign-in: the code to enter and where, then how it ended. While it
-// waits the page reloads itself every two seconds (no script needed).
+// waits, a script asks the status endpoint and reloads when the sign-in ends; without
+// scripts the page reloads itself every two seconds.
 func (s *Server) oauthPage(c *gin.Context) {
 	prov, st, err := s.loginStatus(c)
 	if err != nil {
@@ -115,7 +116,7 @@ func (s *Server) oauthPage(c *gin.Context) {
 	}
 	s.render(c, http.StatusOK, "oauth.html", gin.H{
 		"Title": prov.OAuth.Label, "Provider": prov, "Login": st,
-		"Waiting": st.State == workflows.LoginStarting || st.State == workflows.LoginWaiting,
+		// While the user has not finished, the page follows the sign-in (see the layout).
 		"Refresh": st.State == workflows.LoginStarting || st.State == workflows.LoginWaiting,
 	})
 }
