@@ -22,6 +22,10 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		"VAULT_ADDR":            "ftp://x",
 		"DOCE_WORKSPACE_MEMORY": "10m",
 		"DOCE_LOG_FORMAT":       "xml",
+		"DOCE_WORKSPACE_DNS":    "1.1.1.1,resolver",
+		"DOCE_OAUTH_URLS":       "github-copilot=ftp://ghe",
+		"DOCE_OAUTH_CLIENT_IDS": "nope=abc",
+		"DOCE_OAUTH_SCOPES":     "openai",
 	}
 	_, err := load(func(k string) string { return env[k] })
 	if err == nil {
