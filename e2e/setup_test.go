@@ -227,6 +227,7 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 	if ci.HostConfig.Memory == 0 {
 		t.Error("container has no memory limit")
 	}
+	assertNoSecretInInspect(t, ci, key)
 
 	// OpenCode's auth.json holds the key, set through PUT /auth.
 	authJSON := readContainerFile(t, docker, cs[0].ID, workspace.AuthFile)
