@@ -55,7 +55,7 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     [ -s "$sources" ] && grep -qE "^Suites:.*\b$SUITE\b" "$sources" || sources=http://deb.debian.org/debian
     log "writing a Debian $SUITE root filesystem with mmdebstrap from $sources (about a minute; log: $DOCE_CACHE/logs/mmdebstrap.log)"
     mkdir -p "$(dirname "$rootfs")"
-    mmdebstrap "${MMDEBSTRAP_OPTS[@]}" --include="$(IFS=,; echo "${PACKAGES[*]}")" \
+    mmdebstrap "${MMDEBSTRAP_OPTS[@]}" --format=tar --include="$(IFS=,; echo "${PACKAGES[*]}")" \
       "$SUITE" "$rootfs.tmp" "$sources" >"$DOCE_CACHE/logs/mmdebstrap.log" 2>&1 \
       || die "mmdebstrap failed; see $DOCE_CACHE/logs/mmdebstrap.log"
     mv "$rootfs.tmp" "$rootfs"
