@@ -51,7 +51,7 @@ if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     || die "apt-get install docker-compose failed; see $DOCE_CACHE/logs/apt-compose.log"
 fi
 
-# Docker and the image are quick; do them while the tools compile.
+# Docker and the workspace image (minutes cold, seconds warm): done while the tools compile.
 "$ROOT/scripts/docker-engine.sh"
 "$ROOT/scripts/workspace-image.sh"
 
