@@ -364,7 +364,9 @@ func TestStopAndStartRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got struct{ Error struct{ Code, Message string } }
+		var got struct {
+			Error struct{ Code, Message string }
+		}
 		json.Unmarshal([]byte(read(t, resp)), &got)
 		return resp.StatusCode, got.Error.Message
 	}
