@@ -18,10 +18,17 @@ import (
 // from; the project's Status says which state it is in.
 var ErrWrongState = errors.New("setups: the project's workspace cannot do that now")
 
-// activityEvery is how often at most one process tells a project's idle watch about use. The
-// watch only needs to hear once within its idle time (minutes); a page at 200 requests a second
-// must not become 200 signals.
-const activityEvery = time.Minute
+// ActivityEvery is how often at most this process tells a project's idle watch about use: once
+// a minute, or four times per idle time when that is shorter (tests use seconds). The watch
+// only needs to hear once within its idle time; a page at 200 requests a second must not
+// become 200 signals.
+func (s *Service) ActivityEvery() time.Duration {
+	idle := s.WorkspaceIdle
+	if idle <= 0 {
+		idle = workflows.DefaultWorkspaceIdle
+	}
+	return min(time.Minute, idle/4)
+}
 
 // StopWorkspace stops a ready project's workspace (ProjectStop). A stop already under way is
 // the same run. It returns once the workflow is started; p.Status is then stopping.
@@ -76,14 +83,14 @@ func (s *Service) move(ctx context.Context, p *store.Project, from []string, to,
 }
 
 // RecordActivity says someone uses the ready project's workspace: a viewer, a prompt. It resets
-// the project's idle watch (starting one if none runs), at most once a minute per project and
-// process; calls in between return at once. The web tier and the chat share it.
+// the project's idle watch (starting one if none runs), at most once per ActivityEvery per
+// project and process; calls in between return at once. The web tier and the chat share it.
 func (s *Service) RecordActivity(ctx context.Context, p *store.Project) error {
 	if p.Status != store.ProjectReady {
 		return nil
 	}
 	now := time.Now()
-	if last, ok := s.active.Load(p.ID); ok && now.Sub(last.(time.Time)) < activityEvery {
+	if last, ok := s.active.Load(p.ID); ok && now.Sub(last.(time.Time)) < s.ActivityEvery() {
 		return nil
 	}
 	s.active.Store(p.ID, now)

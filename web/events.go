@@ -17,9 +17,6 @@ import (
 const (
 	eventsPoll     = 500 * time.Millisecond
 	eventsLifetime = 5 * time.Minute // then the browser reconnects, resuming from its last event
-	// viewerEvery is how often an open stream tells the idle watch about its viewer; the
-	// signal itself goes at most once a minute per project (setups.Service.RecordActivity).
-	viewerEvery = 30 * time.Second
 )
 
 // projectEvents streams the project page's status block as server-sent events, whenever it
@@ -70,7 +67,7 @@ func (s *Server) projectEvents(c *gin.Context) {
 			return
 		}
 		// An open page is someone using the workspace: it stays up while the stream is open.
-		if p.Status == store.ProjectReady && time.Since(used) >= viewerEvery {
+		if p.Status == store.ProjectReady && time.Since(used) >= s.Setups.ActivityEvery() {
 			used = time.Now()
 			s.recordActivity(c, p)
 		}
