@@ -424,6 +424,13 @@ func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.P
 		if err != nil {
 			return err
 		}
+		// Started only to forget the credential: stopped again however this ends, so a stopped
+		// project stays stopped.
+		defer func() {
+			if err := a.Workspace.Stop(context.WithoutCancel(ctx), p.ID); err != nil {
+				activity.GetLogger(ctx).Warn("unable to stop the workspace again", "project_id", p.ID, "error", err)
+			}
+		}()
 		p.HostPort = ws.HostPort
 		if err := a.Store.UpdateProject(ctx, p, "host_port"); err != nil {
 			return err
