@@ -118,3 +118,38 @@ func (s *Service) WatchIdle(ctx context.Context, projectID string) error {
 	}
 	return nil
 }
+
+// EnsureIdleWatches starts the idle watch of every ready project that has none (projects made
+// ready before idle stop existed, or whose watch was terminated by hand); running watches are
+// left as they are. The worker runs it at start; it returns how many projects it looked at.
+func (s *Service) EnsureIdleWatches(ctx context.Context) (int, error) {
+	seen, after := 0, ""
+	for {
+		page, err := s.Store.ProjectsPage(ctx, after, 100)
+		if err != nil {
+			return seen, err
+		}
+		if len(page) == 0 {
+			return seen, nil
+		}
+		for _, p := range page {
+			after = p.ID
+			if p.Status != store.ProjectReady || p.DeletedAt != nil {
+				continue
+			}
+			seen++
+			cctx, cancel := context.WithTimeout(ctx, callTimeout)
+			_, err := s.Temporal.ExecuteWorkflow(cctx, client.StartWorkflowOptions{
+				ID:                       workflows.IdleWorkflowID(p.ID),
+				TaskQueue:                s.TaskQueue,
+				WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+				WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+				TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.SAProjectID.ValueSet(p.ID)),
+			}, "WorkspaceIdle", workflows.IdleInput{ProjectID: p.ID, Idle: s.WorkspaceIdle})
+			cancel()
+			if err != nil {
+				return seen, fmt.Errorf("setups: unable to start the idle watch of %s: %w", p.ID, err)
+			}
+		}
+	}
+}

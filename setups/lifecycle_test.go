@@ -3,14 +3,18 @@ package setups
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/mocks"
 
+	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
 )
@@ -67,5 +71,55 @@ func TestActivityEveryFollowsAShortIdleTime(t *testing.T) {
 	s := &Service{WorkspaceIdle: 8 * time.Second}
 	if got := s.ActivityEvery(); got != 2*time.Second {
 		t.Fatalf("ActivityEvery with an 8s idle time: %s, want 2s", got)
+	}
+}
+
+func TestEnsureIdleWatchesStartsOneForEachReadyProject(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(filepath.Join(t.TempDir(), "doce.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := migrations.Up(ctx, st.DB); err != nil {
+		t.Fatal(err)
+	}
+	u := &store.User{Username: "a", PasswordHash: "h", Role: store.RoleUser}
+	if err := st.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	var ready []string
+	for _, status := range []string{store.ProjectReady, store.ProjectStopped, store.ProjectSettingUp, store.ProjectReady, store.ProjectDeleted} {
+		p := &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
+		if _, _, err := st.CreateProject(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		p.Status = status
+		if err := st.UpdateProject(ctx, p, "status"); err != nil {
+			t.Fatal(err)
+		}
+		if status == store.ProjectDeleted {
+			st.MarkProjectDeleted(ctx, p.ID)
+		}
+		if status == store.ProjectReady {
+			ready = append(ready, workflows.IdleWorkflowID(p.ID))
+		}
+	}
+	tc := &mocks.Client{}
+	var started []string
+	tc.On("ExecuteWorkflow", mock.Anything, mock.Anything, "WorkspaceIdle", mock.Anything).
+		Return(func(_ context.Context, o client.StartWorkflowOptions, _ any, _ ...any) (client.WorkflowRun, error) {
+			if o.WorkflowIDConflictPolicy != enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING {
+				t.Errorf("%s started with conflict policy %s: a running watch must be left alone", o.ID, o.WorkflowIDConflictPolicy)
+			}
+			started = append(started, o.ID)
+			return nil, nil
+		})
+	s := &Service{Temporal: tc, Store: st, TaskQueue: "q"}
+	n, err := s.EnsureIdleWatches(ctx)
+	slices.Sort(started)
+	slices.Sort(ready)
+	if err != nil || n != 2 || !slices.Equal(started, ready) {
+		t.Fatalf("n=%d err=%v started %v, want the two ready projects' watches %v", n, err, started, ready)
 	}
 }

@@ -233,6 +233,15 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			g.Go(func() error { <-ctx.Done(); return ms.Close() })
 			log.Info("worker metrics listening", "addr", cfg.MetricsAddr)
 		}
+		g.Go(func() error {
+			// Ready projects without an idle watch get one, so none runs forever unnoticed.
+			n, err := newSetups(cfg, tc, st).EnsureIdleWatches(ctx)
+			if err != nil && ctx.Err() == nil {
+				log.Warn("unable to ensure every ready workspace has an idle watch", "error", err)
+			}
+			log.Info("idle watches ensured", "ready_projects", n)
+			return nil
+		})
 		if cfg.WorkerHealthFile != "" {
 			g.Go(func() error { writeWorkerHealth(ctx, cfg.WorkerHealthFile, tc, ws, log); return nil })
 		}
