@@ -74,6 +74,7 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 	proxy.watch("PUT", "/auth/")
 	p := createProject(t, hc, doce, "stop and start me")
 	waitStatus(t, hc, doce, p.ID, "ready", 2*time.Minute)
+	recordHistory(t, stack, "project-setup:"+p.ID, "project_setup_watch_idle.json") // starts the idle watch
 
 	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+p.ID+"/start", nil)
 	expectError(t, status, body, http.StatusConflict, "already running")
