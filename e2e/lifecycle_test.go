@@ -74,6 +74,8 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 	proxy.watch("PUT", "/auth/")
 	p := createProject(t, hc, doce, "stop and start me")
 	waitStatus(t, hc, doce, p.ID, "ready", 2*time.Minute)
+	tc := temporalClient(t, stack)
+	waitWorkflowStatus(t, tc, "project-setup:"+p.ID, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, 30*time.Second)
 	recordHistory(t, stack, "project-setup:"+p.ID, "project_setup_watch_idle.json") // starts the idle watch
 
 	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+p.ID+"/start", nil)
@@ -99,7 +101,7 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 		t.Fatalf("replace key: %d %s", status, body)
 	}
 	// The push to running projects has run (and left the stopped one alone) before the start.
-	waitWorkflowStatus(t, temporalClient(t, stack), "credential-push:"+mustUserID(t, doce, "admin")+":custom",
+	waitWorkflowStatus(t, tc, "credential-push:"+mustUserID(t, doce, "admin")+":custom",
 		enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, time.Minute)
 	if key := storedKey(t, docker, p.ID); key != "sk-e2e-before-stop" {
 		t.Fatalf("auth.json of the stopped workspace holds %q, want the old key", key)
