@@ -19,6 +19,7 @@ import (
 	"github.com/docker/docker/api/types/volume"
 	dockerclient "github.com/docker/docker/client"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/doce-dev/doce/workspace"
 )
@@ -75,8 +76,7 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 	p := createProject(t, hc, doce, "stop and start me")
 	waitStatus(t, hc, doce, p.ID, "ready", 2*time.Minute)
 	tc := temporalClient(t, stack)
-	waitWorkflowStatus(t, tc, "project-setup:"+p.ID, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, 30*time.Second)
-	recordHistory(t, stack, "project-setup:"+p.ID, "project_setup_watch_idle.json") // starts the idle watch
+	recordCompleted(t, stack, tc, "project-setup:"+p.ID, "project_setup_watch_idle.json") // starts the idle watch
 
 	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+p.ID+"/start", nil)
 	expectError(t, status, body, http.StatusConflict, "already running")
@@ -93,7 +93,7 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 	}
 	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+p.ID+"/stop", nil)
 	expectError(t, status, body, http.StatusConflict, "already stopped")
-	recordHistory(t, stack, "project-stop:"+p.ID, "project_stop.json")
+	recordCompleted(t, stack, tc, "project-stop:"+p.ID, "project_stop.json")
 
 	// Replaced while stopped: the push skips a stopped workspace, so only the start can hand it over.
 	in := map[string]any{"providerId": "custom", "apiKey": "sk-e2e-while-stopped", "baseURL": "http://host.docker.internal:9/v1", "models": "mock-model", "replace": true}
@@ -133,7 +133,7 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 	if n := len(proxy.hitTimes("PUT", "/auth/")) - authBefore; n != 1 {
 		t.Errorf("%d PUT /auth during the start, want 1 (one start for two requests)", n)
 	}
-	recordHistory(t, stack, "project-start:"+p.ID, "project_start.json")
+	recordCompleted(t, stack, tc, "project-start:"+p.ID, "project_start.json")
 	assertOneOfEach(t, docker, p.ID, "stop and start me")
 
 	// The page shows the state and the button for it.
@@ -166,7 +166,14 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 	if status, _ := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID, nil); status != http.StatusNotFound {
 		t.Errorf("deleted project: %d, want 404", status)
 	}
-	recordHistory(t, stack, "project-teardown:"+p.ID, "project_teardown_stopped.json")
+	recordCompleted(t, stack, tc, "project-teardown:"+p.ID, "project_teardown_stopped.json")
+}
+
+// recordCompleted waits for the run to complete, then records its history (recordHistory).
+func recordCompleted(t *testing.T, stack stackEnv, tc client.Client, workflowID, name string) {
+	t.Helper()
+	waitWorkflowStatus(t, tc, workflowID, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, 30*time.Second)
+	recordHistory(t, stack, workflowID, name)
 }
 
 func readBody(t *testing.T, resp *http.Response) string {
@@ -240,7 +247,7 @@ func TestIdleWorkspaceIsStoppedAndAViewedOneStays(t *testing.T) {
 	if _, running := containerRunning(t, docker, unviewed.ID); running {
 		t.Fatal("status stopped, container running")
 	}
-	recordHistory(t, stack, "workspace-idle:"+unviewed.ID, "workspace_idle.json")
+	recordCompleted(t, stack, temporalClient(t, stack), "workspace-idle:"+unviewed.ID, "workspace_idle.json")
 
 	// Three more idle times with the page open: still up.
 	time.Sleep(3 * idle)
