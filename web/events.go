@@ -21,8 +21,8 @@ const (
 
 // projectEvents streams the project page's status block as server-sent events, whenever it
 // changes, for as long as the page is open: an open page keeps a ready workspace from being
-// stopped as idle. Each event's id is a hash of what it shows, so a reconnecting browser (which sends
-// Last-Event-ID) is not sent what it already has.
+// stopped as idle. Each event's id is a hash of what it shows, so a reconnecting browser
+// (which sends Last-Event-ID) is not sent what it already has.
 func (s *Server) projectEvents(c *gin.Context) {
 	p, ok := s.ownProject(c)
 	if !ok {
