@@ -109,10 +109,22 @@ func (a *Docker) ComposeDown(ctx context.Context, in workflows.StepInput) error 
 	return a.Workspace.Down(ctx, in.ProjectID)
 }
 
-// ContainerState reports whether the project's workspace container runs.
+// ContainerState reports whether the project's workspace container runs, and the project's
+// status.
 func (a *Docker) ContainerState(ctx context.Context, in workflows.StepInput) (workflows.ContainerState, error) {
+	p, err := loadProject(ctx, a.Store, in.ProjectID)
+	if err != nil {
+		return workflows.ContainerState{}, err
+	}
 	exists, running, err := a.Workspace.State(ctx, in.ProjectID)
-	return workflows.ContainerState{Exists: exists, Running: running}, err
+	return workflows.ContainerState{Exists: exists, Running: running, Status: p.Status}, err
+}
+
+// Stop stops the project's workspace container, keeping it and its volumes.
+func (a *Docker) Stop(ctx context.Context, in workflows.StepInput) error {
+	stop := heartbeatWhile(ctx)
+	defer stop()
+	return a.Workspace.Stop(ctx, in.ProjectID)
 }
 
 // serverPassword returns the project's OpenCode password, creating it on first use. The first

@@ -366,6 +366,27 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 	return a.Store.UpdateProject(ctx, p, "prompt_sent_at")
 }
 
+// IdleCheck tells the idle watch whether the project is still ready and whether its agent is
+// working. A ready project whose container does not run has no agent working.
+func (a *OpenCode) IdleCheck(ctx context.Context, in workflows.StepInput) (workflows.IdleCheck, error) {
+	p, err := a.liveProject(ctx, in.ProjectID)
+	if p == nil || err != nil || p.Status != store.ProjectReady {
+		return workflows.IdleCheck{}, err
+	}
+	if _, running, err := a.Workspace.State(ctx, p.ID); err != nil || !running {
+		return workflows.IdleCheck{Ready: true}, err
+	}
+	c, err := a.client(ctx, p)
+	if err != nil {
+		return workflows.IdleCheck{}, err
+	}
+	busy, err := c.Busy(ctx)
+	if err != nil {
+		return workflows.IdleCheck{}, err
+	}
+	return workflows.IdleCheck{Ready: true, Busy: busy}, nil
+}
+
 // liveProject loads a project whose workspace was started and is not being deleted; nil when
 // there is none (a project being deleted loses its volumes, auth.json with them).
 func (a *OpenCode) liveProject(ctx context.Context, id string) (*store.Project, error) {
@@ -403,6 +424,13 @@ func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.P
 		if err != nil {
 			return err
 		}
+		// Started only to forget the credential: stopped again however this ends, so a stopped
+		// project stays stopped.
+		defer func() {
+			if err := a.Workspace.Stop(context.WithoutCancel(ctx), p.ID); err != nil {
+				activity.GetLogger(ctx).Warn("unable to stop the workspace again", "project_id", p.ID, "error", err)
+			}
+		}()
 		p.HostPort = ws.HostPort
 		if err := a.Store.UpdateProject(ctx, p, "host_port"); err != nil {
 			return err

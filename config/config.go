@@ -49,13 +49,14 @@ type Config struct {
 	TransitMount       string // DOCE_VAULT_TRANSIT_MOUNT
 	TransitKey         string // DOCE_VAULT_TRANSIT_KEY
 
-	OpenCodeImage   string   // DOCE_OPENCODE_IMAGE
-	WorkspaceMemory int64    // DOCE_WORKSPACE_MEMORY, e.g. 1g
-	WorkspacePids   int64    // DOCE_WORKSPACE_PIDS: processes and threads a workspace may run
-	WorkspaceHost   string   // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
-	WorkspaceProxy  string   // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
-	WorkspaceDNS    []string // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
-	MetricsAddr     string   // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
+	OpenCodeImage   string        // DOCE_OPENCODE_IMAGE
+	WorkspaceMemory int64         // DOCE_WORKSPACE_MEMORY, e.g. 1g
+	WorkspacePids   int64         // DOCE_WORKSPACE_PIDS: processes and threads a workspace may run
+	WorkspaceHost   string        // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
+	WorkspaceProxy  string        // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
+	WorkspaceDNS    []string      // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
+	WorkspaceIdle   time.Duration // DOCE_WORKSPACE_IDLE: a workspace nobody uses for this long is stopped
+	MetricsAddr     string        // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
 	// DOCE_WORKER_HEALTH_FILE: a file `doce worker` rewrites every 10 s while Temporal and Docker
 	// answer, for `doce probe FILE` (a healthcheck for workers, which serve no port).
 	WorkerHealthFile string
@@ -131,6 +132,7 @@ func load(getenv func(string) string) (*Config, error) {
 	}
 	c.OperatorWait = duration(get, "DOCE_SETUP_OPERATOR_WAIT", "168h", time.Minute, &errs)
 	c.StuckAfter = duration(get, "DOCE_SETUP_STUCK_AFTER", "15m", time.Second, &errs)
+	c.WorkspaceIdle = duration(get, "DOCE_WORKSPACE_IDLE", "30m", time.Second, &errs)
 	mem, err := units.RAMInBytes(get("DOCE_WORKSPACE_MEMORY", "1g"))
 	if err != nil || mem < 256<<20 {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_MEMORY=%q is not a size of at least 256m (OpenCode needs ~320 MB idle)", getenv("DOCE_WORKSPACE_MEMORY")))

@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadDefaults(t *testing.T) {
@@ -11,7 +12,8 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != "127.0.0.1:8080" || c.DBPath != "data/doce.db" || c.WorkspaceMemory != 1<<30 || c.WorkspacePids != 1024 || c.SecureCookies() {
+	if c.HTTPAddr != "127.0.0.1:8080" || c.DBPath != "data/doce.db" || c.WorkspaceMemory != 1<<30 || c.WorkspacePids != 1024 ||
+		c.WorkspaceIdle != 30*time.Minute || c.SecureCookies() {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -28,6 +30,7 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		"DOCE_OAUTH_URLS":       "github-copilot=ftp://ghe",
 		"DOCE_OAUTH_CLIENT_IDS": "nope=abc",
 		"DOCE_OAUTH_SCOPES":     "openai",
+		"DOCE_WORKSPACE_IDLE":   "500ms",
 	}
 	_, err := load(func(k string) string { return env[k] })
 	if err == nil {
@@ -61,5 +64,28 @@ func TestDefaultImageIsTheScriptsAlias(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(out)); got != DefaultOpenCodeImage {
 		t.Fatalf("scripts/lib.sh names the alias %q, config's default is %q", got, DefaultOpenCodeImage)
+	}
+}
+
+func TestWorkspaceIdle(t *testing.T) {
+	for v, want := range map[string]time.Duration{"3s": 3 * time.Second, "2h": 2 * time.Hour} {
+		c, err := load(func(k string) string {
+			if k == "DOCE_WORKSPACE_IDLE" {
+				return v
+			}
+			return ""
+		})
+		if err != nil || c.WorkspaceIdle != want {
+			t.Errorf("DOCE_WORKSPACE_IDLE=%s: %v %v, want %v", v, c, err, want)
+		}
+	}
+	_, err := load(func(k string) string {
+		if k == "DOCE_WORKSPACE_IDLE" {
+			return "soon"
+		}
+		return ""
+	})
+	if err == nil || !strings.Contains(err.Error(), `DOCE_WORKSPACE_IDLE="soon" is not a duration of at least 1s`) {
+		t.Errorf("DOCE_WORKSPACE_IDLE=soon: %v", err)
 	}
 }

@@ -192,6 +192,33 @@ func (c *Client) PromptAsync(ctx context.Context, sessionID string, model Model,
 	return c.do(ctx, http.MethodPost, "/session/"+url.PathEscape(sessionID)+"/prompt_async", body, nil)
 }
 
+// SessionStatus is one session's state in GET /session/status: idle, busy, or retry (waiting
+// to ask the model again).
+type SessionStatus struct {
+	Type string `json:"type"`
+}
+
+// SessionStatuses is GET /session/status: the state of the sessions that are not idle, by id.
+func (c *Client) SessionStatuses(ctx context.Context) (map[string]SessionStatus, error) {
+	var st map[string]SessionStatus
+	err := c.do(ctx, http.MethodGet, "/session/status", nil, &st)
+	return st, err
+}
+
+// Busy reports whether any session is working (busy or retrying).
+func (c *Client) Busy(ctx context.Context) (bool, error) {
+	st, err := c.SessionStatuses(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range st {
+		if s.Type != "idle" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // DeleteAuth removes providerID's credential from the server's auth.json.
 func (c *Client) DeleteAuth(ctx context.Context, providerID string) error {
 	return c.do(ctx, http.MethodDelete, "/auth/"+authPath(providerID), nil, nil)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -31,6 +32,10 @@ type Service struct {
 	UIURL     string // the Temporal UI, for deep links
 	// OperatorWait is how long a failed setup waits for retry or cancel (0: the workflow's default).
 	OperatorWait time.Duration
+	// WorkspaceIdle is how long a workspace nobody uses runs (0: the workflow's default).
+	WorkspaceIdle time.Duration
+
+	active sync.Map // project id → when RecordActivity last signalled its idle watch
 }
 
 // ErrNotWaiting means the setup is not stopped at a failed step, so there is nothing to retry

@@ -17,6 +17,11 @@ const (
 	ProjectCancelled = "cancelled"
 	ProjectDeleting  = "deleting"
 	ProjectDeleted   = "deleted"
+	// A ready project's workspace can be stopped (by its owner or when idle) and started again:
+	// ready → stopping → stopped → starting → ready. Each move is a guarded transition.
+	ProjectStopping = "stopping"
+	ProjectStopped  = "stopped"
+	ProjectStarting = "starting"
 )
 
 // Project is one AI coding workspace.
@@ -132,6 +137,26 @@ func (s *Store) UpdateProject(ctx context.Context, p *Project, columns ...string
 		return ErrNotFound
 	}
 	return nil
+}
+
+// TransitionProject moves live project id to status to if its status is one of from, and sets
+// its setup error to setupError (empty clears it). It reports whether the project moved: false
+// means another request or workflow moved it first, or it is deleted. Moving a project only
+// from the states a move makes sense in is what keeps a stop, a start and a delete that race
+// from undoing each other.
+func (s *Store) TransitionProject(ctx context.Context, id string, from []string, to, setupError string) (bool, error) {
+	res, err := s.DB.NewUpdate().Model((*Project)(nil)).
+		Set("status = ?", to).Set("setup_error = ?", setupError).Set("updated_at = ?", time.Now().UTC()).
+		Where("id = ?", id).Where("deleted_at IS NULL").Where("status IN (?)", bun.In(from)).
+		Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("store: unable to move project to %s: %w", to, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: unable to move project to %s: %w", to, err)
+	}
+	return n == 1, nil
 }
 
 // SetProjectPasswordOnce stores the project's server password ciphertext unless one is stored

@@ -244,3 +244,40 @@ func TestOAuthConnectionLifecycle(t *testing.T) {
 		t.Fatalf("audit events: %+v", evs)
 	}
 }
+
+func TestTransitionProjectOnlyFromTheGivenStates(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	u := &store.User{Username: "a", PasswordHash: "h", Role: store.RoleUser}
+	st.CreateUser(ctx, u)
+	p := &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
+	if _, _, err := st.CreateProject(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	p.Status = store.ProjectReady
+	if err := st.UpdateProject(ctx, p, "status"); err != nil {
+		t.Fatal(err)
+	}
+	// Two stops race: one moves the project, the other finds it moved.
+	moved, err := st.TransitionProject(ctx, p.ID, []string{store.ProjectReady}, store.ProjectStopping, "")
+	if err != nil || !moved {
+		t.Fatalf("ready → stopping: moved=%v err=%v", moved, err)
+	}
+	if moved, err := st.TransitionProject(ctx, p.ID, []string{store.ProjectReady}, store.ProjectStopping, ""); err != nil || moved {
+		t.Fatalf("second ready → stopping: moved=%v err=%v, want not moved", moved, err)
+	}
+	if moved, err := st.TransitionProject(ctx, p.ID, []string{store.ProjectStopping}, store.ProjectStopped, "it broke"); err != nil || !moved {
+		t.Fatalf("stopping → stopped: moved=%v err=%v", moved, err)
+	}
+	got, _ := st.Project(ctx, p.ID)
+	if got.Status != store.ProjectStopped || got.SetupError != "it broke" {
+		t.Fatalf("project %s %q, want stopped with the error", got.Status, got.SetupError)
+	}
+	// A deleted project moves no more.
+	if err := st.MarkProjectDeleted(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if moved, err := st.TransitionProject(ctx, p.ID, []string{store.ProjectDeleted}, store.ProjectStarting, ""); err != nil || moved {
+		t.Fatalf("deleted → starting: moved=%v err=%v, want not moved", moved, err)
+	}
+}

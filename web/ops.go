@@ -94,7 +94,7 @@ func (s *Server) opsAct(c *gin.Context, in OpsActionInput, retry bool) []OpsResu
 		case errors.Is(err, store.ErrNotFound):
 			r.Message = "No such project."
 		default:
-			r.Message = s.public(c, setupError(err)).Message
+			r.Message = s.public(c, setupError(err, p)).Message
 		}
 		out = append(out, r)
 	}

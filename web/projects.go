@@ -271,17 +271,34 @@ func (s *Server) ensureRunning(c *gin.Context, p *store.Project) {
 	}()
 }
 
+// recordActivity tells the ready project's idle watch that someone has it open, in the
+// background: the page does not wait for Temporal. setups.Service signals at most once a minute
+// per project, so a page under load costs a map lookup.
+func (s *Server) recordActivity(c *gin.Context, p *store.Project) {
+	if p.Status != store.ProjectReady {
+		return
+	}
+	ctx := context.WithoutCancel(c.Request.Context())
+	go func() {
+		if err := s.Setups.RecordActivity(ctx, p); err != nil {
+			s.Log.Warn("unable to record workspace activity", "project_id", p.ID, "error", err)
+		}
+	}()
+}
+
 func (s *Server) projectPage(c *gin.Context) {
 	p, ok := s.ownProject(c)
 	if !ok {
 		return
 	}
 	s.ensureRunning(c, p)
+	s.recordActivity(c, p)
 	v := s.projectView(p)
 	v.Progress = s.progress(c.Request.Context(), p)
 	s.render(c, http.StatusOK, "project.html", gin.H{
 		"Title": p.Name, "Project": v,
-		"Refresh": p.Status == store.ProjectPending || p.Status == store.ProjectSettingUp,
+		"Refresh": p.Status == store.ProjectPending || p.Status == store.ProjectSettingUp ||
+			p.Status == store.ProjectStopping || p.Status == store.ProjectStarting,
 	})
 }
 

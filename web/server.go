@@ -101,6 +101,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	pages.POST("/projects/:id/retry", s.projectAction(retryAction, 0))
 	pages.POST("/projects/:id/cancel", s.projectAction(cancelAction, 0))
 	pages.POST("/projects/:id/delete", s.projectAction(deleteAction, 0))
+	pages.POST("/projects/:id/stop", s.projectAction(stopAction, 0))
+	pages.POST("/projects/:id/start", s.projectAction(startAction, 0))
 
 	pages.GET("/account", s.accountPage)
 	pages.POST("/account", s.accountSubmit)
@@ -129,6 +131,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.POST("/projects/:id/retry", s.projectAction(retryAction, http.StatusAccepted))
 	api.POST("/projects/:id/cancel", s.projectAction(cancelAction, http.StatusAccepted))
 	api.DELETE("/projects/:id", s.projectAction(deleteAction, http.StatusAccepted))
+	api.POST("/projects/:id/stop", s.projectAction(stopAction, http.StatusAccepted))
+	api.POST("/projects/:id/start", s.projectAction(startAction, http.StatusAccepted))
 	api.POST("/account/password", s.apiChangePassword)
 	apiAdmin := api.Group("/admin", s.requireAdmin)
 	apiAdmin.GET("/users", s.apiUsers)

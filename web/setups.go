@@ -14,11 +14,36 @@ var errNotWaiting = &Error{Status: http.StatusConflict, Code: "not_waiting",
 	Message: "This setup is not waiting for an operator: only a setup stopped at a failed step can be retried or cancelled."}
 
 // setupError turns the setups package's refusals into answers a person can act on.
-func setupError(err error) error {
-	if errors.Is(err, setups.ErrNotWaiting) {
+func setupError(err error, p *store.Project) error {
+	switch {
+	case errors.Is(err, setups.ErrNotWaiting):
 		return errNotWaiting
+	case errors.Is(err, setups.ErrWrongState):
+		return errWrongState(p.Status)
 	}
 	return err
+}
+
+// errWrongState says why a stop or start cannot begin from the project's status.
+func errWrongState(status string) *Error {
+	msg := "The workspace cannot be stopped or started while the project is " + status + "."
+	switch status {
+	case store.ProjectReady:
+		msg = "The workspace is already running. Stop it first."
+	case store.ProjectStopped:
+		msg = "The workspace is already stopped. Start it to use it."
+	case store.ProjectStopping:
+		msg = "The workspace is stopping. Start it once it has stopped."
+	case store.ProjectStarting:
+		msg = "The workspace is starting. Stop it once it is ready."
+	case store.ProjectPending, store.ProjectSettingUp:
+		msg = "The project is still being set up. Stop or start it once it is ready."
+	case store.ProjectFailed:
+		msg = "The project's setup failed. Retry the setup first."
+	case store.ProjectDeleting, store.ProjectDeleted, store.ProjectCancelled:
+		msg = "The project is " + status + "; it has no workspace to stop or start."
+	}
+	return &Error{Status: http.StatusConflict, Code: "wrong_state", Message: msg}
 }
 
 // projectAction runs one of the actions below on the caller's own project.
@@ -29,7 +54,7 @@ func (s *Server) projectAction(action func(*Server, *gin.Context, *store.Project
 			return
 		}
 		if err := action(s, c, p); err != nil {
-			s.fail(c, setupError(err))
+			s.fail(c, setupError(err, p))
 			return
 		}
 		if isAPI(c) {
@@ -54,4 +79,12 @@ func cancelAction(s *Server, c *gin.Context, p *store.Project) error {
 
 func deleteAction(s *Server, c *gin.Context, p *store.Project) error {
 	return s.Setups.Delete(c.Request.Context(), p, currentUser(c).ID)
+}
+
+func stopAction(s *Server, c *gin.Context, p *store.Project) error {
+	return s.Setups.StopWorkspace(c.Request.Context(), p, currentUser(c).ID)
+}
+
+func startAction(s *Server, c *gin.Context, p *store.Project) error {
+	return s.Setups.StartWorkspace(c.Request.Context(), p, currentUser(c).ID)
 }

@@ -348,3 +348,52 @@ func TestAccountAndUsers(t *testing.T) {
 		t.Errorf("disabled bob signs in: %d", resp.StatusCode)
 	}
 }
+
+// Stop and start refuse what cannot be done now with a 409 saying why, and another user's
+// project is not found. (Accepted ones start workflows: the e2e tests cover those.)
+func TestStopAndStartRefusals(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.user(t, "alice"), e.user(t, "bob")
+	a, _ := e.store.UserByUsername(context.Background(), "alice")
+	p := &store.Project{OwnerUserID: a.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
+	if _, _, err := e.store.CreateProject(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	call := func(c *http.Client, action string) (int, string) {
+		resp, err := c.Post(e.srv.URL+"/api/v1/projects/"+p.ID+"/"+action, "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Error struct{ Code, Message string }
+		}
+		json.Unmarshal([]byte(read(t, resp)), &got)
+		return resp.StatusCode, got.Error.Message
+	}
+	for _, tc := range []struct{ status, action, msg string }{
+		{store.ProjectSettingUp, "stop", "still being set up"},
+		{store.ProjectSettingUp, "start", "still being set up"},
+		{store.ProjectReady, "start", "already running"},
+		{store.ProjectStopped, "stop", "already stopped"},
+		{store.ProjectStopping, "start", "is stopping"},
+		{store.ProjectStarting, "stop", "is starting"},
+		{store.ProjectFailed, "start", "Retry the setup first"},
+	} {
+		p.Status = tc.status
+		if err := e.store.UpdateProject(context.Background(), p, "status"); err != nil {
+			t.Fatal(err)
+		}
+		code, msg := call(alice, tc.action)
+		if code != http.StatusConflict || !strings.Contains(msg, tc.msg) {
+			t.Errorf("%s of a %s project: %d %q, want 409 saying %q", tc.action, tc.status, code, msg, tc.msg)
+		}
+		if got, _ := e.store.Project(context.Background(), p.ID); got.Status != tc.status {
+			t.Errorf("a refused %s moved the project from %s to %s", tc.action, tc.status, got.Status)
+		}
+	}
+	for _, action := range []string{"stop", "start"} {
+		if code, _ := call(bob, action); code != http.StatusNotFound {
+			t.Errorf("bob %s of alice's project: %d, want 404", action, code)
+		}
+	}
+}

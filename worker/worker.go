@@ -49,6 +49,9 @@ func Register(r sdkworker.Registry, acts Activities) {
 	r.RegisterWorkflowWithOptions(workflows.OAuthLogin, workflow.RegisterOptions{Name: "OAuthLogin"})
 	r.RegisterWorkflowWithOptions(workflows.OAuthRefresh, workflow.RegisterOptions{Name: "OAuthRefresh"})
 	r.RegisterWorkflowWithOptions(workflows.CredentialPush, workflow.RegisterOptions{Name: "CredentialPush"})
+	r.RegisterWorkflowWithOptions(workflows.ProjectStop, workflow.RegisterOptions{Name: "ProjectStop"})
+	r.RegisterWorkflowWithOptions(workflows.ProjectStart, workflow.RegisterOptions{Name: "ProjectStart"})
+	r.RegisterWorkflowWithOptions(workflows.WorkspaceIdle, workflow.RegisterOptions{Name: "WorkspaceIdle"})
 	reg := func(fn any, name string) { r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
 	reg(acts.Docker.ComposeUp, workflows.ActComposeUp)
 	reg(acts.OpenCode.WaitHealthy, workflows.ActWaitHealthy)
@@ -71,6 +74,10 @@ func Register(r sdkworker.Registry, acts Activities) {
 	reg(acts.OAuth.DeviceWait, workflows.ActOAuthWait)
 	reg(acts.OAuth.RefreshPlan, workflows.ActOAuthPlan)
 	reg(acts.OAuth.Refresh, workflows.ActOAuthRefresh)
+	reg(acts.Projects.Transition, workflows.ActTransition)
+	reg(acts.Projects.WatchIdle, workflows.ActWatchIdle)
+	reg(acts.Docker.Stop, workflows.ActStopWorkspace)
+	reg(acts.OpenCode.IdleCheck, workflows.ActIdleCheck)
 }
 
 // EnsureSearchAttributes registers doce's custom search attributes on the namespace when

@@ -11,10 +11,11 @@ import (
 // many page views at once start one.
 func EnsureRunningWorkflowID(projectID string) string { return "project-ensure-running:" + projectID }
 
-// ContainerState is whether a project's workspace container runs.
+// ContainerState is whether a project's workspace container runs, and the project's status.
 type ContainerState struct {
 	Exists  bool
 	Running bool
+	Status  string `json:",omitempty"` // empty in runs recorded before it was reported
 }
 
 // ProjectEnsureRunning starts a ready project's workspace again when its container stopped
@@ -29,11 +30,12 @@ func ProjectEnsureRunning(ctx workflow.Context, in StepInput) error {
 	if err := workflow.ExecuteLocalActivity(lctx, ActContainerState, in).Get(ctx, &state); err != nil {
 		return err
 	}
-	if state.Running {
+	// A project stopped (or being stopped) meanwhile stays stopped.
+	if state.Running || (state.Status != "" && state.Status != ProjectReady) {
 		return nil
 	}
-	for _, st := range setupSteps[:3] { // composeUp, waitHealthy, setProviderCredentials
-		if err := runStep(ctx, st, in.ProjectID); err != nil {
+	for _, name := range startSteps {
+		if err := runStep(ctx, stepNamed(name), in.ProjectID); err != nil {
 			return err
 		}
 	}

@@ -155,6 +155,9 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 		return err
 	}
 	record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Status: "ready"})
+	if workflow.GetVersion(ctx, "watch-idle", workflow.DefaultVersion, 1) == 1 {
+		watchIdle(ctx, in.ProjectID)
+	}
 	return nil
 }
 

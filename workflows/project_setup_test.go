@@ -20,7 +20,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(ProjectSetup, workflow.RegisterOptions{Name: "ProjectSetup"})
 	step := func(context.Context, StepInput) error { return nil }
-	for _, name := range []string{ActWaitHealthy, ActSetProviderCredentials, ActSendInitialPrompt} {
+	for _, name := range []string{ActWaitHealthy, ActSetProviderCredentials, ActSendInitialPrompt, ActWatchIdle} {
 		env.RegisterActivityWithOptions(step, activity.RegisterOptions{Name: name})
 	}
 	env.RegisterActivityWithOptions(func(context.Context, StepInput) (ComposeUpResult, error) { return ComposeUpResult{}, nil },
@@ -43,12 +43,14 @@ func TestProjectSetupRunsStepsInOrder(t *testing.T) {
 	}
 	env.OnActivity(ActSessionCreate, mock.Anything, in).Run(func(mock.Arguments) { order = append(order, ActSessionCreate) }).Return(SessionResult{SessionID: "ses_1"}, nil)
 	env.OnActivity(ActRecordProgress, mock.Anything, mock.Anything).Run(func(args mock.Arguments) { records = append(records, args[1].(ProgressUpdate)) }).Return(nil)
+	env.OnActivity(ActWatchIdle, mock.Anything, in).Run(func(mock.Arguments) { order = append(order, ActWatchIdle) }).Return(nil)
 
 	env.ExecuteWorkflow(ProjectSetup, SetupInput{ProjectID: "p1", RequestedBy: "u1"})
 	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
 		t.Fatalf("workflow: completed=%v err=%v", env.IsWorkflowCompleted(), env.GetWorkflowError())
 	}
-	want := []string{ActComposeUp, ActWaitHealthy, ActSetProviderCredentials, ActSessionCreate, ActSendInitialPrompt}
+	// A ready workspace gets its idle watch.
+	want := []string{ActComposeUp, ActWaitHealthy, ActSetProviderCredentials, ActSessionCreate, ActSendInitialPrompt, ActWatchIdle}
 	if len(order) != len(want) {
 		t.Fatalf("ran %v, want %v", order, want)
 	}

@@ -27,6 +27,9 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflowWithOptions(OAuthLogin, workflow.RegisterOptions{Name: "OAuthLogin"})
 			r.RegisterWorkflowWithOptions(OAuthRefresh, workflow.RegisterOptions{Name: "OAuthRefresh"})
 			r.RegisterWorkflowWithOptions(CredentialPush, workflow.RegisterOptions{Name: "CredentialPush"})
+			r.RegisterWorkflowWithOptions(ProjectStop, workflow.RegisterOptions{Name: "ProjectStop"})
+			r.RegisterWorkflowWithOptions(ProjectStart, workflow.RegisterOptions{Name: "ProjectStart"})
+			r.RegisterWorkflowWithOptions(WorkspaceIdle, workflow.RegisterOptions{Name: "WorkspaceIdle"})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}

@@ -298,6 +298,20 @@ func (m *Manager) Start(ctx context.Context, projectID string) (Workspace, error
 	return m.start(ctx, containerName(projectID), Spec{ProjectID: projectID})
 }
 
+// stopGrace is how long a stopping OpenCode gets to finish writing before it is killed.
+const stopGrace = 10 * time.Second
+
+// Stop stops the project's OpenCode container and keeps it, with its volumes, for a later
+// Start. A container already stopped or missing is fine.
+func (m *Manager) Stop(ctx context.Context, projectID string) error {
+	grace := int(stopGrace / time.Second)
+	err := m.docker.ContainerStop(ctx, containerName(projectID), container.StopOptions{Timeout: &grace})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("workspace: unable to stop container: %w", err)
+	}
+	return nil
+}
+
 // Down removes everything a project owns: containers, volumes, network. Missing objects are fine.
 func (m *Manager) Down(ctx context.Context, projectID string) error {
 	f := filters.NewArgs(filters.Arg("label", LabelProject+"="+projectID))

@@ -211,7 +211,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		w := worker.New(tc, cfg.TaskQueue, worker.Activities{
 			Docker:      &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS},
 			OpenCode:    &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, HTTP: workspaceHTTP(cfg), Host: cfg.WorkspaceHost},
-			Projects:    &activities.Projects{Store: st, Metrics: m},
+			Projects:    &activities.Projects{Store: st, Metrics: m, Idle: newSetups(cfg, tc, st)},
 			Connections: &activities.Connections{Store: st},
 			Rewrap:      &activities.Rewrap{Store: st, Secrets: patientTransit},
 			OAuth: &activities.OAuth{Store: st, Secrets: patientTransit, Metrics: m, Flows: &oauth.Settings{
@@ -233,6 +233,15 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			g.Go(func() error { <-ctx.Done(); return ms.Close() })
 			log.Info("worker metrics listening", "addr", cfg.MetricsAddr)
 		}
+		g.Go(func() error {
+			// Ready projects without an idle watch get one, so none runs forever unnoticed.
+			n, err := newSetups(cfg, tc, st).EnsureIdleWatches(ctx)
+			if err != nil && ctx.Err() == nil {
+				log.Warn("unable to ensure every ready workspace has an idle watch", "error", err)
+			}
+			log.Info("idle watches ensured", "ready_projects", n)
+			return nil
+		})
 		if cfg.WorkerHealthFile != "" {
 			g.Go(func() error { writeWorkerHealth(ctx, cfg.WorkerHealthFile, tc, ws, log); return nil })
 		}
@@ -292,7 +301,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 func newSetups(cfg *config.Config, tc client.Client, st *store.Store) *setups.Service {
 	return &setups.Service{
 		Temporal: tc, Store: st, TaskQueue: cfg.TaskQueue, Namespace: cfg.TemporalNamespace,
-		UIURL: cfg.TemporalUIURL, OperatorWait: cfg.OperatorWait,
+		UIURL: cfg.TemporalUIURL, OperatorWait: cfg.OperatorWait, WorkspaceIdle: cfg.WorkspaceIdle,
 	}
 }
 

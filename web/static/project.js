@@ -3,7 +3,8 @@
 (function () {
   var live = document.getElementById("live");
   if (!live || !window.EventSource) return;
-  var done = { ready: true, cancelled: true, deleted: true };
+  // A ready project's stream stays open: the open page keeps its workspace from idling out.
+  var done = { cancelled: true, deleted: true };
   var es = new EventSource(live.dataset.events);
   es.addEventListener("progress", function (e) {
     live.innerHTML = e.data;
