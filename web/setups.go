@@ -15,8 +15,12 @@ var errNotWaiting = &Error{Status: http.StatusConflict, Code: "not_waiting",
 
 // setupError turns the setups package's refusals into answers a person can act on.
 func setupError(err error) error {
-	if errors.Is(err, setups.ErrNotWaiting) {
+	switch {
+	case errors.Is(err, setups.ErrNotWaiting):
 		return errNotWaiting
+	case errors.Is(err, setups.ErrNoAnswer):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "setup_not_answering",
+			Message: "The setup did not answer in time: no worker is running it now. Try again in a minute."}
 	}
 	return err
 }
