@@ -68,7 +68,7 @@ func TestClient(t *testing.T) {
 	defer redirector.Close()
 	_, rport, _ := net.SplitHostPort(strings.TrimPrefix(redirector.URL, "http://"))
 	byName, _ := outbound.Parse("localhost")
-	resp, err := byName.Client(5*time.Second).Get("http://localhost:" + rport)
+	resp, err := byName.Client(5 * time.Second).Get("http://localhost:" + rport)
 	if !outbound.Refused(err) {
 		t.Errorf("redirect to loopback: %v %v, want refused", resp, err)
 	}

@@ -190,7 +190,9 @@ func TestHostileInputNever5xx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var body struct{ Error struct{ Code, Message, Field string } }
+	var body struct {
+		Error struct{ Code, Message, Field string }
+	}
 	json.NewDecoder(resp.Body).Decode(&body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest || body.Error.Field != "id" || !strings.Contains(body.Error.Message, "NUL byte") {
