@@ -68,7 +68,7 @@ type Config struct {
 	OAuthScopes    map[string]string
 	// Outbound is the policy for requests to user-given URLs (key checks, well-known documents):
 	// special-purpose addresses are refused except those DOCE_ALLOWED_PRIVATE_HOSTS lists (IPs,
-	// CIDR ranges, host names) and the hosts of DOCE_PROVIDER_BASE_URLS.
+	// CIDR ranges, host names) and the hosts of DOCE_PROVIDER_BASE_URLS and DOCE_OAUTH_URLS.
 	Outbound *outbound.Policy
 	// HostGateway (DOCE_HOST_GATEWAY) is the address host.docker.internal stands for when doce's
 	// server checks a URL; invalid when unset (the commands then ask Docker).
@@ -198,9 +198,11 @@ func load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("DOCE_ALLOWED_PRIVATE_HOSTS: %w", err))
 		c.Outbound = &outbound.Policy{}
 	}
-	for _, raw := range c.ProviderBaseURLs { // the operator's own addresses
-		if u, err := url.Parse(raw); err == nil {
-			c.Outbound.AllowHost(u.Hostname())
+	for _, urls := range []map[string]string{c.ProviderBaseURLs, c.OAuthURLs} { // the operator's own addresses
+		for _, raw := range urls {
+			if u, err := url.Parse(raw); err == nil {
+				c.Outbound.AllowHost(u.Hostname())
+			}
 		}
 	}
 	if v := get("DOCE_HOST_GATEWAY", ""); v != "" {
