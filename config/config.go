@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	units "github.com/docker/go-units"
 
+	"github.com/doce-dev/doce/outbound"
 	"github.com/doce-dev/doce/providers"
 )
 
@@ -69,6 +71,15 @@ type Config struct {
 	OAuthURLs      map[string]string
 	OAuthClientIDs map[string]string
 	OAuthScopes    map[string]string
+	// Outbound is the policy for requests to user-given URLs (key checks, well-known documents):
+	// special-purpose addresses are refused except those DOCE_ALLOWED_PRIVATE_HOSTS lists (IPs,
+	// CIDR ranges, host names) and the hosts of DOCE_PROVIDER_BASE_URLS and DOCE_OAUTH_URLS.
+	Outbound *outbound.Policy
+	// HostGateway (DOCE_HOST_GATEWAY) is the address host.docker.internal stands for when doce's
+	// server checks a URL; invalid when unset (the commands then ask Docker).
+	HostGateway netip.Addr
+	// TrustedProxies (DOCE_TRUSTED_PROXIES): addresses whose X-Forwarded-For is believed.
+	TrustedProxies []string
 }
 
 // Load reads the environment and validates it, naming every variable that is wrong.
@@ -197,6 +208,32 @@ func load(getenv func(string) string) (*Config, error) {
 	}
 	if c.OAuthScopes, err = providers.ParsePairs(get("DOCE_OAUTH_SCOPES", "")); err != nil {
 		errs = append(errs, fmt.Errorf("DOCE_OAUTH_SCOPES: %w", err))
+	}
+	if c.Outbound, err = outbound.Parse(get("DOCE_ALLOWED_PRIVATE_HOSTS", "")); err != nil {
+		errs = append(errs, fmt.Errorf("DOCE_ALLOWED_PRIVATE_HOSTS: %w", err))
+		c.Outbound = &outbound.Policy{}
+	}
+	for _, urls := range []map[string]string{c.ProviderBaseURLs, c.OAuthURLs} { // the operator's own addresses
+		for _, raw := range urls {
+			if u, err := url.Parse(raw); err == nil {
+				c.Outbound.AllowHost(u.Hostname())
+			}
+		}
+	}
+	if v := get("DOCE_HOST_GATEWAY", ""); v != "" {
+		if c.HostGateway, err = netip.ParseAddr(v); err != nil {
+			errs = append(errs, fmt.Errorf("DOCE_HOST_GATEWAY=%q is not an IP address", v))
+		}
+	}
+	for _, p := range strings.Split(get("DOCE_TRUSTED_PROXIES", ""), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		_, perr := netip.ParsePrefix(p)
+		if _, aerr := netip.ParseAddr(p); aerr != nil && perr != nil {
+			errs = append(errs, fmt.Errorf("DOCE_TRUSTED_PROXIES: %q is not an IP address or CIDR range", p))
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("config: %w", err)

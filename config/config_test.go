@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
@@ -20,17 +21,20 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestLoadNamesEveryBadVariable(t *testing.T) {
 	env := map[string]string{
-		"DOCE_HTTP_ADDR":        "nope",
-		"DOCE_SESSION_TTL":      "soon",
-		"VAULT_ADDR":            "ftp://x",
-		"DOCE_WORKSPACE_MEMORY": "10m",
-		"DOCE_WORKSPACE_PIDS":   "12",
-		"DOCE_LOG_FORMAT":       "xml",
-		"DOCE_WORKSPACE_DNS":    "1.1.1.1,resolver",
-		"DOCE_OAUTH_URLS":       "github-copilot=ftp://ghe",
-		"DOCE_OAUTH_CLIENT_IDS": "nope=abc",
-		"DOCE_OAUTH_SCOPES":     "openai",
-		"DOCE_WORKSPACE_IDLE":   "500ms",
+		"DOCE_HTTP_ADDR":             "nope",
+		"DOCE_SESSION_TTL":           "soon",
+		"VAULT_ADDR":                 "ftp://x",
+		"DOCE_WORKSPACE_MEMORY":      "10m",
+		"DOCE_WORKSPACE_PIDS":        "12",
+		"DOCE_LOG_FORMAT":            "xml",
+		"DOCE_WORKSPACE_DNS":         "1.1.1.1,resolver",
+		"DOCE_OAUTH_URLS":            "github-copilot=ftp://ghe",
+		"DOCE_OAUTH_CLIENT_IDS":      "nope=abc",
+		"DOCE_OAUTH_SCOPES":          "openai",
+		"DOCE_WORKSPACE_IDLE":        "500ms",
+		"DOCE_ALLOWED_PRIVATE_HOSTS": "10.0.0.0/99,llm.lan",
+		"DOCE_HOST_GATEWAY":          "docker0",
+		"DOCE_TRUSTED_PROXIES":       "proxy.lan",
 	}
 	_, err := load(func(k string) string { return env[k] })
 	if err == nil {
@@ -87,5 +91,35 @@ func TestWorkspaceIdle(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), `DOCE_WORKSPACE_IDLE="soon" is not a duration of at least 1s`) {
 		t.Errorf("DOCE_WORKSPACE_IDLE=soon: %v", err)
+	}
+}
+
+// TestOutboundPolicy: by default no private address is allowed; DOCE_ALLOWED_PRIVATE_HOSTS and the
+// hosts of DOCE_PROVIDER_BASE_URLS are.
+func TestOutboundPolicy(t *testing.T) {
+	c, err := load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Outbound.Allows(netip.MustParseAddr("127.0.0.1")) || c.Outbound.Allows(netip.MustParseAddr("169.254.169.254")) || c.HostGateway.IsValid() || len(c.TrustedProxies) != 0 {
+		t.Fatalf("default policy allows private addresses or has a gateway: %+v", c)
+	}
+	env := map[string]string{
+		"DOCE_ALLOWED_PRIVATE_HOSTS": "192.168.10.0/24, 172.17.0.1",
+		"DOCE_PROVIDER_BASE_URLS":    "openai=http://10.1.2.3:8000/v1",
+		"DOCE_HOST_GATEWAY":          "172.17.0.1",
+		"DOCE_TRUSTED_PROXIES":       "10.0.0.0/8,127.0.0.1",
+	}
+	c, err = load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{"192.168.10.7": true, "172.17.0.1": true, "10.1.2.3": true, "10.1.2.4": false, "127.0.0.1": false} {
+		if got := c.Outbound.Allows(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("Allows(%s) = %v, want %v", addr, got, want)
+		}
+	}
+	if c.HostGateway != netip.MustParseAddr("172.17.0.1") || len(c.TrustedProxies) != 2 {
+		t.Errorf("gateway %v, proxies %v", c.HostGateway, c.TrustedProxies)
 	}
 }

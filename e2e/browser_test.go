@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -329,4 +331,46 @@ func TestBrowserOAuthSignIn(t *testing.T) {
 		t.Errorf("the providers page does not show the sign-in and its expiry")
 	}
 	screenshot(t, ctx, "12-oauth-providers")
+}
+
+// TestBrowserLockouts: wrong passwords lock an account; the administrator sees it on Users and
+// clears it with the page's button.
+func TestBrowserLockouts(t *testing.T) {
+	stack := requireStack(t)
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-lockouts-%d", time.Now().UnixNano()))
+	ctx := newBrowser(t, 1280, 900)
+	run(t, ctx, "first run",
+		chromedp.Navigate(doce.URL),
+		chromedp.WaitVisible(`#username`),
+		chromedp.SendKeys(`#username`, "admin"),
+		chromedp.SendKeys(`#password`, "correct horse battery"),
+		chromedp.Submit(`#password`),
+		chromedp.WaitVisible(`#providerId`),
+	)
+	var last int
+	for range 6 {
+		resp, err := newClient(t).PostForm(doce.URL+"/login", url.Values{"username": {"Mallory"}, "password": {"guess guess"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = resp.StatusCode
+		resp.Body.Close()
+	}
+	if last != http.StatusTooManyRequests {
+		t.Fatalf("sixth wrong password: %d, want 429", last)
+	}
+	var html string
+	run(t, ctx, "open Users",
+		chromedp.Navigate(doce.URL+"/admin/users"),
+		chromedp.WaitVisible(`//td[normalize-space()="mallory"]`),
+		chromedp.OuterHTML(`main`, &html),
+	)
+	screenshot(t, ctx, "12-users-lockouts")
+	if !strings.Contains(html, "Failed sign-ins") || !strings.Contains(html, "Clear") {
+		t.Fatalf("users page without the lockout: %.500s", html)
+	}
+	run(t, ctx, "clear the lockout",
+		chromedp.Click(`//tr[td[normalize-space()="mallory"]]//button[normalize-space()="Clear"]`),
+		chromedp.WaitNotPresent(`//td[normalize-space()="mallory"]`),
+	)
 }

@@ -164,6 +164,10 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		// Workspaces ask a name server on this machine that does not answer, so whatever
 		// OpenCode would look up on the internet (models.dev, a provider's API) stays here.
 		"DOCE_WORKSPACE_DNS="+testDNS,
+		// The outbound policy refuses doce's own machine and networks; the tests' stand-ins live
+		// on exactly these two: the mock LLM on the Docker bridge's gateway (what
+		// host.docker.internal is) and well-known and OAuth servers on loopback.
+		"DOCE_ALLOWED_PRIVATE_HOSTS=127.0.0.1,"+hostGatewayIP(t),
 	)
 	p.Env = append(p.Env, extraEnv...)
 	migrate := exec.Command(doceBinary(t), "migrate")

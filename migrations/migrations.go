@@ -24,7 +24,9 @@ func init() {
 
 // Up applies every migration not yet applied and returns the names it applied.
 func Up(ctx context.Context, db *bun.DB) ([]string, error) {
-	m := migrate.NewMigrator(db, Migrations)
+	// A migration that fails (one that refuses the data it finds, say) stays unapplied, so it
+	// runs again once the operator has fixed what it named.
+	m := migrate.NewMigrator(db, Migrations, migrate.WithMarkAppliedOnSuccess(true))
 	if err := m.Init(ctx); err != nil {
 		return nil, fmt.Errorf("migrations: unable to init: %w", err)
 	}

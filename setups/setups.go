@@ -69,15 +69,16 @@ func (s *Service) Start(ctx context.Context, p *store.Project, requestedBy strin
 	return s.Store.UpdateProject(ctx, p, "workflow_id", "status")
 }
 
-// Retry resumes a failed setup at its failed step: a run still waiting gets the retry signal,
-// a run that gave up is started again.
+// Retry resumes a failed setup at its failed step. A run that waits takes the retry update (its
+// validator refuses it unless the run waits, so of two retries at once one is taken and the
+// other learns it was not); a run that gave up waiting is started again.
 func (s *Service) Retry(ctx context.Context, p *store.Project, requestedBy string) error {
-	if p.Status != store.ProjectFailed {
-		return ErrNotWaiting
-	}
-	err := s.signal(ctx, p.ID, workflows.SignalRetry)
+	err := s.update(ctx, p.ID, workflows.UpdateRetry)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
+		if p.Status != store.ProjectFailed {
+			return ErrNotWaiting
+		}
 		err = s.Start(ctx, p, requestedBy)
 	}
 	if err != nil {
@@ -89,10 +90,7 @@ func (s *Service) Retry(ctx context.Context, p *store.Project, requestedBy strin
 
 // Cancel tears down a setup stopped at a failed step.
 func (s *Service) Cancel(ctx context.Context, p *store.Project) error {
-	if p.Status != store.ProjectFailed {
-		return ErrNotWaiting
-	}
-	err := s.signal(ctx, p.ID, workflows.SignalCancel)
+	err := s.update(ctx, p.ID, workflows.UpdateCancel)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return ErrNotWaiting
@@ -100,10 +98,37 @@ func (s *Service) Cancel(ctx context.Context, p *store.Project) error {
 	return err
 }
 
-func (s *Service) signal(ctx context.Context, projectID, name string) error {
+// ErrNoAnswer means the setup's run did not take or refuse an update in time: no worker is
+// processing it now.
+var ErrNoAnswer = errors.New("setups: the setup did not answer in time")
+
+// update sends a retry or cancel update and waits until the run has taken or refused it.
+func (s *Service) update(ctx context.Context, projectID, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	return s.Temporal.SignalWorkflow(ctx, workflows.SetupWorkflowID(projectID), "", name, nil)
+	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   workflows.SetupWorkflowID(projectID),
+		UpdateName:   name,
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	var appErr *temporal.ApplicationError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &appErr) && appErr.Type() == workflows.ErrTypeNotWaiting:
+		return ErrNotWaiting
+	case errors.Is(err, context.DeadlineExceeded) || isDeadline(err):
+		return fmt.Errorf("%w: %s of %s: %v", ErrNoAnswer, name, projectID, err)
+	}
+	return err
+}
+
+func isDeadline(err error) bool {
+	var de *serviceerror.DeadlineExceeded
+	return errors.As(err, &de)
 }
 
 // Delete starts the project's teardown; the project is gone once it completes.

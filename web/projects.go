@@ -65,8 +65,8 @@ func (s *Server) projectView(p *store.Project) ProjectView {
 // is false when in.RequestID named a project made before.
 func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectInput) (p *store.Project, created bool, err error) {
 	ctx := c.Request.Context()
-	if len(in.RequestID) > 100 {
-		return nil, false, errBadRequest("requestId", "Use a request id of at most 100 characters.")
+	if len(in.RequestID) > 100 || textProblem(in.RequestID, 100) != "" || strings.IndexFunc(in.RequestID, unicode.IsControl) >= 0 {
+		return nil, false, errBadRequest("requestId", "Use a request id (or Idempotency-Key) of at most 100 printable characters.")
 	}
 	in.Prompt = strings.TrimSpace(in.Prompt)
 	switch {

@@ -47,7 +47,12 @@ type Server struct {
 	SessionTTL    time.Duration
 	StuckAfter    time.Duration // the ops page lists setups running longer
 	SecureCookies bool
-	Log           *slog.Logger
+	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-For gin believes when it
+	// finds a client's address, for login throttling; none by default (DOCE_TRUSTED_PROXIES).
+	TrustedProxies []string
+	// LoginBackoff overrides the login throttles' backoff per kind (tests).
+	LoginBackoff map[string]store.Backoff
+	Log          *slog.Logger
 
 	pages   map[string]*template.Template
 	router  *gin.Engine
@@ -64,7 +69,10 @@ func (s *Server) Handler() (http.Handler, error) {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	r.Use(s.logRequests, gin.CustomRecovery(s.recovered))
+	if err := r.SetTrustedProxies(s.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("web: trusted proxies: %w", err)
+	}
+	r.Use(s.logRequests, gin.CustomRecovery(s.recovered), s.checkInput)
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) { s.fail(c, errNotFound("page")) })
 	r.NoMethod(func(c *gin.Context) {
@@ -110,6 +118,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	admin.GET("/users", s.usersPage)
 	admin.POST("/users", s.usersSubmit)
 	admin.POST("/users/:id/disable", s.disableSubmit)
+	admin.POST("/lockouts/clear", s.clearLockoutSubmit)
 	ops := pages.Group("/ops", s.requireAdmin)
 	ops.GET("", s.opsPage)
 	ops.POST("/retry", s.opsSubmit(true))
@@ -138,6 +147,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	apiAdmin.GET("/users", s.apiUsers)
 	apiAdmin.POST("/users", s.apiCreateUser)
 	apiAdmin.POST("/users/:id/disable", s.apiDisableUser)
+	apiAdmin.GET("/lockouts", s.apiLockouts)
+	apiAdmin.POST("/lockouts/clear", s.apiClearLockout)
 	apiOps := api.Group("/ops", s.requireAdmin)
 	apiOps.GET("/setups", s.apiOpsSetups)
 	apiOps.GET("/audit", s.apiAuditAll)
@@ -145,7 +156,19 @@ func (s *Server) Handler() (http.Handler, error) {
 	apiOps.POST("/setups/cancel", s.opsSubmit(false))
 
 	s.router = r
-	return http.NewCrossOriginProtection().Handler(r), nil
+	return headAsGet(http.NewCrossOriginProtection().Handler(r)), nil
+}
+
+// headAsGet answers HEAD wherever GET is served (RFC 9110 asks it of every GET resource):
+// the request is routed as GET and net/http, which still sees HEAD, writes no body.
+func headAsGet(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			r = r.Clone(r.Context())
+			r.Method = http.MethodGet
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) parseTemplates() error {

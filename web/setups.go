@@ -20,6 +20,9 @@ func setupError(err error, p *store.Project) error {
 		return errNotWaiting
 	case errors.Is(err, setups.ErrWrongState):
 		return errWrongState(p.Status)
+	case errors.Is(err, setups.ErrNoAnswer):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "setup_not_answering",
+			Message: "The setup did not answer in time: no worker is running it now. Try again in a minute."}
 	}
 	return err
 }

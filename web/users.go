@@ -99,7 +99,7 @@ func (s *Server) createUser(c *gin.Context, in NewUserInput) (*store.User, error
 	if in.Admin {
 		u.Role = store.RoleAdmin
 	}
-	if err := s.Store.CreateUser(c.Request.Context(), u); errors.Is(err, store.ErrConflict) {
+	if err := s.Store.AddUser(c.Request.Context(), u, currentUser(c).ID); errors.Is(err, store.ErrConflict) {
 		return nil, &Error{Status: http.StatusConflict, Code: "username_taken", Field: "username", Message: "That username is taken. Pick another."}
 	} else if err != nil {
 		return nil, err
@@ -130,8 +130,13 @@ func (s *Server) renderUsers(c *gin.Context, status int, formErr *Error, in NewU
 		s.fail(c, err)
 		return
 	}
-	in.Password = ""
-	s.render(c, status, "users.html", gin.H{"Title": "Users", "Users": us, "Form": in, "Error": formErr})
+	lockouts, err := s.lockouts(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	in.Password, in.Username = "", echo(in.Username, 64)
+	s.render(c, status, "users.html", gin.H{"Title": "Users", "Users": us, "Form": in, "Error": formErr, "Lockouts": lockouts, "Now": time.Now()})
 }
 
 func (s *Server) usersSubmit(c *gin.Context) {

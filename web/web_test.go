@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/doce-dev/doce/migrations"
+	"github.com/doce-dev/doce/outbound"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
@@ -25,6 +26,9 @@ import (
 
 // These tests run the real router on a real SQLite database. They stop short of Vault and
 // Temporal, which the e2e tests cover.
+
+// loopbackAllowed lets key checks reach the tests' own servers on loopback.
+var loopbackAllowed, _ = outbound.Parse("127.0.0.1")
 
 type env struct {
 	srv   *httptest.Server
@@ -41,7 +45,7 @@ func newEnv(t *testing.T) *env {
 	if _, err := migrations.Up(context.Background(), st.DB); err != nil {
 		t.Fatal(err)
 	}
-	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Setups: &setups.Service{Store: st, Namespace: "default", UIURL: "http://ui"}, Verifier: &providers.Verifier{}}
+	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Setups: &setups.Service{Store: st, Namespace: "default", UIURL: "http://ui"}, Verifier: &providers.Verifier{HTTP: loopbackAllowed.Client(10 * time.Second)}}
 	h, err := s.Handler()
 	if err != nil {
 		t.Fatal(err)

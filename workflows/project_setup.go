@@ -100,8 +100,8 @@ var composeDownOpts = workflow.ActivityOptions{
 // never makes a second container, session or prompt.
 //
 // A step that has exhausted its retries does not end the run: the setup records why, marks
-// itself waiting-for-operator and waits for a retry signal (resume at the failed step) or a
-// cancel signal (tear down), giving up after OperatorWait.
+// itself waiting-for-operator and waits for a retry update (resume at the failed step) or a
+// cancel update (tear down), giving up after OperatorWait.
 func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 	progress := newProgress()
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return *progress, nil }); err != nil {
@@ -113,6 +113,10 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 	}
 	retryCh := workflow.GetSignalChannel(ctx, SignalRetry)
 	cancelCh := workflow.GetSignalChannel(ctx, SignalCancel)
+	op, err := newOperatorGate(ctx)
+	if err != nil {
+		return err
+	}
 
 	for i := 0; i < len(setupSteps); {
 		st := setupSteps[i]
@@ -132,12 +136,13 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 		reason := failureReason(err)
 		progress.fail(i, workflow.Now(ctx), reason)
 		workflow.GetLogger(ctx).Error("setup step failed; waiting for an operator", "step", st.name, "error", err)
+		op.open(ctx, retryCh, cancelCh)
 		if err := setState(ctx, StateWaiting, st.name); err != nil {
 			return err
 		}
 		record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Step: st.name, Status: "failed", Error: reason})
 
-		switch awaitOperator(ctx, retryCh, cancelCh, wait) {
+		switch op.await(ctx, retryCh, cancelCh, wait) {
 		case SignalRetry:
 			progress.Runs++
 			record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Step: st.name, Status: "setting-up"})
@@ -161,16 +166,71 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 	return nil
 }
 
-// awaitOperator blocks until a retry or cancel signal arrives, or wait passes ("").
-func awaitOperator(ctx workflow.Context, retryCh, cancelCh workflow.ReceiveChannel, wait time.Duration) string {
+// operatorGate takes an operator's retry or cancel while the setup waits: as an update (whose
+// validator refuses it unless the setup is waiting and nothing was decided yet), or as a signal
+// from an older caller.
+type operatorGate struct {
+	waiting  bool
+	decision string
+	decided  workflow.Channel // the update handlers hand the decision to await
+}
+
+func newOperatorGate(ctx workflow.Context) (*operatorGate, error) {
+	g := &operatorGate{decided: workflow.NewBufferedChannel(ctx, 1)}
+	for _, name := range []string{UpdateRetry, UpdateCancel} {
+		err := workflow.SetUpdateHandlerWithOptions(ctx, name,
+			func(ctx workflow.Context) error {
+				// Two updates can pass their validators in one workflow task; the first decides.
+				if err := g.validate(); err != nil {
+					return err
+				}
+				g.decision = name
+				g.decided.SendAsync(name)
+				return nil
+			},
+			workflow.UpdateHandlerOptions{Validator: g.validate})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+func (g *operatorGate) validate() error {
+	if !g.waiting || g.decision != "" {
+		return temporal.NewApplicationError("the setup is not waiting for an operator", ErrTypeNotWaiting)
+	}
+	return nil
+}
+
+// open starts a wait. Runs started since the updates drop signals sent while they were not
+// waiting: such a signal is a retry that lost a race, not a request to retry this failure.
+func (g *operatorGate) open(ctx workflow.Context, retryCh, cancelCh workflow.ReceiveChannel) {
+	if workflow.GetVersion(ctx, "operator-updates", workflow.DefaultVersion, 1) >= 1 {
+		for retryCh.ReceiveAsync(nil) {
+		}
+		for cancelCh.ReceiveAsync(nil) {
+		}
+	}
+	g.waiting, g.decision = true, ""
+}
+
+// await blocks until a retry or cancel arrives (by update or signal), or wait passes ("").
+func (g *operatorGate) await(ctx workflow.Context, retryCh, cancelCh workflow.ReceiveChannel, wait time.Duration) string {
+	defer func() { g.waiting = false }()
 	timerCtx, stopTimer := workflow.WithCancel(ctx)
 	defer stopTimer()
 	got := ""
 	workflow.NewSelector(ctx).
+		AddReceive(g.decided, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &got) }).
 		AddReceive(retryCh, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); got = SignalRetry }).
 		AddReceive(cancelCh, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); got = SignalCancel }).
 		AddFuture(workflow.NewTimer(timerCtx, wait), func(workflow.Future) {}).
 		Select(ctx)
+	if got == "" {
+		g.decided.ReceiveAsync(&got) // an update taken as the timer fired still counts
+	}
+	g.decision = got
 	return got
 }
 

@@ -123,7 +123,7 @@ func TestProjectSetupWaitsForOperatorThenResumes(t *testing.T) {
 			t.Errorf("recorded %+v, want the failure", last)
 		}
 		fixed = true
-		env.SignalWorkflow(SignalRetry, nil)
+		env.UpdateWorkflowNoRejection(UpdateRetry, "retry-1", t)
 	}, time.Hour)
 
 	env.ExecuteWorkflow(ProjectSetup, SetupInput{ProjectID: "p1"})
@@ -139,7 +139,8 @@ func TestProjectSetupWaitsForOperatorThenResumes(t *testing.T) {
 	}
 }
 
-// A final error waits too; cancel tears the workspace down.
+// A final error waits too; cancel tears the workspace down. (The cancel here is a signal, as an
+// older doce sends it during an upgrade: a waiting run still takes it.)
 func TestProjectSetupCancelWhileWaiting(t *testing.T) {
 	env := newEnv(t)
 	attempts, downs := 0, 0
@@ -181,5 +182,72 @@ func TestProjectSetupGivesUpAfterOperatorWait(t *testing.T) {
 	}
 	if p := queryProgress(t, env); p.State != StateFailed {
 		t.Errorf("state %s, want failed", p.State)
+	}
+}
+
+// outcome records how an update ended.
+type outcome struct {
+	accepted bool
+	err      error
+}
+
+func update(env *testsuite.TestWorkflowEnvironment, name, id string, into *outcome) {
+	env.UpdateWorkflow(name, id, &testsuite.TestUpdateCallback{
+		OnAccept:   func() { into.accepted = true },
+		OnReject:   func(err error) { into.err = err },
+		OnComplete: func(_ any, err error) { into.err = err },
+	})
+}
+
+// Retry and cancel are updates refused unless the setup waits: one sent while a step runs is
+// refused at once (and does not retry the failure that follows), of two sent while it waits
+// only the first is taken, and a signal sent while it was not waiting is dropped.
+func TestProjectSetupUpdatesRefusedUnlessWaiting(t *testing.T) {
+	env := newEnv(t)
+	attempts := 0
+	env.OnActivity(ActComposeUp, mock.Anything, mock.Anything).Return(ComposeUpResult{HostPort: 1}, nil)
+	env.OnActivity(ActWaitHealthy, mock.Anything, mock.Anything).Return(func(context.Context, StepInput) error {
+		attempts++
+		if attempts <= 3 { // fails, waits; once retried, passes
+			return errors.New("opencode: not healthy")
+		}
+		return nil
+	})
+	env.OnActivity(ActSetProviderCredentials, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(ActSessionCreate, mock.Anything, mock.Anything).Return(SessionResult{SessionID: "ses_1"}, nil)
+	env.OnActivity(ActSendInitialPrompt, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(ActRecordProgress, mock.Anything, mock.Anything).Return(nil)
+
+	var early, first, second outcome
+	env.RegisterDelayedCallback(func() {
+		// composeUp has run, waitHealthy is failing: not waiting yet.
+		update(env, UpdateRetry, "early", &early)
+		env.SignalWorkflow(SignalRetry, nil) // an old caller's retry that lost the race
+	}, 0)
+	env.RegisterDelayedCallback(func() {
+		if p := queryProgress(t, env); p.State != StateWaiting {
+			t.Errorf("state %s, want waiting", p.State)
+		}
+		update(env, UpdateRetry, "first", &first)
+		update(env, UpdateCancel, "second", &second)
+	}, time.Hour)
+
+	env.ExecuteWorkflow(ProjectSetup, SetupInput{ProjectID: "p1"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow: %v", err)
+	}
+	var appErr *temporal.ApplicationError
+	if early.accepted || !errors.As(early.err, &appErr) || appErr.Type() != ErrTypeNotWaiting {
+		t.Errorf("retry while running: accepted=%v err=%v, want refused NotWaiting", early.accepted, early.err)
+	}
+	if !first.accepted || first.err != nil {
+		t.Errorf("first retry while waiting: accepted=%v err=%v", first.accepted, first.err)
+	}
+	if second.err == nil || !errors.As(second.err, &appErr) || appErr.Type() != ErrTypeNotWaiting {
+		t.Errorf("second update while waiting: accepted=%v err=%v, want refused", second.accepted, second.err)
+	}
+	p := queryProgress(t, env)
+	if p.State != StateCompleted || p.Runs != 2 || attempts != 4 {
+		t.Errorf("final: state %s runs %d health attempts %d; want completed after one operator retry (the stale signal dropped)", p.State, p.Runs, attempts)
 	}
 }

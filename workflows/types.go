@@ -65,10 +65,24 @@ const (
 	StateFailed    = "failed" // gave up waiting for an operator
 )
 
-// Signals ProjectSetup takes while it waits for an operator.
+// Updates ProjectSetup takes while it waits for an operator. Their validators refuse them
+// unless the setup is waiting, so a caller learns at once whether its retry or cancel was taken.
 const (
-	SignalRetry  = "retry"  // resume from the failed step
-	SignalCancel = "cancel" // tear the workspace down and stop
+	UpdateRetry  = "retry"  // resume from the failed step
+	UpdateCancel = "cancel" // tear the workspace down and stop
+)
+
+// Signals of the same names did the same before the updates; runs still take them while
+// waiting, for callers of an older doce during an upgrade. A signal sent while the setup was
+// not waiting is dropped when it next waits (it used to retry the next failure unasked).
+const (
+	SignalRetry  = "retry"
+	SignalCancel = "cancel"
+)
+
+// Error types of a refused retry or cancel update.
+const (
+	ErrTypeNotWaiting = "NotWaiting"
 )
 
 // DefaultOperatorWait is how long a failed setup waits for retry or cancel before giving up.

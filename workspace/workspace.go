@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -357,4 +359,36 @@ func tarOf(files map[string][]byte) *bytes.Buffer {
 	}
 	_ = tw.Close()
 	return &buf
+}
+
+// HostGateway is the address a workspace reaches as host.docker.internal: Docker maps
+// host-gateway to the default bridge's gateway (docker0), unless the engine was started with
+// another --host-gateway-ip, which the API does not show; DOCE_HOST_GATEWAY covers that case.
+func (m *Manager) HostGateway(ctx context.Context) (netip.Addr, error) {
+	bridge, err := m.docker.NetworkInspect(ctx, "bridge", network.InspectOptions{})
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("workspace: unable to inspect the default bridge: %w", err)
+	}
+	for _, c := range bridge.IPAM.Config {
+		if a, err := netip.ParseAddr(c.Gateway); err == nil && a.Is4() {
+			return a, nil
+		}
+	}
+	// Some engines leave the gateway out of IPAM: read it off the bridge interface.
+	name := bridge.Options["com.docker.network.bridge.name"]
+	if name == "" {
+		name = "docker0"
+	}
+	iface, err := net.InterfaceByName(name)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("workspace: the default bridge has no gateway: %w", err)
+	}
+	addrs, _ := iface.Addrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+			addr, _ := netip.AddrFromSlice(ipn.IP.To4())
+			return addr, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("workspace: bridge %s has no IPv4 address", name)
 }

@@ -215,7 +215,8 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			Connections: &activities.Connections{Store: st},
 			Rewrap:      &activities.Rewrap{Store: st, Secrets: patientTransit},
 			OAuth: &activities.OAuth{Store: st, Secrets: patientTransit, Metrics: m, Flows: &oauth.Settings{
-				URLs: cfg.OAuthURLs, ClientIDs: cfg.OAuthClientIDs, Scopes: cfg.OAuthScopes}},
+				URLs: cfg.OAuthURLs, ClientIDs: cfg.OAuthClientIDs, Scopes: cfg.OAuthScopes,
+				HTTP: outboundClient(ctx, cfg, log)}}, // a GitHub Enterprise host is user-given
 		})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("unable to start worker: %w", err)
@@ -264,8 +265,9 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		}))
 		srv := &web.Server{
 			Store: st, Secrets: transit, Setups: svc, Metrics: m,
-			Verifier:   &providers.Verifier{HTTP: &http.Client{}, BaseURLs: cfg.ProviderBaseURLs},
+			Verifier:   &providers.Verifier{HTTP: outboundClient(ctx, cfg, log), BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,
+			TrustedProxies: cfg.TrustedProxies,
 		}
 		h, err := srv.Handler()
 		if err != nil {
@@ -303,6 +305,28 @@ func newSetups(cfg *config.Config, tc client.Client, st *store.Store) *setups.Se
 		Temporal: tc, Store: st, TaskQueue: cfg.TaskQueue, Namespace: cfg.TemporalNamespace,
 		UIURL: cfg.TemporalUIURL, OperatorWait: cfg.OperatorWait, WorkspaceIdle: cfg.WorkspaceIdle,
 	}
+}
+
+// outboundClient is the client for user-given URLs, under the outbound policy. Its
+// host.docker.internal is the address workspaces reach under that name: DOCE_HOST_GATEWAY, or
+// the Docker bridge's gateway when the engine answers (a web tier without Docker access and
+// without DOCE_HOST_GATEWAY resolves the name through DNS, where it usually does not exist).
+func outboundClient(ctx context.Context, cfg *config.Config, log *slog.Logger) *http.Client {
+	policy := *cfg.Outbound
+	policy.HostGateway = cfg.HostGateway
+	if !policy.HostGateway.IsValid() {
+		if ws, err := workspace.NewManager(cfg.WorkspaceHost); err == nil {
+			gctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			if gw, err := ws.HostGateway(gctx); err == nil {
+				policy.HostGateway = gw
+			} else {
+				log.Info("host.docker.internal is unknown to key checks; set DOCE_HOST_GATEWAY", "error", err)
+			}
+			cancel()
+			ws.Close()
+		}
+	}
+	return policy.Client(30 * time.Second)
 }
 
 // workspaceHTTP is the client activities reach OpenCode servers with, through

@@ -86,7 +86,7 @@ func runSetups(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 				fmt.Printf("%s: not done: %v\n", id, err)
 				continue
 			}
-			fmt.Printf("%s: %s requested\n", id, args[0])
+			fmt.Printf("%s: %s accepted\n", id, args[0])
 		}
 		if failed > 0 {
 			return fmt.Errorf("setups: %d of %d not done", failed, len(ids))
