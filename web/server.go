@@ -104,6 +104,8 @@ func (s *Server) Handler() (http.Handler, error) {
 
 	pages.GET("/account", s.accountPage)
 	pages.POST("/account", s.accountSubmit)
+	pages.POST("/account/tokens", s.createTokenSubmit)
+	pages.POST("/account/tokens/:id/revoke", s.revokeTokenSubmit)
 	admin := pages.Group("/admin", s.requireAdmin)
 	admin.GET("/users", s.usersPage)
 	admin.POST("/users", s.usersSubmit)
@@ -130,6 +132,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.POST("/projects/:id/cancel", s.projectAction(cancelAction, http.StatusAccepted))
 	api.DELETE("/projects/:id", s.projectAction(deleteAction, http.StatusAccepted))
 	api.POST("/account/password", s.apiChangePassword)
+	api.GET("/account/tokens", s.apiTokens)
+	api.POST("/account/tokens", s.apiCreateToken)
+	api.DELETE("/account/tokens/:id", s.apiRevokeToken)
 	apiAdmin := api.Group("/admin", s.requireAdmin)
 	apiAdmin.GET("/users", s.apiUsers)
 	apiAdmin.POST("/users", s.apiCreateUser)
