@@ -45,6 +45,10 @@ type Config struct {
 	VaultAppRoleMount  string // DOCE_VAULT_APPROLE_MOUNT
 	TransitMount       string // DOCE_VAULT_TRANSIT_MOUNT
 	TransitKey         string // DOCE_VAULT_TRANSIT_KEY
+	// DOCE_VAULT_PAYLOAD_KEY: the Transit key whose data keys encrypt Temporal payloads; apart
+	// from TransitKey because a rewrap retires that key's old versions, which recorded
+	// histories still need.
+	PayloadKey string
 
 	OpenCodeImage   string   // DOCE_OPENCODE_IMAGE
 	WorkspaceMemory int64    // DOCE_WORKSPACE_MEMORY, e.g. 1g
@@ -92,6 +96,7 @@ func load(getenv func(string) string) (*Config, error) {
 		VaultToken:        get("VAULT_TOKEN", ""),
 		TransitMount:      get("DOCE_VAULT_TRANSIT_MOUNT", "transit"),
 		TransitKey:        get("DOCE_VAULT_TRANSIT_KEY", "doce-credentials"),
+		PayloadKey:        get("DOCE_VAULT_PAYLOAD_KEY", "doce-payloads"),
 		OpenCodeImage:     get("DOCE_OPENCODE_IMAGE", "doce/opencode:1.18.33"),
 		WorkspaceHost:     get("DOCE_WORKSPACE_HOST", "127.0.0.1"),
 	}

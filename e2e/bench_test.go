@@ -132,7 +132,7 @@ func benchSetup(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tc, err := client.Dial(client.Options{HostPort: stack.TemporalAddress, Logger: quietLogger{}})
+	tc, err := client.Dial(temporalOptions(b, stack))
 	if err != nil {
 		b.Fatal(err)
 	}

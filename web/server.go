@@ -43,7 +43,9 @@ type Server struct {
 	Secrets       *secrets.Transit
 	Setups        *setups.Service
 	Verifier      *providers.Verifier
-	Metrics       *metrics.Metrics // when set, /metrics serves it and requests are timed
+	Metrics       *metrics.Metrics      // when set, /metrics serves it and requests are timed
+	Payloads      *secrets.PayloadCodec // when set, /codec serves the Temporal UI's codec protocol
+	TemporalUIURL string                // the Temporal UI, the one origin the codec endpoint answers
 	SessionTTL    time.Duration
 	StuckAfter    time.Duration // the ops page lists setups running longer
 	SecureCookies bool
@@ -115,6 +117,12 @@ func (s *Server) Handler() (http.Handler, error) {
 	ops.POST("/retry", s.opsSubmit(true))
 	ops.POST("/cancel", s.opsSubmit(false))
 
+	codec := r.Group("/codec", s.codecCORS)
+	for _, op := range []string{"/encode", "/decode"} {
+		codec.OPTIONS(op, func(*gin.Context) {}) // codecCORS answers the preflight
+		codec.POST(op, s.requireCodecAdmin, s.codec(op == "/encode"))
+	}
+
 	r.GET("/api/v1/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openAPI) })
 	api := r.Group("/api/v1", s.requireUser)
 	api.GET("/providers", s.apiProviders)
@@ -146,7 +154,12 @@ func (s *Server) Handler() (http.Handler, error) {
 	apiOps.POST("/setups/cancel", s.opsSubmit(false))
 
 	s.router = r
-	return http.NewCrossOriginProtection().Handler(r), nil
+	cop := http.NewCrossOriginProtection()
+	// The Temporal UI posts to the codec endpoint from its own origin. codecCORS admits that one
+	// origin there; decoding changes nothing, so it is no CSRF target. Every other route keeps
+	// the same-origin rule.
+	cop.AddInsecureBypassPattern("POST /codec/")
+	return cop.Handler(r), nil
 }
 
 func (s *Server) parseTemplates() error {
