@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workspace"
 )
@@ -122,5 +125,84 @@ func TestAPITokenScript(t *testing.T) {
 	}
 	if logs := doce.Logs.String(); strings.Contains(logs, rw) || strings.Contains(logs, ro) {
 		t.Error("a token is in doce's logs")
+	}
+}
+
+// TestBrowserAPIToken makes a token on the account page in Chromium: it is shown once, works as
+// a bearer token, is listed by its prefix only afterwards, and Revoke (confirmed) ends it.
+func TestBrowserAPIToken(t *testing.T) {
+	stack := requireStack(t)
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-browser-tokens-%d", time.Now().UnixNano()))
+	ctx := newBrowser(t, 1280, 900)
+	// Revoke asks for confirmation: accept it.
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			go chromedp.Run(ctx, page.HandleJavaScriptDialog(true))
+		}
+	})
+	var token string
+	run(t, ctx, "first run, then make a token",
+		chromedp.Navigate(doce.URL),
+		chromedp.WaitVisible(`#username`),
+		chromedp.SendKeys(`#username`, "admin"),
+		chromedp.SendKeys(`#password`, "correct horse battery"),
+		chromedp.Submit(`#password`),
+		chromedp.WaitVisible(`#providerId`),
+		chromedp.Navigate(doce.URL+"/account"),
+		chromedp.WaitVisible(`#name`),
+		chromedp.SendKeys(`#name`, "nightly report"),
+		chromedp.SetValue(`#scope`, "read"),
+		chromedp.SetValue(`#expiresInDays`, "7"),
+		chromedp.Click(`//button[normalize-space()="Create token"]`),
+		chromedp.WaitVisible(`#new-token`),
+		chromedp.Value(`#new-token`, &token),
+	)
+	screenshot(t, ctx, "20-account-token-created")
+	if !strings.HasPrefix(token, store.APITokenPrefix) {
+		t.Fatalf("the page shows %q as the new token", token)
+	}
+	req, _ := http.NewRequest("GET", doce.URL+"/api/v1/projects", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the token from the page: %d", resp.StatusCode)
+	}
+
+	var html string
+	run(t, ctx, "the account page again",
+		chromedp.Navigate(doce.URL+"/account"),
+		chromedp.WaitVisible(`//td[normalize-space()="nightly report"]`),
+		chromedp.OuterHTML(`main`, &html),
+	)
+	screenshot(t, ctx, "21-account-tokens")
+	var scrollWidth int
+	run(t, ctx, "the account page on a phone",
+		chromedp.EmulateViewport(375, 800, chromedp.EmulateMobile),
+		chromedp.Navigate(doce.URL+"/account"),
+		chromedp.WaitVisible(`#name`),
+		chromedp.Evaluate(`document.documentElement.scrollWidth`, &scrollWidth),
+	)
+	screenshot(t, ctx, "narrow-account")
+	if scrollWidth > 375 {
+		t.Errorf("/account is %d px wide at a 375 px viewport", scrollWidth)
+	}
+	if strings.Contains(html, token) || !strings.Contains(html, token[:len(store.APITokenPrefix)+4]+"…") || !strings.Contains(html, "read-only") {
+		t.Error("the account page shows the token again, or not its prefix and scope")
+	}
+	run(t, ctx, "revoke it",
+		chromedp.Click(`//button[normalize-space()="Revoke"]`),
+		chromedp.WaitVisible(`//p[normalize-space()="The token was revoked."]`),
+	)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the revoked token: %d, want 401", resp.StatusCode)
 	}
 }
