@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -254,6 +255,35 @@ func TestWorkflowPayloadsEncrypted(t *testing.T) {
 		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != want || resp.StatusCode >= 300 {
 			t.Errorf("preflight from %s: %d, Allow-Origin %q, want %q", origin, resp.StatusCode, got, want)
 		}
+	}
+
+	// The same with the Temporal CLI: `temporal workflow show` prints ciphertext, and with doce's
+	// codec endpoint and an admin's session the names in clear.
+	temporalBin := requireBin(t, "DOCE_TEST_TEMPORAL_BIN")
+	u, _ := url.Parse(doce.URL)
+	var cookie string
+	for _, c := range adminClient.Jar.Cookies(u) {
+		if c.Name == "doce_session" {
+			cookie = c.Value
+		}
+	}
+	show := func(extra ...string) string {
+		t.Helper()
+		args := append([]string{"workflow", "show", "--address", stack.TemporalAddress, "-w", p.WorkflowID, "-o", "json"}, extra...)
+		out, err := exec.Command(temporalBin, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("temporal %s: %v\n%.2000s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	plainShow := show()
+	for _, s := range clear {
+		if strings.Contains(plainShow, s) {
+			t.Errorf("temporal workflow show prints %q", s)
+		}
+	}
+	if codecShow := show("--codec-endpoint", doce.URL+"/codec", "--codec-header", "Cookie=doce_session="+cookie); !strings.Contains(codecShow, name) {
+		t.Errorf("temporal workflow show with the codec endpoint lacks the project's name: %.1000s", codecShow)
 	}
 
 	// The encrypted history replays through the codec, as a worker replays it.
