@@ -96,7 +96,7 @@ func (c *PayloadCodec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload
 		if err != nil {
 			return payloads, fmt.Errorf("secrets: unable to marshal a payload: %w", err)
 		}
-		k, err := c.sealingKey(len(payloads))
+		k, err := c.sealingKey()
 		if err != nil {
 			return payloads, err
 		}
@@ -150,7 +150,7 @@ func (c *PayloadCodec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload
 
 // sealingKey returns the data key to encrypt with, making a new one when the current one is
 // older than PayloadKeyTTL or has been used maxKeyUses times.
-func (c *PayloadCodec) sealingKey(uses int) (*dataKey, error) {
+func (c *PayloadCodec) sealingKey() (*dataKey, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
