@@ -50,6 +50,10 @@ type Config struct {
 	VaultAppRoleMount  string // DOCE_VAULT_APPROLE_MOUNT
 	TransitMount       string // DOCE_VAULT_TRANSIT_MOUNT
 	TransitKey         string // DOCE_VAULT_TRANSIT_KEY
+	// DOCE_VAULT_PAYLOAD_KEY: the Transit key whose data keys encrypt Temporal payloads; apart
+	// from TransitKey because a rewrap retires that key's old versions, which recorded
+	// histories still need.
+	PayloadKey string
 
 	OpenCodeImage   string        // DOCE_OPENCODE_IMAGE
 	WorkspaceMemory int64         // DOCE_WORKSPACE_MEMORY, e.g. 1g
@@ -108,6 +112,7 @@ func load(getenv func(string) string) (*Config, error) {
 		VaultToken:        get("VAULT_TOKEN", ""),
 		TransitMount:      get("DOCE_VAULT_TRANSIT_MOUNT", "transit"),
 		TransitKey:        get("DOCE_VAULT_TRANSIT_KEY", "doce-credentials"),
+		PayloadKey:        get("DOCE_VAULT_PAYLOAD_KEY", "doce-payloads"),
 		// The alias scripts/workspace-image.sh moves to each build (WORKSPACE_IMAGE_ALIAS in
 		// scripts/lib.sh); make run and make test pass the build's own tag instead.
 		OpenCodeImage: get("DOCE_OPENCODE_IMAGE", DefaultOpenCodeImage),

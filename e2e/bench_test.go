@@ -192,7 +192,7 @@ func newDoceSetups(b *testing.B, stack stackEnv) *doceSetups {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tc, err := client.Dial(client.Options{HostPort: stack.TemporalAddress, Logger: quietLogger{}})
+	tc, err := client.Dial(temporalOptions(b, stack))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -389,7 +389,7 @@ func waitWorkflowStatus(t *testing.T, tc client.Client, workflowID string, want 
 
 func temporalClient(t *testing.T, stack stackEnv) client.Client {
 	t.Helper()
-	tc, err := client.Dial(client.Options{HostPort: stack.TemporalAddress, Logger: quietLogger{}})
+	tc, err := client.Dial(temporalOptions(t, stack))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,10 +20,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	dockerclient "github.com/docker/docker/client"
-	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 	"golang.org/x/crypto/bcrypt"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workspace"
@@ -419,29 +416,13 @@ func mustAdminIDNamed(t *testing.T, st *store.Store, username string) string {
 	return u.ID
 }
 
-// workflowHistory returns the run's whole history in protobuf wire form, where payloads appear
-// as the raw bytes they hold.
+// workflowHistory returns the run's whole history in protobuf wire form, its payloads decoded
+// through doce's codec (as an admin sees them through the codec endpoint), where they appear as
+// the raw bytes they hold: a secret found here would be one the codec endpoint shows.
+// TestWorkflowPayloadsEncrypted checks the history as stored holds none of it in clear.
 func workflowHistory(t *testing.T, stack stackEnv, workflowID string) string {
 	t.Helper()
-	tc, err := client.Dial(client.Options{HostPort: stack.TemporalAddress})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	it := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	var sb strings.Builder
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := proto.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sb.Write(b)
-	}
-	return sb.String()
+	return wire(t, fetchHistory(t, decodingOptions(t, stack), workflowID))
 }
 
 func redact(s, secret string) string { return strings.ReplaceAll(s, secret, "<the key>") }

@@ -24,8 +24,13 @@ func currentUser(c *gin.Context) *store.User {
 	return nil
 }
 
-// loadUser attaches the signed-in user, if any, to the request.
+// loadUser attaches the signed-in user, if any, to the request: by session cookie, or on
+// /api/v1 by an API token in the Authorization header.
 func (s *Server) loadUser(c *gin.Context) {
+	if h := c.GetHeader("Authorization"); h != "" && isAPI(c) {
+		s.loadBearer(c, h)
+		return
+	}
 	token, err := c.Cookie(sessionCookie)
 	if err != nil || token == "" {
 		return

@@ -43,7 +43,9 @@ type Server struct {
 	Secrets       *secrets.Transit
 	Setups        *setups.Service
 	Verifier      *providers.Verifier
-	Metrics       *metrics.Metrics // when set, /metrics serves it and requests are timed
+	Metrics       *metrics.Metrics      // when set, /metrics serves it and requests are timed
+	Payloads      *secrets.PayloadCodec // when set, /codec serves the Temporal UI's codec protocol
+	TemporalUIURL string                // the Temporal UI, the one origin the codec endpoint answers
 	SessionTTL    time.Duration
 	StuckAfter    time.Duration // the ops page lists setups running longer
 	SecureCookies bool
@@ -114,6 +116,8 @@ func (s *Server) Handler() (http.Handler, error) {
 
 	pages.GET("/account", s.accountPage)
 	pages.POST("/account", s.accountSubmit)
+	pages.POST("/account/tokens", s.createTokenSubmit)
+	pages.POST("/account/tokens/:id/revoke", s.revokeTokenSubmit)
 	admin := pages.Group("/admin", s.requireAdmin)
 	admin.GET("/users", s.usersPage)
 	admin.POST("/users", s.usersSubmit)
@@ -123,6 +127,12 @@ func (s *Server) Handler() (http.Handler, error) {
 	ops.GET("", s.opsPage)
 	ops.POST("/retry", s.opsSubmit(true))
 	ops.POST("/cancel", s.opsSubmit(false))
+
+	codec := r.Group("/codec", s.codecCORS)
+	for _, op := range []string{"/encode", "/decode"} {
+		codec.OPTIONS(op, func(*gin.Context) {}) // codecCORS answers the preflight
+		codec.POST(op, s.requireCodecAdmin, s.codec(op == "/encode"))
+	}
 
 	r.GET("/api/v1/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openAPI) })
 	api := r.Group("/api/v1", s.requireUser)
@@ -143,6 +153,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.POST("/projects/:id/stop", s.projectAction(stopAction, http.StatusAccepted))
 	api.POST("/projects/:id/start", s.projectAction(startAction, http.StatusAccepted))
 	api.POST("/account/password", s.apiChangePassword)
+	api.GET("/account/tokens", s.apiTokens)
+	api.POST("/account/tokens", s.apiCreateToken)
+	api.DELETE("/account/tokens/:id", s.apiRevokeToken)
 	apiAdmin := api.Group("/admin", s.requireAdmin)
 	apiAdmin.GET("/users", s.apiUsers)
 	apiAdmin.POST("/users", s.apiCreateUser)
@@ -156,7 +169,12 @@ func (s *Server) Handler() (http.Handler, error) {
 	apiOps.POST("/setups/cancel", s.opsSubmit(false))
 
 	s.router = r
-	return headAsGet(http.NewCrossOriginProtection().Handler(r)), nil
+	cop := http.NewCrossOriginProtection()
+	// The Temporal UI posts to the codec endpoint from its own origin. codecCORS admits that one
+	// origin there; decoding changes nothing, so it is no CSRF target. Every other route keeps
+	// the same-origin rule.
+	cop.AddInsecureBypassPattern("POST /codec/")
+	return headAsGet(cop.Handler(r)), nil
 }
 
 // headAsGet answers HEAD wherever GET is served (RFC 9110 asks it of every GET resource):

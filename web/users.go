@@ -36,7 +36,7 @@ func (s *Server) changePassword(c *gin.Context, in PasswordInput) error {
 }
 
 func (s *Server) accountPage(c *gin.Context) {
-	s.render(c, http.StatusOK, "account.html", gin.H{"Title": "Account", "Done": c.Query("done") != ""})
+	s.renderAccount(c, http.StatusOK, gin.H{"Done": c.Query("done") != "", "Revoked": c.Query("revoked") != ""})
 }
 
 func (s *Server) accountSubmit(c *gin.Context) {
@@ -48,7 +48,7 @@ func (s *Server) accountSubmit(c *gin.Context) {
 			s.fail(c, e)
 			return
 		}
-		s.render(c, e.Status, "account.html", gin.H{"Title": "Account", "Error": e})
+		s.renderAccount(c, e.Status, gin.H{"Error": e})
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/account?done=1")

@@ -19,7 +19,6 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
-	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/doce-dev/doce/activities"
@@ -183,15 +182,22 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 	m := metrics.New()
 	defer m.Close()
 	transit.Observe, patientTransit.Observe = m.ObserveVault, m.ObserveVault
-	tc, err := client.DialContext(ctx, client.Options{
-		HostPort:       cfg.TemporalAddress,
-		Namespace:      cfg.TemporalNamespace,
-		Logger:         tlog.NewStructuredLogger(log),
+	// The worker's codec rides out a Vault restart like its activities; the web tier's answers
+	// a person and gives up sooner.
+	codecTransit := transit
+	if work {
+		codecTransit = patientTransit
+	}
+	codec, err := newPayloadCodec(ctx, cfg, codecTransit)
+	if err != nil {
+		return err
+	}
+	tc, err := dialTemporal(ctx, cfg, log, codec, client.Options{
 		MetricsHandler: m.TemporalHandler(),
 		Interceptors:   interceptors,
 	})
 	if err != nil {
-		return fmt.Errorf("unable to reach Temporal at %s: %w", cfg.TemporalAddress, err)
+		return err
 	}
 	defer tc.Close()
 
@@ -265,6 +271,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		}))
 		srv := &web.Server{
 			Store: st, Secrets: transit, Setups: svc, Metrics: m,
+			Payloads: codec, TemporalUIURL: cfg.TemporalUIURL,
 			Verifier:   &providers.Verifier{HTTP: outboundClient(ctx, cfg, log), BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,
 			TrustedProxies: cfg.TrustedProxies,

@@ -10,7 +10,6 @@ import (
 	"text/tabwriter"
 
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 
 	"github.com/doce-dev/doce/config"
 	"github.com/doce-dev/doce/setups"
@@ -41,9 +40,20 @@ func runSetups(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 		return err
 	}
 	defer st.Close()
-	tc, err := client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: tlog.NewStructuredLogger(log)})
+	if err := cfg.RequireVaultAuth(); err != nil {
+		return err
+	}
+	transit, err := newTransit(ctx, cfg, log, 2)
 	if err != nil {
-		return fmt.Errorf("unable to reach Temporal at %s: %w", cfg.TemporalAddress, err)
+		return err
+	}
+	codec, err := newPayloadCodec(ctx, cfg, transit)
+	if err != nil {
+		return err
+	}
+	tc, err := dialTemporal(ctx, cfg, log, codec, client.Options{})
+	if err != nil {
+		return err
 	}
 	defer tc.Close()
 	svc := newSetups(cfg, tc, st)
