@@ -19,7 +19,9 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
 
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/metrics"
+	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
@@ -48,10 +50,16 @@ type Server struct {
 	StuckAfter    time.Duration // the ops page lists setups running longer
 	SecureCookies bool
 	Log           *slog.Logger
+	// Agent reaches projects' OpenCode servers; without it the conversation routes answer 409.
+	Agent *agent.Connector
+	// HubGrace is how long a project's event subscription outlives its last watcher (default 30 s).
+	HubGrace time.Duration
 
 	pages   map[string]*template.Template
 	router  *gin.Engine
 	ensured sync.Map // project id → when ensureRunning last asked
+	hub     *hub
+	catalog modelCatalog
 }
 
 const sessionCookie = "doce_session"
@@ -61,6 +69,10 @@ const sessionCookie = "doce_session"
 func (s *Server) Handler() (http.Handler, error) {
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
+	}
+	if s.Agent != nil {
+		s.hub = newHub(s.Agent, s.Store, s.Log, s.HubGrace)
+		s.hub.onConnect = func(ctx context.Context, oc *opencode.Client) { s.catalog.load(ctx, oc) }
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -101,6 +113,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	pages.POST("/projects/:id/retry", s.projectAction(retryAction, 0))
 	pages.POST("/projects/:id/cancel", s.projectAction(cancelAction, 0))
 	pages.POST("/projects/:id/delete", s.projectAction(deleteAction, 0))
+	s.conversationRoutes(pages.Group("/projects/:id"))
 
 	pages.GET("/account", s.accountPage)
 	pages.POST("/account", s.accountSubmit)
@@ -129,6 +142,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.POST("/projects/:id/retry", s.projectAction(retryAction, http.StatusAccepted))
 	api.POST("/projects/:id/cancel", s.projectAction(cancelAction, http.StatusAccepted))
 	api.DELETE("/projects/:id", s.projectAction(deleteAction, http.StatusAccepted))
+	s.conversationRoutes(api.Group("/projects/:id"))
 	api.POST("/account/password", s.apiChangePassword)
 	apiAdmin := api.Group("/admin", s.requireAdmin)
 	apiAdmin.GET("/users", s.apiUsers)
@@ -142,6 +156,19 @@ func (s *Server) Handler() (http.Handler, error) {
 
 	s.router = r
 	return http.NewCrossOriginProtection().Handler(r), nil
+}
+
+// conversationRoutes are served twice: under /api/v1 and for the page under /projects.
+func (s *Server) conversationRoutes(g *gin.RouterGroup) {
+	g.GET("/messages", s.apiMessages)
+	g.POST("/messages", s.apiSend)
+	g.POST("/abort", s.apiAbort)
+	g.GET("/sessions", s.apiSessions)
+	g.POST("/sessions", s.apiNewSession)
+	g.POST("/permissions/:requestId", s.apiPermission)
+	g.POST("/questions/:requestId", s.apiQuestion)
+	g.GET("/models", s.apiModels)
+	g.GET("/stream", s.stream)
 }
 
 func (s *Server) parseTemplates() error {
@@ -215,7 +242,7 @@ func (s *Server) logRequests(c *gin.Context) {
 		attrs = append(attrs, "project_id", id)
 	}
 	s.Log.Info("http", attrs...)
-	if s.Metrics != nil && route != "/projects/:id/events" { // a stream's length is no latency
+	if s.Metrics != nil && !strings.HasSuffix(route, "/events") && !strings.HasSuffix(route, "/stream") { // a stream's length is no latency
 		if route == "" {
 			route = "unmatched"
 		}

@@ -257,6 +257,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			Store: st, Secrets: transit, Setups: svc, Metrics: m,
 			Verifier:   &providers.Verifier{HTTP: &http.Client{}, BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,
+			Agent: &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)},
 		}
 		h, err := srv.Handler()
 		if err != nil {
@@ -295,7 +296,6 @@ func newSetups(cfg *config.Config, tc client.Client, st *store.Store) *setups.Se
 		UIURL: cfg.TemporalUIURL, OperatorWait: cfg.OperatorWait,
 	}
 }
-
 
 // runImportLegacy is `doce import-legacy PATH`.
 func runImportLegacy(ctx context.Context, cfg *config.Config, log *slog.Logger, args []string) error {
