@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/store"
 )
@@ -40,21 +39,22 @@ type streamEvent struct {
 }
 
 type hub struct {
-	agent *agent.Connector
-	store *store.Store
-	log   *slog.Logger
-	grace time.Duration
+	// connect returns a client of the project's OpenCode, read afresh at every (re)connect: a
+	// restarted workspace has a new port.
+	connect func(ctx context.Context, projectID string) (*opencode.Client, error)
+	log     *slog.Logger
+	grace   time.Duration
 	// onConnect runs (in its own goroutine) each time a subscription comes up.
 	onConnect func(context.Context, *opencode.Client)
 	mu        sync.Mutex
 	byProj    map[string]*projectHub
 }
 
-func newHub(a *agent.Connector, st *store.Store, log *slog.Logger, grace time.Duration) *hub {
+func newHub(connect func(context.Context, string) (*opencode.Client, error), log *slog.Logger, grace time.Duration) *hub {
 	if grace <= 0 {
 		grace = hubGrace
 	}
-	return &hub{agent: a, store: st, log: log, grace: grace, byProj: map[string]*projectHub{}}
+	return &hub{connect: connect, log: log, grace: grace, byProj: map[string]*projectHub{}}
 }
 
 // projectHub is one project's upstream subscription and what it learned from it.
@@ -87,6 +87,16 @@ type projectHub struct {
 type sessionSnap struct {
 	msgs []*opencode.Message
 	used time.Time
+}
+
+// close ends every upstream subscription.
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, ph := range h.byProj {
+		ph.cancel()
+		delete(h.byProj, id)
+	}
 }
 
 // acquire returns the project's hub, starting its upstream when it has none; release it when done.
@@ -165,11 +175,7 @@ func (ph *projectHub) run(ctx context.Context) {
 }
 
 func (ph *projectHub) subscribe(ctx context.Context, everConnected *bool) error {
-	p, err := ph.h.store.Project(ctx, ph.projectID) // afresh: a restarted workspace has a new port
-	if err != nil {
-		return err
-	}
-	c, err := ph.h.agent.Client(ctx, p)
+	c, err := ph.h.connect(ctx, ph.projectID)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"regexp"
@@ -139,17 +140,51 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	return p, created, nil
 }
 
-// progress asks the workflow for its step table; nil when it cannot answer now.
+// progress is the setup's step table: from the database once the setup has finished (or
+// stopped at a failed step), from the running workflow otherwise, asked at most once per
+// progressMaxAge per project however many tabs watch it. nil when nobody can answer now.
 func (s *Server) progress(ctx context.Context, p *store.Project) *workflows.Progress {
 	if p.WorkflowID == "" {
 		return nil
 	}
-	pr, err := s.Setups.Progress(ctx, p.ID)
-	if err != nil {
-		s.Log.Warn("progress query failed", "project_id", p.ID, "error", err)
-		return nil
+	switch p.Status {
+	case store.ProjectReady, store.ProjectFailed, store.ProjectCancelled, store.ProjectDeleting, store.ProjectDeleted:
+		if p.SetupProgress != "" {
+			var pr workflows.Progress
+			if err := json.Unmarshal([]byte(p.SetupProgress), &pr); err == nil {
+				return &pr
+			}
+		}
+		if p.Status == store.ProjectReady { // finished before its table was recorded
+			return workflows.CompletedProgress()
+		}
 	}
-	return pr
+	return s.liveProgress(ctx, p.ID)
+}
+
+// progressMaxAge is how old a running setup's step table may be when a page or stream shows it.
+const progressMaxAge = 500 * time.Millisecond
+
+type cachedProgress struct {
+	at time.Time
+	pr *workflows.Progress
+}
+
+// liveProgress asks the running workflow, sharing one query per project among all callers.
+func (s *Server) liveProgress(ctx context.Context, projectID string) *workflows.Progress {
+	if v, ok := s.progressCache.Load(projectID); ok && time.Since(v.(cachedProgress).at) < progressMaxAge {
+		return v.(cachedProgress).pr
+	}
+	v, _, _ := s.progressFlight.Do(projectID, func() (any, error) {
+		pr, err := s.Setups.Progress(context.WithoutCancel(ctx), projectID)
+		if err != nil {
+			s.Log.Warn("progress query failed", "project_id", projectID, "error", err)
+			pr = nil
+		}
+		s.progressCache.Store(projectID, cachedProgress{at: time.Now(), pr: pr})
+		return pr, nil
+	})
+	return v.(*workflows.Progress)
 }
 
 var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
