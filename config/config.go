@@ -53,8 +53,8 @@ type Config struct {
 	WorkspaceDNS    []string // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
 	// DOCE_AGENT_ASK: comma-separated OpenCode permissions (bash, edit, webfetch, ...) the agent
 	// asks its owner for on the project page before using; default: none, it goes ahead.
-	AgentAsk []string
-	MetricsAddr     string   // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
+	AgentAsk    []string
+	MetricsAddr string // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
 	// DOCE_WORKER_HEALTH_FILE: a file `doce worker` rewrites every 10 s while Temporal and Docker
 	// answer, for `doce probe FILE` (a healthcheck for workers, which serve no port).
 	WorkerHealthFile string
