@@ -581,6 +581,28 @@ func (ph *projectHub) conversation(ctx context.Context, sessionID string) (*Conv
 	}
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
+	return ph.conversationLocked(sessionID, snap), nil
+}
+
+// peekConversation is the session's conversation when a hub holds it already, else nil: it
+// never reaches OpenCode, so a page load can show it for free.
+func (h *hub) peekConversation(projectID, sessionID string) *Conversation {
+	h.mu.Lock()
+	ph := h.byProj[projectID]
+	h.mu.Unlock()
+	if ph == nil {
+		return nil
+	}
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	snap := ph.snaps[sessionID]
+	if snap == nil {
+		return nil
+	}
+	return ph.conversationLocked(sessionID, snap)
+}
+
+func (ph *projectHub) conversationLocked(sessionID string, snap *sessionSnap) *Conversation {
 	snap.used = time.Now()
 	conv := &Conversation{SessionID: sessionID, Status: opencode.SessionStatus{Type: "idle"},
 		Messages: make([]opencode.Message, 0, len(snap.msgs)), Permissions: []opencode.Permission{}, Questions: []opencode.Question{},
@@ -601,7 +623,7 @@ func (ph *projectHub) conversation(ctx context.Context, sessionID string) (*Conv
 			conv.Questions = append(conv.Questions, q)
 		}
 	}
-	return conv, nil
+	return conv
 }
 
 func (ph *projectHub) evictLocked() {

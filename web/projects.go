@@ -310,10 +310,23 @@ func (s *Server) projectPage(c *gin.Context) {
 	s.ensureRunning(c, p)
 	v := s.projectView(p)
 	v.Progress = s.progress(c.Request.Context(), p)
-	s.render(c, http.StatusOK, "project.html", gin.H{
+	data := gin.H{
 		"Title": p.Name, "Project": v,
 		"Refresh": p.Status == store.ProjectPending || p.Status == store.ProjectSettingUp,
-	})
+	}
+	if p.Status == store.ProjectReady && s.hub != nil {
+		// ?session= picks the session shown; its messages come with the page when a hub holds
+		// them (someone watches the project), else the page's script reads GET messages.
+		sid := c.Query("session")
+		if sid == "" {
+			sid = p.OpenCodeSessionID
+		}
+		data["SessionID"] = sid
+		if conv := s.hub.peekConversation(p.ID, sid); conv != nil {
+			data["Conversation"] = conv
+		}
+	}
+	s.render(c, http.StatusOK, "project.html", data)
 }
 
 func (s *Server) apiProjects(c *gin.Context) {
