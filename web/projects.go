@@ -285,7 +285,7 @@ func (s *Server) ownProject(c *gin.Context) (*store.Project, bool) {
 // ensureRunning starts the project's workspace again in the background if it stopped; opening a
 // project is the moment its owner wants it up. It asks at most every 10 s per project, so a
 // page reloaded over and over does not start a workflow each time; API reads do not ask.
-func (s *Server) ensureRunning(c *gin.Context, p *store.Project) {
+func (s *Server) ensureRunning(ctx context.Context, p *store.Project) {
 	if p.Status != store.ProjectReady {
 		return
 	}
@@ -294,7 +294,7 @@ func (s *Server) ensureRunning(c *gin.Context, p *store.Project) {
 		return
 	}
 	s.ensured.Store(p.ID, now)
-	ctx := context.WithoutCancel(c.Request.Context())
+	ctx = context.WithoutCancel(ctx)
 	go func() {
 		if err := s.Setups.EnsureRunning(ctx, p); err != nil {
 			s.Log.Warn("unable to ensure the workspace runs", "project_id", p.ID, "error", err)
@@ -307,7 +307,7 @@ func (s *Server) projectPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s.ensureRunning(c, p)
+	s.ensureRunning(c.Request.Context(), p)
 	v := s.projectView(p)
 	v.Progress = s.progress(c.Request.Context(), p)
 	data := gin.H{
