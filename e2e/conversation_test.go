@@ -239,8 +239,9 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 func TestConversationEndToEnd(t *testing.T) {
 	stack := requireStack(t)
 	llm := startMockLLM(t, hostGatewayIP(t))
-	// The agent asks before running bash, so the permission round trip can be tested.
-	doce := startDoce(t, stack, fmt.Sprintf("e2e-chat-%d", time.Now().UnixNano()), "DOCE_AGENT_ASK=bash")
+	// The agent asks before editing files, so the permission round trip can be tested (edit
+	// rather than bash: the write tool needs no shell in the workspace image).
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-chat-%d", time.Now().UnixNano()), "DOCE_AGENT_ASK=edit")
 	hc := newClient(t)
 	if resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}}); err != nil || resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("setup: %v", err)
@@ -314,13 +315,13 @@ func TestConversationEndToEnd(t *testing.T) {
 	}
 
 	// A permission the agent asks for, answered through the API: the tool runs, the agent goes on.
-	llm.script("Please list", mockReply{ToolCalls: []mockToolCall{{Name: "bash", Args: map[string]any{"command": "echo listed-by-bash", "description": "Echo a word"}}}},
-		mockReply{Chunks: []string{"The command ran."}})
-	send(t, hc, doce.URL, p.ID, "Please list the files.")
+	llm.script("Please write", mockReply{ToolCalls: []mockToolCall{{Name: "write", Args: map[string]any{"filePath": "/workspace/asked.txt", "content": "written after permission"}}}},
+		mockReply{Chunks: []string{"The file is written."}})
+	send(t, hc, doce.URL, p.ID, "Please write the file.")
 	asked := stream.waitEvent(t, "permission.asked", 60*time.Second, conv.SessionID)
 	var perm struct{ ID, Permission string }
 	json.Unmarshal(asked.Data, &perm)
-	if perm.Permission != "bash" {
+	if perm.Permission != "edit" {
 		t.Fatalf("permission.asked = %s", asked.Data)
 	}
 	if c := getConversation(t, hc, doce.URL, p.ID); len(c.Permissions) != 1 || c.Permissions[0].ID != perm.ID {
@@ -336,8 +337,8 @@ func TestConversationEndToEnd(t *testing.T) {
 	stream.waitEvent(t, "permission.replied", 30*time.Second, perm.ID)
 	status, body = apiCall(t, hc, doce.URL, "POST", base+"/permissions/"+perm.ID, map[string]any{"reply": "once"})
 	expectError(t, status, body, http.StatusConflict, "answered already")
-	stream.waitEvent(t, "message.part.updated", 30*time.Second, `"tool":"bash"`, `"status":"completed"`, "listed-by-bash")
-	waitAnswer(t, hc, doce.URL, p.ID, "The command ran.")
+	stream.waitEvent(t, "message.part.updated", 30*time.Second, `"tool":"write"`, `"status":"completed"`)
+	waitAnswer(t, hc, doce.URL, p.ID, "The file is written.")
 
 	// Abort stops a long answer: the session goes idle long before the answer would end.
 	long := make([]string, 100)
