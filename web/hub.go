@@ -151,7 +151,7 @@ func (ph *projectHub) release() {
 // gap the events in between are lost, so watchers get a reset and the snapshots are dropped.
 func (ph *projectHub) run(ctx context.Context) {
 	backoff := 250 * time.Millisecond
-	everConnected := false
+	everConnected, announced := false, false
 	for ctx.Err() == nil {
 		err := ph.subscribe(ctx, &everConnected)
 		if ctx.Err() != nil {
@@ -159,8 +159,10 @@ func (ph *projectHub) run(ctx context.Context) {
 		}
 		ph.h.log.Debug("workspace event stream ended", "project_id", ph.projectID, "error", err)
 		ph.mu.Lock()
-		if ph.connected {
-			ph.connected = false
+		if ph.connected || !announced {
+			// Said once per outage, and once before the first connection, so a page can show
+			// "starting" while doce starts the workspace.
+			ph.connected, announced = false, true
 			ph.emitLocked("workspace.status", map[string]string{"state": "unavailable"})
 			backoff = 250 * time.Millisecond
 		}
