@@ -253,7 +253,7 @@ func TestConversationEndToEnd(t *testing.T) {
 	}
 	const prompt = "First prompt: say hello."
 	p := createProject(t, hc, doce, prompt)
-	waitStatus(t, hc, doce, p.ID, "ready", 3*time.Minute)
+	waitStatus(t, hc, doce, p.ID, "ready", 8*time.Minute) // OpenCode starts in minutes on a loaded machine
 	base := "/api/v1/projects/" + p.ID
 
 	// The first prompt's answer comes back through GET messages.
@@ -526,8 +526,8 @@ func TestConversationTwoProviders(t *testing.T) {
 	}
 	pa := createProjectOn(t, carol, doce, "custom", "mock-model", "Project A first prompt")
 	pb := createProjectOn(t, carol, doce, "wellknown", "corp/mock-model", "Project B first prompt")
-	waitStatus(t, carol, doce, pa.ID, "ready", 4*time.Minute)
-	waitStatus(t, carol, doce, pb.ID, "ready", 4*time.Minute)
+	waitStatus(t, carol, doce, pa.ID, "ready", 8*time.Minute)
+	waitStatus(t, carol, doce, pb.ID, "ready", 8*time.Minute)
 	waitAnswer(t, carol, doce.URL, pa.ID, "Hello from the mock.")
 	waitAnswer(t, carol, doce.URL, pb.ID, "Hello from the mock.")
 
