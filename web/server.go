@@ -18,8 +18,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
+	"golang.org/x/sync/singleflight"
 
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/metrics"
+	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
@@ -55,10 +58,19 @@ type Server struct {
 	// LoginBackoff overrides the login throttles' backoff per kind (tests).
 	LoginBackoff map[string]store.Backoff
 	Log          *slog.Logger
+	// Agent reaches projects' OpenCode servers; without it the conversation routes answer 409.
+	Agent *agent.Connector
+	// HubGrace is how long a project's event subscription outlives its last watcher (default 30 s).
+	HubGrace time.Duration
 
 	pages   map[string]*template.Template
 	router  *gin.Engine
 	ensured sync.Map // project id → when ensureRunning last asked
+	hub     *hub
+	catalog modelCatalog
+	// progressCache and progressFlight share running setups' progress queries among tabs.
+	progressCache  sync.Map // project id → cachedProgress
+	progressFlight singleflight.Group
 }
 
 const sessionCookie = "doce_session"
@@ -68,6 +80,16 @@ const sessionCookie = "doce_session"
 func (s *Server) Handler() (http.Handler, error) {
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
+	}
+	if s.Agent != nil {
+		s.hub = newHub(func(ctx context.Context, projectID string) (*opencode.Client, error) {
+			p, err := s.Store.Project(ctx, projectID)
+			if err != nil {
+				return nil, err
+			}
+			return s.Agent.Client(ctx, p)
+		}, s.Log, s.HubGrace)
+		s.hub.onConnect = func(ctx context.Context, oc *opencode.Client) { s.catalog.load(ctx, oc) }
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -113,6 +135,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	pages.POST("/projects/:id/delete", s.projectAction(deleteAction, 0))
 	pages.POST("/projects/:id/stop", s.projectAction(stopAction, 0))
 	pages.POST("/projects/:id/start", s.projectAction(startAction, 0))
+	s.conversationRoutes(pages.Group("/projects/:id"))
 
 	pages.GET("/account", s.accountPage)
 	pages.POST("/account", s.accountSubmit)
@@ -152,6 +175,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.DELETE("/projects/:id", s.projectAction(deleteAction, http.StatusAccepted))
 	api.POST("/projects/:id/stop", s.projectAction(stopAction, http.StatusAccepted))
 	api.POST("/projects/:id/start", s.projectAction(startAction, http.StatusAccepted))
+	s.conversationRoutes(api.Group("/projects/:id"))
 	api.POST("/account/password", s.apiChangePassword)
 	api.GET("/account/tokens", s.apiTokens)
 	api.POST("/account/tokens", s.apiCreateToken)
@@ -187,6 +211,19 @@ func headAsGet(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// conversationRoutes are served twice: under /api/v1 and for the page under /projects.
+func (s *Server) conversationRoutes(g *gin.RouterGroup) {
+	g.GET("/messages", s.apiMessages)
+	g.POST("/messages", s.apiSend)
+	g.POST("/abort", s.apiAbort)
+	g.GET("/sessions", s.apiSessions)
+	g.POST("/sessions", s.apiNewSession)
+	g.POST("/permissions/:requestId", s.apiPermission)
+	g.POST("/questions/:requestId", s.apiQuestion)
+	g.GET("/models", s.apiModels)
+	g.GET("/stream", s.stream)
 }
 
 func (s *Server) parseTemplates() error {
@@ -260,7 +297,7 @@ func (s *Server) logRequests(c *gin.Context) {
 		attrs = append(attrs, "project_id", id)
 	}
 	s.Log.Info("http", attrs...)
-	if s.Metrics != nil && route != "/projects/:id/events" { // a stream's length is no latency
+	if s.Metrics != nil && !strings.HasSuffix(route, "/events") && !strings.HasSuffix(route, "/stream") { // a stream's length is no latency
 		if route == "" {
 			route = "unmatched"
 		}

@@ -140,7 +140,7 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 		if err := setState(ctx, StateWaiting, st.name); err != nil {
 			return err
 		}
-		record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Step: st.name, Status: "failed", Error: reason})
+		record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Step: st.name, Status: "failed", Error: reason, Progress: progress.clone()})
 
 		switch op.await(ctx, retryCh, cancelCh, wait) {
 		case SignalRetry:
@@ -159,7 +159,7 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 	if err := setState(ctx, StateCompleted, ""); err != nil {
 		return err
 	}
-	record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Status: "ready"})
+	record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Status: "ready", Progress: progress.clone()})
 	if workflow.GetVersion(ctx, "watch-idle", workflow.DefaultVersion, 1) == 1 {
 		watchIdle(ctx, in.ProjectID)
 	}
@@ -244,7 +244,7 @@ func cancelSetup(ctx workflow.Context, progress *Progress, projectID string) err
 	if err := setState(ctx, StateCancelled, ""); err != nil {
 		return err
 	}
-	record(ctx, ProgressUpdate{ProjectID: projectID, Status: "cancelled"})
+	record(ctx, ProgressUpdate{ProjectID: projectID, Status: "cancelled", Progress: progress.clone()})
 	return nil
 }
 
@@ -291,6 +291,23 @@ func failureReason(err error) string {
 		return "timed out (" + timeoutErr.TimeoutType().String() + ")"
 	}
 	return err.Error()
+}
+
+// clone is a copy of p for an activity's input.
+func (p *Progress) clone() *Progress {
+	c := *p
+	c.Steps = append([]StepProgress(nil), p.Steps...)
+	return &c
+}
+
+// CompletedProgress is the step table of a setup that finished before its table was recorded.
+func CompletedProgress() *Progress {
+	p := newProgress()
+	p.State = StateCompleted
+	for i := range p.Steps {
+		p.Steps[i].Status = StepDone
+	}
+	return p
 }
 
 func newProgress() *Progress {

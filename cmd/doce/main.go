@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/doce-dev/doce/activities"
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/config"
 	"github.com/doce-dev/doce/legacy"
 	"github.com/doce-dev/doce/metrics"
@@ -215,8 +215,8 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return err
 		}
 		w := worker.New(tc, cfg.TaskQueue, worker.Activities{
-			Docker:      &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS},
-			OpenCode:    &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, HTTP: workspaceHTTP(cfg), Host: cfg.WorkspaceHost},
+			Docker:      &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS, Ask: cfg.AgentAsk},
+			OpenCode:    &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, Agent: &agent.Connector{Secrets: patientTransit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)}},
 			Projects:    &activities.Projects{Store: st, Metrics: m, Idle: newSetups(cfg, tc, st)},
 			Connections: &activities.Connections{Store: st},
 			Rewrap:      &activities.Rewrap{Store: st, Secrets: patientTransit},
@@ -275,6 +275,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			Verifier:   &providers.Verifier{HTTP: outboundClient(ctx, cfg, log), BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,
 			TrustedProxies: cfg.TrustedProxies,
+			Agent: &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)},
 		}
 		h, err := srv.Handler()
 		if err != nil {
@@ -334,19 +335,6 @@ func outboundClient(ctx context.Context, cfg *config.Config, log *slog.Logger) *
 		}
 	}
 	return policy.Client(30 * time.Second)
-}
-
-// workspaceHTTP is the client activities reach OpenCode servers with, through
-// DOCE_WORKSPACE_PROXY when set (validated by config.Load).
-func workspaceHTTP(cfg *config.Config) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy = nil // the workspaces are on loopback: never through the environment's proxy
-	if cfg.WorkspaceProxy != "" {
-		u, _ := url.Parse(cfg.WorkspaceProxy)
-		t.Proxy = http.ProxyURL(u)
-	}
-	// Bounds every OpenCode call but the health poll, which sets its own shorter limit.
-	return &http.Client{Transport: t, Timeout: 30 * time.Second}
 }
 
 // runImportLegacy is `doce import-legacy PATH`.
