@@ -24,6 +24,7 @@ import (
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workspace"
 )
 
 //go:embed templates/*.html
@@ -42,6 +43,7 @@ type Server struct {
 	Store         *store.Store
 	Secrets       *secrets.Transit
 	Setups        *setups.Service
+	Workspace     *workspace.Manager // reads a project's files for Download
 	Verifier      *providers.Verifier
 	Metrics       *metrics.Metrics // when set, /metrics serves it and requests are timed
 	SessionTTL    time.Duration
@@ -129,6 +131,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.POST("/projects/:id/retry", s.projectAction(retryAction, http.StatusAccepted))
 	api.POST("/projects/:id/cancel", s.projectAction(cancelAction, http.StatusAccepted))
 	api.DELETE("/projects/:id", s.projectAction(deleteAction, http.StatusAccepted))
+	api.GET("/projects/:id/export", s.apiExport)
 	api.POST("/account/password", s.apiChangePassword)
 	apiAdmin := api.Group("/admin", s.requireAdmin)
 	apiAdmin.GET("/users", s.apiUsers)
