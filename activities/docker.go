@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/store"
@@ -31,7 +32,7 @@ type Docker struct {
 }
 
 // fieldServerPassword is the Transit context field of a project's OpenCode password.
-const fieldServerPassword = "server_password"
+const fieldServerPassword = agent.FieldServerPassword
 
 // ComposeUp creates (or finds) the project's network, volumes and OpenCode container, starts it
 // and records where it listens.

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/oauth"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
@@ -26,9 +24,8 @@ type OpenCode struct {
 	Store     *store.Store
 	Secrets   *secrets.Transit
 	Workspace *workspace.Manager
-	HTTP      *http.Client
-	// Host is the address the workspace ports are published on (loopback by default).
-	Host string
+	// Agent reaches the project's OpenCode server.
+	Agent *agent.Connector
 	// PollInterval is how often waitHealthy asks (default 50 ms): OpenCode's health answer is
 	// cheap, and every poll interval is latency added to the setup.
 	PollInterval time.Duration
@@ -38,19 +35,6 @@ type OpenCode struct {
 // starts, and a hung request must not eat the heartbeat budget.
 const healthRequestTimeout = 2 * time.Second
 
-// client returns an OpenCode client for the project's server.
-func (a *OpenCode) client(ctx context.Context, p *store.Project) (*opencode.Client, error) {
-	if p.HostPort == 0 || p.ServerPasswordCiphertext == "" {
-		return nil, errors.New("the workspace container has not been started yet")
-	}
-	pw, err := a.Secrets.Decrypt(ctx, p.ServerPasswordCiphertext, secrets.ProjectContext(p.ID, fieldServerPassword))
-	if err != nil {
-		return nil, err
-	}
-	base := "http://" + net.JoinHostPort(a.Host, strconv.Itoa(p.HostPort))
-	return opencode.New(base, string(pw), a.HTTP), nil
-}
-
 // WaitHealthy polls GET /global/health until OpenCode answers healthy, heartbeating each poll.
 // It is bounded by the activity's start-to-close timeout.
 func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) error {
@@ -59,7 +43,7 @@ func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) erro
 		return err
 	}
 	stop := heartbeatWhile(ctx) // the password's decrypt may wait out a Vault restart
-	c, err := a.client(ctx, p)
+	c, err := a.Agent.Client(ctx, p)
 	stop()
 	if err != nil {
 		return err
@@ -104,7 +88,7 @@ func (a *OpenCode) SetProviderCredentials(ctx context.Context, in workflows.Step
 			fmt.Sprintf("The %s connection is %s. Reconnect it in Settings, then retry.", conn.ProviderID, conn.Status),
 			workflows.ErrTypeProviderNotConnected, nil)
 	}
-	c, err := a.client(ctx, p)
+	c, err := a.Agent.Client(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -265,7 +249,7 @@ func (a *OpenCode) PushProviderCredentials(ctx context.Context, in workflows.Pro
 	if conn.Status != store.ConnConnected {
 		return nil
 	}
-	c, err := a.client(ctx, p)
+	c, err := a.Agent.Client(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -283,7 +267,7 @@ func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (w
 	if p.OpenCodeSessionID != "" {
 		return workflows.SessionResult{SessionID: p.OpenCodeSessionID}, nil
 	}
-	c, err := a.client(ctx, p)
+	c, err := a.Agent.Client(ctx, p)
 	if err != nil {
 		return workflows.SessionResult{}, err
 	}
@@ -330,7 +314,7 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 	if p.OpenCodeSessionID == "" {
 		return errors.New("the project has no OpenCode session yet")
 	}
-	c, err := a.client(ctx, p)
+	c, err := a.Agent.Client(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -408,7 +392,7 @@ func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.P
 			return err
 		}
 	}
-	c, err := a.client(ctx, p)
+	c, err := a.Agent.Client(ctx, p)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/doce-dev/doce/activities"
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/config"
 	"github.com/doce-dev/doce/legacy"
 	"github.com/doce-dev/doce/metrics"
@@ -211,7 +211,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		}
 		w := worker.New(tc, cfg.TaskQueue, worker.Activities{
 			Docker:      &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, DNS: cfg.WorkspaceDNS},
-			OpenCode:    &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, HTTP: workspaceHTTP(cfg), Host: cfg.WorkspaceHost},
+			OpenCode:    &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, Agent: &agent.Connector{Secrets: patientTransit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)}},
 			Projects:    &activities.Projects{Store: st, Metrics: m},
 			Connections: &activities.Connections{Store: st},
 			Rewrap:      &activities.Rewrap{Store: st, Secrets: patientTransit},
@@ -297,18 +297,6 @@ func newSetups(cfg *config.Config, tc client.Client, st *store.Store) *setups.Se
 	}
 }
 
-// workspaceHTTP is the client activities reach OpenCode servers with, through
-// DOCE_WORKSPACE_PROXY when set (validated by config.Load).
-func workspaceHTTP(cfg *config.Config) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy = nil // the workspaces are on loopback: never through the environment's proxy
-	if cfg.WorkspaceProxy != "" {
-		u, _ := url.Parse(cfg.WorkspaceProxy)
-		t.Proxy = http.ProxyURL(u)
-	}
-	// Bounds every OpenCode call but the health poll, which sets its own shorter limit.
-	return &http.Client{Transport: t, Timeout: 30 * time.Second}
-}
 
 // runImportLegacy is `doce import-legacy PATH`.
 func runImportLegacy(ctx context.Context, cfg *config.Config, log *slog.Logger, args []string) error {
