@@ -9,8 +9,32 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/agent"
+	"github.com/doce-dev/doce/opencode"
+	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workspace"
 )
+
+// maxViewBytes is the most of a file the viewer is sent: past it the viewer says the file is
+// cut short (Download has it whole).
+const maxViewBytes = 1 << 20
+
+// FileEntry is a file or folder of the workspace, as the files tree shows it.
+type FileEntry struct {
+	Name    string `json:"name"`
+	Path    string `json:"path"`    // relative to the workspace root, without a trailing "/"
+	Type    string `json:"type"`    // file | directory
+	Ignored bool   `json:"ignored"` // matched by the project's .gitignore
+}
+
+// FileView is a file's content for the read-only viewer. Binary files come without content.
+type FileView struct {
+	Path      string `json:"path"`
+	Type      string `json:"type"` // text | binary
+	Content   string `json:"content,omitempty"`
+	MimeType  string `json:"mimeType,omitempty"`
+	Truncated bool   `json:"truncated,omitempty"`
+}
 
 // workspacePath checks a path from the browser names something inside the workspace: relative,
 // no "..", no NUL or other control characters. "" (and ".") is the workspace's root.
@@ -90,3 +114,107 @@ func (s *Server) apiExport(c *gin.Context) {
 
 var errWorkspaceUnavailable = &Error{Status: http.StatusServiceUnavailable, Code: "workspace_unavailable",
 	Message: "The workspace is stopped or starting; it is being started. Try again in a few seconds."}
+
+// workspaceClient is the OpenCode client for a ready project's files, or false after
+// answering why there is none.
+func (s *Server) workspaceClient(c *gin.Context, p *store.Project) (*opencode.Client, bool) {
+	if p.Status != store.ProjectReady {
+		s.fail(c, &Error{Status: http.StatusConflict, Code: "not_ready", Message: "The project's setup has not finished yet."})
+		return nil, false
+	}
+	if s.Agent == nil {
+		s.fail(c, errWorkspaceUnavailable)
+		return nil, false
+	}
+	oc, err := s.Agent.Client(c.Request.Context(), p)
+	if errors.Is(err, agent.ErrNotStarted) {
+		s.fail(c, errWorkspaceUnavailable)
+		return nil, false
+	} else if err != nil {
+		s.fail(c, err)
+		return nil, false
+	}
+	return oc, true
+}
+
+// workspaceFailed answers an OpenCode call that failed. OpenCode answers a path it cannot list
+// or read with a 5xx of its own; one that does not answer at all is stopped or starting, and
+// is started.
+func (s *Server) workspaceFailed(c *gin.Context, p *store.Project, what string, err error) {
+	var se *opencode.StatusError
+	if errors.As(err, &se) {
+		s.fail(c, errNotFound(what+" in this project"))
+		return
+	}
+	s.Log.Warn("workspace did not answer", "project_id", p.ID, "error", err)
+	s.ensureRunning(c, p)
+	s.fail(c, errWorkspaceUnavailable)
+}
+
+// apiFiles lists a folder of the workspace: ?path= relative to its root, "" for the root.
+func (s *Server) apiFiles(c *gin.Context) {
+	p, ok := s.ownProject(c)
+	if !ok {
+		return
+	}
+	dir, bad := workspacePath(c.Query("path"))
+	if bad != nil {
+		s.fail(c, bad)
+		return
+	}
+	oc, ok := s.workspaceClient(c, p)
+	if !ok {
+		return
+	}
+	nodes, err := oc.Files(c.Request.Context(), dir)
+	if err != nil {
+		s.workspaceFailed(c, p, "folder", err)
+		return
+	}
+	entries := make([]FileEntry, 0, len(nodes))
+	for _, n := range nodes {
+		// Only what doce chose passes: OpenCode's absolute paths say nothing the owner needs.
+		entries = append(entries, FileEntry{Name: n.Name, Path: strings.TrimSuffix(n.Path, "/"), Type: n.Type, Ignored: n.Ignored})
+	}
+	c.JSON(http.StatusOK, gin.H{"path": dir, "entries": entries})
+}
+
+// apiFileContent reads a file of the workspace for the viewer: ?path= relative to its root.
+func (s *Server) apiFileContent(c *gin.Context) {
+	p, ok := s.ownProject(c)
+	if !ok {
+		return
+	}
+	file, bad := workspacePath(c.Query("path"))
+	if bad != nil {
+		s.fail(c, bad)
+		return
+	}
+	if file == "" {
+		s.fail(c, errBadRequest("path", "Give the path of a file in the project."))
+		return
+	}
+	oc, ok := s.workspaceClient(c, p)
+	if !ok {
+		return
+	}
+	fc, err := oc.FileContent(c.Request.Context(), file)
+	if err != nil {
+		s.workspaceFailed(c, p, "file", err)
+		return
+	}
+	v := FileView{Path: file, Type: fc.Type, MimeType: fc.MimeType}
+	if fc.Type == "text" {
+		v.Content = fc.Content
+		if len(v.Content) > maxViewBytes {
+			cut := maxViewBytes
+			for cut > 0 && !utf8.RuneStart(v.Content[cut]) {
+				cut--
+			}
+			v.Content, v.Truncated = v.Content[:cut], true
+		}
+	} else {
+		v.Type = "binary" // shown as "not text": its bytes are for Download, not the viewer
+	}
+	c.JSON(http.StatusOK, gin.H{"file": v})
+}

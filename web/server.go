@@ -19,6 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
 
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
@@ -44,6 +45,7 @@ type Server struct {
 	Secrets       *secrets.Transit
 	Setups        *setups.Service
 	Workspace     *workspace.Manager // reads a project's files for Download
+	Agent         *agent.Connector   // reaches a project's OpenCode server
 	Verifier      *providers.Verifier
 	Metrics       *metrics.Metrics // when set, /metrics serves it and requests are timed
 	SessionTTL    time.Duration
@@ -132,6 +134,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.POST("/projects/:id/cancel", s.projectAction(cancelAction, http.StatusAccepted))
 	api.DELETE("/projects/:id", s.projectAction(deleteAction, http.StatusAccepted))
 	api.GET("/projects/:id/export", s.apiExport)
+	api.GET("/projects/:id/files", s.apiFiles)
+	api.GET("/projects/:id/files/content", s.apiFileContent)
 	api.POST("/account/password", s.apiChangePassword)
 	apiAdmin := api.Group("/admin", s.requireAdmin)
 	apiAdmin.GET("/users", s.apiUsers)
