@@ -256,7 +256,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		}))
 		srv := &web.Server{
 			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws,
-			Agent: &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)},
+			Agent:      &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)},
 			Verifier:   &providers.Verifier{HTTP: &http.Client{}, BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,
 		}
@@ -297,7 +297,6 @@ func newSetups(cfg *config.Config, tc client.Client, st *store.Store) *setups.Se
 		UIURL: cfg.TemporalUIURL, OperatorWait: cfg.OperatorWait,
 	}
 }
-
 
 // runImportLegacy is `doce import-legacy PATH`.
 func runImportLegacy(ctx context.Context, cfg *config.Config, log *slog.Logger, args []string) error {
