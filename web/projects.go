@@ -105,11 +105,7 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 		return nil, false, errBadRequest("providerId", "That provider is not connected. Pick a connected provider or connect it in Settings.")
 	}
 	conn := conns[i]
-	models := conn.Models()
-	if len(models) == 0 {
-		prov, _ := providers.Lookup(conn.ProviderID)
-		models = prov.Models
-	}
+	models := s.providerModelIDs(&conn)
 	in.ModelID = strings.TrimSpace(in.ModelID)
 	if in.ModelID == "" && len(models) > 0 {
 		in.ModelID = models[0]

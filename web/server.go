@@ -21,6 +21,7 @@ import (
 
 	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/metrics"
+	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
@@ -45,17 +46,22 @@ type Server struct {
 	Secrets       *secrets.Transit
 	Setups        *setups.Service
 	Workspace     *workspace.Manager // reads a project's files for Download
-	Agent         *agent.Connector   // reaches a project's OpenCode server
 	Verifier      *providers.Verifier
 	Metrics       *metrics.Metrics // when set, /metrics serves it and requests are timed
 	SessionTTL    time.Duration
 	StuckAfter    time.Duration // the ops page lists setups running longer
 	SecureCookies bool
 	Log           *slog.Logger
+	// Agent reaches projects' OpenCode servers; without it the conversation routes answer 409.
+	Agent *agent.Connector
+	// HubGrace is how long a project's event subscription outlives its last watcher (default 30 s).
+	HubGrace time.Duration
 
 	pages   map[string]*template.Template
 	router  *gin.Engine
 	ensured sync.Map // project id → when ensureRunning last asked
+	hub     *hub
+	catalog modelCatalog
 }
 
 const sessionCookie = "doce_session"
@@ -65,6 +71,10 @@ const sessionCookie = "doce_session"
 func (s *Server) Handler() (http.Handler, error) {
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
+	}
+	if s.Agent != nil {
+		s.hub = newHub(s.Agent, s.Store, s.Log, s.HubGrace)
+		s.hub.onConnect = func(ctx context.Context, oc *opencode.Client) { s.catalog.load(ctx, oc) }
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -105,6 +115,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	pages.POST("/projects/:id/retry", s.projectAction(retryAction, 0))
 	pages.POST("/projects/:id/cancel", s.projectAction(cancelAction, 0))
 	pages.POST("/projects/:id/delete", s.projectAction(deleteAction, 0))
+	s.conversationRoutes(pages.Group("/projects/:id"))
 
 	pages.GET("/account", s.accountPage)
 	pages.POST("/account", s.accountSubmit)
@@ -136,6 +147,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.GET("/projects/:id/export", s.apiExport)
 	api.GET("/projects/:id/files", s.apiFiles)
 	api.GET("/projects/:id/files/content", s.apiFileContent)
+	s.conversationRoutes(api.Group("/projects/:id"))
 	api.POST("/account/password", s.apiChangePassword)
 	apiAdmin := api.Group("/admin", s.requireAdmin)
 	apiAdmin.GET("/users", s.apiUsers)
@@ -149,6 +161,19 @@ func (s *Server) Handler() (http.Handler, error) {
 
 	s.router = r
 	return http.NewCrossOriginProtection().Handler(r), nil
+}
+
+// conversationRoutes are served twice: under /api/v1 and for the page under /projects.
+func (s *Server) conversationRoutes(g *gin.RouterGroup) {
+	g.GET("/messages", s.apiMessages)
+	g.POST("/messages", s.apiSend)
+	g.POST("/abort", s.apiAbort)
+	g.GET("/sessions", s.apiSessions)
+	g.POST("/sessions", s.apiNewSession)
+	g.POST("/permissions/:requestId", s.apiPermission)
+	g.POST("/questions/:requestId", s.apiQuestion)
+	g.GET("/models", s.apiModels)
+	g.GET("/stream", s.stream)
 }
 
 func (s *Server) parseTemplates() error {
@@ -222,7 +247,7 @@ func (s *Server) logRequests(c *gin.Context) {
 		attrs = append(attrs, "project_id", id)
 	}
 	s.Log.Info("http", attrs...)
-	if s.Metrics != nil && route != "/projects/:id/events" { // a stream's length is no latency
+	if s.Metrics != nil && !strings.HasSuffix(route, "/events") && !strings.HasSuffix(route, "/stream") { // a stream's length is no latency
 		if route == "" {
 			route = "unmatched"
 		}

@@ -256,9 +256,9 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		}))
 		srv := &web.Server{
 			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws,
-			Agent:      &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)},
 			Verifier:   &providers.Verifier{HTTP: &http.Client{}, BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,
+			Agent: &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)},
 		}
 		h, err := srv.Handler()
 		if err != nil {
