@@ -9,7 +9,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workspace"
@@ -82,7 +81,7 @@ func (s *Server) apiExport(c *gin.Context) {
 		return
 	}
 	if s.Workspace == nil {
-		s.fail(c, errWorkspaceUnavailable)
+		s.fail(c, errWorkspaceDown)
 		return
 	}
 	files, err := s.Workspace.Files(c.Request.Context(), p.ID)
@@ -92,7 +91,7 @@ func (s *Server) apiExport(c *gin.Context) {
 		return
 	} else if err != nil {
 		s.Log.Warn("unable to read workspace files", "project_id", p.ID, "error", err)
-		s.fail(c, errWorkspaceUnavailable)
+		s.fail(c, errWorkspaceDown)
 		return
 	}
 	defer files.Close()
@@ -112,63 +111,47 @@ func (s *Server) apiExport(c *gin.Context) {
 	}
 }
 
-var errWorkspaceUnavailable = &Error{Status: http.StatusServiceUnavailable, Code: "workspace_unavailable",
-	Message: "The workspace is stopped or starting; it is being started. Try again in a few seconds."}
-
-// workspaceClient is the OpenCode client for a ready project's files, or false after
-// answering why there is none.
-func (s *Server) workspaceClient(c *gin.Context, p *store.Project) (*opencode.Client, bool) {
-	if p.Status != store.ProjectReady {
-		s.fail(c, &Error{Status: http.StatusConflict, Code: "not_ready", Message: "The project's setup has not finished yet."})
-		return nil, false
-	}
-	if s.Agent == nil {
-		s.fail(c, errWorkspaceUnavailable)
-		return nil, false
-	}
+// filesClient is the OpenCode client of a ready project's workspace, or false after answering
+// why there is none. The files need no event stream, so they skip the project's hub.
+func (s *Server) filesClient(c *gin.Context, p *store.Project) (*opencode.Client, bool) {
 	oc, err := s.Agent.Client(c.Request.Context(), p)
-	if errors.Is(err, agent.ErrNotStarted) {
-		s.fail(c, errWorkspaceUnavailable)
-		return nil, false
-	} else if err != nil {
-		s.fail(c, err)
+	if err != nil {
+		s.chatFail(c, p, err, errWorkspaceDown)
 		return nil, false
 	}
 	return oc, true
 }
 
-// workspaceFailed answers an OpenCode call that failed. OpenCode answers a path it cannot list
-// or read with a 5xx of its own; one that does not answer at all is stopped or starting, and
-// is started.
-func (s *Server) workspaceFailed(c *gin.Context, p *store.Project, what string, err error) {
+// filesFailed answers an OpenCode file call that failed. OpenCode answers a path it cannot
+// list or read with a 500 of its own, which here means "no such file"; the rest is as for
+// the conversation (a workspace that does not answer is 503 and is started).
+func (s *Server) filesFailed(c *gin.Context, p *store.Project, what string, err error) {
 	var se *opencode.StatusError
-	if errors.As(err, &se) {
-		s.fail(c, errNotFound(what+" in this project"))
+	if errors.As(err, &se) && se.Code >= 500 || opencode.IsNotFound(err) {
+		s.failJSON(c, errNotFound(what+" in this project"))
 		return
 	}
-	s.Log.Warn("workspace did not answer", "project_id", p.ID, "error", err)
-	s.ensureRunning(c, p)
-	s.fail(c, errWorkspaceUnavailable)
+	s.chatFail(c, p, err, errNotFound(what+" in this project"))
 }
 
 // apiFiles lists a folder of the workspace: ?path= relative to its root, "" for the root.
 func (s *Server) apiFiles(c *gin.Context) {
-	p, ok := s.ownProject(c)
+	p, ok := s.chatProject(c)
 	if !ok {
 		return
 	}
 	dir, bad := workspacePath(c.Query("path"))
 	if bad != nil {
-		s.fail(c, bad)
+		s.failJSON(c, bad)
 		return
 	}
-	oc, ok := s.workspaceClient(c, p)
+	oc, ok := s.filesClient(c, p)
 	if !ok {
 		return
 	}
 	nodes, err := oc.Files(c.Request.Context(), dir)
 	if err != nil {
-		s.workspaceFailed(c, p, "folder", err)
+		s.filesFailed(c, p, "folder", err)
 		return
 	}
 	entries := make([]FileEntry, 0, len(nodes))
@@ -181,26 +164,26 @@ func (s *Server) apiFiles(c *gin.Context) {
 
 // apiFileContent reads a file of the workspace for the viewer: ?path= relative to its root.
 func (s *Server) apiFileContent(c *gin.Context) {
-	p, ok := s.ownProject(c)
+	p, ok := s.chatProject(c)
 	if !ok {
 		return
 	}
 	file, bad := workspacePath(c.Query("path"))
 	if bad != nil {
-		s.fail(c, bad)
+		s.failJSON(c, bad)
 		return
 	}
 	if file == "" {
-		s.fail(c, errBadRequest("path", "Give the path of a file in the project."))
+		s.failJSON(c, errBadRequest("path", "Give the path of a file in the project."))
 		return
 	}
-	oc, ok := s.workspaceClient(c, p)
+	oc, ok := s.filesClient(c, p)
 	if !ok {
 		return
 	}
 	fc, err := oc.FileContent(c.Request.Context(), file)
 	if err != nil {
-		s.workspaceFailed(c, p, "file", err)
+		s.filesFailed(c, p, "file", err)
 		return
 	}
 	v := FileView{Path: file, Type: fc.Type, MimeType: fc.MimeType}

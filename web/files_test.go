@@ -7,15 +7,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/store"
 )
 
 func TestFilesAndExportAreTheOwnersOnly(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvWith(t, &agent.Connector{})
 	alice, bob := e.user(t, "alice"), e.user(t, "bob")
 	a, _ := e.store.UserByUsername(context.Background(), "alice")
 	p := &store.Project{OwnerUserID: a.ID, Name: "Secret plan", Slug: "secret-plan", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
 	if _, _, err := e.store.CreateProject(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	// Ready, as far as the database says; no workspace answers in these tests.
+	if _, err := e.store.DB.NewUpdate().Model((*store.Project)(nil)).Set("status = ?", store.ProjectReady).Where("id = ?", p.ID).Exec(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	base := e.srv.URL + "/api/v1/projects/" + p.ID
@@ -45,7 +50,11 @@ func TestFilesAndExportAreTheOwnersOnly(t *testing.T) {
 		}
 	}
 	// A project whose setup has not finished has no files to show yet.
-	resp, _ := alice.Get(base + "/files?path=src")
+	pending := &store.Project{OwnerUserID: a.ID, Name: "Later", Slug: "later", Prompt: "y", ProviderID: "openai", ModelID: "gpt-5"}
+	if _, _, err := e.store.CreateProject(context.Background(), pending); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := alice.Get(e.srv.URL + "/api/v1/projects/" + pending.ID + "/files?path=src")
 	if body := read(t, resp); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "not_ready") {
 		t.Errorf("files of a pending project: %d %s, want 409 not_ready", resp.StatusCode, body)
 	}
