@@ -16,8 +16,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/agent"
+	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
