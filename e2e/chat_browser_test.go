@@ -153,7 +153,7 @@ func TestBrowserConversation(t *testing.T) {
 	run(t, ctx, "the page shows the answer to the first prompt", assistantSays("I wrote hello.txt for you."))
 	var edits string
 	run(t, ctx, "read the tool calls", chromedp.Text(`#conversation`, &edits))
-	if !strings.Contains(edits, "Wrote /workspace/hello.txt") {
+	if !strings.Contains(edits, "Wrote hello.txt") {
 		t.Errorf("the conversation does not show the file the agent wrote:\n%s", edits)
 	}
 	screenshot(t, ctx, "20-conversation-first-answer")

@@ -73,6 +73,8 @@
   function toolSummary(part) {
     var st = part.state || {}, inp = st.input || {};
     var file = inp.filePath || inp.path || inp.file;
+    // Paths inside the project read best relative to it (the workspace is /workspace).
+    if (typeof file === "string" && file.indexOf("/workspace/") === 0) file = file.slice(11);
     switch (part.tool) {
       case "bash": return "Ran " + (inp.command || st.title || "a command");
       case "write": return "Wrote " + (file || "a file");
@@ -156,6 +158,10 @@
   function updateInfo(info) {
     var m = messageNode(info);
     var wasDone = m.info.time && m.info.time.completed;
+    if (m.info.role !== info.role) { // made for a part that came before its message
+      m.li.className = "msg " + info.role;
+      m.li.firstChild.textContent = info.role === "user" ? "You" : "Agent";
+    }
     m.info = info;
     if (info.error && info.error.name !== "MessageAbortedError") {
       m.err.hidden = false;
