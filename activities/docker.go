@@ -29,6 +29,8 @@ type Docker struct {
 	Image     string
 	Memory    int64
 	DNS       []string // name servers for workspaces; empty: Docker's default
+	// Ask lists the permissions the agent asks its owner for (DOCE_AGENT_ASK).
+	Ask []string
 }
 
 // fieldServerPassword is the Transit context field of a project's OpenCode password.
@@ -51,7 +53,7 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 	} else if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
-	config, err := OpenCodeConfig(p, conn)
+	config, err := OpenCodeConfig(p, conn, a.Ask)
 	if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
@@ -137,9 +139,10 @@ func (a *Docker) serverPassword(ctx context.Context, p *store.Project) (string, 
 }
 
 // OpenCodeConfig is the workspace's opencode.json: the project's model as default, and for a
-// custom OpenAI-compatible provider, where its API lives and which models it serves. It holds
-// no secret; the key reaches OpenCode only through PUT /auth.
-func OpenCodeConfig(p *store.Project, conn *store.ProviderConnection) ([]byte, error) {
+// custom OpenAI-compatible provider, where its API lives and which models it serves; ask names
+// the permissions the agent asks for first (the page answers them). It holds no secret; the
+// key reaches OpenCode only through PUT /auth.
+func OpenCodeConfig(p *store.Project, conn *store.ProviderConnection, ask []string) ([]byte, error) {
 	model := p.ProviderID + "/" + p.ModelID
 	if p.ProviderID == providers.WellKnownID {
 		model = p.ModelID // already provider/model, from the organisation's configuration
@@ -148,6 +151,13 @@ func OpenCodeConfig(p *store.Project, conn *store.ProviderConnection) ([]byte, e
 		"model":      model,
 		"autoupdate": false,
 		"share":      "disabled",
+	}
+	if len(ask) > 0 {
+		perms := map[string]string{}
+		for _, perm := range ask {
+			perms[perm] = "ask"
+		}
+		cfg["permission"] = perms
 	}
 	if prov, ok := providers.Lookup(p.ProviderID); ok && prov.Custom {
 		models := map[string]any{}

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/store"
@@ -20,7 +21,16 @@ func (a *Projects) RecordProgress(ctx context.Context, u workflows.ProgressUpdat
 		a.Metrics.SetupsEnded.WithLabelValues(u.Status, u.Step).Inc()
 	}
 	p := &store.Project{ID: u.ProjectID, SetupStep: u.Step, Status: u.Status, SetupError: u.Error}
-	err := a.Store.UpdateProject(ctx, p, "setup_step", "status", "setup_error")
+	cols := []string{"setup_step", "status", "setup_error"}
+	if u.Progress != nil {
+		b, err := json.Marshal(u.Progress)
+		if err != nil {
+			return err
+		}
+		p.SetupProgress = string(b)
+		cols = append(cols, "setup_progress")
+	}
+	err := a.Store.UpdateProject(ctx, p, cols...)
 	if err == store.ErrNotFound {
 		return nil // deleted meanwhile: nothing to record
 	}

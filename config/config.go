@@ -51,7 +51,10 @@ type Config struct {
 	WorkspaceHost   string   // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
 	WorkspaceProxy  string   // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
 	WorkspaceDNS    []string // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
-	MetricsAddr     string   // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
+	// DOCE_AGENT_ASK: comma-separated OpenCode permissions (bash, edit, webfetch, ...) the agent
+	// asks its owner for on the project page before using; default: none, it goes ahead.
+	AgentAsk    []string
+	MetricsAddr string // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
 	// DOCE_WORKER_HEALTH_FILE: a file `doce worker` rewrites every 10 s while Temporal and Docker
 	// answer, for `doce probe FILE` (a healthcheck for workers, which serve no port).
 	WorkerHealthFile string
@@ -164,6 +167,15 @@ func load(getenv func(string) string) (*Config, error) {
 			errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_DNS: %q is not an IP address", ip))
 		}
 		c.WorkspaceDNS = append(c.WorkspaceDNS, ip)
+	}
+	for _, perm := range strings.Split(get("DOCE_AGENT_ASK", ""), ",") {
+		if perm = strings.TrimSpace(perm); perm == "" {
+			continue
+		}
+		if strings.IndexFunc(perm, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r == '_') }) >= 0 {
+			errs = append(errs, fmt.Errorf("DOCE_AGENT_ASK: %q is not an OpenCode permission name", perm))
+		}
+		c.AgentAsk = append(c.AgentAsk, perm)
 	}
 	c.WorkspaceProxy = get("DOCE_WORKSPACE_PROXY", "")
 	if c.WorkspaceProxy != "" {

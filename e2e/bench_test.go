@@ -5,8 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,3 +194,73 @@ func (quietLogger) Debug(string, ...any) {}
 func (quietLogger) Info(string, ...any)  {}
 func (quietLogger) Warn(string, ...any)  {}
 func (quietLogger) Error(string, ...any) {}
+
+// BenchmarkProjectPage200 loads the page of a ready project at 200 requests/s, 2,000 loads in
+// 10 s per iteration, and reports the latency's p50 and p99 (target: p99 under 50 ms). Each
+// request is sent on schedule whether or not the earlier ones answered, as users would.
+func BenchmarkProjectPage200(b *testing.B) {
+	const rate, count = 200, 2000
+	stack := requireStack(b)
+	doce := startDoce(b, stack, fmt.Sprintf("bench-page-%d", time.Now().UnixNano()))
+	hc := newClient(b)
+	if resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}}); err != nil || resp.StatusCode != http.StatusSeeOther {
+		b.Fatalf("setup: %v", err)
+	}
+	if status, body := apiCall(b, hc, doce.URL, "POST", "/api/v1/connections",
+		map[string]any{"providerId": "custom", "apiKey": "sk-bench", "baseURL": "http://host.docker.internal:9/v1", "models": "mock-model"}); status != http.StatusCreated {
+		b.Fatalf("connect: %d %s", status, body)
+	}
+	status, body := apiCall(b, hc, doce.URL, "POST", "/api/v1/projects", map[string]any{"prompt": "hello", "providerId": "custom", "modelId": "mock-model"})
+	if status != http.StatusCreated {
+		b.Fatalf("create: %d %s", status, body)
+	}
+	var created struct{ Project struct{ ID string } }
+	json.Unmarshal(body, &created)
+	id := created.Project.ID
+	b.Cleanup(func() { downWorkspace(id) })
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		_, body := apiCall(b, hc, doce.URL, "GET", "/api/v1/projects/"+id, nil)
+		if strings.Contains(string(body), `"status":"ready"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("project not ready: %s", body)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	// A plain client sharing the session cookie: the recording one keeps every body.
+	page := &http.Client{Jar: hc.Jar, Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	var p50, p99 time.Duration
+	b.ResetTimer()
+	for range b.N {
+		lat := make([]time.Duration, count)
+		var wg sync.WaitGroup
+		tick := time.NewTicker(time.Second / rate)
+		for i := range count {
+			<-tick.C
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				resp, err := page.Get(doce.URL + "/projects/" + id)
+				if err != nil {
+					b.Errorf("GET page: %v", err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Errorf("GET page: %d", resp.StatusCode)
+				}
+				lat[i] = time.Since(start)
+			}()
+		}
+		tick.Stop()
+		wg.Wait()
+		slices.Sort(lat)
+		p50, p99 = lat[count/2], lat[count*99/100]
+	}
+	b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+}

@@ -34,6 +34,7 @@ type Project struct {
 	SetupStep                string     `bun:"setup_step"`
 	SetupAttempt             int        `bun:"setup_attempt"`
 	SetupError               string     `bun:"setup_error"`
+	SetupProgress            string     `bun:"setup_progress"` // JSON of workflows.Progress, as last recorded
 	WorkflowID               string     `bun:"workflow_id"`
 	ContainerID              string     `bun:"container_id"`
 	ContainerName            string     `bun:"container_name"`

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"regexp"
@@ -84,7 +85,7 @@ func (s *Server) chatFail(c *gin.Context, p *store.Project, err error, notFound 
 		err = &Error{Status: http.StatusBadRequest, Code: "refused", Message: "The agent refused this request."}
 	case errors.Is(err, errUnavailable), errors.Is(err, agent.ErrNotStarted), !errors.As(err, &se) && c.Request.Context().Err() == nil:
 		s.Log.Info("workspace unavailable", "project_id", p.ID, "error", err)
-		s.ensureRunning(c, p)
+		s.ensureRunning(c.Request.Context(), p)
 		err = errWorkspaceDown
 	}
 	s.failJSON(c, err)
@@ -405,6 +406,13 @@ func (s *Server) stream(c *gin.Context) {
 	seq, resumed := ph.resumeFrom(last)
 	wake, stop := ph.watch()
 	defer stop()
+	bg := context.WithoutCancel(c.Request.Context())
+	go func() {
+		// A workspace that does not answer is started; the stream says when it connects.
+		if _, err := ph.ready(bg); errors.Is(err, errUnavailable) {
+			s.ensureRunning(bg, p)
+		}
+	}()
 
 	w := c.Writer
 	w.Header().Set("Content-Type", "text/event-stream")

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/store"
 )
@@ -40,21 +39,22 @@ type streamEvent struct {
 }
 
 type hub struct {
-	agent *agent.Connector
-	store *store.Store
-	log   *slog.Logger
-	grace time.Duration
+	// connect returns a client of the project's OpenCode, read afresh at every (re)connect: a
+	// restarted workspace has a new port.
+	connect func(ctx context.Context, projectID string) (*opencode.Client, error)
+	log     *slog.Logger
+	grace   time.Duration
 	// onConnect runs (in its own goroutine) each time a subscription comes up.
 	onConnect func(context.Context, *opencode.Client)
 	mu        sync.Mutex
 	byProj    map[string]*projectHub
 }
 
-func newHub(a *agent.Connector, st *store.Store, log *slog.Logger, grace time.Duration) *hub {
+func newHub(connect func(context.Context, string) (*opencode.Client, error), log *slog.Logger, grace time.Duration) *hub {
 	if grace <= 0 {
 		grace = hubGrace
 	}
-	return &hub{agent: a, store: st, log: log, grace: grace, byProj: map[string]*projectHub{}}
+	return &hub{connect: connect, log: log, grace: grace, byProj: map[string]*projectHub{}}
 }
 
 // projectHub is one project's upstream subscription and what it learned from it.
@@ -87,6 +87,16 @@ type projectHub struct {
 type sessionSnap struct {
 	msgs []*opencode.Message
 	used time.Time
+}
+
+// close ends every upstream subscription.
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, ph := range h.byProj {
+		ph.cancel()
+		delete(h.byProj, id)
+	}
 }
 
 // acquire returns the project's hub, starting its upstream when it has none; release it when done.
@@ -141,7 +151,7 @@ func (ph *projectHub) release() {
 // gap the events in between are lost, so watchers get a reset and the snapshots are dropped.
 func (ph *projectHub) run(ctx context.Context) {
 	backoff := 250 * time.Millisecond
-	everConnected := false
+	everConnected, announced := false, false
 	for ctx.Err() == nil {
 		err := ph.subscribe(ctx, &everConnected)
 		if ctx.Err() != nil {
@@ -149,8 +159,10 @@ func (ph *projectHub) run(ctx context.Context) {
 		}
 		ph.h.log.Debug("workspace event stream ended", "project_id", ph.projectID, "error", err)
 		ph.mu.Lock()
-		if ph.connected {
-			ph.connected = false
+		if ph.connected || !announced {
+			// Said once per outage, and once before the first connection, so a page can show
+			// "starting" while doce starts the workspace.
+			ph.connected, announced = false, true
 			ph.emitLocked("workspace.status", map[string]string{"state": "unavailable"})
 			backoff = 250 * time.Millisecond
 		}
@@ -165,11 +177,7 @@ func (ph *projectHub) run(ctx context.Context) {
 }
 
 func (ph *projectHub) subscribe(ctx context.Context, everConnected *bool) error {
-	p, err := ph.h.store.Project(ctx, ph.projectID) // afresh: a restarted workspace has a new port
-	if err != nil {
-		return err
-	}
-	c, err := ph.h.agent.Client(ctx, p)
+	c, err := ph.h.connect(ctx, ph.projectID)
 	if err != nil {
 		return err
 	}
@@ -575,6 +583,28 @@ func (ph *projectHub) conversation(ctx context.Context, sessionID string) (*Conv
 	}
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
+	return ph.conversationLocked(sessionID, snap), nil
+}
+
+// peekConversation is the session's conversation when a hub holds it already, else nil: it
+// never reaches OpenCode, so a page load can show it for free.
+func (h *hub) peekConversation(projectID, sessionID string) *Conversation {
+	h.mu.Lock()
+	ph := h.byProj[projectID]
+	h.mu.Unlock()
+	if ph == nil {
+		return nil
+	}
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	snap := ph.snaps[sessionID]
+	if snap == nil {
+		return nil
+	}
+	return ph.conversationLocked(sessionID, snap)
+}
+
+func (ph *projectHub) conversationLocked(sessionID string, snap *sessionSnap) *Conversation {
 	snap.used = time.Now()
 	conv := &Conversation{SessionID: sessionID, Status: opencode.SessionStatus{Type: "idle"},
 		Messages: make([]opencode.Message, 0, len(snap.msgs)), Permissions: []opencode.Permission{}, Questions: []opencode.Question{},
@@ -595,7 +625,7 @@ func (ph *projectHub) conversation(ctx context.Context, sessionID string) (*Conv
 			conv.Questions = append(conv.Questions, q)
 		}
 	}
-	return conv, nil
+	return conv
 }
 
 func (ph *projectHub) evictLocked() {

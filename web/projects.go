@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"regexp"
@@ -139,17 +140,51 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	return p, created, nil
 }
 
-// progress asks the workflow for its step table; nil when it cannot answer now.
+// progress is the setup's step table: from the database once the setup has finished (or
+// stopped at a failed step), from the running workflow otherwise, asked at most once per
+// progressMaxAge per project however many tabs watch it. nil when nobody can answer now.
 func (s *Server) progress(ctx context.Context, p *store.Project) *workflows.Progress {
 	if p.WorkflowID == "" {
 		return nil
 	}
-	pr, err := s.Setups.Progress(ctx, p.ID)
-	if err != nil {
-		s.Log.Warn("progress query failed", "project_id", p.ID, "error", err)
-		return nil
+	switch p.Status {
+	case store.ProjectReady, store.ProjectFailed, store.ProjectCancelled, store.ProjectDeleting, store.ProjectDeleted:
+		if p.SetupProgress != "" {
+			var pr workflows.Progress
+			if err := json.Unmarshal([]byte(p.SetupProgress), &pr); err == nil {
+				return &pr
+			}
+		}
+		if p.Status == store.ProjectReady { // finished before its table was recorded
+			return workflows.CompletedProgress()
+		}
 	}
-	return pr
+	return s.liveProgress(ctx, p.ID)
+}
+
+// progressMaxAge is how old a running setup's step table may be when a page or stream shows it.
+const progressMaxAge = 500 * time.Millisecond
+
+type cachedProgress struct {
+	at time.Time
+	pr *workflows.Progress
+}
+
+// liveProgress asks the running workflow, sharing one query per project among all callers.
+func (s *Server) liveProgress(ctx context.Context, projectID string) *workflows.Progress {
+	if v, ok := s.progressCache.Load(projectID); ok && time.Since(v.(cachedProgress).at) < progressMaxAge {
+		return v.(cachedProgress).pr
+	}
+	v, _, _ := s.progressFlight.Do(projectID, func() (any, error) {
+		pr, err := s.Setups.Progress(context.WithoutCancel(ctx), projectID)
+		if err != nil {
+			s.Log.Warn("progress query failed", "project_id", projectID, "error", err)
+			pr = nil
+		}
+		s.progressCache.Store(projectID, cachedProgress{at: time.Now(), pr: pr})
+		return pr, nil
+	})
+	return v.(*workflows.Progress)
 }
 
 var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
@@ -250,7 +285,7 @@ func (s *Server) ownProject(c *gin.Context) (*store.Project, bool) {
 // ensureRunning starts the project's workspace again in the background if it stopped; opening a
 // project is the moment its owner wants it up. It asks at most every 10 s per project, so a
 // page reloaded over and over does not start a workflow each time; API reads do not ask.
-func (s *Server) ensureRunning(c *gin.Context, p *store.Project) {
+func (s *Server) ensureRunning(ctx context.Context, p *store.Project) {
 	if p.Status != store.ProjectReady {
 		return
 	}
@@ -259,7 +294,7 @@ func (s *Server) ensureRunning(c *gin.Context, p *store.Project) {
 		return
 	}
 	s.ensured.Store(p.ID, now)
-	ctx := context.WithoutCancel(c.Request.Context())
+	ctx = context.WithoutCancel(ctx)
 	go func() {
 		if err := s.Setups.EnsureRunning(ctx, p); err != nil {
 			s.Log.Warn("unable to ensure the workspace runs", "project_id", p.ID, "error", err)
@@ -272,13 +307,26 @@ func (s *Server) projectPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s.ensureRunning(c, p)
+	s.ensureRunning(c.Request.Context(), p)
 	v := s.projectView(p)
 	v.Progress = s.progress(c.Request.Context(), p)
-	s.render(c, http.StatusOK, "project.html", gin.H{
+	data := gin.H{
 		"Title": p.Name, "Project": v,
 		"Refresh": p.Status == store.ProjectPending || p.Status == store.ProjectSettingUp,
-	})
+	}
+	if p.Status == store.ProjectReady && s.hub != nil {
+		// ?session= picks the session shown; its messages come with the page when a hub holds
+		// them (someone watches the project), else the page's script reads GET messages.
+		sid := c.Query("session")
+		if sid == "" {
+			sid = p.OpenCodeSessionID
+		}
+		data["SessionID"] = sid
+		if conv := s.hub.peekConversation(p.ID, sid); conv != nil {
+			data["Conversation"] = conv
+		}
+	}
+	s.render(c, http.StatusOK, "project.html", data)
 }
 
 func (s *Server) apiProjects(c *gin.Context) {

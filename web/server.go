@@ -18,6 +18,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/metrics"
@@ -62,6 +63,9 @@ type Server struct {
 	ensured sync.Map // project id → when ensureRunning last asked
 	hub     *hub
 	catalog modelCatalog
+	// progressCache and progressFlight share running setups' progress queries among tabs.
+	progressCache  sync.Map // project id → cachedProgress
+	progressFlight singleflight.Group
 }
 
 const sessionCookie = "doce_session"
@@ -73,7 +77,13 @@ func (s *Server) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	if s.Agent != nil {
-		s.hub = newHub(s.Agent, s.Store, s.Log, s.HubGrace)
+		s.hub = newHub(func(ctx context.Context, projectID string) (*opencode.Client, error) {
+			p, err := s.Store.Project(ctx, projectID)
+			if err != nil {
+				return nil, err
+			}
+			return s.Agent.Client(ctx, p)
+		}, s.Log, s.HubGrace)
 		s.hub.onConnect = func(ctx context.Context, oc *opencode.Client) { s.catalog.load(ctx, oc) }
 	}
 	gin.SetMode(gin.ReleaseMode)

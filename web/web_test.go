@@ -352,3 +352,48 @@ func TestAccountAndUsers(t *testing.T) {
 		t.Errorf("disabled bob signs in: %d", resp.StatusCode)
 	}
 }
+
+// TestFinishedSetupProgressIsReadFromTheDatabase: this server has no Temporal client at all,
+// so a progress query would fail the request; finished setups answer from their row.
+func TestFinishedSetupProgressIsReadFromTheDatabase(t *testing.T) {
+	e := newEnv(t)
+	alice := e.user(t, "alice")
+	a, _ := e.store.UserByUsername(context.Background(), "alice")
+	ctx := context.Background()
+	ready := &store.Project{OwnerUserID: a.ID, Name: "Ready", Slug: "ready", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
+	failed := &store.Project{OwnerUserID: a.ID, Name: "Failed", Slug: "failed", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
+	for _, p := range []*store.Project{ready, failed} {
+		if _, _, err := e.store.CreateProject(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ready.Status, ready.WorkflowID = store.ProjectReady, "project-setup:"+ready.ID
+	failed.Status, failed.WorkflowID = store.ProjectFailed, "project-setup:"+failed.ID
+	failed.SetupProgress = `{"state":"waiting-for-operator","runs":1,"steps":[{"name":"docker.composeUp","title":"Start the workspace","status":"failed","error":"no image"}]}`
+	for _, p := range []*store.Project{ready, failed} {
+		if err := e.store.UpdateProject(ctx, p, "status", "workflow_id", "setup_progress"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		p    *store.Project
+		want []string
+	}{
+		{ready, []string{`"state":"completed"`, `"name":"opencode.sendInitialPrompt"`, `"status":"done"`}},
+		{failed, []string{`"state":"waiting-for-operator"`, `"error":"no image"`}},
+	} {
+		resp, err := alice.Get(e.srv.URL + "/api/v1/projects/" + tc.p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := read(t, resp)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", tc.p.Name, resp.StatusCode, body)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: %s lacks %s", tc.p.Name, body, w)
+			}
+		}
+	}
+}

@@ -135,7 +135,7 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 		if err := setState(ctx, StateWaiting, st.name); err != nil {
 			return err
 		}
-		record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Step: st.name, Status: "failed", Error: reason})
+		record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Step: st.name, Status: "failed", Error: reason, Progress: progress.clone()})
 
 		switch awaitOperator(ctx, retryCh, cancelCh, wait) {
 		case SignalRetry:
@@ -154,7 +154,7 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 	if err := setState(ctx, StateCompleted, ""); err != nil {
 		return err
 	}
-	record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Status: "ready"})
+	record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Status: "ready", Progress: progress.clone()})
 	return nil
 }
 
@@ -181,7 +181,7 @@ func cancelSetup(ctx workflow.Context, progress *Progress, projectID string) err
 	if err := setState(ctx, StateCancelled, ""); err != nil {
 		return err
 	}
-	record(ctx, ProgressUpdate{ProjectID: projectID, Status: "cancelled"})
+	record(ctx, ProgressUpdate{ProjectID: projectID, Status: "cancelled", Progress: progress.clone()})
 	return nil
 }
 
@@ -228,6 +228,23 @@ func failureReason(err error) string {
 		return "timed out (" + timeoutErr.TimeoutType().String() + ")"
 	}
 	return err.Error()
+}
+
+// clone is a copy of p for an activity's input.
+func (p *Progress) clone() *Progress {
+	c := *p
+	c.Steps = append([]StepProgress(nil), p.Steps...)
+	return &c
+}
+
+// CompletedProgress is the step table of a setup that finished before its table was recorded.
+func CompletedProgress() *Progress {
+	p := newProgress()
+	p.State = StateCompleted
+	for i := range p.Steps {
+		p.Steps[i].Status = StepDone
+	}
+	return p
 }
 
 func newProgress() *Progress {

@@ -117,6 +117,8 @@ type ProgressUpdate struct {
 	Step      string
 	Status    string // the project's status: setting-up, ready, failed
 	Error     string
+	// Progress is the step table at this moment, so pages of finished setups need no query.
+	Progress *Progress `json:",omitempty"`
 }
 
 // Step statuses in the progress table.

@@ -210,7 +210,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return err
 		}
 		w := worker.New(tc, cfg.TaskQueue, worker.Activities{
-			Docker:      &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, DNS: cfg.WorkspaceDNS},
+			Docker:      &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, DNS: cfg.WorkspaceDNS, Ask: cfg.AgentAsk},
 			OpenCode:    &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, Agent: &agent.Connector{Secrets: patientTransit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)}},
 			Projects:    &activities.Projects{Store: st, Metrics: m},
 			Connections: &activities.Connections{Store: st},
