@@ -26,11 +26,11 @@ import (
 
 // chatBrowser signs in a new admin in a fresh doce and connects the custom provider served by
 // the mock LLM, with key.
-func chatBrowser(t *testing.T, name, key string) (context.Context, *doceProcess, *mockLLM) {
+func chatBrowser(t *testing.T, name, key string, env ...string) (context.Context, *doceProcess, *mockLLM) {
 	t.Helper()
 	stack := requireStack(t)
 	llm := startMockLLM(t, hostGatewayIP(t))
-	doce := startDoce(t, stack, fmt.Sprintf("e2e-%s-%d", name, time.Now().UnixNano()))
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-%s-%d", name, time.Now().UnixNano()), env...)
 	t.Cleanup(func() {
 		st := openStoreAt(t, doce)
 		defer st.Close()
@@ -110,7 +110,7 @@ const latencyObserver = `(function () {
   return true;
 })()`
 
-func percentile(sorted []float64, p float64) float64 {
+func percentileOf(sorted []float64, p float64) float64 {
 	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
@@ -184,7 +184,7 @@ func TestBrowserConversation(t *testing.T) {
 	mu.Unlock()
 	slices.Sort(lat)
 	t.Logf("token to browser over %d streamed chunks: p50 %.1f ms, p99 %.1f ms, max %.1f ms (min %.1f ms)",
-		tokens, percentile(lat, 50), percentile(lat, 99), lat[len(lat)-1], lat[0])
+		tokens, percentileOf(lat, 50), percentileOf(lat, 99), lat[len(lat)-1], lat[0])
 	if lat[0] < -5 { // a token shown before it was sent would mean the clocks disagree
 		t.Errorf("a token showed %.1f ms before the mock sent it", -lat[0])
 	}
@@ -304,11 +304,11 @@ func download(t *testing.T, ctx context.Context, format string, git bool) []stri
 // (and the agent goes on), Stop ending a long answer, and the page at 375 px wide and with the
 // keyboard alone.
 func TestBrowserPermissionAbortNarrow(t *testing.T) {
-	ctx, doce, llm := chatBrowser(t, "chat-perm", "sk-perm-key-0001")
-	// Reading outside the workspace makes OpenCode ask (external_directory).
-	llm.script("Look outside",
-		mockReply{ToolCalls: []mockToolCall{{Name: "read", Args: map[string]any{"filePath": "/etc/hostname"}}}},
-		mockReply{Chunks: []string{"I read ", "the host name."}},
+	// The agent asks before it edits files (the write tool needs no shell in the workspace).
+	ctx, doce, llm := chatBrowser(t, "chat-perm", "sk-perm-key-0001", "DOCE_AGENT_ASK=edit")
+	llm.script("Note this down",
+		mockReply{ToolCalls: []mockToolCall{{Name: "write", Args: map[string]any{"filePath": "/workspace/note.txt", "content": "noted"}}}},
+		mockReply{Chunks: []string{"I wrote ", "the note."}},
 	)
 	long := make([]string, 400)
 	for i := range long {
@@ -320,19 +320,19 @@ func TestBrowserPermissionAbortNarrow(t *testing.T) {
 	run(t, ctx, "the first answer", assistantSays("Hello from the mock."))
 
 	run(t, ctx, "the agent asks for permission",
-		sendMessage("Look outside the workspace."),
+		sendMessage("Note this down in a file."),
 		chromedp.WaitVisible(`#requests .permission`),
 	)
 	var req string
 	run(t, ctx, "read the request", chromedp.Text(`#requests .permission`, &req))
-	if !strings.Contains(req, "external_directory") {
+	if !strings.Contains(req, "edit") {
 		t.Errorf("the permission request says %q", req)
 	}
 	screenshot(t, ctx, "23-permission")
 	run(t, ctx, "allow once, and the agent goes on",
 		chromedp.Click(`//div[contains(@class, "permission")]//button[normalize-space()="Allow once"]`),
 		chromedp.WaitNotPresent(`#requests .permission`),
-		assistantSays("I read the host name."),
+		assistantSays("I wrote the note."),
 	)
 
 	// Stop: a long answer stops growing, well before its end.
@@ -368,7 +368,7 @@ func TestBrowserPermissionAbortNarrow(t *testing.T) {
 		chromedp.EmulateViewport(375, 800, chromedp.EmulateMobile),
 		chromedp.Navigate(loc),
 		chromedp.WaitVisible(`#composer`),
-		assistantSays("I read the host name."),
+		assistantSays("I wrote the note."),
 		chromedp.Evaluate(`document.documentElement.scrollWidth`, &scrollWidth),
 	)
 	if scrollWidth > 375 {
