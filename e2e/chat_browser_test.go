@@ -70,10 +70,12 @@ func createProjectInPage(t *testing.T, ctx context.Context, doce *doceProcess, p
 		chromedp.Submit(`#prompt`),
 		chromedp.WaitVisible(`#live`),
 	)
-	run(t, ctx, "the conversation opens once the setup is ready",
-		chromedp.WaitVisible(`#live [data-status="ready"]`),
-		chromedp.WaitVisible(`#composer`),
-	)
+	// A setup takes seconds alone, minutes on a machine busy with other workspaces.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	if err := chromedp.Run(wctx, chromedp.WaitVisible(`#live [data-status="ready"]`), chromedp.WaitVisible(`#composer`)); err != nil {
+		t.Fatalf("the conversation opens once the setup is ready: %v", err)
+	}
 }
 
 // assistantSays waits for an answer of the agent holding text.
