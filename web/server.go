@@ -27,6 +27,7 @@ import (
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workspace"
 )
 
 //go:embed templates/*.html
@@ -45,6 +46,7 @@ type Server struct {
 	Store         *store.Store
 	Secrets       *secrets.Transit
 	Setups        *setups.Service
+	Workspace     *workspace.Manager // reads a project's files for Download
 	Verifier      *providers.Verifier
 	Metrics       *metrics.Metrics      // when set, /metrics serves it and requests are timed
 	Payloads      *secrets.PayloadCodec // when set, /codec serves the Temporal UI's codec protocol
@@ -175,6 +177,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.DELETE("/projects/:id", s.projectAction(deleteAction, http.StatusAccepted))
 	api.POST("/projects/:id/stop", s.projectAction(stopAction, http.StatusAccepted))
 	api.POST("/projects/:id/start", s.projectAction(startAction, http.StatusAccepted))
+	api.GET("/projects/:id/export", s.apiExport)
+	api.GET("/projects/:id/files", s.apiFiles)
+	api.GET("/projects/:id/files/content", s.apiFileContent)
 	s.conversationRoutes(api.Group("/projects/:id"))
 	api.POST("/account/password", s.apiChangePassword)
 	api.GET("/account/tokens", s.apiTokens)

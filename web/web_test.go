@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/outbound"
 	"github.com/doce-dev/doce/providers"
@@ -35,7 +36,10 @@ type env struct {
 	store *store.Store
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with a connector to workspaces (none answer in these tests).
+func newEnvWith(t *testing.T, ag *agent.Connector) *env {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "doce.db"))
 	if err != nil {
@@ -45,7 +49,7 @@ func newEnv(t *testing.T) *env {
 	if _, err := migrations.Up(context.Background(), st.DB); err != nil {
 		t.Fatal(err)
 	}
-	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Setups: &setups.Service{Store: st, Namespace: "default", UIURL: "http://ui"}, Verifier: &providers.Verifier{HTTP: loopbackAllowed.Client(10 * time.Second)}}
+	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Setups: &setups.Service{Store: st, Namespace: "default", UIURL: "http://ui"}, Verifier: &providers.Verifier{HTTP: loopbackAllowed.Client(10 * time.Second)}, Agent: ag}
 	h, err := s.Handler()
 	if err != nil {
 		t.Fatal(err)

@@ -201,13 +201,14 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 	}
 	defer tc.Close()
 
+	// The worker runs workspaces; the web tier reads their files (Download).
+	ws, err := workspace.NewManager(cfg.WorkspaceHost)
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
 	g, ctx := errgroup.WithContext(ctx)
 	if work {
-		ws, err := workspace.NewManager(cfg.WorkspaceHost)
-		if err != nil {
-			return err
-		}
-		defer ws.Close()
 		if err := ws.Ping(ctx); err != nil {
 			return err
 		}
@@ -270,7 +271,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return float64(n)
 		}))
 		srv := &web.Server{
-			Store: st, Secrets: transit, Setups: svc, Metrics: m,
+			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws,
 			Payloads: codec, TemporalUIURL: cfg.TemporalUIURL,
 			Verifier:   &providers.Verifier{HTTP: outboundClient(ctx, cfg, log), BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,
