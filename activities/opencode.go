@@ -403,8 +403,8 @@ func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.P
 		if err != nil {
 			return err
 		}
-		p.HostPort = ws.HostPort
-		if err := a.Store.UpdateProject(ctx, p, "host_port"); err != nil {
+		p.HostPort, p.PreviewHostPort = ws.HostPort, ws.PreviewHostPort
+		if err := a.Store.UpdateProject(ctx, p, "host_port", "preview_host_port"); err != nil {
 			return err
 		}
 	}

@@ -281,7 +281,8 @@ func (s *Server) projectPage(c *gin.Context) {
 	v.Progress = s.progress(c.Request.Context(), p)
 	s.render(c, http.StatusOK, "project.html", gin.H{
 		"Title": p.Name, "Project": v,
-		"Refresh": p.Status == store.ProjectPending || p.Status == store.ProjectSettingUp,
+		"Refresh":  p.Status == store.ProjectPending || p.Status == store.ProjectSettingUp,
+		"Previews": s.Preview != nil,
 	})
 }
 

@@ -48,6 +48,8 @@ type Server struct {
 	StuckAfter    time.Duration // the ops page lists setups running longer
 	SecureCookies bool
 	Log           *slog.Logger
+	// Preview serves projects' previews on their own origins; nil when previews are off.
+	Preview *Preview
 
 	pages   map[string]*template.Template
 	router  *gin.Engine
@@ -57,7 +59,8 @@ type Server struct {
 const sessionCookie = "doce_session"
 
 // Handler returns the HTTP handler: the Gin router behind cross-origin request protection,
-// which refuses state-changing requests a browser sends from another origin (CSRF).
+// which refuses state-changing requests a browser sends from another origin (CSRF), and, in
+// front of both, the preview for requests to a preview host.
 func (s *Server) Handler() (http.Handler, error) {
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
@@ -98,6 +101,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	pages.POST("/projects", s.createProjectSubmit)
 	pages.GET("/projects/:id", s.projectPage)
 	pages.GET("/projects/:id/events", s.projectEvents)
+	pages.GET("/projects/:id/preview", s.previewRedirect)
 	pages.POST("/projects/:id/retry", s.projectAction(retryAction, 0))
 	pages.POST("/projects/:id/cancel", s.projectAction(cancelAction, 0))
 	pages.POST("/projects/:id/delete", s.projectAction(deleteAction, 0))
@@ -141,7 +145,13 @@ func (s *Server) Handler() (http.Handler, error) {
 	apiOps.POST("/setups/cancel", s.opsSubmit(false))
 
 	s.router = r
-	return http.NewCrossOriginProtection().Handler(r), nil
+	h := http.NewCrossOriginProtection().Handler(r)
+	if s.Preview != nil {
+		// Preview hosts are routed before doce's handler: none of doce's cookies, checks or
+		// pages apply there.
+		h = s.Preview.route(h)
+	}
+	return h, nil
 }
 
 func (s *Server) parseTemplates() error {

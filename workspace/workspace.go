@@ -32,6 +32,13 @@ const (
 	LabelManaged        = "dev.doce.managed"
 )
 
+// PreviewPort is where an app the agent serves listens inside the workspace (the image's PORT
+// and AGENTS.md say so). doce publishes it on loopback, like OpenCode's port, and serves it to
+// the project's owner through its preview proxy only.
+const PreviewPort = 3000
+
+var previewPort = nat.Port(strconv.Itoa(PreviewPort) + "/tcp")
+
 const (
 	openCodePort  = nat.Port("4096/tcp")
 	workspaceDir  = "/workspace"
@@ -89,6 +96,9 @@ type Workspace struct {
 	ContainerID   string
 	ContainerName string
 	HostPort      int
+	// PreviewHostPort is where PreviewPort is published; 0 for a container made before
+	// previews, which published none.
+	PreviewHostPort int
 }
 
 // Names of a project's Docker objects.
@@ -157,13 +167,17 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 	}
 	cfg := &container.Config{
 		Image:        s.Image,
-		Env:          []string{"OPENCODE_SERVER_PASSWORD=" + s.Password},
-		ExposedPorts: nat.PortSet{openCodePort: {}},
+		Env:          []string{"OPENCODE_SERVER_PASSWORD=" + s.Password, "PORT=" + strconv.Itoa(PreviewPort)},
+		ExposedPorts: nat.PortSet{openCodePort: {}, previewPort: {}},
 		Labels:       labels(s.ProjectID, serviceName),
 		WorkingDir:   workspaceDir,
 	}
 	host := &container.HostConfig{
-		PortBindings: nat.PortMap{openCodePort: {{HostIP: m.publishHost, HostPort: ""}}}, // Docker picks the port
+		// Docker picks the ports.
+		PortBindings: nat.PortMap{
+			openCodePort: {{HostIP: m.publishHost, HostPort: ""}},
+			previewPort:  {{HostIP: m.publishHost, HostPort: ""}},
+		},
 		Mounts: []mount.Mount{
 			{Type: mount.TypeVolume, Source: volumeName(s.ProjectID, "workspace"), Target: workspaceDir},
 			{Type: mount.TypeVolume, Source: volumeName(s.ProjectID, "state"), Target: stateDir},
@@ -214,8 +228,8 @@ func (m *Manager) start(ctx context.Context, id string, s Spec) (Workspace, erro
 		if err != nil {
 			return Workspace{}, fmt.Errorf("workspace: unable to inspect container: %w", err)
 		}
-		if port := hostPort(c); port > 0 {
-			return Workspace{ContainerID: c.ID, ContainerName: containerName(s.ProjectID), HostPort: port}, nil
+		if port := hostPort(c, openCodePort); port > 0 {
+			return Workspace{ContainerID: c.ID, ContainerName: containerName(s.ProjectID), HostPort: port, PreviewHostPort: hostPort(c, previewPort)}, nil
 		}
 		if time.Now().After(deadline) {
 			return Workspace{}, fmt.Errorf("workspace: container %s publishes no port for %s (state %s)", c.Name, openCodePort, c.State.Status)
@@ -228,11 +242,11 @@ func (m *Manager) start(ctx context.Context, id string, s Spec) (Workspace, erro
 	}
 }
 
-func hostPort(c container.InspectResponse) int {
+func hostPort(c container.InspectResponse, port nat.Port) int {
 	if c.NetworkSettings == nil {
 		return 0
 	}
-	for _, b := range c.NetworkSettings.Ports[openCodePort] {
+	for _, b := range c.NetworkSettings.Ports[port] {
 		if p, err := strconv.Atoi(b.HostPort); err == nil && p > 0 {
 			return p
 		}
