@@ -1,6 +1,6 @@
 package web
 
-// The preview: what the agent serves on the workspace's PreviewPort, shown to the project's
+// The preview: what the agent serves on the workspace's AppPort, shown to the project's
 // owner on an origin of its own (<project-id>.<preview host>), so the preview's scripts can
 // never act on doce with the owner's session.
 //
@@ -319,7 +319,7 @@ func (p *Preview) notRunning(w http.ResponseWriter) {
 		}
 	}
 	p.page(w, http.StatusBadGateway, "The app is not running",
-		fmt.Sprintf("The app is not running; ask the agent to start it (listening on 0.0.0.0:%d in the workspace).", workspace.PreviewPort), "")
+		fmt.Sprintf("The app is not running; ask the agent to start it (listening on 0.0.0.0:%d in the workspace).", workspace.AppPort), "")
 }
 
 var previewPage = template.Must(template.New("preview").Parse(`<!doctype html>

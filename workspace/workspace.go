@@ -32,12 +32,12 @@ const (
 	LabelManaged        = "dev.doce.managed"
 )
 
-// PreviewPort is where an app the agent serves listens inside the workspace (the image's PORT
+// AppPort is where an app the agent serves listens inside the workspace (the image's PORT
 // and AGENTS.md say so). doce publishes it on loopback, like OpenCode's port, and serves it to
 // the project's owner through its preview proxy only.
-const PreviewPort = 3000
+const AppPort = 3000
 
-var previewPort = nat.Port(strconv.Itoa(PreviewPort) + "/tcp")
+var previewPort = nat.Port(strconv.Itoa(AppPort) + "/tcp")
 
 const (
 	openCodePort  = nat.Port("4096/tcp")
@@ -96,7 +96,7 @@ type Workspace struct {
 	ContainerID   string
 	ContainerName string
 	HostPort      int
-	// PreviewHostPort is where PreviewPort is published; 0 for a container made before
+	// PreviewHostPort is where AppPort is published; 0 for a container made before
 	// previews, which published none.
 	PreviewHostPort int
 }
@@ -167,7 +167,7 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 	}
 	cfg := &container.Config{
 		Image:        s.Image,
-		Env:          []string{"OPENCODE_SERVER_PASSWORD=" + s.Password, "PORT=" + strconv.Itoa(PreviewPort)},
+		Env:          []string{"OPENCODE_SERVER_PASSWORD=" + s.Password, "PORT=" + strconv.Itoa(AppPort)},
 		ExposedPorts: nat.PortSet{openCodePort: {}, previewPort: {}},
 		Labels:       labels(s.ProjectID, serviceName),
 		WorkingDir:   workspaceDir,
