@@ -27,6 +27,7 @@ type Docker struct {
 	Workspace *workspace.Manager
 	Image     string
 	Memory    int64
+	Pids      int64    // the workspace's pids limit
 	DNS       []string // name servers for workspaces; empty: Docker's default
 }
 
@@ -63,12 +64,13 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 		Image:          a.Image,
 		Password:       password,
 		MemoryBytes:    a.Memory,
+		PidsLimit:      a.Pids,
 		OpenCodeConfig: config,
 		DNS:            a.DNS,
 	})
 	if errors.Is(err, workspace.ErrImageMissing) {
 		return workflows.ComposeUpResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("The workspace image %s is not on the Docker host. An operator must build it (scripts/opencode-image.sh).", a.Image),
+			fmt.Sprintf("The workspace image %s is not on the Docker host. An operator must build it (scripts/workspace-image.sh).", a.Image),
 			workflows.ErrTypeImageMissing, nil)
 	} else if err != nil {
 		return workflows.ComposeUpResult{}, err

@@ -18,6 +18,9 @@ import (
 	"github.com/doce-dev/doce/providers"
 )
 
+// DefaultOpenCodeImage is the workspace image doce runs when DOCE_OPENCODE_IMAGE is not set.
+const DefaultOpenCodeImage = "doce/workspace:current"
+
 // Config is everything doce needs to start.
 type Config struct {
 	HTTPAddr   string        // DOCE_HTTP_ADDR
@@ -29,8 +32,8 @@ type Config struct {
 	// gets a host of its own, <project-id>.<host>: a different site from doce's, so the
 	// preview's scripts never act on doce with the user's session. Empty: previews are off.
 	PreviewBaseURL string
-	LogLevel   string        // DOCE_LOG_LEVEL
-	LogFormat  string        // DOCE_LOG_FORMAT: text | json
+	LogLevel       string // DOCE_LOG_LEVEL
+	LogFormat      string // DOCE_LOG_FORMAT: text | json
 
 	TemporalAddress   string        // TEMPORAL_ADDRESS
 	TemporalNamespace string        // TEMPORAL_NAMESPACE
@@ -52,6 +55,7 @@ type Config struct {
 
 	OpenCodeImage   string   // DOCE_OPENCODE_IMAGE
 	WorkspaceMemory int64    // DOCE_WORKSPACE_MEMORY, e.g. 1g
+	WorkspacePids   int64    // DOCE_WORKSPACE_PIDS: processes and threads a workspace may run
 	WorkspaceHost   string   // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
 	WorkspaceProxy  string   // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
 	WorkspaceDNS    []string // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
@@ -96,8 +100,10 @@ func load(getenv func(string) string) (*Config, error) {
 		VaultToken:        get("VAULT_TOKEN", ""),
 		TransitMount:      get("DOCE_VAULT_TRANSIT_MOUNT", "transit"),
 		TransitKey:        get("DOCE_VAULT_TRANSIT_KEY", "doce-credentials"),
-		OpenCodeImage:     get("DOCE_OPENCODE_IMAGE", "doce/opencode:1.18.33"),
-		WorkspaceHost:     get("DOCE_WORKSPACE_HOST", "127.0.0.1"),
+		// The alias scripts/workspace-image.sh moves to each build (WORKSPACE_IMAGE_ALIAS in
+		// scripts/lib.sh); make run and make test pass the build's own tag instead.
+		OpenCodeImage: get("DOCE_OPENCODE_IMAGE", DefaultOpenCodeImage),
+		WorkspaceHost: get("DOCE_WORKSPACE_HOST", "127.0.0.1"),
 	}
 	c.DBPath = get("DOCE_DB_PATH", filepath.Join(c.DataDir, "doce.db"))
 
@@ -139,6 +145,13 @@ func load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_MEMORY=%q is not a size of at least 256m (OpenCode needs ~320 MB idle)", getenv("DOCE_WORKSPACE_MEMORY")))
 	}
 	c.WorkspaceMemory = mem
+	// OpenCode alone runs ~30 threads, a Node dev server with a test runner a few hundred; a
+	// fork bomb stops at the limit.
+	pids, err := strconv.ParseInt(get("DOCE_WORKSPACE_PIDS", "1024"), 10, 64)
+	if err != nil || pids < 128 {
+		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_PIDS=%q is not a number of at least 128 (OpenCode alone runs ~30 threads)", getenv("DOCE_WORKSPACE_PIDS")))
+	}
+	c.WorkspacePids = pids
 	if net.ParseIP(c.WorkspaceHost) == nil {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_HOST=%q is not an IP address", c.WorkspaceHost))
 	}
@@ -264,5 +277,5 @@ func (c *Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "htt
 func (c *Config) String() string {
 	return "http=" + c.HTTPAddr + " db=" + c.DBPath + " temporal=" + c.TemporalAddress + "/" + c.TemporalNamespace +
 		" queue=" + c.TaskQueue + " vault=" + c.VaultAddr + " image=" + c.OpenCodeImage +
-		" memory=" + strconv.FormatInt(c.WorkspaceMemory>>20, 10) + "MiB"
+		" memory=" + strconv.FormatInt(c.WorkspaceMemory>>20, 10) + "MiB pids=" + strconv.FormatInt(c.WorkspacePids, 10)
 }

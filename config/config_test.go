@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -10,7 +11,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != "127.0.0.1:8080" || c.DBPath != "data/doce.db" || c.WorkspaceMemory != 1<<30 || c.SecureCookies() {
+	if c.HTTPAddr != "127.0.0.1:8080" || c.DBPath != "data/doce.db" || c.WorkspaceMemory != 1<<30 || c.WorkspacePids != 1024 || c.SecureCookies() {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -21,6 +22,7 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		"DOCE_SESSION_TTL":      "soon",
 		"VAULT_ADDR":            "ftp://x",
 		"DOCE_WORKSPACE_MEMORY": "10m",
+		"DOCE_WORKSPACE_PIDS":   "12",
 		"DOCE_LOG_FORMAT":       "xml",
 		"DOCE_WORKSPACE_DNS":    "1.1.1.1,resolver",
 		"DOCE_OAUTH_URLS":       "github-copilot=ftp://ghe",
@@ -79,5 +81,17 @@ func TestPreviewBaseURL(t *testing.T) {
 		} else if c.PreviewBaseURL != tc.want {
 			t.Errorf("%s with preview %q: got %q, want %q", tc.base, tc.preview, c.PreviewBaseURL, tc.want)
 		}
+	}
+}
+
+// The default image is the alias the image script moves to every build: the scripts own the
+// name, this test keeps the copy here in step.
+func TestDefaultImageIsTheScriptsAlias(t *testing.T) {
+	out, err := exec.Command("bash", "-c", `source ../scripts/lib.sh && echo "$WORKSPACE_IMAGE_ALIAS"`).Output()
+	if err != nil {
+		t.Fatalf("source scripts/lib.sh: %v", err)
+	}
+	if got := strings.TrimSpace(string(out)); got != DefaultOpenCodeImage {
+		t.Fatalf("scripts/lib.sh names the alias %q, config's default is %q", got, DefaultOpenCodeImage)
 	}
 }

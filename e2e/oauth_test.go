@@ -113,7 +113,7 @@ func workspaceAuth(t *testing.T, docker *dockerclient.Client, projectID, provide
 		t.Fatalf("containers of %s: %d %v", projectID, len(cs), err)
 	}
 	var auth map[string]authEntry
-	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json"), &auth)
+	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, workspace.AuthFile), &auth)
 	e, ok := auth[provider]
 	return e, ok
 }

@@ -229,7 +229,7 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 	}
 
 	// OpenCode's auth.json holds the key, set through PUT /auth.
-	authJSON := readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json")
+	authJSON := readContainerFile(t, docker, cs[0].ID, workspace.AuthFile)
 	var auth map[string]struct{ Type, Key string }
 	if err := json.Unmarshal(authJSON, &auth); err != nil {
 		t.Fatalf("auth.json: %v", err)
@@ -473,7 +473,7 @@ func TestReplaceAndDisconnectReachRunningProjects(t *testing.T) {
 			return false, fmt.Errorf("containers: %d %v", len(cs), err)
 		}
 		var auth map[string]struct{ Key string }
-		json.Unmarshal(readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json"), &auth)
+		json.Unmarshal(readContainerFile(t, docker, cs[0].ID, workspace.AuthFile), &auth)
 		return auth["custom"].Key == "sk-e2e-second-key", errors.New("still the first key")
 	})
 	t.Logf("the replaced key reached the workspace %s after the reply", time.Since(replaced).Round(10*time.Millisecond))
@@ -515,7 +515,7 @@ func TestReplaceAndDisconnectReachRunningProjects(t *testing.T) {
 		t.Fatalf("containers: %d %v", len(cs), err)
 	}
 	var auth map[string]any
-	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json"), &auth)
+	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, workspace.AuthFile), &auth)
 	if _, ok := auth["custom"]; ok {
 		t.Error("the project's auth.json still holds the disconnected provider")
 	}
@@ -630,7 +630,7 @@ func TestWellKnownConnection(t *testing.T) {
 		t.Fatalf("%d containers", len(cs))
 	}
 	var auth map[string]struct{ Type, Key, Token string }
-	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json"), &auth)
+	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, workspace.AuthFile), &auth)
 	if e := auth[org.URL]; e.Type != "wellknown" || e.Key != "CORP_TOKEN" || e.Token != token {
 		t.Fatalf("auth.json entry for %s: type %q key %q", org.URL, e.Type, e.Key)
 	}
@@ -649,7 +649,7 @@ func TestWellKnownConnection(t *testing.T) {
 		return !strings.Contains(string(body), `"wellknown"`), fmt.Errorf("%s", body)
 	})
 	auth = nil
-	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json"), &auth)
+	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, workspace.AuthFile), &auth)
 	if _, ok := auth[org.URL]; ok {
 		t.Error("auth.json still holds the well-known entry after disconnect")
 	}

@@ -53,7 +53,7 @@ fi
 
 # Docker and the image are quick; do them while the tools compile.
 "$ROOT/scripts/docker-engine.sh"
-"$ROOT/scripts/opencode-image.sh"
+"$ROOT/scripts/workspace-image.sh"
 
 start=$SECONDS
 for i in "${!pids[@]}"; do

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -32,21 +34,45 @@ const (
 	LabelManaged        = "dev.doce.managed"
 )
 
-// AppPort is where an app the agent serves listens inside the workspace (the image's PORT
-// and AGENTS.md say so). doce publishes it on loopback, like OpenCode's port, and serves it to
-// the project's owner through its preview proxy only.
-const AppPort = 3000
+// Where things are in the workspace image (scripts/workspace-image.sh).
+const (
+	// AgentUID owns the project and the home; the agent and OpenCode run as this user.
+	AgentUID = 1000
+	// HomeDir is the agent's home, a volume: OpenCode's state (AuthFile, sessions, snapshots),
+	// npm's and pip's caches.
+	HomeDir = "/home/agent"
+	// AuthFile is where OpenCode keeps the credentials set through PUT /auth.
+	AuthFile = HomeDir + "/.local/share/opencode/auth.json"
+	// AppPort is the port an app the agent serves listens on (on 0.0.0.0), for the preview.
+	AppPort = 3000
+)
 
+// previewPort is AppPort as Docker names it. doce publishes it on loopback, like OpenCode's
+// port, and serves it to the project's owner through its preview proxy only.
 var previewPort = nat.Port(strconv.Itoa(AppPort) + "/tcp")
 
 const (
 	openCodePort  = nat.Port("4096/tcp")
 	workspaceDir  = "/workspace"
-	stateDir      = "/root/.local/share/opencode" // OpenCode's auth.json and sessions
 	serviceName   = "opencode"
 	configFile    = "opencode.json"
+	agentsFile    = "AGENTS.md"
 	portWaitLimit = 5 * time.Second
+	// tmpSize bounds /tmp, a tmpfs whose pages count against the memory limit.
+	tmpSize = "256m"
 )
+
+// agentsMD tells the agent where it is. It never holds a secret: the agent and anything it
+// runs read it.
+var agentsMD = []byte(`# A doce project
+
+You are working in a doce project's workspace.
+
+- The project is the working directory, ` + workspaceDir + `, a git repository. Keep its files there.
+- An app you serve must listen on 0.0.0.0, port ` + strconv.Itoa(AppPort) + ` (also in $PORT): that is the port doce previews.
+- You run as an unprivileged user without root or sudo; the system directories are read-only.
+  Install into the project or your home: ` + "`npm install`" + `, ` + "`python3 -m venv .venv`" + `. /tmp is small.
+`)
 
 // ErrImageMissing means the OpenCode image is not on the Docker host; retrying will not help.
 var ErrImageMissing = errors.New("workspace: image not found")
@@ -85,6 +111,7 @@ type Spec struct {
 	Image       string
 	Password    string // OPENCODE_SERVER_PASSWORD
 	MemoryBytes int64
+	PidsLimit   int64 // processes and threads; bounds a fork bomb
 	// OpenCodeConfig is written to /workspace/opencode.json before the container starts.
 	OpenCodeConfig []byte
 	// DNS, when set, are the only name servers the workspace asks (an air-gapped site's own).
@@ -125,7 +152,7 @@ func (m *Manager) Up(ctx context.Context, s Spec) (Workspace, error) {
 	// network (iptables) is the slow one and a setup waits on all three.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return m.ensureNetwork(gctx, s.ProjectID) })
-	for _, v := range []string{"workspace", "state"} {
+	for _, v := range []string{"workspace", "home"} {
 		g.Go(func() error {
 			_, err := m.docker.VolumeCreate(gctx, volume.CreateOptions{Name: volumeName(s.ProjectID, v), Labels: labels(s.ProjectID, "")})
 			if err != nil {
@@ -167,22 +194,32 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 	}
 	cfg := &container.Config{
 		Image:        s.Image,
+		User:         fmt.Sprintf("%d:%d", AgentUID, AgentUID),
 		Env:          []string{"OPENCODE_SERVER_PASSWORD=" + s.Password, "PORT=" + strconv.Itoa(AppPort)},
 		ExposedPorts: nat.PortSet{openCodePort: {}, previewPort: {}},
 		Labels:       labels(s.ProjectID, serviceName),
 		WorkingDir:   workspaceDir,
 	}
+	pids := s.PidsLimit
 	host := &container.HostConfig{
 		// Docker picks the ports.
 		PortBindings: nat.PortMap{
 			openCodePort: {{HostIP: m.publishHost, HostPort: ""}},
 			previewPort:  {{HostIP: m.publishHost, HostPort: ""}},
 		},
+		// The agent runs whatever a prompt leads it to: it gets no capability, cannot gain
+		// privileges through setuid binaries, and writes only the project, its home and /tmp.
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		ReadonlyRootfs: true,
 		Mounts: []mount.Mount{
+			// New volumes take the image's directories with their owner (the agent).
 			{Type: mount.TypeVolume, Source: volumeName(s.ProjectID, "workspace"), Target: workspaceDir},
-			{Type: mount.TypeVolume, Source: volumeName(s.ProjectID, "state"), Target: stateDir},
+			{Type: mount.TypeVolume, Source: volumeName(s.ProjectID, "home"), Target: HomeDir},
 		},
-		Resources:     container.Resources{Memory: s.MemoryBytes},
+		// exec: build tools (node-gyp, pip) run what they unpack in /tmp.
+		Tmpfs:         map[string]string{"/tmp": "rw,exec,nosuid,nodev,mode=1777,size=" + tmpSize},
+		Resources:     container.Resources{Memory: s.MemoryBytes, PidsLimit: &pids},
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
 		// Lets a workspace reach an LLM served on the Docker host (self-hosted models).
 		ExtraHosts: []string{"host.docker.internal:host-gateway"},
@@ -201,12 +238,13 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 		}
 		return c.ID, nil
 	case cerrdefs.IsNotFound(err):
-		return "", fmt.Errorf("%w: %s (build it with scripts/opencode-image.sh)", ErrImageMissing, s.Image)
+		return "", fmt.Errorf("%w: %s (build it with scripts/workspace-image.sh)", ErrImageMissing, s.Image)
 	default:
 		return "", fmt.Errorf("workspace: unable to create container: %w", err)
 	}
-	if err := m.docker.CopyToContainer(ctx, created.ID, workspaceDir, tarOf(configFile, s.OpenCodeConfig), container.CopyToContainerOptions{}); err != nil {
-		return "", fmt.Errorf("workspace: unable to write %s: %w", configFile, err)
+	files := tarOf(map[string][]byte{configFile: s.OpenCodeConfig, agentsFile: agentsMD})
+	if err := m.docker.CopyToContainer(ctx, created.ID, workspaceDir, files, container.CopyToContainerOptions{}); err != nil {
+		return "", fmt.Errorf("workspace: unable to write %s and %s: %w", configFile, agentsFile, err)
 	}
 	return created.ID, nil
 }
@@ -304,12 +342,16 @@ func (m *Manager) Down(ctx context.Context, projectID string) error {
 	return nil
 }
 
-func tarOf(name string, content []byte) *bytes.Buffer {
+// tarOf packs files for CopyToContainer, owned by the agent so it can edit them.
+func tarOf(files map[string][]byte) *bytes.Buffer {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	// Writing to a bytes.Buffer cannot fail.
-	_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), ModTime: time.Now()})
-	_, _ = tw.Write(content)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		content := files[name]
+		// Writing to a bytes.Buffer cannot fail.
+		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), ModTime: time.Now(), Uid: AgentUID, Gid: AgentUID})
+		_, _ = tw.Write(content)
+	}
 	_ = tw.Close()
 	return &buf
 }
