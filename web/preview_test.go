@@ -120,6 +120,14 @@ func newPreviewEnv(t *testing.T) *previewEnv {
 			}
 			return
 		}
+		if r.URL.Path == "/slow" { // a stream longer than doce's read timeout
+			for i := range 3 {
+				time.Sleep(600 * time.Millisecond)
+				io.WriteString(w, strconv.Itoa(i))
+				w.(http.Flusher).Flush()
+			}
+			return
+		}
 		e.appSaw <- r
 		http.SetCookie(w, &http.Cookie{Name: previewCookie, Value: "from-the-app"})
 		http.SetCookie(w, &http.Cookie{Name: "app", Value: "kept"})
@@ -144,7 +152,8 @@ func newPreviewEnv(t *testing.T) *previewEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: h}}
+	// A short read timeout, which long responses through the preview must outlive.
+	e.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: h, ReadHeaderTimeout: time.Second, ReadTimeout: time.Second}}
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 
@@ -274,7 +283,16 @@ func TestPreviewSignInProxyAndRefusals(t *testing.T) {
 	}
 	<-e.appSaw
 
-	// A WebSocket goes through (the stand-in app echoes raw bytes after its 101).
+	// A response streamed for longer than the server's read timeout arrives whole, each
+	// part as it is written.
+	start := time.Now()
+	resp, body = e.do(t, "GET", host, "/slow", map[string]string{previewCookie: ck.Value}, nil)
+	if body != "012" || time.Since(start) < 1800*time.Millisecond {
+		t.Errorf("a stream through the preview: %q after %v", body, time.Since(start))
+	}
+
+	// A WebSocket goes through (the stand-in app echoes raw bytes after its 101), and lives
+	// past the read timeout.
 	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -287,6 +305,7 @@ func TestPreviewSignInProxyAndRefusals(t *testing.T) {
 	if err != nil || wsResp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade: %v %v", wsResp, err)
 	}
+	time.Sleep(1500 * time.Millisecond)
 	io.WriteString(conn, "hello")
 	echo := make([]byte, 5)
 	if _, err := io.ReadFull(br, echo); err != nil || string(echo) != "hello" {
