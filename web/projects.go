@@ -44,6 +44,9 @@ type ProjectView struct {
 	SetupError   string              `json:"setupError,omitempty"`
 	WorkflowID   string              `json:"workflowId"`
 	TemporalURL  string              `json:"temporalUrl,omitempty"`
+	// PreviewURL is the project's preview origin, where the app the agent serves is shown to
+	// the owner; a browser signs in to it through /projects/{id}/preview. Empty: previews off.
+	PreviewURL string `json:"previewUrl,omitempty"`
 	Progress     *workflows.Progress `json:"progress,omitempty"`
 	CreatedAt    time.Time           `json:"createdAt"`
 }
@@ -57,6 +60,9 @@ func (s *Server) projectView(p *store.Project) ProjectView {
 	}
 	if p.WorkflowID != "" {
 		v.TemporalURL = s.Setups.RunURL(p.WorkflowID, "")
+	}
+	if s.Preview != nil {
+		v.PreviewURL = s.Preview.URL(p.ID)
 	}
 	return v
 }
