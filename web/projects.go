@@ -32,23 +32,23 @@ type CreateProjectInput struct {
 
 // ProjectView is a project as its owner sees it.
 type ProjectView struct {
-	ID           string              `json:"id"`
-	Name         string              `json:"name"`
-	Slug         string              `json:"slug"`
-	Prompt       string              `json:"prompt"`
-	ProviderID   string              `json:"providerId"`
-	ModelID      string              `json:"modelId"`
-	Status       string              `json:"status"`
-	SetupStep    string              `json:"setupStep"`
-	SetupAttempt int                 `json:"setupAttempt"`
-	SetupError   string              `json:"setupError,omitempty"`
-	WorkflowID   string              `json:"workflowId"`
-	TemporalURL  string              `json:"temporalUrl,omitempty"`
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Slug         string `json:"slug"`
+	Prompt       string `json:"prompt"`
+	ProviderID   string `json:"providerId"`
+	ModelID      string `json:"modelId"`
+	Status       string `json:"status"`
+	SetupStep    string `json:"setupStep"`
+	SetupAttempt int    `json:"setupAttempt"`
+	SetupError   string `json:"setupError,omitempty"`
+	WorkflowID   string `json:"workflowId"`
+	TemporalURL  string `json:"temporalUrl,omitempty"`
 	// PreviewURL is the project's preview origin, where the app the agent serves is shown to
 	// the owner; a browser signs in to it through /projects/{id}/preview. Empty: previews off.
-	PreviewURL string `json:"previewUrl,omitempty"`
-	Progress     *workflows.Progress `json:"progress,omitempty"`
-	CreatedAt    time.Time           `json:"createdAt"`
+	PreviewURL string              `json:"previewUrl,omitempty"`
+	Progress   *workflows.Progress `json:"progress,omitempty"`
+	CreatedAt  time.Time           `json:"createdAt"`
 }
 
 const maxPromptLen = 20000
