@@ -100,9 +100,9 @@ func PreviewKey(ctx context.Context, st *store.Store, tr *secrets.Transit) ([]by
 	const name = "preview"
 	k, err := st.SigningKey(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		ct, _, err := tr.Encrypt(ctx, store.RandomToken(32), secrets.SigningKeyContext(name))
-		if err != nil {
-			return nil, err
+		ct, _, encErr := tr.Encrypt(ctx, store.RandomToken(32), secrets.SigningKeyContext(name))
+		if encErr != nil {
+			return nil, encErr
 		}
 		if err := st.AddSigningKey(ctx, name, ct); err != nil {
 			return nil, err
