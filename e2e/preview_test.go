@@ -103,7 +103,7 @@ func TestPreviewInBrowser(t *testing.T) {
 		mockReply{Chunks: []string{"Changed."}},
 	)
 	proj := createProjectOn(t, hc, doce, "custom", "mock-model", "BUILD-THE-PREVIEW: a page with a heading.")
-	waitStatus(t, hc, doce, proj.ID, store.ProjectReady, 3*time.Minute)
+	waitStatus(t, hc, doce, proj.ID, store.ProjectReady, 6*time.Minute) // a loaded machine starts OpenCode slowly
 
 	st := openStoreAt(t, doce)
 	defer st.Close()
