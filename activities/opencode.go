@@ -415,8 +415,8 @@ func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.P
 				activity.GetLogger(ctx).Warn("unable to stop the workspace again", "project_id", p.ID, "error", err)
 			}
 		}()
-		p.HostPort = ws.HostPort
-		if err := a.Store.UpdateProject(ctx, p, "host_port"); err != nil {
+		p.HostPort, p.PreviewHostPort = ws.HostPort, ws.PreviewHostPort
+		if err := a.Store.UpdateProject(ctx, p, "host_port", "preview_host_port"); err != nil {
 			return err
 		}
 	}

@@ -30,8 +30,12 @@ type Config struct {
 	DataDir    string        // DOCE_DATA_DIR
 	DBPath     string        // DOCE_DB_PATH
 	SessionTTL time.Duration // DOCE_SESSION_TTL
-	LogLevel   string        // DOCE_LOG_LEVEL
-	LogFormat  string        // DOCE_LOG_FORMAT: text | json
+	// PreviewBaseURL (DOCE_PREVIEW_BASE_URL) is the origin under which each project's preview
+	// gets a host of its own, <project-id>.<host>: a different site from doce's, so the
+	// preview's scripts never act on doce with the user's session. Empty: previews are off.
+	PreviewBaseURL string
+	LogLevel       string // DOCE_LOG_LEVEL
+	LogFormat      string // DOCE_LOG_FORMAT: text | json
 
 	TemporalAddress   string        // TEMPORAL_ADDRESS
 	TemporalNamespace string        // TEMPORAL_NAMESPACE
@@ -127,8 +131,13 @@ func load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("DOCE_HTTP_ADDR=%q is not host:port", c.HTTPAddr))
 	}
 	c.BaseURL = strings.TrimRight(get("DOCE_BASE_URL", "http://"+c.HTTPAddr), "/")
+	var err error
 	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("DOCE_BASE_URL=%q is not an http(s) URL", c.BaseURL))
+	}
+	c.PreviewBaseURL, err = previewBaseURL(get("DOCE_PREVIEW_BASE_URL", ""), c.BaseURL)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	ttl, err := time.ParseDuration(get("DOCE_SESSION_TTL", "168h"))
 	if err != nil || ttl < time.Minute {
@@ -256,6 +265,45 @@ func load(getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	return c, nil
+}
+
+// previewBaseURL checks DOCE_PREVIEW_BASE_URL, or picks the development default: when doce is
+// reached on loopback, http://preview.localhost on doce's port (browsers resolve every
+// *.localhost name to loopback, and localhost is another site than 127.0.0.1). Elsewhere there
+// is no default: the operator names a domain with a wildcard DNS entry and certificate.
+func previewBaseURL(v, base string) (string, error) {
+	b, err := url.Parse(base)
+	if err != nil {
+		return "", nil // DOCE_BASE_URL's own check reports it
+	}
+	if v == "" {
+		ip := net.ParseIP(b.Hostname())
+		if b.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return "", nil
+		}
+		v = "http://preview.localhost"
+		if b.Port() != "" {
+			v += ":" + b.Port()
+		}
+	}
+	v = strings.TrimRight(v, "/")
+	u, err := url.Parse(v)
+	bad := func(why string) error { return fmt.Errorf("DOCE_PREVIEW_BASE_URL=%q %s", v, why) }
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return "", bad("is not an http(s) URL")
+	case u.Path != "" || u.RawQuery != "" || u.User != nil:
+		return "", bad("must be an origin only, e.g. https://preview.example.net")
+	case net.ParseIP(u.Hostname()) != nil:
+		return "", bad("must be a domain name: each project gets a host under it")
+	}
+	ph, dh := strings.ToLower(u.Hostname()), strings.ToLower(b.Hostname())
+	// Under doce's host is allowed (preview.localhost under localhost is the development
+	// default); doce's own host, or one above it, would make doce's pages previews.
+	if ph == dh || strings.HasSuffix(dh, "."+ph) {
+		return "", bad("must not be doce's own host (" + dh + ") or a parent of it: previews need an origin of their own")
+	}
+	return u.Scheme + "://" + u.Host, nil
 }
 
 func duration(get func(string, string) string, key, def string, least time.Duration, errs *[]error) time.Duration {

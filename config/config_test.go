@@ -35,6 +35,7 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		"DOCE_ALLOWED_PRIVATE_HOSTS": "10.0.0.0/99,llm.lan",
 		"DOCE_HOST_GATEWAY":          "docker0",
 		"DOCE_TRUSTED_PROXIES":       "proxy.lan",
+		"DOCE_PREVIEW_BASE_URL":      "https://10.0.0.1",
 	}
 	_, err := load(func(k string) string { return env[k] })
 	if err == nil {
@@ -56,6 +57,37 @@ func TestSecureCookiesFollowBaseURL(t *testing.T) {
 	})
 	if err != nil || !c.SecureCookies() {
 		t.Fatalf("https base URL: secure=%v err=%v", c != nil && c.SecureCookies(), err)
+	}
+}
+
+func TestPreviewBaseURL(t *testing.T) {
+	for _, tc := range []struct {
+		base, preview, want string
+		bad                 bool
+	}{
+		{base: "", want: "http://preview.localhost:8080"}, // DOCE_HTTP_ADDR's default
+		{base: "http://localhost:9000", want: "http://preview.localhost:9000"},
+		{base: "https://doce.example.com", want: ""}, // no default off loopback: previews off
+		{base: "https://doce.example.com", preview: "https://preview.example.net/", want: "https://preview.example.net"},
+		{base: "https://doce.example.com", preview: "https://doce.example.com", bad: true},
+		{base: "https://doce.example.com", preview: "https://example.com", bad: true},
+		{base: "https://a.example.com", preview: "https://example.com", bad: true},
+		{base: "https://doce.example.com", preview: "https://preview.example.net/path", bad: true},
+		{base: "https://doce.example.com", preview: "ftp://preview.example.net", bad: true},
+	} {
+		env := map[string]string{"DOCE_BASE_URL": tc.base, "DOCE_PREVIEW_BASE_URL": tc.preview}
+		c, err := load(func(k string) string { return env[k] })
+		if tc.bad {
+			if err == nil || !strings.Contains(err.Error(), "DOCE_PREVIEW_BASE_URL") {
+				t.Errorf("%s with preview %s: want an error naming DOCE_PREVIEW_BASE_URL, got %v", tc.base, tc.preview, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s with preview %q: %v", tc.base, tc.preview, err)
+		} else if c.PreviewBaseURL != tc.want {
+			t.Errorf("%s with preview %q: got %q, want %q", tc.base, tc.preview, c.PreviewBaseURL, tc.want)
+		}
 	}
 }
 

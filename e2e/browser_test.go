@@ -19,7 +19,8 @@ import (
 // Browser tests drive Debian's Chromium, headless, through the pages as a person would, and
 // save screenshots of the main pages under test-output/screenshots.
 
-func newBrowser(t *testing.T, width, height int) context.Context {
+// extra options are added to the defaults.
+func newBrowser(t *testing.T, width, height int, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
@@ -43,6 +44,7 @@ func newBrowser(t *testing.T, width, height int) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })

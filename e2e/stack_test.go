@@ -232,6 +232,7 @@ func (p *doceProcess) waitHealthy(t testing.TB) {
 		for name, c := range p.procs {
 			select {
 			case err := <-c.exited:
+				c.exited <- err // for the cleanup's stop, which would otherwise wait forever
 				t.Fatalf("doce %s exited: %v\n%s", name, err, p.Logs.String())
 			default:
 			}

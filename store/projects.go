@@ -44,6 +44,7 @@ type Project struct {
 	ContainerID              string     `bun:"container_id"`
 	ContainerName            string     `bun:"container_name"`
 	HostPort                 int        `bun:"host_port"`
+	PreviewHostPort          int        `bun:"preview_host_port"` // where the workspace's preview port is published; 0: none
 	OpenCodeSessionID        string     `bun:"opencode_session_id"`
 	PromptSentAt             *time.Time `bun:"prompt_sent_at"`
 	SessionRequestedAt       *time.Time `bun:"session_requested_at"`

@@ -33,20 +33,23 @@ type CreateProjectInput struct {
 
 // ProjectView is a project as its owner sees it.
 type ProjectView struct {
-	ID           string              `json:"id"`
-	Name         string              `json:"name"`
-	Slug         string              `json:"slug"`
-	Prompt       string              `json:"prompt"`
-	ProviderID   string              `json:"providerId"`
-	ModelID      string              `json:"modelId"`
-	Status       string              `json:"status"`
-	SetupStep    string              `json:"setupStep"`
-	SetupAttempt int                 `json:"setupAttempt"`
-	SetupError   string              `json:"setupError,omitempty"`
-	WorkflowID   string              `json:"workflowId"`
-	TemporalURL  string              `json:"temporalUrl,omitempty"`
-	Progress     *workflows.Progress `json:"progress,omitempty"`
-	CreatedAt    time.Time           `json:"createdAt"`
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Slug         string `json:"slug"`
+	Prompt       string `json:"prompt"`
+	ProviderID   string `json:"providerId"`
+	ModelID      string `json:"modelId"`
+	Status       string `json:"status"`
+	SetupStep    string `json:"setupStep"`
+	SetupAttempt int    `json:"setupAttempt"`
+	SetupError   string `json:"setupError,omitempty"`
+	WorkflowID   string `json:"workflowId"`
+	TemporalURL  string `json:"temporalUrl,omitempty"`
+	// PreviewURL is the project's preview origin, where the app the agent serves is shown to
+	// the owner; a browser signs in to it through /projects/{id}/preview. Empty: previews off.
+	PreviewURL string              `json:"previewUrl,omitempty"`
+	Progress   *workflows.Progress `json:"progress,omitempty"`
+	CreatedAt  time.Time           `json:"createdAt"`
 }
 
 const maxPromptLen = 20000
@@ -58,6 +61,9 @@ func (s *Server) projectView(p *store.Project) ProjectView {
 	}
 	if p.WorkflowID != "" {
 		v.TemporalURL = s.Setups.RunURL(p.WorkflowID, "")
+	}
+	if s.Preview != nil {
+		v.PreviewURL = s.Preview.URL(p.ID)
 	}
 	return v
 }
@@ -330,6 +336,7 @@ func (s *Server) projectPage(c *gin.Context) {
 		"Title": p.Name, "Project": v,
 		"Refresh": p.Status == store.ProjectPending || p.Status == store.ProjectSettingUp ||
 			p.Status == store.ProjectStopping || p.Status == store.ProjectStarting,
+		"Previews": s.Preview != nil,
 	}
 	if p.Status == store.ProjectReady && s.hub != nil {
 		// ?session= picks the session shown; its messages come with the page when a hub holds

@@ -64,6 +64,8 @@ type Server struct {
 	Agent *agent.Connector
 	// HubGrace is how long a project's event subscription outlives its last watcher (default 30 s).
 	HubGrace time.Duration
+	// Preview serves projects' previews on their own origins; nil when previews are off.
+	Preview *Preview
 
 	pages   map[string]*template.Template
 	router  *gin.Engine
@@ -78,7 +80,8 @@ type Server struct {
 const sessionCookie = "doce_session"
 
 // Handler returns the HTTP handler: the Gin router behind cross-origin request protection,
-// which refuses state-changing requests a browser sends from another origin (CSRF).
+// which refuses state-changing requests a browser sends from another origin (CSRF), and, in
+// front of both, the preview for requests to a preview host.
 func (s *Server) Handler() (http.Handler, error) {
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
@@ -132,6 +135,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	pages.POST("/projects", s.createProjectSubmit)
 	pages.GET("/projects/:id", s.projectPage)
 	pages.GET("/projects/:id/events", s.projectEvents)
+	pages.GET("/projects/:id/preview", s.previewRedirect)
 	pages.POST("/projects/:id/retry", s.projectAction(retryAction, 0))
 	pages.POST("/projects/:id/cancel", s.projectAction(cancelAction, 0))
 	pages.POST("/projects/:id/delete", s.projectAction(deleteAction, 0))
@@ -203,7 +207,13 @@ func (s *Server) Handler() (http.Handler, error) {
 	// origin there; decoding changes nothing, so it is no CSRF target. Every other route keeps
 	// the same-origin rule.
 	cop.AddInsecureBypassPattern("POST /codec/")
-	return headAsGet(cop.Handler(r)), nil
+	h := headAsGet(cop.Handler(r))
+	if s.Preview != nil {
+		// Preview hosts are routed before doce's handler: none of doce's cookies, checks or
+		// pages apply there.
+		h = s.Preview.route(h)
+	}
+	return h, nil
 }
 
 // headAsGet answers HEAD wherever GET is served (RFC 9110 asks it of every GET resource):

@@ -49,6 +49,10 @@ const (
 	AppPort = 3000
 )
 
+// previewPort is AppPort as Docker names it. doce publishes it on loopback, like OpenCode's
+// port, and serves it to the project's owner through its preview proxy only.
+var previewPort = nat.Port(strconv.Itoa(AppPort) + "/tcp")
+
 const (
 	openCodePort  = nat.Port("4096/tcp")
 	workspaceDir  = "/workspace"
@@ -121,6 +125,9 @@ type Workspace struct {
 	ContainerID   string
 	ContainerName string
 	HostPort      int
+	// PreviewHostPort is where AppPort is published; 0 for a container made before
+	// previews, which published none.
+	PreviewHostPort int
 }
 
 // Names of a project's Docker objects.
@@ -191,13 +198,17 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 		Image:        s.Image,
 		User:         fmt.Sprintf("%d:%d", AgentUID, AgentUID),
 		Env:          []string{"OPENCODE_SERVER_PASSWORD=" + s.Password, "PORT=" + strconv.Itoa(AppPort)},
-		ExposedPorts: nat.PortSet{openCodePort: {}},
+		ExposedPorts: nat.PortSet{openCodePort: {}, previewPort: {}},
 		Labels:       labels(s.ProjectID, serviceName),
 		WorkingDir:   workspaceDir,
 	}
 	pids := s.PidsLimit
 	host := &container.HostConfig{
-		PortBindings: nat.PortMap{openCodePort: {{HostIP: m.publishHost, HostPort: ""}}}, // Docker picks the port
+		// Docker picks the ports.
+		PortBindings: nat.PortMap{
+			openCodePort: {{HostIP: m.publishHost, HostPort: ""}},
+			previewPort:  {{HostIP: m.publishHost, HostPort: ""}},
+		},
 		// The agent runs whatever a prompt leads it to: it gets no capability, cannot gain
 		// privileges through setuid binaries, and writes only the project, its home and /tmp.
 		CapDrop:        []string{"ALL"},
@@ -257,8 +268,8 @@ func (m *Manager) start(ctx context.Context, id string, s Spec) (Workspace, erro
 		if err != nil {
 			return Workspace{}, fmt.Errorf("workspace: unable to inspect container: %w", err)
 		}
-		if port := hostPort(c); port > 0 {
-			return Workspace{ContainerID: c.ID, ContainerName: containerName(s.ProjectID), HostPort: port}, nil
+		if port := hostPort(c, openCodePort); port > 0 {
+			return Workspace{ContainerID: c.ID, ContainerName: containerName(s.ProjectID), HostPort: port, PreviewHostPort: hostPort(c, previewPort)}, nil
 		}
 		if time.Now().After(deadline) {
 			return Workspace{}, fmt.Errorf("workspace: container %s publishes no port for %s (state %s)", c.Name, openCodePort, c.State.Status)
@@ -271,11 +282,11 @@ func (m *Manager) start(ctx context.Context, id string, s Spec) (Workspace, erro
 	}
 }
 
-func hostPort(c container.InspectResponse) int {
+func hostPort(c container.InspectResponse, port nat.Port) int {
 	if c.NetworkSettings == nil {
 		return 0
 	}
-	for _, b := range c.NetworkSettings.Ports[openCodePort] {
+	for _, b := range c.NetworkSettings.Ports[port] {
 		if p, err := strconv.Atoi(b.HostPort); err == nil && p > 0 {
 			return p
 		}

@@ -278,6 +278,16 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			TrustedProxies: cfg.TrustedProxies,
 			Agent: &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)},
 		}
+		if cfg.PreviewBaseURL != "" {
+			key, err := web.PreviewKey(ctx, st, transit)
+			if err != nil {
+				return fmt.Errorf("unable to load the preview signing key: %w", err)
+			}
+			if srv.Preview, err = web.NewPreview(st, cfg.PreviewBaseURL, cfg.BaseURL, cfg.WorkspaceHost, key); err != nil {
+				return err
+			}
+			log.Info("previews on", "url", srv.Preview.URL("<project-id>"))
+		}
 		h, err := srv.Handler()
 		if err != nil {
 			return err
