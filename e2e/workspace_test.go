@@ -86,7 +86,7 @@ func TestAgentToolsInWorkspace(t *testing.T) {
 	json.Unmarshal(body, &created)
 	id := created.Project.ID
 	t.Cleanup(func() { downWorkspace(id) })
-	waitStatus(t, hc, doce, id, "ready", 3*time.Minute)
+	waitStatus(t, hc, doce, id, "ready", 8*time.Minute) // OpenCode starts in seconds, minutes on a loaded machine
 
 	cs, err := docker.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", workspace.LabelProject+"="+id))})
 	if err != nil || len(cs) != 1 {
@@ -105,7 +105,7 @@ func TestAgentToolsInWorkspace(t *testing.T) {
 		t.Fatalf("%d sessions, want 1", len(sessions))
 	}
 	var parts []messagePart
-	waitFor(t, "the agent's last answer", 3*time.Minute, func() (bool, error) {
+	waitFor(t, "the agent's last answer", 5*time.Minute, func() (bool, error) {
 		parts = oc.parts(t, sessions[0].ID)
 		for _, p := range parts {
 			if p.Type == "text" && strings.Contains(p.Text, "All checks done.") {
