@@ -17,7 +17,7 @@ func TestBrowserStopAndStart(t *testing.T) {
 	doce := startDoce(t, stack, fmt.Sprintf("e2e-browser-lifecycle-%d", time.Now().UnixNano()))
 	hc := admin(t, doce, "sk-e2e-browser-lifecycle")
 	p := createProject(t, hc, doce, "stop me from the page")
-	waitStatus(t, hc, doce, p.ID, "ready", 2*time.Minute)
+	waitStatus(t, hc, doce, p.ID, "ready", 5*time.Minute)
 
 	ctx := newBrowser(t, 1280, 900)
 	u, _ := url.Parse(doce.URL)

@@ -74,7 +74,7 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 	hc := admin(t, doce, "sk-e2e-before-stop")
 	proxy.watch("PUT", "/auth/")
 	p := createProject(t, hc, doce, "stop and start me")
-	waitStatus(t, hc, doce, p.ID, "ready", 2*time.Minute)
+	waitStatus(t, hc, doce, p.ID, "ready", 5*time.Minute)
 	tc := temporalClient(t, stack)
 	recordCompleted(t, stack, tc, "project-setup:"+p.ID, "project_setup_watch_idle.json") // starts the idle watch
 
@@ -86,7 +86,7 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 	if status != http.StatusAccepted || !strings.Contains(string(body), `"status":"stopping"`) {
 		t.Fatalf("stop: %d %s", status, body)
 	}
-	waitStatus(t, hc, doce, p.ID, "stopped", time.Minute)
+	waitStatus(t, hc, doce, p.ID, "stopped", 2*time.Minute)
 	t.Logf("stopped %s after the request", time.Since(stopAsked).Round(10*time.Millisecond))
 	if exists, running := containerRunning(t, docker, p.ID); !exists || running {
 		t.Fatalf("after stop: container exists %v, running %v; want kept, not running", exists, running)
@@ -122,7 +122,7 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 	if codes[0] != http.StatusAccepted && codes[1] != http.StatusAccepted {
 		t.Fatalf("two starts at once: %v, want at least one 202", codes)
 	}
-	waitStatus(t, hc, doce, p.ID, "ready", 2*time.Minute)
+	waitStatus(t, hc, doce, p.ID, "ready", 5*time.Minute)
 	t.Logf("ready again %s after the start (answers %v)", time.Since(startAsked).Round(10*time.Millisecond), codes)
 	if _, running := containerRunning(t, docker, p.ID); !running {
 		t.Fatal("ready but the container does not run")
@@ -151,7 +151,7 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("stop form: %v %v", resp, err)
 	}
-	waitStatus(t, hc, doce, p.ID, "stopped", time.Minute)
+	waitStatus(t, hc, doce, p.ID, "stopped", 2*time.Minute)
 	resp, _ = hc.Get(doce.URL + "/projects/" + p.ID)
 	if page := readBody(t, resp); !strings.Contains(page, `action="/projects/`+p.ID+`/start"`) || !strings.Contains(page, `data-status="stopped"`) {
 		t.Errorf("the stopped project's page has no Start button:\n%s", page)
@@ -227,9 +227,9 @@ func TestIdleWorkspaceIsStoppedAndAViewedOneStays(t *testing.T) {
 	hc := admin(t, doce, "sk-e2e-idle")
 	viewed := createProject(t, hc, doce, "keep me open")
 	unviewed := createProject(t, hc, doce, "forget me")
-	waitStatus(t, hc, doce, viewed.ID, "ready", 3*time.Minute)
+	waitStatus(t, hc, doce, viewed.ID, "ready", 5*time.Minute)
 	watchPage(t, hc, doce, viewed.ID)
-	waitStatus(t, hc, doce, unviewed.ID, "ready", 3*time.Minute)
+	waitStatus(t, hc, doce, unviewed.ID, "ready", 5*time.Minute)
 	readyAt := time.Now()
 
 	// The worker dies while both timers run; Temporal keeps them. The replacement comes back
@@ -241,7 +241,7 @@ func TestIdleWorkspaceIsStoppedAndAViewedOneStays(t *testing.T) {
 		t.Fatal("stopped without a worker: something other than the idle watch stopped it")
 	}
 	doce.start(t, "worker")
-	waitStatus(t, hc, doce, unviewed.ID, "stopped", time.Minute)
+	waitStatus(t, hc, doce, unviewed.ID, "stopped", 3*time.Minute)
 	t.Logf("the unviewed workspace stopped %s after it was ready (idle time %s, worker down for %s of it)",
 		time.Since(readyAt).Round(100*time.Millisecond), idle, idle)
 	if _, running := containerRunning(t, docker, unviewed.ID); running {

@@ -93,7 +93,9 @@ var stopOpts = workflow.ActivityOptions{
 
 var idleCheckOpts = workflow.LocalActivityOptions{
 	StartToCloseTimeout: 30 * time.Second,
-	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3},
+	// Room for all three attempts: a workspace's OpenCode answers slowly on a busy host.
+	ScheduleToCloseTimeout: 2 * time.Minute,
+	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3},
 }
 
 var watchIdleOpts = workflow.LocalActivityOptions{
