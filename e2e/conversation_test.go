@@ -205,9 +205,15 @@ func getConversation(t *testing.T, hc *recordingClient, base, projectID string) 
 func waitAnswer(t *testing.T, hc *recordingClient, base, projectID, want string) conversation {
 	t.Helper()
 	var c conversation
-	waitFor(t, "the agent's answer "+want, 60*time.Second, func() (bool, error) {
+	waitFor(t, "the agent's answer "+want, 3*time.Minute, func() (bool, error) {
+		// A cold hub may need longer than doce's wait to reach a busy workspace: 503 is "not yet".
+		status, body := apiCall(t, hc, base, "GET", "/api/v1/projects/"+projectID+"/messages", nil)
+		if status == http.StatusServiceUnavailable {
+			return false, fmt.Errorf("503 %s", body)
+		}
 		c = getConversation(t, hc, base, projectID)
-		return strings.Contains(c.assistantText(), want) && c.Status.Type == "idle", fmt.Errorf("status %s, answers %q", c.Status.Type, c.assistantText())
+		raw, _ := json.Marshal(c.Messages)
+		return strings.Contains(c.assistantText(), want) && c.Status.Type == "idle", fmt.Errorf("status %s, messages %s", c.Status.Type, raw)
 	})
 	return c
 }

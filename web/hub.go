@@ -27,8 +27,8 @@ const (
 	ringBytes     = 16 << 20 // and at most this much of them
 	hubGrace      = 30 * time.Second
 	maxBackoff    = 5 * time.Second
-	connectWait   = 5 * time.Second // a request waits this long for a cold hub to reach OpenCode
-	snapshotLimit = 32              // sessions whose messages a hub keeps
+	connectWait   = 10 * time.Second // a request waits this long for a cold hub to reach OpenCode
+	snapshotLimit = 32               // sessions whose messages a hub keeps
 )
 
 // streamEvent is one event as the browser gets it.
