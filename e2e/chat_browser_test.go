@@ -74,7 +74,10 @@ func createProjectInPage(t *testing.T, ctx context.Context, doce *doceProcess, p
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	if err := chromedp.Run(wctx, chromedp.WaitVisible(`#live [data-status="ready"]`), chromedp.WaitVisible(`#composer`)); err != nil {
-		t.Fatalf("the conversation opens once the setup is ready: %v", err)
+		var status string
+		_ = chromedp.Run(ctx, chromedp.Text(`#agent-status`, &status, chromedp.ByQuery))
+		screenshot(t, ctx, "20-conversation-not-ready")
+		t.Fatalf("the conversation opens once the setup is ready: %v (the page says %q)", err, status)
 	}
 }
 
