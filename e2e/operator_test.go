@@ -212,6 +212,11 @@ func TestOperatorCommandsFromTheDocs(t *testing.T) {
 		t.Fatalf("doce setups cancel: %s", out)
 	}
 	waitStatus(t, hc, doce, cancelled.ID, "cancelled", time.Minute)
+	waitFor(t, "the cancelled setup's run ends", time.Minute, func() (bool, error) {
+		status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+cancelled.ID, nil)
+		return status == http.StatusOK && strings.Contains(string(body), `"state":"cancelled"`), fmt.Errorf("%d %.200s", status, body)
+	})
+	recordHistory(t, stack, "project-setup:"+cancelled.ID, "project_setup_cancelled_update.json")
 	if err := docker.ImageTag(context.Background(), stack.OpenCodeImage, missing); err != nil {
 		t.Fatal(err)
 	}
