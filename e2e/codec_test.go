@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -140,7 +141,13 @@ func TestWorkflowPayloadsEncrypted(t *testing.T) {
 			ws.Down(context.Background(), p.ID)
 		}
 	})
-	waitStatus(t, user, doce, p.ID, "ready", 3*time.Minute)
+	// Past its first step the run's history holds its input, memo, step results and failures;
+	// whether OpenCode is up yet does not matter here (on a loaded machine it may take minutes).
+	waitFor(t, "setup past docker.composeUp", 3*time.Minute, func() (bool, error) {
+		got := getProject(t, user, doce, p.ID)
+		return got.Status == "ready" || got.SetupStep != "" && got.SetupStep != "docker.composeUp",
+			fmt.Errorf("status %s at %q", got.Status, got.SetupStep)
+	})
 	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -282,7 +289,12 @@ func TestWorkflowPayloadsEncrypted(t *testing.T) {
 			t.Errorf("temporal workflow show prints %q", s)
 		}
 	}
-	if codecShow := show("--codec-endpoint", doce.URL+"/codec", "--codec-header", "Cookie=doce_session="+cookie); !strings.Contains(codecShow, name) {
+	// The CLI prints payload data as base64: the memo's is the name as a JSON string.
+	memo := base64.StdEncoding.EncodeToString([]byte(`"` + name + `"`))
+	if strings.Contains(plainShow, memo) {
+		t.Error("temporal workflow show prints the memo in clear")
+	}
+	if codecShow := show("--codec-endpoint", doce.URL+"/codec", "--codec-header", "Cookie=doce_session="+cookie); !strings.Contains(codecShow, memo) {
 		t.Errorf("temporal workflow show with the codec endpoint lacks the project's name: %.1000s", codecShow)
 	}
 
