@@ -64,6 +64,12 @@ func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) erro
 	if err != nil {
 		return err
 	}
+	return a.pollHealthy(ctx, c)
+}
+
+// pollHealthy polls GET /global/health until OpenCode answers healthy, heartbeating each poll,
+// until ctx ends.
+func (a *OpenCode) pollHealthy(ctx context.Context, c *opencode.Client) error {
 	interval := a.PollInterval
 	if interval <= 0 {
 		interval = 50 * time.Millisecond

@@ -51,6 +51,10 @@ type Config struct {
 	WorkspaceHost   string   // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
 	WorkspaceProxy  string   // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
 	WorkspaceDNS    []string // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
+	// DOCE_WORKSPACE_POOL: how many prebuilt workspaces to keep ready for new projects (0: none).
+	PoolSize int
+	// DOCE_WORKSPACE_POOL_MAX_AGE: a prebuilt workspace older than this is replaced.
+	PoolMaxAge time.Duration
 	MetricsAddr     string   // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
 	// DOCE_WORKER_HEALTH_FILE: a file `doce worker` rewrites every 10 s while Temporal and Docker
 	// answer, for `doce probe FILE` (a healthcheck for workers, which serve no port).
@@ -130,6 +134,12 @@ func load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_MEMORY=%q is not a size of at least 256m (OpenCode needs ~320 MB idle)", getenv("DOCE_WORKSPACE_MEMORY")))
 	}
 	c.WorkspaceMemory = mem
+	pool, err := strconv.Atoi(get("DOCE_WORKSPACE_POOL", "1"))
+	if err != nil || pool < 0 || pool > 100 {
+		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_POOL=%q is not a number of workspaces from 0 to 100", getenv("DOCE_WORKSPACE_POOL")))
+	}
+	c.PoolSize = pool
+	c.PoolMaxAge = duration(get, "DOCE_WORKSPACE_POOL_MAX_AGE", "24h", time.Minute, &errs)
 	if net.ParseIP(c.WorkspaceHost) == nil {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_HOST=%q is not an IP address", c.WorkspaceHost))
 	}
@@ -216,5 +226,6 @@ func (c *Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "htt
 func (c *Config) String() string {
 	return "http=" + c.HTTPAddr + " db=" + c.DBPath + " temporal=" + c.TemporalAddress + "/" + c.TemporalNamespace +
 		" queue=" + c.TaskQueue + " vault=" + c.VaultAddr + " image=" + c.OpenCodeImage +
-		" memory=" + strconv.FormatInt(c.WorkspaceMemory>>20, 10) + "MiB"
+		" memory=" + strconv.FormatInt(c.WorkspaceMemory>>20, 10) + "MiB" +
+		" pool=" + strconv.Itoa(c.PoolSize)
 }

@@ -124,7 +124,7 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	p, created, err = s.Store.CreateProject(ctx, &store.Project{
 		OwnerUserID: u.ID, Name: in.Name, Slug: slugify(in.Name), Prompt: in.Prompt,
 		ProviderID: conn.ProviderID, ModelID: in.ModelID, RequestID: in.RequestID,
-	})
+	}, s.PoolImage)
 	if err != nil {
 		return nil, false, err
 	}

@@ -46,6 +46,8 @@ type Server struct {
 	Metrics       *metrics.Metrics // when set, /metrics serves it and requests are timed
 	SessionTTL    time.Duration
 	StuckAfter    time.Duration // the ops page lists setups running longer
+	// PoolImage, when set, lets new projects claim a prebuilt workspace on that image.
+	PoolImage string
 	SecureCookies bool
 	Log           *slog.Logger
 

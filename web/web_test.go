@@ -184,7 +184,7 @@ func TestUsersSeeOnlyTheirProjects(t *testing.T) {
 	alice, bob := e.user(t, "alice"), e.user(t, "bob")
 	a, _ := e.store.UserByUsername(context.Background(), "alice")
 	p := &store.Project{OwnerUserID: a.ID, Name: "Secret plan", Slug: "secret-plan", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
-	if _, _, err := e.store.CreateProject(context.Background(), p); err != nil {
+	if _, _, err := e.store.CreateProject(context.Background(), p, ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/projects/" + p.ID, "/api/v1/projects/" + p.ID} {

@@ -30,6 +30,9 @@ const (
 	LabelComposeService = "com.docker.compose.service"
 	LabelProject        = "dev.doce.project"
 	LabelManaged        = "dev.doce.managed"
+	// LabelPool marks a workspace made for the pool. Labels cannot change, so it stays on a
+	// workspace a project claimed; the database says which are still unclaimed.
+	LabelPool = "dev.doce.pool"
 )
 
 const (
@@ -82,6 +85,8 @@ type Spec struct {
 	OpenCodeConfig []byte
 	// DNS, when set, are the only name servers the workspace asks (an air-gapped site's own).
 	DNS []string
+	// Pooled marks a prebuilt workspace, started before any project claims it.
+	Pooled bool
 }
 
 // Workspace is a running workspace.
@@ -107,6 +112,27 @@ func labels(projectID, service string) map[string]string {
 		l[LabelComposeService] = service
 	}
 	return l
+}
+
+func containerLabels(s Spec) map[string]string {
+	l := labels(s.ProjectID, serviceName)
+	if s.Pooled {
+		l[LabelPool] = "true"
+	}
+	return l
+}
+
+// PooledIDs lists the ids of every workspace made for the pool, claimed or not.
+func (m *Manager) PooledIDs(ctx context.Context) ([]string, error) {
+	cs, err := m.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelPool+"=true"))})
+	if err != nil {
+		return nil, fmt.Errorf("workspace: unable to list pooled containers: %w", err)
+	}
+	ids := make([]string, 0, len(cs))
+	for _, c := range cs {
+		ids = append(ids, c.Labels[LabelProject])
+	}
+	return ids, nil
 }
 
 // Up brings a project's workspace up, creating what is missing and starting what is stopped.
@@ -151,7 +177,9 @@ func (m *Manager) ensureNetwork(ctx context.Context, projectID string) error {
 func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 	name := containerName(s.ProjectID)
 	if c, err := m.docker.ContainerInspect(ctx, name); err == nil {
-		return c.ID, nil
+		// A prebuilt workspace was started before its project was known: it gets the
+		// project's configuration now. A file already there (the agent's edits) is kept.
+		return c.ID, m.writeConfigIfMissing(ctx, c.ID, s.OpenCodeConfig)
 	} else if !cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("workspace: unable to inspect container: %w", err)
 	}
@@ -159,7 +187,7 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 		Image:        s.Image,
 		Env:          []string{"OPENCODE_SERVER_PASSWORD=" + s.Password},
 		ExposedPorts: nat.PortSet{openCodePort: {}},
-		Labels:       labels(s.ProjectID, serviceName),
+		Labels:       containerLabels(s),
 		WorkingDir:   workspaceDir,
 	}
 	host := &container.HostConfig{
@@ -191,10 +219,35 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 	default:
 		return "", fmt.Errorf("workspace: unable to create container: %w", err)
 	}
-	if err := m.docker.CopyToContainer(ctx, created.ID, workspaceDir, tarOf(configFile, s.OpenCodeConfig), container.CopyToContainerOptions{}); err != nil {
-		return "", fmt.Errorf("workspace: unable to write %s: %w", configFile, err)
+	if err := m.writeConfig(ctx, created.ID, s.OpenCodeConfig); err != nil {
+		return "", err
 	}
 	return created.ID, nil
+}
+
+// writeConfig writes the project's opencode.json into the workspace; nothing when there is none
+// (a prebuilt workspace, which gets it when claimed).
+func (m *Manager) writeConfig(ctx context.Context, id string, config []byte) error {
+	if config == nil {
+		return nil
+	}
+	if err := m.docker.CopyToContainer(ctx, id, workspaceDir, tarOf(configFile, config), container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("workspace: unable to write %s: %w", configFile, err)
+	}
+	return nil
+}
+
+func (m *Manager) writeConfigIfMissing(ctx context.Context, id string, config []byte) error {
+	if config == nil {
+		return nil
+	}
+	_, err := m.docker.ContainerStatPath(ctx, id, workspaceDir+"/"+configFile)
+	if err == nil {
+		return nil
+	} else if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("workspace: unable to look for %s: %w", configFile, err)
+	}
+	return m.writeConfig(ctx, id, config)
 }
 
 func (m *Manager) start(ctx context.Context, id string, s Spec) (Workspace, error) {
