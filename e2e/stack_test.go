@@ -164,6 +164,8 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		// Workspaces ask a name server on this machine that does not answer, so whatever
 		// OpenCode would look up on the internet (models.dev, a provider's API) stays here.
 		"DOCE_WORKSPACE_DNS="+testDNS,
+		// No prebuilt workspaces unless a test asks: each would be one more OpenCode starting.
+		"DOCE_WORKSPACE_POOL=0",
 	)
 	p.Env = append(p.Env, extraEnv...)
 	migrate := exec.Command(doceBinary(t), "migrate")

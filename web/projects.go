@@ -140,6 +140,11 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	if created && s.Metrics != nil {
 		s.Metrics.SetupsStarted.WithLabelValues(p.ProviderID).Inc()
 	}
+	if created && p.ContainerID != "" { // it claimed a prebuilt workspace
+		if err := s.Setups.WakePool(ctx); err != nil {
+			s.Log.Warn("unable to wake the workspace pool; it refills at its next round", "error", err)
+		}
+	}
 	return p, created, nil
 }
 

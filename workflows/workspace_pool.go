@@ -19,6 +19,7 @@ const (
 	SignalPoolConfigure = "configure" // PoolConfig: size, image, age; sent by every worker at start
 	SignalPoolDrain     = "drain"     // remove every unclaimed workspace and keep the pool empty
 	SignalPoolRefill    = "refill"    // undo a drain and reconcile now
+	SignalPoolWake      = "wake"      // a workspace was claimed: replace it now, not next round
 )
 
 // PoolWorkflowID is the pool's one reconciler per task queue.
@@ -89,6 +90,7 @@ func WorkspacePool(ctx workflow.Context, st PoolState) error {
 	configure := workflow.GetSignalChannel(ctx, SignalPoolConfigure)
 	drain := workflow.GetSignalChannel(ctx, SignalPoolDrain)
 	refill := workflow.GetSignalChannel(ctx, SignalPoolRefill)
+	wake := workflow.GetSignalChannel(ctx, SignalPoolWake)
 	if err := workflow.SetQueryHandler(ctx, "state", func() (PoolState, error) { return st, nil }); err != nil {
 		return err
 	}
@@ -105,6 +107,7 @@ func WorkspacePool(ctx workflow.Context, st PoolState) error {
 			AddReceive(configure, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &st.Config) }).
 			AddReceive(drain, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); st.Drained = true }).
 			AddReceive(refill, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); st.Drained = false }).
+			AddReceive(wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) }).
 			AddFuture(workflow.NewTimer(timerCtx, every), func(workflow.Future) {}).
 			Select(ctx)
 		stopTimer()
@@ -119,6 +122,7 @@ func WorkspacePool(ctx workflow.Context, st PoolState) error {
 			st.Drained = true
 		case refill.ReceiveAsync(nil):
 			st.Drained = false
+		case wake.ReceiveAsync(nil):
 		default:
 			return workflow.NewContinueAsNewError(ctx, WorkspacePool, st)
 		}
