@@ -106,7 +106,6 @@ func (a *Pool) Plan(ctx context.Context, in workflows.PoolPlanInput) (workflows.
 	return plan, nil
 }
 
-
 // healthy checks a free workspace's container runs and OpenCode answers.
 func (a *Pool) healthy(ctx context.Context, w *store.PoolWorkspace) error {
 	_, running, err := a.Docker.Workspace.State(ctx, w.ID)

@@ -54,8 +54,8 @@ type Config struct {
 	// DOCE_WORKSPACE_POOL: how many prebuilt workspaces to keep ready for new projects (0: none).
 	PoolSize int
 	// DOCE_WORKSPACE_POOL_MAX_AGE: a prebuilt workspace older than this is replaced.
-	PoolMaxAge time.Duration
-	MetricsAddr     string   // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
+	PoolMaxAge  time.Duration
+	MetricsAddr string // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
 	// DOCE_WORKER_HEALTH_FILE: a file `doce worker` rewrites every 10 s while Temporal and Docker
 	// answer, for `doce probe FILE` (a healthcheck for workers, which serve no port).
 	WorkerHealthFile string

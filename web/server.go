@@ -39,15 +39,15 @@ var openAPI []byte
 
 // Server holds what the handlers need.
 type Server struct {
-	Store         *store.Store
-	Secrets       *secrets.Transit
-	Setups        *setups.Service
-	Verifier      *providers.Verifier
-	Metrics       *metrics.Metrics // when set, /metrics serves it and requests are timed
-	SessionTTL    time.Duration
-	StuckAfter    time.Duration // the ops page lists setups running longer
+	Store      *store.Store
+	Secrets    *secrets.Transit
+	Setups     *setups.Service
+	Verifier   *providers.Verifier
+	Metrics    *metrics.Metrics // when set, /metrics serves it and requests are timed
+	SessionTTL time.Duration
+	StuckAfter time.Duration // the ops page lists setups running longer
 	// PoolImage, when set, lets new projects claim a prebuilt workspace on that image.
-	PoolImage string
+	PoolImage     string
 	SecureCookies bool
 	Log           *slog.Logger
 
