@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -64,7 +65,42 @@ func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) erro
 	if err != nil {
 		return err
 	}
-	return a.pollHealthy(ctx, c)
+	if err := a.pollHealthy(ctx, c); err != nil {
+		return err
+	}
+	return a.configure(ctx, c, p)
+}
+
+// configure makes sure OpenCode runs on the project's configuration. A prebuilt workspace
+// started on the pool's (PoolOpenCodeConfig) with its instance loaded: it gets the project's
+// opencode.json and reloads. Checking what is loaded, rather than remembering what was written,
+// also covers an attempt that stopped between the two.
+func (a *OpenCode) configure(ctx context.Context, c *opencode.Client, p *store.Project) error {
+	loaded, err := c.Config(ctx)
+	if err != nil {
+		return err
+	}
+	if loaded.Model == projectModel(p) {
+		return nil
+	}
+	conn, err := a.Store.Connection(ctx, p.OwnerUserID, p.ProviderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return errProviderNotConnected(p.ProviderID)
+	} else if err != nil {
+		return err
+	}
+	want, err := OpenCodeConfig(p, conn)
+	if err != nil {
+		return err
+	}
+	now, err := a.Workspace.ReplaceConfig(ctx, p.ID, PoolOpenCodeConfig(), want)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(now, want) {
+		return nil // someone else's configuration: theirs to keep
+	}
+	return c.Dispose(ctx)
 }
 
 // pollHealthy polls GET /global/health until OpenCode answers healthy, heartbeating each poll,

@@ -173,6 +173,7 @@ func (a *Pool) create(ctx context.Context, in workflows.PoolCreateInput) error {
 	}
 	ws, err := d.Workspace.Up(ctx, workspace.Spec{
 		ProjectID: in.ID, Image: in.Image, Password: string(pw), MemoryBytes: d.Memory, DNS: d.DNS, Pooled: true,
+		OpenCodeConfig: PoolOpenCodeConfig(),
 	})
 	if err != nil {
 		return err
@@ -183,6 +184,11 @@ func (a *Pool) create(ctx context.Context, in workflows.PoolCreateInput) error {
 	}
 	if err := a.OpenCode.pollHealthy(ctx, c); err != nil {
 		return err
+	}
+	// OpenCode loads its instance (configuration, tools, the project's git state) at the first
+	// request that needs it: do it now, so the project that claims this workspace does not wait.
+	if _, err := c.Sessions(ctx); err != nil {
+		return fmt.Errorf("warm up OpenCode: %w", err)
 	}
 	err = d.Store.MarkPoolFree(ctx, in.ID, ws.ContainerID, ws.ContainerName, ws.HostPort)
 	if errors.Is(err, store.ErrNotFound) {

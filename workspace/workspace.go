@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -235,6 +236,33 @@ func (m *Manager) writeConfig(ctx context.Context, id string, config []byte) err
 		return fmt.Errorf("workspace: unable to write %s: %w", configFile, err)
 	}
 	return nil
+}
+
+// ReplaceConfig gives a running workspace the configuration to when it holds exactly from (the
+// one a prebuilt workspace starts with), and returns what it holds now. Anything else there (an
+// edit of the user's or the agent's) is left alone.
+func (m *Manager) ReplaceConfig(ctx context.Context, projectID string, from, to []byte) ([]byte, error) {
+	name := containerName(projectID)
+	rc, _, err := m.docker.CopyFromContainer(ctx, name, workspaceDir+"/"+configFile)
+	if err != nil {
+		return nil, fmt.Errorf("workspace: unable to read %s: %w", configFile, err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	if _, err := tr.Next(); err != nil {
+		return nil, fmt.Errorf("workspace: unable to read %s: %w", configFile, err)
+	}
+	now, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("workspace: unable to read %s: %w", configFile, err)
+	}
+	if !bytes.Equal(now, from) {
+		return now, nil
+	}
+	if err := m.writeConfig(ctx, name, to); err != nil {
+		return nil, err
+	}
+	return to, nil
 }
 
 func (m *Manager) writeConfigIfMissing(ctx context.Context, id string, config []byte) error {
