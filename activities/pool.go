@@ -146,7 +146,10 @@ func (a *Pool) Create(ctx context.Context, in workflows.PoolCreateInput) error {
 		return err
 	}
 	if err := a.create(ctx, in); err != nil {
-		if mErr := d.Store.MarkPoolFailed(ctx, in.ID, err.Error()); mErr != nil {
+		// The attempt's context may be what ended it: record the failure on one of its own.
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if mErr := d.Store.MarkPoolFailed(mctx, in.ID, err.Error()); mErr != nil {
 			activity.GetLogger(ctx).Warn("unable to mark pooled workspace failed", "pool_id", in.ID, "error", mErr)
 		}
 		return err
