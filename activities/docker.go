@@ -152,17 +152,28 @@ func (a *Docker) serverPassword(ctx context.Context, p *store.Project) (string, 
 	return string(pw), nil
 }
 
+// PoolOpenCodeConfig is the opencode.json a prebuilt workspace starts with: the settings every
+// project shares, so OpenCode can load its instance before any project claims it.
+func PoolOpenCodeConfig() []byte {
+	b, _ := json.MarshalIndent(map[string]any{"autoupdate": false, "share": "disabled"}, "", "  ")
+	return b
+}
+
+// projectModel is the provider/model id a project's OpenCode runs by default.
+func projectModel(p *store.Project) string {
+	if p.ProviderID == providers.WellKnownID {
+		return p.ModelID // already provider/model, from the organisation's configuration
+	}
+	return p.ProviderID + "/" + p.ModelID
+}
+
 // OpenCodeConfig is the workspace's opencode.json: the project's model as default, and for a
 // custom OpenAI-compatible provider, where its API lives and which models it serves; ask names
 // the permissions the agent asks for first (the page answers them). It holds no secret; the
 // key reaches OpenCode only through PUT /auth.
 func OpenCodeConfig(p *store.Project, conn *store.ProviderConnection, ask []string) ([]byte, error) {
-	model := p.ProviderID + "/" + p.ModelID
-	if p.ProviderID == providers.WellKnownID {
-		model = p.ModelID // already provider/model, from the organisation's configuration
-	}
 	cfg := map[string]any{
-		"model":      model,
+		"model":      projectModel(p),
 		"autoupdate": false,
 		"share":      "disabled",
 	}

@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,8 @@ type OpenCode struct {
 	Workspace *workspace.Manager
 	// Agent reaches the project's OpenCode server.
 	Agent *agent.Connector
+	// Ask names the permissions the agent asks its owner for (DOCE_AGENT_ASK), as in Docker.
+	Ask []string
 	// PollInterval is how often waitHealthy asks (default 50 ms): OpenCode's health answer is
 	// cheap, and every poll interval is latency added to the setup.
 	PollInterval time.Duration
@@ -48,6 +51,47 @@ func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) erro
 	if err != nil {
 		return err
 	}
+	if err := a.pollHealthy(ctx, c); err != nil {
+		return err
+	}
+	return a.configure(ctx, c, p)
+}
+
+// configure makes sure OpenCode runs on the project's configuration. A prebuilt workspace
+// started on the pool's (PoolOpenCodeConfig) with its instance loaded: it gets the project's
+// opencode.json and reloads. Checking what is loaded, rather than remembering what was written,
+// also covers an attempt that stopped between the two.
+func (a *OpenCode) configure(ctx context.Context, c *opencode.Client, p *store.Project) error {
+	loaded, err := c.Config(ctx)
+	if err != nil {
+		return err
+	}
+	if loaded.Model == projectModel(p) {
+		return nil
+	}
+	conn, err := a.Store.Connection(ctx, p.OwnerUserID, p.ProviderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return errProviderNotConnected(p.ProviderID)
+	} else if err != nil {
+		return err
+	}
+	want, err := OpenCodeConfig(p, conn, a.Ask)
+	if err != nil {
+		return err
+	}
+	now, err := a.Workspace.ReplaceConfig(ctx, p.ID, PoolOpenCodeConfig(), want)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(now, want) {
+		return nil // someone else's configuration: theirs to keep
+	}
+	return c.Dispose(ctx)
+}
+
+// pollHealthy polls GET /global/health until OpenCode answers healthy, heartbeating each poll,
+// until ctx ends.
+func (a *OpenCode) pollHealthy(ctx context.Context, c *opencode.Client) error {
 	interval := a.PollInterval
 	if interval <= 0 {
 		interval = 50 * time.Millisecond

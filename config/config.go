@@ -66,6 +66,10 @@ type Config struct {
 	WorkspaceProxy  string        // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
 	WorkspaceDNS    []string      // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
 	WorkspaceIdle   time.Duration // DOCE_WORKSPACE_IDLE: a workspace nobody uses for this long is stopped
+	// DOCE_WORKSPACE_POOL: how many prebuilt workspaces to keep ready for new projects (0: none).
+	PoolSize int
+	// DOCE_WORKSPACE_POOL_MAX_AGE: a prebuilt workspace older than this is replaced.
+	PoolMaxAge time.Duration
 	// DOCE_AGENT_ASK: comma-separated OpenCode permissions (bash, edit, webfetch, ...) the agent
 	// asks its owner for on the project page before using; default: none, it goes ahead.
 	AgentAsk    []string
@@ -173,6 +177,12 @@ func load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_PIDS=%q is not a number of at least 128 (OpenCode alone runs ~30 threads)", getenv("DOCE_WORKSPACE_PIDS")))
 	}
 	c.WorkspacePids = pids
+	pool, err := strconv.Atoi(get("DOCE_WORKSPACE_POOL", "1"))
+	if err != nil || pool < 0 || pool > 100 {
+		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_POOL=%q is not a number of workspaces from 0 to 100", getenv("DOCE_WORKSPACE_POOL")))
+	}
+	c.PoolSize = pool
+	c.PoolMaxAge = duration(get, "DOCE_WORKSPACE_POOL_MAX_AGE", "24h", time.Minute, &errs)
 	if net.ParseIP(c.WorkspaceHost) == nil {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_HOST=%q is not an IP address", c.WorkspaceHost))
 	}
@@ -333,5 +343,6 @@ func (c *Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "htt
 func (c *Config) String() string {
 	return "http=" + c.HTTPAddr + " db=" + c.DBPath + " temporal=" + c.TemporalAddress + "/" + c.TemporalNamespace +
 		" queue=" + c.TaskQueue + " vault=" + c.VaultAddr + " image=" + c.OpenCodeImage +
-		" memory=" + strconv.FormatInt(c.WorkspaceMemory>>20, 10) + "MiB pids=" + strconv.FormatInt(c.WorkspacePids, 10)
+		" memory=" + strconv.FormatInt(c.WorkspaceMemory>>20, 10) + "MiB pids=" + strconv.FormatInt(c.WorkspacePids, 10) +
+		" pool=" + strconv.Itoa(c.PoolSize)
 }

@@ -21,21 +21,23 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestLoadNamesEveryBadVariable(t *testing.T) {
 	env := map[string]string{
-		"DOCE_HTTP_ADDR":             "nope",
-		"DOCE_SESSION_TTL":           "soon",
-		"VAULT_ADDR":                 "ftp://x",
-		"DOCE_WORKSPACE_MEMORY":      "10m",
-		"DOCE_WORKSPACE_PIDS":        "12",
-		"DOCE_LOG_FORMAT":            "xml",
-		"DOCE_WORKSPACE_DNS":         "1.1.1.1,resolver",
-		"DOCE_OAUTH_URLS":            "github-copilot=ftp://ghe",
-		"DOCE_OAUTH_CLIENT_IDS":      "nope=abc",
-		"DOCE_OAUTH_SCOPES":          "openai",
-		"DOCE_WORKSPACE_IDLE":        "500ms",
-		"DOCE_ALLOWED_PRIVATE_HOSTS": "10.0.0.0/99,llm.lan",
-		"DOCE_HOST_GATEWAY":          "docker0",
-		"DOCE_TRUSTED_PROXIES":       "proxy.lan",
-		"DOCE_PREVIEW_BASE_URL":      "https://10.0.0.1",
+		"DOCE_HTTP_ADDR":              "nope",
+		"DOCE_SESSION_TTL":            "soon",
+		"VAULT_ADDR":                  "ftp://x",
+		"DOCE_WORKSPACE_MEMORY":       "10m",
+		"DOCE_WORKSPACE_PIDS":         "12",
+		"DOCE_LOG_FORMAT":             "xml",
+		"DOCE_WORKSPACE_DNS":          "1.1.1.1,resolver",
+		"DOCE_OAUTH_URLS":             "github-copilot=ftp://ghe",
+		"DOCE_OAUTH_CLIENT_IDS":       "nope=abc",
+		"DOCE_OAUTH_SCOPES":           "openai",
+		"DOCE_WORKSPACE_IDLE":         "500ms",
+		"DOCE_ALLOWED_PRIVATE_HOSTS":  "10.0.0.0/99,llm.lan",
+		"DOCE_HOST_GATEWAY":           "docker0",
+		"DOCE_TRUSTED_PROXIES":        "proxy.lan",
+		"DOCE_PREVIEW_BASE_URL":       "https://10.0.0.1",
+		"DOCE_WORKSPACE_POOL":         "-1",
+		"DOCE_WORKSPACE_POOL_MAX_AGE": "1s",
 	}
 	_, err := load(func(k string) string { return env[k] })
 	if err == nil {

@@ -165,6 +165,8 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		// on exactly these two: the mock LLM on the Docker bridge's gateway (what
 		// host.docker.internal is) and well-known and OAuth servers on loopback.
 		"DOCE_ALLOWED_PRIVATE_HOSTS=127.0.0.1,"+hostGatewayIP(t),
+		// No prebuilt workspaces unless a test asks: each would be one more OpenCode starting.
+		"DOCE_WORKSPACE_POOL=0",
 	)
 	p.Env = append(p.Env, extraEnv...)
 	migrate := exec.Command(doceBinary(t), "migrate")

@@ -3,6 +3,7 @@
 package metrics
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"time"
@@ -68,6 +69,39 @@ func New() *Metrics {
 	}
 	reg.MustRegister(m.SetupsStarted, m.SetupsEnded, m.HTTPDuration, m.VaultDuration, m.OAuthRefreshes, m.OAuthLogins)
 	return m
+}
+
+// WatchPool makes /metrics report the workspace pool: its target size (doce_workspace_pool_size)
+// and its workspaces by state (doce_workspace_pool{state}), read by count at each scrape so the
+// numbers are never older than the scrape.
+func (m *Metrics) WatchPool(size int, count func(context.Context) (map[string]int, error)) {
+	m.Registry.MustRegister(&poolCollector{size: size, count: count})
+}
+
+var (
+	poolSizeDesc  = prometheus.NewDesc("doce_workspace_pool_size", "Prebuilt workspaces the pool keeps.", nil, nil)
+	poolStateDesc = prometheus.NewDesc("doce_workspace_pool", "Prebuilt workspaces by state: free, starting, failed.", []string{"state"}, nil)
+)
+
+type poolCollector struct {
+	size  int
+	count func(context.Context) (map[string]int, error)
+}
+
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) { ch <- poolSizeDesc; ch <- poolStateDesc }
+
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(poolSizeDesc, prometheus.GaugeValue, float64(c.size))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, err := c.count(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(poolStateDesc, err)
+		return
+	}
+	for _, state := range []string{"free", "starting", "failed"} {
+		ch <- prometheus.MustNewConstMetric(poolStateDesc, prometheus.GaugeValue, float64(n[state]), state)
+	}
 }
 
 // TemporalHandler reports the Temporal SDK's own metrics (requests, polls, workflow and

@@ -164,6 +164,19 @@ func (c *Client) Busy(ctx context.Context) (bool, error) {
 	return false, nil
 }
 
+// Config is the part of the server's loaded configuration doce checks.
+type Config struct {
+	Model string `json:"model"`
+}
+
+// Config returns the configuration the server's instance has loaded. It can name providers'
+// options: read it server-side only.
+func (c *Client) Config(ctx context.Context) (Config, error) {
+	var cfg Config
+	err := c.do(ctx, http.MethodGet, "/config", nil, &cfg)
+	return cfg, err
+}
+
 // DeleteAuth removes providerID's credential from the server's auth.json.
 func (c *Client) DeleteAuth(ctx context.Context, providerID string) error {
 	return c.do(ctx, http.MethodDelete, "/auth/"+authPath(providerID), nil, nil)

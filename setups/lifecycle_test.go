@@ -91,7 +91,7 @@ func TestEnsureIdleWatchesStartsOneForEachReadyProject(t *testing.T) {
 	var ready []string
 	for _, status := range []string{store.ProjectReady, store.ProjectStopped, store.ProjectSettingUp, store.ProjectReady, store.ProjectDeleted} {
 		p := &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
-		if _, _, err := st.CreateProject(ctx, p); err != nil {
+		if _, _, err := st.CreateProject(ctx, p, ""); err != nil {
 			t.Fatal(err)
 		}
 		p.Status = status

@@ -60,17 +60,35 @@ type Project struct {
 // RequestID its owner used before, nothing is inserted and the earlier project is returned with
 // created=false: a repeated submit never makes a second project. When the slug is taken by
 // another of the owner's projects, a short suffix makes it unique.
-func (s *Store) CreateProject(ctx context.Context, p *Project) (*Project, bool, error) {
+//
+// When poolImage is set and a prebuilt workspace on that image is free, the project claims it in
+// the same transaction: it takes the workspace's id (its Docker objects already carry it) and
+// where it listens, and the pool's row is gone. Two projects never get the same workspace, and a
+// failed insert leaves the workspace in the pool.
+func (s *Store) CreateProject(ctx context.Context, p *Project, poolImage string) (*Project, bool, error) {
 	if existing, err := s.projectByRequest(ctx, p); err != nil || existing != nil {
 		return existing, false, err
 	}
 	now := time.Now().UTC()
-	p.ID = NewID()
 	p.Status = ProjectPending
 	p.CreatedAt, p.UpdatedAt = now, now
 	base := p.Slug
 	for i := 0; ; i++ {
-		_, err := s.DB.NewInsert().Model(p).Exec(ctx)
+		err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			p.ID, p.ContainerID, p.ContainerName, p.HostPort, p.ServerPasswordCiphertext = NewID(), "", "", 0, ""
+			if poolImage != "" {
+				w, err := claimPoolWorkspace(ctx, tx, poolImage)
+				if err != nil {
+					return err
+				}
+				if w != nil {
+					p.ID, p.ContainerID, p.ContainerName, p.HostPort = w.ID, w.ContainerID, w.ContainerName, w.HostPort
+					p.ServerPasswordCiphertext = w.ServerPasswordCiphertext
+				}
+			}
+			_, err := tx.NewInsert().Model(p).Exec(ctx)
+			return err
+		})
 		if err == nil {
 			return p, true, nil
 		}

@@ -100,10 +100,10 @@ func TestProjectsOwnedAndPasswordSetOnce(t *testing.T) {
 	st.CreateUser(ctx, b)
 	p1 := &store.Project{OwnerUserID: a.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
 	p2 := &store.Project{OwnerUserID: a.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
-	if _, _, err := st.CreateProject(ctx, p1); err != nil {
+	if _, _, err := st.CreateProject(ctx, p1, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := st.CreateProject(ctx, p2); err != nil {
+	if _, _, err := st.CreateProject(ctx, p2, ""); err != nil {
 		t.Fatal(err)
 	}
 	if p1.Slug == p2.Slug {
@@ -132,7 +132,7 @@ func TestCreateProjectIdempotentByRequestID(t *testing.T) {
 	errs := make(chan error, n)
 	for range n {
 		go func() {
-			p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m", RequestID: "req-1"})
+			p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m", RequestID: "req-1"}, "")
 			if err != nil {
 				errs <- err
 				return
@@ -251,7 +251,7 @@ func TestTransitionProjectOnlyFromTheGivenStates(t *testing.T) {
 	u := &store.User{Username: "a", PasswordHash: "h", Role: store.RoleUser}
 	st.CreateUser(ctx, u)
 	p := &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
-	if _, _, err := st.CreateProject(ctx, p); err != nil {
+	if _, _, err := st.CreateProject(ctx, p, ""); err != nil {
 		t.Fatal(err)
 	}
 	p.Status = store.ProjectReady

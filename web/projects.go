@@ -127,7 +127,7 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	p, created, err = s.Store.CreateProject(ctx, &store.Project{
 		OwnerUserID: u.ID, Name: in.Name, Slug: slugify(in.Name), Prompt: in.Prompt,
 		ProviderID: conn.ProviderID, ModelID: in.ModelID, RequestID: in.RequestID,
-	})
+	}, s.PoolImage)
 	if err != nil {
 		return nil, false, err
 	}
@@ -142,6 +142,11 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	}
 	if created && s.Metrics != nil {
 		s.Metrics.SetupsStarted.WithLabelValues(p.ProviderID).Inc()
+	}
+	if created && p.ContainerID != "" { // it claimed a prebuilt workspace
+		if err := s.Setups.WakePool(ctx); err != nil {
+			s.Log.Warn("unable to wake the workspace pool; it refills at its next round", "error", err)
+		}
 	}
 	return p, created, nil
 }

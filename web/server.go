@@ -53,6 +53,8 @@ type Server struct {
 	TemporalUIURL string                // the Temporal UI, the one origin the codec endpoint answers
 	SessionTTL    time.Duration
 	StuckAfter    time.Duration // the ops page lists setups running longer
+	// PoolImage, when set, lets new projects claim a prebuilt workspace on that image.
+	PoolImage     string
 	SecureCookies bool
 	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-For gin believes when it
 	// finds a client's address, for login throttling; none by default (DOCE_TRUSTED_PROXIES).

@@ -9,10 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
-	"slices"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -34,6 +35,9 @@ const (
 	LabelComposeService = "com.docker.compose.service"
 	LabelProject        = "dev.doce.project"
 	LabelManaged        = "dev.doce.managed"
+	// LabelPool marks a workspace made for the pool. Labels cannot change, so it stays on a
+	// workspace a project claimed; the database says which are still unclaimed.
+	LabelPool = "dev.doce.pool"
 )
 
 // Where things are in the workspace image (scripts/workspace-image.sh).
@@ -118,6 +122,8 @@ type Spec struct {
 	OpenCodeConfig []byte
 	// DNS, when set, are the only name servers the workspace asks (an air-gapped site's own).
 	DNS []string
+	// Pooled marks a prebuilt workspace, started before any project claims it.
+	Pooled bool
 }
 
 // Workspace is a running workspace.
@@ -146,6 +152,27 @@ func labels(projectID, service string) map[string]string {
 		l[LabelComposeService] = service
 	}
 	return l
+}
+
+func containerLabels(s Spec) map[string]string {
+	l := labels(s.ProjectID, serviceName)
+	if s.Pooled {
+		l[LabelPool] = "true"
+	}
+	return l
+}
+
+// PooledIDs lists the ids of every workspace made for the pool, claimed or not.
+func (m *Manager) PooledIDs(ctx context.Context) ([]string, error) {
+	cs, err := m.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelPool+"=true"))})
+	if err != nil {
+		return nil, fmt.Errorf("workspace: unable to list pooled containers: %w", err)
+	}
+	ids := make([]string, 0, len(cs))
+	for _, c := range cs {
+		ids = append(ids, c.Labels[LabelProject])
+	}
+	return ids, nil
 }
 
 // Up brings a project's workspace up, creating what is missing and starting what is stopped.
@@ -190,7 +217,9 @@ func (m *Manager) ensureNetwork(ctx context.Context, projectID string) error {
 func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 	name := containerName(s.ProjectID)
 	if c, err := m.docker.ContainerInspect(ctx, name); err == nil {
-		return c.ID, nil
+		// A prebuilt workspace was started before its project was known: it gets the
+		// project's configuration now. A file already there (the agent's edits) is kept.
+		return c.ID, m.writeConfigIfMissing(ctx, c.ID, s.OpenCodeConfig)
 	} else if !cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("workspace: unable to inspect container: %w", err)
 	}
@@ -199,7 +228,7 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 		User:         fmt.Sprintf("%d:%d", AgentUID, AgentUID),
 		Env:          []string{"OPENCODE_SERVER_PASSWORD=" + s.Password, "PORT=" + strconv.Itoa(AppPort)},
 		ExposedPorts: nat.PortSet{openCodePort: {}, previewPort: {}},
-		Labels:       labels(s.ProjectID, serviceName),
+		Labels:       containerLabels(s),
 		WorkingDir:   workspaceDir,
 	}
 	pids := s.PidsLimit
@@ -249,6 +278,58 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 		return "", fmt.Errorf("workspace: unable to write %s and %s: %w", configFile, agentsFile, err)
 	}
 	return created.ID, nil
+}
+
+// writeConfig writes the project's opencode.json into the workspace; nothing when there is none
+// (a prebuilt workspace, which gets it when claimed).
+func (m *Manager) writeConfig(ctx context.Context, id string, config []byte) error {
+	if config == nil {
+		return nil
+	}
+	if err := m.docker.CopyToContainer(ctx, id, workspaceDir, tarOf(map[string][]byte{configFile: config}), container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("workspace: unable to write %s: %w", configFile, err)
+	}
+	return nil
+}
+
+// ReplaceConfig gives a running workspace the configuration to when it holds exactly from (the
+// one a prebuilt workspace starts with), and returns what it holds now. Anything else there (an
+// edit of the user's or the agent's) is left alone.
+func (m *Manager) ReplaceConfig(ctx context.Context, projectID string, from, to []byte) ([]byte, error) {
+	name := containerName(projectID)
+	rc, _, err := m.docker.CopyFromContainer(ctx, name, workspaceDir+"/"+configFile)
+	if err != nil {
+		return nil, fmt.Errorf("workspace: unable to read %s: %w", configFile, err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	if _, err := tr.Next(); err != nil {
+		return nil, fmt.Errorf("workspace: unable to read %s: %w", configFile, err)
+	}
+	now, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("workspace: unable to read %s: %w", configFile, err)
+	}
+	if !bytes.Equal(now, from) {
+		return now, nil
+	}
+	if err := m.writeConfig(ctx, name, to); err != nil {
+		return nil, err
+	}
+	return to, nil
+}
+
+func (m *Manager) writeConfigIfMissing(ctx context.Context, id string, config []byte) error {
+	if config == nil {
+		return nil
+	}
+	_, err := m.docker.ContainerStatPath(ctx, id, workspaceDir+"/"+configFile)
+	if err == nil {
+		return nil
+	} else if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("workspace: unable to look for %s: %w", configFile, err)
+	}
+	return m.writeConfig(ctx, id, config)
 }
 
 func (m *Manager) start(ctx context.Context, id string, s Spec) (Workspace, error) {

@@ -34,6 +34,7 @@ import (
 	"github.com/doce-dev/doce/tracing"
 	"github.com/doce-dev/doce/web"
 	"github.com/doce-dev/doce/worker"
+	"github.com/doce-dev/doce/workflows"
 	"github.com/doce-dev/doce/workspace"
 )
 
@@ -47,6 +48,7 @@ Commands:
   dev       run both in one process, migrating the database first
   migrate   apply database migrations and exit (migrate down: roll back the last group)
   setups    list, retry or cancel setups that need an operator (doce setups for more)
+  pool      status, drain or refill the prebuilt workspaces (doce pool for more)
   import-legacy PATH   import users and OpenRouter keys from a doce.dev database
   keys      show the Transit key's versions, or rotate it and rewrap (doce keys for more)
   backup PATH  write a consistent copy of the database to PATH, while doce runs
@@ -94,6 +96,8 @@ func main() {
 		err = runKeys(ctx, cfg, log, os.Args[2:])
 	case "setups":
 		err = runSetups(ctx, cfg, log, os.Args[2:])
+	case "pool":
+		err = runPool(ctx, cfg, log, os.Args[2:])
 	case "dev":
 		if err = runMigrate(ctx, cfg, log, false); err == nil {
 			err = runApp(ctx, cfg, log, true, true)
@@ -215,9 +219,13 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		if err := worker.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace); err != nil {
 			return err
 		}
+		docker := &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS, Ask: cfg.AgentAsk}
+		oc := &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, Ask: cfg.AgentAsk,
+			Agent: &agent.Connector{Secrets: patientTransit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)}}
 		w := worker.New(tc, cfg.TaskQueue, worker.Activities{
-			Docker:      &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS, Ask: cfg.AgentAsk},
-			OpenCode:    &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, Agent: &agent.Connector{Secrets: patientTransit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)}},
+			Docker:      docker,
+			OpenCode:    oc,
+			Pool:        &activities.Pool{Docker: docker, OpenCode: oc},
 			Projects:    &activities.Projects{Store: st, Metrics: m, Idle: newSetups(cfg, tc, st)},
 			Connections: &activities.Connections{Store: st},
 			Rewrap:      &activities.Rewrap{Store: st, Secrets: patientTransit},
@@ -229,6 +237,9 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return fmt.Errorf("unable to start worker: %w", err)
 		}
 		log.Info("worker started", "task_queue", cfg.TaskQueue)
+		if err := worker.ConfigurePool(ctx, tc, cfg.TaskQueue, poolConfig(cfg)); err != nil {
+			return err
+		}
 		if !serve && cfg.MetricsAddr != "" {
 			// A worker alone has no web tier: serve its metrics on their own address.
 			ms := &http.Server{Addr: cfg.MetricsAddr, Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -270,13 +281,14 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			}
 			return float64(n)
 		}))
+		m.WatchPool(cfg.PoolSize, st.PoolCounts)
 		srv := &web.Server{
-			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws,
+			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, PoolImage: poolImage(cfg),
 			Payloads: codec, TemporalUIURL: cfg.TemporalUIURL,
 			Verifier:   &providers.Verifier{HTTP: outboundClient(ctx, cfg, log), BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,
 			TrustedProxies: cfg.TrustedProxies,
-			Agent: &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)},
+			Agent:          &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)},
 		}
 		if cfg.PreviewBaseURL != "" {
 			key, err := web.PreviewKey(ctx, st, transit)
@@ -317,6 +329,18 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		})
 	}
 	return g.Wait()
+}
+
+func poolConfig(cfg *config.Config) workflows.PoolConfig {
+	return workflows.PoolConfig{Size: cfg.PoolSize, Image: cfg.OpenCodeImage, MaxAge: cfg.PoolMaxAge}
+}
+
+// poolImage is the image new projects claim prebuilt workspaces of; none without a pool.
+func poolImage(cfg *config.Config) string {
+	if cfg.PoolSize == 0 {
+		return ""
+	}
+	return cfg.OpenCodeImage
 }
 
 func newSetups(cfg *config.Config, tc client.Client, st *store.Store) *setups.Service {
