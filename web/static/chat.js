@@ -350,8 +350,11 @@
     clearTimeout(retryTimer);
     return call("GET", q("/messages")).then(function (body) {
       session = body.sessionId || session;
-      var first = conv.querySelector("[data-first-prompt]");
-      if (first && (body.messages || []).length) first.remove(); // the real one is in the messages
+      // What the server rendered (the first prompt, or the conversation as the page was made)
+      // gives way to the live conversation.
+      if ((body.messages || []).length) {
+        conv.querySelectorAll("[data-first-prompt], [data-server]").forEach(function (n) { n.remove(); });
+      }
       clear();
       (body.messages || []).forEach(function (msg) {
         updateInfo(msg.info);
