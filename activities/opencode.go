@@ -364,12 +364,8 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 	}
 	sent := false
 	if p.PromptRequestedAt != nil {
-		msgs, err := c.Messages(ctx, p.OpenCodeSessionID)
-		if err != nil {
+		if sent, err = hasUserMessage(ctx, c, p.OpenCodeSessionID); err != nil {
 			return err
-		}
-		for _, m := range msgs {
-			sent = sent || m.Info.Role == "user"
 		}
 	} else {
 		now := time.Now().UTC()
@@ -388,10 +384,37 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 		if err := c.PromptAsync(ctx, p.OpenCodeSessionID, model, p.Prompt); err != nil {
 			return err
 		}
+		// OpenCode answers 204 before it has stored the message; a workspace stopped in that
+		// moment would lose the prompt. The step is done once the session holds it.
+		for !sent {
+			if sent, err = hasUserMessage(ctx, c, p.OpenCodeSessionID); err != nil {
+				return err
+			}
+			if !sent {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}
 	}
 	now := time.Now().UTC()
 	p.PromptSentAt = &now
 	return a.Store.UpdateProject(ctx, p, "prompt_sent_at")
+}
+
+func hasUserMessage(ctx context.Context, c *opencode.Client, sessionID string) (bool, error) {
+	msgs, err := c.Messages(ctx, sessionID)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range msgs {
+		if m.Info.Role == "user" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // IdleCheck tells the idle watch whether the project is still ready and whether its agent is

@@ -29,7 +29,6 @@ import (
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
-	"github.com/doce-dev/doce/workspace"
 )
 
 // payloadKey is the Transit key doce encrypts Temporal payloads under (DOCE_VAULT_PAYLOAD_KEY's
@@ -136,11 +135,6 @@ func TestWorkflowPayloadsEncrypted(t *testing.T) {
 	var created struct{ Project projectState }
 	json.Unmarshal(body, &created)
 	p := created.Project
-	t.Cleanup(func() {
-		if ws, err := workspace.NewManager("127.0.0.1"); err == nil {
-			ws.Down(context.Background(), p.ID)
-		}
-	})
 	// Past its first step the run's history holds its input, memo, step results and failures;
 	// whether OpenCode is up yet does not matter here (on a loaded machine it may take minutes).
 	waitFor(t, "setup past docker.composeUp", 3*time.Minute, func() (bool, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -51,11 +52,6 @@ func createProject(t *testing.T, hc *recordingClient, doce *doceProcess, prompt 
 	}
 	var v struct{ Project projectState }
 	json.Unmarshal(body, &v)
-	t.Cleanup(func() {
-		if ws, err := workspace.NewManager("127.0.0.1"); err == nil {
-			ws.Down(context.Background(), v.Project.ID)
-		}
-	})
 	return v.Project
 }
 
@@ -100,7 +96,13 @@ func assertOneOfEach(t *testing.T, docker *dockerclient.Client, projectID, promp
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		json.NewDecoder(resp.Body).Decode(out)
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("OpenCode GET %s: %d %s", path, resp.StatusCode, body)
+		}
+		if err := json.Unmarshal(body, out); err != nil {
+			t.Fatalf("OpenCode GET %s: %v in %.300s", path, err, body)
+		}
 	}
 	var sessions []struct{ ID string }
 	get("/session", &sessions)
@@ -130,7 +132,7 @@ func assertOneOfEach(t *testing.T, docker *dockerclient.Client, projectID, promp
 				}
 			}
 		}
-		return userMsgs > 0 && complete, fmt.Errorf("%d user messages", userMsgs)
+		return userMsgs > 0 && complete, fmt.Errorf("%d user messages among %d in session %s", userMsgs, len(msgs), sessions[0].ID)
 	})
 	if userMsgs != 1 || prompts != 1 {
 		t.Fatalf("%d user messages, %d with the prompt; want 1 and 1", userMsgs, prompts)

@@ -126,7 +126,6 @@ func createProjectOn(t *testing.T, hc *recordingClient, doce *doceProcess, provi
 	}
 	var v struct{ Project projectState }
 	json.Unmarshal(body, &v)
-	t.Cleanup(func() { downWorkspace(v.Project.ID) })
 	return v.Project
 }
 

@@ -133,14 +133,6 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 		t.Fatalf("double submit answers %v, want one 201 and three 200", statuses)
 	}
 	projectID := created.Project.ID
-	t.Cleanup(func() {
-		ws, err := workspace.NewManager("127.0.0.1")
-		if err == nil {
-			if err := ws.Down(context.Background(), projectID); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-	})
 	if created.Project.WorkflowID != "project-setup:"+projectID {
 		t.Fatalf("workflow id %q", created.Project.WorkflowID)
 	}
@@ -590,11 +582,6 @@ func TestWellKnownConnection(t *testing.T) {
 	var created struct{ Project struct{ ID string } }
 	json.Unmarshal(body, &created)
 	id := created.Project.ID
-	t.Cleanup(func() {
-		if ws, err := workspace.NewManager("127.0.0.1"); err == nil {
-			ws.Down(context.Background(), id)
-		}
-	})
 	waitStatus(t, hc, doce, id, "ready", 2*time.Minute)
 	waitFor(t, "the organisation's model receives the prompt with the token", time.Minute, func() (bool, error) {
 		for _, rq := range org.requests() {

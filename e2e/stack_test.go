@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doce-dev/doce/store"
 	"go.temporal.io/api/temporalproto"
 )
 
@@ -183,8 +184,33 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		if t.Failed() {
 			t.Logf("doce logs:\n%s", p.Logs.String())
 		}
+		// Only once doce is stopped: a worker still running could bring a workspace back.
+		p.removeWorkspaces(t)
 	})
 	return p
+}
+
+// removeWorkspaces removes the Docker objects of every project and pooled workspace this doce
+// made, whatever state the test left them in, so no test leaves networks for the next to run
+// out of.
+func (p *doceProcess) removeWorkspaces(t testing.TB) {
+	st, err := store.Open(filepath.Join(p.DataDir, "doce.db"))
+	if err != nil {
+		t.Logf("workspaces left behind: %v", err)
+		return
+	}
+	defer st.Close()
+	var ids []string
+	for _, table := range []string{"projects", "pool_workspaces"} {
+		var more []string
+		if err := st.DB.NewSelect().Table(table).Column("id").Scan(context.Background(), &more); err != nil {
+			t.Logf("workspaces left behind: %v", err)
+		}
+		ids = append(ids, more...)
+	}
+	for _, id := range ids {
+		downWorkspace(id)
+	}
 }
 
 // start runs `doce <command>` until the test ends or kill9 stops it.

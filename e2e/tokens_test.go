@@ -16,7 +16,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/doce-dev/doce/store"
-	"github.com/doce-dev/doce/workspace"
 )
 
 // TestAPITokenScript is what a script or CI job does with personal access tokens against a real
@@ -74,11 +73,6 @@ func TestAPITokenScript(t *testing.T) {
 	}
 	var created struct{ Project projectState }
 	json.Unmarshal(body, &created)
-	t.Cleanup(func() {
-		if ws, err := workspace.NewManager("127.0.0.1"); err == nil {
-			ws.Down(context.Background(), created.Project.ID)
-		}
-	})
 	status, body = call(ro, "POST", "/api/v1/projects", map[string]any{"prompt": "Say hello again.", "modelId": "mock-model"})
 	expectError(t, status, body, http.StatusForbidden, "read-only")
 	waitFor(t, "project ready, watched with the read-only token", 3*time.Minute, func() (bool, error) {

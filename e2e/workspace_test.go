@@ -85,7 +85,6 @@ func TestAgentToolsInWorkspace(t *testing.T) {
 	var created struct{ Project projectState }
 	json.Unmarshal(body, &created)
 	id := created.Project.ID
-	t.Cleanup(func() { downWorkspace(id) })
 	waitStatus(t, hc, doce, id, "ready", 8*time.Minute) // OpenCode starts in seconds, minutes on a loaded machine
 
 	cs, err := docker.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", workspace.LabelProject+"="+id))})
