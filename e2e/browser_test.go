@@ -210,13 +210,16 @@ func TestBrowserNarrowAndKeyboard(t *testing.T) {
 	)
 	for _, path := range []string{"/settings/providers", "/projects"} {
 		var scrollWidth int
+		var wide []string
 		run(t, ctx, "open "+path,
 			chromedp.Navigate(doce.URL+path),
 			chromedp.WaitVisible(`main`),
 			chromedp.Evaluate(`document.documentElement.scrollWidth`, &scrollWidth),
+			// The innermost elements reaching past the viewport, to say what is too wide.
+			chromedp.Evaluate(`[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 376 && ![...e.children].some(c => c.getBoundingClientRect().right > 376)).slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '') + ' ' + Math.round(e.getBoundingClientRect().right) + 'px: ' + e.textContent.trim().slice(0, 40))`, &wide),
 		)
 		if scrollWidth > 375 {
-			t.Errorf("%s is %d px wide at a 375 px viewport", path, scrollWidth)
+			t.Errorf("%s is %d px wide at a 375 px viewport: %q", path, scrollWidth, wide)
 		}
 		screenshot(t, ctx, "narrow"+strings.ReplaceAll(path, "/", "-"))
 	}

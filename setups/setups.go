@@ -71,21 +71,23 @@ func (s *Service) Start(ctx context.Context, p *store.Project, requestedBy strin
 
 // Retry resumes a failed setup at its failed step. A run that waits takes the retry update (its
 // validator refuses it unless the run waits, so of two retries at once one is taken and the
-// other learns it was not); a run that gave up waiting is started again.
+// other learns it was not) and records the project setting up again itself: by the time the
+// update completes the run may have finished or failed again, which a write here would undo.
+// A run that gave up waiting is started again.
 func (s *Service) Retry(ctx context.Context, p *store.Project, requestedBy string) error {
 	err := s.update(ctx, p.ID, workflows.UpdateRetry)
 	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		if p.Status != store.ProjectFailed {
-			return ErrNotWaiting
-		}
-		err = s.Start(ctx, p, requestedBy)
-	}
-	if err != nil {
+	if !errors.As(err, &nf) {
 		return err
 	}
-	p.Status, p.SetupError = store.ProjectSettingUp, ""
-	return s.Store.UpdateProject(ctx, p, "status", "setup_error")
+	if p.Status != store.ProjectFailed {
+		return ErrNotWaiting
+	}
+	p.SetupError = ""
+	if err := s.Store.UpdateProject(ctx, p, "setup_error"); err != nil {
+		return err
+	}
+	return s.Start(ctx, p, requestedBy)
 }
 
 // Cancel tears down a setup stopped at a failed step.
