@@ -147,7 +147,7 @@ func (a *Rewrap) projectsPage(ctx context.Context, in workflows.RewrapPageInput,
 	}
 	for i, p := range touched {
 		p.ServerPasswordCiphertext = rewrapped[i]
-		if err := a.Store.UpdateProject(ctx, p, "server_password_ciphertext"); err != nil {
+		if err := a.Store.SetProjectPassword(ctx, p.ID, p.ServerPasswordCiphertext); err != nil {
 			return res, err
 		}
 		activity.RecordHeartbeat(ctx, i+1)

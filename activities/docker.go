@@ -79,7 +79,7 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 		return workflows.ComposeUpResult{}, err
 	}
 	p.ContainerID, p.ContainerName, p.HostPort, p.PreviewHostPort = ws.ContainerID, ws.ContainerName, ws.HostPort, ws.PreviewHostPort
-	if err := a.Store.UpdateProject(ctx, p, "container_id", "container_name", "host_port", "preview_host_port"); err != nil {
+	if err := a.Store.RecordContainer(ctx, p.ID, ws.ContainerID, ws.ContainerName, ws.HostPort, ws.PreviewHostPort); err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
 	return workflows.ComposeUpResult{ContainerName: ws.ContainerName, HostPort: ws.HostPort}, nil

@@ -15,6 +15,7 @@ import (
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
 	"github.com/doce-dev/doce/workspace"
@@ -327,7 +328,7 @@ func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (w
 	} else {
 		now := time.Now().UTC()
 		p.SessionRequestedAt = &now
-		if err := a.Store.UpdateProject(ctx, p, "session_requested_at"); err != nil {
+		if err := a.Store.MarkSessionRequested(ctx, p.ID, now); err != nil {
 			return workflows.SessionResult{}, err
 		}
 	}
@@ -339,7 +340,7 @@ func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (w
 		id = s.ID
 	}
 	p.OpenCodeSessionID = id
-	if err := a.Store.UpdateProject(ctx, p, "opencode_session_id"); err != nil {
+	if err := a.Store.RecordSession(ctx, p.ID, id); err != nil {
 		return workflows.SessionResult{}, err
 	}
 	return workflows.SessionResult{SessionID: id}, nil
@@ -370,7 +371,7 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 	} else {
 		now := time.Now().UTC()
 		p.PromptRequestedAt = &now
-		if err := a.Store.UpdateProject(ctx, p, "prompt_requested_at"); err != nil {
+		if err := a.Store.MarkPromptRequested(ctx, p.ID, now); err != nil {
 			return err
 		}
 	}
@@ -401,7 +402,7 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 	}
 	now := time.Now().UTC()
 	p.PromptSentAt = &now
-	return a.Store.UpdateProject(ctx, p, "prompt_sent_at")
+	return a.Store.MarkPromptSent(ctx, p.ID, now)
 }
 
 func hasUserMessage(ctx context.Context, c *opencode.Client, sessionID string) (bool, error) {
@@ -421,7 +422,7 @@ func hasUserMessage(ctx context.Context, c *opencode.Client, sessionID string) (
 // working. A ready project whose container does not run has no agent working.
 func (a *OpenCode) IdleCheck(ctx context.Context, in workflows.StepInput) (workflows.IdleCheck, error) {
 	p, err := a.liveProject(ctx, in.ProjectID)
-	if p == nil || err != nil || p.Status != store.ProjectReady {
+	if p == nil || err != nil || p.Status != status.Ready {
 		return workflows.IdleCheck{}, err
 	}
 	if _, running, err := a.Workspace.State(ctx, p.ID); err != nil || !running {
@@ -447,7 +448,7 @@ func (a *OpenCode) liveProject(ctx context.Context, id string) (*store.Project, 
 	} else if err != nil {
 		return nil, err
 	}
-	if p.DeletedAt != nil || p.HostPort == 0 || p.Status == store.ProjectDeleting || p.Status == store.ProjectDeleted {
+	if p.DeletedAt != nil || p.HostPort == 0 || p.Status == status.Deleting || p.Status == status.Deleted {
 		return nil, nil
 	}
 	return p, nil
@@ -483,7 +484,7 @@ func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.P
 			}
 		}()
 		p.HostPort, p.PreviewHostPort = ws.HostPort, ws.PreviewHostPort
-		if err := a.Store.UpdateProject(ctx, p, "host_port", "preview_host_port"); err != nil {
+		if err := a.Store.RecordPorts(ctx, p.ID, ws.HostPort, ws.PreviewHostPort); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/doce-dev/doce/metrics"
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
 )
@@ -23,22 +24,25 @@ type IdleWatcher interface {
 
 // RecordProgress stores the setup's current step and status.
 func (a *Projects) RecordProgress(ctx context.Context, u workflows.ProgressUpdate) error {
-	if a.Metrics != nil && u.Status != store.ProjectSettingUp {
-		a.Metrics.SetupsEnded.WithLabelValues(u.Status, u.Step).Inc()
-	}
-	p := &store.Project{ID: u.ProjectID, SetupStep: u.Step, Status: u.Status, SetupError: u.Error}
-	cols := []string{"setup_step", "status", "setup_error"}
+	var progress string
 	if u.Progress != nil {
 		b, err := json.Marshal(u.Progress)
 		if err != nil {
 			return err
 		}
-		p.SetupProgress = string(b)
-		cols = append(cols, "setup_progress")
+		progress = string(b)
 	}
-	err := a.Store.UpdateProject(ctx, p, cols...)
+	err := a.Store.RecordSetupProgress(ctx, u.ProjectID, u.Step, u.Status, u.Error, progress)
 	if err == store.ErrNotFound {
 		return nil // deleted meanwhile: nothing to record
+	}
+	if err == nil && a.Metrics != nil {
+		switch u.Status {
+		case status.Ready, status.Cancelled:
+			a.Metrics.SetupsEnded.WithLabelValues(string(u.Status)).Inc()
+		case status.SetupFailed:
+			a.Metrics.SetupStepFailures.WithLabelValues(u.Step).Inc()
+		}
 	}
 	return err
 }

@@ -103,7 +103,7 @@ func TestPreviewInBrowser(t *testing.T) {
 		mockReply{Chunks: []string{"Changed."}},
 	)
 	proj := createProjectOn(t, hc, doce, "custom", "mock-model", "BUILD-THE-PREVIEW: a page with a heading.")
-	waitStatus(t, hc, doce, proj.ID, store.ProjectReady, 6*time.Minute) // a loaded machine starts OpenCode slowly
+	waitStatus(t, hc, doce, proj.ID, "ready", 6*time.Minute) // a loaded machine starts OpenCode slowly
 
 	st := openStoreAt(t, doce)
 	defer st.Close()
@@ -169,7 +169,7 @@ func TestPreviewInBrowser(t *testing.T) {
 	run(t, ctx, "POST to doce from the preview", chromedp.Evaluate(fmt.Sprintf(`
 		fetch(%q, {method: "POST", credentials: "include", mode: "no-cors", body: "x"}).then(r => "sent " + r.type, e => "refused: " + e)`, doce.URL+"/api/v1/projects/"+proj.ID+"/cancel"),
 		&postStatus, awaitPromise))
-	if got := getProject(t, hc, doce, proj.ID); got.Status != store.ProjectReady {
+	if got := getProject(t, hc, doce, proj.ID); got.Status != "ready" {
 		t.Errorf("a POST from the preview changed the project: %s (%s)", got.Status, postStatus)
 	}
 	// A WebSocket echo served by the workspace's app, through the preview.

@@ -172,7 +172,7 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 	status, body = apiCall(t, hc, doce.URL, "GET", "/metrics", nil)
 	for _, want := range []string{
 		`doce_setups_started_total{provider="custom"} 1`,
-		`doce_setups_ended_total{outcome="ready",step=""} 1`,
+		`doce_setups_ended_total{outcome="ready"} 1`,
 		`doce_http_request_duration_seconds_bucket{method="POST",route="/api/v1/projects"`,
 		`doce_vault_request_duration_seconds_count{operation="decrypt",outcome="ok"}`,
 		`doce_setups_waiting_for_operator 0`,

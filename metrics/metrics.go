@@ -23,9 +23,12 @@ type Metrics struct {
 
 	// SetupsStarted counts setups started, by provider.
 	SetupsStarted *prometheus.CounterVec
-	// SetupsEnded counts setups reaching an outcome (ready, failed, cancelled), by the step a
-	// failure stopped at.
+	// SetupsEnded counts setups reaching their end: ready or cancelled. A setup that fails,
+	// is retried and gets ready counts once, as ready.
 	SetupsEnded *prometheus.CounterVec
+	// SetupStepFailures counts steps that failed after their retries, leaving their setup
+	// waiting for an operator, by step.
+	SetupStepFailures *prometheus.CounterVec
 	// HTTPDuration is the web tier's latency by route and status.
 	HTTPDuration *prometheus.HistogramVec
 	// VaultDuration is Vault Transit call latency by operation and outcome.
@@ -50,8 +53,11 @@ func New() *Metrics {
 			Name: "doce_setups_started_total", Help: "Project setups started.",
 		}, []string{"provider"}),
 		SetupsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "doce_setups_ended_total", Help: "Project setups reaching an outcome: ready, failed (at step), cancelled.",
-		}, []string{"outcome", "step"}),
+			Name: "doce_setups_ended_total", Help: "Project setups reaching their end: ready or cancelled.",
+		}, []string{"outcome"}),
+		SetupStepFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "doce_setup_step_failures_total", Help: "Setup steps that failed after their retries; the setup then waits for an operator.",
+		}, []string{"step"}),
 		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "doce_http_request_duration_seconds", Help: "Web tier request latency.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
@@ -67,7 +73,7 @@ func New() *Metrics {
 			Name: "doce_oauth_logins_total", Help: "Device sign-ins finished: connected, denied, expired, refused.",
 		}, []string{"provider", "outcome"}),
 	}
-	reg.MustRegister(m.SetupsStarted, m.SetupsEnded, m.HTTPDuration, m.VaultDuration, m.OAuthRefreshes, m.OAuthLogins)
+	reg.MustRegister(m.SetupsStarted, m.SetupsEnded, m.SetupStepFailures, m.HTTPDuration, m.VaultDuration, m.OAuthRefreshes, m.OAuthLogins)
 	return m
 }
 

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
 )
@@ -33,21 +34,21 @@ func (s *Service) ActivityEvery() time.Duration {
 // StopWorkspace stops a ready project's workspace (ProjectStop). A stop already under way is
 // the same run. It returns once the workflow is started; p.Status is then stopping.
 func (s *Service) StopWorkspace(ctx context.Context, p *store.Project, requestedBy string) error {
-	return s.move(ctx, p, []string{store.ProjectReady, store.ProjectStopping}, store.ProjectStopping,
+	return s.move(ctx, p, []status.Project{status.Ready, status.Stopping}, status.Stopping,
 		workflows.StopWorkflowID(p.ID), "ProjectStop", requestedBy)
 }
 
 // StartWorkspace starts a stopped project's workspace again (ProjectStart), handing OpenCode
 // its credentials again. A start already under way is the same run; p.Status is then starting.
 func (s *Service) StartWorkspace(ctx context.Context, p *store.Project, requestedBy string) error {
-	return s.move(ctx, p, []string{store.ProjectStopped, store.ProjectStarting}, store.ProjectStarting,
+	return s.move(ctx, p, []status.Project{status.Stopped, status.Starting}, status.Starting,
 		workflows.StartWorkflowID(p.ID), "ProjectStart", requestedBy)
 }
 
 // move makes the first move of a stop or start (guarded, so racing requests and workflows
 // cannot undo each other) and starts the workflow that finishes it. Should Temporal refuse,
 // the project goes back to where it was, so its owner can ask again.
-func (s *Service) move(ctx context.Context, p *store.Project, from []string, to, workflowID, workflowType, requestedBy string) error {
+func (s *Service) move(ctx context.Context, p *store.Project, from []status.Project, to status.Project, workflowID, workflowType, requestedBy string) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	was := p.Status
@@ -74,7 +75,7 @@ func (s *Service) move(ctx context.Context, p *store.Project, from []string, to,
 	}, workflowType, workflows.StepInput{ProjectID: p.ID})
 	if err != nil {
 		if was != to {
-			_, _ = s.Store.TransitionProject(context.WithoutCancel(ctx), p.ID, []string{to}, was, "")
+			_, _ = s.Store.TransitionProject(context.WithoutCancel(ctx), p.ID, []status.Project{to}, was, "")
 		}
 		return fmt.Errorf("setups: unable to start %s of %s: %w", workflowType, p.ID, err)
 	}
@@ -86,7 +87,7 @@ func (s *Service) move(ctx context.Context, p *store.Project, from []string, to,
 // the project's idle watch (starting one if none runs), at most once per ActivityEvery per
 // project and process; calls in between return at once. The web tier and the chat share it.
 func (s *Service) RecordActivity(ctx context.Context, p *store.Project) error {
-	if p.Status != store.ProjectReady {
+	if p.Status != status.Ready {
 		return nil
 	}
 	now := time.Now()
@@ -134,7 +135,7 @@ func (s *Service) EnsureIdleWatches(ctx context.Context) (int, error) {
 		}
 		for _, p := range page {
 			after = p.ID
-			if p.Status != store.ProjectReady || p.DeletedAt != nil {
+			if p.Status != status.Ready || p.DeletedAt != nil {
 				continue
 			}
 			seen++

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/mocks"
 
 	"github.com/doce-dev/doce/migrations"
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
 )
@@ -41,8 +42,8 @@ func TestRecordActivityIsThrottledPerProject(t *testing.T) {
 	if got := s.ActivityEvery(); got != time.Minute {
 		t.Fatalf("ActivityEvery with a 1h idle time: %s, want 1m", got)
 	}
-	a := &store.Project{ID: "a", Status: store.ProjectReady}
-	b := &store.Project{ID: "b", Status: store.ProjectReady}
+	a := &store.Project{ID: "a", Status: status.Ready}
+	b := &store.Project{ID: "b", Status: status.Ready}
 	var wg sync.WaitGroup
 	for range 200 {
 		wg.Add(2)
@@ -51,12 +52,12 @@ func TestRecordActivityIsThrottledPerProject(t *testing.T) {
 	}
 	wg.Wait()
 	// A stopped project has no watch to tell.
-	_ = s.RecordActivity(context.Background(), &store.Project{ID: "c", Status: store.ProjectStopped})
+	_ = s.RecordActivity(context.Background(), &store.Project{ID: "c", Status: status.Stopped})
 	if signalled[workflows.IdleWorkflowID("a")] != 1 || signalled[workflows.IdleWorkflowID("b")] != 1 || len(signalled) != 2 {
 		t.Fatalf("signals %v, want one for each ready project", signalled)
 	}
 
-	d := &store.Project{ID: "d", Status: store.ProjectReady}
+	d := &store.Project{ID: "d", Status: status.Ready}
 	fail = true
 	if err := s.RecordActivity(context.Background(), d); err == nil {
 		t.Fatal("want the failed signal reported")
@@ -89,19 +90,19 @@ func TestEnsureIdleWatchesStartsOneForEachReadyProject(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ready []string
-	for _, status := range []string{store.ProjectReady, store.ProjectStopped, store.ProjectSettingUp, store.ProjectReady, store.ProjectDeleted} {
+	for _, s := range []status.Project{status.Ready, status.Stopped, status.SettingUp, status.Ready, status.Deleted} {
 		p := &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
 		if _, _, err := st.CreateProject(ctx, p, ""); err != nil {
 			t.Fatal(err)
 		}
-		p.Status = status
-		if err := st.UpdateProject(ctx, p, "status"); err != nil {
+		p.Status = s
+		if _, err := st.TransitionProject(ctx, p.ID, status.Live, s, ""); err != nil {
 			t.Fatal(err)
 		}
-		if status == store.ProjectDeleted {
+		if s == status.Deleted {
 			st.MarkProjectDeleted(ctx, p.ID)
 		}
-		if status == store.ProjectReady {
+		if s == status.Ready {
 			ready = append(ready, workflows.IdleWorkflowID(p.ID))
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
 )
@@ -59,14 +60,14 @@ func (s *Service) Start(ctx context.Context, p *store.Project, requestedBy strin
 			workflows.SAProjectID.ValueSet(p.ID),
 			workflows.SAUserID.ValueSet(p.OwnerUserID),
 			workflows.SAProviderID.ValueSet(p.ProviderID),
-			workflows.SASetupState.ValueSet(workflows.StateRunning),
+			workflows.SASetupState.ValueSet(string(status.SetupRunning)),
 		),
 	}, "ProjectSetup", workflows.SetupInput{ProjectID: p.ID, RequestedBy: requestedBy, OperatorWait: s.OperatorWait})
 	if err != nil {
 		return fmt.Errorf("setups: unable to start setup of %s: %w", p.ID, err)
 	}
-	p.WorkflowID, p.Status = run.GetID(), store.ProjectSettingUp
-	return s.Store.UpdateProject(ctx, p, "workflow_id", "status")
+	p.WorkflowID, p.Status = run.GetID(), status.SettingUp
+	return s.Store.RecordSetupStarted(ctx, p.ID, p.WorkflowID)
 }
 
 // Retry resumes a failed setup at its failed step. A run that waits takes the retry update (its
@@ -80,11 +81,11 @@ func (s *Service) Retry(ctx context.Context, p *store.Project, requestedBy strin
 	if !errors.As(err, &nf) {
 		return err
 	}
-	if p.Status != store.ProjectFailed {
+	if p.Status != status.SetupFailed {
 		return ErrNotWaiting
 	}
 	p.SetupError = ""
-	if err := s.Store.UpdateProject(ctx, p, "setup_error"); err != nil {
+	if err := s.Store.ClearSetupError(ctx, p.ID); err != nil {
 		return err
 	}
 	return s.Start(ctx, p, requestedBy)
@@ -146,14 +147,14 @@ func (s *Service) Delete(ctx context.Context, p *store.Project, requestedBy stri
 	if err != nil {
 		return fmt.Errorf("setups: unable to start teardown of %s: %w", p.ID, err)
 	}
-	p.Status = store.ProjectDeleting
-	return s.Store.UpdateProject(ctx, p, "status")
+	p.Status = status.Deleting
+	return s.Store.MarkProjectDeleting(ctx, p.ID)
 }
 
 // EnsureRunning starts the ready project's workspace again if its container stopped, and
 // re-hands it its credentials. It returns once the workflow is started, not done.
 func (s *Service) EnsureRunning(ctx context.Context, p *store.Project) error {
-	if p.Status != store.ProjectReady {
+	if p.Status != status.Ready {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
@@ -207,7 +208,7 @@ func (s *Service) CountWaiting(ctx context.Context) (int64, error) {
 	resp, err := s.Temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
 		Namespace: s.Namespace,
 		Query: fmt.Sprintf("WorkflowType = 'ProjectSetup' AND ExecutionStatus = 'Running' AND %s = '%s'",
-			workflows.SASetupState.GetName(), workflows.StateWaiting),
+			workflows.SASetupState.GetName(), status.SetupWaiting),
 	})
 	if err != nil {
 		return 0, err
@@ -252,8 +253,8 @@ func (su Setup) Age() time.Duration { return time.Since(su.StartedAt).Round(time
 // longer than stuckAfter, newest first, at most limit.
 func (s *Service) ListNeedingAttention(ctx context.Context, stuckAfter time.Duration, limit int) ([]Setup, error) {
 	q := fmt.Sprintf("WorkflowType = 'ProjectSetup' AND ExecutionStatus = 'Running' AND (%s = '%s' OR (%s = '%s' AND StartTime < '%s'))",
-		workflows.SASetupState.GetName(), workflows.StateWaiting,
-		workflows.SASetupState.GetName(), workflows.StateRunning,
+		workflows.SASetupState.GetName(), status.SetupWaiting,
+		workflows.SASetupState.GetName(), status.SetupRunning,
 		time.Now().Add(-stuckAfter).UTC().Format(time.RFC3339))
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()

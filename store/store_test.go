@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/doce-dev/doce/migrations"
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -254,30 +255,30 @@ func TestTransitionProjectOnlyFromTheGivenStates(t *testing.T) {
 	if _, _, err := st.CreateProject(ctx, p, ""); err != nil {
 		t.Fatal(err)
 	}
-	p.Status = store.ProjectReady
-	if err := st.UpdateProject(ctx, p, "status"); err != nil {
+	p.Status = status.Ready
+	if _, err := st.TransitionProject(ctx, p.ID, status.Live, p.Status, ""); err != nil {
 		t.Fatal(err)
 	}
 	// Two stops race: one moves the project, the other finds it moved.
-	moved, err := st.TransitionProject(ctx, p.ID, []string{store.ProjectReady}, store.ProjectStopping, "")
+	moved, err := st.TransitionProject(ctx, p.ID, []status.Project{status.Ready}, status.Stopping, "")
 	if err != nil || !moved {
 		t.Fatalf("ready → stopping: moved=%v err=%v", moved, err)
 	}
-	if moved, err := st.TransitionProject(ctx, p.ID, []string{store.ProjectReady}, store.ProjectStopping, ""); err != nil || moved {
+	if moved, err := st.TransitionProject(ctx, p.ID, []status.Project{status.Ready}, status.Stopping, ""); err != nil || moved {
 		t.Fatalf("second ready → stopping: moved=%v err=%v, want not moved", moved, err)
 	}
-	if moved, err := st.TransitionProject(ctx, p.ID, []string{store.ProjectStopping}, store.ProjectStopped, "it broke"); err != nil || !moved {
+	if moved, err := st.TransitionProject(ctx, p.ID, []status.Project{status.Stopping}, status.Stopped, "it broke"); err != nil || !moved {
 		t.Fatalf("stopping → stopped: moved=%v err=%v", moved, err)
 	}
 	got, _ := st.Project(ctx, p.ID)
-	if got.Status != store.ProjectStopped || got.SetupError != "it broke" {
+	if got.Status != status.Stopped || got.SetupError != "it broke" {
 		t.Fatalf("project %s %q, want stopped with the error", got.Status, got.SetupError)
 	}
 	// A deleted project moves no more.
 	if err := st.MarkProjectDeleted(ctx, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	if moved, err := st.TransitionProject(ctx, p.ID, []string{store.ProjectDeleted}, store.ProjectStarting, ""); err != nil || moved {
+	if moved, err := st.TransitionProject(ctx, p.ID, []status.Project{status.Deleted}, status.Starting, ""); err != nil || moved {
 		t.Fatalf("deleted → starting: moved=%v err=%v, want not moved", moved, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -46,7 +47,7 @@ func (s *Server) chatProject(c *gin.Context) (*store.Project, bool) {
 		s.failJSON(c, err)
 		return nil, false
 	}
-	if p.Status != store.ProjectReady || s.hub == nil {
+	if p.Status != status.Ready || s.hub == nil {
 		s.failJSON(c, errNotReady)
 		return nil, false
 	}

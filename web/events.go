@@ -11,7 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/status"
 )
 
 const (
@@ -63,11 +63,11 @@ func (s *Server) projectEvents(c *gin.Context) {
 				last = id
 			}
 		}
-		if p.Status == store.ProjectCancelled || p.Status == store.ProjectDeleted {
+		if p.Status == status.Cancelled || p.Status == status.Deleted {
 			return
 		}
 		// An open page is someone using the workspace: it stays up while the stream is open.
-		if p.Status == store.ProjectReady && time.Since(used) >= s.Setups.ActivityEvery() {
+		if p.Status == status.Ready && time.Since(used) >= s.Setups.ActivityEvery() {
 			used = time.Now()
 			s.recordActivity(c, p)
 		}
@@ -87,6 +87,6 @@ func (s *Server) projectEvents(c *gin.Context) {
 }
 
 // setupLive reports whether a project's setup may be moving.
-func setupLive(status string) bool {
-	return status == store.ProjectPending || status == store.ProjectSettingUp || status == store.ProjectFailed
+func setupLive(s status.Project) bool {
+	return s == status.Pending || s == status.SettingUp || s == status.SetupFailed
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/doce-dev/doce/agent"
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -20,7 +21,7 @@ func TestFilesAndExportAreTheOwnersOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Ready, as far as the database says; no workspace answers in these tests.
-	if _, err := e.store.DB.NewUpdate().Model((*store.Project)(nil)).Set("status = ?", store.ProjectReady).Where("id = ?", p.ID).Exec(context.Background()); err != nil {
+	if _, err := e.store.DB.NewUpdate().Model((*store.Project)(nil)).Set("status = ?", status.Ready).Where("id = ?", p.ID).Exec(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	base := e.srv.URL + "/api/v1/projects/" + p.ID

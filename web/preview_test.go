@@ -164,7 +164,7 @@ func newPreviewEnv(t *testing.T) *previewEnv {
 		t.Fatal(err)
 	}
 	e.project.PreviewHostPort = appPort
-	if err := st.UpdateProject(ctx, e.project, "preview_host_port"); err != nil {
+	if err := st.RecordPorts(ctx, e.project.ID, 0, appPort); err != nil {
 		t.Fatal(err)
 	}
 	e.previewURL, _ = url.Parse(e.preview.URL(e.project.ID))
@@ -338,7 +338,7 @@ func TestPreviewSignInProxyAndRefusals(t *testing.T) {
 	deadPort := dead.Addr().(*net.TCPAddr).Port
 	dead.Close()
 	e.project.PreviewHostPort = deadPort
-	e.store.UpdateProject(context.Background(), e.project, "preview_host_port")
+	e.store.RecordPorts(context.Background(), e.project.ID, 0, deadPort)
 	resp, body = e.do(t, "GET", host, "/", map[string]string{previewCookie: ck.Value}, nil)
 	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "The app is not running; ask the agent to start it") {
 		t.Errorf("nothing listening: %d %s", resp.StatusCode, body)

@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/doce-dev/doce/providers"
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
 )
@@ -33,18 +34,18 @@ type CreateProjectInput struct {
 
 // ProjectView is a project as its owner sees it.
 type ProjectView struct {
-	ID           string `json:"id"`
-	Name         string `json:"name"`
-	Slug         string `json:"slug"`
-	Prompt       string `json:"prompt"`
-	ProviderID   string `json:"providerId"`
-	ModelID      string `json:"modelId"`
-	Status       string `json:"status"`
-	SetupStep    string `json:"setupStep"`
-	SetupAttempt int    `json:"setupAttempt"`
-	SetupError   string `json:"setupError,omitempty"`
-	WorkflowID   string `json:"workflowId"`
-	TemporalURL  string `json:"temporalUrl,omitempty"`
+	ID           string         `json:"id"`
+	Name         string         `json:"name"`
+	Slug         string         `json:"slug"`
+	Prompt       string         `json:"prompt"`
+	ProviderID   string         `json:"providerId"`
+	ModelID      string         `json:"modelId"`
+	Status       status.Project `json:"status"`
+	SetupStep    string         `json:"setupStep"`
+	SetupAttempt int            `json:"setupAttempt"`
+	SetupError   string         `json:"setupError,omitempty"`
+	WorkflowID   string         `json:"workflowId"`
+	TemporalURL  string         `json:"temporalUrl,omitempty"`
 	// PreviewURL is the project's preview origin, where the app the agent serves is shown to
 	// the owner; a browser signs in to it through /projects/{id}/preview. Empty: previews off.
 	PreviewURL string              `json:"previewUrl,omitempty"`
@@ -159,14 +160,14 @@ func (s *Server) progress(ctx context.Context, p *store.Project) *workflows.Prog
 		return nil
 	}
 	switch p.Status {
-	case store.ProjectReady, store.ProjectFailed, store.ProjectCancelled, store.ProjectDeleting, store.ProjectDeleted:
+	case status.Ready, status.SetupFailed, status.Cancelled, status.Deleting, status.Deleted:
 		if p.SetupProgress != "" {
 			var pr workflows.Progress
 			if err := json.Unmarshal([]byte(p.SetupProgress), &pr); err == nil {
 				return &pr
 			}
 		}
-		if p.Status == store.ProjectReady { // finished before its table was recorded
+		if p.Status == status.Ready { // finished before its table was recorded
 			return workflows.CompletedProgress()
 		}
 	}
@@ -297,7 +298,7 @@ func (s *Server) ownProject(c *gin.Context) (*store.Project, bool) {
 // project is the moment its owner wants it up. It asks at most every 10 s per project, so a
 // page reloaded over and over does not start a workflow each time; API reads do not ask.
 func (s *Server) ensureRunning(ctx context.Context, p *store.Project) {
-	if p.Status != store.ProjectReady {
+	if p.Status != status.Ready {
 		return
 	}
 	now := time.Now()
@@ -317,7 +318,7 @@ func (s *Server) ensureRunning(ctx context.Context, p *store.Project) {
 // background: the page does not wait for Temporal. setups.Service signals at most once a minute
 // per project, so a page under load costs a map lookup.
 func (s *Server) recordActivity(c *gin.Context, p *store.Project) {
-	if p.Status != store.ProjectReady {
+	if p.Status != status.Ready {
 		return
 	}
 	ctx := context.WithoutCancel(c.Request.Context())
@@ -339,11 +340,11 @@ func (s *Server) projectPage(c *gin.Context) {
 	v.Progress = s.progress(c.Request.Context(), p)
 	data := gin.H{
 		"Title": p.Name, "Project": v,
-		"Refresh": p.Status == store.ProjectPending || p.Status == store.ProjectSettingUp ||
-			p.Status == store.ProjectStopping || p.Status == store.ProjectStarting,
+		"Refresh": p.Status == status.Pending || p.Status == status.SettingUp ||
+			p.Status == status.Stopping || p.Status == status.Starting,
 		"Previews": s.Preview != nil,
 	}
-	if p.Status == store.ProjectReady && s.hub != nil {
+	if p.Status == status.Ready && s.hub != nil {
 		// ?session= picks the session shown; its messages come with the page when a hub holds
 		// them (someone watches the project), else the page's script reads GET messages.
 		sid := c.Query("session")

@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/doce-dev/doce/setups"
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -28,23 +29,23 @@ func setupError(err error, p *store.Project) error {
 }
 
 // errWrongState says why a stop or start cannot begin from the project's status.
-func errWrongState(status string) *Error {
-	msg := "The workspace cannot be stopped or started while the project is " + status + "."
-	switch status {
-	case store.ProjectReady:
+func errWrongState(s status.Project) *Error {
+	msg := "The workspace cannot be stopped or started while the project is " + string(s) + "."
+	switch s {
+	case status.Ready:
 		msg = "The workspace is already running. Stop it first."
-	case store.ProjectStopped:
+	case status.Stopped:
 		msg = "The workspace is already stopped. Start it to use it."
-	case store.ProjectStopping:
+	case status.Stopping:
 		msg = "The workspace is stopping. Start it once it has stopped."
-	case store.ProjectStarting:
+	case status.Starting:
 		msg = "The workspace is starting. Stop it once it is ready."
-	case store.ProjectPending, store.ProjectSettingUp:
+	case status.Pending, status.SettingUp:
 		msg = "The project is still being set up. Stop or start it once it is ready."
-	case store.ProjectFailed:
+	case status.SetupFailed:
 		msg = "The project's setup failed. Retry the setup first."
-	case store.ProjectDeleting, store.ProjectDeleted, store.ProjectCancelled:
-		msg = "The project is " + status + "; it has no workspace to stop or start."
+	case status.Deleting, status.Deleted, status.Cancelled:
+		msg = "The project is " + string(s) + "; it has no workspace to stop or start."
 	}
 	return &Error{Status: http.StatusConflict, Code: "wrong_state", Message: msg}
 }
@@ -64,7 +65,7 @@ func (s *Server) projectAction(action func(*Server, *gin.Context, *store.Project
 			c.JSON(apiStatus, gin.H{"project": s.projectView(p)})
 			return
 		}
-		if p.Status == store.ProjectDeleting {
+		if p.Status == status.Deleting {
 			c.Redirect(http.StatusSeeOther, "/projects")
 			return
 		}

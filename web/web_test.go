@@ -21,6 +21,7 @@ import (
 	"github.com/doce-dev/doce/outbound"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/setups"
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/web"
 )
@@ -378,17 +379,20 @@ func TestStopAndStartRefusals(t *testing.T) {
 		json.Unmarshal([]byte(read(t, resp)), &got)
 		return resp.StatusCode, got.Error.Message
 	}
-	for _, tc := range []struct{ status, action, msg string }{
-		{store.ProjectSettingUp, "stop", "still being set up"},
-		{store.ProjectSettingUp, "start", "still being set up"},
-		{store.ProjectReady, "start", "already running"},
-		{store.ProjectStopped, "stop", "already stopped"},
-		{store.ProjectStopping, "start", "is stopping"},
-		{store.ProjectStarting, "stop", "is starting"},
-		{store.ProjectFailed, "start", "Retry the setup first"},
+	for _, tc := range []struct {
+		status      status.Project
+		action, msg string
+	}{
+		{status.SettingUp, "stop", "still being set up"},
+		{status.SettingUp, "start", "still being set up"},
+		{status.Ready, "start", "already running"},
+		{status.Stopped, "stop", "already stopped"},
+		{status.Stopping, "start", "is stopping"},
+		{status.Starting, "stop", "is starting"},
+		{status.SetupFailed, "start", "Retry the setup first"},
 	} {
 		p.Status = tc.status
-		if err := e.store.UpdateProject(context.Background(), p, "status"); err != nil {
+		if _, err := e.store.TransitionProject(context.Background(), p.ID, status.Live, p.Status, ""); err != nil {
 			t.Fatal(err)
 		}
 		code, msg := call(alice, tc.action)
@@ -420,11 +424,14 @@ func TestFinishedSetupProgressIsReadFromTheDatabase(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ready.Status, ready.WorkflowID = store.ProjectReady, "project-setup:"+ready.ID
-	failed.Status, failed.WorkflowID = store.ProjectFailed, "project-setup:"+failed.ID
+	ready.Status, ready.WorkflowID = status.Ready, "project-setup:"+ready.ID
+	failed.Status, failed.WorkflowID = status.SetupFailed, "project-setup:"+failed.ID
 	failed.SetupProgress = `{"state":"waiting-for-operator","runs":1,"steps":[{"name":"docker.composeUp","title":"Start the workspace","status":"failed","error":"no image"}]}`
 	for _, p := range []*store.Project{ready, failed} {
-		if err := e.store.UpdateProject(ctx, p, "status", "workflow_id", "setup_progress"); err != nil {
+		if err := e.store.RecordSetupStarted(ctx, p.ID, p.WorkflowID); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.RecordSetupProgress(ctx, p.ID, "", p.Status, "", p.SetupProgress); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/doce-dev/doce/status"
 )
 
 // EnsureRunningWorkflowID is the one workflow id a project's ensure-running runs under, so
@@ -15,7 +17,7 @@ func EnsureRunningWorkflowID(projectID string) string { return "project-ensure-r
 type ContainerState struct {
 	Exists  bool
 	Running bool
-	Status  string `json:",omitempty"` // empty in runs recorded before it was reported
+	Status  status.Project `json:",omitempty"` // empty in runs recorded before it was reported
 }
 
 // ProjectEnsureRunning starts a ready project's workspace again when its container stopped
@@ -31,7 +33,7 @@ func ProjectEnsureRunning(ctx workflow.Context, in StepInput) error {
 		return err
 	}
 	// A project stopped (or being stopped) meanwhile stays stopped.
-	if state.Running || (state.Status != "" && state.Status != ProjectReady) {
+	if state.Running || (state.Status != "" && state.Status != status.Ready) {
 		return nil
 	}
 	for _, name := range startSteps {

@@ -6,6 +6,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/doce-dev/doce/status"
 )
 
 // setupStep is one step of ProjectSetup with the options it runs under. Retry policies sit next
@@ -121,7 +123,7 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 	for i := 0; i < len(setupSteps); {
 		st := setupSteps[i]
 		progress.start(i, workflow.Now(ctx))
-		if err := setState(ctx, StateRunning, st.name); err != nil {
+		if err := setState(ctx, status.SetupRunning, st.name); err != nil {
 			return err
 		}
 		err := runStep(ctx, st, in.ProjectID)
@@ -137,7 +139,7 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 		progress.fail(i, workflow.Now(ctx), reason)
 		workflow.GetLogger(ctx).Error("setup step failed; waiting for an operator", "step", st.name, "error", err)
 		op.open(ctx, retryCh, cancelCh)
-		if err := setState(ctx, StateWaiting, st.name); err != nil {
+		if err := setState(ctx, status.SetupWaiting, st.name); err != nil {
 			return err
 		}
 		record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Step: st.name, Status: "failed", Error: reason, Progress: progress.clone()})
@@ -149,14 +151,14 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 		case SignalCancel:
 			return cancelSetup(ctx, progress, in.ProjectID)
 		default:
-			progress.State = StateFailed
-			_ = setState(ctx, StateFailed, st.name)
+			progress.State = status.SetupGaveUp
+			_ = setState(ctx, status.SetupGaveUp, st.name)
 			return temporal.NewNonRetryableApplicationError(
 				"no operator retried or cancelled within "+wait.String()+"; last failure: "+reason, "OperatorTimeout", err)
 		}
 	}
-	progress.State = StateCompleted
-	if err := setState(ctx, StateCompleted, ""); err != nil {
+	progress.State = status.SetupCompleted
+	if err := setState(ctx, status.SetupCompleted, ""); err != nil {
 		return err
 	}
 	record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Status: "ready", Progress: progress.clone()})
@@ -236,12 +238,12 @@ func (g *operatorGate) await(ctx workflow.Context, retryCh, cancelCh workflow.Re
 
 // cancelSetup removes the workspace and marks the project cancelled.
 func cancelSetup(ctx workflow.Context, progress *Progress, projectID string) error {
-	progress.State = StateCancelled
+	progress.State = status.SetupCancelled
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, composeDownOpts), ActComposeDown, StepInput{ProjectID: projectID}).Get(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := setState(ctx, StateCancelled, ""); err != nil {
+	if err := setState(ctx, status.SetupCancelled, ""); err != nil {
 		return err
 	}
 	record(ctx, ProgressUpdate{ProjectID: projectID, Status: "cancelled", Progress: progress.clone()})
@@ -250,8 +252,8 @@ func cancelSetup(ctx workflow.Context, progress *Progress, projectID string) err
 
 // setState keeps the run's search attributes current, so the Temporal UI and `temporal
 // workflow list --query` find setups by state and step.
-func setState(ctx workflow.Context, state, step string) error {
-	return workflow.UpsertTypedSearchAttributes(ctx, SASetupState.ValueSet(state), SASetupStep.ValueSet(step))
+func setState(ctx workflow.Context, state status.Setup, step string) error {
+	return workflow.UpsertTypedSearchAttributes(ctx, SASetupState.ValueSet(string(state)), SASetupStep.ValueSet(step))
 }
 
 func runStep(ctx workflow.Context, st setupStep, projectID string) error {
@@ -303,7 +305,7 @@ func (p *Progress) clone() *Progress {
 // CompletedProgress is the step table of a setup that finished before its table was recorded.
 func CompletedProgress() *Progress {
 	p := newProgress()
-	p.State = StateCompleted
+	p.State = status.SetupCompleted
 	for i := range p.Steps {
 		p.Steps[i].Status = StepDone
 	}
@@ -311,7 +313,7 @@ func CompletedProgress() *Progress {
 }
 
 func newProgress() *Progress {
-	p := &Progress{State: StateRunning, Runs: 1}
+	p := &Progress{State: status.SetupRunning, Runs: 1}
 	for _, st := range setupSteps {
 		p.Steps = append(p.Steps, StepProgress{Name: st.name, Title: st.title, Status: StepPending})
 	}
@@ -319,7 +321,7 @@ func newProgress() *Progress {
 }
 
 func (p *Progress) start(i int, now time.Time) {
-	p.State = StateRunning
+	p.State = status.SetupRunning
 	p.Steps[i].Status, p.Steps[i].StartedAt, p.Steps[i].FinishedAt, p.Steps[i].Error = StepRunning, &now, nil, ""
 }
 
@@ -329,5 +331,5 @@ func (p *Progress) done(i int, now time.Time) {
 
 func (p *Progress) fail(i int, now time.Time, reason string) {
 	p.Steps[i].Status, p.Steps[i].FinishedAt, p.Steps[i].Error = StepFailed, &now, reason
-	p.State = StateWaiting
+	p.State = status.SetupWaiting
 }

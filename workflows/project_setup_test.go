@@ -11,6 +11,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/doce-dev/doce/status"
 )
 
 // newEnv registers no-op activities under doce's names so the test env knows their
@@ -70,7 +72,7 @@ func TestProjectSetupRunsStepsInOrder(t *testing.T) {
 	if err := v.Get(&p); err != nil {
 		t.Fatal(err)
 	}
-	if p.State != StateCompleted {
+	if p.State != status.SetupCompleted {
 		t.Errorf("state %s, want completed", p.State)
 	}
 	for _, s := range p.Steps {
@@ -116,7 +118,7 @@ func TestProjectSetupWaitsForOperatorThenResumes(t *testing.T) {
 			t.Errorf("credentials attempted %d times before waiting, want 3", attempts)
 		}
 		p := queryProgress(t, env)
-		if p.State != StateWaiting || p.Steps[2].Status != StepFailed || p.Steps[2].Error != "opencode: 500" {
+		if p.State != status.SetupWaiting || p.Steps[2].Status != StepFailed || p.Steps[2].Error != "opencode: 500" {
 			t.Errorf("progress while waiting: %+v", p)
 		}
 		if last := records[len(records)-1]; last.Status != "failed" || last.Step != ActSetProviderCredentials || last.Error != "opencode: 500" {
@@ -134,7 +136,7 @@ func TestProjectSetupWaitsForOperatorThenResumes(t *testing.T) {
 		t.Errorf("composeUp ran %d times, want 1 (retry resumes at the failed step)", composeUps)
 	}
 	p := queryProgress(t, env)
-	if p.State != StateCompleted || p.Runs != 2 {
+	if p.State != status.SetupCompleted || p.Runs != 2 {
 		t.Errorf("final progress: state %s runs %d", p.State, p.Runs)
 	}
 }
@@ -165,7 +167,7 @@ func TestProjectSetupCancelWhileWaiting(t *testing.T) {
 	if attempts != 1 || downs != 1 {
 		t.Errorf("attempts %d (want 1), composeDown %d (want 1)", attempts, downs)
 	}
-	if p := queryProgress(t, env); p.State != StateCancelled {
+	if p := queryProgress(t, env); p.State != status.SetupCancelled {
 		t.Errorf("state %s, want cancelled", p.State)
 	}
 }
@@ -180,7 +182,7 @@ func TestProjectSetupGivesUpAfterOperatorWait(t *testing.T) {
 	if !errors.As(env.GetWorkflowError(), &appErr) || appErr.Type() != "OperatorTimeout" {
 		t.Fatalf("workflow error %v, want OperatorTimeout", env.GetWorkflowError())
 	}
-	if p := queryProgress(t, env); p.State != StateFailed {
+	if p := queryProgress(t, env); p.State != status.SetupGaveUp {
 		t.Errorf("state %s, want failed", p.State)
 	}
 }
@@ -225,7 +227,7 @@ func TestProjectSetupUpdatesRefusedUnlessWaiting(t *testing.T) {
 		env.SignalWorkflow(SignalRetry, nil) // an old caller's retry that lost the race
 	}, 0)
 	env.RegisterDelayedCallback(func() {
-		if p := queryProgress(t, env); p.State != StateWaiting {
+		if p := queryProgress(t, env); p.State != status.SetupWaiting {
 			t.Errorf("state %s, want waiting", p.State)
 		}
 		update(env, UpdateRetry, "first", &first)
@@ -247,7 +249,7 @@ func TestProjectSetupUpdatesRefusedUnlessWaiting(t *testing.T) {
 		t.Errorf("second update while waiting: accepted=%v err=%v, want refused", second.accepted, second.err)
 	}
 	p := queryProgress(t, env)
-	if p.State != StateCompleted || p.Runs != 2 || attempts != 4 {
+	if p.State != status.SetupCompleted || p.Runs != 2 || attempts != 4 {
 		t.Errorf("final: state %s runs %d health attempts %d; want completed after one operator retry (the stale signal dropped)", p.State, p.Runs, attempts)
 	}
 }

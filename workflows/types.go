@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/doce-dev/doce/status"
 )
 
 // Activity type names, as registered by the worker and shown in the Temporal UI's timeline.
@@ -55,15 +57,6 @@ var (
 
 // SearchAttributeKeys lists every key above, for registration.
 var SearchAttributeKeys = []temporal.SearchAttributeKey{SAProjectID, SAUserID, SASetupStep, SASetupState, SAProviderID}
-
-// Setup states, the values of DoceSetupState.
-const (
-	StateRunning   = "running"
-	StateWaiting   = "waiting-for-operator"
-	StateCompleted = "completed"
-	StateCancelled = "cancelled"
-	StateFailed    = "failed" // gave up waiting for an operator
-)
 
 // Updates ProjectSetup takes while it waits for an operator. Their validators refuse them
 // unless the setup is waiting, so a caller learns at once whether its retry or cancel was taken.
@@ -129,7 +122,7 @@ type SessionResult struct {
 type ProgressUpdate struct {
 	ProjectID string
 	Step      string
-	Status    string // the project's status: setting-up, ready, failed
+	Status    status.Project
 	Error     string
 	// Progress is the step table at this moment, so pages of finished setups need no query.
 	Progress *Progress `json:",omitempty"`
@@ -155,7 +148,7 @@ type StepProgress struct {
 
 // Progress is what the progress query returns.
 type Progress struct {
-	State string `json:"state"`
+	State status.Setup `json:"state"`
 	// Runs counts how often the setup was started from a failed step by an operator, plus one.
 	Runs  int            `json:"runs"`
 	Steps []StepProgress `json:"steps"`

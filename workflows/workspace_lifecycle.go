@@ -5,6 +5,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/doce-dev/doce/status"
 )
 
 // A ready project's workspace can be stopped and started again, by its owner or, when nobody
@@ -12,14 +14,6 @@ import (
 // guarded transition (project.transition), so a stop, a start and a delete that race never
 // undo each other: the web tier makes the first move (ready → stopping, stopped → starting) and
 // answers 409 when it cannot, the workflow makes the rest.
-
-// Project statuses the workflows move between; the same strings as the store's.
-const (
-	ProjectReady    = "ready"
-	ProjectStopping = "stopping"
-	ProjectStopped  = "stopped"
-	ProjectStarting = "starting"
-)
 
 // StopWorkflowID, StartWorkflowID and IdleWorkflowID are the one workflow id each run of a
 // project's stop, start and idle watch has, so concurrent requests make one run.
@@ -56,8 +50,8 @@ type IdleCheck struct {
 // TransitionInput moves a project to To if its status is one of From, setting its setup error.
 type TransitionInput struct {
 	ProjectID string
-	From      []string
-	To        string
+	From      []status.Project
+	To        status.Project
 	Error     string `json:",omitempty"`
 }
 
@@ -119,7 +113,7 @@ func stopWorkspace(ctx workflow.Context, projectID string) error {
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, stopOpts), ActStopWorkspace, StepInput{ProjectID: projectID}).Get(ctx, nil); err != nil {
 		return err
 	}
-	_, err := transition(ctx, TransitionInput{ProjectID: projectID, From: []string{ProjectStopping}, To: ProjectStopped})
+	_, err := transition(ctx, TransitionInput{ProjectID: projectID, From: []status.Project{status.Stopping}, To: status.Stopped})
 	return err
 }
 
@@ -129,7 +123,7 @@ func stopWorkspace(ctx workflow.Context, projectID string) error {
 // reason, so its owner sees why and can start it again.
 func ProjectStart(ctx workflow.Context, in StepInput) error {
 	// Still starting? A delete meanwhile must not see its workspace made again.
-	if ok, err := transition(ctx, TransitionInput{ProjectID: in.ProjectID, From: []string{ProjectStarting}, To: ProjectStarting}); err != nil || !ok {
+	if ok, err := transition(ctx, TransitionInput{ProjectID: in.ProjectID, From: []status.Project{status.Starting}, To: status.Starting}); err != nil || !ok {
 		return err
 	}
 	for _, name := range startSteps {
@@ -140,13 +134,13 @@ func ProjectStart(ctx workflow.Context, in StepInput) error {
 		if temporal.IsCanceledError(err) {
 			return err // a teardown cancelled the start
 		}
-		if _, terr := transition(ctx, TransitionInput{ProjectID: in.ProjectID, From: []string{ProjectStarting}, To: ProjectStopped,
+		if _, terr := transition(ctx, TransitionInput{ProjectID: in.ProjectID, From: []status.Project{status.Starting}, To: status.Stopped,
 			Error: "The workspace did not start: " + failureReason(err)}); terr != nil {
 			return terr
 		}
 		return err
 	}
-	ok, err := transition(ctx, TransitionInput{ProjectID: in.ProjectID, From: []string{ProjectStarting}, To: ProjectReady})
+	ok, err := transition(ctx, TransitionInput{ProjectID: in.ProjectID, From: []status.Project{status.Starting}, To: status.Ready})
 	if err != nil || !ok {
 		return err
 	}
@@ -234,7 +228,7 @@ func WorkspaceIdle(ctx workflow.Context, in IdleInput) error {
 		if drain() {
 			continue // someone came while we asked
 		}
-		ok, err := transition(ctx, TransitionInput{ProjectID: in.ProjectID, From: []string{ProjectReady}, To: ProjectStopping})
+		ok, err := transition(ctx, TransitionInput{ProjectID: in.ProjectID, From: []status.Project{status.Ready}, To: status.Stopping})
 		if err != nil || !ok {
 			return err // moved meanwhile (stopped by its owner, deleted): theirs to finish
 		}

@@ -13,21 +13,23 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/doce-dev/doce/status"
 )
 
 // lifecycleEnv is a test environment with the life-cycle workflows and activities registered;
 // it records every transition asked for and answers each as the project row would.
 type lifecycleEnv struct {
 	*testsuite.TestWorkflowEnvironment
-	status      string
+	status      status.Project
 	transitions []TransitionInput
 	stops       []time.Time // when docker.stop ran, in workflow time
 	watches     int
 }
 
-func newLifecycleEnv(t *testing.T, status string) *lifecycleEnv {
+func newLifecycleEnv(t *testing.T, initial status.Project) *lifecycleEnv {
 	var s testsuite.WorkflowTestSuite
-	e := &lifecycleEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment(), status: status}
+	e := &lifecycleEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment(), status: initial}
 	e.RegisterWorkflowWithOptions(ProjectStop, workflow.RegisterOptions{Name: "ProjectStop"})
 	e.RegisterWorkflowWithOptions(ProjectStart, workflow.RegisterOptions{Name: "ProjectStart"})
 	e.RegisterWorkflowWithOptions(WorkspaceIdle, workflow.RegisterOptions{Name: "WorkspaceIdle"})
@@ -70,19 +72,19 @@ func (e *lifecycleEnv) done(t *testing.T) {
 }
 
 func TestProjectStopStopsTheContainerAndMarksItStopped(t *testing.T) {
-	e := newLifecycleEnv(t, ProjectStopping) // the web tier moved it
+	e := newLifecycleEnv(t, status.Stopping) // the web tier moved it
 	e.ExecuteWorkflow(ProjectStop, StepInput{ProjectID: "p1"})
 	e.done(t)
 	if err := e.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	if len(e.stops) != 1 || e.status != ProjectStopped {
+	if len(e.stops) != 1 || e.status != status.Stopped {
 		t.Fatalf("%d stops, status %s; want 1 stop, stopped", len(e.stops), e.status)
 	}
 }
 
 func TestProjectStartRunsTheStartStepsThenWatchesIdle(t *testing.T) {
-	e := newLifecycleEnv(t, ProjectStarting)
+	e := newLifecycleEnv(t, status.Starting)
 	var order []string
 	for _, name := range []string{ActWaitHealthy, ActSetProviderCredentials} {
 		e.OnActivity(name, mock.Anything, StepInput{ProjectID: "p1"}).Run(func(mock.Arguments) { order = append(order, name) }).Return(nil)
@@ -97,13 +99,13 @@ func TestProjectStartRunsTheStartStepsThenWatchesIdle(t *testing.T) {
 	if want := []string{ActComposeUp, ActWaitHealthy, ActSetProviderCredentials}; !slices.Equal(order, want) {
 		t.Fatalf("ran %v, want %v", order, want)
 	}
-	if e.status != ProjectReady || e.watches != 1 {
+	if e.status != status.Ready || e.watches != 1 {
 		t.Fatalf("status %s, %d idle watches started; want ready and 1", e.status, e.watches)
 	}
 }
 
 func TestProjectStartThatFailsIsStoppedWithTheReason(t *testing.T) {
-	e := newLifecycleEnv(t, ProjectStarting)
+	e := newLifecycleEnv(t, status.Starting)
 	e.OnActivity(ActComposeUp, mock.Anything, mock.Anything).Return(ComposeUpResult{HostPort: 1}, nil)
 	e.OnActivity(ActWaitHealthy, mock.Anything, mock.Anything).Return(nil)
 	e.OnActivity(ActSetProviderCredentials, mock.Anything, mock.Anything).
@@ -114,7 +116,7 @@ func TestProjectStartThatFailsIsStoppedWithTheReason(t *testing.T) {
 		t.Fatal("want the start to fail")
 	}
 	last := e.transitions[len(e.transitions)-1]
-	if e.status != ProjectStopped || last.Error != `The workspace did not start: The provider "x" is not connected.` {
+	if e.status != status.Stopped || last.Error != `The workspace did not start: The provider "x" is not connected.` {
 		t.Fatalf("status %s, last transition %+v", e.status, last)
 	}
 	if e.watches != 0 {
@@ -143,7 +145,7 @@ func idleAnswers(e *lifecycleEnv, answers ...IdleCheck) *int {
 }
 
 func TestWorkspaceIdleStopsAnUnusedWorkspace(t *testing.T) {
-	e := newLifecycleEnv(t, ProjectReady)
+	e := newLifecycleEnv(t, status.Ready)
 	checks := idleAnswers(e, IdleCheck{Ready: true})
 	start := e.Now()
 	e.ExecuteWorkflow(WorkspaceIdle, IdleInput{ProjectID: "p1", Idle: 30 * time.Minute})
@@ -151,7 +153,7 @@ func TestWorkspaceIdleStopsAnUnusedWorkspace(t *testing.T) {
 	if err := e.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	if len(e.stops) != 1 || e.status != ProjectStopped || *checks != 1 {
+	if len(e.stops) != 1 || e.status != status.Stopped || *checks != 1 {
 		t.Fatalf("%d stops, status %s, %d checks", len(e.stops), e.status, *checks)
 	}
 	if after := e.stops[0].Sub(start); after != 30*time.Minute {
@@ -160,7 +162,7 @@ func TestWorkspaceIdleStopsAnUnusedWorkspace(t *testing.T) {
 }
 
 func TestWorkspaceIdleIsResetByActivity(t *testing.T) {
-	e := newLifecycleEnv(t, ProjectReady)
+	e := newLifecycleEnv(t, status.Ready)
 	idleAnswers(e, IdleCheck{Ready: true})
 	start := e.Now()
 	// A viewer at 20 minutes and a prompt at 40: the deadline moves to 70 minutes.
@@ -177,7 +179,7 @@ func TestWorkspaceIdleIsResetByActivity(t *testing.T) {
 }
 
 func TestWorkspaceIdleSignalCarriesANewIdleTime(t *testing.T) {
-	e := newLifecycleEnv(t, ProjectReady)
+	e := newLifecycleEnv(t, status.Ready)
 	idleAnswers(e, IdleCheck{Ready: true})
 	start := e.Now()
 	e.RegisterDelayedCallback(func() { e.SignalWorkflow(SignalActivity, ActivitySignal{Idle: 5 * time.Minute}) }, 10*time.Minute)
@@ -189,7 +191,7 @@ func TestWorkspaceIdleSignalCarriesANewIdleTime(t *testing.T) {
 }
 
 func TestWorkspaceIdleKeepsABusyAgentRunning(t *testing.T) {
-	e := newLifecycleEnv(t, ProjectReady)
+	e := newLifecycleEnv(t, status.Ready)
 	checks := idleAnswers(e, IdleCheck{Ready: true, Busy: true}, IdleCheck{Ready: true, Busy: true}, IdleCheck{Ready: true})
 	start := e.Now()
 	e.ExecuteWorkflow(WorkspaceIdle, IdleInput{ProjectID: "p1", Idle: 30 * time.Minute})
@@ -203,7 +205,7 @@ func TestWorkspaceIdleKeepsABusyAgentRunning(t *testing.T) {
 }
 
 func TestWorkspaceIdleDoesNotStopOnAFailedCheck(t *testing.T) {
-	e := newLifecycleEnv(t, ProjectReady)
+	e := newLifecycleEnv(t, status.Ready)
 	checks := 0
 	e.OnActivity(ActIdleCheck, mock.Anything, mock.Anything).Return(func(context.Context, StepInput) (IdleCheck, error) {
 		checks++
@@ -221,7 +223,7 @@ func TestWorkspaceIdleDoesNotStopOnAFailedCheck(t *testing.T) {
 }
 
 func TestWorkspaceIdleEndsWhenTheProjectIsNoLongerReady(t *testing.T) {
-	e := newLifecycleEnv(t, ProjectStopped)
+	e := newLifecycleEnv(t, status.Stopped)
 	idleAnswers(e, IdleCheck{Ready: false})
 	e.ExecuteWorkflow(WorkspaceIdle, IdleInput{ProjectID: "p1", Idle: time.Minute})
 	e.done(t)
@@ -232,7 +234,7 @@ func TestWorkspaceIdleEndsWhenTheProjectIsNoLongerReady(t *testing.T) {
 
 // The owner stopped it first: the watch finds the project moved and leaves the stop to them.
 func TestWorkspaceIdleLeavesAMovedProjectAlone(t *testing.T) {
-	e := newLifecycleEnv(t, ProjectStopping)
+	e := newLifecycleEnv(t, status.Stopping)
 	idleAnswers(e, IdleCheck{Ready: true}) // read just before the owner's stop moved it
 	e.ExecuteWorkflow(WorkspaceIdle, IdleInput{ProjectID: "p1", Idle: time.Minute})
 	e.done(t)
@@ -242,7 +244,7 @@ func TestWorkspaceIdleLeavesAMovedProjectAlone(t *testing.T) {
 }
 
 func TestWorkspaceIdleContinuesAsNewWithItsDeadline(t *testing.T) {
-	e := newLifecycleEnv(t, ProjectReady)
+	e := newLifecycleEnv(t, status.Ready)
 	idleAnswers(e, IdleCheck{Ready: true})
 	start := e.Now()
 	e.RegisterDelayedCallback(func() {
@@ -269,7 +271,7 @@ func TestWorkspaceIdleContinuesAsNewWithItsDeadline(t *testing.T) {
 }
 
 func TestWorkspaceIdleCancelledEndsWithoutStopping(t *testing.T) {
-	e := newLifecycleEnv(t, ProjectReady)
+	e := newLifecycleEnv(t, status.Ready)
 	idleAnswers(e, IdleCheck{Ready: true})
 	e.RegisterDelayedCallback(e.CancelWorkflow, 5*time.Minute)
 	e.ExecuteWorkflow(WorkspaceIdle, IdleInput{ProjectID: "p1", Idle: 30 * time.Minute})
