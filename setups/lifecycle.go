@@ -35,14 +35,14 @@ func (s *Service) ActivityEvery() time.Duration {
 // the same run. It returns once the workflow is started; p.Status is then stopping.
 func (s *Service) StopWorkspace(ctx context.Context, p *store.Project, requestedBy string) error {
 	return s.move(ctx, p, []status.Project{status.Ready, status.Stopping}, status.Stopping,
-		workflows.StopWorkflowID(p.ID), "ProjectStop", requestedBy)
+		workflows.StopWorkflowID(p.ID), workflows.TypeProjectStop, requestedBy)
 }
 
 // StartWorkspace starts a stopped project's workspace again (ProjectStart), handing OpenCode
 // its credentials again. A start already under way is the same run; p.Status is then starting.
 func (s *Service) StartWorkspace(ctx context.Context, p *store.Project, requestedBy string) error {
 	return s.move(ctx, p, []status.Project{status.Stopped, status.Starting}, status.Starting,
-		workflows.StartWorkflowID(p.ID), "ProjectStart", requestedBy)
+		workflows.StartWorkflowID(p.ID), workflows.TypeProjectStart, requestedBy)
 }
 
 // move makes the first move of a stop or start (guarded, so racing requests and workflows
@@ -113,7 +113,7 @@ func (s *Service) WatchIdle(ctx context.Context, projectID string) error {
 			TaskQueue:             s.TaskQueue,
 			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 			TypedSearchAttributes: temporal.NewSearchAttributes(workflows.SAProjectID.ValueSet(projectID)),
-		}, "WorkspaceIdle", workflows.IdleInput{ProjectID: projectID, Idle: s.WorkspaceIdle})
+		}, workflows.TypeWorkspaceIdle, workflows.IdleInput{ProjectID: projectID, Idle: s.WorkspaceIdle})
 	if err != nil {
 		return fmt.Errorf("setups: unable to signal the idle watch of %s: %w", projectID, err)
 	}
@@ -146,7 +146,7 @@ func (s *Service) EnsureIdleWatches(ctx context.Context) (int, error) {
 				WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 				WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 				TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.SAProjectID.ValueSet(p.ID)),
-			}, "WorkspaceIdle", workflows.IdleInput{ProjectID: p.ID, Idle: s.WorkspaceIdle})
+			}, workflows.TypeWorkspaceIdle, workflows.IdleInput{ProjectID: p.ID, Idle: s.WorkspaceIdle})
 			cancel()
 			if err != nil {
 				return seen, fmt.Errorf("setups: unable to start the idle watch of %s: %w", p.ID, err)

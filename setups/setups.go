@@ -62,7 +62,7 @@ func (s *Service) Start(ctx context.Context, p *store.Project, requestedBy strin
 			workflows.SAProviderID.ValueSet(p.ProviderID),
 			workflows.SASetupState.ValueSet(string(status.SetupRunning)),
 		),
-	}, "ProjectSetup", workflows.SetupInput{ProjectID: p.ID, RequestedBy: requestedBy, OperatorWait: s.OperatorWait})
+	}, workflows.TypeProjectSetup, workflows.SetupInput{ProjectID: p.ID, RequestedBy: requestedBy, OperatorWait: s.OperatorWait})
 	if err != nil {
 		return fmt.Errorf("setups: unable to start setup of %s: %w", p.ID, err)
 	}
@@ -143,7 +143,7 @@ func (s *Service) Delete(ctx context.Context, p *store.Project, requestedBy stri
 		TaskQueue:                s.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		Memo:                     map[string]any{"project": p.Name},
-	}, "ProjectTeardown", workflows.TeardownInput{ProjectID: p.ID, RequestedBy: requestedBy})
+	}, workflows.TypeProjectTeardown, workflows.TeardownInput{ProjectID: p.ID, RequestedBy: requestedBy})
 	if err != nil {
 		return fmt.Errorf("setups: unable to start teardown of %s: %w", p.ID, err)
 	}
@@ -169,7 +169,7 @@ func (s *Service) EnsureRunning(ctx context.Context, p *store.Project) error {
 			workflows.SAProjectID.ValueSet(p.ID),
 			workflows.SAUserID.ValueSet(p.OwnerUserID),
 		),
-	}, "ProjectEnsureRunning", workflows.StepInput{ProjectID: p.ID})
+	}, workflows.TypeProjectEnsureRunning, workflows.StepInput{ProjectID: p.ID})
 	if err != nil {
 		return fmt.Errorf("setups: unable to ensure %s runs: %w", p.ID, err)
 	}
@@ -182,7 +182,7 @@ func (s *Service) Disconnect(ctx context.Context, userID, providerID, requestedB
 	err := s.startForConnection(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.DisconnectWorkflowID(userID, providerID),
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, userID, providerID, "ProviderDisconnect", workflows.DisconnectInput{UserID: userID, ProviderID: providerID, RequestedBy: requestedBy})
+	}, userID, providerID, workflows.TypeProviderDisconnect, workflows.DisconnectInput{UserID: userID, ProviderID: providerID, RequestedBy: requestedBy})
 	if err != nil {
 		return fmt.Errorf("setups: unable to start disconnecting %s: %w", providerID, err)
 	}

@@ -8,7 +8,6 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/workflows"
@@ -35,14 +34,7 @@ func TestPlaintextHistoriesReplayThroughTheCodec(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for name, fn := range map[string]any{
-				"ProjectSetup": workflows.ProjectSetup, "ProjectTeardown": workflows.ProjectTeardown,
-				"ProjectEnsureRunning": workflows.ProjectEnsureRunning, "ProviderDisconnect": workflows.ProviderDisconnect,
-				"CredentialRewrap": workflows.CredentialRewrap, "OAuthLogin": workflows.OAuthLogin,
-				"OAuthRefresh": workflows.OAuthRefresh, "CredentialPush": workflows.CredentialPush,
-			} {
-				r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
-			}
+			workflows.Register(r)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}

@@ -14,7 +14,6 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/doce-dev/doce/activities"
 	"github.com/doce-dev/doce/workflows"
@@ -44,18 +43,7 @@ func New(c client.Client, taskQueue string, acts Activities) sdkworker.Worker {
 
 // Register adds every workflow and activity to r under the names the workflows use.
 func Register(r sdkworker.Registry, acts Activities) {
-	r.RegisterWorkflowWithOptions(workflows.ProjectSetup, workflow.RegisterOptions{Name: "ProjectSetup"})
-	r.RegisterWorkflowWithOptions(workflows.ProjectTeardown, workflow.RegisterOptions{Name: "ProjectTeardown"})
-	r.RegisterWorkflowWithOptions(workflows.ProjectEnsureRunning, workflow.RegisterOptions{Name: "ProjectEnsureRunning"})
-	r.RegisterWorkflowWithOptions(workflows.ProviderDisconnect, workflow.RegisterOptions{Name: "ProviderDisconnect"})
-	r.RegisterWorkflowWithOptions(workflows.CredentialRewrap, workflow.RegisterOptions{Name: "CredentialRewrap"})
-	r.RegisterWorkflowWithOptions(workflows.OAuthLogin, workflow.RegisterOptions{Name: "OAuthLogin"})
-	r.RegisterWorkflowWithOptions(workflows.OAuthRefresh, workflow.RegisterOptions{Name: "OAuthRefresh"})
-	r.RegisterWorkflowWithOptions(workflows.CredentialPush, workflow.RegisterOptions{Name: "CredentialPush"})
-	r.RegisterWorkflowWithOptions(workflows.ProjectStop, workflow.RegisterOptions{Name: "ProjectStop"})
-	r.RegisterWorkflowWithOptions(workflows.ProjectStart, workflow.RegisterOptions{Name: "ProjectStart"})
-	r.RegisterWorkflowWithOptions(workflows.WorkspaceIdle, workflow.RegisterOptions{Name: "WorkspaceIdle"})
-	r.RegisterWorkflowWithOptions(workflows.WorkspacePool, workflow.RegisterOptions{Name: "WorkspacePool"})
+	workflows.Register(r)
 	reg := func(fn any, name string) { r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
 	reg(acts.Docker.ComposeUp, workflows.ActComposeUp)
 	reg(acts.OpenCode.WaitHealthy, workflows.ActWaitHealthy)
@@ -101,7 +89,7 @@ func ConfigurePool(ctx context.Context, c client.Client, taskQueue string, cfg w
 		return nil
 	}
 	_, err := c.SignalWithStartWorkflow(ctx, id, workflows.SignalPoolConfigure, cfg,
-		client.StartWorkflowOptions{TaskQueue: taskQueue}, "WorkspacePool", workflows.PoolState{Config: cfg})
+		client.StartWorkflowOptions{TaskQueue: taskQueue}, workflows.TypeWorkspacePool, workflows.PoolState{Config: cfg})
 	if err != nil {
 		return fmt.Errorf("worker: unable to start the workspace pool: %w", err)
 	}

@@ -84,7 +84,7 @@ func runKeys(ctx context.Context, cfg *config.Config, log *slog.Logger, args []s
 			TaskQueue:                cfg.TaskQueue,
 			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 			WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		}, "CredentialRewrap", workflows.RewrapState{})
+		}, workflows.TypeCredentialRewrap, workflows.RewrapState{})
 		if err != nil {
 			return fmt.Errorf("unable to start the rewrap: %w", err)
 		}
