@@ -91,6 +91,23 @@ func (s *Service) Retry(ctx context.Context, p *store.Project, requestedBy strin
 	return s.Start(ctx, p, requestedBy)
 }
 
+// Operate is an operator's retry (or, with retry false, cancel) of project id's setup, the one
+// both the ops page and `doce setups` use: a deleted project is no such project. It returns the
+// project it acted on, for explaining a refusal.
+func (s *Service) Operate(ctx context.Context, projectID string, retry bool, requestedBy string) (*store.Project, error) {
+	p, err := s.Store.Project(ctx, projectID)
+	if err == nil && p.DeletedAt != nil {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if retry {
+		return p, s.Retry(ctx, p, requestedBy)
+	}
+	return p, s.Cancel(ctx, p)
+}
+
 // Cancel tears down a setup stopped at a failed step.
 func (s *Service) Cancel(ctx context.Context, p *store.Project) error {
 	err := s.update(ctx, p.ID, workflows.UpdateCancel)
@@ -233,17 +250,17 @@ func (s *Service) Progress(ctx context.Context, projectID string) (*workflows.Pr
 
 // Setup is one setup run as operators see it, read from Temporal's visibility store.
 type Setup struct {
-	ProjectID   string    `json:"projectId"`
-	ProjectName string    `json:"projectName"`
-	OwnerUserID string    `json:"ownerUserId"`
-	Owner       string    `json:"owner"`
-	State       string    `json:"state"`
-	Step        string    `json:"step"`
-	Reason      string    `json:"reason,omitempty"`
-	StartedAt   time.Time `json:"startedAt"`
-	WorkflowID  string    `json:"workflowId"`
-	RunID       string    `json:"runId"`
-	TemporalURL string    `json:"temporalUrl"`
+	ProjectID   string       `json:"projectId"`
+	ProjectName string       `json:"projectName"`
+	OwnerUserID string       `json:"ownerUserId"`
+	Owner       string       `json:"owner"`
+	State       status.Setup `json:"state"`
+	Step        string       `json:"step"`
+	Reason      string       `json:"reason,omitempty"`
+	StartedAt   time.Time    `json:"startedAt"`
+	WorkflowID  string       `json:"workflowId"`
+	RunID       string       `json:"runId"`
+	TemporalURL string       `json:"temporalUrl"`
 }
 
 // Age is how long the run has been going.
@@ -274,7 +291,7 @@ func (s *Service) ListNeedingAttention(ctx context.Context, stuckAfter time.Dura
 		fields := ex.GetSearchAttributes().GetIndexedFields()
 		su.ProjectID = keyword(fields, workflows.SAProjectID.GetName())
 		su.OwnerUserID = keyword(fields, workflows.SAUserID.GetName())
-		su.State = keyword(fields, workflows.SASetupState.GetName())
+		su.State = status.Setup(keyword(fields, workflows.SASetupState.GetName()))
 		su.Step = keyword(fields, workflows.SASetupStep.GetName())
 		su.TemporalURL = s.RunURL(su.WorkflowID, su.RunID)
 		if p, err := s.Store.Project(ctx, su.ProjectID); err == nil {

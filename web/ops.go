@@ -77,17 +77,7 @@ func (s *Server) opsAct(c *gin.Context, in OpsActionInput, retry bool) []OpsResu
 	ctx := c.Request.Context()
 	var out []OpsResult
 	for _, id := range in.ProjectIDs {
-		p, err := s.Store.Project(ctx, id)
-		if err == nil && p.DeletedAt != nil {
-			err = store.ErrNotFound
-		}
-		if err == nil {
-			if retry {
-				err = s.Setups.Retry(ctx, p, currentUser(c).ID)
-			} else {
-				err = s.Setups.Cancel(ctx, p)
-			}
-		}
+		p, err := s.Setups.Operate(ctx, id, retry, currentUser(c).ID)
 		r := OpsResult{ProjectID: id, OK: err == nil}
 		switch {
 		case err == nil:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/doce-dev/doce/config"
 	"github.com/doce-dev/doce/setups"
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -81,7 +82,7 @@ func runSetups(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 				return err
 			}
 			for _, s := range list {
-				if s.State == "waiting-for-operator" {
+				if s.State == status.SetupWaiting {
 					ids = append(ids, s.ProjectID)
 				}
 			}
@@ -91,7 +92,7 @@ func runSetups(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 		}
 		failed := 0
 		for _, id := range ids {
-			if err := actOn(ctx, svc, st, id, args[0]); err != nil {
+			if err := actOn(ctx, svc, id, args[0]); err != nil {
 				failed++
 				fmt.Printf("%s: not done: %v\n", id, err)
 				continue
@@ -108,13 +109,7 @@ func runSetups(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 	}
 }
 
-func actOn(ctx context.Context, svc *setups.Service, st *store.Store, id, action string) error {
-	p, err := st.Project(ctx, id)
-	if err != nil {
-		return err
-	}
-	if action == "retry" {
-		return svc.Retry(ctx, p, "operator-cli")
-	}
-	return svc.Cancel(ctx, p)
+func actOn(ctx context.Context, svc *setups.Service, id, action string) error {
+	_, err := svc.Operate(ctx, id, action == "retry", "operator-cli")
+	return err
 }
