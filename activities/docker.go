@@ -227,6 +227,6 @@ func loadProject(ctx context.Context, s *store.Store, id string) (*store.Project
 
 func errProviderNotConnected(providerID string) error {
 	return temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("The provider %q is not connected. Connect it in Settings, then retry.", providerID),
+		fmt.Sprintf("The provider %q is not connected. Connect it on the Providers page, then retry.", providerID),
 		workflows.ErrTypeProviderNotConnected, nil)
 }

@@ -130,7 +130,7 @@ func (a *OpenCode) SetProviderCredentials(ctx context.Context, in workflows.Step
 	}
 	if conn.Status != store.ConnConnected {
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("The %s connection is %s. Reconnect it in Settings, then retry.", conn.ProviderID, conn.Status),
+			fmt.Sprintf("The %s connection is %s. Reconnect it on the Providers page, then retry.", conn.ProviderID, conn.Status),
 			workflows.ErrTypeProviderNotConnected, nil)
 	}
 	c, err := a.Agent.Client(ctx, p)
@@ -174,9 +174,9 @@ func (a *OpenCode) putAuth(ctx context.Context, c *opencode.Client, conn *store.
 		// Report the status only: an error body could echo what we sent.
 		var se *opencode.StatusError
 		if errors.As(err, &se) {
-			if se.Code >= 400 && se.Code < 500 {
+			if opencode.IsClientError(err) {
 				return temporal.NewNonRetryableApplicationError(
-					fmt.Sprintf("OpenCode refused the %s credentials (HTTP %d). Check the connection in Settings, then retry.", conn.ProviderID, se.Code),
+					fmt.Sprintf("OpenCode refused the %s credentials (HTTP %d). Check the connection on the Providers page, then retry.", conn.ProviderID, se.Code),
 					workflows.ErrTypeCredentialsRejected, nil)
 			}
 			return fmt.Errorf("OpenCode answered HTTP %d to PUT /auth/%s", se.Code, conn.ProviderID)
@@ -203,22 +203,16 @@ func authID(conn *store.ProviderConnection) string {
 func (a *OpenCode) credential(ctx context.Context, conn *store.ProviderConnection) (opencode.Auth, error) {
 	switch conn.AuthType {
 	case store.AuthAPI:
-		key, err := a.Secrets.Decrypt(ctx, conn.APIKeyCiphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldAPIKey))
-		if errors.Is(err, secrets.ErrUndecryptable) {
-			return opencode.Auth{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("The stored %s key cannot be decrypted. Reconnect the provider in Settings, then retry.", conn.ProviderID),
-				workflows.ErrTypeCredentialsRejected, nil)
-		} else if err != nil {
+		key, err := a.decrypt(ctx, conn, conn.APIKeyCiphertext, secrets.FieldAPIKey,
+			fmt.Sprintf("The stored %s key cannot be decrypted. Reconnect the provider on the Providers page, then retry.", conn.ProviderID))
+		if err != nil {
 			return opencode.Auth{}, err
 		}
 		return opencode.Auth{Type: store.AuthAPI, Key: string(key)}, nil
 	case store.AuthWellKnown:
-		token, err := a.Secrets.Decrypt(ctx, conn.WellKnownCiphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldWellKnown))
-		if errors.Is(err, secrets.ErrUndecryptable) {
-			return opencode.Auth{}, temporal.NewNonRetryableApplicationError(
-				"The stored well-known token cannot be decrypted. Reconnect it in Settings, then retry.",
-				workflows.ErrTypeCredentialsRejected, nil)
-		} else if err != nil {
+		token, err := a.decrypt(ctx, conn, conn.WellKnownCiphertext, secrets.FieldWellKnown,
+			"The stored well-known token cannot be decrypted. Reconnect it on the Providers page, then retry.")
+		if err != nil {
 			return opencode.Auth{}, err
 		}
 		return opencode.Auth{Type: store.AuthWellKnown, Key: conn.WellKnownEnv, Token: string(token)}, nil
@@ -231,18 +225,24 @@ func (a *OpenCode) credential(ctx context.Context, conn *store.ProviderConnectio
 	}
 }
 
+// decrypt decrypts one field of a connection. A ciphertext Vault refuses for this row will
+// not decrypt on a retry either: that ends the step with undecryptable, for the owner to act on.
+func (a *OpenCode) decrypt(ctx context.Context, conn *store.ProviderConnection, ciphertext, field, undecryptable string) ([]byte, error) {
+	b, err := a.Secrets.Decrypt(ctx, ciphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, field))
+	if errors.Is(err, secrets.ErrUndecryptable) {
+		return nil, temporal.NewNonRetryableApplicationError(undecryptable, workflows.ErrTypeCredentialsRejected, nil)
+	}
+	return b, err
+}
+
 // oauthCredential is an OAuth connection in the shape OpenCode 1.18.33 keeps for its provider.
 // GitHub Copilot sends the GitHub token itself (OpenCode reads it from "refresh") and never
 // refreshes it (expires 0); ChatGPT gets the real pair with its expiry and account id. doce
 // refreshes before the expiry and hands the new pair over, so OpenCode never refreshes.
 func (a *OpenCode) oauthCredential(ctx context.Context, conn *store.ProviderConnection) (opencode.Auth, error) {
-	undecryptable := temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("The stored %s sign-in cannot be decrypted. Log in again in Settings, then retry.", conn.ProviderID),
-		workflows.ErrTypeCredentialsRejected, nil)
-	access, err := a.Secrets.Decrypt(ctx, conn.OAuthAccessCiphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldOAuthAccess))
-	if errors.Is(err, secrets.ErrUndecryptable) {
-		return opencode.Auth{}, undecryptable
-	} else if err != nil {
+	undecryptable := fmt.Sprintf("The stored %s sign-in cannot be decrypted. Log in again on the Providers page, then retry.", conn.ProviderID)
+	access, err := a.decrypt(ctx, conn, conn.OAuthAccessCiphertext, secrets.FieldOAuthAccess, undecryptable)
+	if err != nil {
 		return opencode.Auth{}, err
 	}
 	auth := opencode.Auth{Type: store.AuthOAuth, Access: string(access)}
@@ -256,10 +256,8 @@ func (a *OpenCode) oauthCredential(ctx context.Context, conn *store.ProviderConn
 		return auth, nil
 	}
 	if conn.OAuthRefreshCiphertext != "" {
-		refresh, err := a.Secrets.Decrypt(ctx, conn.OAuthRefreshCiphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldOAuthRefresh))
-		if errors.Is(err, secrets.ErrUndecryptable) {
-			return opencode.Auth{}, undecryptable
-		} else if err != nil {
+		refresh, err := a.decrypt(ctx, conn, conn.OAuthRefreshCiphertext, secrets.FieldOAuthRefresh, undecryptable)
+		if err != nil {
 			return opencode.Auth{}, err
 		}
 		auth.Refresh = string(refresh)
@@ -494,19 +492,11 @@ func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.P
 	}
 	// A container just started needs a few seconds before it answers; a minute without an
 	// answer fails this attempt, and the next one looks at the project afresh.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if h, err := c.Health(ctx, healthRequestTimeout); err == nil && h.Healthy {
-			break
-		}
-		if time.Now().After(deadline) {
-			return errors.New("the workspace's OpenCode did not answer within a minute")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+	hctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = a.pollHealthy(hctx, c)
+	cancel()
+	if err != nil {
+		return err
 	}
 	conn, err := a.Store.Connection(ctx, p.OwnerUserID, in.ProviderID)
 	if errors.Is(err, store.ErrNotFound) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/doce-dev/doce/outbound"
 	"github.com/doce-dev/doce/providers"
+	"github.com/doce-dev/doce/workflows"
 )
 
 // DefaultOpenCodeImage is the workspace image doce runs when DOCE_OPENCODE_IMAGE is not set.
@@ -162,9 +163,9 @@ func load(getenv func(string) string) (*Config, error) {
 	if u, err := url.Parse(c.VaultAddr); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("VAULT_ADDR=%q is not an http(s) URL", c.VaultAddr))
 	}
-	c.OperatorWait = duration(get, "DOCE_SETUP_OPERATOR_WAIT", "168h", time.Minute, &errs)
+	c.OperatorWait = duration(get, "DOCE_SETUP_OPERATOR_WAIT", workflows.DefaultOperatorWait.String(), time.Minute, &errs)
 	c.StuckAfter = duration(get, "DOCE_SETUP_STUCK_AFTER", "15m", time.Second, &errs)
-	c.WorkspaceIdle = duration(get, "DOCE_WORKSPACE_IDLE", "30m", time.Second, &errs)
+	c.WorkspaceIdle = duration(get, "DOCE_WORKSPACE_IDLE", workflows.DefaultWorkspaceIdle.String(), time.Second, &errs)
 	mem, err := units.RAMInBytes(get("DOCE_WORKSPACE_MEMORY", "1g"))
 	if err != nil || mem < 256<<20 {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_MEMORY=%q is not a size of at least 256m (OpenCode needs ~320 MB idle)", getenv("DOCE_WORKSPACE_MEMORY")))

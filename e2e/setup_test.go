@@ -67,7 +67,7 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 
 	// No provider yet: creating a project says what to do.
 	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects", map[string]any{"prompt": "hello"})
-	expectError(t, status, body, http.StatusConflict, "Connect a provider in Settings first.")
+	expectError(t, status, body, http.StatusConflict, "Connect a provider on the Providers page first.")
 
 	key := "sk-e2e-" + base64.RawURLEncoding.EncodeToString(store.RandomToken(18))
 	baseURL := "http://host.docker.internal:" + llm.port() + "/v1"
@@ -495,7 +495,7 @@ func TestReplaceAndDisconnectReachRunningProjects(t *testing.T) {
 	}
 	// Creating a project now says what to do.
 	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects", map[string]any{"prompt": "again"})
-	expectError(t, status, body, http.StatusConflict, "Connect a provider in Settings first.")
+	expectError(t, status, body, http.StatusConflict, "Connect a provider on the Providers page first.")
 }
 
 func mustUserID(t *testing.T, doce *doceProcess, username string) string {

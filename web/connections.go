@@ -61,7 +61,7 @@ func connectionView(c store.ProviderConnection) ConnectionView {
 func (s *Server) connect(c *gin.Context, u *store.User, in ConnectInput) (*store.ProviderConnection, error) {
 	prov, ok := providers.Lookup(strings.TrimSpace(in.ProviderID))
 	if !ok {
-		return nil, errBadRequest("providerId", "Unknown provider. Pick one of the providers listed in Settings.")
+		return nil, errBadRequest("providerId", "Unknown provider. Pick one of the providers listed on the Providers page.")
 	}
 	if prov.Supports(store.AuthWellKnown) {
 		return s.connectWellKnown(c, u, prov, in)

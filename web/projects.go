@@ -99,7 +99,7 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	}
 	if len(conns) == 0 {
 		return nil, false, &Error{Status: http.StatusConflict, Code: "no_provider", Field: "providerId",
-			Message: "Connect a provider in Settings first."}
+			Message: "Connect a provider on the Providers page first."}
 	}
 	if in.ProviderID == "" {
 		settings, err := s.Store.Settings(ctx, u.ID)
@@ -110,7 +110,7 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	}
 	i := slices.IndexFunc(conns, func(cn store.ProviderConnection) bool { return cn.ProviderID == in.ProviderID })
 	if i < 0 {
-		return nil, false, errBadRequest("providerId", "That provider is not connected. Pick a connected provider or connect it in Settings.")
+		return nil, false, errBadRequest("providerId", "That provider is not connected. Pick a connected provider or connect it on the Providers page.")
 	}
 	conn := conns[i]
 	models := s.providerModelIDs(&conn)
