@@ -1,5 +1,8 @@
-// Package activities holds ProjectSetup's activities. Each struct gets its dependencies
-// injected; each method is idempotent, because Temporal may run it more than once.
+// Package activities holds every workflow's activities: the workspace container (Docker),
+// OpenCode (health, credentials, session, prompt, idle checks), the project row, connections
+// and their OAuth sign-ins and refreshes, key rewraps and the prebuilt-workspace pool. Each
+// struct gets its dependencies injected; each method is idempotent, because Temporal may run it
+// more than once.
 package activities
 
 import (

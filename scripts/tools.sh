@@ -16,7 +16,7 @@ build_temporal() {
 
 build_vault() {
   # Vault's go.mod has replace directives, so it is built as a tool of a nested module pinned in
-  # tools/vaultserver (see its README).
+  # tools/vaultserver, whose go.mod pins the version and carries those replaces.
   (cd "$ROOT/tools/vaultserver" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' \
     -o "$VAULT_BIN.tmp" github.com/hashicorp/vault) && mv "$VAULT_BIN.tmp" "$VAULT_BIN"
 }

@@ -1,5 +1,7 @@
-// Package setups starts, finds, retries and cancels project setups on Temporal. The web tier
-// and the `doce setups` command share it, so an operator's retry is the same act everywhere.
+// Package setups is how the web tier and the CLI ask Temporal for work: project setups (start,
+// find, retry, cancel, progress), teardowns, workspace stop, start and idle watches, provider
+// disconnects, OAuth sign-ins and credential pushes, and the prebuilt-workspace pool. The web
+// tier and `doce setups` share it, so an operator's retry is the same act everywhere.
 package setups
 
 import (

@@ -44,7 +44,7 @@ Usage: doce <command>
 
 Commands:
   serve     run the web tier (pages and JSON API)
-  worker    run the Temporal worker (ProjectSetup and its activities)
+  worker    run the Temporal worker (every workflow and activity)
   dev       run both in one process, migrating the database first
   migrate   apply database migrations and exit (migrate down: roll back the last group)
   setups    list, retry or cancel setups that need an operator (doce setups for more)
