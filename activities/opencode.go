@@ -59,17 +59,11 @@ func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) erro
 }
 
 // configure makes sure OpenCode runs on the project's configuration. A prebuilt workspace
-// started on the pool's (PoolOpenCodeConfig) with its instance loaded: it gets the project's
-// opencode.json and reloads. Checking what is loaded, rather than remembering what was written,
-// also covers an attempt that stopped between the two.
+// started on the pool's (PoolOpenCodeConfig), its instance not loaded yet: it gets the
+// project's opencode.json before the first request that loads one. Checking what is loaded,
+// rather than remembering what was written, covers an instance loaded on the pool's all the
+// same (an attempt that stopped between the two): that one reloads.
 func (a *OpenCode) configure(ctx context.Context, c *opencode.Client, p *store.Project) error {
-	loaded, err := c.Config(ctx)
-	if err != nil {
-		return err
-	}
-	if loaded.Model == projectModel(p) {
-		return nil
-	}
 	conn, err := a.Store.Connection(ctx, p.OwnerUserID, p.ProviderID)
 	if errors.Is(err, store.ErrNotFound) {
 		return errProviderNotConnected(p.ProviderID)
@@ -86,6 +80,13 @@ func (a *OpenCode) configure(ctx context.Context, c *opencode.Client, p *store.P
 	}
 	if !bytes.Equal(now, want) {
 		return nil // someone else's configuration: theirs to keep
+	}
+	loaded, err := c.Config(ctx)
+	if err != nil {
+		return err
+	}
+	if loaded.Model == projectModel(p) {
+		return nil
 	}
 	return c.Dispose(ctx)
 }

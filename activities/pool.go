@@ -178,13 +178,11 @@ func (a *Pool) create(ctx context.Context, in workflows.PoolCreateInput) error {
 	if err != nil {
 		return err
 	}
+	// Only the server, not its instance: OpenCode loads that (configuration, tools, the git
+	// state) at the first request that needs a directory, which is to find the claiming
+	// project's configuration in place.
 	if err := a.OpenCode.pollHealthy(ctx, c); err != nil {
 		return err
-	}
-	// OpenCode loads its instance (configuration, tools, the project's git state) at the first
-	// request that needs it: do it now, so the project that claims this workspace does not wait.
-	if _, err := c.Sessions(ctx); err != nil {
-		return fmt.Errorf("warm up OpenCode: %w", err)
 	}
 	err = d.Store.MarkPoolFree(ctx, in.ID, ws.ContainerID, ws.ContainerName, ws.HostPort)
 	if errors.Is(err, store.ErrNotFound) {

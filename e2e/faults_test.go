@@ -139,6 +139,35 @@ func assertOneOfEach(t *testing.T, docker *dockerclient.Client, projectID, promp
 	}
 }
 
+// sessionDump is what the project's OpenCode holds, for a failure message: its sessions and
+// the last one's messages, raw and cut short.
+func sessionDump(docker *dockerclient.Client, projectID string) string {
+	ci, err := docker.ContainerInspect(context.Background(), "doce-"+projectID+"-opencode")
+	if err != nil || len(ci.NetworkSettings.Ports["4096/tcp"]) == 0 {
+		return fmt.Sprintf("no workspace to ask: %v", err)
+	}
+	base := "http://127.0.0.1:" + ci.NetworkSettings.Ports["4096/tcp"][0].HostPort
+	get := func(path string) []byte {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.SetBasicAuth("opencode", envOf(ci.Config.Env, "OPENCODE_SERVER_PASSWORD"))
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			return []byte(err.Error())
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return b
+	}
+	sessions := get("/session")
+	var ss []struct{ ID string }
+	json.Unmarshal(sessions, &ss)
+	out := fmt.Sprintf("sessions %.500s", sessions)
+	if len(ss) > 0 {
+		out += fmt.Sprintf("; messages of %s: %.3000s", ss[len(ss)-1].ID, get("/session/"+ss[len(ss)-1].ID+"/message"))
+	}
+	return out
+}
+
 func dockerClient(t *testing.T) *dockerclient.Client {
 	t.Helper()
 	docker, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())

@@ -59,7 +59,7 @@ func leftovers(t *testing.T, docker *dockerclient.Client, projectID string) (con
 func storedKey(t *testing.T, docker *dockerclient.Client, projectID string) string {
 	t.Helper()
 	var auth map[string]struct{ Key string }
-	json.Unmarshal(readContainerFile(t, docker, "doce-"+projectID+"-opencode", "/root/.local/share/opencode/auth.json"), &auth)
+	json.Unmarshal(readContainerFile(t, docker, "doce-"+projectID+"-opencode", workspace.AuthFile), &auth)
 	return auth["custom"].Key
 }
 

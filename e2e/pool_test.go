@@ -105,7 +105,7 @@ func TestPrebuiltWorkspaces(t *testing.T) {
 				return true, nil
 			}
 		}
-		return false, fmt.Errorf("%d requests", len(llm.requests()))
+		return false, fmt.Errorf("%d requests; %s", len(llm.requests()), sessionDump(docker, p.ID))
 	})
 	// Compose-style tooling finds it under the project's name.
 	cs, err := docker.ContainerList(context.Background(), container.ListOptions{All: true,

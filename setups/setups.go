@@ -226,8 +226,7 @@ func (s *Service) CountWaiting(ctx context.Context) (int64, error) {
 	defer cancel()
 	resp, err := s.Temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
 		Namespace: s.Namespace,
-		Query: fmt.Sprintf("WorkflowType = 'ProjectSetup' AND ExecutionStatus = 'Running' AND %s = '%s'",
-			workflows.SASetupState.GetName(), status.SetupWaiting),
+		Query: s.runningSetups(fmt.Sprintf("%s = '%s'", workflows.SASetupState.GetName(), status.SetupWaiting)),
 	})
 	if err != nil {
 		return 0, err
@@ -268,13 +267,20 @@ type Setup struct {
 // Age is how long the run has been going.
 func (su Setup) Age() time.Duration { return time.Since(su.StartedAt).Round(time.Second) }
 
+// runningSetups is a visibility query for this doce's running setups (its task queue: other
+// doce installations may share the namespace) that also meet cond.
+func (s *Service) runningSetups(cond string) string {
+	return fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s' AND ExecutionStatus = 'Running' AND (%s)",
+		workflows.TypeProjectSetup, s.TaskQueue, cond)
+}
+
 // ListNeedingAttention lists setups waiting for an operator and setups still running after
 // longer than stuckAfter, newest first, at most limit.
 func (s *Service) ListNeedingAttention(ctx context.Context, stuckAfter time.Duration, limit int) ([]Setup, error) {
-	q := fmt.Sprintf("WorkflowType = 'ProjectSetup' AND ExecutionStatus = 'Running' AND (%s = '%s' OR (%s = '%s' AND StartTime < '%s'))",
+	q := s.runningSetups(fmt.Sprintf("%s = '%s' OR (%s = '%s' AND StartTime < '%s')",
 		workflows.SASetupState.GetName(), status.SetupWaiting,
 		workflows.SASetupState.GetName(), status.SetupRunning,
-		time.Now().Add(-stuckAfter).UTC().Format(time.RFC3339))
+		time.Now().Add(-stuckAfter).UTC().Format(time.RFC3339)))
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	resp, err := s.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
