@@ -66,7 +66,12 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	if err := chromedp.Run(ctx, actions...); err != nil {
-		t.Fatalf("%s: %v", what, err)
+		// Say where the browser was and what it showed.
+		var loc, text string
+		c, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer stop()
+		chromedp.Run(c, chromedp.Location(&loc), chromedp.Evaluate(`document.body ? document.body.innerText.slice(0, 600) : ''`, &text))
+		t.Fatalf("%s: %v (at %s, showing %q)", what, err, loc, text)
 	}
 }
 

@@ -148,8 +148,8 @@ func TestPreviewInBrowser(t *testing.T) {
 
 	// The preview on its own (Open in a new tab goes to the same address).
 	var href, loc, cookies string
-	run(t, ctx, "open in a new tab", chromedp.AttributeValue(`#preview-open`, "href", &href, nil),
-		chromedp.Navigate(doce.URL+href), chromedp.WaitVisible(`#app`), chromedp.Location(&loc), chromedp.Evaluate(`document.cookie`, &cookies))
+	run(t, ctx, "read the new tab's address", chromedp.AttributeValue(`#preview-open`, "href", &href, nil))
+	run(t, ctx, "open in a new tab", chromedp.Navigate(doce.URL+href), chromedp.WaitVisible(`#app`), chromedp.Location(&loc), chromedp.Evaluate(`document.cookie`, &cookies))
 	if !strings.HasPrefix(loc, previewOrigin+"/") {
 		t.Fatalf("the preview opened at %s, want under %s", loc, previewOrigin)
 	}
