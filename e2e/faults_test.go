@@ -183,6 +183,7 @@ func dockerClient(t *testing.T) *dockerclient.Client {
 // For the OpenCode steps the proxy holds the step's request, so the kill lands inside the step;
 // the held request then reaches OpenCode anyway, as one already on the wire would.
 func TestWorkerKilledAtEachStep(t *testing.T) {
+	t.Parallel() // mostly waiting on timers, retries and restarts: runs beside the others like it
 	stack := requireStack(t)
 	docker := dockerClient(t)
 	proxy := startFaultProxy(t)

@@ -220,6 +220,7 @@ func watchPage(t *testing.T, hc *recordingClient, doce *doceProcess, projectID s
 // one nobody looks at is stopped by its WorkspaceIdle timer even though the worker is killed
 // and replaced mid-wait; the one whose page stays open keeps running.
 func TestIdleWorkspaceIsStoppedAndAViewedOneStays(t *testing.T) {
+	t.Parallel() // mostly waiting on timers, retries and restarts: runs beside the others like it
 	stack := requireStack(t)
 	docker := dockerClient(t)
 	const idle = 10 * time.Second

@@ -134,6 +134,7 @@ func createProjectOn(t *testing.T, hc *recordingClient, doce *doceProcess, provi
 // the projects' OpenCode before they expire; then a revoked grant marks its connection expired
 // and disconnecting stops the other's refresher.
 func TestOAuthLoginAndRefreshReachRunningProjects(t *testing.T) {
+	t.Parallel() // mostly waiting on timers, retries and restarts: runs beside the others like it
 	stack := requireStack(t)
 	docker := dockerClient(t)
 	srv := startAuthServer(t)
@@ -457,6 +458,7 @@ func (hp *holdingProxy) release() {
 // TestOAuthWorkerKilledMidLoginAndMidRefresh kills the worker while a sign-in polls and
 // while a refresh is at the provider: each completes once on the next worker.
 func TestOAuthWorkerKilledMidLoginAndMidRefresh(t *testing.T) {
+	t.Parallel() // mostly waiting on timers, retries and restarts: runs beside the others like it
 	stack := requireStack(t)
 	docker := dockerClient(t)
 	srv := startAuthServer(t)

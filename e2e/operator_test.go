@@ -26,6 +26,7 @@ import (
 // attributes. An operator builds the image and presses Retry: the setup resumes and completes.
 // Deleting the project then leaves no Docker object behind.
 func TestFailedSetupWaitsForOperatorThenRetryCompletes(t *testing.T) {
+	t.Parallel() // mostly waiting on timers, retries and restarts: runs beside the others like it
 	stack := requireStack(t)
 	ctx := context.Background()
 	docker := dockerClient(t)
