@@ -384,8 +384,9 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 		if err := c.PromptAsync(ctx, p.OpenCodeSessionID, model, p.Prompt); err != nil {
 			return err
 		}
-		// OpenCode answers 204 before it has stored the message; a workspace stopped in that
-		// moment would lose the prompt. The step is done once the session holds it.
+		// OpenCode answers 204 before it has stored the message and its text; a workspace
+		// stopped in that moment would lose the prompt. The step is done once the session holds
+		// both.
 		for !sent {
 			if sent, err = hasUserMessage(ctx, c, p.OpenCodeSessionID); err != nil {
 				return err
@@ -404,13 +405,15 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 	return a.Store.MarkPromptSent(ctx, p.ID, now)
 }
 
+// hasUserMessage reports whether the session holds a user message with its text: OpenCode
+// stores a message's parts just after the message itself.
 func hasUserMessage(ctx context.Context, c *opencode.Client, sessionID string) (bool, error) {
 	msgs, err := c.Messages(ctx, sessionID)
 	if err != nil {
 		return false, err
 	}
 	for _, m := range msgs {
-		if m.Info.Role == "user" {
+		if m.Info.Role == "user" && len(m.Parts) > 0 {
 			return true, nil
 		}
 	}
