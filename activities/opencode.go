@@ -384,36 +384,21 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 		if err := c.PromptAsync(ctx, p.OpenCodeSessionID, model, p.Prompt); err != nil {
 			return err
 		}
-		// OpenCode answers 204 before it has stored the message and its text; a workspace
-		// stopped in that moment would lose the prompt. The step is done once the session holds
-		// both.
-		for !sent {
-			if sent, err = hasUserMessage(ctx, c, p.OpenCodeSessionID); err != nil {
-				return err
-			}
-			if !sent {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(20 * time.Millisecond):
-				}
-			}
-		}
 	}
 	now := time.Now().UTC()
 	p.PromptSentAt = &now
 	return a.Store.MarkPromptSent(ctx, p.ID, now)
 }
 
-// hasUserMessage reports whether the session holds a user message with its text: OpenCode
-// stores a message's parts just after the message itself.
+// hasUserMessage reports whether the session holds a user message: an earlier attempt sent
+// the prompt.
 func hasUserMessage(ctx context.Context, c *opencode.Client, sessionID string) (bool, error) {
 	msgs, err := c.Messages(ctx, sessionID)
 	if err != nil {
 		return false, err
 	}
 	for _, m := range msgs {
-		if m.Info.Role == "user" && len(m.Parts) > 0 {
+		if m.Info.Role == "user" {
 			return true, nil
 		}
 	}

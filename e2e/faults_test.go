@@ -319,6 +319,9 @@ func TestOpeningAStoppedProjectStartsIt(t *testing.T) {
 
 	p := createProject(t, hc, doce, "ensure running")
 	waitStatus(t, hc, doce, p.ID, "ready", 2*time.Minute)
+	// Ready means OpenCode accepted the prompt; it stores it a moment later. Once it has, the
+	// stop and start below must keep it.
+	assertOneOfEach(t, docker, p.ID, "ensure running")
 	ctx := context.Background()
 	name := "doce-" + p.ID + "-opencode"
 	if err := docker.ContainerStop(ctx, name, container.StopOptions{}); err != nil {
