@@ -64,6 +64,10 @@ func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) erro
 // rather than remembering what was written, covers an instance loaded on the pool's all the
 // same (an attempt that stopped between the two): that one reloads.
 func (a *OpenCode) configure(ctx context.Context, c *opencode.Client, p *store.Project) error {
+	// A workspace made for its project got the project's configuration when it was created.
+	if pooled, err := a.Workspace.Pooled(ctx, p.ID); err != nil || !pooled {
+		return err
+	}
 	conn, err := a.Store.Connection(ctx, p.OwnerUserID, p.ProviderID)
 	if errors.Is(err, store.ErrNotFound) {
 		return errProviderNotConnected(p.ProviderID)

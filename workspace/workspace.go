@@ -175,6 +175,15 @@ func (m *Manager) PooledIDs(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
+// Pooled reports whether the project's workspace was made for the pool (and claimed since).
+func (m *Manager) Pooled(ctx context.Context, projectID string) (bool, error) {
+	c, err := m.docker.ContainerInspect(ctx, containerName(projectID))
+	if err != nil {
+		return false, fmt.Errorf("workspace: unable to inspect container: %w", err)
+	}
+	return c.Config.Labels[LabelPool] == "true", nil
+}
+
 // Up brings a project's workspace up, creating what is missing and starting what is stopped.
 func (m *Manager) Up(ctx context.Context, s Spec) (Workspace, error) {
 	// The network and the volumes do not depend on each other: make them at once, since the
