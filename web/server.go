@@ -77,6 +77,14 @@ type Server struct {
 	// progressCache and progressFlight share running setups' progress queries among tabs.
 	progressCache  sync.Map // project id → cachedProgress
 	progressFlight singleflight.Group
+	// setupsNeeding is the ops list, asked of Temporal's visibility at most once a second
+	// however many operators (or scripts) load it: visibility is rate-limited per namespace.
+	setupsNeeding struct {
+		sync.Mutex
+		at   time.Time
+		list []setups.Setup
+	}
+	setupsFlight singleflight.Group
 }
 
 const sessionCookie = "doce_session"
