@@ -78,6 +78,9 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 	tc := temporalClient(t, stack)
 	recordCompleted(t, stack, tc, "project-setup:"+p.ID, "project_setup_watch_idle.json") // starts the idle watch
 
+	// Ready means OpenCode accepted the prompt; it stores it a moment later. Once it has, the
+	// stop and start below must keep it.
+	assertOneOfEach(t, docker, p.ID, "stop and start me")
 	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+p.ID+"/start", nil)
 	expectError(t, status, body, http.StatusConflict, "already running")
 
