@@ -51,10 +51,8 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 	if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
-	conn, err := a.Store.Connection(ctx, p.OwnerUserID, p.ProviderID)
-	if errors.Is(err, store.ErrNotFound) {
-		return workflows.ComposeUpResult{}, errProviderNotConnected(p.ProviderID)
-	} else if err != nil {
+	conn, err := projectConnection(ctx, a.Store, p)
+	if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
 	config, err := OpenCodeConfig(p, conn, a.Ask)
@@ -226,6 +224,16 @@ func loadProject(ctx context.Context, s *store.Store, id string) (*store.Project
 		return nil, temporal.NewNonRetryableApplicationError("The project was deleted.", workflows.ErrTypeProjectGone, nil)
 	}
 	return p, err
+}
+
+// projectConnection is the owner's connection to the project's provider; none ends the step
+// with errProviderNotConnected, for the owner to act on.
+func projectConnection(ctx context.Context, st *store.Store, p *store.Project) (*store.ProviderConnection, error) {
+	conn, err := st.Connection(ctx, p.OwnerUserID, p.ProviderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errProviderNotConnected(p.ProviderID)
+	}
+	return conn, err
 }
 
 func errProviderNotConnected(providerID string) error {

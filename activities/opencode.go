@@ -68,10 +68,8 @@ func (a *OpenCode) configure(ctx context.Context, c *opencode.Client, p *store.P
 	if pooled, err := a.Workspace.Pooled(ctx, p.ID); err != nil || !pooled {
 		return err
 	}
-	conn, err := a.Store.Connection(ctx, p.OwnerUserID, p.ProviderID)
-	if errors.Is(err, store.ErrNotFound) {
-		return errProviderNotConnected(p.ProviderID)
-	} else if err != nil {
+	conn, err := projectConnection(ctx, a.Store, p)
+	if err != nil {
 		return err
 	}
 	want, err := OpenCodeConfig(p, conn, a.Ask)
@@ -127,10 +125,8 @@ func (a *OpenCode) SetProviderCredentials(ctx context.Context, in workflows.Step
 	if err != nil {
 		return err
 	}
-	conn, err := a.Store.Connection(ctx, p.OwnerUserID, p.ProviderID)
-	if errors.Is(err, store.ErrNotFound) {
-		return errProviderNotConnected(p.ProviderID)
-	} else if err != nil {
+	conn, err := projectConnection(ctx, a.Store, p)
+	if err != nil {
 		return err
 	}
 	if conn.Status != store.ConnConnected {

@@ -226,7 +226,7 @@ func (s *Service) CountWaiting(ctx context.Context) (int64, error) {
 	defer cancel()
 	resp, err := s.Temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
 		Namespace: s.Namespace,
-		Query: s.runningSetups(fmt.Sprintf("%s = '%s'", workflows.SASetupState.GetName(), status.SetupWaiting)),
+		Query:     s.runningSetups(fmt.Sprintf("%s = '%s'", workflows.SASetupState.GetName(), status.SetupWaiting)),
 	})
 	if err != nil {
 		return 0, err
