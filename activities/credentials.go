@@ -48,7 +48,7 @@ func (a *Connections) Delete(ctx context.Context, in workflows.DisconnectInput) 
 // Rewrap moves stored ciphertexts to the newest Transit key version.
 type Rewrap struct {
 	Store   *store.Store
-	Secrets *secrets.Transit
+	Secrets KeyRewrapper
 }
 
 // RewrapPage rewraps the ciphertexts of one page of rows whose version is older than the

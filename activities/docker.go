@@ -27,8 +27,8 @@ import (
 // Docker brings workspaces up.
 type Docker struct {
 	Store     *store.Store
-	Secrets   *secrets.Transit
-	Workspace *workspace.Manager
+	Secrets   Cipher
+	Workspace Containers
 	Image     string
 	Memory    int64
 	Pids      int64    // the workspace's pids limit

@@ -18,14 +18,13 @@ import (
 	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
-	"github.com/doce-dev/doce/workspace"
 )
 
 // OpenCode drives a workspace's OpenCode server.
 type OpenCode struct {
 	Store     *store.Store
-	Secrets   *secrets.Transit
-	Workspace *workspace.Manager
+	Secrets   Decrypter
+	Workspace Workspaces
 	// Agent reaches the project's OpenCode server.
 	Agent *agent.Connector
 	// Ask names the permissions the agent asks its owner for (DOCE_AGENT_ASK), as in Docker.
