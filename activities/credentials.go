@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strconv"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/doce-dev/doce/secrets"
@@ -52,8 +51,12 @@ type Rewrap struct {
 }
 
 // RewrapPage rewraps the ciphertexts of one page of rows whose version is older than the
-// newest, heartbeating the rows done.
+// newest.
 func (a *Rewrap) RewrapPage(ctx context.Context, in workflows.RewrapPageInput) (workflows.RewrapPageResult, error) {
+	// Vault's answers (a restart ridden out, a page's batch) take longer than the database's:
+	// heartbeat throughout, not between rows.
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	info, err := a.Secrets.Info(ctx)
 	if err != nil {
 		return workflows.RewrapPageResult{}, err
@@ -88,11 +91,10 @@ func (a *Rewrap) RewrapPage(ctx context.Context, in workflows.RewrapPageInput) (
 	for i, ct := range rewrapped {
 		*targets[i] = ct
 	}
-	for i, r := range touched {
+	for _, r := range touched {
 		if err := r.save(ctx, info.LatestVersion); err != nil {
 			return res, err
 		}
-		activity.RecordHeartbeat(ctx, i+1)
 	}
 	res.Rewrapped = len(items)
 	return res, nil
@@ -100,6 +102,8 @@ func (a *Rewrap) RewrapPage(ctx context.Context, in workflows.RewrapPageInput) (
 
 // CountStale counts ciphertexts made with a key version older than the newest.
 func (a *Rewrap) CountStale(ctx context.Context, pageSize int) (workflows.StaleResult, error) {
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	info, err := a.Secrets.Info(ctx)
 	if err != nil {
 		return workflows.StaleResult{}, err
@@ -119,7 +123,6 @@ func (a *Rewrap) CountStale(ctx context.Context, pageSize int) (workflows.StaleR
 			if len(rows) < pageSize {
 				break
 			}
-			activity.RecordHeartbeat(ctx, after)
 		}
 	}
 	return out, nil
@@ -206,6 +209,8 @@ func sealedRows[T any](rows []T, err error, of func(*T) sealedRow) ([]sealedRow,
 
 // RetireOldVersions makes key versions below v stop decrypting, and records it.
 func (a *Rewrap) RetireOldVersions(ctx context.Context, v int) error {
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	// doce's own signing keys (a handful of rows) are rewrapped here, just before the old
 	// versions stop decrypting, rather than paged like users' secrets.
 	keys, err := a.Store.SigningKeys(ctx)

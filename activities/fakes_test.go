@@ -48,7 +48,8 @@ type fakeCipher struct {
 	mu         sync.Mutex
 	latest     int
 	minVersion int
-	refused    int // decrypts answered with secrets.ErrUndecryptable
+	refused    int           // decrypts answered with secrets.ErrUndecryptable
+	slow       time.Duration // how long Info takes, as when Vault restarts
 }
 
 func newFakeCipher() *fakeCipher { return &fakeCipher{latest: 1, minVersion: 1} }
@@ -92,6 +93,7 @@ func (c *fakeCipher) open(ciphertext, keyContext string) ([]byte, error) {
 }
 
 func (c *fakeCipher) Info(context.Context) (secrets.KeyInfo, error) {
+	time.Sleep(c.slow)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return secrets.KeyInfo{LatestVersion: c.latest, MinDecryptionVersion: c.minVersion}, nil
