@@ -46,7 +46,7 @@ func TestRewrapMovesEveryCiphertextToTheNewestVersion(t *testing.T) {
 	project := func(password string) *store.Project {
 		t.Helper()
 		p := &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
-		if _, _, err := st.CreateProject(ctx, p, ""); err != nil {
+		if _, _, err := st.CreateProject(ctx, p, nil); err != nil {
 			t.Fatal(err)
 		}
 		if password != "" {

@@ -46,8 +46,8 @@ type Workspaces interface {
 	State(ctx context.Context, projectID string) (exists, running bool, err error)
 	Start(ctx context.Context, projectID string) (workspace.Workspace, error)
 	Stop(ctx context.Context, projectID string) error
-	Pooled(ctx context.Context, projectID string) (bool, error)
-	ReplaceConfig(ctx context.Context, projectID string, from, to []byte) ([]byte, error)
+	Pooled(ctx context.Context, projectID string) (pooled bool, configSum string, err error)
+	ReplaceConfig(ctx context.Context, projectID string, replaceable func(now []byte) bool, to []byte) (now []byte, replaced bool, err error)
 }
 
 // The real ones satisfy them.

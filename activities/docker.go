@@ -9,7 +9,6 @@ package activities
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/doce-dev/doce/agent"
-	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
@@ -56,7 +54,7 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 	if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
-	config, err := OpenCodeConfig(p, conn, a.Ask)
+	config, err := agent.Config(p, conn, a.Ask)
 	if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
@@ -152,55 +150,6 @@ func (a *Docker) serverPassword(ctx context.Context, p *store.Project) (string, 
 		return "", err
 	}
 	return string(pw), nil
-}
-
-// PoolOpenCodeConfig is the opencode.json a prebuilt workspace starts with: the settings every
-// project shares, so OpenCode can load its instance before any project claims it.
-func PoolOpenCodeConfig() []byte {
-	b, _ := json.MarshalIndent(map[string]any{"autoupdate": false, "share": "disabled"}, "", "  ")
-	return b
-}
-
-// projectModel is the provider/model id a project's OpenCode runs by default.
-func projectModel(p *store.Project) string {
-	if p.ProviderID == providers.WellKnownID {
-		return p.ModelID // already provider/model, from the organisation's configuration
-	}
-	return p.ProviderID + "/" + p.ModelID
-}
-
-// OpenCodeConfig is the workspace's opencode.json: the project's model as default, and for a
-// custom OpenAI-compatible provider, where its API lives and which models it serves; ask names
-// the permissions the agent asks for first (the page answers them). It holds no secret; the
-// key reaches OpenCode only through PUT /auth.
-func OpenCodeConfig(p *store.Project, conn *store.ProviderConnection, ask []string) ([]byte, error) {
-	cfg := map[string]any{
-		"model":      projectModel(p),
-		"autoupdate": false,
-		"share":      "disabled",
-	}
-	if len(ask) > 0 {
-		perms := map[string]string{}
-		for _, perm := range ask {
-			perms[perm] = "ask"
-		}
-		cfg["permission"] = perms
-	}
-	if prov, ok := providers.Lookup(p.ProviderID); ok && prov.Custom {
-		models := map[string]any{}
-		for _, m := range conn.Models() {
-			models[m] = map[string]any{"name": m}
-		}
-		cfg["provider"] = map[string]any{
-			p.ProviderID: map[string]any{
-				"npm":     "@ai-sdk/openai-compatible",
-				"name":    prov.Name,
-				"options": map[string]any{"baseURL": conn.BaseURL},
-				"models":  models,
-			},
-		}
-	}
-	return json.MarshalIndent(cfg, "", "  ")
 }
 
 // startStep loads the project a setup step works on and records the step's attempt, so pages

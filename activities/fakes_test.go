@@ -144,10 +144,10 @@ func (w *fakeWorkspace) Stop(context.Context, string) error {
 	return nil
 }
 
-func (w *fakeWorkspace) Pooled(context.Context, string) (bool, error) { return w.pooled, nil }
+func (w *fakeWorkspace) Pooled(context.Context, string) (bool, string, error) { return w.pooled, "", nil }
 
-func (w *fakeWorkspace) ReplaceConfig(_ context.Context, _ string, _, to []byte) ([]byte, error) {
-	return to, nil
+func (w *fakeWorkspace) ReplaceConfig(_ context.Context, _ string, _ func([]byte) bool, to []byte) ([]byte, bool, error) {
+	return to, true, nil
 }
 
 // fakeOpenCode answers OpenCode's session, message, prompt and auth routes from memory and
@@ -289,7 +289,7 @@ func newRig(t *testing.T) *rig {
 func (r *rig) project(t *testing.T, providerID, modelID string) *store.Project {
 	t.Helper()
 	p := &store.Project{OwnerUserID: r.user.ID, Name: "Demo", Slug: "demo", Prompt: "Build a to-do app", ProviderID: providerID, ModelID: modelID}
-	if _, _, err := r.st.CreateProject(r.ctx, p, ""); err != nil {
+	if _, _, err := r.st.CreateProject(r.ctx, p, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.st.SetProjectPasswordOnce(r.ctx, p.ID, r.cipher.seal(secrets.ProjectContext(p.ID, agent.FieldServerPassword), serverPassword)); err != nil {

@@ -60,36 +60,39 @@ func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) erro
 }
 
 // configure makes sure OpenCode runs on the project's configuration. A prebuilt workspace
-// started on the pool's (PoolOpenCodeConfig), its instance not loaded yet: it gets the
-// project's opencode.json before the first request that loads one. Checking what is loaded,
-// rather than remembering what was written, covers an instance loaded on the pool's all the
-// same (an attempt that stopped between the two): that one reloads.
+// loaded its configuration before the claim: the project's own (nothing to do), or the base
+// one, which it replaces and has OpenCode load again. Checking what is loaded, rather than
+// remembering what was written, covers an attempt that stopped between the two.
 func (a *OpenCode) configure(ctx context.Context, c *opencode.Client, p *store.Project) error {
 	// A workspace made for its project got the project's configuration when it was created.
-	if pooled, err := a.Workspace.Pooled(ctx, p.ID); err != nil || !pooled {
+	pooled, started, err := a.Workspace.Pooled(ctx, p.ID)
+	if err != nil || !pooled {
 		return err
 	}
 	conn, err := projectConnection(ctx, a.Store, p)
 	if err != nil {
 		return err
 	}
-	want, err := OpenCodeConfig(p, conn, a.Ask)
+	want, err := agent.Config(p, conn, a.Ask)
 	if err != nil {
 		return err
 	}
-	now, err := a.Workspace.ReplaceConfig(ctx, p.ID, PoolOpenCodeConfig(), want)
-	if err != nil {
-		return err
+	if started == agent.ConfigSum(want) {
+		return nil
 	}
-	if !bytes.Equal(now, want) {
+	now, replaced, err := a.Workspace.ReplaceConfig(ctx, p.ID, func(now []byte) bool { return agent.ConfigSum(now) == started }, want)
+	switch {
+	case err != nil:
+		return err
+	case replaced:
+		activity.GetLogger(ctx).Info("prebuilt workspace given the project's configuration; OpenCode loads it again", "project_id", p.ID)
+		return c.Dispose(ctx)
+	case !bytes.Equal(now, want):
 		return nil // someone else's configuration: theirs to keep
 	}
 	loaded, err := c.Config(ctx)
-	if err != nil {
+	if err != nil || loaded.Model == agent.Model(p) {
 		return err
-	}
-	if loaded.Model == projectModel(p) {
-		return nil
 	}
 	return c.Dispose(ctx)
 }

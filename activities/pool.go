@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/store"
@@ -27,10 +28,16 @@ type Pool struct {
 	OpenCode *OpenCode
 }
 
-// Plan looks at every pooled workspace and says which to remove and how many to start. A free
-// one is removed when it runs another image than in.Image, is older than in.MaxAge, or does not
+// Plan looks at every pooled workspace and says which to remove and how many to start, and on
+// which configuration. A free one is removed when it runs another image than in.Image, is older
+// than in.MaxAge, was started on a configuration new projects no longer need, or does not
 // answer its health check; a starting or failed one is always removed, since no start is in
 // flight while the pool plans.
+//
+// New workspaces start on the configuration of the latest project: the next project is most
+// likely its owner's again, with the same provider and model, and then it is ready as soon as
+// its first prompt is accepted. A workspace on the base configuration serves any project,
+// after a reload.
 func (a *Pool) Plan(ctx context.Context, in workflows.PoolPlanInput) (workflows.PoolPlan, error) {
 	stop := heartbeatWhile(ctx)
 	defer stop()
@@ -39,16 +46,21 @@ func (a *Pool) Plan(ctx context.Context, in workflows.PoolPlanInput) (workflows.
 	if err != nil {
 		return workflows.PoolPlan{}, err
 	}
+	config, err := a.nextConfig(ctx)
+	if err != nil {
+		return workflows.PoolPlan{}, err
+	}
 	var (
 		mu   sync.Mutex
-		plan workflows.PoolPlan
+		plan = workflows.PoolPlan{Config: config}
 		keep int
 	)
+	claimable := []string{agent.ConfigSum(config), agent.ConfigSum(agent.BaseConfig(a.Docker.Ask))}
 	remove := func(id string) { mu.Lock(); plan.Remove = append(plan.Remove, id); mu.Unlock() }
 	g, gctx := errgroup.WithContext(ctx)
 	for _, w := range rows {
 		switch {
-		case w.Status != store.PoolFree, w.Image != in.Image,
+		case w.Status != store.PoolFree, w.Image != in.Image, !slices.Contains(claimable, w.ConfigSum),
 			in.MaxAge > 0 && time.Since(w.CreatedAt) > in.MaxAge:
 			remove(w.ID)
 		default:
@@ -104,6 +116,25 @@ func (a *Pool) Plan(ctx context.Context, in workflows.PoolPlanInput) (workflows.
 	return plan, nil
 }
 
+// nextConfig is the configuration the latest project's OpenCode runs on, or the base one when
+// there is no project or its connection is gone.
+func (a *Pool) nextConfig(ctx context.Context) ([]byte, error) {
+	st := a.Docker.Store
+	p, err := st.LatestProject(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return agent.BaseConfig(a.Docker.Ask), nil
+	} else if err != nil {
+		return nil, err
+	}
+	conn, err := st.Connection(ctx, p.OwnerUserID, p.ProviderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return agent.BaseConfig(a.Docker.Ask), nil
+	} else if err != nil {
+		return nil, err
+	}
+	return agent.Config(p, conn, a.Docker.Ask)
+}
+
 // healthy checks a free workspace's container runs and OpenCode answers.
 func (a *Pool) healthy(ctx context.Context, w *store.PoolWorkspace) error {
 	_, running, err := a.Docker.Workspace.State(ctx, w.ID)
@@ -128,11 +159,15 @@ func (a *Pool) client(ctx context.Context, id string, port int, ciphertext strin
 	return a.OpenCode.Agent.Client(ctx, &store.Project{ID: id, HostPort: port, ServerPasswordCiphertext: ciphertext})
 }
 
-// Create starts one pooled workspace and offers it for claiming once OpenCode answers. A retry
-// finds what an earlier attempt made; a workspace a project claimed meanwhile is left alone.
+// Create starts one pooled workspace and offers it for claiming once OpenCode has loaded its
+// configuration. A retry finds what an earlier attempt made; a workspace a project claimed
+// meanwhile is left alone.
 func (a *Pool) Create(ctx context.Context, in workflows.PoolCreateInput) error {
 	d := a.Docker
-	err := d.Store.AddPoolWorkspace(ctx, in.ID, in.Image)
+	if in.Config == nil {
+		in.Config = agent.BaseConfig(d.Ask)
+	}
+	err := d.Store.AddPoolWorkspace(ctx, in.ID, in.Image, agent.ConfigSum(in.Config))
 	if errors.Is(err, store.ErrConflict) {
 		return nil // claimed by a project: it is the project's now
 	} else if err != nil {
@@ -168,8 +203,8 @@ func (a *Pool) create(ctx context.Context, in workflows.PoolCreateInput) error {
 		return err
 	}
 	ws, err := d.Workspace.Up(ctx, workspace.Spec{
-		ProjectID: in.ID, Image: in.Image, Password: string(pw), MemoryBytes: d.Memory, DNS: d.DNS, Pooled: true,
-		OpenCodeConfig: PoolOpenCodeConfig(),
+		ProjectID: in.ID, Image: in.Image, Password: string(pw), MemoryBytes: d.Memory, PidsLimit: d.Pids, DNS: d.DNS,
+		OpenCodeConfig: in.Config, Pooled: true, ConfigSum: agent.ConfigSum(in.Config),
 	})
 	if err != nil {
 		return err
@@ -178,11 +213,14 @@ func (a *Pool) create(ctx context.Context, in workflows.PoolCreateInput) error {
 	if err != nil {
 		return err
 	}
-	// Only the server, not its instance: OpenCode loads that (configuration, tools, the git
-	// state) at the first request that needs a directory, which is to find the claiming
-	// project's configuration in place.
 	if err := a.OpenCode.pollHealthy(ctx, c); err != nil {
 		return err
+	}
+	// The server answers; its instance (configuration, tools, the git state) loads at the
+	// first request that needs a directory: this one, so the claiming project's need not wait.
+	// Providers load later, at the first prompt, after PUT /auth has handed over the key.
+	if _, err := c.Config(ctx); err != nil {
+		return fmt.Errorf("load the OpenCode instance: %w", err)
 	}
 	err = d.Store.MarkPoolFree(ctx, in.ID, ws.ContainerID, ws.ContainerName, ws.HostPort)
 	if errors.Is(err, store.ErrNotFound) {

@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,14 +27,15 @@ import (
 	"github.com/docker/go-connections/nat"
 	"go.temporal.io/sdk/client"
 
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workspace"
 )
 
 // The setup targets compare doce's ProjectSetup with the same steps run by hand on the same
-// image with the same container settings: docker run → health → PUT /auth → POST /session →
-// prompt_async. The two alternate within one benchmark run (the order flips every round), so
+// image with the same container settings: the project's network, the container with its
+// opencode.json and AGENTS.md, start → health → PUT /auth → POST /session → prompt_async. The two alternate within one benchmark run (the order flips every round), so
 // the machine's drift over minutes hits both alike. Run with `BENCH=Setup make bench`.
 
 func BenchmarkSetup1(b *testing.B)  { benchSetupVsHand(b, 1) }
@@ -84,14 +88,15 @@ func benchSetupVsHand(b *testing.B, n int) {
 func handRound(b *testing.B, docker *dockerclient.Client, image string, n int) time.Duration {
 	b.Helper()
 	durations := make([]time.Duration, n)
-	ids := make([]string, n)
+	objs := make([]handObjects, n)
+	config := handConfig(b)
 	var wg sync.WaitGroup
 	for j := 0; j < n; j++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d, id, err := handRun(docker, image)
-			ids[j], durations[j] = id, d
+			d, o, err := handRun(docker, image, config)
+			objs[j], durations[j] = o, d
 			if err != nil {
 				b.Error(err)
 			}
@@ -100,25 +105,25 @@ func handRound(b *testing.B, docker *dockerclient.Client, image string, n int) t
 	wg.Wait()
 	b.StopTimer()
 	defer b.StartTimer()
-	for _, id := range ids {
-		if id != "" {
-			docker.ContainerRemove(context.Background(), id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-		}
+	for _, o := range objs {
+		o.remove(docker)
 	}
 	return mean(durations)
 }
 
 // handContainer is what a person would type as docker run for a workspace, flag for flag the
 // settings doce's workspace.Manager uses: the agent's user, no capabilities, no new
-// privileges, a read-only root with the project and home as (anonymous) volumes and a small
-// /tmp, the memory and pids limits, loopback-only port.
-func handContainer(image, password string) (*container.Config, *container.HostConfig) {
-	port := nat.Port("4096/tcp")
+// privileges, a read-only root with the project and home as volumes and a small /tmp, the
+// memory and pids limits, OpenCode's and the preview's ports on loopback, the project's own
+// network.
+func handContainer(image, password, network string) (*container.Config, *container.HostConfig) {
+	port, preview := nat.Port("4096/tcp"), nat.Port("3000/tcp")
 	pids := int64(benchPids)
 	return &container.Config{Image: image, User: "1000:1000", Env: []string{"OPENCODE_SERVER_PASSWORD=" + password, "PORT=3000"},
-			ExposedPorts: nat.PortSet{port: {}}, WorkingDir: "/workspace"},
+			ExposedPorts: nat.PortSet{port: {}, preview: {}}, WorkingDir: "/workspace"},
 		&container.HostConfig{
-			PortBindings:   nat.PortMap{port: {{HostIP: "127.0.0.1"}}},
+			NetworkMode:    container.NetworkMode(network),
+			PortBindings:   nat.PortMap{port: {{HostIP: "127.0.0.1"}}, preview: {{HostIP: "127.0.0.1"}}},
 			CapDrop:        []string{"ALL"},
 			SecurityOpt:    []string{"no-new-privileges"},
 			ReadonlyRootfs: true,
@@ -132,22 +137,48 @@ func handContainer(image, password string) (*container.Config, *container.HostCo
 		}
 }
 
-func handRun(docker *dockerclient.Client, image string) (time.Duration, string, error) {
+// handConfig is the opencode.json doce writes for the benchmark's projects.
+func handConfig(b *testing.B) []byte {
+	cfg, err := agent.Config(&store.Project{ProviderID: "custom", ModelID: "mock-model"},
+		&store.ProviderConnection{ProviderID: "custom", BaseURL: benchBaseURL, ModelIDs: "mock-model"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cfg
+}
+
+// benchBaseURL is the custom provider the benchmark's projects use; nothing answers there, as
+// no setup step calls the LLM.
+const benchBaseURL = "http://host.docker.internal:9/v1"
+
+// handRun does by hand what ProjectSetup does: the project's network, its container with
+// opencode.json and AGENTS.md written in, start, health, PUT /auth, POST /session,
+// prompt_async. It returns the time taken and what to remove.
+func handRun(docker *dockerclient.Client, image string, config []byte) (time.Duration, handObjects, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
+	var objs handObjects
 	password := base64.RawURLEncoding.EncodeToString(store.RandomToken(24))
-	cfg, host := handContainer(image, password)
+	objs.network = "bench-hand-" + store.NewID()
+	if _, err := docker.NetworkCreate(ctx, objs.network, network.CreateOptions{Driver: "bridge"}); err != nil {
+		return 0, objs, err
+	}
+	cfg, host := handContainer(image, password, objs.network)
 	c, err := docker.ContainerCreate(ctx, cfg, host, &network.NetworkingConfig{}, nil, "")
 	if err != nil {
-		return 0, "", err
+		return 0, objs, err
+	}
+	objs.container = c.ID
+	if err := docker.CopyToContainer(ctx, c.ID, "/workspace", tarOf(map[string][]byte{"opencode.json": config, "AGENTS.md": workspace.AgentsMD}), container.CopyToContainerOptions{}); err != nil {
+		return 0, objs, err
 	}
 	if err := docker.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
-		return 0, c.ID, err
+		return 0, objs, err
 	}
 	ci, err := docker.ContainerInspect(ctx, c.ID)
 	if err != nil {
-		return 0, c.ID, err
+		return 0, objs, err
 	}
 	oc := opencode.New("http://127.0.0.1:"+ci.NetworkSettings.Ports["4096/tcp"][0].HostPort, password, nil)
 	for {
@@ -155,21 +186,46 @@ func handRun(docker *dockerclient.Client, image string) (time.Duration, string, 
 			break
 		}
 		if ctx.Err() != nil {
-			return 0, c.ID, ctx.Err()
+			return 0, objs, ctx.Err()
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	if err := oc.SetAuth(ctx, "custom", opencode.Auth{Type: "api", Key: "sk-bench"}); err != nil {
-		return 0, c.ID, err
+		return 0, objs, err
 	}
 	s, err := oc.CreateSession(ctx, "bench")
 	if err != nil {
-		return 0, c.ID, err
+		return 0, objs, err
 	}
 	if err := oc.PromptAsync(ctx, s.ID, opencode.Model{ProviderID: "custom", ModelID: "mock-model"}, "hello"); err != nil {
-		return 0, c.ID, err
+		return 0, objs, err
 	}
-	return time.Since(start), c.ID, nil
+	return time.Since(start), objs, nil
+}
+
+// handObjects are the Docker objects one hand run made.
+type handObjects struct{ network, container string }
+
+func (o handObjects) remove(docker *dockerclient.Client) {
+	ctx := context.Background()
+	if o.container != "" {
+		docker.ContainerRemove(ctx, o.container, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	}
+	if o.network != "" {
+		docker.NetworkRemove(ctx, o.network)
+	}
+}
+
+// tarOf packs files for CopyToContainer, owned by the agent, as doce writes them.
+func tarOf(files map[string][]byte) *bytes.Buffer {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, content := range files {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), ModTime: time.Now(), Uid: workspace.AgentUID, Gid: workspace.AgentUID})
+		tw.Write(content)
+	}
+	tw.Close()
+	return &buf
 }
 
 // doceSetups creates projects through a running doce and waits on their setups.
@@ -181,15 +237,15 @@ type doceSetups struct {
 	tc    client.Client
 }
 
-func newDoceSetups(b *testing.B, stack stackEnv) *doceSetups {
-	doce := startDoce(b, stack, fmt.Sprintf("bench-%d", time.Now().UnixNano()),
-		fmt.Sprintf("DOCE_WORKSPACE_MEMORY=%d", benchMemory), fmt.Sprintf("DOCE_WORKSPACE_PIDS=%d", benchPids))
+func newDoceSetups(b *testing.B, stack stackEnv, extraEnv ...string) *doceSetups {
+	doce := startDoce(b, stack, fmt.Sprintf("bench-%d", time.Now().UnixNano()), append([]string{
+		fmt.Sprintf("DOCE_WORKSPACE_MEMORY=%d", benchMemory), fmt.Sprintf("DOCE_WORKSPACE_PIDS=%d", benchPids)}, extraEnv...)...)
 	hc := newClient(b)
 	if resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}}); err != nil || resp.StatusCode != http.StatusSeeOther {
 		b.Fatalf("setup: %v", err)
 	}
 	if status, body := apiCall(b, hc, doce.URL, "POST", "/api/v1/connections",
-		map[string]any{"providerId": "custom", "apiKey": "sk-bench", "baseURL": "http://host.docker.internal:9/v1", "models": "mock-model"}); status != http.StatusCreated {
+		map[string]any{"providerId": "custom", "apiKey": "sk-bench", "baseURL": benchBaseURL, "models": "mock-model"}); status != http.StatusCreated {
 		b.Fatalf("connect: %d %s", status, body)
 	}
 	ws, err := workspace.NewManager("127.0.0.1")
@@ -265,7 +321,7 @@ func (d *doceSetups) assertSameSettings(b *testing.B, docker *dockerclient.Clien
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg, host := handContainer(d.image, "")
+	cfg, host := handContainer(d.image, "", "")
 	type settings struct {
 		Image, User, WorkingDir   string
 		CapDrop, SecurityOpt, DNS []string
@@ -275,6 +331,7 @@ func (d *doceSetups) assertSameSettings(b *testing.B, docker *dockerclient.Clien
 		Memory, Pids              int64
 		Targets                   []string
 		Env                       []string // names only
+		Ports                     []string
 	}
 	of := func(c *container.Config, h *container.HostConfig) settings {
 		s := settings{Image: c.Image, User: c.User, WorkingDir: c.WorkingDir, CapDrop: h.CapDrop, SecurityOpt: h.SecurityOpt,
@@ -282,6 +339,10 @@ func (d *doceSetups) assertSameSettings(b *testing.B, docker *dockerclient.Clien
 		for _, m := range h.Mounts {
 			s.Targets = append(s.Targets, m.Target)
 		}
+		for p := range c.ExposedPorts {
+			s.Ports = append(s.Ports, string(p)+" on "+h.PortBindings[p][0].HostIP)
+		}
+		slices.Sort(s.Ports)
 		for _, kv := range c.Env {
 			if name, _, _ := strings.Cut(kv, "="); name == "OPENCODE_SERVER_PASSWORD" || name == "PORT" {
 				s.Env = append(s.Env, kv[:len(name)])
@@ -444,7 +505,7 @@ func benchAdmin(b *testing.B, doce *doceProcess) *recordingClient {
 		b.Fatalf("setup: %v", err)
 	}
 	if status, body := apiCall(b, hc, doce.URL, "POST", "/api/v1/connections",
-		map[string]any{"providerId": "custom", "apiKey": "sk-bench", "baseURL": "http://host.docker.internal:9/v1", "models": "mock-model"}); status != http.StatusCreated {
+		map[string]any{"providerId": "custom", "apiKey": "sk-bench", "baseURL": benchBaseURL, "models": "mock-model"}); status != http.StatusCreated {
 		b.Fatalf("connect: %d %s", status, body)
 	}
 	return hc
@@ -476,4 +537,113 @@ func benchReadyProjects(b *testing.B, hc *recordingClient, doce *doceProcess, n 
 		}
 	}
 	return ids
+}
+
+// BenchmarkPool1 sets up projects one at a time through a doce with a pool of one prebuilt
+// workspace and through one without, alternating, and reports the pooled setups' p50 and its
+// share of the cold mean (targets: 400 ms and 10 %). Before timing, one project teaches the pool
+// the configuration (provider, model) the rest use; each pooled setup waits, untimed, for the
+// pool to hold a free workspace again. At the end it reports what the one free pooled workspace
+// costs at rest: its memory and its CPU over 10 s.
+func BenchmarkPool1(b *testing.B) {
+	stack := requireStack(b)
+	warm := newDoceSetups(b, stack, "DOCE_WORKSPACE_POOL=1")
+	defer warm.close()
+	cold := newDoceSetups(b, stack)
+	defer cold.close()
+	waitPoolFree(b, warm.doce, 1, 3*time.Minute)
+	warm.round(b, 1)
+	var pooled, unpooled []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		waitPoolFree(b, warm.doce, 1, 3*time.Minute)
+		b.StartTimer()
+		if i%2 == 0 {
+			pooled = append(pooled, warm.round(b, 1))
+			unpooled = append(unpooled, cold.round(b, 1))
+		} else {
+			unpooled = append(unpooled, cold.round(b, 1))
+			pooled = append(pooled, warm.round(b, 1))
+		}
+		b.Logf("round %d: pooled %s, cold %s", i+1, pooled[i].Round(time.Millisecond), unpooled[i].Round(time.Millisecond))
+	}
+	b.StopTimer()
+	p50 := slices.Sorted(slices.Values(pooled))[len(pooled)/2]
+	b.ReportMetric(float64(p50.Microseconds())/1000, "pooled-p50-ms")
+	b.ReportMetric(float64(mean(unpooled).Microseconds())/1000, "cold-ms")
+	b.ReportMetric(float64(p50)/float64(mean(unpooled)), "pooled/cold")
+
+	waitPoolFree(b, warm.doce, 1, 3*time.Minute)
+	mem, cpu := poolAtRest(b, warm)
+	b.ReportMetric(float64(mem)/(1<<20), "pool-rest-MiB")
+	b.ReportMetric(cpu, "pool-rest-cpu-%")
+}
+
+// BenchmarkPool20 starts twenty setups at once through a doce with a pool of three and through
+// one without, alternating, and reports both means (target: pooled no worse than cold).
+func BenchmarkPool20(b *testing.B) {
+	stack := requireStack(b)
+	warm := newDoceSetups(b, stack, "DOCE_WORKSPACE_POOL=3")
+	defer warm.close()
+	cold := newDoceSetups(b, stack)
+	defer cold.close()
+	waitPoolFree(b, warm.doce, 3, 3*time.Minute)
+	warm.round(b, 1)
+	var pooled, unpooled time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		waitPoolFree(b, warm.doce, 3, 5*time.Minute)
+		b.StartTimer()
+		var p, c time.Duration
+		if i%2 == 0 {
+			p, c = warm.round(b, 20), cold.round(b, 20)
+		} else {
+			c, p = cold.round(b, 20), warm.round(b, 20)
+		}
+		b.Logf("round %d, 20 at once: pooled %s, cold %s per setup", i+1, p.Round(time.Millisecond), c.Round(time.Millisecond))
+		pooled += p
+		unpooled += c
+	}
+	b.ReportMetric(float64(pooled.Milliseconds())/float64(b.N), "pooled-ms/setup")
+	b.ReportMetric(float64(unpooled.Milliseconds())/float64(b.N), "cold-ms/setup")
+	b.ReportMetric(float64(pooled)/float64(unpooled), "pooled/cold")
+}
+
+// poolAtRest measures the free pooled workspaces of d: their memory now and their CPU (percent
+// of one core) over 10 s, from Docker's container stats.
+func poolAtRest(b *testing.B, d *doceSetups) (memBytes int64, cpuPercent float64) {
+	docker, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer docker.Close()
+	ctx := context.Background()
+	stats := func(id string) container.StatsResponse {
+		r, err := docker.ContainerStatsOneShot(ctx, "doce-"+id+"-opencode")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Body.Close()
+		var s container.StatsResponse
+		if err := json.NewDecoder(r.Body).Decode(&s); err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	ids := slices.Collect(maps.Keys(pooledIDs(b, d.doce)))
+	before := map[string]uint64{}
+	for _, id := range ids {
+		before[id] = stats(id).CPUStats.CPUUsage.TotalUsage
+	}
+	const window = 10 * time.Second
+	time.Sleep(window)
+	var used uint64
+	for _, id := range ids {
+		s := stats(id)
+		used += s.CPUStats.CPUUsage.TotalUsage - before[id]
+		memBytes += int64(s.MemoryStats.Usage)
+	}
+	return memBytes, 100 * float64(used) / float64(window.Nanoseconds())
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -109,10 +110,10 @@ func assertOneOfEach(t *testing.T, docker *dockerclient.Client, projectID, promp
 	if len(sessions) != 1 {
 		t.Fatalf("%d OpenCode sessions, want 1", len(sessions))
 	}
-	// OpenCode stores a message's parts just after the message itself: wait until the user
-	// messages have them.
+	// OpenCode stores a message's parts after the message itself, seconds later on a loaded
+	// machine: wait until the user messages have them.
 	var userMsgs, prompts int
-	waitFor(t, "the prompt in the session", 15*time.Second, func() (bool, error) {
+	waitFor(t, "the prompt in the session", time.Minute, func() (bool, error) {
 		var msgs []struct {
 			Info  struct{ Role string }
 			Parts []struct{ Type, Text string }
@@ -165,7 +166,9 @@ func sessionDump(docker *dockerclient.Client, projectID string) string {
 	if len(ss) > 0 {
 		out += fmt.Sprintf("; messages of %s: %.3000s", ss[len(ss)-1].ID, get("/session/"+ss[len(ss)-1].ID+"/message"))
 	}
-	return out
+	// What OpenCode itself logged last: why a prompt it accepted never reached the LLM.
+	log, _ := exec.Command("docker", "exec", ci.ID, "sh", "-c", `tail -n 40 "$HOME"/.local/share/opencode/log/*.log`).CombinedOutput()
+	return out + fmt.Sprintf("; OpenCode's log:\n%.6000s", log)
 }
 
 func dockerClient(t *testing.T) *dockerclient.Client {

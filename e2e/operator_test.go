@@ -181,7 +181,7 @@ func TestFailedSetupWaitsForOperatorThenRetryCompletes(t *testing.T) {
 }
 
 // doceCommand runs a doce subcommand with the test instance's environment.
-func doceCommand(t *testing.T, doce *doceProcess, args ...string) string {
+func doceCommand(t testing.TB, doce *doceProcess, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(doceBinary(t), args...)
 	cmd.Env = doce.Env

@@ -16,13 +16,14 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
+	dockerclient "github.com/docker/docker/client"
 
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workspace"
 )
 
 // poolCount reads doce_workspace_pool{state} off /metrics.
-func poolCount(t *testing.T, doce *doceProcess, state string) int {
+func poolCount(t testing.TB, doce *doceProcess, state string) int {
 	t.Helper()
 	status, body := apiCall(t, newClient(t), doce.URL, "GET", "/metrics", nil)
 	if status != http.StatusOK {
@@ -36,7 +37,7 @@ func poolCount(t *testing.T, doce *doceProcess, state string) int {
 	return n
 }
 
-func waitPoolFree(t *testing.T, doce *doceProcess, want int, timeout time.Duration) {
+func waitPoolFree(t testing.TB, doce *doceProcess, want int, timeout time.Duration) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("%d free pooled workspaces", want), timeout, func() (bool, error) {
 		n := poolCount(t, doce, "free")
@@ -45,7 +46,7 @@ func waitPoolFree(t *testing.T, doce *doceProcess, want int, timeout time.Durati
 }
 
 // pooledIDs lists the unclaimed workspaces `doce pool status` shows.
-func pooledIDs(t *testing.T, doce *doceProcess) map[string]bool {
+func pooledIDs(t testing.TB, doce *doceProcess) map[string]bool {
 	t.Helper()
 	ids := map[string]bool{}
 	for _, line := range strings.Split(doceCommand(t, doce, "pool", "status"), "\n") {
@@ -99,7 +100,8 @@ func TestPrebuiltWorkspaces(t *testing.T) {
 	assertOneOfEach(t, docker, p.ID, "Build a pooled thing")
 	// The first prompt ran on the claimed workspace, on the project's provider (its
 	// configuration was written at the claim) with the user's key (PUT /auth).
-	waitFor(t, "the mock LLM called with the user's key", 30*time.Second, func() (bool, error) {
+	// OpenCode starts its agent loop seconds after accepting a prompt, more on a loaded machine.
+	waitFor(t, "the mock LLM called with the user's key", 2*time.Minute, func() (bool, error) {
 		for _, rq := range llm.requests() {
 			if rq.Path == "/v1/chat/completions" && rq.Authorization == "Bearer "+key {
 				return true, nil
@@ -113,6 +115,26 @@ func TestPrebuiltWorkspaces(t *testing.T) {
 	if err != nil || len(cs) != 1 {
 		t.Fatalf("compose project doce-%s: %d containers (%v), want 1", p.ID, len(cs), err)
 	}
+	// The pool refills on the configuration of the latest project: the next project of the
+	// same provider and model claims that workspace, whose OpenCode has it loaded already, in
+	// preference to the one on the base configuration.
+	waitPoolFree(t, doce, 2, 2*time.Minute)
+	first := poolConfigLabel(t, docker, p.ID)
+	start = time.Now()
+	p2 := createProject(t, hc, doce, "Build a second pooled thing")
+	waitStatus(t, hc, doce, p2.ID, "ready", time.Minute)
+	t.Logf("create → ready on a prebuilt workspace on the project's configuration: %v", time.Since(start).Round(time.Millisecond))
+	if second := poolConfigLabel(t, docker, p2.ID); second == first {
+		t.Fatalf("project 2 claimed a workspace on the base configuration (%s) while one on its own was free", second)
+	}
+	waitFor(t, "the mock LLM asked the second project's prompt with the user's key", 2*time.Minute, func() (bool, error) {
+		for _, rq := range llm.requests() {
+			if rq.Authorization == "Bearer "+key && strings.Contains(rq.Body, "Build a second pooled thing") {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("%d requests; %s", len(llm.requests()), sessionDump(docker, p2.ID))
+	})
 	waitPoolFree(t, doce, 2, 2*time.Minute) // refilled
 
 	// Five at once against a pool of two: two claim, three start cold, all ready, distinct.
@@ -160,6 +182,20 @@ func TestPrebuiltWorkspaces(t *testing.T) {
 		return err == nil && len(cs) == 0, fmt.Errorf("%d containers", len(cs))
 	})
 	assertNoDockerObjects(t, p.ID)
+}
+
+// poolConfigLabel is the configuration sum a claimed workspace's container was started on.
+func poolConfigLabel(t *testing.T, docker *dockerclient.Client, projectID string) string {
+	t.Helper()
+	c, err := docker.ContainerInspect(context.Background(), "doce-"+projectID+"-opencode")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := c.Config.Labels[workspace.LabelPoolConfig]
+	if sum == "" {
+		t.Fatalf("project %s's container has no %s label: not a prebuilt workspace", projectID, workspace.LabelPoolConfig)
+	}
+	return sum
 }
 
 func assertNoDockerObjects(t *testing.T, projectID string) {

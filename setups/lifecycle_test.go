@@ -92,7 +92,7 @@ func TestEnsureIdleWatchesStartsOneForEachReadyProject(t *testing.T) {
 	var ready []string
 	for _, s := range []status.Project{status.Ready, status.Stopped, status.SettingUp, status.Ready, status.Deleted} {
 		p := &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
-		if _, _, err := st.CreateProject(ctx, p, ""); err != nil {
+		if _, _, err := st.CreateProject(ctx, p, nil); err != nil {
 			t.Fatal(err)
 		}
 		p.Status = s

@@ -22,25 +22,35 @@ const (
 type PoolWorkspace struct {
 	bun.BaseModel `bun:"table:pool_workspaces"`
 
-	ID                       string     `bun:"id,pk"`
-	Image                    string     `bun:"image"`
-	Status                   string     `bun:"status"`
-	ContainerID              string     `bun:"container_id"`
-	ContainerName            string     `bun:"container_name"`
-	HostPort                 int        `bun:"host_port"`
-	ServerPasswordCiphertext string     `bun:"server_password_ciphertext"`
-	Error                    string     `bun:"error"`
-	CreatedAt                time.Time  `bun:"created_at"`
-	ReadyAt                  *time.Time `bun:"ready_at"`
+	ID                       string `bun:"id,pk"`
+	Image                    string `bun:"image"`
+	Status                   string `bun:"status"`
+	ContainerID              string `bun:"container_id"`
+	ContainerName            string `bun:"container_name"`
+	HostPort                 int    `bun:"host_port"`
+	ServerPasswordCiphertext string `bun:"server_password_ciphertext"`
+	Error                    string `bun:"error"`
+	// ConfigSum names the configuration its OpenCode loaded (agent.ConfigSum).
+	ConfigSum string     `bun:"config_sum"`
+	CreatedAt time.Time  `bun:"created_at"`
+	ReadyAt   *time.Time `bun:"ready_at"`
 }
 
-// AddPoolWorkspace records a workspace about to be started. Adding an id that is recorded is a
+// PoolClaim says which prebuilt workspaces a new project may claim: those on Image started on
+// one of Configs (configuration sums), the first preferred.
+type PoolClaim struct {
+	Image   string
+	Configs []string
+}
+
+// AddPoolWorkspace records a workspace about to be started on the configuration configSum.
+// Adding an id that is recorded is a
 // no-op, so a retried start records it once; adding one a project has claimed meanwhile is
 // refused with ErrConflict, so a claimed workspace never goes back to the pool.
-func (s *Store) AddPoolWorkspace(ctx context.Context, id, image string) error {
-	_, err := s.DB.NewRaw(`INSERT INTO pool_workspaces (id, image, status, created_at)
-		SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM projects WHERE id = ?)
-		ON CONFLICT (id) DO NOTHING`, id, image, PoolStarting, time.Now().UTC(), id).Exec(ctx)
+func (s *Store) AddPoolWorkspace(ctx context.Context, id, image, configSum string) error {
+	_, err := s.DB.NewRaw(`INSERT INTO pool_workspaces (id, image, status, config_sum, created_at)
+		SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM projects WHERE id = ?)
+		ON CONFLICT (id) DO NOTHING`, id, image, PoolStarting, configSum, time.Now().UTC(), id).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("store: unable to add pool workspace: %w", err)
 	}
@@ -126,14 +136,18 @@ func (s *Store) DeletePoolWorkspace(ctx context.Context, id string) (removable b
 	return true, nil
 }
 
-// claimPoolWorkspace takes the oldest free workspace on image inside tx and deletes its row;
-// nil when none is free. The DELETE is guarded by status, so of two transactions that read the
+// claimPoolWorkspace takes the free workspace c allows inside tx, on c's first configuration
+// if one is, the oldest first, and deletes its row; nil when none is free. The DELETE is guarded by status, so of two transactions that read the
 // same row, one deletes it and the other finds it gone and tries the next.
-func claimPoolWorkspace(ctx context.Context, tx bun.Tx, image string) (*PoolWorkspace, error) {
+func claimPoolWorkspace(ctx context.Context, tx bun.Tx, c *PoolClaim) (*PoolWorkspace, error) {
+	if len(c.Configs) == 0 {
+		return nil, nil
+	}
 	for range 5 {
 		w := new(PoolWorkspace)
-		err := tx.NewSelect().Model(w).Where("status = ?", PoolFree).Where("image = ?", image).
-			Order("created_at").Limit(1).Scan(ctx)
+		err := tx.NewSelect().Model(w).Where("status = ?", PoolFree).Where("image = ?", c.Image).
+			Where("config_sum IN (?)", bun.In(c.Configs)).
+			OrderExpr("CASE WHEN config_sum = ? THEN 0 ELSE 1 END, created_at", c.Configs[0]).Limit(1).Scan(ctx)
 		if errors.Is(notFound(err), ErrNotFound) {
 			return nil, nil
 		} else if err != nil {

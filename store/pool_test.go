@@ -14,10 +14,10 @@ func TestPoolWorkspaceLife(t *testing.T) {
 	st := openStore(t)
 	ctx := context.Background()
 	id := store.NewID()
-	if err := st.AddPoolWorkspace(ctx, id, "img:1"); err != nil {
+	if err := st.AddPoolWorkspace(ctx, id, "img:1", "base"); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.AddPoolWorkspace(ctx, id, "img:1"); err != nil { // a retried start
+	if err := st.AddPoolWorkspace(ctx, id, "img:1", "base"); err != nil { // a retried start
 		t.Fatalf("adding the same id again: %v", err)
 	}
 	ct, err := st.SetPoolPasswordOnce(ctx, id, "vault:v1:first")
@@ -34,7 +34,7 @@ func TestPoolWorkspaceLife(t *testing.T) {
 		return &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
 	}
 	// Starting workspaces are not claimed.
-	p, _, err := st.CreateProject(ctx, newProject(), "img:1")
+	p, _, err := st.CreateProject(ctx, newProject(), &store.PoolClaim{Image: "img:1", Configs: []string{"mine", "base"}})
 	if err != nil || p.ID == id || p.HostPort != 0 {
 		t.Fatalf("claimed a starting workspace: %+v %v", p, err)
 	}
@@ -42,10 +42,10 @@ func TestPoolWorkspaceLife(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another image's projects do not take it.
-	if p, _, _ := st.CreateProject(ctx, newProject(), "img:2"); p.ID == id {
+	if p, _, _ := st.CreateProject(ctx, newProject(), &store.PoolClaim{Image: "img:2", Configs: []string{"mine", "base"}}); p.ID == id {
 		t.Fatal("a project on another image claimed it")
 	}
-	p, _, err = st.CreateProject(ctx, newProject(), "img:1")
+	p, _, err = st.CreateProject(ctx, newProject(), &store.PoolClaim{Image: "img:1", Configs: []string{"mine", "base"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +60,47 @@ func TestPoolWorkspaceLife(t *testing.T) {
 	}
 }
 
+// A project claims a workspace started on its own configuration before an older one on the
+// base configuration, and never one started on another project's.
+func TestPoolClaimPrefersTheProjectsConfiguration(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	add := func(sum string, port int) string {
+		id := store.NewID()
+		if err := st.AddPoolWorkspace(ctx, id, "img", sum); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.MarkPoolFree(ctx, id, "c", "n", port); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	base := add("base", 40001)
+	theirs := add("theirs", 40002)
+	mine := add("mine", 40003)
+	u := &store.User{Username: "a", PasswordHash: "h", Role: store.RoleUser}
+	st.CreateUser(ctx, u)
+	claim := &store.PoolClaim{Image: "img", Configs: []string{"mine", "base"}}
+	for i, want := range []string{mine, base, ""} {
+		p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "P", Slug: fmt.Sprintf("p%d", i), Prompt: "x", ProviderID: "openai", ModelID: "m"}, claim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == "" {
+			if p.ID == theirs || p.HostPort != 0 {
+				t.Fatalf("project %d claimed a workspace on another configuration: %+v", i, p)
+			}
+			continue
+		}
+		if p.ID != want {
+			t.Fatalf("project %d claimed %s (port %d), want %s", i, p.ID, p.HostPort, want)
+		}
+	}
+	if w, err := st.PoolWorkspace(ctx, theirs); err != nil || w.ConfigSum != "theirs" {
+		t.Fatalf("the other configuration's workspace: %+v %v", w, err)
+	}
+}
+
 // Twenty projects at once against three free workspaces: three claim one each, no workspace is
 // given twice, the others start without one.
 func TestPoolClaimsAreExclusive(t *testing.T) {
@@ -68,7 +109,7 @@ func TestPoolClaimsAreExclusive(t *testing.T) {
 	free := map[string]bool{}
 	for i := range 3 {
 		id := store.NewID()
-		st.AddPoolWorkspace(ctx, id, "img")
+		st.AddPoolWorkspace(ctx, id, "img", "base")
 		if err := st.MarkPoolFree(ctx, id, "c", "n", 40000+i); err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +123,7 @@ func TestPoolClaimsAreExclusive(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "P", Slug: fmt.Sprintf("p%d", i), Prompt: "x", ProviderID: "openai", ModelID: "m"}, "img")
+			p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "P", Slug: fmt.Sprintf("p%d", i), Prompt: "x", ProviderID: "openai", ModelID: "m"}, &store.PoolClaim{Image: "img", Configs: []string{"base"}})
 			if err != nil {
 				t.Error(err)
 				return

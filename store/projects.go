@@ -47,11 +47,11 @@ type Project struct {
 // created=false: a repeated submit never makes a second project. When the slug is taken by
 // another of the owner's projects, a short suffix makes it unique.
 //
-// When poolImage is set and a prebuilt workspace on that image is free, the project claims it in
-// the same transaction: it takes the workspace's id (its Docker objects already carry it) and
+// When pool is set and a prebuilt workspace it allows is free, the project claims it in the
+// same transaction: it takes the workspace's id (its Docker objects already carry it) and
 // where it listens, and the pool's row is gone. Two projects never get the same workspace, and a
 // failed insert leaves the workspace in the pool.
-func (s *Store) CreateProject(ctx context.Context, p *Project, poolImage string) (*Project, bool, error) {
+func (s *Store) CreateProject(ctx context.Context, p *Project, pool *PoolClaim) (*Project, bool, error) {
 	if existing, err := s.projectByRequest(ctx, p); err != nil || existing != nil {
 		return existing, false, err
 	}
@@ -62,8 +62,8 @@ func (s *Store) CreateProject(ctx context.Context, p *Project, poolImage string)
 	for i := 0; ; i++ {
 		err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 			p.ID, p.ContainerID, p.ContainerName, p.HostPort, p.ServerPasswordCiphertext = NewID(), "", "", 0, ""
-			if poolImage != "" {
-				w, err := claimPoolWorkspace(ctx, tx, poolImage)
+			if pool != nil {
+				w, err := claimPoolWorkspace(ctx, tx, pool)
 				if err != nil {
 					return err
 				}
@@ -127,6 +127,16 @@ func (s *Store) ProjectForOwner(ctx context.Context, ownerID, id string) (*Proje
 func (s *Store) Project(ctx context.Context, id string) (*Project, error) {
 	p := new(Project)
 	if err := s.DB.NewSelect().Model(p).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, notFound(err)
+	}
+	return p, nil
+}
+
+// LatestProject returns the most recently created project that is not deleted; ErrNotFound when
+// there is none.
+func (s *Store) LatestProject(ctx context.Context) (*Project, error) {
+	p := new(Project)
+	if err := s.DB.NewSelect().Model(p).Where("deleted_at IS NULL").Order("created_at DESC").Limit(1).Scan(ctx); err != nil {
 		return nil, notFound(err)
 	}
 	return p, nil

@@ -101,10 +101,10 @@ func TestProjectsOwnedAndPasswordSetOnce(t *testing.T) {
 	st.CreateUser(ctx, b)
 	p1 := &store.Project{OwnerUserID: a.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
 	p2 := &store.Project{OwnerUserID: a.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
-	if _, _, err := st.CreateProject(ctx, p1, ""); err != nil {
+	if _, _, err := st.CreateProject(ctx, p1, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := st.CreateProject(ctx, p2, ""); err != nil {
+	if _, _, err := st.CreateProject(ctx, p2, nil); err != nil {
 		t.Fatal(err)
 	}
 	if p1.Slug == p2.Slug {
@@ -133,7 +133,7 @@ func TestCreateProjectIdempotentByRequestID(t *testing.T) {
 	errs := make(chan error, n)
 	for range n {
 		go func() {
-			p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m", RequestID: "req-1"}, "")
+			p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m", RequestID: "req-1"}, nil)
 			if err != nil {
 				errs <- err
 				return
@@ -252,7 +252,7 @@ func TestTransitionProjectOnlyFromTheGivenStates(t *testing.T) {
 	u := &store.User{Username: "a", PasswordHash: "h", Role: store.RoleUser}
 	st.CreateUser(ctx, u)
 	p := &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
-	if _, _, err := st.CreateProject(ctx, p, ""); err != nil {
+	if _, _, err := st.CreateProject(ctx, p, nil); err != nil {
 		t.Fatal(err)
 	}
 	p.Status = status.Ready

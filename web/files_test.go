@@ -17,7 +17,7 @@ func TestFilesAndExportAreTheOwnersOnly(t *testing.T) {
 	alice, bob := e.user(t, "alice"), e.user(t, "bob")
 	a, _ := e.store.UserByUsername(context.Background(), "alice")
 	p := &store.Project{OwnerUserID: a.ID, Name: "Secret plan", Slug: "secret-plan", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
-	if _, _, err := e.store.CreateProject(context.Background(), p, ""); err != nil {
+	if _, _, err := e.store.CreateProject(context.Background(), p, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Ready, as far as the database says; no workspace answers in these tests.
@@ -52,7 +52,7 @@ func TestFilesAndExportAreTheOwnersOnly(t *testing.T) {
 	}
 	// A project whose setup has not finished has no files to show yet.
 	pending := &store.Project{OwnerUserID: a.ID, Name: "Later", Slug: "later", Prompt: "y", ProviderID: "openai", ModelID: "gpt-5"}
-	if _, _, err := e.store.CreateProject(context.Background(), pending, ""); err != nil {
+	if _, _, err := e.store.CreateProject(context.Background(), pending, nil); err != nil {
 		t.Fatal(err)
 	}
 	resp, _ := alice.Get(e.srv.URL + "/api/v1/projects/" + pending.ID + "/files?path=src")

@@ -159,7 +159,7 @@ func newPreviewEnv(t *testing.T) *previewEnv {
 
 	e.owner = e.user(t, "owner")
 	owner, _ := st.UserBySessionToken(ctx, e.owner)
-	e.project, _, err = st.CreateProject(ctx, &store.Project{OwnerUserID: owner.ID, Name: "p", Slug: "p", Prompt: "x", ProviderID: "custom", ModelID: "m"}, "")
+	e.project, _, err = st.CreateProject(ctx, &store.Project{OwnerUserID: owner.ID, Name: "p", Slug: "p", Prompt: "x", ProviderID: "custom", ModelID: "m"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
@@ -125,11 +126,15 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 		return nil, false, errBadRequest("modelId", "Enter the model id to use, e.g. "+strings.Join(models, ", ")+".")
 	}
 
-	p, created, err = s.Store.CreateProject(ctx, &store.Project{
+	p = &store.Project{
 		OwnerUserID: u.ID, Name: in.Name, Slug: slugify(in.Name), Prompt: in.Prompt,
 		ProviderID: conn.ProviderID, ModelID: in.ModelID, RequestID: in.RequestID,
-	}, s.PoolImage)
+	}
+	pool, err := s.poolClaim(p, &conn)
 	if err != nil {
+		return nil, false, err
+	}
+	if p, created, err = s.Store.CreateProject(ctx, p, pool); err != nil {
 		return nil, false, err
 	}
 	if p.WorkflowID != "" {
@@ -150,6 +155,20 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 		}
 	}
 	return p, created, nil
+}
+
+// poolClaim says which prebuilt workspaces p may claim: one whose OpenCode loaded p's own
+// configuration (ready at once), else one on the base configuration (rewritten and reloaded);
+// never one made for a configuration of someone else's. nil without a pool.
+func (s *Server) poolClaim(p *store.Project, conn *store.ProviderConnection) (*store.PoolClaim, error) {
+	if s.PoolImage == "" {
+		return nil, nil
+	}
+	config, err := agent.Config(p, conn, s.AgentAsk)
+	if err != nil {
+		return nil, err
+	}
+	return &store.PoolClaim{Image: s.PoolImage, Configs: []string{agent.ConfigSum(config), agent.ConfigSum(agent.BaseConfig(s.AgentAsk))}}, nil
 }
 
 // progress is the setup's step table: from the database once the setup has finished (or

@@ -54,7 +54,10 @@ type Server struct {
 	SessionTTL    time.Duration
 	StuckAfter    time.Duration // the ops page lists setups running longer
 	// PoolImage, when set, lets new projects claim a prebuilt workspace on that image.
-	PoolImage     string
+	PoolImage string
+	// AgentAsk names the permissions the agent asks for (DOCE_AGENT_ASK): part of a project's
+	// OpenCode configuration, which a prebuilt workspace it claims must have.
+	AgentAsk      []string
 	SecureCookies bool
 	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-For gin believes when it
 	// finds a client's address, for login throttling; none by default (DOCE_TRUSTED_PROXIES).

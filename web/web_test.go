@@ -193,7 +193,7 @@ func TestUsersSeeOnlyTheirProjects(t *testing.T) {
 	alice, bob := e.user(t, "alice"), e.user(t, "bob")
 	a, _ := e.store.UserByUsername(context.Background(), "alice")
 	p := &store.Project{OwnerUserID: a.ID, Name: "Secret plan", Slug: "secret-plan", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
-	if _, _, err := e.store.CreateProject(context.Background(), p, ""); err != nil {
+	if _, _, err := e.store.CreateProject(context.Background(), p, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/projects/" + p.ID, "/api/v1/projects/" + p.ID} {
@@ -365,7 +365,7 @@ func TestStopAndStartRefusals(t *testing.T) {
 	alice, bob := e.user(t, "alice"), e.user(t, "bob")
 	a, _ := e.store.UserByUsername(context.Background(), "alice")
 	p := &store.Project{OwnerUserID: a.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
-	if _, _, err := e.store.CreateProject(context.Background(), p, ""); err != nil {
+	if _, _, err := e.store.CreateProject(context.Background(), p, nil); err != nil {
 		t.Fatal(err)
 	}
 	call := func(c *http.Client, action string) (int, string) {
@@ -420,7 +420,7 @@ func TestFinishedSetupProgressIsReadFromTheDatabase(t *testing.T) {
 	ready := &store.Project{OwnerUserID: a.ID, Name: "Ready", Slug: "ready", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
 	failed := &store.Project{OwnerUserID: a.ID, Name: "Failed", Slug: "failed", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
 	for _, p := range []*store.Project{ready, failed} {
-		if _, _, err := e.store.CreateProject(ctx, p, ""); err != nil {
+		if _, _, err := e.store.CreateProject(ctx, p, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -48,17 +48,21 @@ type PoolPlanInput struct {
 	MaxAge time.Duration
 }
 
-// PoolPlan is what the plan found: workspaces to remove (failed, unhealthy, on an old image,
-// too old, or left over from a crash) and the ids of those to start.
+// PoolPlan is what the plan found: workspaces to remove (failed, unhealthy, on an old image or
+// configuration, too old, or left over from a crash), the ids of those to start, and the
+// OpenCode configuration to start them on.
 type PoolPlan struct {
 	Remove []string
 	Create []string
+	Config []byte
 }
 
-// PoolCreateInput starts one pooled workspace under ID (the id its project will have).
+// PoolCreateInput starts one pooled workspace under ID (the id its project will have) on
+// Config (none: the base configuration).
 type PoolCreateInput struct {
-	ID    string
-	Image string
+	ID     string
+	Image  string
+	Config []byte
 }
 
 // poolPlanOpts: Docker or the database being away pauses the pool; it catches up after.
@@ -145,7 +149,7 @@ func poolRound(ctx workflow.Context, st PoolState) error {
 	}
 	for _, id := range plan.Create {
 		futures = append(futures, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, poolCreateOpts), ActPoolCreate,
-			PoolCreateInput{ID: id, Image: st.Config.Image}))
+			PoolCreateInput{ID: id, Image: st.Config.Image, Config: plan.Config}))
 	}
 	for _, f := range futures {
 		// A workspace that did not come up is marked failed by its activity and removed by

@@ -38,6 +38,8 @@ const (
 	// LabelPool marks a workspace made for the pool. Labels cannot change, so it stays on a
 	// workspace a project claimed; the database says which are still unclaimed.
 	LabelPool = "dev.doce.pool"
+	// LabelPoolConfig is the sum of the configuration a pooled workspace started on.
+	LabelPoolConfig = "dev.doce.pool.config"
 )
 
 // Where things are in the workspace image (scripts/workspace-image.sh).
@@ -68,9 +70,9 @@ const (
 	tmpSize = "256m"
 )
 
-// agentsMD tells the agent where it is. It never holds a secret: the agent and anything it
-// runs read it.
-var agentsMD = []byte(`# A doce project
+// AgentsMD, written into every new workspace as AGENTS.md, tells the agent where it is. It
+// never holds a secret: the agent and anything it runs read it.
+var AgentsMD = []byte(`# A doce project
 
 You are working in a doce project's workspace.
 
@@ -122,8 +124,10 @@ type Spec struct {
 	OpenCodeConfig []byte
 	// DNS, when set, are the only name servers the workspace asks (an air-gapped site's own).
 	DNS []string
-	// Pooled marks a prebuilt workspace, started before any project claims it.
-	Pooled bool
+	// Pooled marks a prebuilt workspace, started before any project claims it; ConfigSum names
+	// the configuration it starts on (a label, read back by Pooled).
+	Pooled    bool
+	ConfigSum string
 }
 
 // Workspace is a running workspace.
@@ -158,6 +162,7 @@ func containerLabels(s Spec) map[string]string {
 	l := labels(s.ProjectID, serviceName)
 	if s.Pooled {
 		l[LabelPool] = "true"
+		l[LabelPoolConfig] = s.ConfigSum
 	}
 	return l
 }
@@ -175,13 +180,14 @@ func (m *Manager) PooledIDs(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// Pooled reports whether the project's workspace was made for the pool (and claimed since).
-func (m *Manager) Pooled(ctx context.Context, projectID string) (bool, error) {
+// Pooled reports whether the project's workspace was made for the pool (and claimed since),
+// and the sum of the configuration it was started on.
+func (m *Manager) Pooled(ctx context.Context, projectID string) (pooled bool, configSum string, err error) {
 	c, err := m.docker.ContainerInspect(ctx, containerName(projectID))
 	if err != nil {
-		return false, fmt.Errorf("workspace: unable to inspect container: %w", err)
+		return false, "", fmt.Errorf("workspace: unable to inspect container: %w", err)
 	}
-	return c.Config.Labels[LabelPool] == "true", nil
+	return c.Config.Labels[LabelPool] == "true", c.Config.Labels[LabelPoolConfig], nil
 }
 
 // Up brings a project's workspace up, creating what is missing and starting what is stopped.
@@ -282,7 +288,7 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 	default:
 		return "", fmt.Errorf("workspace: unable to create container: %w", err)
 	}
-	files := tarOf(map[string][]byte{configFile: s.OpenCodeConfig, agentsFile: agentsMD})
+	files := tarOf(map[string][]byte{configFile: s.OpenCodeConfig, agentsFile: AgentsMD})
 	if err := m.docker.CopyToContainer(ctx, created.ID, workspaceDir, files, container.CopyToContainerOptions{}); err != nil {
 		return "", fmt.Errorf("workspace: unable to write %s and %s: %w", configFile, agentsFile, err)
 	}
@@ -301,31 +307,32 @@ func (m *Manager) writeConfig(ctx context.Context, id string, config []byte) err
 	return nil
 }
 
-// ReplaceConfig gives a running workspace the configuration to when it holds exactly from (the
-// one a prebuilt workspace starts with), and returns what it holds now. Anything else there (an
-// edit of the user's or the agent's) is left alone.
-func (m *Manager) ReplaceConfig(ctx context.Context, projectID string, from, to []byte) ([]byte, error) {
+// ReplaceConfig gives a running workspace the configuration to when what it holds is one
+// replaceable accepts (the one a prebuilt workspace started on), and returns what it holds now
+// and whether it wrote it.
+// Anything else there (an edit of the user's or the agent's) is left alone.
+func (m *Manager) ReplaceConfig(ctx context.Context, projectID string, replaceable func(now []byte) bool, to []byte) (now []byte, replaced bool, err error) {
 	name := containerName(projectID)
 	rc, _, err := m.docker.CopyFromContainer(ctx, name, workspaceDir+"/"+configFile)
 	if err != nil {
-		return nil, fmt.Errorf("workspace: unable to read %s: %w", configFile, err)
+		return nil, false, fmt.Errorf("workspace: unable to read %s: %w", configFile, err)
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
 	if _, err := tr.Next(); err != nil {
-		return nil, fmt.Errorf("workspace: unable to read %s: %w", configFile, err)
+		return nil, false, fmt.Errorf("workspace: unable to read %s: %w", configFile, err)
 	}
-	now, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+	now, err = io.ReadAll(io.LimitReader(tr, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("workspace: unable to read %s: %w", configFile, err)
+		return nil, false, fmt.Errorf("workspace: unable to read %s: %w", configFile, err)
 	}
-	if !bytes.Equal(now, from) {
-		return now, nil
+	if !replaceable(now) {
+		return now, false, nil
 	}
 	if err := m.writeConfig(ctx, name, to); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return to, nil
+	return to, true, nil
 }
 
 func (m *Manager) writeConfigIfMissing(ctx context.Context, id string, config []byte) error {

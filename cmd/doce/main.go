@@ -283,7 +283,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		}))
 		m.WatchPool(cfg.PoolSize, st.PoolCounts)
 		srv := &web.Server{
-			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, PoolImage: poolImage(cfg),
+			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk,
 			Payloads: codec, TemporalUIURL: cfg.TemporalUIURL,
 			Verifier:   &providers.Verifier{HTTP: outboundClient(ctx, cfg, log), BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,

@@ -1,0 +1,1 @@
+ALTER TABLE pool_workspaces DROP COLUMN config_sum;
