@@ -144,7 +144,9 @@ func (w *fakeWorkspace) Stop(context.Context, string) error {
 	return nil
 }
 
-func (w *fakeWorkspace) Pooled(context.Context, string) (bool, string, error) { return w.pooled, "", nil }
+func (w *fakeWorkspace) Pooled(context.Context, string) (bool, string, error) {
+	return w.pooled, "", nil
+}
 
 func (w *fakeWorkspace) ReplaceConfig(_ context.Context, _ string, _ func([]byte) bool, to []byte) ([]byte, bool, error) {
 	return to, true, nil
