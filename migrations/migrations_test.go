@@ -2,41 +2,57 @@ package migrations_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/store/storetest"
 )
 
-// TestUpDownUp applies every migration, rolls the group back, and applies it again: the down
-// files undo what the up files do, so an upgrade can be rolled back.
+// TestUpDownUp applies every migration, rolls the group back, and applies it again, on each
+// engine: the down files undo what the up files do, so an upgrade can be rolled back, and every
+// file is SQL both engines accept.
 func TestUpDownUp(t *testing.T) {
-	ctx := context.Background()
-	st, err := store.Open(filepath.Join(t.TempDir(), "doce.db"))
-	if err != nil {
+	for _, d := range storetest.Dialects() {
+		t.Run(d, func(t *testing.T) {
+			ctx := context.Background()
+			st := storetest.OpenEmpty(t, d)
+			up, err := migrations.Up(ctx, st.DB)
+			if err != nil || len(up) != len(migrations.Migrations.Sorted()) {
+				t.Fatalf("up: %v %v", up, err)
+			}
+			if err := migrations.CheckCurrent(ctx, st.DB); err != nil {
+				t.Fatal(err)
+			}
+			if n := countTables(t, st); n != 3 {
+				t.Fatalf("%d of the tables users, projects, provider_connections after up", n)
+			}
+			down, err := migrations.Down(ctx, st.DB)
+			if err != nil || len(down) != len(up) {
+				t.Fatalf("down: %v %v", down, err)
+			}
+			if err := migrations.CheckCurrent(ctx, st.DB); err == nil {
+				t.Fatal("CheckCurrent passes on a rolled-back database")
+			}
+			if n := countTables(t, st); n != 0 {
+				t.Fatalf("%d tables left after rolling back", n)
+			}
+			if again, err := migrations.Up(ctx, st.DB); err != nil || len(again) != len(up) {
+				t.Fatalf("up again: %v %v", again, err)
+			}
+		})
+	}
+}
+
+func countTables(t *testing.T, st *store.Store) int {
+	t.Helper()
+	q := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('users','projects','provider_connections')"
+	if st.IsPostgres() {
+		q = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name IN ('users','projects','provider_connections')"
+	}
+	var n int
+	if err := st.DB.NewRaw(q).Scan(context.Background(), &n); err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	up, err := migrations.Up(ctx, st.DB)
-	if err != nil || len(up) != len(migrations.Migrations.Sorted()) {
-		t.Fatalf("up: %v %v", up, err)
-	}
-	if err := migrations.CheckCurrent(ctx, st.DB); err != nil {
-		t.Fatal(err)
-	}
-	down, err := migrations.Down(ctx, st.DB)
-	if err != nil || len(down) != len(up) {
-		t.Fatalf("down: %v %v", down, err)
-	}
-	if err := migrations.CheckCurrent(ctx, st.DB); err == nil {
-		t.Fatal("CheckCurrent passes on a rolled-back database")
-	}
-	var tables int
-	if err := st.DB.NewRaw("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('users','projects','provider_connections')").Scan(ctx, &tables); err != nil || tables != 0 {
-		t.Fatalf("%d tables left after rolling back (%v)", tables, err)
-	}
-	if again, err := migrations.Up(ctx, st.DB); err != nil || len(again) != len(up) {
-		t.Fatalf("up again: %v %v", again, err)
-	}
+	return n
 }

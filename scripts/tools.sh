@@ -43,6 +43,18 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# The store and end-to-end tests run on a private PostgreSQL cluster too (scripts/services.sh).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    log "installing Debian's postgresql (tests on PostgreSQL)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >"$DOCE_CACHE/logs/apt-postgresql.log" 2>&1 \
+      || die "apt-get install postgresql failed; see $DOCE_CACHE/logs/apt-postgresql.log"
+  else
+    log "postgresql is missing and you are not root: make test cannot start its PostgreSQL (Debian: apt-get install postgresql)"
+  fi
+fi
+
 # make test validates docker-compose.yml with Debian's docker-compose.
 if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   log "installing Debian's docker-compose (compose file checks)"

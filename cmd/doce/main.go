@@ -121,7 +121,7 @@ func newLogger(cfg *config.Config) *slog.Logger {
 
 // runMigrate applies the migrations not applied yet, or with down rolls back the last group.
 func runMigrate(ctx context.Context, cfg *config.Config, log *slog.Logger, down bool) error {
-	st, err := store.Open(cfg.DBPath)
+	st, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func runMigrate(ctx context.Context, cfg *config.Config, log *slog.Logger, down 
 	if err != nil {
 		return err
 	}
-	log.Info(verb, "path", cfg.DBPath, "migrations", names)
+	log.Info(verb, "database", store.Redact(cfg.Database()), "migrations", names)
 	return nil
 }
 
@@ -428,7 +428,7 @@ func runBackup(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 	if len(args) != 1 {
 		return errors.New("backup: give the file to write, e.g. doce backup /backups/doce-$(date +%F).db")
 	}
-	st, err := store.Open(cfg.DBPath)
+	st, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
@@ -440,9 +440,15 @@ func runBackup(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 	return nil
 }
 
+// openStore opens the database the configuration names: PostgreSQL at DOCE_DATABASE_URL, or
+// the SQLite file DOCE_DB_PATH.
+func openStore(cfg *config.Config) (*store.Store, error) {
+	return store.Open(cfg.Database(), store.MaxConns(cfg.DatabaseMaxConns))
+}
+
 // openCurrentStore opens the database and refuses one whose migrations are not all applied.
 func openCurrentStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
-	st, err := store.Open(cfg.DBPath)
+	st, err := openStore(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func runSetups(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	st, err := store.Open(cfg.DBPath)
+	st, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
