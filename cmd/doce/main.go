@@ -47,6 +47,8 @@ Commands:
   worker    run the Temporal worker (ProjectSetup and its activities)
   dev       run both in one process, migrating the database first
   migrate   apply database migrations and exit (migrate down: roll back the last group)
+  migrate-db --from sqlite:PATH --to postgres://...  copy a SQLite installation into an
+            empty PostgreSQL database, checking the row counts per table
   setups    list, retry or cancel setups that need an operator (doce setups for more)
   import-legacy PATH   import users and OpenRouter keys from a doce.dev database
   keys      show the Transit key's versions, or rotate it and rewrap (doce keys for more)
@@ -83,6 +85,8 @@ func main() {
 	switch cmd {
 	case "migrate":
 		err = runMigrate(ctx, cfg, log, len(os.Args) > 2 && os.Args[2] == "down")
+	case "migrate-db":
+		err = runMigrateDB(ctx, log, os.Args[2:], os.Stdout)
 	case "serve":
 		err = runApp(ctx, cfg, log, true, false)
 	case "worker":
