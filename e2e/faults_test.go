@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -311,7 +310,7 @@ func TestOpeningAStoppedProjectStartsIt(t *testing.T) {
 
 func openStoreAt(t *testing.T, doce *doceProcess) *store.Store {
 	t.Helper()
-	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	st, err := store.Open(doce.Database)
 	if err != nil {
 		t.Fatal(err)
 	}

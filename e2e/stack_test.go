@@ -24,6 +24,8 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
+
+	"github.com/doce-dev/doce/store/storetest"
 )
 
 // stackEnv is where the real services listen.
@@ -103,9 +105,12 @@ func (s *syncBuffer) String() string {
 type doceProcess struct {
 	URL     string
 	DataDir string
-	Env     []string
-	Logs    *syncBuffer
-	procs   map[string]*childProcess
+	// Database is what store.Open takes for this doce's database: the SQLite file in DataDir,
+	// or the PostgreSQL URL a test gave as DOCE_DATABASE_URL (see onPostgres).
+	Database string
+	Env      []string
+	Logs     *syncBuffer
+	procs    map[string]*childProcess
 }
 
 type childProcess struct {
@@ -166,6 +171,10 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		"DOCE_WORKSPACE_DNS="+testDNS,
 	)
 	p.Env = append(p.Env, extraEnv...)
+	p.Database = filepath.Join(p.DataDir, "doce.db")
+	if u := envOf(extraEnv, "DOCE_DATABASE_URL"); u != "" {
+		p.Database = u
+	}
 	migrate := exec.Command(doceBinary(t), "migrate")
 	migrate.Env = p.Env
 	out, err := migrate.CombinedOutput()
@@ -182,6 +191,20 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		}
 	})
 	return p
+}
+
+// onPostgres is the extraEnv that runs a doce on a new database of its own on the test
+// PostgreSQL server.
+func onPostgres(t testing.TB) string {
+	return "DOCE_DATABASE_URL=" + storetest.NewDatabase(t, storetest.Postgres)
+}
+
+// databaseEnv is the extraEnv for a doce on dialect (storetest.SQLite needs none).
+func databaseEnv(t testing.TB, dialect string) []string {
+	if dialect == storetest.Postgres {
+		return []string{onPostgres(t)}
+	}
+	return nil
 }
 
 // start runs `doce <command>` until the test ends or kill9 stops it.

@@ -1,0 +1,162 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/doce-dev/doce/workspace"
+)
+
+// TestTwoWebNodesShareOnePostgres runs two `doce serve` processes and one worker on one
+// PostgreSQL database: a sign-in made through one web node is good on the other (and a
+// sign-out through the other ends it on both), and a project created through one shows its
+// setup progress live on the other, to ready.
+func TestTwoWebNodesShareOnePostgres(t *testing.T) {
+	stack := requireStack(t)
+	llm := startMockLLM(t, hostGatewayIP(t))
+	queue := fmt.Sprintf("e2e-pg-%d", time.Now().UnixNano())
+	a := newDoce(t, stack, queue, []string{onPostgres(t)})
+	a.start(t, "serve")
+	a.start(t, "worker")
+	a.waitHealthy(t)
+	b := secondWebNode(t, a)
+
+	// Sign in through A (the first-run form signs the admin in).
+	hcA := newClient(t)
+	resp, err := hcA.PostForm(a.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}})
+	if err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /setup on A: %v %v", resp, err)
+	}
+	// B knows nobody without a cookie, and knows the admin with A's.
+	hcB := newClient(t) // a jar of its own
+	if status, _ := apiCall(t, hcB, b.URL, "GET", "/api/v1/connections", nil); status != http.StatusUnauthorized {
+		t.Fatalf("B without a session: %d, want 401", status)
+	}
+	aURL, _ := url.Parse(a.URL)
+	bURL, _ := url.Parse(b.URL)
+	hcB.Jar.SetCookies(bURL, hcA.Jar.Cookies(aURL))
+	if status, body := apiCall(t, hcB, b.URL, "GET", "/api/v1/connections", nil); status != http.StatusOK {
+		t.Fatalf("B with A's session: %d %s, want 200", status, body)
+	}
+
+	// Connect and create through B.
+	key := "sk-e2e-pg-two-nodes"
+	status, body := apiCall(t, hcB, b.URL, "POST", "/api/v1/connections", map[string]any{
+		"providerId": "custom", "apiKey": key, "baseURL": "http://host.docker.internal:" + llm.port() + "/v1", "models": "mock-model"})
+	if status != http.StatusCreated {
+		t.Fatalf("connect through B: %d %s", status, body)
+	}
+	const prompt = "Say hello from two web nodes."
+	status, body = apiCall(t, hcB, b.URL, "POST", "/api/v1/projects", map[string]any{"prompt": prompt, "name": "Two", "providerId": "custom", "modelId": "mock-model"})
+	if status != http.StatusCreated {
+		t.Fatalf("create through B: %d %s", status, body)
+	}
+	var created struct{ Project struct{ ID string } }
+	json.Unmarshal(body, &created)
+	projectID := created.Project.ID
+	t.Cleanup(func() {
+		if ws, err := workspace.NewManager("127.0.0.1"); err == nil {
+			if err := ws.Down(context.Background(), projectID); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+	})
+
+	// A streams the progress of B's project until it is ready.
+	req, _ := http.NewRequest("GET", a.URL+"/projects/"+projectID+"/events", nil)
+	stream := &http.Client{Jar: hcA.Jar, Timeout: 3 * time.Minute}
+	resp, err = stream.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("events on A: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	var events []string
+	var event strings.Builder
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if data, ok := strings.CutPrefix(line, "data: "); ok {
+			event.WriteString(data + "\n")
+		} else if line == "" && event.Len() > 0 {
+			events = append(events, event.String())
+			event.Reset()
+		}
+	}
+	if len(events) < 2 {
+		t.Fatalf("A sent %d progress events, want the setup's steps as they changed: %q", len(events), events)
+	}
+	last := events[len(events)-1]
+	if !strings.Contains(last, `data-status="ready"`) || strings.Count(last, `<li class="done"`) != 5 {
+		t.Fatalf("A's last progress event is not a finished setup:\n%s", last)
+	}
+	if !slices.ContainsFunc(events[:len(events)-1], func(e string) bool {
+		return strings.Contains(e, `class="running"`) || strings.Contains(e, `class="pending"`)
+	}) {
+		t.Errorf("A never showed a step before it was done: %q", events)
+	}
+	waitFor(t, "the mock LLM gets the prompt", time.Minute, func() (bool, error) {
+		for _, rq := range llm.requests() {
+			if strings.Contains(rq.Body, prompt) {
+				return rq.Authorization == "Bearer "+key, fmt.Errorf("authorization %q", redact(rq.Authorization, key))
+			}
+		}
+		return false, fmt.Errorf("%d requests", len(llm.requests()))
+	})
+
+	// Signing out through B ends the session on A too.
+	resp, err = hcB.PostForm(b.URL+"/logout", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if status, _ := apiCall(t, hcA, a.URL, "GET", "/api/v1/connections", nil); status != http.StatusUnauthorized {
+		t.Fatalf("A after signing out through B: %d, want 401", status)
+	}
+}
+
+// secondWebNode starts another `doce serve` on a's database and task queue, on a port of its own.
+func secondWebNode(t *testing.T, a *doceProcess) *doceProcess {
+	t.Helper()
+	addr := freeAddr(t)
+	b := &doceProcess{URL: "http://" + addr, DataDir: a.DataDir, Database: a.Database, Logs: &syncBuffer{}, procs: map[string]*childProcess{}}
+	b.Env = append(slices.Clone(a.Env), "DOCE_HTTP_ADDR="+addr) // the last of a duplicate key wins
+	b.start(t, "serve")
+	t.Cleanup(func() {
+		for _, c := range b.procs {
+			c.stop()
+		}
+		if t.Failed() {
+			t.Logf("second web node's logs:\n%s", b.Logs.String())
+		}
+	})
+	b.waitHealthy(t)
+	return b
+}
+
+// pgDump returns everything in the PostgreSQL database at dbURL as pg_dump writes it.
+func pgDump(t *testing.T, dbURL string) []byte {
+	t.Helper()
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump")
+	if len(bins) == 0 {
+		t.Fatal("pg_dump not found (Debian's postgresql package has it)")
+	}
+	slices.Sort(bins)
+	out, err := exec.Command(bins[len(bins)-1], "--no-owner", dbURL).Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	if len(out) < 1000 {
+		t.Fatalf("pg_dump wrote only %d bytes", len(out))
+	}
+	return out
+}
