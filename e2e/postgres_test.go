@@ -10,10 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/doce-dev/doce/store/storetest"
 	"github.com/doce-dev/doce/workspace"
 )
 
@@ -159,4 +161,70 @@ func pgDump(t *testing.T, dbURL string) []byte {
 		t.Fatalf("pg_dump wrote only %d bytes", len(out))
 	}
 	return out
+}
+
+// TestMigrateDBKeepsKeysUsable moves a running installation from SQLite to PostgreSQL with
+// doce migrate-db: afterwards the admin signs in with the same password, and a project set up
+// on PostgreSQL hands OpenCode the key connected on SQLite (the mock LLM sees it), so the
+// ciphertext moved intact and still decrypts; it is nowhere in plaintext in PostgreSQL.
+func TestMigrateDBKeepsKeysUsable(t *testing.T) {
+	stack := requireStack(t)
+	llm := startMockLLM(t, hostGatewayIP(t))
+	queue := fmt.Sprintf("e2e-migrate-db-%d", time.Now().UnixNano())
+	old := startDoce(t, stack, queue)
+	hc := newClient(t)
+	if resp, err := hc.PostForm(old.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}}); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /setup: %v %v", resp, err)
+	}
+	key := "sk-e2e-moved-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if status, body := apiCall(t, hc, old.URL, "POST", "/api/v1/connections", map[string]any{
+		"providerId": "custom", "apiKey": key, "baseURL": "http://host.docker.internal:" + llm.port() + "/v1", "models": "mock-model"}); status != http.StatusCreated {
+		t.Fatalf("connect: %d %s", status, body)
+	}
+	old.procs["dev"].stop() // migrate-db copies a stopped installation
+	delete(old.procs, "dev")
+
+	target := storetest.NewDatabase(t, storetest.Postgres)
+	cmd := exec.Command(doceBinary(t), "migrate-db", "--from", "sqlite:"+old.Database, "--to", target)
+	cmd.Env = old.Env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("doce migrate-db: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "provider_connections            1        1") {
+		t.Errorf("migrate-db's counts:\n%s", out)
+	}
+
+	moved := startDoce(t, stack, queue, "DOCE_DATABASE_URL="+target)
+	hc = newClient(t)
+	resp, err := hc.PostForm(moved.URL+"/login", url.Values{"username": {"admin"}, "password": {"correct horse battery"}})
+	if err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in on PostgreSQL: %v %v", resp, err)
+	}
+	const prompt = "Hello after the move."
+	status, body := apiCall(t, hc, moved.URL, "POST", "/api/v1/projects", map[string]any{"prompt": prompt, "providerId": "custom", "modelId": "mock-model"})
+	if status != http.StatusCreated {
+		t.Fatalf("create on PostgreSQL: %d %s", status, body)
+	}
+	var created struct{ Project struct{ ID string } }
+	json.Unmarshal(body, &created)
+	t.Cleanup(func() {
+		if ws, err := workspace.NewManager("127.0.0.1"); err == nil {
+			ws.Down(context.Background(), created.Project.ID)
+		}
+	})
+	waitFor(t, "the mock LLM gets the prompt with the moved key", 3*time.Minute, func() (bool, error) {
+		for _, rq := range llm.requests() {
+			if strings.Contains(rq.Body, prompt) {
+				if rq.Authorization != "Bearer "+key {
+					t.Fatalf("the mock LLM got %q, want the key connected before the move", redact(rq.Authorization, key))
+				}
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("%d requests", len(llm.requests()))
+	})
+	if strings.Contains(string(pgDump(t, target)), key) {
+		t.Error("the key is in plaintext in PostgreSQL")
+	}
 }
