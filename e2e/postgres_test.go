@@ -106,7 +106,7 @@ func TestTwoWebNodesShareOnePostgres(t *testing.T) {
 	}) {
 		t.Errorf("A never showed a step before it was done: %q", events)
 	}
-	waitFor(t, "the mock LLM gets the prompt", time.Minute, func() (bool, error) {
+	waitFor(t, "the mock LLM gets the prompt", 2*time.Minute, func() (bool, error) {
 		for _, rq := range llm.requests() {
 			if strings.Contains(rq.Body, prompt) {
 				return rq.Authorization == "Bearer "+key, fmt.Errorf("authorization %q", redact(rq.Authorization, key))
