@@ -147,7 +147,7 @@ func (a *Rewrap) projectsPage(ctx context.Context, in workflows.RewrapPageInput,
 	}
 	for i, p := range touched {
 		p.ServerPasswordCiphertext = rewrapped[i]
-		if err := a.Store.UpdateProject(ctx, p, "server_password_ciphertext"); err != nil {
+		if err := a.Store.SetProjectPassword(ctx, p.ID, p.ServerPasswordCiphertext); err != nil {
 			return res, err
 		}
 		activity.RecordHeartbeat(ctx, i+1)
@@ -202,6 +202,24 @@ func (a *Rewrap) CountStale(ctx context.Context, pageSize int) (workflows.StaleR
 
 // RetireOldVersions makes key versions below v stop decrypting, and records it.
 func (a *Rewrap) RetireOldVersions(ctx context.Context, v int) error {
+	// doce's own signing keys (a handful of rows) are rewrapped here, just before the old
+	// versions stop decrypting, rather than paged like users' secrets.
+	keys, err := a.Store.SigningKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if secrets.KeyVersion(k.Ciphertext) >= v {
+			continue
+		}
+		out, err := a.Secrets.Rewrap(ctx, []secrets.Sealed{{Ciphertext: k.Ciphertext, Context: secrets.SigningKeyContext(k.Name)}})
+		if err != nil {
+			return err
+		}
+		if err := a.Store.ReplaceSigningKeyCiphertext(ctx, k.Name, k.Ciphertext, out[0]); err != nil {
+			return err
+		}
+	}
 	if err := a.Secrets.SetMinDecryptionVersion(ctx, v); err != nil {
 		return err
 	}

@@ -1,5 +1,8 @@
-// Package activities holds ProjectSetup's activities. Each struct gets its dependencies
-// injected; each method is idempotent, because Temporal may run it more than once.
+// Package activities holds every workflow's activities: the workspace container (Docker),
+// OpenCode (health, credentials, session, prompt, idle checks), the project row, connections
+// and their OAuth sign-ins and refreshes, key rewraps and the prebuilt-workspace pool. Each
+// struct gets its dependencies injected; each method is idempotent, because Temporal may run it
+// more than once.
 package activities
 
 import (
@@ -13,6 +16,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/store"
@@ -27,11 +31,14 @@ type Docker struct {
 	Workspace *workspace.Manager
 	Image     string
 	Memory    int64
+	Pids      int64    // the workspace's pids limit
 	DNS       []string // name servers for workspaces; empty: Docker's default
+	// Ask lists the permissions the agent asks its owner for (DOCE_AGENT_ASK).
+	Ask []string
 }
 
 // fieldServerPassword is the Transit context field of a project's OpenCode password.
-const fieldServerPassword = "server_password"
+const fieldServerPassword = agent.FieldServerPassword
 
 // ComposeUp creates (or finds) the project's network, volumes and OpenCode container, starts it
 // and records where it listens.
@@ -44,13 +51,11 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 	if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
-	conn, err := a.Store.Connection(ctx, p.OwnerUserID, p.ProviderID)
-	if errors.Is(err, store.ErrNotFound) {
-		return workflows.ComposeUpResult{}, errProviderNotConnected(p.ProviderID)
-	} else if err != nil {
+	conn, err := projectConnection(ctx, a.Store, p)
+	if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
-	config, err := OpenCodeConfig(p, conn)
+	config, err := OpenCodeConfig(p, conn, a.Ask)
 	if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
@@ -63,18 +68,19 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 		Image:          a.Image,
 		Password:       password,
 		MemoryBytes:    a.Memory,
+		PidsLimit:      a.Pids,
 		OpenCodeConfig: config,
 		DNS:            a.DNS,
 	})
 	if errors.Is(err, workspace.ErrImageMissing) {
 		return workflows.ComposeUpResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("The workspace image %s is not on the Docker host. An operator must build it (scripts/opencode-image.sh).", a.Image),
+			fmt.Sprintf("The workspace image %s is not on the Docker host. An operator must build it (scripts/workspace-image.sh).", a.Image),
 			workflows.ErrTypeImageMissing, nil)
 	} else if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
-	p.ContainerID, p.ContainerName, p.HostPort = ws.ContainerID, ws.ContainerName, ws.HostPort
-	if err := a.Store.UpdateProject(ctx, p, "container_id", "container_name", "host_port"); err != nil {
+	p.ContainerID, p.ContainerName, p.HostPort, p.PreviewHostPort = ws.ContainerID, ws.ContainerName, ws.HostPort, ws.PreviewHostPort
+	if err := a.Store.RecordContainer(ctx, p.ID, ws.ContainerID, ws.ContainerName, ws.HostPort, ws.PreviewHostPort); err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
 	return workflows.ComposeUpResult{ContainerName: ws.ContainerName, HostPort: ws.HostPort}, nil
@@ -107,10 +113,22 @@ func (a *Docker) ComposeDown(ctx context.Context, in workflows.StepInput) error 
 	return a.Workspace.Down(ctx, in.ProjectID)
 }
 
-// ContainerState reports whether the project's workspace container runs.
+// ContainerState reports whether the project's workspace container runs, and the project's
+// status.
 func (a *Docker) ContainerState(ctx context.Context, in workflows.StepInput) (workflows.ContainerState, error) {
+	p, err := loadProject(ctx, a.Store, in.ProjectID)
+	if err != nil {
+		return workflows.ContainerState{}, err
+	}
 	exists, running, err := a.Workspace.State(ctx, in.ProjectID)
-	return workflows.ContainerState{Exists: exists, Running: running}, err
+	return workflows.ContainerState{Exists: exists, Running: running, Status: p.Status}, err
+}
+
+// Stop stops the project's workspace container, keeping it and its volumes.
+func (a *Docker) Stop(ctx context.Context, in workflows.StepInput) error {
+	stop := heartbeatWhile(ctx)
+	defer stop()
+	return a.Workspace.Stop(ctx, in.ProjectID)
 }
 
 // serverPassword returns the project's OpenCode password, creating it on first use. The first
@@ -135,18 +153,37 @@ func (a *Docker) serverPassword(ctx context.Context, p *store.Project) (string, 
 	return string(pw), nil
 }
 
-// OpenCodeConfig is the workspace's opencode.json: the project's model as default, and for a
-// custom OpenAI-compatible provider, where its API lives and which models it serves. It holds
-// no secret; the key reaches OpenCode only through PUT /auth.
-func OpenCodeConfig(p *store.Project, conn *store.ProviderConnection) ([]byte, error) {
-	model := p.ProviderID + "/" + p.ModelID
+// PoolOpenCodeConfig is the opencode.json a prebuilt workspace starts with: the settings every
+// project shares, so OpenCode can load its instance before any project claims it.
+func PoolOpenCodeConfig() []byte {
+	b, _ := json.MarshalIndent(map[string]any{"autoupdate": false, "share": "disabled"}, "", "  ")
+	return b
+}
+
+// projectModel is the provider/model id a project's OpenCode runs by default.
+func projectModel(p *store.Project) string {
 	if p.ProviderID == providers.WellKnownID {
-		model = p.ModelID // already provider/model, from the organisation's configuration
+		return p.ModelID // already provider/model, from the organisation's configuration
 	}
+	return p.ProviderID + "/" + p.ModelID
+}
+
+// OpenCodeConfig is the workspace's opencode.json: the project's model as default, and for a
+// custom OpenAI-compatible provider, where its API lives and which models it serves; ask names
+// the permissions the agent asks for first (the page answers them). It holds no secret; the
+// key reaches OpenCode only through PUT /auth.
+func OpenCodeConfig(p *store.Project, conn *store.ProviderConnection, ask []string) ([]byte, error) {
 	cfg := map[string]any{
-		"model":      model,
+		"model":      projectModel(p),
 		"autoupdate": false,
 		"share":      "disabled",
+	}
+	if len(ask) > 0 {
+		perms := map[string]string{}
+		for _, perm := range ask {
+			perms[perm] = "ask"
+		}
+		cfg["permission"] = perms
 	}
 	if prov, ok := providers.Lookup(p.ProviderID); ok && prov.Custom {
 		models := map[string]any{}
@@ -189,8 +226,18 @@ func loadProject(ctx context.Context, s *store.Store, id string) (*store.Project
 	return p, err
 }
 
+// projectConnection is the owner's connection to the project's provider; none ends the step
+// with errProviderNotConnected, for the owner to act on.
+func projectConnection(ctx context.Context, st *store.Store, p *store.Project) (*store.ProviderConnection, error) {
+	conn, err := st.Connection(ctx, p.OwnerUserID, p.ProviderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errProviderNotConnected(p.ProviderID)
+	}
+	return conn, err
+}
+
 func errProviderNotConnected(providerID string) error {
 	return temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("The provider %q is not connected. Connect it in Settings, then retry.", providerID),
+		fmt.Sprintf("The provider %q is not connected. Connect it on the Providers page, then retry.", providerID),
 		workflows.ErrTypeProviderNotConnected, nil)
 }

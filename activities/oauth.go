@@ -72,12 +72,14 @@ func (a *OAuth) DeviceWait(ctx context.Context, in workflows.LoginWaitInput) (wo
 	if err != nil {
 		return workflows.TokenInfo{}, err
 	}
+	// Heartbeat from the start: the decrypt may wait out a Vault restart for longer than the
+	// heartbeat timeout.
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	secret, err := a.Secrets.Decrypt(ctx, in.Started.SecretCiphertext, secrets.LoginContext(in.Login.UserID, in.Login.ProviderID))
 	if err != nil {
 		return workflows.TokenInfo{}, err
 	}
-	stop := heartbeatWhile(ctx)
-	defer stop()
 	p := oauth.Pending{UserCode: in.Started.UserCode, VerificationURI: in.Started.VerificationURI,
 		Interval: in.Started.Interval, ExpiresAt: in.Started.ExpiresAt}
 	tok, err := f.Wait(ctx, p, string(secret))
@@ -210,7 +212,7 @@ func (a *OAuth) Refresh(ctx context.Context, in workflows.RefreshStepInput) (wor
 		a.countRefresh(c.ProviderID, "refreshed")
 	}
 	if errors.Is(err, oauth.ErrRevoked) {
-		msg := fmt.Sprintf("%s no longer accepts this sign-in. Log in again in Settings.", providerName(c.ProviderID))
+		msg := fmt.Sprintf("%s no longer accepts this sign-in. Log in again on the Providers page.", providerName(c.ProviderID))
 		if err := a.Store.ExpireConnection(ctx, c, msg); err != nil {
 			return workflows.TokenInfo{}, err
 		}

@@ -1,21 +1,21 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/oauth"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
 	"github.com/doce-dev/doce/workspace"
@@ -26,9 +26,10 @@ type OpenCode struct {
 	Store     *store.Store
 	Secrets   *secrets.Transit
 	Workspace *workspace.Manager
-	HTTP      *http.Client
-	// Host is the address the workspace ports are published on (loopback by default).
-	Host string
+	// Agent reaches the project's OpenCode server.
+	Agent *agent.Connector
+	// Ask names the permissions the agent asks its owner for (DOCE_AGENT_ASK), as in Docker.
+	Ask []string
 	// PollInterval is how often waitHealthy asks (default 50 ms): OpenCode's health answer is
 	// cheap, and every poll interval is latency added to the setup.
 	PollInterval time.Duration
@@ -38,19 +39,6 @@ type OpenCode struct {
 // starts, and a hung request must not eat the heartbeat budget.
 const healthRequestTimeout = 2 * time.Second
 
-// client returns an OpenCode client for the project's server.
-func (a *OpenCode) client(ctx context.Context, p *store.Project) (*opencode.Client, error) {
-	if p.HostPort == 0 || p.ServerPasswordCiphertext == "" {
-		return nil, errors.New("the workspace container has not been started yet")
-	}
-	pw, err := a.Secrets.Decrypt(ctx, p.ServerPasswordCiphertext, secrets.ProjectContext(p.ID, fieldServerPassword))
-	if err != nil {
-		return nil, err
-	}
-	base := "http://" + net.JoinHostPort(a.Host, strconv.Itoa(p.HostPort))
-	return opencode.New(base, string(pw), a.HTTP), nil
-}
-
 // WaitHealthy polls GET /global/health until OpenCode answers healthy, heartbeating each poll.
 // It is bounded by the activity's start-to-close timeout.
 func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) error {
@@ -59,11 +47,55 @@ func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) erro
 		return err
 	}
 	stop := heartbeatWhile(ctx) // the password's decrypt may wait out a Vault restart
-	c, err := a.client(ctx, p)
+	c, err := a.Agent.Client(ctx, p)
 	stop()
 	if err != nil {
 		return err
 	}
+	if err := a.pollHealthy(ctx, c); err != nil {
+		return err
+	}
+	return a.configure(ctx, c, p)
+}
+
+// configure makes sure OpenCode runs on the project's configuration. A prebuilt workspace
+// started on the pool's (PoolOpenCodeConfig), its instance not loaded yet: it gets the
+// project's opencode.json before the first request that loads one. Checking what is loaded,
+// rather than remembering what was written, covers an instance loaded on the pool's all the
+// same (an attempt that stopped between the two): that one reloads.
+func (a *OpenCode) configure(ctx context.Context, c *opencode.Client, p *store.Project) error {
+	// A workspace made for its project got the project's configuration when it was created.
+	if pooled, err := a.Workspace.Pooled(ctx, p.ID); err != nil || !pooled {
+		return err
+	}
+	conn, err := projectConnection(ctx, a.Store, p)
+	if err != nil {
+		return err
+	}
+	want, err := OpenCodeConfig(p, conn, a.Ask)
+	if err != nil {
+		return err
+	}
+	now, err := a.Workspace.ReplaceConfig(ctx, p.ID, PoolOpenCodeConfig(), want)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(now, want) {
+		return nil // someone else's configuration: theirs to keep
+	}
+	loaded, err := c.Config(ctx)
+	if err != nil {
+		return err
+	}
+	if loaded.Model == projectModel(p) {
+		return nil
+	}
+	return c.Dispose(ctx)
+}
+
+// pollHealthy polls GET /global/health until OpenCode answers healthy, heartbeating each poll,
+// until ctx ends.
+func (a *OpenCode) pollHealthy(ctx context.Context, c *opencode.Client) error {
 	interval := a.PollInterval
 	if interval <= 0 {
 		interval = 50 * time.Millisecond
@@ -93,18 +125,16 @@ func (a *OpenCode) SetProviderCredentials(ctx context.Context, in workflows.Step
 	if err != nil {
 		return err
 	}
-	conn, err := a.Store.Connection(ctx, p.OwnerUserID, p.ProviderID)
-	if errors.Is(err, store.ErrNotFound) {
-		return errProviderNotConnected(p.ProviderID)
-	} else if err != nil {
+	conn, err := projectConnection(ctx, a.Store, p)
+	if err != nil {
 		return err
 	}
 	if conn.Status != store.ConnConnected {
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("The %s connection is %s. Reconnect it in Settings, then retry.", conn.ProviderID, conn.Status),
+			fmt.Sprintf("The %s connection is %s. Reconnect it on the Providers page, then retry.", conn.ProviderID, conn.Status),
 			workflows.ErrTypeProviderNotConnected, nil)
 	}
-	c, err := a.client(ctx, p)
+	c, err := a.Agent.Client(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -145,9 +175,9 @@ func (a *OpenCode) putAuth(ctx context.Context, c *opencode.Client, conn *store.
 		// Report the status only: an error body could echo what we sent.
 		var se *opencode.StatusError
 		if errors.As(err, &se) {
-			if se.Code >= 400 && se.Code < 500 {
+			if opencode.IsClientError(err) {
 				return temporal.NewNonRetryableApplicationError(
-					fmt.Sprintf("OpenCode refused the %s credentials (HTTP %d). Check the connection in Settings, then retry.", conn.ProviderID, se.Code),
+					fmt.Sprintf("OpenCode refused the %s credentials (HTTP %d). Check the connection on the Providers page, then retry.", conn.ProviderID, se.Code),
 					workflows.ErrTypeCredentialsRejected, nil)
 			}
 			return fmt.Errorf("OpenCode answered HTTP %d to PUT /auth/%s", se.Code, conn.ProviderID)
@@ -174,22 +204,16 @@ func authID(conn *store.ProviderConnection) string {
 func (a *OpenCode) credential(ctx context.Context, conn *store.ProviderConnection) (opencode.Auth, error) {
 	switch conn.AuthType {
 	case store.AuthAPI:
-		key, err := a.Secrets.Decrypt(ctx, conn.APIKeyCiphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldAPIKey))
-		if errors.Is(err, secrets.ErrUndecryptable) {
-			return opencode.Auth{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("The stored %s key cannot be decrypted. Reconnect the provider in Settings, then retry.", conn.ProviderID),
-				workflows.ErrTypeCredentialsRejected, nil)
-		} else if err != nil {
+		key, err := a.decrypt(ctx, conn, conn.APIKeyCiphertext, secrets.FieldAPIKey,
+			fmt.Sprintf("The stored %s key cannot be decrypted. Reconnect the provider on the Providers page, then retry.", conn.ProviderID))
+		if err != nil {
 			return opencode.Auth{}, err
 		}
 		return opencode.Auth{Type: store.AuthAPI, Key: string(key)}, nil
 	case store.AuthWellKnown:
-		token, err := a.Secrets.Decrypt(ctx, conn.WellKnownCiphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldWellKnown))
-		if errors.Is(err, secrets.ErrUndecryptable) {
-			return opencode.Auth{}, temporal.NewNonRetryableApplicationError(
-				"The stored well-known token cannot be decrypted. Reconnect it in Settings, then retry.",
-				workflows.ErrTypeCredentialsRejected, nil)
-		} else if err != nil {
+		token, err := a.decrypt(ctx, conn, conn.WellKnownCiphertext, secrets.FieldWellKnown,
+			"The stored well-known token cannot be decrypted. Reconnect it on the Providers page, then retry.")
+		if err != nil {
 			return opencode.Auth{}, err
 		}
 		return opencode.Auth{Type: store.AuthWellKnown, Key: conn.WellKnownEnv, Token: string(token)}, nil
@@ -202,18 +226,24 @@ func (a *OpenCode) credential(ctx context.Context, conn *store.ProviderConnectio
 	}
 }
 
+// decrypt decrypts one field of a connection. A ciphertext Vault refuses for this row will
+// not decrypt on a retry either: that ends the step with undecryptable, for the owner to act on.
+func (a *OpenCode) decrypt(ctx context.Context, conn *store.ProviderConnection, ciphertext, field, undecryptable string) ([]byte, error) {
+	b, err := a.Secrets.Decrypt(ctx, ciphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, field))
+	if errors.Is(err, secrets.ErrUndecryptable) {
+		return nil, temporal.NewNonRetryableApplicationError(undecryptable, workflows.ErrTypeCredentialsRejected, nil)
+	}
+	return b, err
+}
+
 // oauthCredential is an OAuth connection in the shape OpenCode 1.18.33 keeps for its provider.
 // GitHub Copilot sends the GitHub token itself (OpenCode reads it from "refresh") and never
 // refreshes it (expires 0); ChatGPT gets the real pair with its expiry and account id. doce
 // refreshes before the expiry and hands the new pair over, so OpenCode never refreshes.
 func (a *OpenCode) oauthCredential(ctx context.Context, conn *store.ProviderConnection) (opencode.Auth, error) {
-	undecryptable := temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("The stored %s sign-in cannot be decrypted. Log in again in Settings, then retry.", conn.ProviderID),
-		workflows.ErrTypeCredentialsRejected, nil)
-	access, err := a.Secrets.Decrypt(ctx, conn.OAuthAccessCiphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldOAuthAccess))
-	if errors.Is(err, secrets.ErrUndecryptable) {
-		return opencode.Auth{}, undecryptable
-	} else if err != nil {
+	undecryptable := fmt.Sprintf("The stored %s sign-in cannot be decrypted. Log in again on the Providers page, then retry.", conn.ProviderID)
+	access, err := a.decrypt(ctx, conn, conn.OAuthAccessCiphertext, secrets.FieldOAuthAccess, undecryptable)
+	if err != nil {
 		return opencode.Auth{}, err
 	}
 	auth := opencode.Auth{Type: store.AuthOAuth, Access: string(access)}
@@ -227,10 +257,8 @@ func (a *OpenCode) oauthCredential(ctx context.Context, conn *store.ProviderConn
 		return auth, nil
 	}
 	if conn.OAuthRefreshCiphertext != "" {
-		refresh, err := a.Secrets.Decrypt(ctx, conn.OAuthRefreshCiphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldOAuthRefresh))
-		if errors.Is(err, secrets.ErrUndecryptable) {
-			return opencode.Auth{}, undecryptable
-		} else if err != nil {
+		refresh, err := a.decrypt(ctx, conn, conn.OAuthRefreshCiphertext, secrets.FieldOAuthRefresh, undecryptable)
+		if err != nil {
 			return opencode.Auth{}, err
 		}
 		auth.Refresh = string(refresh)
@@ -265,7 +293,7 @@ func (a *OpenCode) PushProviderCredentials(ctx context.Context, in workflows.Pro
 	if conn.Status != store.ConnConnected {
 		return nil
 	}
-	c, err := a.client(ctx, p)
+	c, err := a.Agent.Client(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -283,7 +311,7 @@ func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (w
 	if p.OpenCodeSessionID != "" {
 		return workflows.SessionResult{SessionID: p.OpenCodeSessionID}, nil
 	}
-	c, err := a.client(ctx, p)
+	c, err := a.Agent.Client(ctx, p)
 	if err != nil {
 		return workflows.SessionResult{}, err
 	}
@@ -299,7 +327,7 @@ func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (w
 	} else {
 		now := time.Now().UTC()
 		p.SessionRequestedAt = &now
-		if err := a.Store.UpdateProject(ctx, p, "session_requested_at"); err != nil {
+		if err := a.Store.MarkSessionRequested(ctx, p.ID, now); err != nil {
 			return workflows.SessionResult{}, err
 		}
 	}
@@ -311,7 +339,7 @@ func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (w
 		id = s.ID
 	}
 	p.OpenCodeSessionID = id
-	if err := a.Store.UpdateProject(ctx, p, "opencode_session_id"); err != nil {
+	if err := a.Store.RecordSession(ctx, p.ID, id); err != nil {
 		return workflows.SessionResult{}, err
 	}
 	return workflows.SessionResult{SessionID: id}, nil
@@ -330,23 +358,19 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 	if p.OpenCodeSessionID == "" {
 		return errors.New("the project has no OpenCode session yet")
 	}
-	c, err := a.client(ctx, p)
+	c, err := a.Agent.Client(ctx, p)
 	if err != nil {
 		return err
 	}
 	sent := false
 	if p.PromptRequestedAt != nil {
-		msgs, err := c.Messages(ctx, p.OpenCodeSessionID)
-		if err != nil {
+		if sent, err = hasUserMessage(ctx, c, p.OpenCodeSessionID); err != nil {
 			return err
-		}
-		for _, m := range msgs {
-			sent = sent || m.Info.Role == "user"
 		}
 	} else {
 		now := time.Now().UTC()
 		p.PromptRequestedAt = &now
-		if err := a.Store.UpdateProject(ctx, p, "prompt_requested_at"); err != nil {
+		if err := a.Store.MarkPromptRequested(ctx, p.ID, now); err != nil {
 			return err
 		}
 	}
@@ -363,7 +387,43 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 	}
 	now := time.Now().UTC()
 	p.PromptSentAt = &now
-	return a.Store.UpdateProject(ctx, p, "prompt_sent_at")
+	return a.Store.MarkPromptSent(ctx, p.ID, now)
+}
+
+// hasUserMessage reports whether the session holds a user message: an earlier attempt sent
+// the prompt.
+func hasUserMessage(ctx context.Context, c *opencode.Client, sessionID string) (bool, error) {
+	msgs, err := c.Messages(ctx, sessionID)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range msgs {
+		if m.Info.Role == "user" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// IdleCheck tells the idle watch whether the project is still ready and whether its agent is
+// working. A ready project whose container does not run has no agent working.
+func (a *OpenCode) IdleCheck(ctx context.Context, in workflows.StepInput) (workflows.IdleCheck, error) {
+	p, err := a.liveProject(ctx, in.ProjectID)
+	if p == nil || err != nil || p.Status != status.Ready {
+		return workflows.IdleCheck{}, err
+	}
+	if _, running, err := a.Workspace.State(ctx, p.ID); err != nil || !running {
+		return workflows.IdleCheck{Ready: true}, err
+	}
+	c, err := a.Agent.Client(ctx, p)
+	if err != nil {
+		return workflows.IdleCheck{}, err
+	}
+	busy, err := c.Busy(ctx)
+	if err != nil {
+		return workflows.IdleCheck{}, err
+	}
+	return workflows.IdleCheck{Ready: true, Busy: busy}, nil
 }
 
 // liveProject loads a project whose workspace was started and is not being deleted; nil when
@@ -375,7 +435,7 @@ func (a *OpenCode) liveProject(ctx context.Context, id string) (*store.Project, 
 	} else if err != nil {
 		return nil, err
 	}
-	if p.DeletedAt != nil || p.HostPort == 0 || p.Status == store.ProjectDeleting || p.Status == store.ProjectDeleted {
+	if p.DeletedAt != nil || p.HostPort == 0 || p.Status == status.Deleting || p.Status == status.Deleted {
 		return nil, nil
 	}
 	return p, nil
@@ -403,30 +463,29 @@ func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.P
 		if err != nil {
 			return err
 		}
-		p.HostPort = ws.HostPort
-		if err := a.Store.UpdateProject(ctx, p, "host_port"); err != nil {
+		// Started only to forget the credential: stopped again however this ends, so a stopped
+		// project stays stopped.
+		defer func() {
+			if err := a.Workspace.Stop(context.WithoutCancel(ctx), p.ID); err != nil {
+				activity.GetLogger(ctx).Warn("unable to stop the workspace again", "project_id", p.ID, "error", err)
+			}
+		}()
+		p.HostPort, p.PreviewHostPort = ws.HostPort, ws.PreviewHostPort
+		if err := a.Store.RecordPorts(ctx, p.ID, ws.HostPort, ws.PreviewHostPort); err != nil {
 			return err
 		}
 	}
-	c, err := a.client(ctx, p)
+	c, err := a.Agent.Client(ctx, p)
 	if err != nil {
 		return err
 	}
 	// A container just started needs a few seconds before it answers; a minute without an
 	// answer fails this attempt, and the next one looks at the project afresh.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if h, err := c.Health(ctx, healthRequestTimeout); err == nil && h.Healthy {
-			break
-		}
-		if time.Now().After(deadline) {
-			return errors.New("the workspace's OpenCode did not answer within a minute")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+	hctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = a.pollHealthy(hctx, c)
+	cancel()
+	if err != nil {
+		return err
 	}
 	conn, err := a.Store.Connection(ctx, p.OwnerUserID, in.ProviderID)
 	if errors.Is(err, store.ErrNotFound) {

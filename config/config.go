@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,8 +16,13 @@ import (
 
 	units "github.com/docker/go-units"
 
+	"github.com/doce-dev/doce/outbound"
 	"github.com/doce-dev/doce/providers"
+	"github.com/doce-dev/doce/workflows"
 )
+
+// DefaultOpenCodeImage is the workspace image doce runs when DOCE_OPENCODE_IMAGE is not set.
+const DefaultOpenCodeImage = "doce/workspace:current"
 
 // Config is everything doce needs to start.
 type Config struct {
@@ -30,8 +36,12 @@ type Config struct {
 	// PostgreSQL, 8 on SQLite).
 	DatabaseMaxConns int
 	SessionTTL       time.Duration // DOCE_SESSION_TTL
-	LogLevel         string        // DOCE_LOG_LEVEL
-	LogFormat        string        // DOCE_LOG_FORMAT: text | json
+	// PreviewBaseURL (DOCE_PREVIEW_BASE_URL) is the origin under which each project's preview
+	// gets a host of its own, <project-id>.<host>: a different site from doce's, so the
+	// preview's scripts never act on doce with the user's session. Empty: previews are off.
+	PreviewBaseURL string
+	LogLevel       string // DOCE_LOG_LEVEL
+	LogFormat      string // DOCE_LOG_FORMAT: text | json
 
 	TemporalAddress   string        // TEMPORAL_ADDRESS
 	TemporalNamespace string        // TEMPORAL_NAMESPACE
@@ -50,13 +60,26 @@ type Config struct {
 	VaultAppRoleMount  string // DOCE_VAULT_APPROLE_MOUNT
 	TransitMount       string // DOCE_VAULT_TRANSIT_MOUNT
 	TransitKey         string // DOCE_VAULT_TRANSIT_KEY
+	// DOCE_VAULT_PAYLOAD_KEY: the Transit key whose data keys encrypt Temporal payloads; apart
+	// from TransitKey because a rewrap retires that key's old versions, which recorded
+	// histories still need.
+	PayloadKey string
 
-	OpenCodeImage   string   // DOCE_OPENCODE_IMAGE
-	WorkspaceMemory int64    // DOCE_WORKSPACE_MEMORY, e.g. 1g
-	WorkspaceHost   string   // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
-	WorkspaceProxy  string   // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
-	WorkspaceDNS    []string // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
-	MetricsAddr     string   // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
+	OpenCodeImage   string        // DOCE_OPENCODE_IMAGE
+	WorkspaceMemory int64         // DOCE_WORKSPACE_MEMORY, e.g. 1g
+	WorkspacePids   int64         // DOCE_WORKSPACE_PIDS: processes and threads a workspace may run
+	WorkspaceHost   string        // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
+	WorkspaceProxy  string        // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
+	WorkspaceDNS    []string      // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
+	WorkspaceIdle   time.Duration // DOCE_WORKSPACE_IDLE: a workspace nobody uses for this long is stopped
+	// DOCE_WORKSPACE_POOL: how many prebuilt workspaces to keep ready for new projects (0: none).
+	PoolSize int
+	// DOCE_WORKSPACE_POOL_MAX_AGE: a prebuilt workspace older than this is replaced.
+	PoolMaxAge time.Duration
+	// DOCE_AGENT_ASK: comma-separated OpenCode permissions (bash, edit, webfetch, ...) the agent
+	// asks its owner for on the project page before using; default: none, it goes ahead.
+	AgentAsk    []string
+	MetricsAddr string // DOCE_METRICS_ADDR: where `doce worker` alone serves /metrics (off when empty)
 	// DOCE_WORKER_HEALTH_FILE: a file `doce worker` rewrites every 10 s while Temporal and Docker
 	// answer, for `doce probe FILE` (a healthcheck for workers, which serve no port).
 	WorkerHealthFile string
@@ -69,6 +92,15 @@ type Config struct {
 	OAuthURLs      map[string]string
 	OAuthClientIDs map[string]string
 	OAuthScopes    map[string]string
+	// Outbound is the policy for requests to user-given URLs (key checks, well-known documents):
+	// special-purpose addresses are refused except those DOCE_ALLOWED_PRIVATE_HOSTS lists (IPs,
+	// CIDR ranges, host names) and the hosts of DOCE_PROVIDER_BASE_URLS and DOCE_OAUTH_URLS.
+	Outbound *outbound.Policy
+	// HostGateway (DOCE_HOST_GATEWAY) is the address host.docker.internal stands for when doce's
+	// server checks a URL; invalid when unset (the commands then ask Docker).
+	HostGateway netip.Addr
+	// TrustedProxies (DOCE_TRUSTED_PROXIES): addresses whose X-Forwarded-For is believed.
+	TrustedProxies []string
 }
 
 // Load reads the environment and validates it, naming every variable that is wrong.
@@ -97,8 +129,11 @@ func load(getenv func(string) string) (*Config, error) {
 		VaultToken:        get("VAULT_TOKEN", ""),
 		TransitMount:      get("DOCE_VAULT_TRANSIT_MOUNT", "transit"),
 		TransitKey:        get("DOCE_VAULT_TRANSIT_KEY", "doce-credentials"),
-		OpenCodeImage:     get("DOCE_OPENCODE_IMAGE", "doce/opencode:1.18.33"),
-		WorkspaceHost:     get("DOCE_WORKSPACE_HOST", "127.0.0.1"),
+		PayloadKey:        get("DOCE_VAULT_PAYLOAD_KEY", "doce-payloads"),
+		// The alias scripts/workspace-image.sh moves to each build (WORKSPACE_IMAGE_ALIAS in
+		// scripts/lib.sh); make run and make test pass the build's own tag instead.
+		OpenCodeImage: get("DOCE_OPENCODE_IMAGE", DefaultOpenCodeImage),
+		WorkspaceHost: get("DOCE_WORKSPACE_HOST", "127.0.0.1"),
 	}
 	c.DBPath = get("DOCE_DB_PATH", filepath.Join(c.DataDir, "doce.db"))
 	c.DatabaseURL = get("DOCE_DATABASE_URL", "")
@@ -120,8 +155,13 @@ func load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("DOCE_HTTP_ADDR=%q is not host:port", c.HTTPAddr))
 	}
 	c.BaseURL = strings.TrimRight(get("DOCE_BASE_URL", "http://"+c.HTTPAddr), "/")
+	var err error
 	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("DOCE_BASE_URL=%q is not an http(s) URL", c.BaseURL))
+	}
+	c.PreviewBaseURL, err = previewBaseURL(get("DOCE_PREVIEW_BASE_URL", ""), c.BaseURL)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	ttl, err := time.ParseDuration(get("DOCE_SESSION_TTL", "168h"))
 	if err != nil || ttl < time.Minute {
@@ -142,13 +182,27 @@ func load(getenv func(string) string) (*Config, error) {
 	if u, err := url.Parse(c.VaultAddr); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("VAULT_ADDR=%q is not an http(s) URL", c.VaultAddr))
 	}
-	c.OperatorWait = duration(get, "DOCE_SETUP_OPERATOR_WAIT", "168h", time.Minute, &errs)
+	c.OperatorWait = duration(get, "DOCE_SETUP_OPERATOR_WAIT", workflows.DefaultOperatorWait.String(), time.Minute, &errs)
 	c.StuckAfter = duration(get, "DOCE_SETUP_STUCK_AFTER", "15m", time.Second, &errs)
+	c.WorkspaceIdle = duration(get, "DOCE_WORKSPACE_IDLE", workflows.DefaultWorkspaceIdle.String(), time.Second, &errs)
 	mem, err := units.RAMInBytes(get("DOCE_WORKSPACE_MEMORY", "1g"))
 	if err != nil || mem < 256<<20 {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_MEMORY=%q is not a size of at least 256m (OpenCode needs ~320 MB idle)", getenv("DOCE_WORKSPACE_MEMORY")))
 	}
 	c.WorkspaceMemory = mem
+	// OpenCode alone runs ~30 threads, a Node dev server with a test runner a few hundred; a
+	// fork bomb stops at the limit.
+	pids, err := strconv.ParseInt(get("DOCE_WORKSPACE_PIDS", "1024"), 10, 64)
+	if err != nil || pids < 128 {
+		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_PIDS=%q is not a number of at least 128 (OpenCode alone runs ~30 threads)", getenv("DOCE_WORKSPACE_PIDS")))
+	}
+	c.WorkspacePids = pids
+	pool, err := strconv.Atoi(get("DOCE_WORKSPACE_POOL", "1"))
+	if err != nil || pool < 0 || pool > 100 {
+		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_POOL=%q is not a number of workspaces from 0 to 100", getenv("DOCE_WORKSPACE_POOL")))
+	}
+	c.PoolSize = pool
+	c.PoolMaxAge = duration(get, "DOCE_WORKSPACE_POOL_MAX_AGE", "24h", time.Minute, &errs)
 	if net.ParseIP(c.WorkspaceHost) == nil {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_HOST=%q is not an IP address", c.WorkspaceHost))
 	}
@@ -184,6 +238,15 @@ func load(getenv func(string) string) (*Config, error) {
 		}
 		c.WorkspaceDNS = append(c.WorkspaceDNS, ip)
 	}
+	for _, perm := range strings.Split(get("DOCE_AGENT_ASK", ""), ",") {
+		if perm = strings.TrimSpace(perm); perm == "" {
+			continue
+		}
+		if strings.IndexFunc(perm, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r == '_') }) >= 0 {
+			errs = append(errs, fmt.Errorf("DOCE_AGENT_ASK: %q is not an OpenCode permission name", perm))
+		}
+		c.AgentAsk = append(c.AgentAsk, perm)
+	}
 	c.WorkspaceProxy = get("DOCE_WORKSPACE_PROXY", "")
 	if c.WorkspaceProxy != "" {
 		if u, err := url.Parse(c.WorkspaceProxy); err != nil || u.Scheme != "http" || u.Host == "" {
@@ -202,10 +265,75 @@ func load(getenv func(string) string) (*Config, error) {
 	if c.OAuthScopes, err = providers.ParsePairs(get("DOCE_OAUTH_SCOPES", "")); err != nil {
 		errs = append(errs, fmt.Errorf("DOCE_OAUTH_SCOPES: %w", err))
 	}
+	if c.Outbound, err = outbound.Parse(get("DOCE_ALLOWED_PRIVATE_HOSTS", "")); err != nil {
+		errs = append(errs, fmt.Errorf("DOCE_ALLOWED_PRIVATE_HOSTS: %w", err))
+		c.Outbound = &outbound.Policy{}
+	}
+	for _, urls := range []map[string]string{c.ProviderBaseURLs, c.OAuthURLs} { // the operator's own addresses
+		for _, raw := range urls {
+			if u, err := url.Parse(raw); err == nil {
+				c.Outbound.AllowHost(u.Hostname())
+			}
+		}
+	}
+	if v := get("DOCE_HOST_GATEWAY", ""); v != "" {
+		if c.HostGateway, err = netip.ParseAddr(v); err != nil {
+			errs = append(errs, fmt.Errorf("DOCE_HOST_GATEWAY=%q is not an IP address", v))
+		}
+	}
+	for _, p := range strings.Split(get("DOCE_TRUSTED_PROXIES", ""), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		_, perr := netip.ParsePrefix(p)
+		if _, aerr := netip.ParseAddr(p); aerr != nil && perr != nil {
+			errs = append(errs, fmt.Errorf("DOCE_TRUSTED_PROXIES: %q is not an IP address or CIDR range", p))
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	return c, nil
+}
+
+// previewBaseURL checks DOCE_PREVIEW_BASE_URL, or picks the development default: when doce is
+// reached on loopback, http://preview.localhost on doce's port (browsers resolve every
+// *.localhost name to loopback, and localhost is another site than 127.0.0.1). Elsewhere there
+// is no default: the operator names a domain with a wildcard DNS entry and certificate.
+func previewBaseURL(v, base string) (string, error) {
+	b, err := url.Parse(base)
+	if err != nil {
+		return "", nil // DOCE_BASE_URL's own check reports it
+	}
+	if v == "" {
+		ip := net.ParseIP(b.Hostname())
+		if b.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return "", nil
+		}
+		v = "http://preview.localhost"
+		if b.Port() != "" {
+			v += ":" + b.Port()
+		}
+	}
+	v = strings.TrimRight(v, "/")
+	u, err := url.Parse(v)
+	bad := func(why string) error { return fmt.Errorf("DOCE_PREVIEW_BASE_URL=%q %s", v, why) }
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return "", bad("is not an http(s) URL")
+	case u.Path != "" || u.RawQuery != "" || u.User != nil:
+		return "", bad("must be an origin only, e.g. https://preview.example.net")
+	case net.ParseIP(u.Hostname()) != nil:
+		return "", bad("must be a domain name: each project gets a host under it")
+	}
+	ph, dh := strings.ToLower(u.Hostname()), strings.ToLower(b.Hostname())
+	// Under doce's host is allowed (preview.localhost under localhost is the development
+	// default); doce's own host, or one above it, would make doce's pages previews.
+	if ph == dh || strings.HasSuffix(dh, "."+ph) {
+		return "", bad("must not be doce's own host (" + dh + ") or a parent of it: previews need an origin of their own")
+	}
+	return u.Scheme + "://" + u.Host, nil
 }
 
 func duration(get func(string, string) string, key, def string, least time.Duration, errs *[]error) time.Duration {
@@ -255,5 +383,6 @@ func (c *Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "htt
 func (c *Config) String() string {
 	return "http=" + c.HTTPAddr + " db=" + c.databaseForLog() + " temporal=" + c.TemporalAddress + "/" + c.TemporalNamespace +
 		" queue=" + c.TaskQueue + " vault=" + c.VaultAddr + " image=" + c.OpenCodeImage +
-		" memory=" + strconv.FormatInt(c.WorkspaceMemory>>20, 10) + "MiB"
+		" memory=" + strconv.FormatInt(c.WorkspaceMemory>>20, 10) + "MiB pids=" + strconv.FormatInt(c.WorkspacePids, 10) +
+		" pool=" + strconv.Itoa(c.PoolSize)
 }

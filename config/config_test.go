@@ -1,8 +1,11 @@
 package config
 
 import (
+	"net/netip"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadDefaults(t *testing.T) {
@@ -10,24 +13,33 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != "127.0.0.1:8080" || c.DBPath != "data/doce.db" || c.WorkspaceMemory != 1<<30 || c.SecureCookies() {
+	if c.HTTPAddr != "127.0.0.1:8080" || c.DBPath != "data/doce.db" || c.WorkspaceMemory != 1<<30 || c.WorkspacePids != 1024 ||
+		c.WorkspaceIdle != 30*time.Minute || c.SecureCookies() {
 		t.Errorf("defaults: %+v", c)
 	}
 }
 
 func TestLoadNamesEveryBadVariable(t *testing.T) {
 	env := map[string]string{
-		"DOCE_HTTP_ADDR":          "nope",
-		"DOCE_SESSION_TTL":        "soon",
-		"VAULT_ADDR":              "ftp://x",
-		"DOCE_WORKSPACE_MEMORY":   "10m",
-		"DOCE_LOG_FORMAT":         "xml",
-		"DOCE_WORKSPACE_DNS":      "1.1.1.1,resolver",
-		"DOCE_OAUTH_URLS":         "github-copilot=ftp://ghe",
-		"DOCE_OAUTH_CLIENT_IDS":   "nope=abc",
-		"DOCE_OAUTH_SCOPES":       "openai",
-		"DOCE_DATABASE_URL":       "mysql://u:pw@db/doce",
-		"DOCE_DATABASE_MAX_CONNS": "0",
+		"DOCE_HTTP_ADDR":              "nope",
+		"DOCE_SESSION_TTL":            "soon",
+		"VAULT_ADDR":                  "ftp://x",
+		"DOCE_WORKSPACE_MEMORY":       "10m",
+		"DOCE_WORKSPACE_PIDS":         "12",
+		"DOCE_LOG_FORMAT":             "xml",
+		"DOCE_WORKSPACE_DNS":          "1.1.1.1,resolver",
+		"DOCE_OAUTH_URLS":             "github-copilot=ftp://ghe",
+		"DOCE_OAUTH_CLIENT_IDS":       "nope=abc",
+		"DOCE_OAUTH_SCOPES":           "openai",
+		"DOCE_WORKSPACE_IDLE":         "500ms",
+		"DOCE_ALLOWED_PRIVATE_HOSTS":  "10.0.0.0/99,llm.lan",
+		"DOCE_HOST_GATEWAY":           "docker0",
+		"DOCE_TRUSTED_PROXIES":        "proxy.lan",
+		"DOCE_PREVIEW_BASE_URL":       "https://10.0.0.1",
+		"DOCE_WORKSPACE_POOL":         "-1",
+		"DOCE_WORKSPACE_POOL_MAX_AGE": "1s",
+		"DOCE_DATABASE_URL":           "mysql://u:pw@db/doce",
+		"DOCE_DATABASE_MAX_CONNS":     "0",
 	}
 	_, err := load(func(k string) string { return env[k] })
 	if err == nil {
@@ -71,5 +83,101 @@ func TestDatabaseURLWinsAndNeverShowsItsPassword(t *testing.T) {
 	c, _ = load(func(string) string { return "" })
 	if c.Database() != "data/doce.db" {
 		t.Errorf("unset URL: %q, want the SQLite file", c.Database())
+	}
+}
+
+func TestPreviewBaseURL(t *testing.T) {
+	for _, tc := range []struct {
+		base, preview, want string
+		bad                 bool
+	}{
+		{base: "", want: "http://preview.localhost:8080"}, // DOCE_HTTP_ADDR's default
+		{base: "http://localhost:9000", want: "http://preview.localhost:9000"},
+		{base: "https://doce.example.com", want: ""}, // no default off loopback: previews off
+		{base: "https://doce.example.com", preview: "https://preview.example.net/", want: "https://preview.example.net"},
+		{base: "https://doce.example.com", preview: "https://doce.example.com", bad: true},
+		{base: "https://doce.example.com", preview: "https://example.com", bad: true},
+		{base: "https://a.example.com", preview: "https://example.com", bad: true},
+		{base: "https://doce.example.com", preview: "https://preview.example.net/path", bad: true},
+		{base: "https://doce.example.com", preview: "ftp://preview.example.net", bad: true},
+	} {
+		env := map[string]string{"DOCE_BASE_URL": tc.base, "DOCE_PREVIEW_BASE_URL": tc.preview}
+		c, err := load(func(k string) string { return env[k] })
+		if tc.bad {
+			if err == nil || !strings.Contains(err.Error(), "DOCE_PREVIEW_BASE_URL") {
+				t.Errorf("%s with preview %s: want an error naming DOCE_PREVIEW_BASE_URL, got %v", tc.base, tc.preview, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s with preview %q: %v", tc.base, tc.preview, err)
+		} else if c.PreviewBaseURL != tc.want {
+			t.Errorf("%s with preview %q: got %q, want %q", tc.base, tc.preview, c.PreviewBaseURL, tc.want)
+		}
+	}
+}
+
+// The default image is the alias the image script moves to every build: the scripts own the
+// name, this test keeps the copy here in step.
+func TestDefaultImageIsTheScriptsAlias(t *testing.T) {
+	out, err := exec.Command("bash", "-c", `source ../scripts/lib.sh && echo "$WORKSPACE_IMAGE_ALIAS"`).Output()
+	if err != nil {
+		t.Fatalf("source scripts/lib.sh: %v", err)
+	}
+	if got := strings.TrimSpace(string(out)); got != DefaultOpenCodeImage {
+		t.Fatalf("scripts/lib.sh names the alias %q, config's default is %q", got, DefaultOpenCodeImage)
+	}
+}
+
+func TestWorkspaceIdle(t *testing.T) {
+	for v, want := range map[string]time.Duration{"3s": 3 * time.Second, "2h": 2 * time.Hour} {
+		c, err := load(func(k string) string {
+			if k == "DOCE_WORKSPACE_IDLE" {
+				return v
+			}
+			return ""
+		})
+		if err != nil || c.WorkspaceIdle != want {
+			t.Errorf("DOCE_WORKSPACE_IDLE=%s: %v %v, want %v", v, c, err, want)
+		}
+	}
+	_, err := load(func(k string) string {
+		if k == "DOCE_WORKSPACE_IDLE" {
+			return "soon"
+		}
+		return ""
+	})
+	if err == nil || !strings.Contains(err.Error(), `DOCE_WORKSPACE_IDLE="soon" is not a duration of at least 1s`) {
+		t.Errorf("DOCE_WORKSPACE_IDLE=soon: %v", err)
+	}
+}
+
+// TestOutboundPolicy: by default no private address is allowed; DOCE_ALLOWED_PRIVATE_HOSTS and the
+// hosts of DOCE_PROVIDER_BASE_URLS are.
+func TestOutboundPolicy(t *testing.T) {
+	c, err := load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Outbound.Allows(netip.MustParseAddr("127.0.0.1")) || c.Outbound.Allows(netip.MustParseAddr("169.254.169.254")) || c.HostGateway.IsValid() || len(c.TrustedProxies) != 0 {
+		t.Fatalf("default policy allows private addresses or has a gateway: %+v", c)
+	}
+	env := map[string]string{
+		"DOCE_ALLOWED_PRIVATE_HOSTS": "192.168.10.0/24, 172.17.0.1",
+		"DOCE_PROVIDER_BASE_URLS":    "openai=http://10.1.2.3:8000/v1",
+		"DOCE_HOST_GATEWAY":          "172.17.0.1",
+		"DOCE_TRUSTED_PROXIES":       "10.0.0.0/8,127.0.0.1",
+	}
+	c, err = load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{"192.168.10.7": true, "172.17.0.1": true, "10.1.2.3": true, "10.1.2.4": false, "127.0.0.1": false} {
+		if got := c.Outbound.Allows(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("Allows(%s) = %v, want %v", addr, got, want)
+		}
+	}
+	if c.HostGateway != netip.MustParseAddr("172.17.0.1") || len(c.TrustedProxies) != 2 {
+		t.Errorf("gateway %v, proxies %v", c.HostGateway, c.TrustedProxies)
 	}
 }

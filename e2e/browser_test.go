@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +19,8 @@ import (
 // Browser tests drive Debian's Chromium, headless, through the pages as a person would, and
 // save screenshots of the main pages under test-output/screenshots.
 
-func newBrowser(t *testing.T, width, height int) context.Context {
+// extra options are added to the defaults.
+func newBrowser(t *testing.T, width, height int, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
@@ -41,6 +44,7 @@ func newBrowser(t *testing.T, width, height int) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
@@ -62,7 +66,12 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	if err := chromedp.Run(ctx, actions...); err != nil {
-		t.Fatalf("%s: %v", what, err)
+		// Say where the browser was and what it showed.
+		var loc, text string
+		c, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer stop()
+		chromedp.Run(c, chromedp.Location(&loc), chromedp.Evaluate(`document.body ? document.body.innerText.slice(0, 600) : ''`, &text))
+		t.Fatalf("%s: %v (at %s, showing %q)", what, err, loc, text)
 	}
 }
 
@@ -206,13 +215,16 @@ func TestBrowserNarrowAndKeyboard(t *testing.T) {
 	)
 	for _, path := range []string{"/settings/providers", "/projects"} {
 		var scrollWidth int
+		var wide []string
 		run(t, ctx, "open "+path,
 			chromedp.Navigate(doce.URL+path),
 			chromedp.WaitVisible(`main`),
 			chromedp.Evaluate(`document.documentElement.scrollWidth`, &scrollWidth),
+			// The innermost elements reaching past the viewport, to say what is too wide.
+			chromedp.Evaluate(`[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 376 && ![...e.children].some(c => c.getBoundingClientRect().right > 376)).slice(0, 5).map(e => e.tagName + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '') + ' ' + Math.round(e.getBoundingClientRect().right) + 'px: ' + e.textContent.trim().slice(0, 40))`, &wide),
 		)
 		if scrollWidth > 375 {
-			t.Errorf("%s is %d px wide at a 375 px viewport", path, scrollWidth)
+			t.Errorf("%s is %d px wide at a 375 px viewport: %q", path, scrollWidth, wide)
 		}
 		screenshot(t, ctx, "narrow"+strings.ReplaceAll(path, "/", "-"))
 	}
@@ -329,4 +341,46 @@ func TestBrowserOAuthSignIn(t *testing.T) {
 		t.Errorf("the providers page does not show the sign-in and its expiry")
 	}
 	screenshot(t, ctx, "12-oauth-providers")
+}
+
+// TestBrowserLockouts: wrong passwords lock an account; the administrator sees it on Users and
+// clears it with the page's button.
+func TestBrowserLockouts(t *testing.T) {
+	stack := requireStack(t)
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-lockouts-%d", time.Now().UnixNano()))
+	ctx := newBrowser(t, 1280, 900)
+	run(t, ctx, "first run",
+		chromedp.Navigate(doce.URL),
+		chromedp.WaitVisible(`#username`),
+		chromedp.SendKeys(`#username`, "admin"),
+		chromedp.SendKeys(`#password`, "correct horse battery"),
+		chromedp.Submit(`#password`),
+		chromedp.WaitVisible(`#providerId`),
+	)
+	var last int
+	for range 6 {
+		resp, err := newClient(t).PostForm(doce.URL+"/login", url.Values{"username": {"Mallory"}, "password": {"guess guess"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = resp.StatusCode
+		resp.Body.Close()
+	}
+	if last != http.StatusTooManyRequests {
+		t.Fatalf("sixth wrong password: %d, want 429", last)
+	}
+	var html string
+	run(t, ctx, "open Users",
+		chromedp.Navigate(doce.URL+"/admin/users"),
+		chromedp.WaitVisible(`//td[normalize-space()="mallory"]`),
+		chromedp.OuterHTML(`main`, &html),
+	)
+	screenshot(t, ctx, "12-users-lockouts")
+	if !strings.Contains(html, "Failed sign-ins") || !strings.Contains(html, "Clear") {
+		t.Fatalf("users page without the lockout: %.500s", html)
+	}
+	run(t, ctx, "clear the lockout",
+		chromedp.Click(`//tr[td[normalize-space()="mallory"]]//button[normalize-space()="Clear"]`),
+		chromedp.WaitNotPresent(`//td[normalize-space()="mallory"]`),
+	)
 }

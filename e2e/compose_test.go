@@ -158,7 +158,7 @@ func TestComposeRunsDoce(t *testing.T) {
 		"DOCE_IMAGE="+image, "VAULT_TOKEN=", "VAULT_ADDR="+stack.VaultAddr, "DOCE_VAULT_APPROLE_DIR="+approle,
 		"VAULT_ROLE_ID_FILE=/etc/doce/vault/role-id", "VAULT_SECRET_ID_FILE=/etc/doce/vault/secret-id",
 		"TEMPORAL_ADDRESS="+stack.TemporalAddress, "DOCE_HTTP_ADDR="+addr, "DOCE_BASE_URL=http://"+addr,
-		"DOCE_TASK_QUEUE="+project, "DOCE_OPENCODE_IMAGE="+stack.OpenCodeImage, "DOCKER_GID="+gid)
+		"DOCE_TASK_QUEUE="+project, "DOCE_OPENCODE_IMAGE="+stack.OpenCodeImage, "DOCKER_GID="+gid, "DOCE_WORKSPACE_POOL=0")
 	compose := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(bin, append([]string{"-f", "../docker-compose.yml", "-p", project}, args...)...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -50,11 +51,6 @@ func createProject(t *testing.T, hc *recordingClient, doce *doceProcess, prompt 
 	}
 	var v struct{ Project projectState }
 	json.Unmarshal(body, &v)
-	t.Cleanup(func() {
-		if ws, err := workspace.NewManager("127.0.0.1"); err == nil {
-			ws.Down(context.Background(), v.Project.ID)
-		}
-	})
 	return v.Project
 }
 
@@ -94,12 +90,18 @@ func assertOneOfEach(t *testing.T, docker *dockerclient.Client, projectID, promp
 	get := func(path string, out any) {
 		req, _ := http.NewRequest("GET", base+path, nil)
 		req.SetBasicAuth("opencode", password)
-		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		resp, err := (&http.Client{Timeout: time.Minute}).Do(req) // OpenCode is slow on a loaded machine
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		json.NewDecoder(resp.Body).Decode(out)
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("OpenCode GET %s: %d %s", path, resp.StatusCode, body)
+		}
+		if err := json.Unmarshal(body, out); err != nil {
+			t.Fatalf("OpenCode GET %s: %v in %.300s", path, err, body)
+		}
 	}
 	var sessions []struct{ ID string }
 	get("/session", &sessions)
@@ -129,11 +131,40 @@ func assertOneOfEach(t *testing.T, docker *dockerclient.Client, projectID, promp
 				}
 			}
 		}
-		return userMsgs > 0 && complete, fmt.Errorf("%d user messages", userMsgs)
+		return userMsgs > 0 && complete, fmt.Errorf("%d user messages among %d in session %s", userMsgs, len(msgs), sessions[0].ID)
 	})
 	if userMsgs != 1 || prompts != 1 {
 		t.Fatalf("%d user messages, %d with the prompt; want 1 and 1", userMsgs, prompts)
 	}
+}
+
+// sessionDump is what the project's OpenCode holds, for a failure message: its sessions and
+// the last one's messages, raw and cut short.
+func sessionDump(docker *dockerclient.Client, projectID string) string {
+	ci, err := docker.ContainerInspect(context.Background(), "doce-"+projectID+"-opencode")
+	if err != nil || len(ci.NetworkSettings.Ports["4096/tcp"]) == 0 {
+		return fmt.Sprintf("no workspace to ask: %v", err)
+	}
+	base := "http://127.0.0.1:" + ci.NetworkSettings.Ports["4096/tcp"][0].HostPort
+	get := func(path string) []byte {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.SetBasicAuth("opencode", envOf(ci.Config.Env, "OPENCODE_SERVER_PASSWORD"))
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			return []byte(err.Error())
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return b
+	}
+	sessions := get("/session")
+	var ss []struct{ ID string }
+	json.Unmarshal(sessions, &ss)
+	out := fmt.Sprintf("sessions %.500s", sessions)
+	if len(ss) > 0 {
+		out += fmt.Sprintf("; messages of %s: %.3000s", ss[len(ss)-1].ID, get("/session/"+ss[len(ss)-1].ID+"/message"))
+	}
+	return out
 }
 
 func dockerClient(t *testing.T) *dockerclient.Client {
@@ -151,6 +182,7 @@ func dockerClient(t *testing.T) *dockerclient.Client {
 // For the OpenCode steps the proxy holds the step's request, so the kill lands inside the step;
 // the held request then reaches OpenCode anyway, as one already on the wire would.
 func TestWorkerKilledAtEachStep(t *testing.T) {
+	t.Parallel() // mostly waiting on timers, retries and restarts: runs beside the others like it
 	stack := requireStack(t)
 	docker := dockerClient(t)
 	proxy := startFaultProxy(t)
@@ -286,6 +318,9 @@ func TestOpeningAStoppedProjectStartsIt(t *testing.T) {
 
 	p := createProject(t, hc, doce, "ensure running")
 	waitStatus(t, hc, doce, p.ID, "ready", 2*time.Minute)
+	// Ready means OpenCode accepted the prompt; it stores it a moment later. Once it has, the
+	// stop and start below must keep it.
+	assertOneOfEach(t, docker, p.ID, "ensure running")
 	ctx := context.Background()
 	name := "doce-" + p.ID + "-opencode"
 	if err := docker.ContainerStop(ctx, name, container.StopOptions{}); err != nil {

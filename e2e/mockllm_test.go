@@ -7,19 +7,23 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/network"
 	dockerclient "github.com/docker/docker/client"
 )
 
 // mockLLM is an OpenAI-compatible chat completions server standing in for a real LLM. It
-// streams a short answer and records what each request carried.
+// records what each request carried and answers "Hello from the mock.", or what a test scripted
+// for the conversation (see script).
 type mockLLM struct {
-	URL string // as seen from the host
-	mu  sync.Mutex
-	got []llmRequest
+	URL     string // as seen from the host
+	mu      sync.Mutex
+	got     []llmRequest
+	scripts []mockScript
 }
 
 type llmRequest struct {
@@ -115,34 +119,141 @@ func (m *mockLLM) serve(w http.ResponseWriter, r *http.Request) {
 	case "/v1/models":
 		json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": []any{map[string]any{"id": "mock-model", "object": "model"}}})
 	case "/v1/chat/completions":
-		var req struct {
-			Stream bool `json:"stream"`
-		}
-		json.Unmarshal(body, &req)
-		if !req.Stream {
-			json.NewEncoder(w).Encode(map[string]any{
-				"id": "cmpl-mock", "object": "chat.completion", "model": "mock-model",
-				"choices": []any{map[string]any{"index": 0, "finish_reason": "stop", "message": map[string]any{"role": "assistant", "content": "Hello from the mock."}}},
-				"usage":   map[string]any{"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-			})
-			return
-		}
-		w.Header().Set("Content-Type", "text/event-stream")
-		chunk := func(delta map[string]any, finish any) {
-			b, _ := json.Marshal(map[string]any{
-				"id": "cmpl-mock", "object": "chat.completion.chunk", "model": "mock-model",
-				"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}},
-			})
-			fmt.Fprintf(w, "data: %s\n\n", b)
-			w.(http.Flusher).Flush()
-		}
-		chunk(map[string]any{"role": "assistant", "content": ""}, nil)
-		chunk(map[string]any{"content": "Hello from the mock."}, nil)
-		chunk(map[string]any{}, "stop")
-		b, _ := json.Marshal(map[string]any{"id": "cmpl-mock", "object": "chat.completion.chunk", "model": "mock-model", "choices": []any{},
-			"usage": map[string]any{"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
-		fmt.Fprintf(w, "data: %s\n\ndata: [DONE]\n\n", b)
+		m.complete(w, r.Context(), body)
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// mockReply is one answer of the mock: text streamed in chunks, or tool calls for the agent to
+// run. The agent then calls again with the tools' results, which gets the script's next reply.
+type mockReply struct {
+	Chunks    []string      // the answer's text, streamed one chunk per event
+	Delay     time.Duration // between chunks (a slow answer, for abort and streaming tests)
+	ToolCalls []mockToolCall
+	// Sent, when set, receives each chunk's send time (its index and when it was flushed).
+	Sent func(i int, at time.Time)
+}
+
+// mockToolCall asks the agent to run tool Name with Args (OpenCode's tools: bash, read, write,
+// edit, grep, glob, ...).
+type mockToolCall struct {
+	Name string
+	Args map[string]any
+}
+
+type mockScript struct {
+	trigger string
+	replies []mockReply
+}
+
+// script makes the mock answer a conversation whose latest user message contains trigger with
+// replies, in order: the n-th completion after that message (counted by the assistant turns
+// since it) gets replies[n]; after the last one the mock answers its default text. Only the
+// agent's requests (those offering tools) follow scripts: OpenCode's title requests get the
+// default.
+func (m *mockLLM) script(trigger string, replies ...mockReply) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.scripts = append(m.scripts, mockScript{trigger: trigger, replies: replies})
+}
+
+// chatRequest is the part of a chat completion request the mock reads.
+type chatRequest struct {
+	Stream   bool              `json:"stream"`
+	Tools    []json.RawMessage `json:"tools"`
+	Messages []struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"` // a string or a list of parts
+	} `json:"messages"`
+}
+
+// reply picks the scripted answer for req, or the default one.
+func (m *mockLLM) reply(req chatRequest) mockReply {
+	def := mockReply{Chunks: []string{"Hello from the mock."}}
+	if len(req.Tools) == 0 {
+		return def
+	}
+	last, turns := -1, 0
+	for i, msg := range req.Messages {
+		if msg.Role == "user" {
+			last, turns = i, 0
+		} else if msg.Role == "assistant" && last >= 0 {
+			turns++
+		}
+	}
+	if last < 0 {
+		return def
+	}
+	text := string(req.Messages[last].Content) // raw JSON is enough to look for a trigger in
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := len(m.scripts) - 1; i >= 0; i-- { // the newest script wins
+		sc := m.scripts[i]
+		if strings.Contains(text, sc.trigger) {
+			if turns < len(sc.replies) {
+				return sc.replies[turns]
+			}
+			return def
+		}
+	}
+	return def
+}
+
+func (m *mockLLM) complete(w http.ResponseWriter, ctx context.Context, body []byte) {
+	var req chatRequest
+	json.Unmarshal(body, &req)
+	rep := m.reply(req)
+	usage := map[string]any{"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+	calls := make([]any, len(rep.ToolCalls))
+	for i, tc := range rep.ToolCalls {
+		args, _ := json.Marshal(tc.Args)
+		calls[i] = map[string]any{"index": i, "id": fmt.Sprintf("call_%d_%d", time.Now().UnixNano(), i), "type": "function",
+			"function": map[string]any{"name": tc.Name, "arguments": string(args)}}
+	}
+	finish := "stop"
+	if len(calls) > 0 {
+		finish = "tool_calls"
+	}
+	if !req.Stream {
+		msg := map[string]any{"role": "assistant", "content": strings.Join(rep.Chunks, "")}
+		if len(calls) > 0 {
+			msg["tool_calls"] = calls
+		}
+		json.NewEncoder(w).Encode(map[string]any{
+			"id": "cmpl-mock", "object": "chat.completion", "model": "mock-model",
+			"choices": []any{map[string]any{"index": 0, "finish_reason": finish, "message": msg}},
+			"usage":   usage,
+		})
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	chunk := func(delta map[string]any, finish any) {
+		b, _ := json.Marshal(map[string]any{
+			"id": "cmpl-mock", "object": "chat.completion.chunk", "model": "mock-model",
+			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}},
+		})
+		fmt.Fprintf(w, "data: %s\n\n", b)
+		w.(http.Flusher).Flush()
+	}
+	chunk(map[string]any{"role": "assistant", "content": ""}, nil)
+	for i, c := range rep.Chunks {
+		if i > 0 && rep.Delay > 0 {
+			select {
+			case <-ctx.Done(): // the agent aborted
+				return
+			case <-time.After(rep.Delay):
+			}
+		}
+		chunk(map[string]any{"content": c}, nil)
+		if rep.Sent != nil {
+			rep.Sent(i, time.Now())
+		}
+	}
+	if len(calls) > 0 {
+		chunk(map[string]any{"tool_calls": calls}, nil)
+	}
+	chunk(map[string]any{}, finish)
+	b, _ := json.Marshal(map[string]any{"id": "cmpl-mock", "object": "chat.completion.chunk", "model": "mock-model", "choices": []any{}, "usage": usage})
+	fmt.Fprintf(w, "data: %s\n\ndata: [DONE]\n\n", b)
 }

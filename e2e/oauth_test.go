@@ -113,7 +113,7 @@ func workspaceAuth(t *testing.T, docker *dockerclient.Client, projectID, provide
 		t.Fatalf("containers of %s: %d %v", projectID, len(cs), err)
 	}
 	var auth map[string]authEntry
-	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json"), &auth)
+	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, workspace.AuthFile), &auth)
 	e, ok := auth[provider]
 	return e, ok
 }
@@ -126,7 +126,6 @@ func createProjectOn(t *testing.T, hc *recordingClient, doce *doceProcess, provi
 	}
 	var v struct{ Project projectState }
 	json.Unmarshal(body, &v)
-	t.Cleanup(func() { downWorkspace(v.Project.ID) })
 	return v.Project
 }
 
@@ -135,6 +134,7 @@ func createProjectOn(t *testing.T, hc *recordingClient, doce *doceProcess, provi
 // the projects' OpenCode before they expire; then a revoked grant marks its connection expired
 // and disconnecting stops the other's refresher.
 func TestOAuthLoginAndRefreshReachRunningProjects(t *testing.T) {
+	t.Parallel() // mostly waiting on timers, retries and restarts: runs beside the others like it
 	stack := requireStack(t)
 	docker := dockerClient(t)
 	srv := startAuthServer(t)
@@ -389,7 +389,7 @@ func waitWorkflowStatus(t *testing.T, tc client.Client, workflowID string, want 
 
 func temporalClient(t *testing.T, stack stackEnv) client.Client {
 	t.Helper()
-	tc, err := client.Dial(client.Options{HostPort: stack.TemporalAddress, Logger: quietLogger{}})
+	tc, err := client.Dial(temporalOptions(t, stack))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,6 +458,7 @@ func (hp *holdingProxy) release() {
 // TestOAuthWorkerKilledMidLoginAndMidRefresh kills the worker while a sign-in polls and
 // while a refresh is at the provider: each completes once on the next worker.
 func TestOAuthWorkerKilledMidLoginAndMidRefresh(t *testing.T) {
+	t.Parallel() // mostly waiting on timers, retries and restarts: runs beside the others like it
 	stack := requireStack(t)
 	docker := dockerClient(t)
 	srv := startAuthServer(t)

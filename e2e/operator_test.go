@@ -26,6 +26,7 @@ import (
 // attributes. An operator builds the image and presses Retry: the setup resumes and completes.
 // Deleting the project then leaves no Docker object behind.
 func TestFailedSetupWaitsForOperatorThenRetryCompletes(t *testing.T) {
+	t.Parallel() // mostly waiting on timers, retries and restarts: runs beside the others like it
 	stack := requireStack(t)
 	ctx := context.Background()
 	docker := dockerClient(t)
@@ -102,13 +103,47 @@ func TestFailedSetupWaitsForOperatorThenRetryCompletes(t *testing.T) {
 		t.Errorf("doce setups list does not show the setup:\n%s", out)
 	}
 
-	// The operator fixes the cause and retries from the shell.
-	out = doceCommand(t, doce, "setups", "retry", id)
-	if !strings.Contains(out, id+": retry requested") {
-		t.Fatalf("doce setups retry: %s", out)
+	// The operator fixes the cause; two retries race (the owner's and the ops API's): the run's
+	// update validator takes exactly one, and the other caller learns at once that it was not.
+	type answer struct {
+		status int
+		body   []byte
 	}
+	answers := make(chan answer, 2)
+	for _, path := range []string{"/api/v1/projects/" + id + "/retry", "/api/v1/ops/setups/retry"} {
+		go func() {
+			var in any
+			if strings.Contains(path, "ops") {
+				in = map[string]any{"projectIds": []string{id}}
+			}
+			status, body := apiCall(t, hc, doce.URL, "POST", path, in)
+			answers <- answer{status, body}
+		}()
+	}
+	taken, refused := 0, 0
+	for range 2 {
+		a := <-answers
+		switch {
+		case a.status == http.StatusAccepted, a.status == http.StatusOK && strings.Contains(string(a.body), `"ok":true`):
+			taken++
+		case a.status == http.StatusConflict && strings.Contains(string(a.body), "not waiting for an operator"),
+			a.status == http.StatusOK && strings.Contains(string(a.body), "not waiting for an operator"):
+			refused++
+		default:
+			t.Fatalf("retry answered %d %s", a.status, a.body)
+		}
+	}
+	if taken != 1 || refused != 1 {
+		t.Fatalf("two retries at once: %d taken, %d refused; want 1 and 1", taken, refused)
+	}
+	// The setup runs again: a retry now is refused by the run, as is one from the shell.
 	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+id+"/retry", nil)
 	expectError(t, status, body, http.StatusConflict, "not waiting for an operator")
+	cmd := exec.Command(doceBinary(t), "setups", "retry", id)
+	cmd.Env = doce.Env
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), id+": not done") || !strings.Contains(string(out), "not waiting") {
+		t.Errorf("doce setups retry of a running setup: %v\n%s", err, out)
+	}
 	waitFor(t, "retried setup completes", 2*time.Minute, func() (bool, error) {
 		v := get()
 		if v.Project.Status == "failed" {
@@ -116,7 +151,8 @@ func TestFailedSetupWaitsForOperatorThenRetryCompletes(t *testing.T) {
 		}
 		return v.Project.Status == "ready", fmt.Errorf("status %s", v.Project.Status)
 	})
-	recordHistory(t, stack, created.WorkflowID, "project_setup_retried.json")
+	// project_setup_retried.json is a run from before the retry update; this one has it.
+	recordHistory(t, stack, created.WorkflowID, "project_setup_retried_update.json")
 	if v := get(); v.Project.Progress.State != "completed" {
 		t.Errorf("progress state %q after retry", v.Project.Progress.State)
 	}
@@ -173,10 +209,15 @@ func TestOperatorCommandsFromTheDocs(t *testing.T) {
 	waitStatus(t, hc, doce, cancelled.ID, "failed", time.Minute)
 	waitStatus(t, hc, doce, retried.ID, "failed", time.Minute)
 
-	if out := doceCommand(t, doce, "setups", "cancel", cancelled.ID); !strings.Contains(out, cancelled.ID+": cancel requested") {
+	if out := doceCommand(t, doce, "setups", "cancel", cancelled.ID); !strings.Contains(out, cancelled.ID+": cancel accepted") {
 		t.Fatalf("doce setups cancel: %s", out)
 	}
 	waitStatus(t, hc, doce, cancelled.ID, "cancelled", time.Minute)
+	waitFor(t, "the cancelled setup's run ends", time.Minute, func() (bool, error) {
+		status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+cancelled.ID, nil)
+		return status == http.StatusOK && strings.Contains(string(body), `"state":"cancelled"`), fmt.Errorf("%d %.200s", status, body)
+	})
+	recordHistory(t, stack, "project-setup:"+cancelled.ID, "project_setup_cancelled_update.json")
 	if err := docker.ImageTag(context.Background(), stack.OpenCodeImage, missing); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +226,7 @@ func TestOperatorCommandsFromTheDocs(t *testing.T) {
 		cmd := exec.Command(doceBinary(t), "setups", "retry", "-all")
 		cmd.Env = doce.Env
 		out, err := cmd.CombinedOutput()
-		return strings.Contains(string(out), retried.ID+": retry requested"), fmt.Errorf("%s %v", out, err)
+		return strings.Contains(string(out), retried.ID+": retry accepted"), fmt.Errorf("%s %v", out, err)
 	})
 	waitStatus(t, hc, doce, retried.ID, "ready", 2*time.Minute)
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/store/storetest"
 )
@@ -87,12 +88,11 @@ func newPageTarget(b *testing.B, stack stackEnv, dialect string) *pageTarget {
 		b.Fatal(err)
 	}
 	for i := range 20 {
-		p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: admin.ID, Name: fmt.Sprintf("Project %d", i), Slug: fmt.Sprintf("p-%d", i), Prompt: "hello", ProviderID: "openai", ModelID: "gpt-4o"})
+		p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: admin.ID, Name: fmt.Sprintf("Project %d", i), Slug: fmt.Sprintf("p-%d", i), Prompt: "hello", ProviderID: "openai", ModelID: "gpt-4o"}, "")
 		if err != nil {
 			b.Fatal(err)
 		}
-		p.Status = store.ProjectReady
-		if err := st.UpdateProject(ctx, p, "status"); err != nil {
+		if _, err := st.TransitionProject(ctx, p.ID, status.Live, status.Ready, ""); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -150,11 +150,4 @@ func (t *pageTarget) load(b *testing.B, rate int, d time.Duration) ([]time.Durat
 	}
 	wg.Wait()
 	return lat, failed
-}
-
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
 }

@@ -154,6 +154,7 @@ func unsealVault(t *testing.T, addr, key string) {
 // TestTemporalRestartedMidSetup restarts the Temporal server while the setup waits for
 // OpenCode: the setup completes once both are back.
 func TestTemporalRestartedMidSetup(t *testing.T) {
+	t.Parallel() // mostly waiting on timers, retries and restarts: runs beside the others like it
 	stack := requireStack(t)
 	docker := dockerClient(t)
 	temporal, addr := startTemporal(t)
@@ -180,6 +181,7 @@ func TestTemporalRestartedMidSetup(t *testing.T) {
 // TestVaultStoppedMidSetup stops Vault for 30 s while the setup waits for OpenCode, so the
 // next step finds it gone: the step waits it out and the setup completes in one run.
 func TestVaultStoppedMidSetup(t *testing.T) {
+	t.Parallel() // mostly waiting on timers, retries and restarts: runs beside the others like it
 	stack := requireStack(t)
 	docker := dockerClient(t)
 	vaultSrv, addr, unsealKey, token := startVault(t)

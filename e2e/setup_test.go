@@ -20,10 +20,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	dockerclient "github.com/docker/docker/client"
-	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 	"golang.org/x/crypto/bcrypt"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/store/storetest"
@@ -80,7 +77,7 @@ func testProjectSetupEndToEnd(t *testing.T, dialect string) {
 
 	// No provider yet: creating a project says what to do.
 	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects", map[string]any{"prompt": "hello"})
-	expectError(t, status, body, http.StatusConflict, "Connect a provider in Settings first.")
+	expectError(t, status, body, http.StatusConflict, "Connect a provider on the Providers page first.")
 
 	key := "sk-e2e-" + base64.RawURLEncoding.EncodeToString(store.RandomToken(18))
 	baseURL := "http://host.docker.internal:" + llm.port() + "/v1"
@@ -146,14 +143,6 @@ func testProjectSetupEndToEnd(t *testing.T, dialect string) {
 		t.Fatalf("double submit answers %v, want one 201 and three 200", statuses)
 	}
 	projectID := created.Project.ID
-	t.Cleanup(func() {
-		ws, err := workspace.NewManager("127.0.0.1")
-		if err == nil {
-			if err := ws.Down(context.Background(), projectID); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-	})
 	if created.Project.WorkflowID != "project-setup:"+projectID {
 		t.Fatalf("workflow id %q", created.Project.WorkflowID)
 	}
@@ -195,7 +184,7 @@ func testProjectSetupEndToEnd(t *testing.T, dialect string) {
 	status, body = apiCall(t, hc, doce.URL, "GET", "/metrics", nil)
 	for _, want := range []string{
 		`doce_setups_started_total{provider="custom"} 1`,
-		`doce_setups_ended_total{outcome="ready",step=""} 1`,
+		`doce_setups_ended_total{outcome="ready"} 1`,
 		`doce_http_request_duration_seconds_bucket{method="POST",route="/api/v1/projects"`,
 		`doce_vault_request_duration_seconds_count{operation="decrypt",outcome="ok"}`,
 		`doce_setups_waiting_for_operator 0`,
@@ -239,9 +228,10 @@ func testProjectSetupEndToEnd(t *testing.T, dialect string) {
 	if ci.HostConfig.Memory == 0 {
 		t.Error("container has no memory limit")
 	}
+	assertNoSecretInInspect(t, ci, key)
 
 	// OpenCode's auth.json holds the key, set through PUT /auth.
-	authJSON := readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json")
+	authJSON := readContainerFile(t, docker, cs[0].ID, workspace.AuthFile)
 	var auth map[string]struct{ Type, Key string }
 	if err := json.Unmarshal(authJSON, &auth); err != nil {
 		t.Fatalf("auth.json: %v", err)
@@ -435,29 +425,13 @@ func mustAdminIDNamed(t *testing.T, st *store.Store, username string) string {
 	return u.ID
 }
 
-// workflowHistory returns the run's whole history in protobuf wire form, where payloads appear
-// as the raw bytes they hold.
+// workflowHistory returns the run's whole history in protobuf wire form, its payloads decoded
+// through doce's codec (as an admin sees them through the codec endpoint), where they appear as
+// the raw bytes they hold: a secret found here would be one the codec endpoint shows.
+// TestWorkflowPayloadsEncrypted checks the history as stored holds none of it in clear.
 func workflowHistory(t *testing.T, stack stackEnv, workflowID string) string {
 	t.Helper()
-	tc, err := client.Dial(client.Options{HostPort: stack.TemporalAddress})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	it := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	var sb strings.Builder
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := proto.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sb.Write(b)
-	}
-	return sb.String()
+	return wire(t, fetchHistory(t, decodingOptions(t, stack), workflowID))
 }
 
 func redact(s, secret string) string { return strings.ReplaceAll(s, secret, "<the key>") }
@@ -490,7 +464,7 @@ func TestReplaceAndDisconnectReachRunningProjects(t *testing.T) {
 			return false, fmt.Errorf("containers: %d %v", len(cs), err)
 		}
 		var auth map[string]struct{ Key string }
-		json.Unmarshal(readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json"), &auth)
+		json.Unmarshal(readContainerFile(t, docker, cs[0].ID, workspace.AuthFile), &auth)
 		return auth["custom"].Key == "sk-e2e-second-key", errors.New("still the first key")
 	})
 	t.Logf("the replaced key reached the workspace %s after the reply", time.Since(replaced).Round(10*time.Millisecond))
@@ -532,13 +506,13 @@ func TestReplaceAndDisconnectReachRunningProjects(t *testing.T) {
 		t.Fatalf("containers: %d %v", len(cs), err)
 	}
 	var auth map[string]any
-	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json"), &auth)
+	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, workspace.AuthFile), &auth)
 	if _, ok := auth["custom"]; ok {
 		t.Error("the project's auth.json still holds the disconnected provider")
 	}
 	// Creating a project now says what to do.
 	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects", map[string]any{"prompt": "again"})
-	expectError(t, status, body, http.StatusConflict, "Connect a provider in Settings first.")
+	expectError(t, status, body, http.StatusConflict, "Connect a provider on the Providers page first.")
 }
 
 func mustUserID(t *testing.T, doce *doceProcess, username string) string {
@@ -625,11 +599,6 @@ func TestWellKnownConnection(t *testing.T) {
 	var created struct{ Project struct{ ID string } }
 	json.Unmarshal(body, &created)
 	id := created.Project.ID
-	t.Cleanup(func() {
-		if ws, err := workspace.NewManager("127.0.0.1"); err == nil {
-			ws.Down(context.Background(), id)
-		}
-	})
 	waitStatus(t, hc, doce, id, "ready", 2*time.Minute)
 	waitFor(t, "the organisation's model receives the prompt with the token", time.Minute, func() (bool, error) {
 		for _, rq := range org.requests() {
@@ -647,7 +616,7 @@ func TestWellKnownConnection(t *testing.T) {
 		t.Fatalf("%d containers", len(cs))
 	}
 	var auth map[string]struct{ Type, Key, Token string }
-	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json"), &auth)
+	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, workspace.AuthFile), &auth)
 	if e := auth[org.URL]; e.Type != "wellknown" || e.Key != "CORP_TOKEN" || e.Token != token {
 		t.Fatalf("auth.json entry for %s: type %q key %q", org.URL, e.Type, e.Key)
 	}
@@ -666,7 +635,7 @@ func TestWellKnownConnection(t *testing.T) {
 		return !strings.Contains(string(body), `"wellknown"`), fmt.Errorf("%s", body)
 	})
 	auth = nil
-	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, "/root/.local/share/opencode/auth.json"), &auth)
+	json.Unmarshal(readContainerFile(t, docker, cs[0].ID, workspace.AuthFile), &auth)
 	if _, ok := auth[org.URL]; ok {
 		t.Error("auth.json still holds the well-known entry after disconnect")
 	}

@@ -20,11 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
-	"go.temporal.io/sdk/client"
 
+	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/store/storetest"
 )
 
@@ -169,6 +167,12 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		// Workspaces ask a name server on this machine that does not answer, so whatever
 		// OpenCode would look up on the internet (models.dev, a provider's API) stays here.
 		"DOCE_WORKSPACE_DNS="+testDNS,
+		// The outbound policy refuses doce's own machine and networks; the tests' stand-ins live
+		// on exactly these two: the mock LLM on the Docker bridge's gateway (what
+		// host.docker.internal is) and well-known and OAuth servers on loopback.
+		"DOCE_ALLOWED_PRIVATE_HOSTS=127.0.0.1,"+hostGatewayIP(t),
+		// No prebuilt workspaces unless a test asks: each would be one more OpenCode starting.
+		"DOCE_WORKSPACE_POOL=0",
 	)
 	p.Env = append(p.Env, extraEnv...)
 	p.Database = filepath.Join(p.DataDir, "doce.db")
@@ -189,6 +193,8 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		if t.Failed() {
 			t.Logf("doce logs:\n%s", p.Logs.String())
 		}
+		// Only once doce is stopped: a worker still running could bring a workspace back.
+		p.removeWorkspaces(t)
 	})
 	return p
 }
@@ -205,6 +211,29 @@ func databaseEnv(t testing.TB, dialect string) []string {
 		return []string{onPostgres(t)}
 	}
 	return nil
+}
+
+// removeWorkspaces removes the Docker objects of every project and pooled workspace this doce
+// made, whatever state the test left them in, so no test leaves networks for the next to run
+// out of.
+func (p *doceProcess) removeWorkspaces(t testing.TB) {
+	st, err := store.Open(p.Database)
+	if err != nil {
+		t.Logf("workspaces left behind: %v", err)
+		return
+	}
+	defer st.Close()
+	var ids []string
+	for _, table := range []string{"projects", "pool_workspaces"} {
+		var more []string
+		if err := st.DB.NewSelect().Table(table).Column("id").Scan(context.Background(), &more); err != nil {
+			t.Logf("workspaces left behind: %v", err)
+		}
+		ids = append(ids, more...)
+	}
+	for _, id := range ids {
+		downWorkspace(id)
+	}
 }
 
 // start runs `doce <command>` until the test ends or kill9 stops it.
@@ -254,6 +283,7 @@ func (p *doceProcess) waitHealthy(t testing.TB) {
 		for name, c := range p.procs {
 			select {
 			case err := <-c.exited:
+				c.exited <- err // for the cleanup's stop, which would otherwise wait forever
 				t.Fatalf("doce %s exited: %v\n%s", name, err, p.Logs.String())
 			default:
 			}
@@ -340,20 +370,9 @@ func recordHistory(t testing.TB, stack stackEnv, workflowID, name string) {
 	if dir == "" {
 		return
 	}
-	tc, err := client.Dial(client.Options{HostPort: stack.TemporalAddress, Logger: quietLogger{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	it := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	hist := &historypb.History{}
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		hist.Events = append(hist.Events, ev)
-	}
+	// Recorded decoded, so the replay tests need no Vault; they replay these through the codec,
+	// as workers replay histories recorded before payloads were encrypted.
+	hist := fetchHistory(t, decodingOptions(t, stack), workflowID)
 	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
 	if err != nil {
 		t.Fatal(err)

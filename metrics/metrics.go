@@ -3,6 +3,7 @@
 package metrics
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"time"
@@ -22,9 +23,12 @@ type Metrics struct {
 
 	// SetupsStarted counts setups started, by provider.
 	SetupsStarted *prometheus.CounterVec
-	// SetupsEnded counts setups reaching an outcome (ready, failed, cancelled), by the step a
-	// failure stopped at.
+	// SetupsEnded counts setups reaching their end: ready or cancelled. A setup that fails,
+	// is retried and gets ready counts once, as ready.
 	SetupsEnded *prometheus.CounterVec
+	// SetupStepFailures counts steps that failed after their retries, leaving their setup
+	// waiting for an operator, by step.
+	SetupStepFailures *prometheus.CounterVec
 	// HTTPDuration is the web tier's latency by route and status.
 	HTTPDuration *prometheus.HistogramVec
 	// VaultDuration is Vault Transit call latency by operation and outcome.
@@ -49,8 +53,11 @@ func New() *Metrics {
 			Name: "doce_setups_started_total", Help: "Project setups started.",
 		}, []string{"provider"}),
 		SetupsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "doce_setups_ended_total", Help: "Project setups reaching an outcome: ready, failed (at step), cancelled.",
-		}, []string{"outcome", "step"}),
+			Name: "doce_setups_ended_total", Help: "Project setups reaching their end: ready or cancelled.",
+		}, []string{"outcome"}),
+		SetupStepFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "doce_setup_step_failures_total", Help: "Setup steps that failed after their retries; the setup then waits for an operator.",
+		}, []string{"step"}),
 		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "doce_http_request_duration_seconds", Help: "Web tier request latency.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
@@ -66,8 +73,41 @@ func New() *Metrics {
 			Name: "doce_oauth_logins_total", Help: "Device sign-ins finished: connected, denied, expired, refused.",
 		}, []string{"provider", "outcome"}),
 	}
-	reg.MustRegister(m.SetupsStarted, m.SetupsEnded, m.HTTPDuration, m.VaultDuration, m.OAuthRefreshes, m.OAuthLogins)
+	reg.MustRegister(m.SetupsStarted, m.SetupsEnded, m.SetupStepFailures, m.HTTPDuration, m.VaultDuration, m.OAuthRefreshes, m.OAuthLogins)
 	return m
+}
+
+// WatchPool makes /metrics report the workspace pool: its target size (doce_workspace_pool_size)
+// and its workspaces by state (doce_workspace_pool{state}), read by count at each scrape so the
+// numbers are never older than the scrape.
+func (m *Metrics) WatchPool(size int, count func(context.Context) (map[string]int, error)) {
+	m.Registry.MustRegister(&poolCollector{size: size, count: count})
+}
+
+var (
+	poolSizeDesc  = prometheus.NewDesc("doce_workspace_pool_size", "Prebuilt workspaces the pool keeps.", nil, nil)
+	poolStateDesc = prometheus.NewDesc("doce_workspace_pool", "Prebuilt workspaces by state: free, starting, failed.", []string{"state"}, nil)
+)
+
+type poolCollector struct {
+	size  int
+	count func(context.Context) (map[string]int, error)
+}
+
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) { ch <- poolSizeDesc; ch <- poolStateDesc }
+
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(poolSizeDesc, prometheus.GaugeValue, float64(c.size))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, err := c.count(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(poolStateDesc, err)
+		return
+	}
+	for _, state := range []string{"free", "starting", "failed"} {
+		ch <- prometheus.MustNewConstMetric(poolStateDesc, prometheus.GaugeValue, float64(n[state]), state)
+	}
 }
 
 // TemporalHandler reports the Temporal SDK's own metrics (requests, polls, workflow and

@@ -46,15 +46,17 @@ type Dialect struct {
 }
 
 // newMigrator renders the SQL files for db's engine.
-func newMigrator(db *bun.DB) *migrate.Migrator {
+func newMigrator(db *bun.DB, opts ...migrate.MigratorOption) *migrate.Migrator {
 	name := db.Dialect().Name()
-	return migrate.NewMigrator(db, Migrations,
-		migrate.WithTemplateData(Dialect{Postgres: name == dialect.PG, SQLite: name == dialect.SQLite}))
+	opts = append(opts, migrate.WithTemplateData(Dialect{Postgres: name == dialect.PG, SQLite: name == dialect.SQLite}))
+	return migrate.NewMigrator(db, Migrations, opts...)
 }
 
 // Up applies every migration not yet applied and returns the names it applied.
 func Up(ctx context.Context, db *bun.DB) ([]string, error) {
-	m := newMigrator(db)
+	// A migration that fails (one that refuses the data it finds, say) stays unapplied, so it
+	// runs again once the operator has fixed what it named.
+	m := newMigrator(db, migrate.WithMarkAppliedOnSuccess(true))
 	if err := m.Init(ctx); err != nil {
 		return nil, fmt.Errorf("migrations: unable to init: %w", err)
 	}

@@ -2,6 +2,7 @@ package migrations_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/doce-dev/doce/migrations"
@@ -55,4 +56,39 @@ func countTables(t *testing.T, st *store.Store) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestUsernamesNocaseRefusesDuplicates: a database holding Alice and alice is not migrated to
+// case-insensitive usernames; the error names both, and once one is renamed the migration runs.
+func TestUsernamesNocaseRefusesDuplicates(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		testUsernamesNocaseRefusesDuplicates(t, st)
+	})
+}
+
+func testUsernamesNocaseRefusesDuplicates(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	// Back to the schema before the migration, with two names differing in case.
+	for _, q := range []string{
+		"DROP INDEX users_username_nocase",
+		"DELETE FROM bun_migrations WHERE name = '20261201300001'",
+		"INSERT INTO users (id, username, password_hash, role, created_at) VALUES ('u1', 'Alice', 'x', 'user', CURRENT_TIMESTAMP), ('u2', 'alice', 'x', 'user', CURRENT_TIMESTAMP)",
+	} {
+		if _, err := st.DB.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	_, err := migrations.Up(ctx, st.DB)
+	if err == nil || !strings.Contains(err.Error(), "Alice") || !strings.Contains(err.Error(), "alice") || !strings.Contains(err.Error(), "rename") {
+		t.Fatalf("migrating duplicates: %v, want a refusal naming Alice and alice", err)
+	}
+	if _, err := st.DB.ExecContext(ctx, "UPDATE users SET username = 'alice2' WHERE id = 'u2'"); err != nil {
+		t.Fatal(err)
+	}
+	if applied, err := migrations.Up(ctx, st.DB); err != nil || len(applied) != 1 {
+		t.Fatalf("after renaming: %v %v", applied, err)
+	}
+	if _, err := st.DB.ExecContext(ctx, "INSERT INTO users (id, username, password_hash, role, created_at) VALUES ('u3', 'ALICE', 'x', 'user', CURRENT_TIMESTAMP)"); err == nil {
+		t.Error("ALICE inserted next to Alice")
+	}
 }

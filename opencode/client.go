@@ -134,48 +134,6 @@ func (c *Client) SetAuth(ctx context.Context, providerID string, a Auth) error {
 	return nil
 }
 
-// Session is the part of an OpenCode session doce records.
-type Session struct {
-	ID    string `json:"id"`
-	Title string `json:"title"`
-}
-
-// CreateSession opens a session titled title.
-func (c *Client) CreateSession(ctx context.Context, title string) (Session, error) {
-	var s Session
-	err := c.do(ctx, http.MethodPost, "/session", map[string]any{"title": title}, &s)
-	if err == nil && s.ID == "" {
-		err = errors.New("opencode: POST /session returned no id")
-	}
-	return s, err
-}
-
-// Sessions lists the server's sessions.
-func (c *Client) Sessions(ctx context.Context) ([]Session, error) {
-	var ss []Session
-	err := c.do(ctx, http.MethodGet, "/session", nil, &ss)
-	return ss, err
-}
-
-// Message is the part of a session message doce looks at.
-type Message struct {
-	Info struct {
-		ID   string `json:"id"`
-		Role string `json:"role"`
-	} `json:"info"`
-	Parts []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-	} `json:"parts"`
-}
-
-// Messages lists a session's messages.
-func (c *Client) Messages(ctx context.Context, sessionID string) ([]Message, error) {
-	var ms []Message
-	err := c.do(ctx, http.MethodGet, "/session/"+url.PathEscape(sessionID)+"/message", nil, &ms)
-	return ms, err
-}
-
 // Model picks the provider and model a prompt runs on.
 type Model struct {
 	ProviderID string `json:"providerID"`
@@ -190,6 +148,33 @@ func (c *Client) PromptAsync(ctx context.Context, sessionID string, model Model,
 		"parts": []map[string]string{{"type": "text", "text": text}},
 	}
 	return c.do(ctx, http.MethodPost, "/session/"+url.PathEscape(sessionID)+"/prompt_async", body, nil)
+}
+
+// Busy reports whether any session is working (busy or retrying).
+func (c *Client) Busy(ctx context.Context) (bool, error) {
+	st, err := c.SessionStatuses(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range st {
+		if s.Type != "idle" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Config is the part of the server's loaded configuration doce checks.
+type Config struct {
+	Model string `json:"model"`
+}
+
+// Config returns the configuration the server's instance has loaded. It can name providers'
+// options: read it server-side only.
+func (c *Client) Config(ctx context.Context) (Config, error) {
+	var cfg Config
+	err := c.do(ctx, http.MethodGet, "/config", nil, &cfg)
+	return cfg, err
 }
 
 // DeleteAuth removes providerID's credential from the server's auth.json.

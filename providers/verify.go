@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/doce-dev/doce/outbound"
 )
 
 // Verifier asks a provider whether a key works, by listing its models with it.
@@ -18,6 +20,13 @@ type Verifier struct {
 	// company gateway or a test server.
 	BaseURLs map[string]string
 }
+
+// ErrURLRefused is all a user learns when the outbound policy refuses an address: the same
+// words for every address refused, so the answers map nothing of doce's own networks.
+const ErrURLRefused = "Could not use that URL. doce does not connect to addresses on its own machine or private networks unless its operator allows them (DOCE_ALLOWED_PRIVATE_HOSTS)."
+
+// strictClient is used when no client is given: the outbound policy with nothing allowed.
+var strictClient = (&outbound.Policy{}).Client(30 * time.Second)
 
 // defaultBaseURLs are the public APIs' addresses.
 var defaultBaseURLs = map[string]string{
@@ -65,9 +74,16 @@ func (v *Verifier) Verify(ctx context.Context, p Provider, key, baseURL string) 
 	}
 	hc := v.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = strictClient
 	}
 	resp, err := hc.Do(req)
+	if outbound.Refused(err) {
+		field := "baseURL"
+		if !p.Custom {
+			field = "providerId" // the operator's DOCE_PROVIDER_BASE_URLS
+		}
+		return &FieldError{Field: field, Message: ErrURLRefused}
+	}
 	if err != nil {
 		// The URL may carry the key (google): say where, not the URL.
 		return fmt.Errorf("providers: %s did not answer the key check", p.Name)

@@ -7,7 +7,19 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/doce-dev/doce/outbound"
 )
+
+func Lookup2(t *testing.T, id string) Provider {
+	t.Helper()
+	p, ok := Lookup(id)
+	if !ok {
+		t.Fatalf("no provider %s", id)
+	}
+	return p
+}
 
 func TestVerify(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -28,7 +40,14 @@ func TestVerify(t *testing.T) {
 	defer srv.Close()
 	custom, _ := Lookup(CustomID)
 	openai, _ := Lookup("openai")
-	v := &Verifier{BaseURLs: map[string]string{"openai": srv.URL + "/v1"}}
+	// The test server is on loopback, which the outbound policy refuses unless allowed.
+	refused := (&Verifier{}).Verify(context.Background(), Lookup2(t, CustomID), "sk-good", srv.URL+"/v1")
+	var fe0 *FieldError
+	if !errors.As(refused, &fe0) || fe0.Field != "baseURL" || fe0.Message != ErrURLRefused {
+		t.Fatalf("loopback without allowing it: %v", refused)
+	}
+	policy, _ := outbound.Parse("127.0.0.1")
+	v := &Verifier{HTTP: policy.Client(10 * time.Second), BaseURLs: map[string]string{"openai": srv.URL + "/v1"}}
 	ctx := context.Background()
 
 	if err := v.Verify(ctx, custom, "sk-good", srv.URL+"/v1"); err != nil {

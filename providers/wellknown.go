@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/doce-dev/doce/outbound"
 )
 
 // WellKnown is what doce needs from an organisation's /.well-known/opencode document: the
@@ -29,9 +31,12 @@ func FetchWellKnown(ctx context.Context, hc *http.Client, base string) (WellKnow
 		return WellKnown{}, err
 	}
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = strictClient
 	}
 	resp, err := hc.Do(req)
+	if outbound.Refused(err) {
+		return WellKnown{}, &FieldError{Field: "wellKnownUrl", Message: ErrURLRefused}
+	}
 	if err != nil {
 		return WellKnown{}, fieldErr("wellKnownUrl", "doce could not reach %s/.well-known/opencode. Check the URL, and that it is reachable from doce and its workspaces.", base)
 	}

@@ -18,7 +18,10 @@ if ! command -v dockerd >/dev/null 2>&1; then
 fi
 log "starting dockerd (data root $DOCE_CACHE/docker)"
 mkdir -p "$DOCE_CACHE/docker" "$DOCE_CACHE/docker-exec"
+# Every project has a network of its own; Docker's default pools hold only 31 of them, so
+# networks here are /24s carved from one /16: 256 projects' workspaces at once.
 nohup dockerd --host unix:///var/run/docker.sock --data-root "$DOCE_CACHE/docker" \
   --exec-root "$DOCE_CACHE/docker-exec" --pidfile "$DOCE_CACHE/dockerd.pid" \
+  --default-address-pool base=10.213.0.0/16,size=24 \
   >"$DOCE_CACHE/logs/dockerd.log" 2>&1 &
 wait_for dockerd 60 docker info

@@ -12,7 +12,18 @@ DOCE_CACHE=${DOCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/doce}
 BIN="$DOCE_CACHE/bin"
 TEMPORAL_BIN="$BIN/temporal-$TEMPORAL_CLI_VERSION"
 VAULT_BIN="$BIN/vault-$VAULT_VERSION"
-OPENCODE_IMAGE=${DOCE_OPENCODE_IMAGE:-doce/opencode:$OPENCODE_VERSION}
+# The workspace image (scripts/workspace-image.sh) is tagged by a hash of what it is made from:
+# that script (package list, suite, layer recipe; its comment and blank lines left out) and the
+# OpenCode version. make run and make test hand this tag to doce and the tests. Each build also
+# moves the stable alias WORKSPACE_IMAGE_ALIAS to it: doce's default DOCE_OPENCODE_IMAGE
+# (config/config.go), for a doce started without the scripts.
+WORKSPACE_IMAGE_ALIAS=doce/workspace:current
+workspace_image_hash() {
+  { echo "opencode $OPENCODE_VERSION"
+    grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$ROOT/scripts/workspace-image.sh"
+  } | sha256sum | cut -c1-12
+}
+OPENCODE_IMAGE=${DOCE_OPENCODE_IMAGE:-doce/workspace:$(workspace_image_hash)}
 mkdir -p "$BIN" "$DOCE_CACHE/logs"
 
 # doce's custom search attributes, registered on every Temporal server the scripts start.

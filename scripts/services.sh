@@ -12,9 +12,11 @@ trap 'exit 130' INT TERM
 start_temporal() {
   local port=$1 ui=$2 db=${3:-} args=()
   args=(server start-dev --ip 127.0.0.1 --port "$port" --log-level warn
-    # Eager activity execution saves a task round trip per activity (see DESIGN.md).
+    # Eager activity execution saves a task round trip per activity: the activity starts in
+    # the worker's reply to the workflow task instead of after a poll.
     --dynamic-config-value system.enableActivityEagerExecution=true)
-  if [ "$ui" = 0 ]; then args+=(--headless); else args+=(--ui-port "$ui"); fi
+  # The UI decodes doce's encrypted payloads through doce's codec endpoint (admins only).
+  if [ "$ui" = 0 ]; then args+=(--headless); else args+=(--ui-port "$ui" --ui-codec-endpoint "http://${DOCE_HTTP_ADDR:-127.0.0.1:8080}/codec"); fi
   [ -n "$db" ] && args+=(--db-filename "$db")
   for sa in "${SEARCH_ATTRIBUTES[@]}"; do args+=(--search-attribute "$sa"); done
   "$TEMPORAL_BIN" "${args[@]}" >"$LOGS/temporal.log" 2>&1 &

@@ -36,7 +36,8 @@ test)
   log "go vet"
   go vet ./...
   log "go test"
-  go test -count=1 -timeout 25m ${GOTESTFLAGS:-} ./...
+  # End-to-end tests that mostly wait (timers, retries, restarts) run three at a time.
+  go test -count=1 -timeout 35m -parallel 3 ${GOTESTFLAGS:-} ./...
   ;;
 bench)
   # Setup benchmarks start up to 20 workspaces at once; BENCH picks which, BENCHTIME how often.

@@ -16,7 +16,7 @@ build_temporal() {
 
 build_vault() {
   # Vault's go.mod has replace directives, so it is built as a tool of a nested module pinned in
-  # tools/vaultserver (see its README).
+  # tools/vaultserver, whose go.mod pins the version and carries those replaces.
   (cd "$ROOT/tools/vaultserver" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' \
     -o "$VAULT_BIN.tmp" github.com/hashicorp/vault) && mv "$VAULT_BIN.tmp" "$VAULT_BIN"
 }
@@ -63,9 +63,9 @@ if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     || die "apt-get install docker-compose failed; see $DOCE_CACHE/logs/apt-compose.log"
 fi
 
-# Docker and the image are quick; do them while the tools compile.
+# Docker and the workspace image (minutes cold, seconds warm): done while the tools compile.
 "$ROOT/scripts/docker-engine.sh"
-"$ROOT/scripts/opencode-image.sh"
+"$ROOT/scripts/workspace-image.sh"
 
 start=$SECONDS
 for i in "${!pids[@]}"; do

@@ -13,13 +13,20 @@ addr=$1 dir=$2 owner=${3:-}
 [ -x "$VAULT_BIN" ] || "$ROOT/scripts/tools.sh"
 export VAULT_ADDR=$addr
 mount=${DOCE_VAULT_TRANSIT_MOUNT:-transit} key=${DOCE_VAULT_TRANSIT_KEY:-doce-credentials}
+payload_key=${DOCE_VAULT_PAYLOAD_KEY:-doce-payloads}
 approle=${DOCE_VAULT_APPROLE_MOUNT:-approle}
 v() { "$VAULT_BIN" "$@" >/dev/null; }
 
-"$VAULT_BIN" secrets list -format=json | grep -q "\"$mount/\"" || v secrets enable -path="$mount" transit
+# Lists are read whole before grep looks: grep -q stops reading at the first match, and under
+# pipefail the writer's broken pipe would fail the test and enable what exists.
+mounts=$("$VAULT_BIN" secrets list -format=json)
+grep -q "\"$mount/\"" <<<"$mounts" || v secrets enable -path="$mount" transit
 # A derived key: each ciphertext is bound to the row and field it was made for.
 "$VAULT_BIN" read "$mount/keys/$key" >/dev/null 2>&1 || v write -f "$mount/keys/$key" derived=true
-"$VAULT_BIN" auth list -format=json | grep -q "\"$approle/\"" || v auth enable -path="$approle" approle
+# The key whose data keys encrypt Temporal payloads.
+"$VAULT_BIN" read "$mount/keys/$payload_key" >/dev/null 2>&1 || v write -f "$mount/keys/$payload_key" derived=true
+auths=$("$VAULT_BIN" auth list -format=json)
+grep -q "\"$approle/\"" <<<"$auths" || v auth enable -path="$approle" approle
 v policy write doce "$ROOT/deploy/vault/doce-policy.hcl"
 v policy write doce-admin "$ROOT/deploy/vault/doce-admin-policy.hcl"
 # Tokens live an hour and are renewed by doce up to a day; then doce signs in again.

@@ -69,6 +69,11 @@ func LoginContext(userID, providerID string) string {
 	return Context("doce", "v1", "user", userID, "login", providerID, "field", "device_code")
 }
 
+// SigningKeyContext binds a signing key doce keeps (store.SigningKey) to its name.
+func SigningKeyContext(name string) string {
+	return Context("doce", "v1", "signing-key", name)
+}
+
 // Ensure enables the Transit mount and creates the derived key when either is missing. The web
 // tier and the workers may run it at the same moment; whoever loses a race finds the winner's.
 func (t *Transit) Ensure(ctx context.Context) error {

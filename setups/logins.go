@@ -24,7 +24,7 @@ func (s *Service) StartLogin(ctx context.Context, in workflows.LoginInput, wait 
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING,
 		// A login nobody finishes is over when its code expires; this only bounds a lost one.
 		WorkflowExecutionTimeout: time.Hour,
-	}, in.UserID, in.ProviderID, "OAuthLogin", in)
+	}, in.UserID, in.ProviderID, workflows.TypeOAuthLogin, in)
 	if err != nil {
 		return workflows.LoginStatus{}, fmt.Errorf("setups: unable to start signing in to %s: %w", in.ProviderID, err)
 	}
@@ -48,7 +48,7 @@ func (s *Service) PushCredential(ctx context.Context, userID, providerID string)
 	err := s.startForConnection(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.PushWorkflowID(userID, providerID),
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING,
-	}, userID, providerID, "CredentialPush", workflows.ConnectionRef{UserID: userID, ProviderID: providerID})
+	}, userID, providerID, workflows.TypeCredentialPush, workflows.ConnectionRef{UserID: userID, ProviderID: providerID})
 	if err != nil {
 		return fmt.Errorf("setups: unable to start handing the new %s credential to projects: %w", providerID, err)
 	}

@@ -1,5 +1,7 @@
-// Package setups starts, finds, retries and cancels project setups on Temporal. The web tier
-// and the `doce setups` command share it, so an operator's retry is the same act everywhere.
+// Package setups is how the web tier and the CLI ask Temporal for work: project setups (start,
+// find, retry, cancel, progress), teardowns, workspace stop, start and idle watches, provider
+// disconnects, OAuth sign-ins and credential pushes, and the prebuilt-workspace pool. The web
+// tier and `doce setups` share it, so an operator's retry is the same act everywhere.
 package setups
 
 import (
@@ -8,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -18,6 +21,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
 )
@@ -31,6 +35,10 @@ type Service struct {
 	UIURL     string // the Temporal UI, for deep links
 	// OperatorWait is how long a failed setup waits for retry or cancel (0: the workflow's default).
 	OperatorWait time.Duration
+	// WorkspaceIdle is how long a workspace nobody uses runs (0: the workflow's default).
+	WorkspaceIdle time.Duration
+
+	active sync.Map // project id → when RecordActivity last signalled its idle watch
 }
 
 // ErrNotWaiting means the setup is not stopped at a failed step, so there is nothing to retry
@@ -54,40 +62,57 @@ func (s *Service) Start(ctx context.Context, p *store.Project, requestedBy strin
 			workflows.SAProjectID.ValueSet(p.ID),
 			workflows.SAUserID.ValueSet(p.OwnerUserID),
 			workflows.SAProviderID.ValueSet(p.ProviderID),
-			workflows.SASetupState.ValueSet(workflows.StateRunning),
+			workflows.SASetupState.ValueSet(string(status.SetupRunning)),
 		),
-	}, "ProjectSetup", workflows.SetupInput{ProjectID: p.ID, RequestedBy: requestedBy, OperatorWait: s.OperatorWait})
+	}, workflows.TypeProjectSetup, workflows.SetupInput{ProjectID: p.ID, RequestedBy: requestedBy, OperatorWait: s.OperatorWait})
 	if err != nil {
 		return fmt.Errorf("setups: unable to start setup of %s: %w", p.ID, err)
 	}
-	p.WorkflowID, p.Status = run.GetID(), store.ProjectSettingUp
-	return s.Store.UpdateProject(ctx, p, "workflow_id", "status")
+	p.WorkflowID, p.Status = run.GetID(), status.SettingUp
+	return s.Store.RecordSetupStarted(ctx, p.ID, p.WorkflowID)
 }
 
-// Retry resumes a failed setup at its failed step: a run still waiting gets the retry signal,
-// a run that gave up is started again.
+// Retry resumes a failed setup at its failed step. A run that waits takes the retry update (its
+// validator refuses it unless the run waits, so of two retries at once one is taken and the
+// other learns it was not) and records the project setting up again itself: by the time the
+// update completes the run may have finished or failed again, which a write here would undo.
+// A run that gave up waiting is started again.
 func (s *Service) Retry(ctx context.Context, p *store.Project, requestedBy string) error {
-	if p.Status != store.ProjectFailed {
-		return ErrNotWaiting
-	}
-	err := s.signal(ctx, p.ID, workflows.SignalRetry)
+	err := s.update(ctx, p.ID, workflows.UpdateRetry)
 	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		err = s.Start(ctx, p, requestedBy)
-	}
-	if err != nil {
+	if !errors.As(err, &nf) {
 		return err
 	}
-	p.Status, p.SetupError = store.ProjectSettingUp, ""
-	return s.Store.UpdateProject(ctx, p, "status", "setup_error")
+	if p.Status != status.SetupFailed {
+		return ErrNotWaiting
+	}
+	p.SetupError = ""
+	if err := s.Store.ClearSetupError(ctx, p.ID); err != nil {
+		return err
+	}
+	return s.Start(ctx, p, requestedBy)
+}
+
+// Operate is an operator's retry (or, with retry false, cancel) of project id's setup, the one
+// both the ops page and `doce setups` use: a deleted project is no such project. It returns the
+// project it acted on, for explaining a refusal.
+func (s *Service) Operate(ctx context.Context, projectID string, retry bool, requestedBy string) (*store.Project, error) {
+	p, err := s.Store.Project(ctx, projectID)
+	if err == nil && p.DeletedAt != nil {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if retry {
+		return p, s.Retry(ctx, p, requestedBy)
+	}
+	return p, s.Cancel(ctx, p)
 }
 
 // Cancel tears down a setup stopped at a failed step.
 func (s *Service) Cancel(ctx context.Context, p *store.Project) error {
-	if p.Status != store.ProjectFailed {
-		return ErrNotWaiting
-	}
-	err := s.signal(ctx, p.ID, workflows.SignalCancel)
+	err := s.update(ctx, p.ID, workflows.UpdateCancel)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return ErrNotWaiting
@@ -95,10 +120,37 @@ func (s *Service) Cancel(ctx context.Context, p *store.Project) error {
 	return err
 }
 
-func (s *Service) signal(ctx context.Context, projectID, name string) error {
+// ErrNoAnswer means the setup's run did not take or refuse an update in time: no worker is
+// processing it now.
+var ErrNoAnswer = errors.New("setups: the setup did not answer in time")
+
+// update sends a retry or cancel update and waits until the run has taken or refused it.
+func (s *Service) update(ctx context.Context, projectID, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	return s.Temporal.SignalWorkflow(ctx, workflows.SetupWorkflowID(projectID), "", name, nil)
+	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   workflows.SetupWorkflowID(projectID),
+		UpdateName:   name,
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	var appErr *temporal.ApplicationError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &appErr) && appErr.Type() == workflows.ErrTypeNotWaiting:
+		return ErrNotWaiting
+	case errors.Is(err, context.DeadlineExceeded) || isDeadline(err):
+		return fmt.Errorf("%w: %s of %s: %v", ErrNoAnswer, name, projectID, err)
+	}
+	return err
+}
+
+func isDeadline(err error) bool {
+	var de *serviceerror.DeadlineExceeded
+	return errors.As(err, &de)
 }
 
 // Delete starts the project's teardown; the project is gone once it completes.
@@ -110,18 +162,18 @@ func (s *Service) Delete(ctx context.Context, p *store.Project, requestedBy stri
 		TaskQueue:                s.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		Memo:                     map[string]any{"project": p.Name},
-	}, "ProjectTeardown", workflows.TeardownInput{ProjectID: p.ID, RequestedBy: requestedBy})
+	}, workflows.TypeProjectTeardown, workflows.TeardownInput{ProjectID: p.ID, RequestedBy: requestedBy})
 	if err != nil {
 		return fmt.Errorf("setups: unable to start teardown of %s: %w", p.ID, err)
 	}
-	p.Status = store.ProjectDeleting
-	return s.Store.UpdateProject(ctx, p, "status")
+	p.Status = status.Deleting
+	return s.Store.MarkProjectDeleting(ctx, p.ID)
 }
 
 // EnsureRunning starts the ready project's workspace again if its container stopped, and
 // re-hands it its credentials. It returns once the workflow is started, not done.
 func (s *Service) EnsureRunning(ctx context.Context, p *store.Project) error {
-	if p.Status != store.ProjectReady {
+	if p.Status != status.Ready {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
@@ -136,7 +188,7 @@ func (s *Service) EnsureRunning(ctx context.Context, p *store.Project) error {
 			workflows.SAProjectID.ValueSet(p.ID),
 			workflows.SAUserID.ValueSet(p.OwnerUserID),
 		),
-	}, "ProjectEnsureRunning", workflows.StepInput{ProjectID: p.ID})
+	}, workflows.TypeProjectEnsureRunning, workflows.StepInput{ProjectID: p.ID})
 	if err != nil {
 		return fmt.Errorf("setups: unable to ensure %s runs: %w", p.ID, err)
 	}
@@ -149,7 +201,7 @@ func (s *Service) Disconnect(ctx context.Context, userID, providerID, requestedB
 	err := s.startForConnection(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.DisconnectWorkflowID(userID, providerID),
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, userID, providerID, "ProviderDisconnect", workflows.DisconnectInput{UserID: userID, ProviderID: providerID, RequestedBy: requestedBy})
+	}, userID, providerID, workflows.TypeProviderDisconnect, workflows.DisconnectInput{UserID: userID, ProviderID: providerID, RequestedBy: requestedBy})
 	if err != nil {
 		return fmt.Errorf("setups: unable to start disconnecting %s: %w", providerID, err)
 	}
@@ -174,8 +226,7 @@ func (s *Service) CountWaiting(ctx context.Context) (int64, error) {
 	defer cancel()
 	resp, err := s.Temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
 		Namespace: s.Namespace,
-		Query: fmt.Sprintf("WorkflowType = 'ProjectSetup' AND ExecutionStatus = 'Running' AND %s = '%s'",
-			workflows.SASetupState.GetName(), workflows.StateWaiting),
+		Query:     s.runningSetups(fmt.Sprintf("%s = '%s'", workflows.SASetupState.GetName(), status.SetupWaiting)),
 	})
 	if err != nil {
 		return 0, err
@@ -200,29 +251,36 @@ func (s *Service) Progress(ctx context.Context, projectID string) (*workflows.Pr
 
 // Setup is one setup run as operators see it, read from Temporal's visibility store.
 type Setup struct {
-	ProjectID   string    `json:"projectId"`
-	ProjectName string    `json:"projectName"`
-	OwnerUserID string    `json:"ownerUserId"`
-	Owner       string    `json:"owner"`
-	State       string    `json:"state"`
-	Step        string    `json:"step"`
-	Reason      string    `json:"reason,omitempty"`
-	StartedAt   time.Time `json:"startedAt"`
-	WorkflowID  string    `json:"workflowId"`
-	RunID       string    `json:"runId"`
-	TemporalURL string    `json:"temporalUrl"`
+	ProjectID   string       `json:"projectId"`
+	ProjectName string       `json:"projectName"`
+	OwnerUserID string       `json:"ownerUserId"`
+	Owner       string       `json:"owner"`
+	State       status.Setup `json:"state"`
+	Step        string       `json:"step"`
+	Reason      string       `json:"reason,omitempty"`
+	StartedAt   time.Time    `json:"startedAt"`
+	WorkflowID  string       `json:"workflowId"`
+	RunID       string       `json:"runId"`
+	TemporalURL string       `json:"temporalUrl"`
 }
 
 // Age is how long the run has been going.
 func (su Setup) Age() time.Duration { return time.Since(su.StartedAt).Round(time.Second) }
 
+// runningSetups is a visibility query for this doce's running setups (its task queue: other
+// doce installations may share the namespace) that also meet cond.
+func (s *Service) runningSetups(cond string) string {
+	return fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s' AND ExecutionStatus = 'Running' AND (%s)",
+		workflows.TypeProjectSetup, s.TaskQueue, cond)
+}
+
 // ListNeedingAttention lists setups waiting for an operator and setups still running after
 // longer than stuckAfter, newest first, at most limit.
 func (s *Service) ListNeedingAttention(ctx context.Context, stuckAfter time.Duration, limit int) ([]Setup, error) {
-	q := fmt.Sprintf("WorkflowType = 'ProjectSetup' AND ExecutionStatus = 'Running' AND (%s = '%s' OR (%s = '%s' AND StartTime < '%s'))",
-		workflows.SASetupState.GetName(), workflows.StateWaiting,
-		workflows.SASetupState.GetName(), workflows.StateRunning,
-		time.Now().Add(-stuckAfter).UTC().Format(time.RFC3339))
+	q := s.runningSetups(fmt.Sprintf("%s = '%s' OR (%s = '%s' AND StartTime < '%s')",
+		workflows.SASetupState.GetName(), status.SetupWaiting,
+		workflows.SASetupState.GetName(), status.SetupRunning,
+		time.Now().Add(-stuckAfter).UTC().Format(time.RFC3339)))
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	resp, err := s.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
@@ -241,7 +299,7 @@ func (s *Service) ListNeedingAttention(ctx context.Context, stuckAfter time.Dura
 		fields := ex.GetSearchAttributes().GetIndexedFields()
 		su.ProjectID = keyword(fields, workflows.SAProjectID.GetName())
 		su.OwnerUserID = keyword(fields, workflows.SAUserID.GetName())
-		su.State = keyword(fields, workflows.SASetupState.GetName())
+		su.State = status.Setup(keyword(fields, workflows.SASetupState.GetName()))
 		su.Step = keyword(fields, workflows.SASetupStep.GetName())
 		su.TemporalURL = s.RunURL(su.WorkflowID, su.RunID)
 		if p, err := s.Store.Project(ctx, su.ProjectID); err == nil {

@@ -35,7 +35,7 @@ func (s *Store) Audit(ctx context.Context, db bun.IDB, ev AuditEvent) error {
 
 // AuditEventsByActor lists the newest events done by actorID.
 func (s *Store) AuditEventsByActor(ctx context.Context, actorID string, limit int) ([]AuditEvent, error) {
-	var evs []AuditEvent
+	evs := []AuditEvent{} // an empty list, not null, in JSON
 	err := s.DB.NewSelect().Model(&evs).Where("actor_id = ?", actorID).Order("id DESC").Limit(int64(limit)).Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to list audit events: %w", err)
@@ -45,7 +45,7 @@ func (s *Store) AuditEventsByActor(ctx context.Context, actorID string, limit in
 
 // AuditEvents lists the newest events of everyone, for administrators.
 func (s *Store) AuditEvents(ctx context.Context, limit int) ([]AuditEvent, error) {
-	var evs []AuditEvent
+	evs := []AuditEvent{}
 	if err := s.DB.NewSelect().Model(&evs).Order("id DESC").Limit(int64(limit)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("store: unable to list audit events: %w", err)
 	}

@@ -32,7 +32,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	if err := src.SaveOAuthConnection(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
-	p, _, err := src.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "n", Slug: "n", Prompt: "p", ProviderID: "openai", ModelID: "m"})
+	p, _, err := src.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "n", Slug: "n", Prompt: "p", ProviderID: "openai", ModelID: "m"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

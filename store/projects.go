@@ -6,64 +6,75 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-)
 
-// Project statuses, as the user sees them.
-const (
-	ProjectPending   = "pending"
-	ProjectSettingUp = "setting-up"
-	ProjectReady     = "ready"
-	ProjectFailed    = "failed"
-	ProjectCancelled = "cancelled"
-	ProjectDeleting  = "deleting"
-	ProjectDeleted   = "deleted"
+	"github.com/doce-dev/doce/status"
 )
 
 // Project is one AI coding workspace.
 type Project struct {
 	bun.BaseModel `bun:"table:projects"`
 
-	ID                       string     `bun:"id,pk"`
-	OwnerUserID              string     `bun:"owner_user_id"`
-	Name                     string     `bun:"name"`
-	Slug                     string     `bun:"slug"`
-	Prompt                   string     `bun:"prompt"`
-	ProviderID               string     `bun:"provider_id"`
-	ModelID                  string     `bun:"model_id"`
-	Status                   string     `bun:"status"`
-	SetupStep                string     `bun:"setup_step"`
-	SetupAttempt             int        `bun:"setup_attempt"`
-	SetupError               string     `bun:"setup_error"`
-	WorkflowID               string     `bun:"workflow_id"`
-	ContainerID              string     `bun:"container_id"`
-	ContainerName            string     `bun:"container_name"`
-	HostPort                 int        `bun:"host_port"`
-	OpenCodeSessionID        string     `bun:"opencode_session_id"`
-	PromptSentAt             *time.Time `bun:"prompt_sent_at"`
-	SessionRequestedAt       *time.Time `bun:"session_requested_at"`
-	PromptRequestedAt        *time.Time `bun:"prompt_requested_at"`
-	ServerPasswordCiphertext string     `bun:"server_password_ciphertext"`
-	CreatedAt                time.Time  `bun:"created_at"`
-	UpdatedAt                time.Time  `bun:"updated_at"`
-	DeletedAt                *time.Time `bun:"deleted_at"`
-	RequestID                string     `bun:"request_id,nullzero"`
+	ID                       string         `bun:"id,pk"`
+	OwnerUserID              string         `bun:"owner_user_id"`
+	Name                     string         `bun:"name"`
+	Slug                     string         `bun:"slug"`
+	Prompt                   string         `bun:"prompt"`
+	ProviderID               string         `bun:"provider_id"`
+	ModelID                  string         `bun:"model_id"`
+	Status                   status.Project `bun:"status"`
+	SetupStep                string         `bun:"setup_step"`
+	SetupAttempt             int            `bun:"setup_attempt"`
+	SetupError               string         `bun:"setup_error"`
+	SetupProgress            string         `bun:"setup_progress"` // JSON of workflows.Progress, as last recorded
+	WorkflowID               string         `bun:"workflow_id"`
+	ContainerID              string         `bun:"container_id"`
+	ContainerName            string         `bun:"container_name"`
+	HostPort                 int            `bun:"host_port"`
+	PreviewHostPort          int            `bun:"preview_host_port"` // where the workspace's preview port is published; 0: none
+	OpenCodeSessionID        string         `bun:"opencode_session_id"`
+	PromptSentAt             *time.Time     `bun:"prompt_sent_at"`
+	SessionRequestedAt       *time.Time     `bun:"session_requested_at"`
+	PromptRequestedAt        *time.Time     `bun:"prompt_requested_at"`
+	ServerPasswordCiphertext string         `bun:"server_password_ciphertext"`
+	CreatedAt                time.Time      `bun:"created_at"`
+	UpdatedAt                time.Time      `bun:"updated_at"`
+	DeletedAt                *time.Time     `bun:"deleted_at"`
+	RequestID                string         `bun:"request_id,nullzero"`
 }
 
 // CreateProject inserts p as pending and returns it with created=true. When p carries a
 // RequestID its owner used before, nothing is inserted and the earlier project is returned with
 // created=false: a repeated submit never makes a second project. When the slug is taken by
 // another of the owner's projects, a short suffix makes it unique.
-func (s *Store) CreateProject(ctx context.Context, p *Project) (*Project, bool, error) {
+//
+// When poolImage is set and a prebuilt workspace on that image is free, the project claims it in
+// the same transaction: it takes the workspace's id (its Docker objects already carry it) and
+// where it listens, and the pool's row is gone. Two projects never get the same workspace, and a
+// failed insert leaves the workspace in the pool.
+func (s *Store) CreateProject(ctx context.Context, p *Project, poolImage string) (*Project, bool, error) {
 	if existing, err := s.projectByRequest(ctx, p); err != nil || existing != nil {
 		return existing, false, err
 	}
 	now := time.Now().UTC()
-	p.ID = NewID()
-	p.Status = ProjectPending
+	p.Status = status.Pending
 	p.CreatedAt, p.UpdatedAt = now, now
 	base := p.Slug
 	for i := 0; ; i++ {
-		_, err := s.DB.NewInsert().Model(p).Exec(ctx)
+		err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			p.ID, p.ContainerID, p.ContainerName, p.HostPort, p.ServerPasswordCiphertext = NewID(), "", "", 0, ""
+			if poolImage != "" {
+				w, err := claimPoolWorkspace(ctx, tx, poolImage)
+				if err != nil {
+					return err
+				}
+				if w != nil {
+					p.ID, p.ContainerID, p.ContainerName, p.HostPort = w.ID, w.ContainerID, w.ContainerName, w.HostPort
+					p.ServerPasswordCiphertext = w.ServerPasswordCiphertext
+				}
+			}
+			_, err := tx.NewInsert().Model(p).Exec(ctx)
+			return err
+		})
 		if err == nil {
 			return p, true, nil
 		}
@@ -121,17 +132,127 @@ func (s *Store) Project(ctx context.Context, id string) (*Project, error) {
 	return p, nil
 }
 
-// UpdateProject sets the given columns of project id from p.
-func (s *Store) UpdateProject(ctx context.Context, p *Project, columns ...string) error {
-	p.UpdatedAt = time.Now().UTC()
-	res, err := s.DB.NewUpdate().Model(p).Column(append(columns, "updated_at")...).WherePK().Exec(ctx)
+// setProject runs one update of project id, stamping updated_at; ErrNotFound when no row
+// matched (no such project, or the query's own conditions did not hold).
+func (s *Store) setProject(ctx context.Context, id, what string, set func(*bun.UpdateQuery) *bun.UpdateQuery) error {
+	q := s.DB.NewUpdate().Model((*Project)(nil)).Set("updated_at = ?", time.Now().UTC()).Where("id = ?", id)
+	res, err := set(q).Exec(ctx)
 	if err != nil {
-		return fmt.Errorf("store: unable to update project: %w", err)
+		return fmt.Errorf("store: unable to %s: %w", what, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// RecordSetupStarted records the run setting the project up.
+func (s *Store) RecordSetupStarted(ctx context.Context, id, workflowID string) error {
+	return s.setProject(ctx, id, "record the setup run", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("workflow_id = ?", workflowID).Set("status = ?", status.SettingUp)
+	})
+}
+
+// RecordSetupProgress records where the setup is, as its workflow reports it: the step, the
+// project's status, why it failed (empty: it did not) and, when progress is not empty, the step
+// table as JSON. A project being deleted stays so: a report that lost the race to a delete does
+// not bring it back.
+func (s *Store) RecordSetupProgress(ctx context.Context, id, step string, to status.Project, setupError, progress string) error {
+	return s.setProject(ctx, id, "record setup progress", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		q = q.Set("setup_step = ?", step).Set("status = ?", to).Set("setup_error = ?", setupError).
+			Where("status NOT IN (?)", bun.In([]status.Project{status.Deleting, status.Deleted}))
+		if progress != "" {
+			q = q.Set("setup_progress = ?", progress)
+		}
+		return q
+	})
+}
+
+// ClearSetupError forgets why the project's setup last failed.
+func (s *Store) ClearSetupError(ctx context.Context, id string) error {
+	return s.setProject(ctx, id, "clear the setup error", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("setup_error = ''")
+	})
+}
+
+// MarkProjectDeleting records that the project's teardown runs.
+func (s *Store) MarkProjectDeleting(ctx context.Context, id string) error {
+	return s.setProject(ctx, id, "mark the project deleting", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("status = ?", status.Deleting).Where("deleted_at IS NULL")
+	})
+}
+
+// RecordContainer records the project's workspace container and where it listens.
+func (s *Store) RecordContainer(ctx context.Context, id, containerID, containerName string, hostPort, previewHostPort int) error {
+	return s.setProject(ctx, id, "record the workspace container", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("container_id = ?", containerID).Set("container_name = ?", containerName).
+			Set("host_port = ?", hostPort).Set("preview_host_port = ?", previewHostPort)
+	})
+}
+
+// RecordPorts records where a restarted workspace listens now (Docker picks new host ports).
+func (s *Store) RecordPorts(ctx context.Context, id string, hostPort, previewHostPort int) error {
+	return s.setProject(ctx, id, "record the workspace ports", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("host_port = ?", hostPort).Set("preview_host_port = ?", previewHostPort)
+	})
+}
+
+// MarkSessionRequested records that a session is about to be asked for, so a retried step
+// knows to look for one an interrupted attempt made before asking again.
+func (s *Store) MarkSessionRequested(ctx context.Context, id string, at time.Time) error {
+	return s.setProject(ctx, id, "mark the session requested", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("session_requested_at = ?", at)
+	})
+}
+
+// RecordSession records the project's OpenCode session.
+func (s *Store) RecordSession(ctx context.Context, id, sessionID string) error {
+	return s.setProject(ctx, id, "record the session", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("opencode_session_id = ?", sessionID)
+	})
+}
+
+// MarkPromptRequested records that the first prompt is about to be sent, so a retried step
+// checks whether an interrupted attempt sent it before sending it again.
+func (s *Store) MarkPromptRequested(ctx context.Context, id string, at time.Time) error {
+	return s.setProject(ctx, id, "mark the prompt requested", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("prompt_requested_at = ?", at)
+	})
+}
+
+// MarkPromptSent records that the session holds the first prompt.
+func (s *Store) MarkPromptSent(ctx context.Context, id string, at time.Time) error {
+	return s.setProject(ctx, id, "mark the prompt sent", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("prompt_sent_at = ?", at)
+	})
+}
+
+// SetProjectPassword replaces the project's server password ciphertext (a rewrap: the same
+// password under the newest key).
+func (s *Store) SetProjectPassword(ctx context.Context, id, ciphertext string) error {
+	return s.setProject(ctx, id, "store the project password", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("server_password_ciphertext = ?", ciphertext)
+	})
+}
+
+// TransitionProject moves live project id to status to if its status is one of from, and sets
+// its setup error to setupError (empty clears it). It reports whether the project moved: false
+// means another request or workflow moved it first, or it is deleted. Moving a project only
+// from the states a move makes sense in is what keeps a stop, a start and a delete that race
+// from undoing each other.
+func (s *Store) TransitionProject(ctx context.Context, id string, from []status.Project, to status.Project, setupError string) (bool, error) {
+	res, err := s.DB.NewUpdate().Model((*Project)(nil)).
+		Set("status = ?", to).Set("setup_error = ?", setupError).Set("updated_at = ?", time.Now().UTC()).
+		Where("id = ?", id).Where("deleted_at IS NULL").Where("status IN (?)", bun.In(from)).
+		Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("store: unable to move project to %s: %w", to, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: unable to move project to %s: %w", to, err)
+	}
+	return n == 1, nil
 }
 
 // SetProjectPasswordOnce stores the project's server password ciphertext unless one is stored
@@ -169,7 +290,7 @@ func (s *Store) RecordStepAttempt(ctx context.Context, id, step string, attempt 
 func (s *Store) MarkProjectDeleted(ctx context.Context, id string) error {
 	now := time.Now().UTC()
 	_, err := s.DB.NewUpdate().Model((*Project)(nil)).
-		Set("status = ?", ProjectDeleted).Set("deleted_at = ?", now).Set("updated_at = ?", now).
+		Set("status = ?", status.Deleted).Set("deleted_at = ?", now).Set("updated_at = ?", now).
 		Where("id = ?", id).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("store: unable to mark project deleted: %w", err)
@@ -182,7 +303,7 @@ func (s *Store) ProjectsUsingProvider(ctx context.Context, userID, providerID st
 	var ps []Project
 	err := s.DB.NewSelect().Model(&ps).
 		Where("owner_user_id = ?", userID).Where("provider_id = ?", providerID).Where("deleted_at IS NULL").
-		Where("status NOT IN (?)", bun.In([]string{ProjectDeleting, ProjectDeleted})).
+		Where("status NOT IN (?)", bun.In([]status.Project{status.Deleting, status.Deleted})).
 		Order("created_at").Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to list projects using %s: %w", providerID, err)

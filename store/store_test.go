@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/store/storetest"
 )
@@ -91,10 +92,10 @@ func TestProjectsOwnedAndPasswordSetOnce(t *testing.T) {
 		st.CreateUser(ctx, b)
 		p1 := &store.Project{OwnerUserID: a.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
 		p2 := &store.Project{OwnerUserID: a.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
-		if _, _, err := st.CreateProject(ctx, p1); err != nil {
+		if _, _, err := st.CreateProject(ctx, p1, ""); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := st.CreateProject(ctx, p2); err != nil {
+		if _, _, err := st.CreateProject(ctx, p2, ""); err != nil {
 			t.Fatal(err)
 		}
 		if p1.Slug == p2.Slug {
@@ -124,7 +125,7 @@ func TestCreateProjectIdempotentByRequestID(t *testing.T) {
 		errs := make(chan error, n)
 		for range n {
 			go func() {
-				p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m", RequestID: "req-1"})
+				p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m", RequestID: "req-1"}, "")
 				if err != nil {
 					errs <- err
 					return
@@ -258,12 +259,11 @@ func TestSchemaInvariants(t *testing.T) {
 		if err := st.CreateConnection(ctx, &store.ProviderConnection{UserID: u.ID, ProviderID: "openai", AuthType: store.AuthAPI, APIKeyCiphertext: "vault:v1:k"}); err != nil {
 			t.Fatal(err)
 		}
-		p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "n", Slug: "n", Prompt: "p", ProviderID: "openai", ModelID: "m"})
+		p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "n", Slug: "n", Prompt: "p", ProviderID: "openai", ModelID: "m"}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		p.Status = "exploded"
-		if err := st.UpdateProject(ctx, p, "status"); err == nil {
+		if _, err := st.TransitionProject(ctx, p.ID, status.Live, "exploded", ""); err == nil {
 			t.Error("a project with status exploded was stored")
 		}
 		if _, err := st.CreateSession(ctx, u.ID, time.Hour); err != nil {
@@ -274,8 +274,7 @@ func TestSchemaInvariants(t *testing.T) {
 		// engines keep).
 		berlin := time.FixedZone("CET", 3600)
 		sent := time.Date(2026, 12, 1, 21, 30, 15, 123456000, berlin)
-		p.Status, p.PromptSentAt = store.ProjectReady, &sent
-		if err := st.UpdateProject(ctx, p, "status", "prompt_sent_at"); err != nil {
+		if err := st.MarkPromptSent(ctx, p.ID, sent); err != nil {
 			t.Fatal(err)
 		}
 		got, err := st.Project(ctx, p.ID)
@@ -304,3 +303,44 @@ func TestBackupRefusedOnPostgres(t *testing.T) {
 		t.Fatalf("backup on PostgreSQL: %v, want a pointer to pg_dump", err)
 	}
 }
+
+func TestTransitionProjectOnlyFromTheGivenStates(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		u := &store.User{Username: "a", PasswordHash: "h", Role: store.RoleUser}
+		st.CreateUser(ctx, u)
+		p := &store.Project{OwnerUserID: u.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "m"}
+		if _, _, err := st.CreateProject(ctx, p, ""); err != nil {
+			t.Fatal(err)
+		}
+		p.Status = status.Ready
+		if _, err := st.TransitionProject(ctx, p.ID, status.Live, p.Status, ""); err != nil {
+			t.Fatal(err)
+		}
+		// Two stops race: one moves the project, the other finds it moved.
+		moved, err := st.TransitionProject(ctx, p.ID, []status.Project{status.Ready}, status.Stopping, "")
+		if err != nil || !moved {
+			t.Fatalf("ready → stopping: moved=%v err=%v", moved, err)
+		}
+		if moved, err := st.TransitionProject(ctx, p.ID, []status.Project{status.Ready}, status.Stopping, ""); err != nil || moved {
+			t.Fatalf("second ready → stopping: moved=%v err=%v, want not moved", moved, err)
+		}
+		if moved, err := st.TransitionProject(ctx, p.ID, []status.Project{status.Stopping}, status.Stopped, "it broke"); err != nil || !moved {
+			t.Fatalf("stopping → stopped: moved=%v err=%v", moved, err)
+		}
+		got, _ := st.Project(ctx, p.ID)
+		if got.Status != status.Stopped || got.SetupError != "it broke" {
+			t.Fatalf("project %s %q, want stopped with the error", got.Status, got.SetupError)
+		}
+		// A deleted project moves no more.
+		if err := st.MarkProjectDeleted(ctx, p.ID); err != nil {
+			t.Fatal(err)
+		}
+		if moved, err := st.TransitionProject(ctx, p.ID, []status.Project{status.Deleted}, status.Starting, ""); err != nil || moved {
+			t.Fatalf("deleted → starting: moved=%v err=%v, want not moved", moved, err)
+		}
+	})
+}
+
+// openStore is a fresh migrated SQLite store.
+func openStore(t *testing.T) *store.Store { return storetest.Open(t, storetest.SQLite) }

@@ -48,6 +48,21 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	return nil
 }
 
+// AddUser creates u as actorID (an administrator) asked, and audits it.
+func (s *Store) AddUser(ctx context.Context, u *User, actorID string) error {
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		u.ID = NewID()
+		u.CreatedAt = time.Now().UTC()
+		if _, err := tx.NewInsert().Model(u).Exec(ctx); err != nil {
+			if isUniqueViolation(err) {
+				return ErrConflict
+			}
+			return fmt.Errorf("store: unable to create user: %w", err)
+		}
+		return s.Audit(ctx, tx, AuditEvent{ActorID: actorID, Action: "user.create", TargetType: "user", TargetID: u.ID, Detail: "username=" + u.Username + " role=" + u.Role})
+	})
+}
+
 // CreateFirstAdmin creates u as an admin only while no user exists, in one transaction, so two
 // racing first-run forms cannot both create an admin.
 func (s *Store) CreateFirstAdmin(ctx context.Context, u *User) error {
@@ -65,14 +80,15 @@ func (s *Store) CreateFirstAdmin(ctx context.Context, u *User) error {
 		if _, err := tx.NewInsert().Model(u).Exec(ctx); err != nil {
 			return fmt.Errorf("store: unable to create admin: %w", err)
 		}
-		return nil
+		return s.Audit(ctx, tx, AuditEvent{ActorID: u.ID, Action: "user.create", TargetType: "user", TargetID: u.ID, Detail: "username=" + u.Username + " role=admin (first run)"})
 	})
 }
 
-// UserByUsername returns the user with that name.
+// UserByUsername returns the user with that name, whatever its case (usernames are ASCII, so
+// SQL's lower() folds them as Go's would; an index on lower(username) keeps them unique).
 func (s *Store) UserByUsername(ctx context.Context, username string) (*User, error) {
 	u := new(User)
-	if err := s.DB.NewSelect().Model(u).Where("username = ?", username).Scan(ctx); err != nil {
+	if err := s.DB.NewSelect().Model(u).Where("lower(username) = lower(?)", username).Scan(ctx); err != nil {
 		return nil, notFound(err)
 	}
 	return u, nil

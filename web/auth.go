@@ -2,9 +2,12 @@ package web
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/crypto/bcrypt"
@@ -21,8 +24,13 @@ func currentUser(c *gin.Context) *store.User {
 	return nil
 }
 
-// loadUser attaches the signed-in user, if any, to the request.
+// loadUser attaches the signed-in user, if any, to the request: by session cookie, or on
+// /api/v1 by an API token in the Authorization header.
 func (s *Server) loadUser(c *gin.Context) {
+	if h := c.GetHeader("Authorization"); h != "" && isAPI(c) {
+		s.loadBearer(c, h)
+		return
+	}
 	token, err := c.Cookie(sessionCookie)
 	if err != nil || token == "" {
 		return
@@ -93,7 +101,7 @@ func (s *Server) setupPage(c *gin.Context) {
 func (s *Server) setupSubmit(c *gin.Context) {
 	username, password := strings.TrimSpace(c.PostForm("username")), c.PostForm("password")
 	if e := validateCredentials(username, password); e != nil {
-		s.render(c, e.Status, "setup.html", gin.H{"Title": "Set up doce", "Error": e, "Username": username})
+		s.render(c, e.Status, "setup.html", gin.H{"Title": "Set up doce", "Error": e, "Username": echo(username, 64)})
 		return
 	}
 	hash, err := store.HashPassword(password)
@@ -118,10 +126,32 @@ func (s *Server) loginPage(c *gin.Context) {
 
 func (s *Server) loginSubmit(c *gin.Context) {
 	username, password := strings.TrimSpace(c.PostForm("username")), c.PostForm("password")
-	u, err := s.Store.UserByUsername(c.Request.Context(), username)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	ctx := c.Request.Context()
+	// Only a name that could exist is put back into the form: never a huge or odd input.
+	page := gin.H{"Title": "Sign in", "Username": echo(username, 64)}
+	if !usernameRE.MatchString(username) {
+		page["Username"] = ""
+	}
+	keys := loginKeys(c, username)
+	// A locked account or address is refused before the password is looked at, with the same
+	// answer whether or not the username exists.
+	if wait, err := s.Store.LoginLockedFor(ctx, time.Now(), keys...); err != nil {
 		s.fail(c, err)
 		return
+	} else if wait > 0 {
+		e := errThrottled(wait)
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		page["Error"] = e
+		s.render(c, e.Status, "login.html", page)
+		return
+	}
+	var u *store.User
+	if usernameRE.MatchString(username) {
+		var err error
+		if u, err = s.Store.UserByUsername(ctx, username); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.fail(c, err)
+			return
+		}
 	}
 	hash := string(dummyHash)
 	if u != nil {
@@ -129,26 +159,33 @@ func (s *Server) loginSubmit(c *gin.Context) {
 	}
 	ok, rehash, err := store.CheckPassword(hash, password)
 	if errors.Is(err, store.ErrPasswordReset) {
-		e := &Error{Status: http.StatusUnauthorized, Code: "password_reset", Message: "Your password must be reset. Ask an administrator to set a new one."}
-		s.render(c, e.Status, "login.html", gin.H{"Title": "Sign in", "Error": e, "Username": username})
+		s.loginFailed(c, keys)
+		page["Error"] = &Error{Status: http.StatusUnauthorized, Code: "password_reset", Message: "Your password must be reset. Ask an administrator to set a new one."}
+		s.render(c, http.StatusUnauthorized, "login.html", page)
 		return
 	} else if err != nil {
 		s.fail(c, err)
 		return
 	}
 	if !ok || u == nil {
-		e := &Error{Status: http.StatusUnauthorized, Code: "bad_credentials", Message: "Wrong username or password."}
-		s.render(c, e.Status, "login.html", gin.H{"Title": "Sign in", "Error": e, "Username": username})
+		s.loginFailed(c, keys)
+		page["Error"] = &Error{Status: http.StatusUnauthorized, Code: "bad_credentials", Message: "Wrong username or password."}
+		s.render(c, http.StatusUnauthorized, "login.html", page)
 		return
 	}
 	if u.DisabledAt != nil {
-		e := &Error{Status: http.StatusUnauthorized, Code: "disabled", Message: "This account is disabled. Ask an administrator."}
-		s.render(c, e.Status, "login.html", gin.H{"Title": "Sign in", "Error": e, "Username": username})
+		page["Error"] = &Error{Status: http.StatusUnauthorized, Code: "disabled", Message: "This account is disabled. Ask an administrator."}
+		s.render(c, http.StatusUnauthorized, "login.html", page)
 		return
+	}
+	// The right password ends the account's streak; the address's stays, so one's own account
+	// cannot reset the count of guesses at others'.
+	if _, err := s.Store.ClearLoginThrottle(ctx, store.ThrottleKey{Kind: store.ThrottleAccount, Subject: strings.ToLower(u.Username)}); err != nil {
+		s.Log.Warn("unable to clear the account's failed sign-ins", "user_id", u.ID, "error", err)
 	}
 	if rehash { // an imported legacy hash: replace it with bcrypt now that we know the password
 		if h, err := store.HashPassword(password); err == nil {
-			if err := s.Store.SetPasswordHash(c.Request.Context(), u.ID, h); err != nil {
+			if err := s.Store.SetPasswordHash(ctx, u.ID, h); err != nil {
 				s.Log.Warn("unable to upgrade a legacy password hash", "user_id", u.ID, "error", err)
 			}
 		}

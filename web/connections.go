@@ -61,7 +61,7 @@ func connectionView(c store.ProviderConnection) ConnectionView {
 func (s *Server) connect(c *gin.Context, u *store.User, in ConnectInput) (*store.ProviderConnection, error) {
 	prov, ok := providers.Lookup(strings.TrimSpace(in.ProviderID))
 	if !ok {
-		return nil, errBadRequest("providerId", "Unknown provider. Pick one of the providers listed in Settings.")
+		return nil, errBadRequest("providerId", "Unknown provider. Pick one of the providers listed on the Providers page.")
 	}
 	if prov.Supports(store.AuthWellKnown) {
 		return s.connectWellKnown(c, u, prov, in)
@@ -324,18 +324,20 @@ func (s *Server) apiConnect(c *gin.Context) {
 	c.JSON(status, gin.H{"connection": connectionView(*conn)})
 }
 
-// maxJSONBody bounds API request bodies; the largest legitimate one is a prompt.
-const maxJSONBody = 256 << 10
-
+// bindJSON reads the request's JSON body into v, under the body cap, and checks its text.
 func bindJSON(c *gin.Context, s *Server, v any) bool {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBody)
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
 	if err := c.ShouldBindJSON(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			s.fail(c, &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "The request body is over 256 KiB."})
+			s.fail(c, errTooLarge)
 		} else {
 			s.fail(c, errBadRequest("", "The body is not valid JSON for this request: send a JSON object with the documented fields."))
 		}
+		return false
+	}
+	if e := checkJSONText(v); e != nil {
+		s.fail(c, e)
 		return false
 	}
 	return true

@@ -11,7 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/status"
 )
 
 const (
@@ -19,9 +19,10 @@ const (
 	eventsLifetime = 5 * time.Minute // then the browser reconnects, resuming from its last event
 )
 
-// projectEvents streams the project page's progress block as server-sent events, whenever it
-// changes. Each event's id is a hash of what it shows, so a reconnecting browser (which sends
-// Last-Event-ID) is not sent what it already has.
+// projectEvents streams the project page's status block as server-sent events, whenever it
+// changes, for as long as the page is open: an open page keeps a ready workspace from being
+// stopped as idle. Each event's id is a hash of what it shows, so a reconnecting browser
+// (which sends Last-Event-ID) is not sent what it already has.
 func (s *Server) projectEvents(c *gin.Context) {
 	p, ok := s.ownProject(c)
 	if !ok {
@@ -37,26 +38,38 @@ func (s *Server) projectEvents(c *gin.Context) {
 	tick := time.NewTicker(eventsPoll)
 	defer tick.Stop()
 	end := time.After(eventsLifetime)
+	var shown time.Time // the row version last rendered
+	var used time.Time  // when this stream last told the idle watch someone looks
 	for {
-		v := s.projectView(p)
-		v.Progress = s.progress(ctx, p)
-		var buf bytes.Buffer
-		if err := s.pages["project.html"].ExecuteTemplate(&buf, "progress", v); err != nil {
-			s.Log.Error("render progress failed", "error", err)
-			return
-		}
-		sum := sha256.Sum256(buf.Bytes())
-		if id := hex.EncodeToString(sum[:8]); id != last {
-			fmt.Fprintf(w, "id: %s\nevent: progress\n", id)
-			for _, line := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
-				fmt.Fprintf(w, "data: %s\n", line)
+		// A setup's steps move inside Temporal between row updates: ask every tick. Otherwise
+		// only a changed row can change the block, and the stream costs one row read a tick.
+		if setupLive(p.Status) || !p.UpdatedAt.Equal(shown) {
+			shown = p.UpdatedAt
+			v := s.projectView(p)
+			v.Progress = s.progress(ctx, p)
+			var buf bytes.Buffer
+			if err := s.pages["project.html"].ExecuteTemplate(&buf, "progress", v); err != nil {
+				s.Log.Error("render progress failed", "error", err)
+				return
 			}
-			fmt.Fprint(w, "\n")
-			w.Flush()
-			last = id
+			sum := sha256.Sum256(buf.Bytes())
+			if id := hex.EncodeToString(sum[:8]); id != last {
+				fmt.Fprintf(w, "id: %s\nevent: progress\n", id)
+				for _, line := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
+					fmt.Fprintf(w, "data: %s\n", line)
+				}
+				fmt.Fprint(w, "\n")
+				w.Flush()
+				last = id
+			}
 		}
-		if p.Status == store.ProjectReady || p.Status == store.ProjectCancelled || p.Status == store.ProjectDeleted {
+		if p.Status == status.Cancelled || p.Status == status.Deleted {
 			return
+		}
+		// An open page is someone using the workspace: it stays up while the stream is open.
+		if p.Status == status.Ready && time.Since(used) >= s.Setups.ActivityEvery() {
+			used = time.Now()
+			s.recordActivity(c, p)
 		}
 		select {
 		case <-ctx.Done():
@@ -71,4 +84,9 @@ func (s *Server) projectEvents(c *gin.Context) {
 		}
 		p = fresh
 	}
+}
+
+// setupLive reports whether a project's setup may be moving.
+func setupLive(s status.Project) bool {
+	return s == status.Pending || s == status.SettingUp || s == status.SetupFailed
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -30,8 +32,33 @@ func (s *Server) stuckAfter() time.Duration {
 	return defaultStuckAfter
 }
 
+// needingAttention is the setups the ops page lists, at most a second old.
+func (s *Server) needingAttention(ctx context.Context) ([]setups.Setup, error) {
+	c := &s.setupsNeeding
+	c.Lock()
+	if time.Since(c.at) < time.Second {
+		list := c.list
+		c.Unlock()
+		return list, nil
+	}
+	c.Unlock()
+	v, err, _ := s.setupsFlight.Do("", func() (any, error) {
+		list, err := s.Setups.ListNeedingAttention(context.WithoutCancel(ctx), s.stuckAfter(), 200)
+		if err == nil {
+			c.Lock()
+			c.at, c.list = time.Now(), list
+			c.Unlock()
+		}
+		return list, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]setups.Setup), nil
+}
+
 func (s *Server) opsPage(c *gin.Context) {
-	list, err := s.Setups.ListNeedingAttention(c.Request.Context(), s.stuckAfter(), 200)
+	list, err := s.needingAttention(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -52,7 +79,7 @@ func (s *Server) opsPage(c *gin.Context) {
 }
 
 func (s *Server) apiOpsSetups(c *gin.Context) {
-	list, err := s.Setups.ListNeedingAttention(c.Request.Context(), s.stuckAfter(), 200)
+	list, err := s.needingAttention(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -75,26 +102,21 @@ type OpsResult struct {
 // opsAct retries or cancels each named setup, whoever owns it.
 func (s *Server) opsAct(c *gin.Context, in OpsActionInput, retry bool) []OpsResult {
 	ctx := c.Request.Context()
+	defer func() { // the next list shows what the action changed
+		s.setupsNeeding.Lock()
+		s.setupsNeeding.at = time.Time{}
+		s.setupsNeeding.Unlock()
+	}()
 	var out []OpsResult
 	for _, id := range in.ProjectIDs {
-		p, err := s.Store.Project(ctx, id)
-		if err == nil && p.DeletedAt != nil {
-			err = store.ErrNotFound
-		}
-		if err == nil {
-			if retry {
-				err = s.Setups.Retry(ctx, p, currentUser(c).ID)
-			} else {
-				err = s.Setups.Cancel(ctx, p)
-			}
-		}
+		p, err := s.Setups.Operate(ctx, id, retry, currentUser(c).ID)
 		r := OpsResult{ProjectID: id, OK: err == nil}
 		switch {
 		case err == nil:
 		case errors.Is(err, store.ErrNotFound):
 			r.Message = "No such project."
 		default:
-			r.Message = s.public(c, setupError(err)).Message
+			r.Message = s.public(c, setupError(err, p)).Message
 		}
 		out = append(out, r)
 	}

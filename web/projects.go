@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/doce-dev/doce/providers"
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
 )
@@ -32,20 +34,23 @@ type CreateProjectInput struct {
 
 // ProjectView is a project as its owner sees it.
 type ProjectView struct {
-	ID           string              `json:"id"`
-	Name         string              `json:"name"`
-	Slug         string              `json:"slug"`
-	Prompt       string              `json:"prompt"`
-	ProviderID   string              `json:"providerId"`
-	ModelID      string              `json:"modelId"`
-	Status       string              `json:"status"`
-	SetupStep    string              `json:"setupStep"`
-	SetupAttempt int                 `json:"setupAttempt"`
-	SetupError   string              `json:"setupError,omitempty"`
-	WorkflowID   string              `json:"workflowId"`
-	TemporalURL  string              `json:"temporalUrl,omitempty"`
-	Progress     *workflows.Progress `json:"progress,omitempty"`
-	CreatedAt    time.Time           `json:"createdAt"`
+	ID           string         `json:"id"`
+	Name         string         `json:"name"`
+	Slug         string         `json:"slug"`
+	Prompt       string         `json:"prompt"`
+	ProviderID   string         `json:"providerId"`
+	ModelID      string         `json:"modelId"`
+	Status       status.Project `json:"status"`
+	SetupStep    string         `json:"setupStep"`
+	SetupAttempt int            `json:"setupAttempt"`
+	SetupError   string         `json:"setupError,omitempty"`
+	WorkflowID   string         `json:"workflowId"`
+	TemporalURL  string         `json:"temporalUrl,omitempty"`
+	// PreviewURL is the project's preview origin, where the app the agent serves is shown to
+	// the owner; a browser signs in to it through /projects/{id}/preview. Empty: previews off.
+	PreviewURL string              `json:"previewUrl,omitempty"`
+	Progress   *workflows.Progress `json:"progress,omitempty"`
+	CreatedAt  time.Time           `json:"createdAt"`
 }
 
 const maxPromptLen = 20000
@@ -58,6 +63,9 @@ func (s *Server) projectView(p *store.Project) ProjectView {
 	if p.WorkflowID != "" {
 		v.TemporalURL = s.Setups.RunURL(p.WorkflowID, "")
 	}
+	if s.Preview != nil {
+		v.PreviewURL = s.Preview.URL(p.ID)
+	}
 	return v
 }
 
@@ -65,8 +73,8 @@ func (s *Server) projectView(p *store.Project) ProjectView {
 // is false when in.RequestID named a project made before.
 func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectInput) (p *store.Project, created bool, err error) {
 	ctx := c.Request.Context()
-	if len(in.RequestID) > 100 {
-		return nil, false, errBadRequest("requestId", "Use a request id of at most 100 characters.")
+	if len(in.RequestID) > 100 || textProblem(in.RequestID, 100) != "" || strings.IndexFunc(in.RequestID, unicode.IsControl) >= 0 {
+		return nil, false, errBadRequest("requestId", "Use a request id (or Idempotency-Key) of at most 100 printable characters.")
 	}
 	in.Prompt = strings.TrimSpace(in.Prompt)
 	switch {
@@ -91,7 +99,7 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	}
 	if len(conns) == 0 {
 		return nil, false, &Error{Status: http.StatusConflict, Code: "no_provider", Field: "providerId",
-			Message: "Connect a provider in Settings first."}
+			Message: "Connect a provider on the Providers page first."}
 	}
 	if in.ProviderID == "" {
 		settings, err := s.Store.Settings(ctx, u.ID)
@@ -102,14 +110,10 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	}
 	i := slices.IndexFunc(conns, func(cn store.ProviderConnection) bool { return cn.ProviderID == in.ProviderID })
 	if i < 0 {
-		return nil, false, errBadRequest("providerId", "That provider is not connected. Pick a connected provider or connect it in Settings.")
+		return nil, false, errBadRequest("providerId", "That provider is not connected. Pick a connected provider or connect it on the Providers page.")
 	}
 	conn := conns[i]
-	models := conn.Models()
-	if len(models) == 0 {
-		prov, _ := providers.Lookup(conn.ProviderID)
-		models = prov.Models
-	}
+	models := s.providerModelIDs(&conn)
 	in.ModelID = strings.TrimSpace(in.ModelID)
 	if in.ModelID == "" && len(models) > 0 {
 		in.ModelID = models[0]
@@ -124,7 +128,7 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	p, created, err = s.Store.CreateProject(ctx, &store.Project{
 		OwnerUserID: u.ID, Name: in.Name, Slug: slugify(in.Name), Prompt: in.Prompt,
 		ProviderID: conn.ProviderID, ModelID: in.ModelID, RequestID: in.RequestID,
-	})
+	}, s.PoolImage)
 	if err != nil {
 		return nil, false, err
 	}
@@ -140,20 +144,59 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	if created && s.Metrics != nil {
 		s.Metrics.SetupsStarted.WithLabelValues(p.ProviderID).Inc()
 	}
+	if created && p.ContainerID != "" { // it claimed a prebuilt workspace
+		if err := s.Setups.WakePool(ctx); err != nil {
+			s.Log.Warn("unable to wake the workspace pool; it refills at its next round", "error", err)
+		}
+	}
 	return p, created, nil
 }
 
-// progress asks the workflow for its step table; nil when it cannot answer now.
+// progress is the setup's step table: from the database once the setup has finished (or
+// stopped at a failed step), from the running workflow otherwise, asked at most once per
+// progressMaxAge per project however many tabs watch it. nil when nobody can answer now.
 func (s *Server) progress(ctx context.Context, p *store.Project) *workflows.Progress {
 	if p.WorkflowID == "" {
 		return nil
 	}
-	pr, err := s.Setups.Progress(ctx, p.ID)
-	if err != nil {
-		s.Log.Warn("progress query failed", "project_id", p.ID, "error", err)
-		return nil
+	switch p.Status {
+	case status.Ready, status.SetupFailed, status.Cancelled, status.Deleting, status.Deleted:
+		if p.SetupProgress != "" {
+			var pr workflows.Progress
+			if err := json.Unmarshal([]byte(p.SetupProgress), &pr); err == nil {
+				return &pr
+			}
+		}
+		if p.Status == status.Ready { // finished before its table was recorded
+			return workflows.CompletedProgress()
+		}
 	}
-	return pr
+	return s.liveProgress(ctx, p.ID)
+}
+
+// progressMaxAge is how old a running setup's step table may be when a page or stream shows it.
+const progressMaxAge = 500 * time.Millisecond
+
+type cachedProgress struct {
+	at time.Time
+	pr *workflows.Progress
+}
+
+// liveProgress asks the running workflow, sharing one query per project among all callers.
+func (s *Server) liveProgress(ctx context.Context, projectID string) *workflows.Progress {
+	if v, ok := s.progressCache.Load(projectID); ok && time.Since(v.(cachedProgress).at) < progressMaxAge {
+		return v.(cachedProgress).pr
+	}
+	v, _, _ := s.progressFlight.Do(projectID, func() (any, error) {
+		pr, err := s.Setups.Progress(context.WithoutCancel(ctx), projectID)
+		if err != nil {
+			s.Log.Warn("progress query failed", "project_id", projectID, "error", err)
+			pr = nil
+		}
+		s.progressCache.Store(projectID, cachedProgress{at: time.Now(), pr: pr})
+		return pr, nil
+	})
+	return v.(*workflows.Progress)
 }
 
 var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
@@ -254,8 +297,8 @@ func (s *Server) ownProject(c *gin.Context) (*store.Project, bool) {
 // ensureRunning starts the project's workspace again in the background if it stopped; opening a
 // project is the moment its owner wants it up. It asks at most every 10 s per project, so a
 // page reloaded over and over does not start a workflow each time; API reads do not ask.
-func (s *Server) ensureRunning(c *gin.Context, p *store.Project) {
-	if p.Status != store.ProjectReady {
+func (s *Server) ensureRunning(ctx context.Context, p *store.Project) {
+	if p.Status != status.Ready {
 		return
 	}
 	now := time.Now()
@@ -263,10 +306,25 @@ func (s *Server) ensureRunning(c *gin.Context, p *store.Project) {
 		return
 	}
 	s.ensured.Store(p.ID, now)
-	ctx := context.WithoutCancel(c.Request.Context())
+	ctx = context.WithoutCancel(ctx)
 	go func() {
 		if err := s.Setups.EnsureRunning(ctx, p); err != nil {
 			s.Log.Warn("unable to ensure the workspace runs", "project_id", p.ID, "error", err)
+		}
+	}()
+}
+
+// recordActivity tells the ready project's idle watch that someone has it open, in the
+// background: the page does not wait for Temporal. setups.Service signals at most once a minute
+// per project, so a page under load costs a map lookup.
+func (s *Server) recordActivity(c *gin.Context, p *store.Project) {
+	if p.Status != status.Ready {
+		return
+	}
+	ctx := context.WithoutCancel(c.Request.Context())
+	go func() {
+		if err := s.Setups.RecordActivity(ctx, p); err != nil {
+			s.Log.Warn("unable to record workspace activity", "project_id", p.ID, "error", err)
 		}
 	}()
 }
@@ -276,13 +334,29 @@ func (s *Server) projectPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s.ensureRunning(c, p)
+	s.ensureRunning(c.Request.Context(), p)
+	s.recordActivity(c, p)
 	v := s.projectView(p)
 	v.Progress = s.progress(c.Request.Context(), p)
-	s.render(c, http.StatusOK, "project.html", gin.H{
+	data := gin.H{
 		"Title": p.Name, "Project": v,
-		"Refresh": p.Status == store.ProjectPending || p.Status == store.ProjectSettingUp,
-	})
+		"Refresh": p.Status == status.Pending || p.Status == status.SettingUp ||
+			p.Status == status.Stopping || p.Status == status.Starting,
+		"Previews": s.Preview != nil,
+	}
+	if p.Status == status.Ready && s.hub != nil {
+		// ?session= picks the session shown; its messages come with the page when a hub holds
+		// them (someone watches the project), else the page's script reads GET messages.
+		sid := c.Query("session")
+		if sid == "" {
+			sid = p.OpenCodeSessionID
+		}
+		data["SessionID"] = sid
+		if conv := s.hub.peekConversation(p.ID, sid); conv != nil {
+			data["Conversation"] = conv
+		}
+	}
+	s.render(c, http.StatusOK, "project.html", data)
 }
 
 func (s *Server) apiProjects(c *gin.Context) {

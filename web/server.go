@@ -18,12 +18,16 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
+	"golang.org/x/sync/singleflight"
 
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/metrics"
+	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workspace"
 )
 
 //go:embed templates/*.html
@@ -42,29 +46,72 @@ type Server struct {
 	Store         *store.Store
 	Secrets       *secrets.Transit
 	Setups        *setups.Service
+	Workspace     *workspace.Manager // reads a project's files for Download
 	Verifier      *providers.Verifier
-	Metrics       *metrics.Metrics // when set, /metrics serves it and requests are timed
+	Metrics       *metrics.Metrics      // when set, /metrics serves it and requests are timed
+	Payloads      *secrets.PayloadCodec // when set, /codec serves the Temporal UI's codec protocol
+	TemporalUIURL string                // the Temporal UI, the one origin the codec endpoint answers
 	SessionTTL    time.Duration
 	StuckAfter    time.Duration // the ops page lists setups running longer
+	// PoolImage, when set, lets new projects claim a prebuilt workspace on that image.
+	PoolImage     string
 	SecureCookies bool
-	Log           *slog.Logger
+	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-For gin believes when it
+	// finds a client's address, for login throttling; none by default (DOCE_TRUSTED_PROXIES).
+	TrustedProxies []string
+	// LoginBackoff overrides the login throttles' backoff per kind (tests).
+	LoginBackoff map[string]store.Backoff
+	Log          *slog.Logger
+	// Agent reaches projects' OpenCode servers; without it the conversation routes answer 409.
+	Agent *agent.Connector
+	// HubGrace is how long a project's event subscription outlives its last watcher (default 30 s).
+	HubGrace time.Duration
+	// Preview serves projects' previews on their own origins; nil when previews are off.
+	Preview *Preview
 
 	pages   map[string]*template.Template
 	router  *gin.Engine
 	ensured sync.Map // project id → when ensureRunning last asked
+	hub     *hub
+	catalog modelCatalog
+	// progressCache and progressFlight share running setups' progress queries among tabs.
+	progressCache  sync.Map // project id → cachedProgress
+	progressFlight singleflight.Group
+	// setupsNeeding is the ops list, asked of Temporal's visibility at most once a second
+	// however many operators (or scripts) load it: visibility is rate-limited per namespace.
+	setupsNeeding struct {
+		sync.Mutex
+		at   time.Time
+		list []setups.Setup
+	}
+	setupsFlight singleflight.Group
 }
 
 const sessionCookie = "doce_session"
 
 // Handler returns the HTTP handler: the Gin router behind cross-origin request protection,
-// which refuses state-changing requests a browser sends from another origin (CSRF).
+// which refuses state-changing requests a browser sends from another origin (CSRF), and, in
+// front of both, the preview for requests to a preview host.
 func (s *Server) Handler() (http.Handler, error) {
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
+	if s.Agent != nil {
+		s.hub = newHub(func(ctx context.Context, projectID string) (*opencode.Client, error) {
+			p, err := s.Store.Project(ctx, projectID)
+			if err != nil {
+				return nil, err
+			}
+			return s.Agent.Client(ctx, p)
+		}, s.Log, s.HubGrace)
+		s.hub.onConnect = func(ctx context.Context, oc *opencode.Client) { s.catalog.load(ctx, oc) }
+	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	r.Use(s.logRequests, gin.CustomRecovery(s.recovered))
+	if err := r.SetTrustedProxies(s.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("web: trusted proxies: %w", err)
+	}
+	r.Use(s.logRequests, gin.CustomRecovery(s.recovered), s.checkInput)
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) { s.fail(c, errNotFound("page")) })
 	r.NoMethod(func(c *gin.Context) {
@@ -98,20 +145,33 @@ func (s *Server) Handler() (http.Handler, error) {
 	pages.POST("/projects", s.createProjectSubmit)
 	pages.GET("/projects/:id", s.projectPage)
 	pages.GET("/projects/:id/events", s.projectEvents)
+	pages.GET("/projects/:id/preview", s.previewRedirect)
 	pages.POST("/projects/:id/retry", s.projectAction(retryAction, 0))
 	pages.POST("/projects/:id/cancel", s.projectAction(cancelAction, 0))
 	pages.POST("/projects/:id/delete", s.projectAction(deleteAction, 0))
+	pages.POST("/projects/:id/stop", s.projectAction(stopAction, 0))
+	pages.POST("/projects/:id/start", s.projectAction(startAction, 0))
+	s.conversationRoutes(pages.Group("/projects/:id"))
 
 	pages.GET("/account", s.accountPage)
 	pages.POST("/account", s.accountSubmit)
+	pages.POST("/account/tokens", s.createTokenSubmit)
+	pages.POST("/account/tokens/:id/revoke", s.revokeTokenSubmit)
 	admin := pages.Group("/admin", s.requireAdmin)
 	admin.GET("/users", s.usersPage)
 	admin.POST("/users", s.usersSubmit)
 	admin.POST("/users/:id/disable", s.disableSubmit)
+	admin.POST("/lockouts/clear", s.clearLockoutSubmit)
 	ops := pages.Group("/ops", s.requireAdmin)
 	ops.GET("", s.opsPage)
 	ops.POST("/retry", s.opsSubmit(true))
 	ops.POST("/cancel", s.opsSubmit(false))
+
+	codec := r.Group("/codec", s.codecCORS)
+	for _, op := range []string{"/encode", "/decode"} {
+		codec.OPTIONS(op, func(*gin.Context) {}) // codecCORS answers the preflight
+		codec.POST(op, s.requireCodecAdmin, s.codec(op == "/encode"))
+	}
 
 	r.GET("/api/v1/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openAPI) })
 	api := r.Group("/api/v1", s.requireUser)
@@ -129,11 +189,22 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.POST("/projects/:id/retry", s.projectAction(retryAction, http.StatusAccepted))
 	api.POST("/projects/:id/cancel", s.projectAction(cancelAction, http.StatusAccepted))
 	api.DELETE("/projects/:id", s.projectAction(deleteAction, http.StatusAccepted))
+	api.POST("/projects/:id/stop", s.projectAction(stopAction, http.StatusAccepted))
+	api.POST("/projects/:id/start", s.projectAction(startAction, http.StatusAccepted))
+	api.GET("/projects/:id/export", s.apiExport)
+	api.GET("/projects/:id/files", s.apiFiles)
+	api.GET("/projects/:id/files/content", s.apiFileContent)
+	s.conversationRoutes(api.Group("/projects/:id"))
 	api.POST("/account/password", s.apiChangePassword)
+	api.GET("/account/tokens", s.apiTokens)
+	api.POST("/account/tokens", s.apiCreateToken)
+	api.DELETE("/account/tokens/:id", s.apiRevokeToken)
 	apiAdmin := api.Group("/admin", s.requireAdmin)
 	apiAdmin.GET("/users", s.apiUsers)
 	apiAdmin.POST("/users", s.apiCreateUser)
 	apiAdmin.POST("/users/:id/disable", s.apiDisableUser)
+	apiAdmin.GET("/lockouts", s.apiLockouts)
+	apiAdmin.POST("/lockouts/clear", s.apiClearLockout)
 	apiOps := api.Group("/ops", s.requireAdmin)
 	apiOps.GET("/setups", s.apiOpsSetups)
 	apiOps.GET("/audit", s.apiAuditAll)
@@ -141,7 +212,43 @@ func (s *Server) Handler() (http.Handler, error) {
 	apiOps.POST("/setups/cancel", s.opsSubmit(false))
 
 	s.router = r
-	return http.NewCrossOriginProtection().Handler(r), nil
+	cop := http.NewCrossOriginProtection()
+	// The Temporal UI posts to the codec endpoint from its own origin. codecCORS admits that one
+	// origin there; decoding changes nothing, so it is no CSRF target. Every other route keeps
+	// the same-origin rule.
+	cop.AddInsecureBypassPattern("POST /codec/")
+	h := headAsGet(cop.Handler(r))
+	if s.Preview != nil {
+		// Preview hosts are routed before doce's handler: none of doce's cookies, checks or
+		// pages apply there.
+		h = s.Preview.route(h)
+	}
+	return h, nil
+}
+
+// headAsGet answers HEAD wherever GET is served (RFC 9110 asks it of every GET resource):
+// the request is routed as GET and net/http, which still sees HEAD, writes no body.
+func headAsGet(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			r = r.Clone(r.Context())
+			r.Method = http.MethodGet
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// conversationRoutes are served twice: under /api/v1 and for the page under /projects.
+func (s *Server) conversationRoutes(g *gin.RouterGroup) {
+	g.GET("/messages", s.apiMessages)
+	g.POST("/messages", s.apiSend)
+	g.POST("/abort", s.apiAbort)
+	g.GET("/sessions", s.apiSessions)
+	g.POST("/sessions", s.apiNewSession)
+	g.POST("/permissions/:requestId", s.apiPermission)
+	g.POST("/questions/:requestId", s.apiQuestion)
+	g.GET("/models", s.apiModels)
+	g.GET("/stream", s.stream)
 }
 
 func (s *Server) parseTemplates() error {
@@ -215,7 +322,7 @@ func (s *Server) logRequests(c *gin.Context) {
 		attrs = append(attrs, "project_id", id)
 	}
 	s.Log.Info("http", attrs...)
-	if s.Metrics != nil && route != "/projects/:id/events" { // a stream's length is no latency
+	if s.Metrics != nil && !strings.HasSuffix(route, "/events") && !strings.HasSuffix(route, "/stream") { // a stream's length is no latency
 		if route == "" {
 			route = "unmatched"
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/doce-dev/doce/setups"
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -14,11 +15,39 @@ var errNotWaiting = &Error{Status: http.StatusConflict, Code: "not_waiting",
 	Message: "This setup is not waiting for an operator: only a setup stopped at a failed step can be retried or cancelled."}
 
 // setupError turns the setups package's refusals into answers a person can act on.
-func setupError(err error) error {
-	if errors.Is(err, setups.ErrNotWaiting) {
+func setupError(err error, p *store.Project) error {
+	switch {
+	case errors.Is(err, setups.ErrNotWaiting):
 		return errNotWaiting
+	case errors.Is(err, setups.ErrWrongState):
+		return errWrongState(p.Status)
+	case errors.Is(err, setups.ErrNoAnswer):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "setup_not_answering",
+			Message: "The setup did not answer in time: no worker is running it now. Try again in a minute."}
 	}
 	return err
+}
+
+// errWrongState says why a stop or start cannot begin from the project's status.
+func errWrongState(s status.Project) *Error {
+	msg := "The workspace cannot be stopped or started while the project is " + string(s) + "."
+	switch s {
+	case status.Ready:
+		msg = "The workspace is already running. Stop it first."
+	case status.Stopped:
+		msg = "The workspace is already stopped. Start it to use it."
+	case status.Stopping:
+		msg = "The workspace is stopping. Start it once it has stopped."
+	case status.Starting:
+		msg = "The workspace is starting. Stop it once it is ready."
+	case status.Pending, status.SettingUp:
+		msg = "The project is still being set up. Stop or start it once it is ready."
+	case status.SetupFailed:
+		msg = "The project's setup failed. Retry the setup first."
+	case status.Deleting, status.Deleted, status.Cancelled:
+		msg = "The project is " + string(s) + "; it has no workspace to stop or start."
+	}
+	return &Error{Status: http.StatusConflict, Code: "wrong_state", Message: msg}
 }
 
 // projectAction runs one of the actions below on the caller's own project.
@@ -29,14 +58,14 @@ func (s *Server) projectAction(action func(*Server, *gin.Context, *store.Project
 			return
 		}
 		if err := action(s, c, p); err != nil {
-			s.fail(c, setupError(err))
+			s.fail(c, setupError(err, p))
 			return
 		}
 		if isAPI(c) {
 			c.JSON(apiStatus, gin.H{"project": s.projectView(p)})
 			return
 		}
-		if p.Status == store.ProjectDeleting {
+		if p.Status == status.Deleting {
 			c.Redirect(http.StatusSeeOther, "/projects")
 			return
 		}
@@ -54,4 +83,12 @@ func cancelAction(s *Server, c *gin.Context, p *store.Project) error {
 
 func deleteAction(s *Server, c *gin.Context, p *store.Project) error {
 	return s.Setups.Delete(c.Request.Context(), p, currentUser(c).ID)
+}
+
+func stopAction(s *Server, c *gin.Context, p *store.Project) error {
+	return s.Setups.StopWorkspace(c.Request.Context(), p, currentUser(c).ID)
+}
+
+func startAction(s *Server, c *gin.Context, p *store.Project) error {
+	return s.Setups.StartWorkspace(c.Request.Context(), p, currentUser(c).ID)
 }

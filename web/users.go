@@ -36,7 +36,7 @@ func (s *Server) changePassword(c *gin.Context, in PasswordInput) error {
 }
 
 func (s *Server) accountPage(c *gin.Context) {
-	s.render(c, http.StatusOK, "account.html", gin.H{"Title": "Account", "Done": c.Query("done") != ""})
+	s.renderAccount(c, http.StatusOK, gin.H{"Done": c.Query("done") != "", "Revoked": c.Query("revoked") != ""})
 }
 
 func (s *Server) accountSubmit(c *gin.Context) {
@@ -48,7 +48,7 @@ func (s *Server) accountSubmit(c *gin.Context) {
 			s.fail(c, e)
 			return
 		}
-		s.render(c, e.Status, "account.html", gin.H{"Title": "Account", "Error": e})
+		s.renderAccount(c, e.Status, gin.H{"Error": e})
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/account?done=1")
@@ -99,7 +99,7 @@ func (s *Server) createUser(c *gin.Context, in NewUserInput) (*store.User, error
 	if in.Admin {
 		u.Role = store.RoleAdmin
 	}
-	if err := s.Store.CreateUser(c.Request.Context(), u); errors.Is(err, store.ErrConflict) {
+	if err := s.Store.AddUser(c.Request.Context(), u, currentUser(c).ID); errors.Is(err, store.ErrConflict) {
 		return nil, &Error{Status: http.StatusConflict, Code: "username_taken", Field: "username", Message: "That username is taken. Pick another."}
 	} else if err != nil {
 		return nil, err
@@ -130,8 +130,13 @@ func (s *Server) renderUsers(c *gin.Context, status int, formErr *Error, in NewU
 		s.fail(c, err)
 		return
 	}
-	in.Password = ""
-	s.render(c, status, "users.html", gin.H{"Title": "Users", "Users": us, "Form": in, "Error": formErr})
+	lockouts, err := s.lockouts(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	in.Password, in.Username = "", echo(in.Username, 64)
+	s.render(c, status, "users.html", gin.H{"Title": "Users", "Users": us, "Form": in, "Error": formErr, "Lockouts": lockouts, "Now": time.Now()})
 }
 
 func (s *Server) usersSubmit(c *gin.Context) {

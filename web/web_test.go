@@ -16,9 +16,12 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/migrations"
+	"github.com/doce-dev/doce/outbound"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/setups"
+	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/web"
 )
@@ -26,12 +29,18 @@ import (
 // These tests run the real router on a real SQLite database. They stop short of Vault and
 // Temporal, which the e2e tests cover.
 
+// loopbackAllowed lets key checks reach the tests' own servers on loopback.
+var loopbackAllowed, _ = outbound.Parse("127.0.0.1")
+
 type env struct {
 	srv   *httptest.Server
 	store *store.Store
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with a connector to workspaces (none answer in these tests).
+func newEnvWith(t *testing.T, ag *agent.Connector) *env {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "doce.db"))
 	if err != nil {
@@ -41,7 +50,7 @@ func newEnv(t *testing.T) *env {
 	if _, err := migrations.Up(context.Background(), st.DB); err != nil {
 		t.Fatal(err)
 	}
-	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Setups: &setups.Service{Store: st, Namespace: "default", UIURL: "http://ui"}, Verifier: &providers.Verifier{}}
+	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Setups: &setups.Service{Store: st, Namespace: "default", UIURL: "http://ui"}, Verifier: &providers.Verifier{HTTP: loopbackAllowed.Client(10 * time.Second)}, Agent: ag}
 	h, err := s.Handler()
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +193,7 @@ func TestUsersSeeOnlyTheirProjects(t *testing.T) {
 	alice, bob := e.user(t, "alice"), e.user(t, "bob")
 	a, _ := e.store.UserByUsername(context.Background(), "alice")
 	p := &store.Project{OwnerUserID: a.ID, Name: "Secret plan", Slug: "secret-plan", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
-	if _, _, err := e.store.CreateProject(context.Background(), p); err != nil {
+	if _, _, err := e.store.CreateProject(context.Background(), p, ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/projects/" + p.ID, "/api/v1/projects/" + p.ID} {
@@ -346,5 +355,105 @@ func TestAccountAndUsers(t *testing.T) {
 	}
 	if resp, _ := client().PostForm(e.srv.URL+"/login", url.Values{"username": {"bob"}, "password": {"bob password 2"}}); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("disabled bob signs in: %d", resp.StatusCode)
+	}
+}
+
+// Stop and start refuse what cannot be done now with a 409 saying why, and another user's
+// project is not found. (Accepted ones start workflows: the e2e tests cover those.)
+func TestStopAndStartRefusals(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.user(t, "alice"), e.user(t, "bob")
+	a, _ := e.store.UserByUsername(context.Background(), "alice")
+	p := &store.Project{OwnerUserID: a.ID, Name: "P", Slug: "p", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
+	if _, _, err := e.store.CreateProject(context.Background(), p, ""); err != nil {
+		t.Fatal(err)
+	}
+	call := func(c *http.Client, action string) (int, string) {
+		resp, err := c.Post(e.srv.URL+"/api/v1/projects/"+p.ID+"/"+action, "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Error struct{ Code, Message string }
+		}
+		json.Unmarshal([]byte(read(t, resp)), &got)
+		return resp.StatusCode, got.Error.Message
+	}
+	for _, tc := range []struct {
+		status      status.Project
+		action, msg string
+	}{
+		{status.SettingUp, "stop", "still being set up"},
+		{status.SettingUp, "start", "still being set up"},
+		{status.Ready, "start", "already running"},
+		{status.Stopped, "stop", "already stopped"},
+		{status.Stopping, "start", "is stopping"},
+		{status.Starting, "stop", "is starting"},
+		{status.SetupFailed, "start", "Retry the setup first"},
+	} {
+		p.Status = tc.status
+		if _, err := e.store.TransitionProject(context.Background(), p.ID, status.Live, p.Status, ""); err != nil {
+			t.Fatal(err)
+		}
+		code, msg := call(alice, tc.action)
+		if code != http.StatusConflict || !strings.Contains(msg, tc.msg) {
+			t.Errorf("%s of a %s project: %d %q, want 409 saying %q", tc.action, tc.status, code, msg, tc.msg)
+		}
+		if got, _ := e.store.Project(context.Background(), p.ID); got.Status != tc.status {
+			t.Errorf("a refused %s moved the project from %s to %s", tc.action, tc.status, got.Status)
+		}
+	}
+	for _, action := range []string{"stop", "start"} {
+		if code, _ := call(bob, action); code != http.StatusNotFound {
+			t.Errorf("bob %s of alice's project: %d, want 404", action, code)
+		}
+	}
+}
+
+// TestFinishedSetupProgressIsReadFromTheDatabase: this server has no Temporal client at all,
+// so a progress query would fail the request; finished setups answer from their row.
+func TestFinishedSetupProgressIsReadFromTheDatabase(t *testing.T) {
+	e := newEnv(t)
+	alice := e.user(t, "alice")
+	a, _ := e.store.UserByUsername(context.Background(), "alice")
+	ctx := context.Background()
+	ready := &store.Project{OwnerUserID: a.ID, Name: "Ready", Slug: "ready", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
+	failed := &store.Project{OwnerUserID: a.ID, Name: "Failed", Slug: "failed", Prompt: "x", ProviderID: "openai", ModelID: "gpt-5"}
+	for _, p := range []*store.Project{ready, failed} {
+		if _, _, err := e.store.CreateProject(ctx, p, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ready.Status, ready.WorkflowID = status.Ready, "project-setup:"+ready.ID
+	failed.Status, failed.WorkflowID = status.SetupFailed, "project-setup:"+failed.ID
+	failed.SetupProgress = `{"state":"waiting-for-operator","runs":1,"steps":[{"name":"docker.composeUp","title":"Start the workspace","status":"failed","error":"no image"}]}`
+	for _, p := range []*store.Project{ready, failed} {
+		if err := e.store.RecordSetupStarted(ctx, p.ID, p.WorkflowID); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.RecordSetupProgress(ctx, p.ID, "", p.Status, "", p.SetupProgress); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		p    *store.Project
+		want []string
+	}{
+		{ready, []string{`"state":"completed"`, `"name":"opencode.sendInitialPrompt"`, `"status":"done"`}},
+		{failed, []string{`"state":"waiting-for-operator"`, `"error":"no image"`}},
+	} {
+		resp, err := alice.Get(e.srv.URL + "/api/v1/projects/" + tc.p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := read(t, resp)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", tc.p.Name, resp.StatusCode, body)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: %s lacks %s", tc.p.Name, body, w)
+			}
+		}
 	}
 }

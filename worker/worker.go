@@ -4,15 +4,16 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/doce-dev/doce/activities"
 	"github.com/doce-dev/doce/workflows"
@@ -26,6 +27,7 @@ type Activities struct {
 	Connections *activities.Connections
 	Rewrap      *activities.Rewrap
 	OAuth       *activities.OAuth
+	Pool        *activities.Pool
 }
 
 // New returns a worker on taskQueue with every doce workflow and activity registered. It does
@@ -41,14 +43,7 @@ func New(c client.Client, taskQueue string, acts Activities) sdkworker.Worker {
 
 // Register adds every workflow and activity to r under the names the workflows use.
 func Register(r sdkworker.Registry, acts Activities) {
-	r.RegisterWorkflowWithOptions(workflows.ProjectSetup, workflow.RegisterOptions{Name: "ProjectSetup"})
-	r.RegisterWorkflowWithOptions(workflows.ProjectTeardown, workflow.RegisterOptions{Name: "ProjectTeardown"})
-	r.RegisterWorkflowWithOptions(workflows.ProjectEnsureRunning, workflow.RegisterOptions{Name: "ProjectEnsureRunning"})
-	r.RegisterWorkflowWithOptions(workflows.ProviderDisconnect, workflow.RegisterOptions{Name: "ProviderDisconnect"})
-	r.RegisterWorkflowWithOptions(workflows.CredentialRewrap, workflow.RegisterOptions{Name: "CredentialRewrap"})
-	r.RegisterWorkflowWithOptions(workflows.OAuthLogin, workflow.RegisterOptions{Name: "OAuthLogin"})
-	r.RegisterWorkflowWithOptions(workflows.OAuthRefresh, workflow.RegisterOptions{Name: "OAuthRefresh"})
-	r.RegisterWorkflowWithOptions(workflows.CredentialPush, workflow.RegisterOptions{Name: "CredentialPush"})
+	workflows.Register(r)
 	reg := func(fn any, name string) { r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
 	reg(acts.Docker.ComposeUp, workflows.ActComposeUp)
 	reg(acts.OpenCode.WaitHealthy, workflows.ActWaitHealthy)
@@ -71,6 +66,34 @@ func Register(r sdkworker.Registry, acts Activities) {
 	reg(acts.OAuth.DeviceWait, workflows.ActOAuthWait)
 	reg(acts.OAuth.RefreshPlan, workflows.ActOAuthPlan)
 	reg(acts.OAuth.Refresh, workflows.ActOAuthRefresh)
+	reg(acts.Projects.Transition, workflows.ActTransition)
+	reg(acts.Projects.WatchIdle, workflows.ActWatchIdle)
+	reg(acts.Docker.Stop, workflows.ActStopWorkspace)
+	reg(acts.OpenCode.IdleCheck, workflows.ActIdleCheck)
+	reg(acts.Pool.Plan, workflows.ActPoolPlan)
+	reg(acts.Pool.Create, workflows.ActPoolCreate)
+	reg(acts.Pool.Remove, workflows.ActPoolRemove)
+}
+
+// ConfigurePool hands the workspace pool of taskQueue its configuration, starting its
+// reconciler when it is not running. With size 0 it only tells a running one (which then
+// removes what it holds); it starts none.
+func ConfigurePool(ctx context.Context, c client.Client, taskQueue string, cfg workflows.PoolConfig) error {
+	id := workflows.PoolWorkflowID(taskQueue)
+	if cfg.Size == 0 {
+		err := c.SignalWorkflow(ctx, id, "", workflows.SignalPoolConfigure, cfg)
+		var notFound *serviceerror.NotFound
+		if err != nil && !errors.As(err, &notFound) {
+			return fmt.Errorf("worker: unable to configure the workspace pool: %w", err)
+		}
+		return nil
+	}
+	_, err := c.SignalWithStartWorkflow(ctx, id, workflows.SignalPoolConfigure, cfg,
+		client.StartWorkflowOptions{TaskQueue: taskQueue}, workflows.TypeWorkspacePool, workflows.PoolState{Config: cfg})
+	if err != nil {
+		return fmt.Errorf("worker: unable to start the workspace pool: %w", err)
+	}
+	return nil
 }
 
 // EnsureSearchAttributes registers doce's custom search attributes on the namespace when

@@ -6,6 +6,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/doce-dev/doce/status"
 )
 
 // setupStep is one step of ProjectSetup with the options it runs under. Retry policies sit next
@@ -100,8 +102,8 @@ var composeDownOpts = workflow.ActivityOptions{
 // never makes a second container, session or prompt.
 //
 // A step that has exhausted its retries does not end the run: the setup records why, marks
-// itself waiting-for-operator and waits for a retry signal (resume at the failed step) or a
-// cancel signal (tear down), giving up after OperatorWait.
+// itself waiting-for-operator and waits for a retry update (resume at the failed step) or a
+// cancel update (tear down), giving up after OperatorWait.
 func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 	progress := newProgress()
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return *progress, nil }); err != nil {
@@ -113,11 +115,15 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 	}
 	retryCh := workflow.GetSignalChannel(ctx, SignalRetry)
 	cancelCh := workflow.GetSignalChannel(ctx, SignalCancel)
+	op, err := newOperatorGate(ctx)
+	if err != nil {
+		return err
+	}
 
 	for i := 0; i < len(setupSteps); {
 		st := setupSteps[i]
 		progress.start(i, workflow.Now(ctx))
-		if err := setState(ctx, StateRunning, st.name); err != nil {
+		if err := setState(ctx, status.SetupRunning, st.name); err != nil {
 			return err
 		}
 		err := runStep(ctx, st, in.ProjectID)
@@ -132,63 +138,122 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 		reason := failureReason(err)
 		progress.fail(i, workflow.Now(ctx), reason)
 		workflow.GetLogger(ctx).Error("setup step failed; waiting for an operator", "step", st.name, "error", err)
-		if err := setState(ctx, StateWaiting, st.name); err != nil {
+		op.open(ctx, retryCh, cancelCh)
+		if err := setState(ctx, status.SetupWaiting, st.name); err != nil {
 			return err
 		}
-		record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Step: st.name, Status: "failed", Error: reason})
+		record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Step: st.name, Status: "failed", Error: reason, Progress: progress.clone()})
 
-		switch awaitOperator(ctx, retryCh, cancelCh, wait) {
+		switch op.await(ctx, retryCh, cancelCh, wait) {
 		case SignalRetry:
 			progress.Runs++
 			record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Step: st.name, Status: "setting-up"})
 		case SignalCancel:
 			return cancelSetup(ctx, progress, in.ProjectID)
 		default:
-			progress.State = StateFailed
-			_ = setState(ctx, StateFailed, st.name)
+			progress.State = status.SetupGaveUp
+			_ = setState(ctx, status.SetupGaveUp, st.name)
 			return temporal.NewNonRetryableApplicationError(
 				"no operator retried or cancelled within "+wait.String()+"; last failure: "+reason, "OperatorTimeout", err)
 		}
 	}
-	progress.State = StateCompleted
-	if err := setState(ctx, StateCompleted, ""); err != nil {
+	progress.State = status.SetupCompleted
+	if err := setState(ctx, status.SetupCompleted, ""); err != nil {
 		return err
 	}
-	record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Status: "ready"})
+	record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Status: "ready", Progress: progress.clone()})
+	if workflow.GetVersion(ctx, "watch-idle", workflow.DefaultVersion, 1) == 1 {
+		watchIdle(ctx, in.ProjectID)
+	}
 	return nil
 }
 
-// awaitOperator blocks until a retry or cancel signal arrives, or wait passes ("").
-func awaitOperator(ctx workflow.Context, retryCh, cancelCh workflow.ReceiveChannel, wait time.Duration) string {
+// operatorGate takes an operator's retry or cancel while the setup waits: as an update (whose
+// validator refuses it unless the setup is waiting and nothing was decided yet), or as a signal
+// from an older caller.
+type operatorGate struct {
+	waiting  bool
+	decision string
+	decided  workflow.Channel // the update handlers hand the decision to await
+}
+
+func newOperatorGate(ctx workflow.Context) (*operatorGate, error) {
+	g := &operatorGate{decided: workflow.NewBufferedChannel(ctx, 1)}
+	for _, name := range []string{UpdateRetry, UpdateCancel} {
+		err := workflow.SetUpdateHandlerWithOptions(ctx, name,
+			func(ctx workflow.Context) error {
+				// Two updates can pass their validators in one workflow task; the first decides.
+				if err := g.validate(); err != nil {
+					return err
+				}
+				g.decision = name
+				g.decided.SendAsync(name)
+				return nil
+			},
+			workflow.UpdateHandlerOptions{Validator: g.validate})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+func (g *operatorGate) validate() error {
+	if !g.waiting || g.decision != "" {
+		return temporal.NewApplicationError("the setup is not waiting for an operator", ErrTypeNotWaiting)
+	}
+	return nil
+}
+
+// open starts a wait. Runs started since the updates drop signals sent while they were not
+// waiting: such a signal is a retry that lost a race, not a request to retry this failure.
+func (g *operatorGate) open(ctx workflow.Context, retryCh, cancelCh workflow.ReceiveChannel) {
+	if workflow.GetVersion(ctx, "operator-updates", workflow.DefaultVersion, 1) >= 1 {
+		for retryCh.ReceiveAsync(nil) {
+		}
+		for cancelCh.ReceiveAsync(nil) {
+		}
+	}
+	g.waiting, g.decision = true, ""
+}
+
+// await blocks until a retry or cancel arrives (by update or signal), or wait passes ("").
+func (g *operatorGate) await(ctx workflow.Context, retryCh, cancelCh workflow.ReceiveChannel, wait time.Duration) string {
+	defer func() { g.waiting = false }()
 	timerCtx, stopTimer := workflow.WithCancel(ctx)
 	defer stopTimer()
 	got := ""
 	workflow.NewSelector(ctx).
+		AddReceive(g.decided, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &got) }).
 		AddReceive(retryCh, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); got = SignalRetry }).
 		AddReceive(cancelCh, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); got = SignalCancel }).
 		AddFuture(workflow.NewTimer(timerCtx, wait), func(workflow.Future) {}).
 		Select(ctx)
+	if got == "" {
+		g.decided.ReceiveAsync(&got) // an update taken as the timer fired still counts
+	}
+	g.decision = got
 	return got
 }
 
 // cancelSetup removes the workspace and marks the project cancelled.
 func cancelSetup(ctx workflow.Context, progress *Progress, projectID string) error {
-	progress.State = StateCancelled
+	progress.State = status.SetupCancelled
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, composeDownOpts), ActComposeDown, StepInput{ProjectID: projectID}).Get(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := setState(ctx, StateCancelled, ""); err != nil {
+	if err := setState(ctx, status.SetupCancelled, ""); err != nil {
 		return err
 	}
-	record(ctx, ProgressUpdate{ProjectID: projectID, Status: "cancelled"})
+	record(ctx, ProgressUpdate{ProjectID: projectID, Status: "cancelled", Progress: progress.clone()})
 	return nil
 }
 
 // setState keeps the run's search attributes current, so the Temporal UI and `temporal
 // workflow list --query` find setups by state and step.
-func setState(ctx workflow.Context, state, step string) error {
-	return workflow.UpsertTypedSearchAttributes(ctx, SASetupState.ValueSet(state), SASetupStep.ValueSet(step))
+func setState(ctx workflow.Context, state status.Setup, step string) error {
+	return workflow.UpsertTypedSearchAttributes(ctx, SASetupState.ValueSet(string(state)), SASetupStep.ValueSet(step))
 }
 
 func runStep(ctx workflow.Context, st setupStep, projectID string) error {
@@ -230,8 +295,25 @@ func failureReason(err error) string {
 	return err.Error()
 }
 
+// clone is a copy of p for an activity's input.
+func (p *Progress) clone() *Progress {
+	c := *p
+	c.Steps = append([]StepProgress(nil), p.Steps...)
+	return &c
+}
+
+// CompletedProgress is the step table of a setup that finished before its table was recorded.
+func CompletedProgress() *Progress {
+	p := newProgress()
+	p.State = status.SetupCompleted
+	for i := range p.Steps {
+		p.Steps[i].Status = StepDone
+	}
+	return p
+}
+
 func newProgress() *Progress {
-	p := &Progress{State: StateRunning, Runs: 1}
+	p := &Progress{State: status.SetupRunning, Runs: 1}
 	for _, st := range setupSteps {
 		p.Steps = append(p.Steps, StepProgress{Name: st.name, Title: st.title, Status: StepPending})
 	}
@@ -239,7 +321,7 @@ func newProgress() *Progress {
 }
 
 func (p *Progress) start(i int, now time.Time) {
-	p.State = StateRunning
+	p.State = status.SetupRunning
 	p.Steps[i].Status, p.Steps[i].StartedAt, p.Steps[i].FinishedAt, p.Steps[i].Error = StepRunning, &now, nil, ""
 }
 
@@ -249,5 +331,5 @@ func (p *Progress) done(i int, now time.Time) {
 
 func (p *Progress) fail(i int, now time.Time, reason string) {
 	p.Steps[i].Status, p.Steps[i].FinishedAt, p.Steps[i].Error = StepFailed, &now, reason
-	p.State = StateWaiting
+	p.State = status.SetupWaiting
 }

@@ -11,6 +11,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/doce-dev/doce/status"
 )
 
 // newEnv registers no-op activities under doce's names so the test env knows their
@@ -20,7 +22,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(ProjectSetup, workflow.RegisterOptions{Name: "ProjectSetup"})
 	step := func(context.Context, StepInput) error { return nil }
-	for _, name := range []string{ActWaitHealthy, ActSetProviderCredentials, ActSendInitialPrompt} {
+	for _, name := range []string{ActWaitHealthy, ActSetProviderCredentials, ActSendInitialPrompt, ActWatchIdle} {
 		env.RegisterActivityWithOptions(step, activity.RegisterOptions{Name: name})
 	}
 	env.RegisterActivityWithOptions(func(context.Context, StepInput) (ComposeUpResult, error) { return ComposeUpResult{}, nil },
@@ -43,12 +45,14 @@ func TestProjectSetupRunsStepsInOrder(t *testing.T) {
 	}
 	env.OnActivity(ActSessionCreate, mock.Anything, in).Run(func(mock.Arguments) { order = append(order, ActSessionCreate) }).Return(SessionResult{SessionID: "ses_1"}, nil)
 	env.OnActivity(ActRecordProgress, mock.Anything, mock.Anything).Run(func(args mock.Arguments) { records = append(records, args[1].(ProgressUpdate)) }).Return(nil)
+	env.OnActivity(ActWatchIdle, mock.Anything, in).Run(func(mock.Arguments) { order = append(order, ActWatchIdle) }).Return(nil)
 
 	env.ExecuteWorkflow(ProjectSetup, SetupInput{ProjectID: "p1", RequestedBy: "u1"})
 	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
 		t.Fatalf("workflow: completed=%v err=%v", env.IsWorkflowCompleted(), env.GetWorkflowError())
 	}
-	want := []string{ActComposeUp, ActWaitHealthy, ActSetProviderCredentials, ActSessionCreate, ActSendInitialPrompt}
+	// A ready workspace gets its idle watch.
+	want := []string{ActComposeUp, ActWaitHealthy, ActSetProviderCredentials, ActSessionCreate, ActSendInitialPrompt, ActWatchIdle}
 	if len(order) != len(want) {
 		t.Fatalf("ran %v, want %v", order, want)
 	}
@@ -68,7 +72,7 @@ func TestProjectSetupRunsStepsInOrder(t *testing.T) {
 	if err := v.Get(&p); err != nil {
 		t.Fatal(err)
 	}
-	if p.State != StateCompleted {
+	if p.State != status.SetupCompleted {
 		t.Errorf("state %s, want completed", p.State)
 	}
 	for _, s := range p.Steps {
@@ -114,14 +118,14 @@ func TestProjectSetupWaitsForOperatorThenResumes(t *testing.T) {
 			t.Errorf("credentials attempted %d times before waiting, want 3", attempts)
 		}
 		p := queryProgress(t, env)
-		if p.State != StateWaiting || p.Steps[2].Status != StepFailed || p.Steps[2].Error != "opencode: 500" {
+		if p.State != status.SetupWaiting || p.Steps[2].Status != StepFailed || p.Steps[2].Error != "opencode: 500" {
 			t.Errorf("progress while waiting: %+v", p)
 		}
 		if last := records[len(records)-1]; last.Status != "failed" || last.Step != ActSetProviderCredentials || last.Error != "opencode: 500" {
 			t.Errorf("recorded %+v, want the failure", last)
 		}
 		fixed = true
-		env.SignalWorkflow(SignalRetry, nil)
+		env.UpdateWorkflowNoRejection(UpdateRetry, "retry-1", t)
 	}, time.Hour)
 
 	env.ExecuteWorkflow(ProjectSetup, SetupInput{ProjectID: "p1"})
@@ -132,12 +136,13 @@ func TestProjectSetupWaitsForOperatorThenResumes(t *testing.T) {
 		t.Errorf("composeUp ran %d times, want 1 (retry resumes at the failed step)", composeUps)
 	}
 	p := queryProgress(t, env)
-	if p.State != StateCompleted || p.Runs != 2 {
+	if p.State != status.SetupCompleted || p.Runs != 2 {
 		t.Errorf("final progress: state %s runs %d", p.State, p.Runs)
 	}
 }
 
-// A final error waits too; cancel tears the workspace down.
+// A final error waits too; cancel tears the workspace down. (The cancel here is a signal, as an
+// older doce sends it during an upgrade: a waiting run still takes it.)
 func TestProjectSetupCancelWhileWaiting(t *testing.T) {
 	env := newEnv(t)
 	attempts, downs := 0, 0
@@ -162,7 +167,7 @@ func TestProjectSetupCancelWhileWaiting(t *testing.T) {
 	if attempts != 1 || downs != 1 {
 		t.Errorf("attempts %d (want 1), composeDown %d (want 1)", attempts, downs)
 	}
-	if p := queryProgress(t, env); p.State != StateCancelled {
+	if p := queryProgress(t, env); p.State != status.SetupCancelled {
 		t.Errorf("state %s, want cancelled", p.State)
 	}
 }
@@ -177,7 +182,74 @@ func TestProjectSetupGivesUpAfterOperatorWait(t *testing.T) {
 	if !errors.As(env.GetWorkflowError(), &appErr) || appErr.Type() != "OperatorTimeout" {
 		t.Fatalf("workflow error %v, want OperatorTimeout", env.GetWorkflowError())
 	}
-	if p := queryProgress(t, env); p.State != StateFailed {
+	if p := queryProgress(t, env); p.State != status.SetupGaveUp {
 		t.Errorf("state %s, want failed", p.State)
+	}
+}
+
+// outcome records how an update ended.
+type outcome struct {
+	accepted bool
+	err      error
+}
+
+func update(env *testsuite.TestWorkflowEnvironment, name, id string, into *outcome) {
+	env.UpdateWorkflow(name, id, &testsuite.TestUpdateCallback{
+		OnAccept:   func() { into.accepted = true },
+		OnReject:   func(err error) { into.err = err },
+		OnComplete: func(_ any, err error) { into.err = err },
+	})
+}
+
+// Retry and cancel are updates refused unless the setup waits: one sent while a step runs is
+// refused at once (and does not retry the failure that follows), of two sent while it waits
+// only the first is taken, and a signal sent while it was not waiting is dropped.
+func TestProjectSetupUpdatesRefusedUnlessWaiting(t *testing.T) {
+	env := newEnv(t)
+	attempts := 0
+	env.OnActivity(ActComposeUp, mock.Anything, mock.Anything).Return(ComposeUpResult{HostPort: 1}, nil)
+	env.OnActivity(ActWaitHealthy, mock.Anything, mock.Anything).Return(func(context.Context, StepInput) error {
+		attempts++
+		if attempts <= 3 { // fails, waits; once retried, passes
+			return errors.New("opencode: not healthy")
+		}
+		return nil
+	})
+	env.OnActivity(ActSetProviderCredentials, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(ActSessionCreate, mock.Anything, mock.Anything).Return(SessionResult{SessionID: "ses_1"}, nil)
+	env.OnActivity(ActSendInitialPrompt, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(ActRecordProgress, mock.Anything, mock.Anything).Return(nil)
+
+	var early, first, second outcome
+	env.RegisterDelayedCallback(func() {
+		// composeUp has run, waitHealthy is failing: not waiting yet.
+		update(env, UpdateRetry, "early", &early)
+		env.SignalWorkflow(SignalRetry, nil) // an old caller's retry that lost the race
+	}, 0)
+	env.RegisterDelayedCallback(func() {
+		if p := queryProgress(t, env); p.State != status.SetupWaiting {
+			t.Errorf("state %s, want waiting", p.State)
+		}
+		update(env, UpdateRetry, "first", &first)
+		update(env, UpdateCancel, "second", &second)
+	}, time.Hour)
+
+	env.ExecuteWorkflow(ProjectSetup, SetupInput{ProjectID: "p1"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow: %v", err)
+	}
+	var appErr *temporal.ApplicationError
+	if early.accepted || !errors.As(early.err, &appErr) || appErr.Type() != ErrTypeNotWaiting {
+		t.Errorf("retry while running: accepted=%v err=%v, want refused NotWaiting", early.accepted, early.err)
+	}
+	if !first.accepted || first.err != nil {
+		t.Errorf("first retry while waiting: accepted=%v err=%v", first.accepted, first.err)
+	}
+	if second.err == nil || !errors.As(second.err, &appErr) || appErr.Type() != ErrTypeNotWaiting {
+		t.Errorf("second update while waiting: accepted=%v err=%v, want refused", second.accepted, second.err)
+	}
+	p := queryProgress(t, env)
+	if p.State != status.SetupCompleted || p.Runs != 2 || attempts != 4 {
+		t.Errorf("final: state %s runs %d health attempts %d; want completed after one operator retry (the stale signal dropped)", p.State, p.Runs, attempts)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 )
 
 // TestReplayRecordedHistories replays histories of real runs (recorded by the e2e tests with
@@ -19,14 +18,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflowWithOptions(ProjectSetup, workflow.RegisterOptions{Name: "ProjectSetup"})
-			r.RegisterWorkflowWithOptions(ProjectTeardown, workflow.RegisterOptions{Name: "ProjectTeardown"})
-			r.RegisterWorkflowWithOptions(ProjectEnsureRunning, workflow.RegisterOptions{Name: "ProjectEnsureRunning"})
-			r.RegisterWorkflowWithOptions(ProviderDisconnect, workflow.RegisterOptions{Name: "ProviderDisconnect"})
-			r.RegisterWorkflowWithOptions(CredentialRewrap, workflow.RegisterOptions{Name: "CredentialRewrap"})
-			r.RegisterWorkflowWithOptions(OAuthLogin, workflow.RegisterOptions{Name: "OAuthLogin"})
-			r.RegisterWorkflowWithOptions(OAuthRefresh, workflow.RegisterOptions{Name: "OAuthRefresh"})
-			r.RegisterWorkflowWithOptions(CredentialPush, workflow.RegisterOptions{Name: "CredentialPush"})
+			Register(r)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}

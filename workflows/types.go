@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/doce-dev/doce/status"
 )
 
 // Activity type names, as registered by the worker and shown in the Temporal UI's timeline.
@@ -56,19 +58,24 @@ var (
 // SearchAttributeKeys lists every key above, for registration.
 var SearchAttributeKeys = []temporal.SearchAttributeKey{SAProjectID, SAUserID, SASetupStep, SASetupState, SAProviderID}
 
-// Setup states, the values of DoceSetupState.
+// Updates ProjectSetup takes while it waits for an operator. Their validators refuse them
+// unless the setup is waiting, so a caller learns at once whether its retry or cancel was taken.
 const (
-	StateRunning   = "running"
-	StateWaiting   = "waiting-for-operator"
-	StateCompleted = "completed"
-	StateCancelled = "cancelled"
-	StateFailed    = "failed" // gave up waiting for an operator
+	UpdateRetry  = "retry"  // resume from the failed step
+	UpdateCancel = "cancel" // tear the workspace down and stop
 )
 
-// Signals ProjectSetup takes while it waits for an operator.
+// Signals of the same names did the same before the updates; runs still take them while
+// waiting, for callers of an older doce during an upgrade. A signal sent while the setup was
+// not waiting is dropped when it next waits (it used to retry the next failure unasked).
 const (
-	SignalRetry  = "retry"  // resume from the failed step
-	SignalCancel = "cancel" // tear the workspace down and stop
+	SignalRetry  = "retry"
+	SignalCancel = "cancel"
+)
+
+// Error types of a refused retry or cancel update.
+const (
+	ErrTypeNotWaiting = "NotWaiting"
 )
 
 // DefaultOperatorWait is how long a failed setup waits for retry or cancel before giving up.
@@ -115,8 +122,10 @@ type SessionResult struct {
 type ProgressUpdate struct {
 	ProjectID string
 	Step      string
-	Status    string // the project's status: setting-up, ready, failed
+	Status    status.Project
 	Error     string
+	// Progress is the step table at this moment, so pages of finished setups need no query.
+	Progress *Progress `json:",omitempty"`
 }
 
 // Step statuses in the progress table.
@@ -139,7 +148,7 @@ type StepProgress struct {
 
 // Progress is what the progress query returns.
 type Progress struct {
-	State string `json:"state"`
+	State status.Setup `json:"state"`
 	// Runs counts how often the setup was started from a failed step by an operator, plus one.
 	Runs  int            `json:"runs"`
 	Steps []StepProgress `json:"steps"`

@@ -9,6 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -30,16 +35,50 @@ const (
 	LabelComposeService = "com.docker.compose.service"
 	LabelProject        = "dev.doce.project"
 	LabelManaged        = "dev.doce.managed"
+	// LabelPool marks a workspace made for the pool. Labels cannot change, so it stays on a
+	// workspace a project claimed; the database says which are still unclaimed.
+	LabelPool = "dev.doce.pool"
 )
+
+// Where things are in the workspace image (scripts/workspace-image.sh).
+const (
+	// AgentUID owns the project and the home; the agent and OpenCode run as this user.
+	AgentUID = 1000
+	// HomeDir is the agent's home, a volume: OpenCode's state (AuthFile, sessions, snapshots),
+	// npm's and pip's caches.
+	HomeDir = "/home/agent"
+	// AuthFile is where OpenCode keeps the credentials set through PUT /auth.
+	AuthFile = HomeDir + "/.local/share/opencode/auth.json"
+	// AppPort is the port an app the agent serves listens on (on 0.0.0.0), for the preview.
+	AppPort = 3000
+)
+
+// previewPort is AppPort as Docker names it. doce publishes it on loopback, like OpenCode's
+// port, and serves it to the project's owner through its preview proxy only.
+var previewPort = nat.Port(strconv.Itoa(AppPort) + "/tcp")
 
 const (
 	openCodePort  = nat.Port("4096/tcp")
 	workspaceDir  = "/workspace"
-	stateDir      = "/root/.local/share/opencode" // OpenCode's auth.json and sessions
 	serviceName   = "opencode"
 	configFile    = "opencode.json"
+	agentsFile    = "AGENTS.md"
 	portWaitLimit = 5 * time.Second
+	// tmpSize bounds /tmp, a tmpfs whose pages count against the memory limit.
+	tmpSize = "256m"
 )
+
+// agentsMD tells the agent where it is. It never holds a secret: the agent and anything it
+// runs read it.
+var agentsMD = []byte(`# A doce project
+
+You are working in a doce project's workspace.
+
+- The project is the working directory, ` + workspaceDir + `, a git repository. Keep its files there.
+- An app you serve must listen on 0.0.0.0, port ` + strconv.Itoa(AppPort) + ` (also in $PORT): that is the port doce previews.
+- You run as an unprivileged user without root or sudo; the system directories are read-only.
+  Install into the project or your home: ` + "`npm install`" + `, ` + "`python3 -m venv .venv`" + `. /tmp is small.
+`)
 
 // ErrImageMissing means the OpenCode image is not on the Docker host; retrying will not help.
 var ErrImageMissing = errors.New("workspace: image not found")
@@ -78,10 +117,13 @@ type Spec struct {
 	Image       string
 	Password    string // OPENCODE_SERVER_PASSWORD
 	MemoryBytes int64
+	PidsLimit   int64 // processes and threads; bounds a fork bomb
 	// OpenCodeConfig is written to /workspace/opencode.json before the container starts.
 	OpenCodeConfig []byte
 	// DNS, when set, are the only name servers the workspace asks (an air-gapped site's own).
 	DNS []string
+	// Pooled marks a prebuilt workspace, started before any project claims it.
+	Pooled bool
 }
 
 // Workspace is a running workspace.
@@ -89,6 +131,9 @@ type Workspace struct {
 	ContainerID   string
 	ContainerName string
 	HostPort      int
+	// PreviewHostPort is where AppPort is published; 0 for a container made before
+	// previews, which published none.
+	PreviewHostPort int
 }
 
 // Names of a project's Docker objects.
@@ -109,13 +154,43 @@ func labels(projectID, service string) map[string]string {
 	return l
 }
 
+func containerLabels(s Spec) map[string]string {
+	l := labels(s.ProjectID, serviceName)
+	if s.Pooled {
+		l[LabelPool] = "true"
+	}
+	return l
+}
+
+// PooledIDs lists the ids of every workspace made for the pool, claimed or not.
+func (m *Manager) PooledIDs(ctx context.Context) ([]string, error) {
+	cs, err := m.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelPool+"=true"))})
+	if err != nil {
+		return nil, fmt.Errorf("workspace: unable to list pooled containers: %w", err)
+	}
+	ids := make([]string, 0, len(cs))
+	for _, c := range cs {
+		ids = append(ids, c.Labels[LabelProject])
+	}
+	return ids, nil
+}
+
+// Pooled reports whether the project's workspace was made for the pool (and claimed since).
+func (m *Manager) Pooled(ctx context.Context, projectID string) (bool, error) {
+	c, err := m.docker.ContainerInspect(ctx, containerName(projectID))
+	if err != nil {
+		return false, fmt.Errorf("workspace: unable to inspect container: %w", err)
+	}
+	return c.Config.Labels[LabelPool] == "true", nil
+}
+
 // Up brings a project's workspace up, creating what is missing and starting what is stopped.
 func (m *Manager) Up(ctx context.Context, s Spec) (Workspace, error) {
 	// The network and the volumes do not depend on each other: make them at once, since the
 	// network (iptables) is the slow one and a setup waits on all three.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return m.ensureNetwork(gctx, s.ProjectID) })
-	for _, v := range []string{"workspace", "state"} {
+	for _, v := range []string{"workspace", "home"} {
 		g.Go(func() error {
 			_, err := m.docker.VolumeCreate(gctx, volume.CreateOptions{Name: volumeName(s.ProjectID, v), Labels: labels(s.ProjectID, "")})
 			if err != nil {
@@ -151,24 +226,40 @@ func (m *Manager) ensureNetwork(ctx context.Context, projectID string) error {
 func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 	name := containerName(s.ProjectID)
 	if c, err := m.docker.ContainerInspect(ctx, name); err == nil {
-		return c.ID, nil
+		// A prebuilt workspace was started before its project was known: it gets the
+		// project's configuration now. A file already there (the agent's edits) is kept.
+		return c.ID, m.writeConfigIfMissing(ctx, c.ID, s.OpenCodeConfig)
 	} else if !cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("workspace: unable to inspect container: %w", err)
 	}
 	cfg := &container.Config{
 		Image:        s.Image,
-		Env:          []string{"OPENCODE_SERVER_PASSWORD=" + s.Password},
-		ExposedPorts: nat.PortSet{openCodePort: {}},
-		Labels:       labels(s.ProjectID, serviceName),
+		User:         fmt.Sprintf("%d:%d", AgentUID, AgentUID),
+		Env:          []string{"OPENCODE_SERVER_PASSWORD=" + s.Password, "PORT=" + strconv.Itoa(AppPort)},
+		ExposedPorts: nat.PortSet{openCodePort: {}, previewPort: {}},
+		Labels:       containerLabels(s),
 		WorkingDir:   workspaceDir,
 	}
+	pids := s.PidsLimit
 	host := &container.HostConfig{
-		PortBindings: nat.PortMap{openCodePort: {{HostIP: m.publishHost, HostPort: ""}}}, // Docker picks the port
-		Mounts: []mount.Mount{
-			{Type: mount.TypeVolume, Source: volumeName(s.ProjectID, "workspace"), Target: workspaceDir},
-			{Type: mount.TypeVolume, Source: volumeName(s.ProjectID, "state"), Target: stateDir},
+		// Docker picks the ports.
+		PortBindings: nat.PortMap{
+			openCodePort: {{HostIP: m.publishHost, HostPort: ""}},
+			previewPort:  {{HostIP: m.publishHost, HostPort: ""}},
 		},
-		Resources:     container.Resources{Memory: s.MemoryBytes},
+		// The agent runs whatever a prompt leads it to: it gets no capability, cannot gain
+		// privileges through setuid binaries, and writes only the project, its home and /tmp.
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		ReadonlyRootfs: true,
+		Mounts: []mount.Mount{
+			// New volumes take the image's directories with their owner (the agent).
+			{Type: mount.TypeVolume, Source: volumeName(s.ProjectID, "workspace"), Target: workspaceDir},
+			{Type: mount.TypeVolume, Source: volumeName(s.ProjectID, "home"), Target: HomeDir},
+		},
+		// exec: build tools (node-gyp, pip) run what they unpack in /tmp.
+		Tmpfs:         map[string]string{"/tmp": "rw,exec,nosuid,nodev,mode=1777,size=" + tmpSize},
+		Resources:     container.Resources{Memory: s.MemoryBytes, PidsLimit: &pids},
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
 		// Lets a workspace reach an LLM served on the Docker host (self-hosted models).
 		ExtraHosts: []string{"host.docker.internal:host-gateway"},
@@ -187,14 +278,67 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 		}
 		return c.ID, nil
 	case cerrdefs.IsNotFound(err):
-		return "", fmt.Errorf("%w: %s (build it with scripts/opencode-image.sh)", ErrImageMissing, s.Image)
+		return "", fmt.Errorf("%w: %s (build it with scripts/workspace-image.sh)", ErrImageMissing, s.Image)
 	default:
 		return "", fmt.Errorf("workspace: unable to create container: %w", err)
 	}
-	if err := m.docker.CopyToContainer(ctx, created.ID, workspaceDir, tarOf(configFile, s.OpenCodeConfig), container.CopyToContainerOptions{}); err != nil {
-		return "", fmt.Errorf("workspace: unable to write %s: %w", configFile, err)
+	files := tarOf(map[string][]byte{configFile: s.OpenCodeConfig, agentsFile: agentsMD})
+	if err := m.docker.CopyToContainer(ctx, created.ID, workspaceDir, files, container.CopyToContainerOptions{}); err != nil {
+		return "", fmt.Errorf("workspace: unable to write %s and %s: %w", configFile, agentsFile, err)
 	}
 	return created.ID, nil
+}
+
+// writeConfig writes the project's opencode.json into the workspace; nothing when there is none
+// (a prebuilt workspace, which gets it when claimed).
+func (m *Manager) writeConfig(ctx context.Context, id string, config []byte) error {
+	if config == nil {
+		return nil
+	}
+	if err := m.docker.CopyToContainer(ctx, id, workspaceDir, tarOf(map[string][]byte{configFile: config}), container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("workspace: unable to write %s: %w", configFile, err)
+	}
+	return nil
+}
+
+// ReplaceConfig gives a running workspace the configuration to when it holds exactly from (the
+// one a prebuilt workspace starts with), and returns what it holds now. Anything else there (an
+// edit of the user's or the agent's) is left alone.
+func (m *Manager) ReplaceConfig(ctx context.Context, projectID string, from, to []byte) ([]byte, error) {
+	name := containerName(projectID)
+	rc, _, err := m.docker.CopyFromContainer(ctx, name, workspaceDir+"/"+configFile)
+	if err != nil {
+		return nil, fmt.Errorf("workspace: unable to read %s: %w", configFile, err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	if _, err := tr.Next(); err != nil {
+		return nil, fmt.Errorf("workspace: unable to read %s: %w", configFile, err)
+	}
+	now, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("workspace: unable to read %s: %w", configFile, err)
+	}
+	if !bytes.Equal(now, from) {
+		return now, nil
+	}
+	if err := m.writeConfig(ctx, name, to); err != nil {
+		return nil, err
+	}
+	return to, nil
+}
+
+func (m *Manager) writeConfigIfMissing(ctx context.Context, id string, config []byte) error {
+	if config == nil {
+		return nil
+	}
+	_, err := m.docker.ContainerStatPath(ctx, id, workspaceDir+"/"+configFile)
+	if err == nil {
+		return nil
+	} else if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("workspace: unable to look for %s: %w", configFile, err)
+	}
+	return m.writeConfig(ctx, id, config)
 }
 
 func (m *Manager) start(ctx context.Context, id string, s Spec) (Workspace, error) {
@@ -214,8 +358,8 @@ func (m *Manager) start(ctx context.Context, id string, s Spec) (Workspace, erro
 		if err != nil {
 			return Workspace{}, fmt.Errorf("workspace: unable to inspect container: %w", err)
 		}
-		if port := hostPort(c); port > 0 {
-			return Workspace{ContainerID: c.ID, ContainerName: containerName(s.ProjectID), HostPort: port}, nil
+		if port := hostPort(c, openCodePort); port > 0 {
+			return Workspace{ContainerID: c.ID, ContainerName: containerName(s.ProjectID), HostPort: port, PreviewHostPort: hostPort(c, previewPort)}, nil
 		}
 		if time.Now().After(deadline) {
 			return Workspace{}, fmt.Errorf("workspace: container %s publishes no port for %s (state %s)", c.Name, openCodePort, c.State.Status)
@@ -228,11 +372,11 @@ func (m *Manager) start(ctx context.Context, id string, s Spec) (Workspace, erro
 	}
 }
 
-func hostPort(c container.InspectResponse) int {
+func hostPort(c container.InspectResponse, port nat.Port) int {
 	if c.NetworkSettings == nil {
 		return 0
 	}
-	for _, b := range c.NetworkSettings.Ports[openCodePort] {
+	for _, b := range c.NetworkSettings.Ports[port] {
 		if p, err := strconv.Atoi(b.HostPort); err == nil && p > 0 {
 			return p
 		}
@@ -255,6 +399,20 @@ func (m *Manager) State(ctx context.Context, projectID string) (exists, running 
 // it on another port than before; the result says which.
 func (m *Manager) Start(ctx context.Context, projectID string) (Workspace, error) {
 	return m.start(ctx, containerName(projectID), Spec{ProjectID: projectID})
+}
+
+// stopGrace is how long a stopping OpenCode gets to finish writing before it is killed.
+const stopGrace = 10 * time.Second
+
+// Stop stops the project's OpenCode container and keeps it, with its volumes, for a later
+// Start. A container already stopped or missing is fine.
+func (m *Manager) Stop(ctx context.Context, projectID string) error {
+	grace := int(stopGrace / time.Second)
+	err := m.docker.ContainerStop(ctx, containerName(projectID), container.StopOptions{Timeout: &grace})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("workspace: unable to stop container: %w", err)
+	}
+	return nil
 }
 
 // Down removes everything a project owns: containers, volumes, network. Missing objects are fine.
@@ -290,12 +448,48 @@ func (m *Manager) Down(ctx context.Context, projectID string) error {
 	return nil
 }
 
-func tarOf(name string, content []byte) *bytes.Buffer {
+// tarOf packs files for CopyToContainer, owned by the agent so it can edit them.
+func tarOf(files map[string][]byte) *bytes.Buffer {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	// Writing to a bytes.Buffer cannot fail.
-	_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), ModTime: time.Now()})
-	_, _ = tw.Write(content)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		content := files[name]
+		// Writing to a bytes.Buffer cannot fail.
+		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), ModTime: time.Now(), Uid: AgentUID, Gid: AgentUID})
+		_, _ = tw.Write(content)
+	}
 	_ = tw.Close()
 	return &buf
+}
+
+// HostGateway is the address a workspace reaches as host.docker.internal: Docker maps
+// host-gateway to the default bridge's gateway (docker0), unless the engine was started with
+// another --host-gateway-ip, which the API does not show; DOCE_HOST_GATEWAY covers that case.
+func (m *Manager) HostGateway(ctx context.Context) (netip.Addr, error) {
+	bridge, err := m.docker.NetworkInspect(ctx, "bridge", network.InspectOptions{})
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("workspace: unable to inspect the default bridge: %w", err)
+	}
+	for _, c := range bridge.IPAM.Config {
+		if a, err := netip.ParseAddr(c.Gateway); err == nil && a.Is4() {
+			return a, nil
+		}
+	}
+	// Some engines leave the gateway out of IPAM: read it off the bridge interface.
+	name := bridge.Options["com.docker.network.bridge.name"]
+	if name == "" {
+		name = "docker0"
+	}
+	iface, err := net.InterfaceByName(name)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("workspace: the default bridge has no gateway: %w", err)
+	}
+	addrs, _ := iface.Addrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+			addr, _ := netip.AddrFromSlice(ipn.IP.To4())
+			return addr, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("workspace: bridge %s has no IPv4 address", name)
 }

@@ -11,7 +11,6 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 
 	"github.com/doce-dev/doce/config"
 	"github.com/doce-dev/doce/store"
@@ -71,9 +70,13 @@ func runKeys(ctx context.Context, cfg *config.Config, log *slog.Logger, args []s
 			return err
 		}
 		fmt.Printf("rotated %s to version %d; rewrapping stored ciphertexts\n", cfg.TransitKey, info.LatestVersion)
-		tc, err := client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: tlog.NewStructuredLogger(log)})
+		codec, err := newPayloadCodec(ctx, cfg, transit)
 		if err != nil {
-			return fmt.Errorf("unable to reach Temporal at %s: %w", cfg.TemporalAddress, err)
+			return err
+		}
+		tc, err := dialTemporal(ctx, cfg, log, codec, client.Options{})
+		if err != nil {
+			return err
 		}
 		defer tc.Close()
 		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
@@ -81,7 +84,7 @@ func runKeys(ctx context.Context, cfg *config.Config, log *slog.Logger, args []s
 			TaskQueue:                cfg.TaskQueue,
 			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 			WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		}, "CredentialRewrap", workflows.RewrapState{})
+		}, workflows.TypeCredentialRewrap, workflows.RewrapState{})
 		if err != nil {
 			return fmt.Errorf("unable to start the rewrap: %w", err)
 		}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -19,10 +18,10 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
-	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/doce-dev/doce/activities"
+	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/config"
 	"github.com/doce-dev/doce/legacy"
 	"github.com/doce-dev/doce/metrics"
@@ -35,6 +34,7 @@ import (
 	"github.com/doce-dev/doce/tracing"
 	"github.com/doce-dev/doce/web"
 	"github.com/doce-dev/doce/worker"
+	"github.com/doce-dev/doce/workflows"
 	"github.com/doce-dev/doce/workspace"
 )
 
@@ -44,12 +44,13 @@ Usage: doce <command>
 
 Commands:
   serve     run the web tier (pages and JSON API)
-  worker    run the Temporal worker (ProjectSetup and its activities)
+  worker    run the Temporal worker (every workflow and activity)
   dev       run both in one process, migrating the database first
   migrate   apply database migrations and exit (migrate down: roll back the last group)
   migrate-db --from sqlite:PATH --to postgres://...  copy a SQLite installation into an
             empty PostgreSQL database, checking the row counts per table
   setups    list, retry or cancel setups that need an operator (doce setups for more)
+  pool      status, drain or refill the prebuilt workspaces (doce pool for more)
   import-legacy PATH   import users and OpenRouter keys from a doce.dev database
   keys      show the Transit key's versions, or rotate it and rewrap (doce keys for more)
   backup PATH  write a consistent copy of the database to PATH, while doce runs
@@ -99,6 +100,8 @@ func main() {
 		err = runKeys(ctx, cfg, log, os.Args[2:])
 	case "setups":
 		err = runSetups(ctx, cfg, log, os.Args[2:])
+	case "pool":
+		err = runPool(ctx, cfg, log, os.Args[2:])
 	case "dev":
 		if err = runMigrate(ctx, cfg, log, false); err == nil {
 			err = runApp(ctx, cfg, log, true, true)
@@ -187,44 +190,60 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 	m := metrics.New()
 	defer m.Close()
 	transit.Observe, patientTransit.Observe = m.ObserveVault, m.ObserveVault
-	tc, err := client.DialContext(ctx, client.Options{
-		HostPort:       cfg.TemporalAddress,
-		Namespace:      cfg.TemporalNamespace,
-		Logger:         tlog.NewStructuredLogger(log),
+	// The worker's codec rides out a Vault restart like its activities; the web tier's answers
+	// a person and gives up sooner.
+	codecTransit := transit
+	if work {
+		codecTransit = patientTransit
+	}
+	codec, err := newPayloadCodec(ctx, cfg, codecTransit)
+	if err != nil {
+		return err
+	}
+	tc, err := dialTemporal(ctx, cfg, log, codec, client.Options{
 		MetricsHandler: m.TemporalHandler(),
 		Interceptors:   interceptors,
 	})
 	if err != nil {
-		return fmt.Errorf("unable to reach Temporal at %s: %w", cfg.TemporalAddress, err)
+		return err
 	}
 	defer tc.Close()
 
+	// The worker runs workspaces; the web tier reads their files (Download).
+	ws, err := workspace.NewManager(cfg.WorkspaceHost)
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
 	g, ctx := errgroup.WithContext(ctx)
 	if work {
-		ws, err := workspace.NewManager(cfg.WorkspaceHost)
-		if err != nil {
-			return err
-		}
-		defer ws.Close()
 		if err := ws.Ping(ctx); err != nil {
 			return err
 		}
 		if err := worker.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace); err != nil {
 			return err
 		}
+		docker := &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS, Ask: cfg.AgentAsk}
+		oc := &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, Ask: cfg.AgentAsk,
+			Agent: &agent.Connector{Secrets: patientTransit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)}}
 		w := worker.New(tc, cfg.TaskQueue, worker.Activities{
-			Docker:      &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, DNS: cfg.WorkspaceDNS},
-			OpenCode:    &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, HTTP: workspaceHTTP(cfg), Host: cfg.WorkspaceHost},
-			Projects:    &activities.Projects{Store: st, Metrics: m},
+			Docker:      docker,
+			OpenCode:    oc,
+			Pool:        &activities.Pool{Docker: docker, OpenCode: oc},
+			Projects:    &activities.Projects{Store: st, Metrics: m, Idle: newSetups(cfg, tc, st)},
 			Connections: &activities.Connections{Store: st},
 			Rewrap:      &activities.Rewrap{Store: st, Secrets: patientTransit},
 			OAuth: &activities.OAuth{Store: st, Secrets: patientTransit, Metrics: m, Flows: &oauth.Settings{
-				URLs: cfg.OAuthURLs, ClientIDs: cfg.OAuthClientIDs, Scopes: cfg.OAuthScopes}},
+				URLs: cfg.OAuthURLs, ClientIDs: cfg.OAuthClientIDs, Scopes: cfg.OAuthScopes,
+				HTTP: outboundClient(ctx, cfg, log)}}, // a GitHub Enterprise host is user-given
 		})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("unable to start worker: %w", err)
 		}
 		log.Info("worker started", "task_queue", cfg.TaskQueue)
+		if err := worker.ConfigurePool(ctx, tc, cfg.TaskQueue, poolConfig(cfg)); err != nil {
+			return err
+		}
 		if !serve && cfg.MetricsAddr != "" {
 			// A worker alone has no web tier: serve its metrics on their own address.
 			ms := &http.Server{Addr: cfg.MetricsAddr, Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -237,6 +256,15 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			g.Go(func() error { <-ctx.Done(); return ms.Close() })
 			log.Info("worker metrics listening", "addr", cfg.MetricsAddr)
 		}
+		g.Go(func() error {
+			// Ready projects without an idle watch get one, so none runs forever unnoticed.
+			n, err := newSetups(cfg, tc, st).EnsureIdleWatches(ctx)
+			if err != nil && ctx.Err() == nil {
+				log.Warn("unable to ensure every ready workspace has an idle watch", "error", err)
+			}
+			log.Info("idle watches ensured", "ready_projects", n)
+			return nil
+		})
 		if cfg.WorkerHealthFile != "" {
 			g.Go(func() error { writeWorkerHealth(ctx, cfg.WorkerHealthFile, tc, ws, log); return nil })
 		}
@@ -257,10 +285,24 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			}
 			return float64(n)
 		}))
+		m.WatchPool(cfg.PoolSize, st.PoolCounts)
 		srv := &web.Server{
-			Store: st, Secrets: transit, Setups: svc, Metrics: m,
-			Verifier:   &providers.Verifier{HTTP: &http.Client{}, BaseURLs: cfg.ProviderBaseURLs},
+			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, PoolImage: poolImage(cfg),
+			Payloads: codec, TemporalUIURL: cfg.TemporalUIURL,
+			Verifier:   &providers.Verifier{HTTP: outboundClient(ctx, cfg, log), BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,
+			TrustedProxies: cfg.TrustedProxies,
+			Agent:          &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)},
+		}
+		if cfg.PreviewBaseURL != "" {
+			key, err := web.PreviewKey(ctx, st, transit)
+			if err != nil {
+				return fmt.Errorf("unable to load the preview signing key: %w", err)
+			}
+			if srv.Preview, err = web.NewPreview(st, cfg.PreviewBaseURL, cfg.BaseURL, cfg.WorkspaceHost, key); err != nil {
+				return err
+			}
+			log.Info("previews on", "url", srv.Preview.URL("<project-id>"))
 		}
 		h, err := srv.Handler()
 		if err != nil {
@@ -293,24 +335,45 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 	return g.Wait()
 }
 
+func poolConfig(cfg *config.Config) workflows.PoolConfig {
+	return workflows.PoolConfig{Size: cfg.PoolSize, Image: cfg.OpenCodeImage, MaxAge: cfg.PoolMaxAge}
+}
+
+// poolImage is the image new projects claim prebuilt workspaces of; none without a pool.
+func poolImage(cfg *config.Config) string {
+	if cfg.PoolSize == 0 {
+		return ""
+	}
+	return cfg.OpenCodeImage
+}
+
 func newSetups(cfg *config.Config, tc client.Client, st *store.Store) *setups.Service {
 	return &setups.Service{
 		Temporal: tc, Store: st, TaskQueue: cfg.TaskQueue, Namespace: cfg.TemporalNamespace,
-		UIURL: cfg.TemporalUIURL, OperatorWait: cfg.OperatorWait,
+		UIURL: cfg.TemporalUIURL, OperatorWait: cfg.OperatorWait, WorkspaceIdle: cfg.WorkspaceIdle,
 	}
 }
 
-// workspaceHTTP is the client activities reach OpenCode servers with, through
-// DOCE_WORKSPACE_PROXY when set (validated by config.Load).
-func workspaceHTTP(cfg *config.Config) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy = nil // the workspaces are on loopback: never through the environment's proxy
-	if cfg.WorkspaceProxy != "" {
-		u, _ := url.Parse(cfg.WorkspaceProxy)
-		t.Proxy = http.ProxyURL(u)
+// outboundClient is the client for user-given URLs, under the outbound policy. Its
+// host.docker.internal is the address workspaces reach under that name: DOCE_HOST_GATEWAY, or
+// the Docker bridge's gateway when the engine answers (a web tier without Docker access and
+// without DOCE_HOST_GATEWAY resolves the name through DNS, where it usually does not exist).
+func outboundClient(ctx context.Context, cfg *config.Config, log *slog.Logger) *http.Client {
+	policy := *cfg.Outbound
+	policy.HostGateway = cfg.HostGateway
+	if !policy.HostGateway.IsValid() {
+		if ws, err := workspace.NewManager(cfg.WorkspaceHost); err == nil {
+			gctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			if gw, err := ws.HostGateway(gctx); err == nil {
+				policy.HostGateway = gw
+			} else {
+				log.Info("host.docker.internal is unknown to key checks; set DOCE_HOST_GATEWAY", "error", err)
+			}
+			cancel()
+			ws.Close()
+		}
 	}
-	// Bounds every OpenCode call but the health poll, which sets its own shorter limit.
-	return &http.Client{Transport: t, Timeout: 30 * time.Second}
+	return policy.Client(30 * time.Second)
 }
 
 // runImportLegacy is `doce import-legacy PATH`.

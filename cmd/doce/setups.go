@@ -10,11 +10,10 @@ import (
 	"text/tabwriter"
 
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 
 	"github.com/doce-dev/doce/config"
 	"github.com/doce-dev/doce/setups"
-	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/status"
 )
 
 const setupsUsage = `Usage:
@@ -41,9 +40,20 @@ func runSetups(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 		return err
 	}
 	defer st.Close()
-	tc, err := client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: tlog.NewStructuredLogger(log)})
+	if err := cfg.RequireVaultAuth(); err != nil {
+		return err
+	}
+	transit, err := newTransit(ctx, cfg, log, 2)
 	if err != nil {
-		return fmt.Errorf("unable to reach Temporal at %s: %w", cfg.TemporalAddress, err)
+		return err
+	}
+	codec, err := newPayloadCodec(ctx, cfg, transit)
+	if err != nil {
+		return err
+	}
+	tc, err := dialTemporal(ctx, cfg, log, codec, client.Options{})
+	if err != nil {
+		return err
 	}
 	defer tc.Close()
 	svc := newSetups(cfg, tc, st)
@@ -71,7 +81,7 @@ func runSetups(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 				return err
 			}
 			for _, s := range list {
-				if s.State == "waiting-for-operator" {
+				if s.State == status.SetupWaiting {
 					ids = append(ids, s.ProjectID)
 				}
 			}
@@ -81,12 +91,12 @@ func runSetups(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 		}
 		failed := 0
 		for _, id := range ids {
-			if err := actOn(ctx, svc, st, id, args[0]); err != nil {
+			if err := actOn(ctx, svc, id, args[0]); err != nil {
 				failed++
 				fmt.Printf("%s: not done: %v\n", id, err)
 				continue
 			}
-			fmt.Printf("%s: %s requested\n", id, args[0])
+			fmt.Printf("%s: %s accepted\n", id, args[0])
 		}
 		if failed > 0 {
 			return fmt.Errorf("setups: %d of %d not done", failed, len(ids))
@@ -98,13 +108,7 @@ func runSetups(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 	}
 }
 
-func actOn(ctx context.Context, svc *setups.Service, st *store.Store, id, action string) error {
-	p, err := st.Project(ctx, id)
-	if err != nil {
-		return err
-	}
-	if action == "retry" {
-		return svc.Retry(ctx, p, "operator-cli")
-	}
-	return svc.Cancel(ctx, p)
+func actOn(ctx context.Context, svc *setups.Service, id, action string) error {
+	_, err := svc.Operate(ctx, id, action == "retry", "operator-cli")
+	return err
 }

@@ -18,3 +18,11 @@ path "sys/mounts" {
 path "sys/mounts/transit" {
   capabilities = ["create", "read", "update"]
 }
+# The payload key: created once, rotated when wanted (new data keys are wrapped by the newest
+# version; older versions must keep decrypting as long as Temporal retains histories).
+path "transit/keys/doce-payloads" {
+  capabilities = ["create", "read", "update"]
+}
+path "transit/keys/doce-payloads/rotate" {
+  capabilities = ["update"]
+}

@@ -12,3 +12,14 @@ path "transit/rewrap/doce-credentials" {
 path "transit/keys/doce-credentials" {
   capabilities = ["read"]
 }
+# Temporal payloads: data keys from the payload key doce-payloads (envelope encryption), and
+# unwrapping them to decode. Its old versions are never retired while histories need them.
+path "transit/datakey/plaintext/doce-payloads" {
+  capabilities = ["update"]
+}
+path "transit/decrypt/doce-payloads" {
+  capabilities = ["update"]
+}
+path "transit/keys/doce-payloads" {
+  capabilities = ["read"]
+}

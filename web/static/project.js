@@ -3,12 +3,15 @@
 (function () {
   var live = document.getElementById("live");
   if (!live || !window.EventSource) return;
-  var done = { ready: true, cancelled: true, deleted: true };
+  // A ready project's stream stays open: the open page keeps its workspace from idling out.
+  var done = { cancelled: true, deleted: true };
   var es = new EventSource(live.dataset.events);
   es.addEventListener("progress", function (e) {
     live.innerHTML = e.data;
     var status = live.querySelector("[data-status]");
     if (status && done[status.dataset.status]) es.close();
+    // The conversation (chat.js) starts once the setup is ready.
+    if (status && status.dataset.status === "ready") document.dispatchEvent(new Event("doce:ready"));
   });
   // EventSource reconnects by itself, sending the last event id so nothing is repeated.
 })();
@@ -22,6 +25,7 @@ document.addEventListener("click", function (e) {
 // One submit per form: a second click while the first is on its way does nothing.
 document.addEventListener("submit", function (e) {
   var f = e.target;
+  if (f.method === "get") return; // a download or a search may be asked for again
   if (f.dataset.submitting) { e.preventDefault(); return; }
   f.dataset.submitting = "1";
   var b = f.querySelector("button[type=submit]");

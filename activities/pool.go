@@ -1,0 +1,207 @@
+package activities
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/doce-dev/doce/opencode"
+	"github.com/doce-dev/doce/secrets"
+	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workflows"
+	"github.com/doce-dev/doce/workspace"
+)
+
+// Pool starts, checks and removes prebuilt workspaces. They are made like a project's (Docker's
+// settings) and reached like one (OpenCode's), but hold no credential and no user data until a
+// project claims one.
+type Pool struct {
+	Docker   *Docker
+	OpenCode *OpenCode
+}
+
+// Plan looks at every pooled workspace and says which to remove and how many to start. A free
+// one is removed when it runs another image than in.Image, is older than in.MaxAge, or does not
+// answer its health check; a starting or failed one is always removed, since no start is in
+// flight while the pool plans.
+func (a *Pool) Plan(ctx context.Context, in workflows.PoolPlanInput) (workflows.PoolPlan, error) {
+	stop := heartbeatWhile(ctx)
+	defer stop()
+	st := a.Docker.Store
+	rows, err := st.PoolWorkspaces(ctx)
+	if err != nil {
+		return workflows.PoolPlan{}, err
+	}
+	var (
+		mu   sync.Mutex
+		plan workflows.PoolPlan
+		keep int
+	)
+	remove := func(id string) { mu.Lock(); plan.Remove = append(plan.Remove, id); mu.Unlock() }
+	g, gctx := errgroup.WithContext(ctx)
+	for _, w := range rows {
+		switch {
+		case w.Status != store.PoolFree, w.Image != in.Image,
+			in.MaxAge > 0 && time.Since(w.CreatedAt) > in.MaxAge:
+			remove(w.ID)
+		default:
+			g.Go(func() error {
+				if err := a.healthy(gctx, &w); err != nil {
+					activity.GetLogger(ctx).Warn("pooled workspace unhealthy; replacing it", "pool_id", w.ID, "error", err)
+					remove(w.ID)
+					return nil
+				}
+				mu.Lock()
+				keep++
+				mu.Unlock()
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return workflows.PoolPlan{}, err
+	}
+	// Workspaces the pool made whose row is gone and that no project claimed: left over by a
+	// removal that stopped between the row and Docker.
+	known := map[string]bool{}
+	for _, w := range rows {
+		known[w.ID] = true
+	}
+	ids, err := a.Docker.Workspace.PooledIDs(ctx)
+	if err != nil {
+		return workflows.PoolPlan{}, err
+	}
+	for _, id := range ids {
+		if known[id] {
+			continue
+		}
+		if _, err := st.Project(ctx, id); errors.Is(err, store.ErrNotFound) {
+			remove(id)
+		} else if err != nil {
+			return workflows.PoolPlan{}, err
+		}
+	}
+	// Too many free ones (the size went down): remove the oldest beyond the size.
+	for _, w := range rows {
+		if keep <= in.Size {
+			break
+		}
+		if w.Status == store.PoolFree && w.Image == in.Image && !slices.Contains(plan.Remove, w.ID) {
+			remove(w.ID)
+			keep--
+		}
+	}
+	for range in.Size - keep {
+		plan.Create = append(plan.Create, store.NewID())
+	}
+	return plan, nil
+}
+
+// healthy checks a free workspace's container runs and OpenCode answers.
+func (a *Pool) healthy(ctx context.Context, w *store.PoolWorkspace) error {
+	_, running, err := a.Docker.Workspace.State(ctx, w.ID)
+	if err != nil {
+		return err
+	}
+	if !running {
+		return errors.New("its container is not running")
+	}
+	c, err := a.client(ctx, w.ID, w.HostPort, w.ServerPasswordCiphertext)
+	if err != nil {
+		return err
+	}
+	h, err := c.Health(ctx, healthRequestTimeout)
+	if err == nil && !h.Healthy {
+		err = errors.New("OpenCode answers but is not healthy")
+	}
+	return err
+}
+
+func (a *Pool) client(ctx context.Context, id string, port int, ciphertext string) (*opencode.Client, error) {
+	return a.OpenCode.Agent.Client(ctx, &store.Project{ID: id, HostPort: port, ServerPasswordCiphertext: ciphertext})
+}
+
+// Create starts one pooled workspace and offers it for claiming once OpenCode answers. A retry
+// finds what an earlier attempt made; a workspace a project claimed meanwhile is left alone.
+func (a *Pool) Create(ctx context.Context, in workflows.PoolCreateInput) error {
+	d := a.Docker
+	err := d.Store.AddPoolWorkspace(ctx, in.ID, in.Image)
+	if errors.Is(err, store.ErrConflict) {
+		return nil // claimed by a project: it is the project's now
+	} else if err != nil {
+		return err
+	}
+	if err := a.create(ctx, in); err != nil {
+		// The attempt's context may be what ended it: record the failure on one of its own.
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if mErr := d.Store.MarkPoolFailed(mctx, in.ID, err.Error()); mErr != nil {
+			activity.GetLogger(ctx).Warn("unable to mark pooled workspace failed", "pool_id", in.ID, "error", mErr)
+		}
+		return err
+	}
+	return nil
+}
+
+func (a *Pool) create(ctx context.Context, in workflows.PoolCreateInput) error {
+	d := a.Docker
+	stop := heartbeatWhile(ctx)
+	defer stop()
+	keyCtx := secrets.ProjectContext(in.ID, fieldServerPassword)
+	fresh, _, err := d.Secrets.Encrypt(ctx, []byte(base64.RawURLEncoding.EncodeToString(store.RandomToken(24))), keyCtx)
+	if err != nil {
+		return err
+	}
+	ct, err := d.Store.SetPoolPasswordOnce(ctx, in.ID, fresh)
+	if err != nil {
+		return err
+	}
+	pw, err := d.Secrets.Decrypt(ctx, ct, keyCtx)
+	if err != nil {
+		return err
+	}
+	ws, err := d.Workspace.Up(ctx, workspace.Spec{
+		ProjectID: in.ID, Image: in.Image, Password: string(pw), MemoryBytes: d.Memory, DNS: d.DNS, Pooled: true,
+		OpenCodeConfig: PoolOpenCodeConfig(),
+	})
+	if err != nil {
+		return err
+	}
+	c, err := a.client(ctx, in.ID, ws.HostPort, ct)
+	if err != nil {
+		return err
+	}
+	// Only the server, not its instance: OpenCode loads that (configuration, tools, the git
+	// state) at the first request that needs a directory, which is to find the claiming
+	// project's configuration in place.
+	if err := a.OpenCode.pollHealthy(ctx, c); err != nil {
+		return err
+	}
+	err = d.Store.MarkPoolFree(ctx, in.ID, ws.ContainerID, ws.ContainerName, ws.HostPort)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // an earlier attempt offered it already, or the pool removed it meanwhile
+	}
+	return err
+}
+
+// Remove takes a workspace out of the pool and removes its Docker objects, unless a project
+// claimed it first.
+func (a *Pool) Remove(ctx context.Context, id string) error {
+	stop := heartbeatWhile(ctx)
+	defer stop()
+	removable, err := a.Docker.Store.DeletePoolWorkspace(ctx, id)
+	if err != nil || !removable {
+		return err
+	}
+	if err := a.Docker.Workspace.Down(ctx, id); err != nil {
+		return fmt.Errorf("remove pooled workspace %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/image"
+)
+
+// TestHostileInputOnTheRealStack re-runs the kinds of hostile input the outside test sent (NUL
+// bytes, invalid UTF-8, long text, path tricks, markup) against a running doce on the real
+// Temporal and Vault, signed in and signed out, on every route that takes text, and counts the
+// status codes: none may be 5xx. The workspace image is missing, so the projects that valid text
+// creates stop at their first step instead of starting containers.
+func TestHostileInputOnTheRealStack(t *testing.T) {
+	stack := requireStack(t)
+	missing := fmt.Sprintf("doce/opencode-e2e-missing:%d", time.Now().UnixNano())
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-hostile-%d", time.Now().UnixNano()), "DOCE_OPENCODE_IMAGE="+missing)
+	t.Cleanup(func() { dockerClient(t).ImageRemove(context.Background(), missing, image.RemoveOptions{}) })
+	hc := admin(t, doce, "sk-e2e-hostile")
+	own := createProject(t, hc, doce, "a project to aim at")
+
+	values := []string{"\x00", "a\x00b", "%00", "\xff\xfe", "\xc3\x28", strings.Repeat("x", 300), strings.Repeat("é", 5000),
+		"../../etc/passwd", "..%2f..%2f", "' OR 1=1 --", "<script>alert(1)</script>", "\u202e", " ", "{{.}}", own.ID + "\x00"}
+	type route struct{ method, path, form, json string }
+	routes := []route{
+		{"POST", "/login", "username", ""}, {"POST", "/login", "password", ""}, {"POST", "/setup", "username", ""},
+		{"GET", "/api/v1/projects/{v}", "", ""}, {"POST", "/api/v1/projects/{v}/retry", "", ""}, {"POST", "/api/v1/projects/{v}/cancel", "", ""},
+		{"DELETE", "/api/v1/projects/{v}", "", ""}, {"GET", "/projects/{v}", "", ""}, {"GET", "/projects/{v}/events", "", ""},
+		{"POST", "/projects/{v}/retry", "", ""}, {"POST", "/projects/{v}/cancel", "", ""}, {"POST", "/projects/{v}/delete", "", ""},
+		{"DELETE", "/api/v1/connections/{v}", "", ""}, {"POST", "/settings/providers/{v}/disconnect", "", ""},
+		{"POST", "/settings/providers/{v}/preferred", "", ""}, {"GET", "/settings/providers/{v}/oauth", "", ""},
+		{"POST", "/settings/providers/{v}/oauth", "", ""}, {"POST", "/api/v1/connections/oauth/{v}/start", "", ""},
+		{"GET", "/api/v1/connections/oauth/{v}", "", ""}, {"PUT", "/api/v1/settings/preferred-provider", "", "preferredProviderId"},
+		{"POST", "/api/v1/admin/users/{v}/disable", "", ""}, {"POST", "/admin/users/{v}/disable", "", ""},
+		{"POST", "/api/v1/projects", "", "prompt"}, {"POST", "/api/v1/projects", "", "name"}, {"POST", "/api/v1/projects", "", "modelId"},
+		{"POST", "/projects", "prompt", ""}, {"POST", "/settings/providers", "baseURL", ""}, {"POST", "/api/v1/connections", "", "wellKnownUrl"},
+		{"POST", "/api/v1/connections", "", "apiKey"}, {"POST", "/admin/users", "username", ""}, {"POST", "/api/v1/admin/users", "", "username"},
+		{"POST", "/api/v1/ops/setups/retry", "", "projectIds"}, {"POST", "/ops/cancel", "projectId", ""},
+		{"POST", "/api/v1/admin/lockouts/clear", "", "subject"}, {"POST", "/account", "currentPassword", ""},
+		{"GET", "/ops?failed={v}", "", ""}, {"GET", "/projects/" + own.ID + "?x={v}", "", ""}, {"HEAD", "/projects/{v}", "", ""},
+	}
+	counts := map[int]int{}
+	var fives []string
+	send := func(c *http.Client, r route, v string) {
+		path := strings.ReplaceAll(r.path, "{v}", url.PathEscape(v))
+		if base, q, ok := strings.Cut(r.path, "?"); ok {
+			k, _, _ := strings.Cut(q, "=")
+			path = strings.ReplaceAll(base, "{v}", url.PathEscape(v)) + "?" + url.Values{k: {v}}.Encode()
+		}
+		var body io.Reader
+		ct := ""
+		switch {
+		case r.form != "":
+			f := url.Values{r.form: {v}}
+			if r.form != "password" && r.form != "currentPassword" {
+				f.Set("password", "correct horse battery")
+			}
+			body, ct = strings.NewReader(f.Encode()), "application/x-www-form-urlencoded"
+		case r.json != "":
+			var field any = v
+			if r.json == "projectIds" {
+				field = []string{v}
+			}
+			in := map[string]any{r.json: field}
+			if r.json == "apiKey" || r.json == "wellKnownUrl" {
+				in["providerId"] = map[string]string{"apiKey": "custom", "wellKnownUrl": "wellknown"}[r.json]
+				in["baseURL"], in["models"], in["token"] = "http://host.docker.internal:9/v1", "m", "tok"
+			}
+			b, _ := json.Marshal(in)
+			body, ct = strings.NewReader(string(b)), "application/json"
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, r.method, doce.URL+path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			if strings.HasSuffix(r.path, "/events") && ctx.Err() != nil {
+				counts[http.StatusOK]++ // a stream of the own project: it stays open
+				return
+			}
+			t.Fatalf("%s %s: %v", r.method, path, err)
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		counts[resp.StatusCode]++
+		if resp.StatusCode >= 500 {
+			fives = append(fives, fmt.Sprintf("%s %s (%q): %d %.200s", r.method, r.path, v, resp.StatusCode, b))
+		}
+	}
+	anonymous := newClient(t).Client
+	for _, v := range values {
+		for _, r := range routes {
+			send(hc.Client, r, v)
+			if r.path == "/login" || strings.HasPrefix(r.path, "/api/v1/projects/") {
+				send(anonymous, r, v)
+			}
+		}
+	}
+	// A 9.6 MB signed-out login and a 12 MB form: refused before they are parsed.
+	for _, n := range []int{9600 << 10, 12 << 20} {
+		resp, err := anonymous.PostForm(doce.URL+"/login", url.Values{"username": {strings.Repeat("A", n)}, "password": {"x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		counts[resp.StatusCode]++
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || len(b) > 20<<10 {
+			t.Errorf("%d-byte login: %d with %d bytes back, want 413 and a short page", n, resp.StatusCode, len(b))
+		}
+	}
+	codes := []int{}
+	total := 0
+	for c, n := range counts {
+		codes = append(codes, c)
+		total += n
+	}
+	sort.Ints(codes)
+	var summary []string
+	for _, c := range codes {
+		summary = append(summary, fmt.Sprintf("%d×%d", counts[c], c))
+	}
+	t.Logf("%d hostile requests: %s", total, strings.Join(summary, " "))
+	if len(fives) > 0 {
+		t.Errorf("%d answers were 5xx:\n%s", len(fives), strings.Join(fives, "\n"))
+	}
+	if !strings.Contains(doce.Logs.String(), `"status":400`) {
+		t.Error("no 400 in the logs: the requests did not reach the checks")
+	}
+}

@@ -1,0 +1,176 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+
+	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workspace"
+)
+
+// poolCount reads doce_workspace_pool{state} off /metrics.
+func poolCount(t *testing.T, doce *doceProcess, state string) int {
+	t.Helper()
+	status, body := apiCall(t, newClient(t), doce.URL, "GET", "/metrics", nil)
+	if status != http.StatusOK {
+		t.Fatalf("/metrics: %d", status)
+	}
+	m := regexp.MustCompile(`(?m)^doce_workspace_pool\{state="` + state + `"\} (\d+)$`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("/metrics has no doce_workspace_pool{state=%q}", state)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+func waitPoolFree(t *testing.T, doce *doceProcess, want int, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d free pooled workspaces", want), timeout, func() (bool, error) {
+		n := poolCount(t, doce, "free")
+		return n == want, fmt.Errorf("%d free, %d starting", n, poolCount(t, doce, "starting"))
+	})
+}
+
+// pooledIDs lists the unclaimed workspaces `doce pool status` shows.
+func pooledIDs(t *testing.T, doce *doceProcess) map[string]bool {
+	t.Helper()
+	ids := map[string]bool{}
+	for _, line := range strings.Split(doceCommand(t, doce, "pool", "status"), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == store.PoolFree {
+			ids[f[0]] = true
+		}
+	}
+	return ids
+}
+
+// TestPrebuiltWorkspaces: with a pool of 2, a new project claims a started workspace (taking
+// its id, so compose and teardown find it), gets its configuration and credentials and runs its
+// first prompt on it; the pool refills; more projects at once than the pool holds all get
+// ready, none sharing a workspace; drain empties the pool and removes its Docker objects;
+// refill brings it back; deleting a claimed project leaves nothing behind.
+func TestPrebuiltWorkspaces(t *testing.T) {
+	stack := requireStack(t)
+	docker := dockerClient(t)
+	llm := startMockLLM(t, hostGatewayIP(t))
+	doce := startDoce(t, stack, fmt.Sprintf("pool-%d", time.Now().UnixNano()), "DOCE_WORKSPACE_POOL=2")
+	hc := newClient(t)
+	if resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}}); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first-run setup: %v", err)
+	}
+	key := "sk-pool-" + base64.RawURLEncoding.EncodeToString(store.RandomToken(18))
+	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/connections", map[string]any{
+		"providerId": "custom", "apiKey": key, "baseURL": "http://host.docker.internal:" + llm.port() + "/v1", "models": "mock-model"})
+	if status != http.StatusCreated {
+		t.Fatalf("connect: %d %s", status, body)
+	}
+	t.Cleanup(func() {
+		for id := range pooledIDs(t, doce) {
+			downWorkspace(id)
+		}
+	})
+
+	waitPoolFree(t, doce, 2, 3*time.Minute)
+	free := pooledIDs(t, doce)
+	if len(free) != 2 {
+		t.Fatalf("doce pool status lists %v, want 2 free", free)
+	}
+
+	// One project: it claims a pooled workspace.
+	start := time.Now()
+	p := createProject(t, hc, doce, "Build a pooled thing")
+	if !free[p.ID] {
+		t.Fatalf("project %s did not claim one of the pooled workspaces %v", p.ID, free)
+	}
+	waitStatus(t, hc, doce, p.ID, "ready", time.Minute)
+	t.Logf("create → ready on a prebuilt workspace: %v", time.Since(start).Round(time.Millisecond))
+	assertOneOfEach(t, docker, p.ID, "Build a pooled thing")
+	// The first prompt ran on the claimed workspace, on the project's provider (its
+	// configuration was written at the claim) with the user's key (PUT /auth).
+	waitFor(t, "the mock LLM called with the user's key", 30*time.Second, func() (bool, error) {
+		for _, rq := range llm.requests() {
+			if rq.Path == "/v1/chat/completions" && rq.Authorization == "Bearer "+key {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("%d requests; %s", len(llm.requests()), sessionDump(docker, p.ID))
+	})
+	// Compose-style tooling finds it under the project's name.
+	cs, err := docker.ContainerList(context.Background(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", workspace.LabelComposeProject+"=doce-"+p.ID))})
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("compose project doce-%s: %d containers (%v), want 1", p.ID, len(cs), err)
+	}
+	waitPoolFree(t, doce, 2, 2*time.Minute) // refilled
+
+	// Five at once against a pool of two: two claim, three start cold, all ready, distinct.
+	free = pooledIDs(t, doce)
+	ids := make(chan string, 5)
+	for i := range 5 {
+		go func() { ids <- createProject(t, hc, doce, fmt.Sprintf("Concurrent pooled %d", i)).ID }()
+	}
+	seen, claimed := map[string]bool{}, 0
+	for range 5 {
+		id := <-ids
+		if seen[id] {
+			t.Fatalf("two projects share id %s", id)
+		}
+		seen[id] = true
+		if free[id] {
+			claimed++
+		}
+	}
+	if claimed != 2 {
+		t.Fatalf("%d of 5 projects claimed a pooled workspace, want 2", claimed)
+	}
+	for id := range seen {
+		waitStatus(t, hc, doce, id, "ready", 3*time.Minute)
+	}
+
+	// Drain: the pool empties and its workspaces' Docker objects go.
+	waitPoolFree(t, doce, 2, 2*time.Minute)
+	drained := pooledIDs(t, doce)
+	doceCommand(t, doce, "pool", "drain")
+	waitPoolFree(t, doce, 0, time.Minute)
+	for id := range drained {
+		assertNoDockerObjects(t, id)
+	}
+	doceCommand(t, doce, "pool", "refill")
+	waitPoolFree(t, doce, 2, 3*time.Minute)
+
+	// Deleting the claimed project removes everything it took over.
+	if status, body := apiCall(t, hc, doce.URL, "DELETE", "/api/v1/projects/"+p.ID, nil); status != http.StatusAccepted {
+		t.Fatalf("delete: %d %s", status, body)
+	}
+	waitFor(t, "the claimed workspace removed", time.Minute, func() (bool, error) {
+		cs, err := docker.ContainerList(context.Background(), container.ListOptions{All: true,
+			Filters: filters.NewArgs(filters.Arg("label", workspace.LabelProject+"="+p.ID))})
+		return err == nil && len(cs) == 0, fmt.Errorf("%d containers", len(cs))
+	})
+	assertNoDockerObjects(t, p.ID)
+}
+
+func assertNoDockerObjects(t *testing.T, projectID string) {
+	t.Helper()
+	docker := dockerClient(t)
+	ctx := context.Background()
+	f := filters.NewArgs(filters.Arg("label", workspace.LabelProject+"="+projectID))
+	waitFor(t, "no Docker objects of "+projectID, time.Minute, func() (bool, error) {
+		cs, _ := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+		vs, _ := docker.VolumeList(ctx, volume.ListOptions{Filters: f})
+		ns, _ := docker.NetworkList(ctx, network.ListOptions{Filters: f})
+		return len(cs)+len(vs.Volumes)+len(ns) == 0, fmt.Errorf("%d containers, %d volumes, %d networks", len(cs), len(vs.Volumes), len(ns))
+	})
+}

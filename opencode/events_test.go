@@ -1,0 +1,46 @@
+package opencode
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestEventsReadsOpenCodesStream(t *testing.T) {
+	big := strings.Repeat("x", 200<<10) // longer than the read buffer
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, _ := r.BasicAuth(); u != "opencode" || p != "pw" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"id\":\"evt_1\",\"type\":\"server.connected\",\"properties\":{}}\n\n")
+		fmt.Fprint(w, ": a comment\n\ndata: not json\n\n")
+		fmt.Fprintf(w, "data: {\"id\":\"evt_2\",\"type\":\"message.part.delta\",\"properties\":{\"delta\":%q}}\r\n\r\n", big)
+	}))
+	defer srv.Close()
+	c := New(srv.URL, "pw", srv.Client())
+	s, err := c.Events(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ev, err := s.Next()
+	if err != nil || ev.Type != "server.connected" || ev.ID != "evt_1" {
+		t.Fatalf("first = %+v, %v", ev, err)
+	}
+	ev, err = s.Next()
+	if err != nil || ev.Type != "message.part.delta" || !strings.Contains(string(ev.Properties), big) {
+		t.Fatalf("second = %s, %v", ev.Type, err)
+	}
+	if _, err := s.Next(); err != io.EOF {
+		t.Fatalf("end = %v, want EOF", err)
+	}
+	if _, err := New(srv.URL, "wrong", srv.Client()).Events(context.Background()); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("wrong password: %v", err)
+	}
+}

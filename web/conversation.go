@@ -1,0 +1,477 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/doce-dev/doce/agent"
+	"github.com/doce-dev/doce/opencode"
+	"github.com/doce-dev/doce/providers"
+	"github.com/doce-dev/doce/status"
+	"github.com/doce-dev/doce/store"
+)
+
+// The conversation routes (docs/conversation.md). Each is served under /api/v1/projects/{id}/
+// and under /projects/{id}/ for the page, with the same handler; both answer JSON.
+
+const (
+	streamPing     = 15 * time.Second
+	streamLifetime = 30 * time.Minute // then the browser reconnects, resuming from its last event
+)
+
+var (
+	errUnknownSession = &Error{Status: http.StatusNotFound, Code: "not_found", Field: "session", Message: "No such session in this project."}
+	errWorkspaceDown  = &Error{Status: http.StatusServiceUnavailable, Code: "workspace_unavailable",
+		Message: "The workspace is stopped or starting; it is being started. Try again in a few seconds."}
+	errNotReady = &Error{Status: http.StatusConflict, Code: "not_ready",
+		Message: "The project's setup has not finished: its conversation opens once the setup is done."}
+	validRequestID = regexp.MustCompile(`^[A-Za-z0-9_]{1,100}$`)
+)
+
+// chatProject loads the caller's own project, ready for a conversation. Anybody else's
+// project is 404, admins' included.
+func (s *Server) chatProject(c *gin.Context) (*store.Project, bool) {
+	p, err := s.Store.ProjectForOwner(c.Request.Context(), currentUser(c).ID, c.Param("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		s.failJSON(c, errNotFound("project"))
+		return nil, false
+	} else if err != nil {
+		s.failJSON(c, err)
+		return nil, false
+	}
+	if p.Status != status.Ready || s.hub == nil {
+		s.failJSON(c, errNotReady)
+		return nil, false
+	}
+	return p, true
+}
+
+// sessionOf is the session a request is about: ?session=, else the one the setup opened.
+func sessionOf(c *gin.Context, p *store.Project) (string, error) {
+	id := c.Query("session")
+	if id == "" {
+		id = p.OpenCodeSessionID
+	}
+	if !validRequestID.MatchString(id) {
+		return "", errUnknownSession
+	}
+	return id, nil
+}
+
+// failJSON answers err as JSON, whatever the path: the page's script reads these routes.
+func (s *Server) failJSON(c *gin.Context, err error) {
+	e := s.public(c, err)
+	c.AbortWithStatusJSON(e.Status, gin.H{"error": e})
+}
+
+// chatFail turns what reaching the workspace went wrong with into an answer: a workspace
+// that does not answer is 503 and is started; OpenCode not knowing the thing is 404.
+func (s *Server) chatFail(c *gin.Context, p *store.Project, err error, notFound *Error) {
+	var se *opencode.StatusError
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+	case opencode.IsNotFound(err):
+		err = notFound
+	case errors.As(err, &se) && se.Code >= 400 && se.Code < 500:
+		s.Log.Warn("opencode refused a conversation request", "project_id", p.ID, "error", err)
+		err = &Error{Status: http.StatusBadRequest, Code: "refused", Message: "The agent refused this request."}
+	case errors.Is(err, errUnavailable), errors.Is(err, agent.ErrNotStarted), !errors.As(err, &se) && c.Request.Context().Err() == nil:
+		s.Log.Info("workspace unavailable", "project_id", p.ID, "error", err)
+		s.ensureRunning(c.Request.Context(), p)
+		err = errWorkspaceDown
+	}
+	s.failJSON(c, err)
+}
+
+// client returns the hub's OpenCode client, once the hub reaches the workspace.
+func (s *Server) chatClient(c *gin.Context, ph *projectHub) (*opencode.Client, error) {
+	return ph.ready(c.Request.Context())
+}
+
+func (s *Server) apiMessages(c *gin.Context) {
+	p, ok := s.chatProject(c)
+	if !ok {
+		return
+	}
+	sid, err := sessionOf(c, p)
+	if err != nil {
+		s.failJSON(c, err)
+		return
+	}
+	ph := s.hub.acquire(p.ID)
+	defer ph.release()
+	conv, err := ph.conversation(c.Request.Context(), sid)
+	if err != nil {
+		s.chatFail(c, p, err, errUnknownSession)
+		return
+	}
+	c.JSON(http.StatusOK, conv)
+}
+
+// SendInput is a message to the agent.
+type SendInput struct {
+	Text    string `json:"text"`
+	ModelID string `json:"modelId"`
+}
+
+func (s *Server) apiSend(c *gin.Context) {
+	p, ok := s.chatProject(c)
+	if !ok {
+		return
+	}
+	var in SendInput
+	if !bindJSONAs(c, s, &in) {
+		return
+	}
+	in.Text = strings.TrimSpace(in.Text)
+	switch {
+	case in.Text == "":
+		s.failJSON(c, errBadRequest("text", "Write a message first."))
+		return
+	case !utf8.ValidString(in.Text) || utf8.RuneCountInString(in.Text) > maxPromptLen:
+		s.failJSON(c, errBadRequest("text", "Keep a message under 20,000 characters of UTF-8 text."))
+		return
+	}
+	sid, err := sessionOf(c, p)
+	if err != nil {
+		s.failJSON(c, err)
+		return
+	}
+	model, err := s.modelFor(c, p, in.ModelID)
+	if err != nil {
+		s.failJSON(c, err)
+		return
+	}
+	ph := s.hub.acquire(p.ID)
+	defer ph.release()
+	oc, err := s.chatClient(c, ph)
+	if err == nil {
+		_, err = oc.Session(c.Request.Context(), sid)
+	}
+	if err == nil {
+		err = oc.PromptAsync(c.Request.Context(), sid, model, in.Text)
+	}
+	if err != nil {
+		s.chatFail(c, p, err, errUnknownSession)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"sessionId": sid})
+}
+
+// modelFor is the model a message runs on: modelID when the project's provider offers it, the
+// project's own model when modelID is empty.
+func (s *Server) modelFor(c *gin.Context, p *store.Project, modelID string) (opencode.Model, error) {
+	modelID = strings.TrimSpace(modelID)
+	if modelID == "" {
+		modelID = p.ModelID
+	} else {
+		models, err := s.modelsOf(c, p)
+		if err != nil {
+			return opencode.Model{}, err
+		}
+		if !slices.ContainsFunc(models, func(m ModelView) bool { return m.ID == modelID }) {
+			return opencode.Model{}, errBadRequest("modelId", "The project's provider does not offer that model: pick one from GET models.")
+		}
+	}
+	m := opencode.Model{ProviderID: p.ProviderID, ModelID: modelID}
+	if p.ProviderID == providers.WellKnownID {
+		var err error
+		if m.ProviderID, m.ModelID, err = providers.SplitModel(modelID); err != nil {
+			return opencode.Model{}, errBadRequest("modelId", "A well-known provider's model is provider/model.")
+		}
+	}
+	return m, nil
+}
+
+func (s *Server) apiAbort(c *gin.Context) {
+	p, ok := s.chatProject(c)
+	if !ok {
+		return
+	}
+	sid, err := sessionOf(c, p)
+	if err != nil {
+		s.failJSON(c, err)
+		return
+	}
+	ph := s.hub.acquire(p.ID)
+	defer ph.release()
+	oc, err := s.chatClient(c, ph)
+	if err == nil {
+		_, err = oc.Session(c.Request.Context(), sid)
+	}
+	if err == nil {
+		err = oc.Abort(c.Request.Context(), sid)
+	}
+	if err != nil {
+		s.chatFail(c, p, err, errUnknownSession)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"sessionId": sid})
+}
+
+// SessionView is a session as the page lists it.
+type SessionView struct {
+	ID        string    `json:"id"`
+	Title     string    `json:"title"`
+	ParentID  string    `json:"parentId,omitempty"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+func sessionView(ss opencode.Session, status string) SessionView {
+	return SessionView{ID: ss.ID, Title: ss.Title, ParentID: ss.ParentID, Status: status,
+		CreatedAt: time.UnixMilli(ss.Time.Created).UTC(), UpdatedAt: time.UnixMilli(ss.Time.Updated).UTC()}
+}
+
+func (s *Server) apiSessions(c *gin.Context) {
+	p, ok := s.chatProject(c)
+	if !ok {
+		return
+	}
+	ph := s.hub.acquire(p.ID)
+	defer ph.release()
+	oc, err := s.chatClient(c, ph)
+	var list []opencode.Session
+	if err == nil {
+		list, err = oc.Sessions(c.Request.Context())
+	}
+	if err != nil {
+		s.chatFail(c, p, err, errNotFound("project"))
+		return
+	}
+	views := make([]SessionView, 0, len(list))
+	for _, ss := range list {
+		views = append(views, sessionView(ss, ph.statusOf(ss.ID).Type))
+	}
+	c.JSON(http.StatusOK, gin.H{"current": p.OpenCodeSessionID, "sessions": views})
+}
+
+func (s *Server) apiNewSession(c *gin.Context) {
+	p, ok := s.chatProject(c)
+	if !ok {
+		return
+	}
+	var in struct {
+		Title string `json:"title"`
+	}
+	if c.Request.ContentLength != 0 && !bindJSONAs(c, s, &in) {
+		return
+	}
+	in.Title = strings.TrimSpace(in.Title)
+	if utf8.RuneCountInString(in.Title) > 100 || !utf8.ValidString(in.Title) {
+		s.failJSON(c, errBadRequest("title", "Use a title of at most 100 characters."))
+		return
+	}
+	if in.Title == "" {
+		in.Title = p.Name + " · " + time.Now().UTC().Format("2006-01-02 15:04")
+	}
+	ph := s.hub.acquire(p.ID)
+	defer ph.release()
+	oc, err := s.chatClient(c, ph)
+	var ss opencode.Session
+	if err == nil {
+		ss, err = oc.CreateSession(c.Request.Context(), in.Title)
+	}
+	if err != nil {
+		s.chatFail(c, p, err, errNotFound("project"))
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"session": sessionView(ss, "idle")})
+}
+
+func (s *Server) apiPermission(c *gin.Context) {
+	p, ok := s.chatProject(c)
+	if !ok {
+		return
+	}
+	var in struct {
+		Reply string `json:"reply"`
+	}
+	if !bindJSONAs(c, s, &in) {
+		return
+	}
+	if in.Reply != opencode.ReplyOnce && in.Reply != opencode.ReplyAlways && in.Reply != opencode.ReplyReject {
+		s.failJSON(c, errBadRequest("reply", `Reply "once", "always" or "reject".`))
+		return
+	}
+	s.answer(c, p, "permission", func(oc *opencode.Client, id string) error {
+		return oc.ReplyPermission(c.Request.Context(), id, in.Reply)
+	})
+}
+
+func (s *Server) apiQuestion(c *gin.Context) {
+	p, ok := s.chatProject(c)
+	if !ok {
+		return
+	}
+	var in struct {
+		Answers [][]string `json:"answers"`
+		Reject  bool       `json:"reject"`
+	}
+	if !bindJSONAs(c, s, &in) {
+		return
+	}
+	if in.Reject == (in.Answers != nil) {
+		s.failJSON(c, errBadRequest("answers", `Send {"answers": [[label, ...], ...]} with one list per question, or {"reject": true}.`))
+		return
+	}
+	for _, a := range in.Answers {
+		if len(a) == 0 {
+			s.failJSON(c, errBadRequest("answers", "Answer every question with at least one label."))
+			return
+		}
+	}
+	s.answer(c, p, "question", func(oc *opencode.Client, id string) error {
+		if in.Reject {
+			return oc.RejectQuestion(c.Request.Context(), id)
+		}
+		return oc.ReplyQuestion(c.Request.Context(), id, in.Answers)
+	})
+}
+
+// answer replies to a pending permission or question: unknown is 404, answered before 409.
+func (s *Server) answer(c *gin.Context, p *store.Project, kind string, reply func(*opencode.Client, string) error) {
+	id := c.Param("requestId")
+	notPending := errNotFound(kind + " request")
+	if !validRequestID.MatchString(id) {
+		s.failJSON(c, notPending)
+		return
+	}
+	ph := s.hub.acquire(p.ID)
+	defer ph.release()
+	oc, err := s.chatClient(c, ph)
+	if err != nil {
+		s.chatFail(c, p, err, notPending)
+		return
+	}
+	if _, ok, answered := ph.pending(kind, id); !ok {
+		if answered {
+			s.failJSON(c, &Error{Status: http.StatusConflict, Code: "answered", Message: "That " + kind + " request was answered already."})
+		} else {
+			s.failJSON(c, notPending)
+		}
+		return
+	}
+	if err := reply(oc, id); err != nil {
+		s.chatFail(c, p, err, notPending)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"requestId": id})
+}
+
+// ModelView is a model the project's provider offers.
+type ModelView struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Context int64  `json:"context,omitempty"`
+	Output  int64  `json:"output,omitempty"`
+}
+
+func (s *Server) apiModels(c *gin.Context) {
+	p, ok := s.chatProject(c)
+	if !ok {
+		return
+	}
+	models, err := s.modelsOf(c, p)
+	if err != nil {
+		s.failJSON(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"providerId": p.ProviderID, "current": p.ModelID, "models": models})
+}
+
+// stream sends the project's conversation events (docs/conversation.md). One upstream serves
+// every tab; a reconnect with Last-Event-ID (or ?after=) resumes after that event, or gets
+// reset when it cannot.
+func (s *Server) stream(c *gin.Context) {
+	p, ok := s.chatProject(c)
+	if !ok {
+		return
+	}
+	ph := s.hub.acquire(p.ID)
+	defer ph.release()
+	last := c.GetHeader("Last-Event-ID")
+	if last == "" {
+		last = c.Query("after")
+	}
+	seq, resumed := ph.resumeFrom(last)
+	wake, stop := ph.watch()
+	defer stop()
+	bg := context.WithoutCancel(c.Request.Context())
+	go func() {
+		// A workspace that does not answer is started; the stream says when it connects.
+		if _, err := ph.ready(bg); errors.Is(err, errUnavailable) {
+			s.ensureRunning(bg, p)
+		}
+	}()
+
+	w := c.Writer
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if !resumed {
+		_ = writeEvent(w, ph.id(seq), "reset", []byte(`{"reason":"the stream cannot resume from that event: re-read the messages"}`))
+	}
+	w.Flush()
+	ctx := c.Request.Context()
+	ping := time.NewTicker(streamPing)
+	defer ping.Stop()
+	end := time.NewTimer(streamLifetime)
+	defer end.Stop()
+	for {
+		evs, cur, lost := ph.since(seq)
+		if lost {
+			if writeEvent(w, ph.id(cur), "reset", []byte(`{"reason":"this tab fell too far behind: re-read the messages"}`)) != nil {
+				return
+			}
+			seq = cur
+		}
+		for _, ev := range evs {
+			if writeEvent(w, ph.id(ev.seq), ev.typ, ev.data) != nil {
+				return
+			}
+			seq = ev.seq
+		}
+		if len(evs) > 0 || lost {
+			w.Flush()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-end.C:
+			return
+		case <-ping.C:
+			if _, err := w.WriteString(": ping\n\n"); err != nil {
+				return
+			}
+			w.Flush()
+		case <-wake:
+		}
+	}
+}
+
+// bindJSONAs is bindJSON answering JSON on every path.
+func bindJSONAs(c *gin.Context, s *Server, v any) bool {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
+	if err := c.ShouldBindJSON(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.failJSON(c, &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "The request body is over 256 KiB."})
+		} else {
+			s.failJSON(c, errBadRequest("", "The body is not valid JSON for this request: send a JSON object with the documented fields."))
+		}
+		return false
+	}
+	return true
+}

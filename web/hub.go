@@ -1,0 +1,674 @@
+package web
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/doce-dev/doce/opencode"
+	"github.com/doce-dev/doce/store"
+)
+
+// The hub keeps one upstream GET /event per project someone watches and fans it out to every
+// tab (docs/conversation.md is the contract). It allow-lists what passes, numbers events for
+// resumption, and keeps the watched sessions' messages current from the same events, so that a
+// snapshot and the events after its cursor never overlap or leave a gap.
+
+const (
+	ringEvents    = 4096     // events kept for resuming
+	ringBytes     = 16 << 20 // and at most this much of them
+	hubGrace      = 30 * time.Second
+	maxBackoff    = 5 * time.Second
+	connectWait   = 10 * time.Second // a request waits this long for a cold hub to reach OpenCode
+	snapshotLimit = 32               // sessions whose messages a hub keeps
+)
+
+// streamEvent is one event as the browser gets it.
+type streamEvent struct {
+	seq  uint64
+	typ  string
+	data []byte
+}
+
+type hub struct {
+	// connect returns a client of the project's OpenCode, read afresh at every (re)connect: a
+	// restarted workspace has a new port.
+	connect func(ctx context.Context, projectID string) (*opencode.Client, error)
+	log     *slog.Logger
+	grace   time.Duration
+	// onConnect runs (in its own goroutine) each time a subscription comes up.
+	onConnect func(context.Context, *opencode.Client)
+	mu        sync.Mutex
+	byProj    map[string]*projectHub
+}
+
+func newHub(connect func(context.Context, string) (*opencode.Client, error), log *slog.Logger, grace time.Duration) *hub {
+	if grace <= 0 {
+		grace = hubGrace
+	}
+	return &hub{connect: connect, log: log, grace: grace, byProj: map[string]*projectHub{}}
+}
+
+// projectHub is one project's upstream subscription and what it learned from it.
+type projectHub struct {
+	h         *hub
+	projectID string
+	epoch     string
+
+	mu        sync.Mutex
+	refs      int
+	idle      *time.Timer
+	cancel    context.CancelFunc
+	connected bool
+	firstConn chan struct{} // closed once the first subscription is up
+	client    *opencode.Client
+	notify    map[chan struct{}]struct{}
+
+	seq    uint64
+	ring   []streamEvent
+	bytes  int
+	status map[string]opencode.SessionStatus
+	perms  map[string]opencode.Permission
+	quests map[string]opencode.Question
+	// answered remembers requests replied to, so a second answer is a conflict, not unknown.
+	answered map[string]bool
+	snaps    map[string]*sessionSnap
+}
+
+// sessionSnap is one session's messages as the events have left them.
+type sessionSnap struct {
+	msgs []*opencode.Message
+	used time.Time
+}
+
+// close ends every upstream subscription.
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, ph := range h.byProj {
+		ph.cancel()
+		delete(h.byProj, id)
+	}
+}
+
+// acquire returns the project's hub, starting its upstream when it has none; release it when done.
+func (h *hub) acquire(projectID string) *projectHub {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ph := h.byProj[projectID]
+	if ph == nil {
+		ph = &projectHub{
+			h: h, projectID: projectID, epoch: hex.EncodeToString(store.RandomToken(4)),
+			firstConn: make(chan struct{}), notify: map[chan struct{}]struct{}{},
+			status: map[string]opencode.SessionStatus{}, perms: map[string]opencode.Permission{},
+			quests: map[string]opencode.Question{}, answered: map[string]bool{}, snaps: map[string]*sessionSnap{},
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		ph.cancel = cancel
+		h.byProj[projectID] = ph
+		go ph.run(ctx)
+	}
+	ph.mu.Lock()
+	ph.refs++
+	if ph.idle != nil {
+		ph.idle.Stop()
+		ph.idle = nil
+	}
+	ph.mu.Unlock()
+	return ph
+}
+
+// release drops a reference; the upstream closes after the grace period without any.
+func (ph *projectHub) release() {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	ph.refs--
+	if ph.refs > 0 {
+		return
+	}
+	ph.idle = time.AfterFunc(ph.h.grace, func() {
+		ph.h.mu.Lock()
+		defer ph.h.mu.Unlock()
+		ph.mu.Lock()
+		defer ph.mu.Unlock()
+		if ph.refs > 0 || ph.h.byProj[ph.projectID] != ph {
+			return
+		}
+		delete(ph.h.byProj, ph.projectID)
+		ph.cancel()
+	})
+}
+
+// run keeps the subscription up until the hub is closed, reconnecting with backoff. After a
+// gap the events in between are lost, so watchers get a reset and the snapshots are dropped.
+func (ph *projectHub) run(ctx context.Context) {
+	backoff := 250 * time.Millisecond
+	everConnected, announced := false, false
+	for ctx.Err() == nil {
+		err := ph.subscribe(ctx, &everConnected)
+		if ctx.Err() != nil {
+			return
+		}
+		ph.h.log.Debug("workspace event stream ended", "project_id", ph.projectID, "error", err)
+		ph.mu.Lock()
+		if ph.connected || !announced {
+			// Said once per outage, and once before the first connection, so a page can show
+			// "starting" while doce starts the workspace.
+			ph.connected, announced = false, true
+			ph.emitLocked("workspace.status", map[string]string{"state": "unavailable"})
+			backoff = 250 * time.Millisecond
+		}
+		ph.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+func (ph *projectHub) subscribe(ctx context.Context, everConnected *bool) error {
+	c, err := ph.h.connect(ctx, ph.projectID)
+	if err != nil {
+		return err
+	}
+	events, err := c.Events(ctx)
+	if err != nil {
+		return err
+	}
+	defer events.Close()
+	// Subscribed first, read second: what changes meanwhile arrives as events too.
+	status, err := c.SessionStatuses(ctx)
+	if err != nil {
+		return err
+	}
+	perms, err := c.Permissions(ctx)
+	if err != nil {
+		return err
+	}
+	quests, err := c.Questions(ctx)
+	if err != nil {
+		return err
+	}
+	ph.mu.Lock()
+	ph.client, ph.connected = c, true
+	ph.status = status
+	ph.perms = map[string]opencode.Permission{}
+	for _, pr := range perms {
+		ph.perms[pr.ID] = pr
+	}
+	ph.quests = map[string]opencode.Question{}
+	for _, q := range quests {
+		ph.quests[q.ID] = q
+	}
+	if *everConnected {
+		clear(ph.snaps)
+		ph.emitLocked("reset", map[string]string{"reason": "doce lost the workspace's event stream for a moment"})
+	} else {
+		close(ph.firstConn)
+	}
+	*everConnected = true
+	ph.emitLocked("workspace.status", map[string]string{"state": "connected"})
+	ph.mu.Unlock()
+	if ph.h.onConnect != nil {
+		go ph.h.onConnect(ctx, c)
+	}
+
+	for {
+		ev, err := events.Next()
+		if err != nil {
+			return err
+		}
+		ph.apply(ev)
+	}
+}
+
+// apply takes one upstream event: it keeps the allow-listed fields of the types the page
+// needs, updates what the hub knows, and passes it on. Every other event is dropped.
+func (ph *projectHub) apply(ev opencode.Event) {
+	var out any
+	var sessionID string
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	switch ev.Type {
+	case "message.updated":
+		var v struct {
+			SessionID string               `json:"sessionID"`
+			Info      opencode.MessageInfo `json:"info"`
+		}
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		sessionID, out = v.SessionID, v
+		if s := ph.snaps[v.SessionID]; s != nil {
+			if m := s.message(v.Info.ID); m != nil {
+				m.Info = v.Info
+			} else {
+				s.msgs = append(s.msgs, &opencode.Message{Info: v.Info})
+			}
+		}
+	case "message.removed":
+		var v struct {
+			SessionID string `json:"sessionID"`
+			MessageID string `json:"messageID"`
+		}
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		sessionID, out = v.SessionID, v
+		if s := ph.snaps[v.SessionID]; s != nil {
+			s.msgs = slices.DeleteFunc(s.msgs, func(m *opencode.Message) bool { return m.Info.ID == v.MessageID })
+		}
+	case "message.part.updated":
+		var v struct {
+			SessionID string        `json:"sessionID"`
+			Part      opencode.Part `json:"part"`
+		}
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		if v.SessionID == "" {
+			v.SessionID = v.Part.SessionID
+		}
+		sessionID, out = v.SessionID, v
+		if s := ph.snaps[v.SessionID]; s != nil {
+			if m := s.message(v.Part.MessageID); m != nil {
+				if i := slices.IndexFunc(m.Parts, func(p opencode.Part) bool { return p.ID == v.Part.ID }); i >= 0 {
+					m.Parts[i] = v.Part
+				} else {
+					m.Parts = append(m.Parts, v.Part)
+				}
+			}
+		}
+	case "message.part.delta":
+		var v struct {
+			SessionID string `json:"sessionID"`
+			MessageID string `json:"messageID"`
+			PartID    string `json:"partID"`
+			Field     string `json:"field"`
+			Delta     string `json:"delta"`
+		}
+		if json.Unmarshal(ev.Properties, &v) != nil || v.Field != "text" {
+			return // only text grows by deltas in what the page shows
+		}
+		sessionID, out = v.SessionID, v
+		if s := ph.snaps[v.SessionID]; s != nil {
+			if m := s.message(v.MessageID); m != nil {
+				if i := slices.IndexFunc(m.Parts, func(p opencode.Part) bool { return p.ID == v.PartID }); i >= 0 {
+					m.Parts[i].Text += v.Delta
+				}
+			}
+		}
+	case "message.part.removed":
+		var v struct {
+			SessionID string `json:"sessionID"`
+			MessageID string `json:"messageID"`
+			PartID    string `json:"partID"`
+		}
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		sessionID, out = v.SessionID, v
+		if s := ph.snaps[v.SessionID]; s != nil {
+			if m := s.message(v.MessageID); m != nil {
+				m.Parts = slices.DeleteFunc(m.Parts, func(p opencode.Part) bool { return p.ID == v.PartID })
+			}
+		}
+	case "session.created", "session.updated":
+		var v struct {
+			SessionID string           `json:"sessionID"`
+			Info      opencode.Session `json:"info"`
+		}
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		sessionID, out = v.SessionID, v
+	case "session.status":
+		var v struct {
+			SessionID string                 `json:"sessionID"`
+			Status    opencode.SessionStatus `json:"status"`
+		}
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		sessionID, out = v.SessionID, v
+		if v.Status.Type == "idle" {
+			delete(ph.status, v.SessionID)
+		} else {
+			ph.status[v.SessionID] = v.Status
+		}
+	case "session.idle":
+		var v struct {
+			SessionID string `json:"sessionID"`
+		}
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		sessionID, out = v.SessionID, v
+		delete(ph.status, v.SessionID)
+	case "session.error":
+		var v struct {
+			SessionID string                 `json:"sessionID"`
+			Error     *opencode.MessageError `json:"error,omitempty"`
+		}
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		sessionID, out = v.SessionID, v
+	case "permission.asked":
+		var v opencode.Permission
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		sessionID, out = v.SessionID, v
+		ph.perms[v.ID] = v
+	case "permission.replied":
+		var v struct {
+			SessionID string `json:"sessionID"`
+			RequestID string `json:"requestID"`
+			Reply     string `json:"reply"`
+		}
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		sessionID, out = v.SessionID, v
+		delete(ph.perms, v.RequestID)
+		ph.answered[v.RequestID] = true
+	case "question.asked":
+		var v opencode.Question
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		sessionID, out = v.SessionID, v
+		ph.quests[v.ID] = v
+	case "question.replied", "question.rejected":
+		var v struct {
+			SessionID string     `json:"sessionID"`
+			RequestID string     `json:"requestID"`
+			Answers   [][]string `json:"answers,omitempty"`
+		}
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		sessionID, out = v.SessionID, v
+		delete(ph.quests, v.RequestID)
+		ph.answered[v.RequestID] = true
+	case "todo.updated":
+		var v struct {
+			SessionID string          `json:"sessionID"`
+			Todos     []opencode.Todo `json:"todos"`
+		}
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		sessionID, out = v.SessionID, v
+	case "file.edited":
+		var v struct {
+			File string `json:"file"`
+		}
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		ph.emitLocked(ev.Type, v)
+		return
+	default:
+		return
+	}
+	if sessionID == "" {
+		return // every passed session event names its session, so the page can filter
+	}
+	ph.emitLocked(ev.Type, out)
+}
+
+func (s *sessionSnap) message(id string) *opencode.Message {
+	for _, m := range s.msgs {
+		if m.Info.ID == id {
+			return m
+		}
+	}
+	return nil
+}
+
+// emitLocked numbers an event, keeps it in the ring and wakes the watchers. ph.mu is held.
+func (ph *projectHub) emitLocked(typ string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		ph.h.log.Error("unable to encode a stream event", "type", typ, "error", err)
+		return
+	}
+	ph.seq++
+	ph.ring = append(ph.ring, streamEvent{seq: ph.seq, typ: typ, data: b})
+	ph.bytes += len(b)
+	drop := 0
+	for len(ph.ring)-drop > ringEvents || ph.bytes > ringBytes && len(ph.ring)-drop > 1 {
+		ph.bytes -= len(ph.ring[drop].data)
+		drop++
+	}
+	if drop > 0 {
+		ph.ring = slices.Delete(ph.ring, 0, drop)
+	}
+	for ch := range ph.notify {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// id is the stream id of seq in this hub.
+func (ph *projectHub) id(seq uint64) string { return ph.epoch + "." + strconv.FormatUint(seq, 10) }
+
+// resumeFrom parses a Last-Event-ID (or ?after=). ok is false when it cannot resume from it:
+// another epoch, or older than the ring holds. An empty id resumes from now.
+func (ph *projectHub) resumeFrom(last string) (seq uint64, ok bool) {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	if last == "" {
+		return ph.seq, true
+	}
+	epoch, n, found := strings.Cut(last, ".")
+	seq, err := strconv.ParseUint(n, 10, 64)
+	if !found || err != nil || epoch != ph.epoch || seq > ph.seq {
+		return ph.seq, false
+	}
+	if len(ph.ring) > 0 && seq+1 < ph.ring[0].seq {
+		return ph.seq, false
+	}
+	return seq, true
+}
+
+// since returns the events after seq; lost is true when the ring no longer holds them all.
+func (ph *projectHub) since(seq uint64) (evs []streamEvent, last uint64, lost bool) {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	if len(ph.ring) > 0 && seq+1 < ph.ring[0].seq {
+		return nil, ph.seq, true
+	}
+	i, _ := slices.BinarySearchFunc(ph.ring, seq+1, func(e streamEvent, s uint64) int { return cmpUint(e.seq, s) })
+	return slices.Clone(ph.ring[i:]), ph.seq, false
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// watch registers a wake-up channel for new events.
+func (ph *projectHub) watch() (chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	ph.mu.Lock()
+	ph.notify[ch] = struct{}{}
+	ph.mu.Unlock()
+	return ch, func() {
+		ph.mu.Lock()
+		delete(ph.notify, ch)
+		ph.mu.Unlock()
+	}
+}
+
+// errUnavailable means the workspace's OpenCode does not answer.
+var errUnavailable = errors.New("the workspace does not answer")
+
+// ready waits until the hub reached OpenCode once, and returns its client.
+func (ph *projectHub) ready(ctx context.Context) (*opencode.Client, error) {
+	t := time.NewTimer(connectWait)
+	defer t.Stop()
+	select {
+	case <-ph.firstConn:
+	case <-t.C:
+		return nil, errUnavailable
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	if !ph.connected {
+		return nil, errUnavailable
+	}
+	return ph.client, nil
+}
+
+// Conversation is what GET messages answers: a session's messages and what is pending in it,
+// up to and including the event numbered Cursor.
+type Conversation struct {
+	SessionID   string                 `json:"sessionId"`
+	Status      opencode.SessionStatus `json:"status"`
+	Messages    []opencode.Message     `json:"messages"`
+	Permissions []opencode.Permission  `json:"permissions"`
+	Questions   []opencode.Question    `json:"questions"`
+	Cursor      string                 `json:"cursor"`
+}
+
+// conversation returns the session's messages, from the hub's snapshot when it has one and
+// from OpenCode otherwise (then kept, and updated by the events that follow).
+func (ph *projectHub) conversation(ctx context.Context, sessionID string) (*Conversation, error) {
+	c, err := ph.ready(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ph.mu.Lock()
+	snap := ph.snaps[sessionID]
+	ph.mu.Unlock()
+	if snap == nil {
+		msgs, err := c.Messages(ctx, sessionID)
+		if err != nil {
+			return nil, err
+		}
+		// The snapshot starts at the events seen by now: a delta that raced the read may be
+		// missing from a part still streaming, never doubled; the part's final update heals it.
+		ph.mu.Lock()
+		if snap = ph.snaps[sessionID]; snap == nil {
+			snap = &sessionSnap{}
+			for i := range msgs {
+				snap.msgs = append(snap.msgs, &msgs[i])
+			}
+			ph.evictLocked()
+			ph.snaps[sessionID] = snap
+		}
+		ph.mu.Unlock()
+	}
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	return ph.conversationLocked(sessionID, snap), nil
+}
+
+// peekConversation is the session's conversation when a hub holds it already, else nil: it
+// never reaches OpenCode, so a page load can show it for free.
+func (h *hub) peekConversation(projectID, sessionID string) *Conversation {
+	h.mu.Lock()
+	ph := h.byProj[projectID]
+	h.mu.Unlock()
+	if ph == nil {
+		return nil
+	}
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	snap := ph.snaps[sessionID]
+	if snap == nil {
+		return nil
+	}
+	return ph.conversationLocked(sessionID, snap)
+}
+
+func (ph *projectHub) conversationLocked(sessionID string, snap *sessionSnap) *Conversation {
+	snap.used = time.Now()
+	conv := &Conversation{SessionID: sessionID, Status: opencode.SessionStatus{Type: "idle"},
+		Messages: make([]opencode.Message, 0, len(snap.msgs)), Permissions: []opencode.Permission{}, Questions: []opencode.Question{},
+		Cursor: ph.id(ph.seq)}
+	if st, ok := ph.status[sessionID]; ok {
+		conv.Status = st
+	}
+	for _, m := range snap.msgs {
+		conv.Messages = append(conv.Messages, opencode.Message{Info: m.Info, Parts: slices.Clone(m.Parts)})
+	}
+	for _, pr := range ph.perms {
+		if pr.SessionID == sessionID {
+			conv.Permissions = append(conv.Permissions, pr)
+		}
+	}
+	for _, q := range ph.quests {
+		if q.SessionID == sessionID {
+			conv.Questions = append(conv.Questions, q)
+		}
+	}
+	return conv
+}
+
+func (ph *projectHub) evictLocked() {
+	for len(ph.snaps) >= snapshotLimit {
+		var oldest string
+		for id, s := range ph.snaps {
+			if oldest == "" || s.used.Before(ph.snaps[oldest].used) {
+				oldest = id
+			}
+		}
+		delete(ph.snaps, oldest)
+	}
+}
+
+// pending says whether a permission or question request is pending (ok), was answered
+// (answered), or is unknown to the hub.
+func (ph *projectHub) pending(kind, id string) (sessionID string, ok, answered bool) {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	switch kind {
+	case "permission":
+		if pr, found := ph.perms[id]; found {
+			return pr.SessionID, true, false
+		}
+	case "question":
+		if q, found := ph.quests[id]; found {
+			return q.SessionID, true, false
+		}
+	}
+	return "", false, ph.answered[id]
+}
+
+func (ph *projectHub) statusOf(sessionID string) opencode.SessionStatus {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	if st, ok := ph.status[sessionID]; ok {
+		return st
+	}
+	return opencode.SessionStatus{Type: "idle"}
+}
+
+// writeEvent writes one server-sent event.
+func writeEvent(w interface{ Write([]byte) (int, error) }, id, typ string, data []byte) error {
+	_, err := fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", id, typ, data)
+	return err
+}

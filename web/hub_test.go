@@ -1,0 +1,170 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/doce-dev/doce/opencode"
+)
+
+// fakeOpenCode serves the few routes the hub reads, and GET /event from a channel.
+type fakeOpenCode struct {
+	events      chan string
+	subscribers atomic.Int32 // open GET /event requests
+	subscribed  atomic.Int32 // GET /event requests ever made
+	messages    atomic.Int32 // GET /session/{id}/message requests
+}
+
+func (f *fakeOpenCode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/event":
+		f.subscribers.Add(1)
+		f.subscribed.Add(1)
+		defer f.subscribers.Add(-1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"id\":\"evt_0\",\"type\":\"server.connected\",\"properties\":{}}\n\n")
+		w.(http.Flusher).Flush()
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case ev := <-f.events:
+				fmt.Fprintf(w, "data: %s\n\n", ev)
+				w.(http.Flusher).Flush()
+			}
+		}
+	case r.URL.Path == "/session/status":
+		fmt.Fprint(w, `{}`)
+	case r.URL.Path == "/permission", r.URL.Path == "/question":
+		fmt.Fprint(w, `[]`)
+	case strings.HasSuffix(r.URL.Path, "/message"):
+		f.messages.Add(1)
+		fmt.Fprint(w, `[{"info":{"id":"msg_1","sessionID":"ses_a","role":"user","time":{"created":1}},"parts":[{"id":"prt_0","sessionID":"ses_a","messageID":"msg_1","type":"text","text":"hi"}]}]`)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func newTestHub(t *testing.T, grace time.Duration) (*hub, *fakeOpenCode) {
+	f := &fakeOpenCode{events: make(chan string, 100)}
+	srv := httptest.NewServer(f)
+	h := newHub(func(context.Context, string) (*opencode.Client, error) {
+		return opencode.New(srv.URL, "pw", srv.Client()), nil
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)), grace)
+	t.Cleanup(func() { h.close(); srv.Close() })
+	return h, f
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestHubSharesOneUpstreamAndKeepsTheSnapshotCurrent(t *testing.T) {
+	h, f := newTestHub(t, 50*time.Millisecond)
+	a, b := h.acquire("p1"), h.acquire("p1")
+	if a != b {
+		t.Fatal("two watchers of one project got two hubs")
+	}
+	ctx := context.Background()
+	conv, err := a.conversation(ctx, "ses_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conv.Messages) != 1 || f.messages.Load() != 1 {
+		t.Fatalf("cold snapshot: %d messages, %d reads", len(conv.Messages), f.messages.Load())
+	}
+	start := conv.Cursor
+
+	f.events <- `{"id":"evt_1","type":"message.updated","properties":{"sessionID":"ses_a","info":{"id":"msg_2","sessionID":"ses_a","role":"assistant","time":{"created":2},"providerID":"custom","path":{"cwd":"/workspace","root":"/"},"system":"SECRET-SYSTEM"}}}`
+	f.events <- `{"id":"evt_2","type":"message.part.updated","properties":{"sessionID":"ses_a","part":{"id":"prt_1","sessionID":"ses_a","messageID":"msg_2","type":"text","text":""},"time":1}}`
+	f.events <- `{"id":"evt_3","type":"message.part.delta","properties":{"sessionID":"ses_a","messageID":"msg_2","partID":"prt_1","field":"text","delta":"Hel"}}`
+	f.events <- `{"id":"evt_4","type":"config.updated","properties":{"key":"sk-SECRET"}}`
+	f.events <- `{"id":"evt_5","type":"message.part.delta","properties":{"sessionID":"ses_a","messageID":"msg_2","partID":"prt_1","field":"text","delta":"lo"}}`
+
+	var seen []streamEvent
+	seq, ok := a.resumeFrom(start)
+	if !ok {
+		t.Fatalf("cannot resume from the snapshot's own cursor %q", start)
+	}
+	waitFor(t, "four events", func() bool {
+		evs, _, _ := a.since(seq)
+		seen = evs
+		return len(evs) >= 4
+	})
+	var text strings.Builder
+	for _, ev := range seen {
+		if strings.Contains(string(ev.data), "SECRET") || ev.typ == "config.updated" {
+			t.Errorf("%s passed what is not allow-listed: %s", ev.typ, ev.data)
+		}
+		if ev.typ == "message.part.delta" {
+			text.WriteString(strings.Split(strings.Split(string(ev.data), `"delta":"`)[1], `"`)[0])
+		}
+	}
+	if text.String() != "Hello" {
+		t.Errorf("deltas after the cursor = %q, want Hello", text.String())
+	}
+	// Resuming from the middle gives only what follows.
+	mid, _ := a.resumeFrom(a.id(seen[1].seq))
+	if evs, _, _ := a.since(mid); len(evs) != len(seen)-2 {
+		t.Errorf("resume from the second event gave %d events, want %d", len(evs), len(seen)-2)
+	}
+	warm, err := b.conversation(ctx, "ses_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.messages.Load() != 1 {
+		t.Errorf("a warm snapshot read OpenCode again")
+	}
+	if len(warm.Messages) != 2 || warm.Messages[1].Parts[0].Text != "Hello" {
+		t.Errorf("warm snapshot = %+v", warm.Messages)
+	}
+	if f.subscribed.Load() != 1 {
+		t.Errorf("%d upstream subscriptions for one project, want 1", f.subscribed.Load())
+	}
+	if _, ok := a.resumeFrom("otherepoch.3"); ok {
+		t.Error("an id of another epoch resumed instead of resetting")
+	}
+	if _, ok := a.resumeFrom(a.id(a.seq + 5)); ok {
+		t.Error("an id from the future resumed")
+	}
+
+	a.release()
+	b.release()
+	waitFor(t, "the upstream to close after the grace period", func() bool { return f.subscribers.Load() == 0 })
+	if c := h.acquire("p1"); c == a {
+		t.Error("a closed hub was reused")
+	} else {
+		c.release()
+	}
+}
+
+func TestHubTracksPendingRequests(t *testing.T) {
+	h, f := newTestHub(t, time.Minute)
+	ph := h.acquire("p1")
+	defer ph.release()
+	if _, err := ph.ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.events <- `{"id":"evt_1","type":"permission.asked","properties":{"id":"per_1","sessionID":"ses_a","permission":"bash","patterns":["ls"],"metadata":{},"always":["ls *"]}}`
+	waitFor(t, "the permission", func() bool { _, ok, _ := ph.pending("permission", "per_1"); return ok })
+	f.events <- `{"id":"evt_2","type":"permission.replied","properties":{"sessionID":"ses_a","requestID":"per_1","reply":"once"}}`
+	waitFor(t, "the reply", func() bool { _, ok, answered := ph.pending("permission", "per_1"); return !ok && answered })
+	if _, ok, answered := ph.pending("permission", "per_9"); ok || answered {
+		t.Error("an unknown request is pending or answered")
+	}
+}

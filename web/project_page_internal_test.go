@@ -1,0 +1,41 @@
+package web
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/doce-dev/doce/opencode"
+)
+
+// The page of a ready project renders the conversation it was given, as text.
+func TestProjectPageRendersConversation(t *testing.T) {
+	s := &Server{}
+	if err := s.parseTemplates(); err != nil {
+		t.Fatal(err)
+	}
+	conv := &Conversation{SessionID: "ses_1", Messages: []opencode.Message{
+		{Info: opencode.MessageInfo{ID: "msg_1", Role: "user"}, Parts: []opencode.Part{{ID: "prt_1", Type: "text", Text: "Build it"}}},
+		{Info: opencode.MessageInfo{ID: "msg_2", Role: "assistant"}, Parts: []opencode.Part{
+			{ID: "prt_2", Type: "tool", Tool: "write", State: &opencode.ToolState{Status: "completed", Title: "hello.txt"}},
+			{ID: "prt_3", Type: "text", Text: "Done <script>alert(1)</script>"},
+		}},
+	}}
+	var buf bytes.Buffer
+	err := s.pages["project.html"].Execute(&buf, map[string]any{
+		"Title": "p", "Path": "/projects/p1", "Conversation": conv,
+		"Project": ProjectView{ID: "p1", Name: "p", Status: "ready", Prompt: "Build it"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := buf.String()
+	for _, want := range []string{`<li class="msg assistant" data-server>`, "write: completed — hello.txt", "Done &lt;script&gt;"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(html, "<script>alert(1)") || strings.Contains(html, "data-first-prompt") {
+		t.Error("the agent's text reached the page as HTML, or the placeholder prompt shows too")
+	}
+}
