@@ -15,6 +15,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for creating databases
+	"github.com/uptrace/bun"
 
 	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/store"
@@ -112,4 +113,62 @@ func ServerURL(t testing.TB) string {
 		t.Fatalf("DOCE_TEST_POSTGRES_URL is not a URL: %v", err)
 	}
 	return server
+}
+
+// Contents returns everything st's database holds, for tests that assert a secret is not in
+// it: on SQLite the bytes of the file (after a checkpoint, so the write-ahead log is in it,
+// freed pages included), on PostgreSQL the text of every row of every table.
+func Contents(t testing.TB, st *store.Store) []byte {
+	t.Helper()
+	ctx := context.Background()
+	if !st.IsPostgres() {
+		if _, err := st.DB.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			t.Fatal(err)
+		}
+		var file string
+		if err := st.DB.QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&file); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	var tables []string
+	if err := st.DB.NewRaw("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'").Scan(ctx, &tables); err != nil {
+		t.Fatal(err)
+	}
+	var all []byte
+	for _, table := range tables {
+		var rows []string
+		if err := st.DB.NewRaw("SELECT CAST(t AS TEXT) FROM ? AS t", bun.Ident(table)).Scan(ctx, &rows); err != nil {
+			t.Fatalf("read %s: %v", table, err)
+		}
+		for _, r := range rows {
+			all = append(append(all, r...), '\n')
+		}
+	}
+	return all
+}
+
+// Warm opens n connections of st's pool (at most all it may hold) at once and returns them to
+// it, so goroutines a race test starts together reach the database together instead of one
+// connect apart.
+func Warm(t testing.TB, st *store.Store, n int) {
+	t.Helper()
+	if limit := st.DB.Stats().MaxOpenConnections; limit > 0 {
+		n = min(n, limit)
+	}
+	conns := make([]*sql.Conn, 0, n)
+	for range n {
+		c, err := st.DB.DB.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
 }
