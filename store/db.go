@@ -149,6 +149,23 @@ func openPostgres(target string, maxConns int) (*Store, error) {
 // IsPostgres reports whether the store is on PostgreSQL.
 func (s *Store) IsPostgres() bool { return s.DB.Dialect().Name() == dialect.PG }
 
+// serializeWrites makes the transactions that call it for table run one after another, for the
+// few that read a table and then write what they read (count users, then add the first admin;
+// read a failure count, then store it plus one). SQLite already does this for every write
+// transaction (_txlock=immediate takes the one write lock at BEGIN). PostgreSQL, at READ
+// COMMITTED, would let two such transactions read the same state and both write: SHARE ROW
+// EXCLUSIVE conflicts with itself and with the lock every INSERT, UPDATE and DELETE takes, so
+// the second waits until the first commits and then reads what it wrote. Readers never wait.
+func (s *Store) serializeWrites(ctx context.Context, tx bun.Tx, table string) error {
+	if !s.IsPostgres() {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "LOCK TABLE ? IN SHARE ROW EXCLUSIVE MODE", bun.Ident(table)); err != nil {
+		return fmt.Errorf("store: unable to lock %s: %w", table, err)
+	}
+	return nil
+}
+
 // Close closes the database.
 func (s *Store) Close() error { return s.DB.Close() }
 

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -269,6 +270,9 @@ func TestSchemaInvariants(t *testing.T) {
 		if _, err := st.CreateSession(ctx, u.ID, time.Hour); err != nil {
 			t.Fatal(err)
 		}
+		if _, _, err := st.CreateAPIToken(ctx, u.ID, "ci", store.ScopeRead, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
 
 		// A time in another zone is the same instant once read back (to the microsecond both
 		// engines keep).
@@ -285,7 +289,7 @@ func TestSchemaInvariants(t *testing.T) {
 		if _, err := st.DB.NewDelete().Model((*store.User)(nil)).Where("id = ?", u.ID).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
-		for _, table := range []string{"sessions", "provider_connections", "user_settings"} {
+		for _, table := range []string{"sessions", "provider_connections", "user_settings", "api_tokens"} {
 			n, err := st.DB.NewSelect().Table(table).Where("user_id = ?", u.ID).Count(ctx)
 			if err != nil || n != 0 {
 				t.Errorf("%s: %d rows of the deleted user (%v)", table, n, err)
@@ -342,5 +346,72 @@ func TestTransitionProjectOnlyFromTheGivenStates(t *testing.T) {
 	})
 }
 
-// openStore is a fresh migrated SQLite store.
-func openStore(t *testing.T) *store.Store { return storetest.Open(t, storetest.SQLite) }
+// TestFirstAdminRace: first-run forms submitted at once make one admin, on each engine
+// (PostgreSQL does not serialize transactions as SQLite's single writer does).
+func TestFirstAdminRace(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		const n = 8
+		storetest.Warm(t, st, n)
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				errs <- st.CreateFirstAdmin(ctx, &store.User{Username: fmt.Sprintf("admin%d", i), PasswordHash: "h"})
+			}()
+		}
+		made := 0
+		for range n {
+			if err := <-errs; err == nil {
+				made++
+			} else if !errors.Is(err, store.ErrConflict) {
+				t.Fatal(err)
+			}
+		}
+		if c, _ := st.CountUsers(ctx); made != 1 || c != 1 {
+			t.Fatalf("%d admins made, %d users; want 1 and 1", made, c)
+		}
+	})
+}
+
+// TestUsernamesUniqueWhateverTheCase: Alice and alice are one account on each engine, found
+// by either spelling.
+func TestUsernamesUniqueWhateverTheCase(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		if err := st.CreateUser(ctx, &store.User{Username: "Alice", PasswordHash: "h", Role: store.RoleUser}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateUser(ctx, &store.User{Username: "aLICE", PasswordHash: "h", Role: store.RoleUser}); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("aLICE next to Alice: %v, want ErrConflict", err)
+		}
+		if u, err := st.UserByUsername(ctx, "ALICE"); err != nil || u.Username != "Alice" {
+			t.Fatalf("ALICE: %+v %v", u, err)
+		}
+	})
+}
+
+// TestOAuthLoginsAtOnce: logins to one provider finishing at once each store their tokens on
+// the one connection, on each engine.
+func TestOAuthLoginsAtOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		u := &store.User{Username: "a", PasswordHash: "h", Role: store.RoleUser}
+		st.CreateUser(ctx, u)
+		const n = 8
+		storetest.Warm(t, st, n)
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				errs <- st.SaveOAuthConnection(ctx, &store.ProviderConnection{UserID: u.ID, ProviderID: "openai", OAuthAccessCiphertext: fmt.Sprintf("vault:v1:a%d", i)})
+			}()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if cs, _ := st.ConnectionsByUser(ctx, u.ID); len(cs) != 1 {
+			t.Fatalf("%d connections, want 1", len(cs))
+		}
+	})
+}
