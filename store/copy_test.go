@@ -10,9 +10,10 @@ import (
 	"github.com/doce-dev/doce/store/storetest"
 )
 
-// TestCopySQLiteToPostgres copies an installation's rows and checks they arrive as they were:
-// ciphertexts unchanged, sessions still signing in, audit ids kept and continued, and counts
-// equal per table. A second copy into the now non-empty target is refused.
+// TestCopySQLiteToPostgres copies an installation with a row in every table and checks they
+// arrive as they were and work there: ciphertexts unchanged, sessions and API tokens still
+// signing in, throttles still locking, a prebuilt workspace still claimable, a used preview
+// token still used, audit ids kept and continued, and counts equal per table. A second copy into the now non-empty target is refused.
 func TestCopySQLiteToPostgres(t *testing.T) {
 	ctx := context.Background()
 	src := storetest.Open(t, storetest.SQLite)
@@ -40,19 +41,53 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A row in every other table: api tokens (used, so its times are set), sign-in throttles,
+	// a prebuilt workspace, a signing key and a used preview token.
+	secret, tok, err := src.CreateAPIToken(ctx, u.ID, "ci", store.ScopeWrite, time.Now().Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.RecordAPITokenUse(ctx, tok, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	policy := map[string]store.Backoff{store.ThrottleAccount: {Free: 1, Base: time.Hour, Max: time.Hour, Forget: time.Hour}}
+	throttled := store.ThrottleKey{Kind: store.ThrottleAccount, Subject: "mallory"}
+	if _, err := src.RecordLoginFailure(ctx, time.Now(), policy, throttled); err != nil {
+		t.Fatal(err)
+	}
+	pooled := store.NewID()
+	if err := src.AddPoolWorkspace(ctx, pooled, "img:1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.SetPoolPasswordOnce(ctx, pooled, "vault:v1:pool-password"); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.MarkPoolFree(ctx, pooled, "cid", "doce-"+pooled+"-opencode", 40001); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.AddSigningKey(ctx, "preview", "vault:v1:signing-key"); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.UsePreviewToken(ctx, "token-1", time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+
 	counts, err := src.CopyTo(ctx, dst)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"users": 1, "sessions": 1, "user_settings": 1, "provider_connections": 1, "projects": 1, "audit_events": 1}
-	for _, c := range counts {
-		if c.Source != c.Target || c.Source != want[c.Table] {
-			t.Errorf("%s: %d copied to %d, want %d", c.Table, c.Source, c.Target, want[c.Table])
-		}
-		delete(want, c.Table)
+	// Every table of the schema is copied, and each holds a row here: a table a later migration
+	// adds fails this test until it has a row above.
+	if len(counts) < 11 {
+		t.Errorf("%d tables copied: %+v", len(counts), counts)
 	}
-	if len(want) != 0 {
-		t.Errorf("tables not copied: %v", want)
+	for _, c := range counts {
+		if c.Source == 0 {
+			t.Errorf("%s has no row in this test's source: add one", c.Table)
+		}
+		if c.Source != c.Target {
+			t.Errorf("%s: %d copied to %d", c.Table, c.Source, c.Target)
+		}
 	}
 
 	if got, err := dst.UserBySessionToken(ctx, token); err != nil || got.ID != u.ID {
@@ -70,12 +105,29 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	if err != nil || gp.ServerPasswordCiphertext != "vault:v1:password" || !gp.CreatedAt.Equal(p.CreatedAt.Truncate(time.Microsecond)) {
 		t.Fatalf("project on the target: %+v %v", gp, err)
 	}
-	// The copied audit event kept id 1; the next one continues after it.
+	// The copied audit events kept their ids; the next one continues after them.
+	evs, _ := dst.AuditEvents(ctx, 100)
 	if err := dst.Audit(ctx, nil, store.AuditEvent{ActorID: u.ID, Action: "test", TargetType: "t", TargetID: "x"}); err != nil {
 		t.Fatalf("an audit event after the copy: %v", err)
 	}
-	if evs, _ := dst.AuditEvents(ctx, 10); len(evs) != 2 || evs[0].ID != 2 || evs[1].ID != 1 {
-		t.Errorf("audit ids after the copy: %+v", evs)
+	if after, _ := dst.AuditEvents(ctx, 100); len(after) != len(evs)+1 || after[0].ID != evs[0].ID+1 {
+		t.Errorf("audit ids after the copy: %+v", after)
+	}
+	if got, _, err := dst.UserByAPIToken(ctx, secret); err != nil || got.ID != u.ID {
+		t.Errorf("API token on the target: %v %v", got, err)
+	}
+	if wait, err := dst.LoginLockedFor(ctx, time.Now(), throttled); err != nil || wait < 59*time.Minute {
+		t.Errorf("throttle on the target: locked for %s (%v), want about an hour", wait, err)
+	}
+	claimed, _, err := dst.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "m", Slug: "m", Prompt: "p", ProviderID: "openai", ModelID: "m"}, "img:1")
+	if err != nil || claimed.ID != pooled || claimed.HostPort != 40001 || claimed.ServerPasswordCiphertext != "vault:v1:pool-password" {
+		t.Errorf("a project on the target claiming the copied workspace: %+v %v", claimed, err)
+	}
+	if k, err := dst.SigningKey(ctx, "preview"); err != nil || k.Ciphertext != "vault:v1:signing-key" {
+		t.Errorf("signing key on the target: %+v %v", k, err)
+	}
+	if err := dst.UsePreviewToken(ctx, "token-1", time.Now().Add(time.Minute)); !errors.Is(err, store.ErrTokenUsed) {
+		t.Errorf("a preview token used before the copy: %v, want ErrTokenUsed", err)
 	}
 
 	if _, err := src.CopyTo(ctx, dst); !errors.Is(err, store.ErrTargetNotEmpty) {
