@@ -27,13 +27,11 @@ import (
 	"github.com/doce-dev/doce/workspace"
 )
 
-// TestProjectSetupEndToEnd walks the whole product path through the real stack: first-run
-// admin, connect a custom OpenAI-compatible provider pointing at a mock LLM, create a project,
-// and watch ProjectSetup bring up OpenCode, hand it the key and send the prompt, which reaches
-// the mock with that key.
-// TestProjectSetupEndToEnd runs doce's main path on each database engine: first run, bad
-// input, connect a key, a double-submitted create, the setup to ready, and every place the key
-// must not be.
+// TestProjectSetupEndToEnd walks the whole product path through the real stack, on each
+// database engine: first-run admin, bad input, connect a custom OpenAI-compatible provider
+// pointing at a mock LLM, a double-submitted create, and ProjectSetup bringing up OpenCode,
+// handing it the key and sending the prompt, which reaches the mock with that key; then every
+// place the key must not be.
 func TestProjectSetupEndToEnd(t *testing.T) {
 	for _, dialect := range storetest.Dialects() {
 		t.Run(dialect, func(t *testing.T) { testProjectSetupEndToEnd(t, dialect) })
