@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make test / make bench: installs what is missing, starts a Temporal dev server, a Vault dev
-# server and a PostgreSQL cluster on free loopback ports, and runs every Go test against them, the Docker engine and the real
-# OpenCode image. Everything started here is stopped on exit.
+# server and a PostgreSQL cluster on free loopback ports, and runs every Go test against them,
+# the Docker engine and the real OpenCode image. Everything started here is stopped on exit.
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/scripts/services.sh"
 

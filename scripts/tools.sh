@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what doce's stack needs and is missing: the Temporal CLI and Vault (built from the Go
-# module proxy at pinned versions, in parallel, cached by version), a Docker engine, and the
-# OpenCode workspace image. Idempotent: a second run only checks.
+# module proxy at pinned versions, in parallel, cached by version), a Docker engine, the
+# OpenCode workspace image, and Debian's chromium, postgresql and docker-compose for the tests.
+# Idempotent: a second run only checks.
 source "$(dirname "$0")/lib.sh"
 
 command -v go >/dev/null || die "Go is required (https://go.dev/dl); this machine has none on PATH"
