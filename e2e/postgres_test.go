@@ -22,7 +22,7 @@ import (
 // TestTwoWebNodesShareOnePostgres runs two `doce serve` processes and one worker on one
 // PostgreSQL database: a sign-in made through one web node is good on the other (and a
 // sign-out through the other ends it on both), and a project created through one shows its
-// setup progress live on the other, to ready.
+// setup progress live on the other, to ready, and its conversation on both.
 func TestTwoWebNodesShareOnePostgres(t *testing.T) {
 	stack := requireStack(t)
 	llm := startMockLLM(t, hostGatewayIP(t))
@@ -66,6 +66,7 @@ func TestTwoWebNodesShareOnePostgres(t *testing.T) {
 	var created struct{ Project struct{ ID string } }
 	json.Unmarshal(body, &created)
 	projectID := created.Project.ID
+	start := time.Now()
 	t.Cleanup(func() {
 		if ws, err := workspace.NewManager("127.0.0.1"); err == nil {
 			if err := ws.Down(context.Background(), projectID); err != nil {
@@ -74,16 +75,19 @@ func TestTwoWebNodesShareOnePostgres(t *testing.T) {
 		}
 	})
 
-	// A streams the progress of B's project until it is ready.
+	// A streams the progress of B's project until it is ready (the stream stays open after:
+	// an open page keeps the workspace up).
 	req, _ := http.NewRequest("GET", a.URL+"/projects/"+projectID+"/events", nil)
 	stream := &http.Client{Jar: hcA.Jar, Timeout: 3 * time.Minute}
 	resp, err = stream.Do(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("events on A: %v %v", resp, err)
 	}
-	defer resp.Body.Close()
 	var events []string
 	var event strings.Builder
+	finished := func(e string) bool {
+		return strings.Contains(e, `data-status="ready"`) && strings.Count(e, `<li class="done"`) == 5
+	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
@@ -92,15 +96,19 @@ func TestTwoWebNodesShareOnePostgres(t *testing.T) {
 		} else if line == "" && event.Len() > 0 {
 			events = append(events, event.String())
 			event.Reset()
+			if finished(events[len(events)-1]) {
+				break
+			}
 		}
 	}
+	resp.Body.Close()
 	if len(events) < 2 {
 		t.Fatalf("A sent %d progress events, want the setup's steps as they changed: %q", len(events), events)
 	}
-	last := events[len(events)-1]
-	if !strings.Contains(last, `data-status="ready"`) || strings.Count(last, `<li class="done"`) != 5 {
-		t.Fatalf("A's last progress event is not a finished setup:\n%s", last)
+	if last := events[len(events)-1]; !finished(last) {
+		t.Fatalf("A's last progress event is not a finished setup (%v):\n%s", sc.Err(), last)
 	}
+	t.Logf("A showed the setup ready %s after B created it", time.Since(start).Round(time.Millisecond))
 	if !slices.ContainsFunc(events[:len(events)-1], func(e string) bool {
 		return strings.Contains(e, `class="running"`) || strings.Contains(e, `class="pending"`)
 	}) {
@@ -114,6 +122,16 @@ func TestTwoWebNodesShareOnePostgres(t *testing.T) {
 		}
 		return false, fmt.Errorf("%d requests", len(llm.requests()))
 	})
+
+	// The conversation, too: A shows the agent's first answer, a message sent through A is
+	// answered, and B shows that answer (each web node reaches the workspace itself, with the
+	// password both read from the database).
+	waitAnswer(t, hcA, a.URL, projectID, "Hello from the mock.")
+	t.Logf("A showed the first answer %s after the create", time.Since(start).Round(time.Millisecond))
+	llm.script("Ping through A", mockReply{Chunks: []string{"Pong, ", "seen on B."}})
+	send(t, hcA, a.URL, projectID, "Ping through A")
+	waitAnswer(t, hcB, b.URL, projectID, "Pong, seen on B.")
+	t.Logf("B showed the answer to A's message %s after the create", time.Since(start).Round(time.Millisecond))
 
 	// Signing out through B ends the session on A too.
 	resp, err = hcB.PostForm(b.URL+"/logout", nil)
