@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strconv"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/doce-dev/doce/secrets"
@@ -48,63 +47,41 @@ func (a *Connections) Delete(ctx context.Context, in workflows.DisconnectInput) 
 // Rewrap moves stored ciphertexts to the newest Transit key version.
 type Rewrap struct {
 	Store   *store.Store
-	Secrets *secrets.Transit
+	Secrets KeyRewrapper
 }
 
 // RewrapPage rewraps the ciphertexts of one page of rows whose version is older than the
-// newest, heartbeating the rows done.
+// newest.
 func (a *Rewrap) RewrapPage(ctx context.Context, in workflows.RewrapPageInput) (workflows.RewrapPageResult, error) {
+	// Vault's answers (a restart ridden out, a page's batch) take longer than the database's:
+	// heartbeat throughout, not between rows.
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	info, err := a.Secrets.Info(ctx)
 	if err != nil {
 		return workflows.RewrapPageResult{}, err
 	}
-	switch in.Table {
-	case workflows.TableConnections:
-		return a.connectionsPage(ctx, in, info.LatestVersion)
-	case workflows.TableProjects:
-		return a.projectsPage(ctx, in, info.LatestVersion)
+	page := a.table(in.Table)
+	if page == nil {
+		return workflows.RewrapPageResult{}, temporal.NewNonRetryableApplicationError("unknown table "+in.Table, workflows.ErrTypeBadInput, nil)
 	}
-	return workflows.RewrapPageResult{}, temporal.NewNonRetryableApplicationError("unknown table "+in.Table, workflows.ErrTypeBadInput, nil)
-}
-
-// secretFields lists a connection's ciphertext fields with their Transit context field names.
-func secretFields(c *store.ProviderConnection) []struct {
-	ct    *string
-	field string
-} {
-	return []struct {
-		ct    *string
-		field string
-	}{
-		{&c.APIKeyCiphertext, secrets.FieldAPIKey},
-		{&c.OAuthRefreshCiphertext, secrets.FieldOAuthRefresh},
-		{&c.OAuthAccessCiphertext, secrets.FieldOAuthAccess},
-		{&c.WellKnownCiphertext, secrets.FieldWellKnown},
-	}
-}
-
-func (a *Rewrap) connectionsPage(ctx context.Context, in workflows.RewrapPageInput, latest int) (workflows.RewrapPageResult, error) {
-	rows, err := a.Store.ConnectionsPage(ctx, in.AfterID, in.PageSize)
+	rows, err := page(ctx, in.AfterID, in.PageSize)
 	if err != nil {
 		return workflows.RewrapPageResult{}, err
 	}
 	res := workflows.RewrapPageResult{LastID: in.AfterID, Seen: len(rows)}
 	var items []secrets.Sealed
 	var targets []*string
-	var touched []*store.ProviderConnection
-	for i := range rows {
-		c := &rows[i]
-		res.LastID = c.ID
-		stale := false
-		for _, f := range secretFields(c) {
-			if *f.ct != "" && secrets.KeyVersion(*f.ct) < latest {
-				items = append(items, secrets.Sealed{Ciphertext: *f.ct, Context: secrets.ConnectionContext(c.UserID, c.ProviderID, f.field)})
-				targets = append(targets, f.ct)
-				stale = true
-			}
+	var touched []sealedRow
+	for _, r := range rows {
+		res.LastID = r.id
+		stale := r.stale(info.LatestVersion)
+		for _, f := range stale {
+			items = append(items, secrets.Sealed{Ciphertext: *f.ct, Context: f.context})
+			targets = append(targets, f.ct)
 		}
-		if stale {
-			touched = append(touched, c)
+		if len(stale) > 0 {
+			touched = append(touched, r)
 		}
 	}
 	rewrapped, err := a.Secrets.Rewrap(ctx, items)
@@ -114,43 +91,10 @@ func (a *Rewrap) connectionsPage(ctx context.Context, in workflows.RewrapPageInp
 	for i, ct := range rewrapped {
 		*targets[i] = ct
 	}
-	for i, c := range touched {
-		c.KeyVersion = latest
-		if err := a.Store.UpdateConnectionCiphertexts(ctx, c); err != nil {
+	for _, r := range touched {
+		if err := r.save(ctx, info.LatestVersion); err != nil {
 			return res, err
 		}
-		activity.RecordHeartbeat(ctx, i+1)
-	}
-	res.Rewrapped = len(items)
-	return res, nil
-}
-
-func (a *Rewrap) projectsPage(ctx context.Context, in workflows.RewrapPageInput, latest int) (workflows.RewrapPageResult, error) {
-	rows, err := a.Store.ProjectsPage(ctx, in.AfterID, in.PageSize)
-	if err != nil {
-		return workflows.RewrapPageResult{}, err
-	}
-	res := workflows.RewrapPageResult{LastID: in.AfterID, Seen: len(rows)}
-	var items []secrets.Sealed
-	var touched []*store.Project
-	for i := range rows {
-		p := &rows[i]
-		res.LastID = p.ID
-		if p.ServerPasswordCiphertext != "" && secrets.KeyVersion(p.ServerPasswordCiphertext) < latest {
-			items = append(items, secrets.Sealed{Ciphertext: p.ServerPasswordCiphertext, Context: secrets.ProjectContext(p.ID, fieldServerPassword)})
-			touched = append(touched, p)
-		}
-	}
-	rewrapped, err := a.Secrets.Rewrap(ctx, items)
-	if err != nil {
-		return res, err
-	}
-	for i, p := range touched {
-		p.ServerPasswordCiphertext = rewrapped[i]
-		if err := a.Store.SetProjectPassword(ctx, p.ID, p.ServerPasswordCiphertext); err != nil {
-			return res, err
-		}
-		activity.RecordHeartbeat(ctx, i+1)
 	}
 	res.Rewrapped = len(items)
 	return res, nil
@@ -158,50 +102,115 @@ func (a *Rewrap) projectsPage(ctx context.Context, in workflows.RewrapPageInput,
 
 // CountStale counts ciphertexts made with a key version older than the newest.
 func (a *Rewrap) CountStale(ctx context.Context, pageSize int) (workflows.StaleResult, error) {
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	info, err := a.Secrets.Info(ctx)
 	if err != nil {
 		return workflows.StaleResult{}, err
 	}
 	out := workflows.StaleResult{Latest: info.LatestVersion}
-	for after := ""; ; {
-		rows, err := a.Store.ConnectionsPage(ctx, after, pageSize)
-		if err != nil {
-			return out, err
-		}
-		for i := range rows {
-			for _, f := range secretFields(&rows[i]) {
-				if *f.ct != "" && secrets.KeyVersion(*f.ct) < info.LatestVersion {
-					out.Stale++
-				}
+	for _, table := range []string{workflows.TableConnections, workflows.TableProjects} {
+		page := a.table(table)
+		for after := ""; ; {
+			rows, err := page(ctx, after, pageSize)
+			if err != nil {
+				return out, err
 			}
-			after = rows[i].ID
-		}
-		if len(rows) < pageSize {
-			break
-		}
-		activity.RecordHeartbeat(ctx, after)
-	}
-	for after := ""; ; {
-		rows, err := a.Store.ProjectsPage(ctx, after, pageSize)
-		if err != nil {
-			return out, err
-		}
-		for _, p := range rows {
-			if p.ServerPasswordCiphertext != "" && secrets.KeyVersion(p.ServerPasswordCiphertext) < info.LatestVersion {
-				out.Stale++
+			for _, r := range rows {
+				out.Stale += len(r.stale(info.LatestVersion))
+				after = r.id
 			}
-			after = p.ID
+			if len(rows) < pageSize {
+				break
+			}
 		}
-		if len(rows) < pageSize {
-			break
-		}
-		activity.RecordHeartbeat(ctx, after)
 	}
 	return out, nil
 }
 
+// sealedRow is a row holding Transit ciphertext, as a rewrap sees it: its id, its ciphertext
+// fields, and how it is stored again once they are rewrapped.
+type sealedRow struct {
+	id     string
+	fields []sealedField
+	save   func(ctx context.Context, latest int) error
+}
+
+// sealedField is one ciphertext of a row and the Transit context it is bound to.
+type sealedField struct {
+	ct      *string
+	context string
+}
+
+// stale lists the row's ciphertexts made with a key version older than latest.
+func (r sealedRow) stale(latest int) []sealedField {
+	var out []sealedField
+	for _, f := range r.fields {
+		if *f.ct != "" && secrets.KeyVersion(*f.ct) < latest {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// rowPage reads the rows with ids after afterID, in id order, limit at most.
+type rowPage func(ctx context.Context, afterID string, limit int) ([]sealedRow, error)
+
+// table is how the rows of the table named are paged; nil for a table it does not know.
+func (a *Rewrap) table(name string) rowPage {
+	switch name {
+	case workflows.TableConnections:
+		return a.connectionRows
+	case workflows.TableProjects:
+		return a.projectRows
+	}
+	return nil
+}
+
+// connectionRows is a page of provider connections with their secrets.
+func (a *Rewrap) connectionRows(ctx context.Context, afterID string, limit int) ([]sealedRow, error) {
+	cs, err := a.Store.ConnectionsPage(ctx, afterID, limit)
+	return sealedRows(cs, err, func(c *store.ProviderConnection) sealedRow {
+		field := func(ct *string, name string) sealedField {
+			return sealedField{ct, secrets.ConnectionContext(c.UserID, c.ProviderID, name)}
+		}
+		return sealedRow{id: c.ID, fields: []sealedField{
+			field(&c.APIKeyCiphertext, secrets.FieldAPIKey),
+			field(&c.OAuthRefreshCiphertext, secrets.FieldOAuthRefresh),
+			field(&c.OAuthAccessCiphertext, secrets.FieldOAuthAccess),
+			field(&c.WellKnownCiphertext, secrets.FieldWellKnown),
+		}, save: func(ctx context.Context, latest int) error {
+			c.KeyVersion = latest
+			return a.Store.UpdateConnectionCiphertexts(ctx, c)
+		}}
+	})
+}
+
+// projectRows is a page of projects with their OpenCode server passwords.
+func (a *Rewrap) projectRows(ctx context.Context, afterID string, limit int) ([]sealedRow, error) {
+	ps, err := a.Store.ProjectsPage(ctx, afterID, limit)
+	return sealedRows(ps, err, func(p *store.Project) sealedRow {
+		password := sealedField{&p.ServerPasswordCiphertext, secrets.ProjectContext(p.ID, fieldServerPassword)}
+		return sealedRow{id: p.ID, fields: []sealedField{password}, save: func(ctx context.Context, _ int) error {
+			return a.Store.SetProjectPassword(ctx, p.ID, p.ServerPasswordCiphertext)
+		}}
+	})
+}
+
+// sealedRows is a page of rows as sealedRow says them; of refers to the row in place, so a
+// rewrap writes into the row it saves.
+func sealedRows[T any](rows []T, err error, of func(*T) sealedRow) ([]sealedRow, error) {
+	out := make([]sealedRow, len(rows))
+	for i := range rows {
+		out[i] = of(&rows[i])
+	}
+	return out, err
+}
+
 // RetireOldVersions makes key versions below v stop decrypting, and records it.
 func (a *Rewrap) RetireOldVersions(ctx context.Context, v int) error {
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	// doce's own signing keys (a handful of rows) are rewrapped here, just before the old
 	// versions stop decrypting, rather than paged like users' secrets.
 	keys, err := a.Store.SigningKeys(ctx)

@@ -1,8 +1,9 @@
 // Package activities holds every workflow's activities: the workspace container (Docker),
 // OpenCode (health, credentials, session, prompt, idle checks), the project row, connections
 // and their OAuth sign-ins and refreshes, key rewraps and the prebuilt-workspace pool. Each
-// struct gets its dependencies injected; each method is idempotent, because Temporal may run it
-// more than once.
+// struct gets its dependencies injected, Vault and Docker as the small interfaces of deps.go so
+// that tests run the activities without them; each method is idempotent, because Temporal may
+// run it more than once.
 package activities
 
 import (
@@ -27,8 +28,8 @@ import (
 // Docker brings workspaces up.
 type Docker struct {
 	Store     *store.Store
-	Secrets   *secrets.Transit
-	Workspace *workspace.Manager
+	Secrets   Cipher
+	Workspace Containers
 	Image     string
 	Memory    int64
 	Pids      int64    // the workspace's pids limit

@@ -20,7 +20,7 @@ import (
 // they are stored; no activity returns one.
 type OAuth struct {
 	Store   *store.Store
-	Secrets *secrets.Transit
+	Secrets Cipher
 	Flows   *oauth.Settings
 	Metrics *metrics.Metrics // optional
 }

@@ -18,14 +18,13 @@ import (
 	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
-	"github.com/doce-dev/doce/workspace"
 )
 
 // OpenCode drives a workspace's OpenCode server.
 type OpenCode struct {
 	Store     *store.Store
-	Secrets   *secrets.Transit
-	Workspace *workspace.Manager
+	Secrets   Decrypter
+	Workspace Workspaces
 	// Agent reaches the project's OpenCode server.
 	Agent *agent.Connector
 	// Ask names the permissions the agent asks its owner for (DOCE_AGENT_ASK), as in Docker.
@@ -42,13 +41,15 @@ const healthRequestTimeout = 2 * time.Second
 // WaitHealthy polls GET /global/health until OpenCode answers healthy, heartbeating each poll.
 // It is bounded by the activity's start-to-close timeout.
 func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) error {
+	// The password's decrypt may wait out a Vault restart, and a prebuilt workspace's
+	// configuration is replaced and loaded after the polls: heartbeat throughout.
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	p, err := startStep(ctx, a.Store, in.ProjectID)
 	if err != nil {
 		return err
 	}
-	stop := heartbeatWhile(ctx) // the password's decrypt may wait out a Vault restart
 	c, err := a.Agent.Client(ctx, p)
-	stop()
 	if err != nil {
 		return err
 	}
@@ -275,6 +276,10 @@ func (a *OpenCode) oauthCredential(ctx context.Context, conn *store.ProviderConn
 // credential, after a token refresh. A stopped or missing workspace is left alone: it gets
 // the current credential when it next starts.
 func (a *OpenCode) PushProviderCredentials(ctx context.Context, in workflows.ProjectCredentialsInput) error {
+	// Docker, Vault and OpenCode each may take a while to answer; a worker that dies meanwhile
+	// is noticed at the heartbeat timeout, not the step's.
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	p, err := a.liveProject(ctx, in.ProjectID)
 	if p == nil || err != nil {
 		return err
@@ -445,6 +450,8 @@ func (a *OpenCode) liveProject(ctx context.Context, id string) (*store.Project, 
 // stopped workspace is started first, since its auth.json outlives the container; a project
 // without a container holds nothing to remove.
 func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.ProjectCredentialsInput) error {
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	p, err := a.liveProject(ctx, in.ProjectID)
 	if p == nil || err != nil {
 		return err
@@ -456,8 +463,6 @@ func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.P
 	if !exists {
 		return nil
 	}
-	stop := heartbeatWhile(ctx)
-	defer stop()
 	if !running {
 		ws, err := a.Workspace.Start(ctx, p.ID)
 		if err != nil {

@@ -29,9 +29,14 @@ const FieldServerPassword = "server_password"
 // password yet.
 var ErrNotStarted = errors.New("the workspace container has not been started yet")
 
+// Decrypter opens a project's sealed server password (secrets.Transit does, through Vault).
+type Decrypter interface {
+	Decrypt(ctx context.Context, ciphertext, keyContext string) ([]byte, error)
+}
+
 // Connector makes OpenCode clients for projects.
 type Connector struct {
-	Secrets *secrets.Transit
+	Secrets Decrypter
 	// Host is the address workspace ports are published on and reached at (DOCE_WORKSPACE_HOST).
 	Host string
 	// HTTP carries every request, through DOCE_WORKSPACE_PROXY when set (see NewHTTPClient).

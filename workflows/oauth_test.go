@@ -1,34 +1,17 @@
-package workflows
+package workflows_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
-)
 
-// newOAuthEnv registers the OAuth workflows and no-op activities under doce's names; each
-// test overrides them with OnActivity.
-func newOAuthEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(OAuthLogin, workflow.RegisterOptions{Name: "OAuthLogin"})
-	env.RegisterWorkflowWithOptions(OAuthRefresh, workflow.RegisterOptions{Name: "OAuthRefresh"})
-	reg := func(fn any, name string) { env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
-	reg(func(context.Context, LoginInput) (LoginStarted, error) { return LoginStarted{}, nil }, ActOAuthStart)
-	reg(func(context.Context, LoginWaitInput) (TokenInfo, error) { return TokenInfo{}, nil }, ActOAuthWait)
-	reg(func(context.Context, ConnectionRef) (TokenInfo, error) { return TokenInfo{}, nil }, ActOAuthPlan)
-	reg(func(context.Context, RefreshStepInput) (TokenInfo, error) { return TokenInfo{}, nil }, ActOAuthRefresh)
-	reg(func(context.Context, ConnectionRef) ([]string, error) { return nil, nil }, ActProjectsUsing)
-	reg(func(context.Context, ProjectCredentialsInput) error { return nil }, ActPushCredentials)
-	return env
-}
+	. "github.com/doce-dev/doce/workflows"
+)
 
 var loginIn = LoginInput{UserID: "u1", ProviderID: "openai"}
 
@@ -38,7 +21,7 @@ func started(env *testsuite.TestWorkflowEnvironment) LoginStarted {
 }
 
 func TestOAuthLoginConnectsAndStartsTheRefresher(t *testing.T) {
-	env := newOAuthEnv(t)
+	env := newTestEnv(t)
 	st := started(env)
 	env.OnActivity(ActOAuthStart, mock.Anything, loginIn).Return(st, nil)
 	var seen LoginStatus
@@ -79,10 +62,11 @@ func TestOAuthLoginConnectsAndStartsTheRefresher(t *testing.T) {
 }
 
 func TestOAuthLoginWithoutExpiryStartsNoRefresher(t *testing.T) {
-	env := newOAuthEnv(t)
+	env := newTestEnv(t)
 	st := started(env)
 	env.OnActivity(ActOAuthStart, mock.Anything, loginIn).Return(st, nil)
 	env.OnActivity(ActOAuthWait, mock.Anything, mock.Anything).Return(TokenInfo{Active: true}, nil)
+	env.OnActivity(ActProjectsUsing, mock.Anything, mock.Anything).Return([]string(nil), nil)
 	env.ExecuteWorkflow(OAuthLogin, loginIn)
 	var out LoginStatus
 	if err := env.GetWorkflowResult(&out); err != nil || out.State != LoginConnected {
@@ -96,7 +80,7 @@ func TestOAuthLoginEndsDeniedOrExpired(t *testing.T) {
 		errType, state string
 	}{{ErrTypeLoginDenied, LoginDenied}, {ErrTypeLoginExpired, LoginExpired}} {
 		t.Run(tc.state, func(t *testing.T) {
-			env := newOAuthEnv(t)
+			env := newTestEnv(t)
 			env.OnActivity(ActOAuthStart, mock.Anything, loginIn).Return(started(env), nil)
 			calls := 0
 			env.OnActivity(ActOAuthWait, mock.Anything, mock.Anything).Run(func(mock.Arguments) { calls++ }).
@@ -114,10 +98,11 @@ func TestOAuthLoginEndsDeniedOrExpired(t *testing.T) {
 }
 
 func TestOAuthLoginRetriesAPollThatBroke(t *testing.T) {
-	env := newOAuthEnv(t)
+	env := newTestEnv(t)
 	env.OnActivity(ActOAuthStart, mock.Anything, loginIn).Return(started(env), nil)
 	env.OnActivity(ActOAuthWait, mock.Anything, mock.Anything).Return(TokenInfo{}, errors.New("connection reset")).Once()
 	env.OnActivity(ActOAuthWait, mock.Anything, mock.Anything).Return(TokenInfo{Active: true}, nil).Once()
+	env.OnActivity(ActProjectsUsing, mock.Anything, mock.Anything).Return([]string(nil), nil)
 	env.ExecuteWorkflow(OAuthLogin, loginIn)
 	var out LoginStatus
 	if err := env.GetWorkflowResult(&out); err != nil || out.State != LoginConnected {
@@ -126,7 +111,7 @@ func TestOAuthLoginRetriesAPollThatBroke(t *testing.T) {
 }
 
 func TestOAuthRefreshSleepsRefreshesPushesAndContinues(t *testing.T) {
-	env := newOAuthEnv(t)
+	env := newTestEnv(t)
 	ref := ConnectionRef{UserID: "u1", ProviderID: "openai"}
 	start := env.Now().UTC()
 	tok := TokenInfo{Active: true, SavedAt: start, ExpiresAt: start.Add(time.Hour)}
@@ -155,7 +140,7 @@ func TestOAuthRefreshSleepsRefreshesPushesAndContinues(t *testing.T) {
 }
 
 func TestOAuthRefreshStopsWhenTheGrantIsRevoked(t *testing.T) {
-	env := newOAuthEnv(t)
+	env := newTestEnv(t)
 	ref := ConnectionRef{UserID: "u1", ProviderID: "openai"}
 	env.OnActivity(ActOAuthPlan, mock.Anything, ref).Return(TokenInfo{Active: true, SavedAt: env.Now(), ExpiresAt: env.Now().Add(time.Minute)}, nil)
 	calls := 0
@@ -168,7 +153,7 @@ func TestOAuthRefreshStopsWhenTheGrantIsRevoked(t *testing.T) {
 }
 
 func TestOAuthRefreshEndsForATokenThatNeverExpires(t *testing.T) {
-	env := newOAuthEnv(t)
+	env := newTestEnv(t)
 	env.OnActivity(ActOAuthPlan, mock.Anything, mock.Anything).Return(TokenInfo{Active: true, SavedAt: env.Now()}, nil)
 	env.ExecuteWorkflow(OAuthRefresh, ConnectionRef{UserID: "u1", ProviderID: "github-copilot"})
 	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
@@ -177,7 +162,7 @@ func TestOAuthRefreshEndsForATokenThatNeverExpires(t *testing.T) {
 }
 
 func TestOAuthRefreshIsCancelledWhileItSleeps(t *testing.T) {
-	env := newOAuthEnv(t)
+	env := newTestEnv(t)
 	env.OnActivity(ActOAuthPlan, mock.Anything, mock.Anything).Return(TokenInfo{Active: true, SavedAt: env.Now(), ExpiresAt: env.Now().Add(time.Hour)}, nil)
 	env.RegisterDelayedCallback(env.CancelWorkflow, 10*time.Minute)
 	env.ExecuteWorkflow(OAuthRefresh, ConnectionRef{UserID: "u1", ProviderID: "openai"})

@@ -1,4 +1,4 @@
-package workflows
+package workflows_test
 
 import (
 	"context"
@@ -7,35 +7,15 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/doce-dev/doce/status"
+	. "github.com/doce-dev/doce/workflows"
 )
 
-// newEnv registers no-op activities under doce's names so the test env knows their
-// signatures; each test overrides them with OnActivity.
-func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(ProjectSetup, workflow.RegisterOptions{Name: "ProjectSetup"})
-	step := func(context.Context, StepInput) error { return nil }
-	for _, name := range []string{ActWaitHealthy, ActSetProviderCredentials, ActSendInitialPrompt, ActWatchIdle} {
-		env.RegisterActivityWithOptions(step, activity.RegisterOptions{Name: name})
-	}
-	env.RegisterActivityWithOptions(func(context.Context, StepInput) (ComposeUpResult, error) { return ComposeUpResult{}, nil },
-		activity.RegisterOptions{Name: ActComposeUp})
-	env.RegisterActivityWithOptions(func(context.Context, StepInput) (SessionResult, error) { return SessionResult{}, nil },
-		activity.RegisterOptions{Name: ActSessionCreate})
-	env.RegisterActivityWithOptions(func(context.Context, ProgressUpdate) error { return nil },
-		activity.RegisterOptions{Name: ActRecordProgress})
-	return env
-}
-
 func TestProjectSetupRunsStepsInOrder(t *testing.T) {
-	env := newEnv(t)
+	env := newTestEnv(t)
 	var order []string
 	var records []ProgressUpdate
 	in := StepInput{ProjectID: "p1"}
@@ -97,7 +77,7 @@ func queryProgress(t *testing.T, env *testsuite.TestWorkflowEnvironment) Progres
 
 // A step that keeps failing is tried 3 times, then the setup waits; retry resumes at that step.
 func TestProjectSetupWaitsForOperatorThenResumes(t *testing.T) {
-	env := newEnv(t)
+	env := newTestEnv(t)
 	composeUps, attempts, fixed := 0, 0, false
 	env.OnActivity(ActComposeUp, mock.Anything, mock.Anything).Run(func(mock.Arguments) { composeUps++ }).Return(ComposeUpResult{HostPort: 1}, nil)
 	env.OnActivity(ActWaitHealthy, mock.Anything, mock.Anything).Return(nil)
@@ -110,6 +90,7 @@ func TestProjectSetupWaitsForOperatorThenResumes(t *testing.T) {
 	})
 	env.OnActivity(ActSessionCreate, mock.Anything, mock.Anything).Return(SessionResult{SessionID: "ses_1"}, nil)
 	env.OnActivity(ActSendInitialPrompt, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(ActWatchIdle, mock.Anything, mock.Anything).Return(nil)
 	var records []ProgressUpdate
 	env.OnActivity(ActRecordProgress, mock.Anything, mock.Anything).Run(func(args mock.Arguments) { records = append(records, args[1].(ProgressUpdate)) }).Return(nil)
 
@@ -144,9 +125,8 @@ func TestProjectSetupWaitsForOperatorThenResumes(t *testing.T) {
 // A final error waits too; cancel tears the workspace down. (The cancel here is a signal, as an
 // older doce sends it during an upgrade: a waiting run still takes it.)
 func TestProjectSetupCancelWhileWaiting(t *testing.T) {
-	env := newEnv(t)
+	env := newTestEnv(t)
 	attempts, downs := 0, 0
-	env.RegisterActivityWithOptions(func(context.Context, StepInput) error { return nil }, activity.RegisterOptions{Name: ActComposeDown})
 	env.OnActivity(ActComposeUp, mock.Anything, mock.Anything).Return(ComposeUpResult{HostPort: 1}, nil)
 	env.OnActivity(ActWaitHealthy, mock.Anything, mock.Anything).Return(nil)
 	env.OnActivity(ActSetProviderCredentials, mock.Anything, mock.Anything).Run(func(mock.Arguments) { attempts++ }).
@@ -174,7 +154,7 @@ func TestProjectSetupCancelWhileWaiting(t *testing.T) {
 
 // Nobody answers: the setup gives up after OperatorWait.
 func TestProjectSetupGivesUpAfterOperatorWait(t *testing.T) {
-	env := newEnv(t)
+	env := newTestEnv(t)
 	env.OnActivity(ActComposeUp, mock.Anything, mock.Anything).Return(ComposeUpResult{}, temporal.NewNonRetryableApplicationError("image missing", ErrTypeImageMissing, nil))
 	env.OnActivity(ActRecordProgress, mock.Anything, mock.Anything).Return(nil)
 	env.ExecuteWorkflow(ProjectSetup, SetupInput{ProjectID: "p1", OperatorWait: time.Hour})
@@ -205,7 +185,7 @@ func update(env *testsuite.TestWorkflowEnvironment, name, id string, into *outco
 // refused at once (and does not retry the failure that follows), of two sent while it waits
 // only the first is taken, and a signal sent while it was not waiting is dropped.
 func TestProjectSetupUpdatesRefusedUnlessWaiting(t *testing.T) {
-	env := newEnv(t)
+	env := newTestEnv(t)
 	attempts := 0
 	env.OnActivity(ActComposeUp, mock.Anything, mock.Anything).Return(ComposeUpResult{HostPort: 1}, nil)
 	env.OnActivity(ActWaitHealthy, mock.Anything, mock.Anything).Return(func(context.Context, StepInput) error {
@@ -218,6 +198,7 @@ func TestProjectSetupUpdatesRefusedUnlessWaiting(t *testing.T) {
 	env.OnActivity(ActSetProviderCredentials, mock.Anything, mock.Anything).Return(nil)
 	env.OnActivity(ActSessionCreate, mock.Anything, mock.Anything).Return(SessionResult{SessionID: "ses_1"}, nil)
 	env.OnActivity(ActSendInitialPrompt, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(ActWatchIdle, mock.Anything, mock.Anything).Return(nil)
 	env.OnActivity(ActRecordProgress, mock.Anything, mock.Anything).Return(nil)
 
 	var early, first, second outcome

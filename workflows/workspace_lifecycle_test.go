@@ -1,4 +1,4 @@
-package workflows
+package workflows_test
 
 import (
 	"context"
@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/doce-dev/doce/status"
+	. "github.com/doce-dev/doce/workflows"
 )
 
 // lifecycleEnv is a test environment with the life-cycle workflows and activities registered;
@@ -28,21 +28,7 @@ type lifecycleEnv struct {
 }
 
 func newLifecycleEnv(t *testing.T, initial status.Project) *lifecycleEnv {
-	var s testsuite.WorkflowTestSuite
-	e := &lifecycleEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment(), status: initial}
-	e.RegisterWorkflowWithOptions(ProjectStop, workflow.RegisterOptions{Name: "ProjectStop"})
-	e.RegisterWorkflowWithOptions(ProjectStart, workflow.RegisterOptions{Name: "ProjectStart"})
-	e.RegisterWorkflowWithOptions(WorkspaceIdle, workflow.RegisterOptions{Name: "WorkspaceIdle"})
-	step := func(context.Context, StepInput) error { return nil }
-	for _, name := range []string{ActWaitHealthy, ActSetProviderCredentials, ActStopWorkspace, ActWatchIdle} {
-		e.RegisterActivityWithOptions(step, activity.RegisterOptions{Name: name})
-	}
-	e.RegisterActivityWithOptions(func(context.Context, StepInput) (ComposeUpResult, error) { return ComposeUpResult{}, nil },
-		activity.RegisterOptions{Name: ActComposeUp})
-	e.RegisterActivityWithOptions(func(context.Context, TransitionInput) (bool, error) { return false, nil },
-		activity.RegisterOptions{Name: ActTransition})
-	e.RegisterActivityWithOptions(func(context.Context, StepInput) (IdleCheck, error) { return IdleCheck{}, nil },
-		activity.RegisterOptions{Name: ActIdleCheck})
+	e := &lifecycleEnv{TestWorkflowEnvironment: newTestEnv(t), status: initial}
 
 	e.OnActivity(ActTransition, mock.Anything, mock.Anything).Return(func(_ context.Context, in TransitionInput) (bool, error) {
 		e.transitions = append(e.transitions, in)
@@ -248,7 +234,7 @@ func TestWorkspaceIdleContinuesAsNewWithItsDeadline(t *testing.T) {
 	idleAnswers(e, IdleCheck{Ready: true})
 	start := e.Now()
 	e.RegisterDelayedCallback(func() {
-		for range maxSignalsPerRun + 3 {
+		for range MaxSignalsPerRun + 3 {
 			e.SignalWorkflow(SignalActivity, ActivitySignal{})
 		}
 	}, 10*time.Minute)

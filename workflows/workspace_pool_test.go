@@ -1,4 +1,4 @@
-package workflows
+package workflows_test
 
 import (
 	"context"
@@ -8,26 +8,16 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
-	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
-)
 
-func newPoolEnv() *testsuite.TestWorkflowEnvironment {
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(WorkspacePool, workflow.RegisterOptions{Name: "WorkspacePool"})
-	env.RegisterActivityWithOptions(func(context.Context, PoolPlanInput) (PoolPlan, error) { return PoolPlan{}, nil }, activity.RegisterOptions{Name: ActPoolPlan})
-	env.RegisterActivityWithOptions(func(context.Context, PoolCreateInput) error { return nil }, activity.RegisterOptions{Name: ActPoolCreate})
-	env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: ActPoolRemove})
-	return env
-}
+	. "github.com/doce-dev/doce/workflows"
+)
 
 // A round removes what the plan names, starts what it asks for, and a failed start does not
 // stop the pool; a drain plans for size 0 until a refill; after its rounds the run continues as
 // new with its state.
 func TestWorkspacePoolRounds(t *testing.T) {
-	env := newPoolEnv()
+	env := newTestEnv(t)
 	var mu sync.Mutex
 	var plans []PoolPlanInput
 	var created, removed []string
@@ -70,8 +60,8 @@ func TestWorkspacePoolRounds(t *testing.T) {
 	if n := count(created, "a"); n != 1 || count(created, "b") != 3 || len(removed) != 1 || removed[0] != "old" {
 		t.Fatalf("created %v removed %v, want a once, b three times, old removed", created, removed)
 	}
-	if len(plans) != poolRoundsPerRun {
-		t.Fatalf("%d rounds, want %d", len(plans), poolRoundsPerRun)
+	if len(plans) != PoolRoundsPerRun {
+		t.Fatalf("%d rounds, want %d", len(plans), PoolRoundsPerRun)
 	}
 	sawDrain, sawRefill, sawNew := false, false, false
 	for _, p := range plans {

@@ -1,0 +1,59 @@
+package activities
+
+import (
+	"context"
+
+	"github.com/doce-dev/doce/secrets"
+	"github.com/doce-dev/doce/workspace"
+)
+
+// The interfaces below are what the activities use of Vault and Docker, so each can run in a
+// test without either; secrets.Transit and workspace.Manager are the real ones the worker
+// injects.
+
+// Decrypter opens a ciphertext bound to a Transit context; a ciphertext Vault refuses for that
+// context is secrets.ErrUndecryptable.
+type Decrypter interface {
+	Decrypt(ctx context.Context, ciphertext, keyContext string) ([]byte, error)
+}
+
+// Cipher seals and opens secrets bound to a Transit context.
+type Cipher interface {
+	Decrypter
+	Encrypt(ctx context.Context, plaintext []byte, keyContext string) (ciphertext string, version int, err error)
+}
+
+// KeyRewrapper moves ciphertexts to the newest key version inside Vault and retires the older
+// versions.
+type KeyRewrapper interface {
+	Info(ctx context.Context) (secrets.KeyInfo, error)
+	Rewrap(ctx context.Context, items []secrets.Sealed) ([]string, error)
+	SetMinDecryptionVersion(ctx context.Context, v int) error
+}
+
+// Containers makes, stops and removes workspace containers (the Docker and Pool activities).
+type Containers interface {
+	Up(ctx context.Context, s workspace.Spec) (workspace.Workspace, error)
+	Stop(ctx context.Context, projectID string) error
+	Down(ctx context.Context, projectID string) error
+	State(ctx context.Context, projectID string) (exists, running bool, err error)
+	PooledIDs(ctx context.Context) ([]string, error)
+}
+
+// Workspaces is what the OpenCode activities ask of a project's workspace: whether it runs, a
+// start and stop around a credential removal, and the configuration of a prebuilt one.
+type Workspaces interface {
+	State(ctx context.Context, projectID string) (exists, running bool, err error)
+	Start(ctx context.Context, projectID string) (workspace.Workspace, error)
+	Stop(ctx context.Context, projectID string) error
+	Pooled(ctx context.Context, projectID string) (bool, error)
+	ReplaceConfig(ctx context.Context, projectID string, from, to []byte) ([]byte, error)
+}
+
+// The real ones satisfy them.
+var (
+	_ Cipher       = (*secrets.Transit)(nil)
+	_ KeyRewrapper = (*secrets.Transit)(nil)
+	_ Containers   = (*workspace.Manager)(nil)
+	_ Workspaces   = (*workspace.Manager)(nil)
+)
