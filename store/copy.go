@@ -87,7 +87,7 @@ func (s *Store) CopyTo(ctx context.Context, target *Store) ([]TableCount, error)
 // copyBatch rows go in one INSERT: few round trips, well under PostgreSQL's limits.
 const copyBatch = 200
 
-// copyTable copies table's rows in primary key (rowid) order and returns how many it read.
+// copyTable copies table's rows, ids included, and returns how many it read.
 func (s *Store) copyTable(ctx context.Context, tx bun.Tx, table string, types map[string]string) (int, error) {
 	rows, err := s.DB.QueryContext(ctx, "SELECT * FROM "+table)
 	if err != nil {
