@@ -26,11 +26,16 @@ const DefaultOpenCodeImage = "doce/workspace:current"
 
 // Config is everything doce needs to start.
 type Config struct {
-	HTTPAddr   string        // DOCE_HTTP_ADDR
-	BaseURL    string        // DOCE_BASE_URL: how users reach the app; decides Secure cookies
-	DataDir    string        // DOCE_DATA_DIR
-	DBPath     string        // DOCE_DB_PATH
-	SessionTTL time.Duration // DOCE_SESSION_TTL
+	HTTPAddr string // DOCE_HTTP_ADDR
+	BaseURL  string // DOCE_BASE_URL: how users reach the app; decides Secure cookies
+	DataDir  string // DOCE_DATA_DIR
+	DBPath   string // DOCE_DB_PATH: the SQLite file, when DOCE_DATABASE_URL is not set
+	// DOCE_DATABASE_URL (postgres://...): doce's data on PostgreSQL instead of SQLite.
+	DatabaseURL string
+	// DOCE_DATABASE_MAX_CONNS: connections this process may hold (0: the default, 10 on
+	// PostgreSQL, 8 on SQLite).
+	DatabaseMaxConns int
+	SessionTTL       time.Duration // DOCE_SESSION_TTL
 	// PreviewBaseURL (DOCE_PREVIEW_BASE_URL) is the origin under which each project's preview
 	// gets a host of its own, <project-id>.<host>: a different site from doce's, so the
 	// preview's scripts never act on doce with the user's session. Empty: previews are off.
@@ -131,6 +136,20 @@ func load(getenv func(string) string) (*Config, error) {
 		WorkspaceHost: get("DOCE_WORKSPACE_HOST", "127.0.0.1"),
 	}
 	c.DBPath = get("DOCE_DB_PATH", filepath.Join(c.DataDir, "doce.db"))
+	c.DatabaseURL = get("DOCE_DATABASE_URL", "")
+	if c.DatabaseURL != "" {
+		// The message never quotes the URL: it holds the database password.
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			errs = append(errs, errors.New("DOCE_DATABASE_URL is not a postgres:// URL (postgres://user:password@host:5432/dbname?sslmode=...)"))
+		}
+	}
+	if v := get("DOCE_DATABASE_MAX_CONNS", ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			errs = append(errs, fmt.Errorf("DOCE_DATABASE_MAX_CONNS=%q is not a number from 1 to 1000", v))
+		}
+		c.DatabaseMaxConns = n
+	}
 
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("DOCE_HTTP_ADDR=%q is not host:port", c.HTTPAddr))
@@ -326,6 +345,17 @@ func duration(get func(string, string) string, key, def string, least time.Durat
 	return d
 }
 
+// databaseForLog is Database without the password.
+func (c *Config) databaseForLog() string {
+	if c.DatabaseURL == "" {
+		return c.DBPath
+	}
+	if u, err := url.Parse(c.DatabaseURL); err == nil {
+		return u.Redacted()
+	}
+	return "postgres://(invalid)"
+}
+
 // RequireVaultAuth is checked by the commands that talk to Vault.
 func (c *Config) RequireVaultAuth() error {
 	if c.VaultToken == "" && c.VaultRoleIDFile == "" {
@@ -337,12 +367,21 @@ func (c *Config) RequireVaultAuth() error {
 // UsesAppRole reports whether doce signs in to Vault with AppRole.
 func (c *Config) UsesAppRole() bool { return c.VaultRoleIDFile != "" }
 
+// Database names the database store.Open opens: DOCE_DATABASE_URL when set, else the SQLite
+// file DOCE_DB_PATH.
+func (c *Config) Database() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return c.DBPath
+}
+
 // SecureCookies reports whether cookies must carry the Secure flag.
 func (c *Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }
 
 // String lists the settings without secrets, for the start-up log.
 func (c *Config) String() string {
-	return "http=" + c.HTTPAddr + " db=" + c.DBPath + " temporal=" + c.TemporalAddress + "/" + c.TemporalNamespace +
+	return "http=" + c.HTTPAddr + " db=" + c.databaseForLog() + " temporal=" + c.TemporalAddress + "/" + c.TemporalNamespace +
 		" queue=" + c.TaskQueue + " vault=" + c.VaultAddr + " image=" + c.OpenCodeImage +
 		" memory=" + strconv.FormatInt(c.WorkspaceMemory>>20, 10) + "MiB pids=" + strconv.FormatInt(c.WorkspacePids, 10) +
 		" pool=" + strconv.Itoa(c.PoolSize)

@@ -38,6 +38,8 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		"DOCE_PREVIEW_BASE_URL":       "https://10.0.0.1",
 		"DOCE_WORKSPACE_POOL":         "-1",
 		"DOCE_WORKSPACE_POOL_MAX_AGE": "1s",
+		"DOCE_DATABASE_URL":           "mysql://u:pw@db/doce",
+		"DOCE_DATABASE_MAX_CONNS":     "0",
 	}
 	_, err := load(func(k string) string { return env[k] })
 	if err == nil {
@@ -59,6 +61,28 @@ func TestSecureCookiesFollowBaseURL(t *testing.T) {
 	})
 	if err != nil || !c.SecureCookies() {
 		t.Fatalf("https base URL: secure=%v err=%v", c != nil && c.SecureCookies(), err)
+	}
+}
+
+func TestDatabaseURLWinsAndNeverShowsItsPassword(t *testing.T) {
+	env := map[string]string{"DOCE_DATABASE_URL": "postgres://doce:s3cret-pw@db:5432/doce?sslmode=disable", "DOCE_DATABASE_MAX_CONNS": "25"}
+	c, err := load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database() != env["DOCE_DATABASE_URL"] || c.DatabaseMaxConns != 25 {
+		t.Errorf("database %q, max conns %d", c.Database(), c.DatabaseMaxConns)
+	}
+	if strings.Contains(c.String(), "s3cret-pw") || !strings.Contains(c.String(), "db:5432/doce") {
+		t.Errorf("start-up line: %s", c.String())
+	}
+	env["DOCE_DATABASE_URL"] = "postgres://doce:s3cret-pw@[bad"
+	if _, err := load(func(k string) string { return env[k] }); err == nil || strings.Contains(err.Error(), "s3cret-pw") {
+		t.Errorf("a bad URL: %v", err)
+	}
+	c, _ = load(func(string) string { return "" })
+	if c.Database() != "data/doce.db" {
+		t.Errorf("unset URL: %q, want the SQLite file", c.Database())
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -142,7 +141,7 @@ func TestWorkflowPayloadsEncrypted(t *testing.T) {
 		return got.Status == "ready" || got.SetupStep != "" && got.SetupStep != "docker.composeUp",
 			fmt.Errorf("status %s at %q", got.Status, got.SetupStep)
 	})
-	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	st, err := store.Open(doce.Database)
 	if err != nil {
 		t.Fatal(err)
 	}

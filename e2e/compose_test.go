@@ -1,14 +1,21 @@
 package e2e
 
 import (
+	"database/sql"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql's "pgx", to make and check roles
+
+	"github.com/doce-dev/doce/store/storetest"
 )
 
 // TestComposeFileIsValid checks docker-compose.yml with docker-compose itself: it parses, has
@@ -49,6 +56,71 @@ func TestComposeFileIsValid(t *testing.T) {
 	out, err = compose(append(base, "DOCE_VAULT_APPROLE_DIR=/srv/doce-vault", "VAULT_ROLE_ID_FILE=/etc/doce/vault/role-id"), "config")
 	if err != nil || !strings.Contains(out, "/srv/doce-vault") || !strings.Contains(out, "VAULT_ROLE_ID_FILE: /etc/doce/vault/role-id") {
 		t.Errorf("AppRole settings not passed on: %v\n%s", err, out)
+	}
+	// doce on the compose file's PostgreSQL: the URL reaches every doce service, and the
+	// postgresql service runs the script that makes doce's role and database.
+	const dbURL = "postgres://doce:pw@127.0.0.1:5432/doce?sslmode=disable"
+	out, err = compose(append(base, "VAULT_TOKEN=test", "DOCE_DATABASE_URL="+dbURL), "config")
+	if err != nil || strings.Count(out, "DOCE_DATABASE_URL: "+dbURL) != 3 || !strings.Contains(out, "/docker-entrypoint-initdb.d/init-doce.sh") {
+		t.Errorf("DOCE_DATABASE_URL not passed to doce-migrate, doce-serve and doce-worker, or the init script not mounted: %v\n%s", err, out)
+	}
+}
+
+// TestComposePostgresInitScript runs deploy/postgres/init-doce.sh as the postgres image would
+// (psql as the superuser, DOCE_DB_* in the environment) against the test PostgreSQL server,
+// then migrates and serves doce as the role it made, in the database it made.
+func TestComposePostgresInitScript(t *testing.T) {
+	stack := requireStack(t)
+	server, err := url.Parse(storetest.ServerURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	role, db, password := "doce_compose_"+suffix, "doce_compose_"+suffix, "pw-"+suffix
+	superPW, _ := server.User.Password()
+	cmd := exec.Command("bash", "../deploy/postgres/init-doce.sh")
+	cmd.Env = append(os.Environ(), "PGHOST="+server.Hostname(), "PGPORT="+server.Port(), "PGPASSWORD="+superPW,
+		"POSTGRES_USER="+server.User.Username(), "POSTGRES_DB=postgres",
+		"DOCE_DB_USER="+role, "DOCE_DB_NAME="+db, "DOCE_DB_PASSWORD="+password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("init-doce.sh: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		admin, err := sql.Open("pgx", server.String())
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		admin.Exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)")
+		admin.Exec("DROP ROLE IF EXISTS " + role)
+	})
+	dbURL := &url.URL{Scheme: "postgres", User: url.UserPassword(role, password), Host: server.Host, Path: "/" + db, RawQuery: "sslmode=disable"}
+	doce := newDoce(t, stack, "compose-pg-"+suffix, []string{"DOCE_DATABASE_URL=" + dbURL.String()})
+	doce.start(t, "serve")
+	doce.waitHealthy(t)
+	hc := newClient(t)
+	if status, body := apiCall(t, hc, doce.URL, "GET", "/readyz", nil); status != http.StatusOK || !strings.Contains(string(body), `"database":"ok"`) {
+		t.Fatalf("/readyz on the init script's database: %d %s", status, body)
+	}
+	// The database is doce's alone: another login role (Temporal's, say) may not connect.
+	admin, err := sql.Open("pgx", server.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	otherRole := "other_" + suffix
+	if _, err := admin.Exec("CREATE ROLE " + otherRole + " LOGIN PASSWORD 'other'"); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Exec("DROP ROLE IF EXISTS " + otherRole)
+	otherURL := &url.URL{Scheme: "postgres", User: url.UserPassword(otherRole, "other"), Host: server.Host, Path: "/" + db, RawQuery: "sslmode=disable"}
+	other, err := sql.Open("pgx", otherURL.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Ping(); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("another role connecting to doce's database: %v, want permission denied", err)
 	}
 }
 
@@ -109,7 +181,7 @@ func TestComposeRunsDoce(t *testing.T) {
 		cmd.Run()
 		exec.Command("docker", "image", "rm", "-f", image).Run()
 	})
-	compose("run", "--rm", "doce-migrate")
+	compose("run", "--rm", "--no-deps", "doce-migrate")
 	start := time.Now()
 	// Two workers, as the README's --scale: on the host's network they share no port.
 	compose("up", "-d", "--no-deps", "--scale", "doce-worker=2", "doce-serve", "doce-worker")

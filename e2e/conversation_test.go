@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -464,7 +463,7 @@ func TestConversationEndToEnd(t *testing.T) {
 // addUser creates a plain user in doce's database and signs them in.
 func addUser(t *testing.T, doce *doceProcess, _ *recordingClient, name string) *recordingClient {
 	t.Helper()
-	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	st, err := store.Open(doce.Database)
 	if err != nil {
 		t.Fatal(err)
 	}

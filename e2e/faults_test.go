@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -349,7 +348,7 @@ func TestOpeningAStoppedProjectStartsIt(t *testing.T) {
 
 func openStoreAt(t *testing.T, doce *doceProcess) *store.Store {
 	t.Helper()
-	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	st, err := store.Open(doce.Database)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -354,7 +354,7 @@ func holdsAcceptedToken(t *testing.T, docker *dockerclient.Client, srv *oauthtes
 // would: the test plays the provider, which knows its own tokens.
 func storedRefreshToken(t *testing.T, stack stackEnv, doce *doceProcess, userID, provider string) string {
 	t.Helper()
-	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	st, err := store.Open(doce.Database)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,7 +507,7 @@ func TestOAuthWorkerKilledMidLoginAndMidRefresh(t *testing.T) {
 	}
 
 	// One connection, created once.
-	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	st, err := store.Open(doce.Database)
 	if err != nil {
 		t.Fatal(err)
 	}

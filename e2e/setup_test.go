@@ -23,14 +23,22 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/store/storetest"
 	"github.com/doce-dev/doce/workspace"
 )
 
-// TestProjectSetupEndToEnd walks the whole product path through the real stack: first-run
-// admin, connect a custom OpenAI-compatible provider pointing at a mock LLM, create a project,
-// and watch ProjectSetup bring up OpenCode, hand it the key and send the prompt, which reaches
-// the mock with that key.
+// TestProjectSetupEndToEnd walks the whole product path through the real stack, on each
+// database engine: first-run admin, bad input, connect a custom OpenAI-compatible provider
+// pointing at a mock LLM, a double-submitted create, and ProjectSetup bringing up OpenCode,
+// handing it the key and sending the prompt, which reaches the mock with that key; then every
+// place the key must not be.
 func TestProjectSetupEndToEnd(t *testing.T) {
+	for _, dialect := range storetest.Dialects() {
+		t.Run(dialect, func(t *testing.T) { testProjectSetupEndToEnd(t, dialect) })
+	}
+}
+
+func testProjectSetupEndToEnd(t *testing.T, dialect string) {
 	stack := requireStack(t)
 	ctx := context.Background()
 
@@ -44,7 +52,7 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 	llm := startMockLLM(t, hostGatewayIP(t))
 
 	queue := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
-	doce := startDoce(t, stack, queue, "DOCE_TRACING=stdout") // spans go to the logs checked below
+	doce := startDoce(t, stack, queue, append(databaseEnv(t, dialect), "DOCE_TRACING=stdout")...) // spans go to the logs checked below
 	hc := newClient(t)
 	if status, body := apiCall(t, hc, doce.URL, "GET", "/readyz", nil); status != http.StatusOK ||
 		!strings.Contains(string(body), `"database":"ok"`) || !strings.Contains(string(body), `"temporal":"ok"`) || !strings.Contains(string(body), `"vault":"ok"`) {
@@ -158,7 +166,9 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 		return final.Project.Status == "ready", fmt.Errorf("status %s", final.Project.Status)
 	})
 	t.Logf("setup took %s from POST /api/v1/projects to ready", time.Since(start).Round(time.Millisecond))
-	recordHistory(t, stack, created.Project.WorkflowID, "project_setup_completed.json")
+	if dialect == storetest.SQLite { // one recording is enough
+		recordHistory(t, stack, created.Project.WorkflowID, "project_setup_completed.json")
+	}
 	if final.Project.Progress.State != "completed" || len(final.Project.Progress.Steps) != 5 {
 		t.Fatalf("progress: %+v", final.Project.Progress)
 	}
@@ -294,7 +304,7 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 	})
 
 	// The ciphertext is Vault Transit's, and the key is nowhere in plaintext.
-	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	st, err := store.Open(doce.Database)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +315,11 @@ func TestProjectSetupEndToEnd(t *testing.T) {
 	}
 	if !strings.HasPrefix(conn.APIKeyCiphertext, "vault:v1:") {
 		t.Errorf("stored key is not Vault Transit ciphertext: %.12q…", conn.APIKeyCiphertext)
+	}
+	if dialect == storetest.Postgres {
+		if bytes.Contains(pgDump(t, doce.Database), []byte(key)) {
+			t.Error("the key is in plaintext in the PostgreSQL database")
+		}
 	}
 	for _, f := range []string{"doce.db", "doce.db-wal", "doce.db-shm"} {
 		b, err := os.ReadFile(filepath.Join(doce.DataDir, f))
@@ -454,7 +469,7 @@ func TestReplaceAndDisconnectReachRunningProjects(t *testing.T) {
 	recordHistory(t, stack, "credential-push:"+mustUserID(t, doce, "admin")+":custom", "credential_push.json")
 
 	// Another user gets 404 for the connection and cannot disconnect it.
-	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	st, err := store.Open(doce.Database)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +515,7 @@ func TestReplaceAndDisconnectReachRunningProjects(t *testing.T) {
 
 func mustUserID(t *testing.T, doce *doceProcess, username string) string {
 	t.Helper()
-	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	st, err := store.Open(doce.Database)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,7 +531,7 @@ func TestCopiedCiphertextDoesNotDecrypt(t *testing.T) {
 	doce := startDoce(t, stack, fmt.Sprintf("e2e-copy-%d", time.Now().UnixNano()))
 	admin(t, doce, "sk-e2e-alice-key")
 
-	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	st, err := store.Open(doce.Database)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/doce-dev/doce/store"
 	"go.temporal.io/api/temporalproto"
+
+	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/store/storetest"
 )
 
 // stackEnv is where the real services listen.
@@ -101,9 +103,12 @@ func (s *syncBuffer) String() string {
 type doceProcess struct {
 	URL     string
 	DataDir string
-	Env     []string
-	Logs    *syncBuffer
-	procs   map[string]*childProcess
+	// Database is what store.Open takes for this doce's database: the SQLite file in DataDir,
+	// or the PostgreSQL URL a test gave as DOCE_DATABASE_URL (see onPostgres).
+	Database string
+	Env      []string
+	Logs     *syncBuffer
+	procs    map[string]*childProcess
 }
 
 type childProcess struct {
@@ -170,6 +175,10 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		"DOCE_WORKSPACE_POOL=0",
 	)
 	p.Env = append(p.Env, extraEnv...)
+	p.Database = filepath.Join(p.DataDir, "doce.db")
+	if u := envOf(extraEnv, "DOCE_DATABASE_URL"); u != "" {
+		p.Database = u
+	}
 	migrate := exec.Command(doceBinary(t), "migrate")
 	migrate.Env = p.Env
 	out, err := migrate.CombinedOutput()
@@ -190,11 +199,25 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 	return p
 }
 
+// onPostgres is the extraEnv that runs a doce on a new database of its own on the test
+// PostgreSQL server.
+func onPostgres(t testing.TB) string {
+	return "DOCE_DATABASE_URL=" + storetest.NewDatabase(t, storetest.Postgres)
+}
+
+// databaseEnv is the extraEnv for a doce on dialect (storetest.SQLite needs none).
+func databaseEnv(t testing.TB, dialect string) []string {
+	if dialect == storetest.Postgres {
+		return []string{onPostgres(t)}
+	}
+	return nil
+}
+
 // removeWorkspaces removes the Docker objects of every project and pooled workspace this doce
 // made, whatever state the test left them in, so no test leaves networks for the next to run
 // out of.
 func (p *doceProcess) removeWorkspaces(t testing.TB) {
-	st, err := store.Open(filepath.Join(p.DataDir, "doce.db"))
+	st, err := store.Open(p.Database)
 	if err != nil {
 		t.Logf("workspaces left behind: %v", err)
 		return

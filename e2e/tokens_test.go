@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -95,7 +94,7 @@ func TestAPITokenScript(t *testing.T) {
 
 	// Expired: the shortest a token can be asked to live is a day, so its expiry is moved into
 	// the past in the database the running doce reads.
-	st, err := store.Open(filepath.Join(doce.DataDir, "doce.db"))
+	st, err := store.Open(doce.Database)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,13 @@
 -- Back to the statuses before stop and start: a stopped workspace counts as ready again, which
 -- the old code starts when its owner opens it (ProjectEnsureRunning).
+{{if .Postgres}}
+UPDATE projects SET status = 'ready' WHERE status IN ('stopping', 'stopped', 'starting');
+--bun:split
+ALTER TABLE projects DROP CONSTRAINT projects_status_check;
+--bun:split
+ALTER TABLE projects ADD CONSTRAINT projects_status_check
+  CHECK (status IN ('pending', 'setting-up', 'ready', 'failed', 'cancelled', 'deleting', 'deleted'));
+{{else}}
 CREATE TABLE projects_new (
   id                   TEXT PRIMARY KEY,
   owner_user_id        TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -45,3 +53,4 @@ DROP TABLE projects;
 ALTER TABLE projects_new RENAME TO projects;
 --bun:split
 CREATE INDEX projects_owner ON projects (owner_user_id, created_at);
+{{end}}

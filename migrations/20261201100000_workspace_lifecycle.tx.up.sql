@@ -1,5 +1,13 @@
 -- A ready project's workspace can be stopped and started again: three more statuses. SQLite
 -- cannot change a CHECK constraint in place, so the table is rebuilt with the rows copied over.
+-- PostgreSQL changes the constraint in place (it has the name PostgreSQL gave the column's
+-- CHECK in the first migration).
+{{if .Postgres}}
+ALTER TABLE projects DROP CONSTRAINT projects_status_check;
+--bun:split
+ALTER TABLE projects ADD CONSTRAINT projects_status_check
+  CHECK (status IN ('pending', 'setting-up', 'ready', 'failed', 'cancelled', 'deleting', 'deleted', 'stopping', 'stopped', 'starting'));
+{{else}}
 CREATE TABLE projects_new (
   id                   TEXT PRIMARY KEY,
   owner_user_id        TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -45,3 +53,4 @@ DROP TABLE projects;
 ALTER TABLE projects_new RENAME TO projects;
 --bun:split
 CREATE INDEX projects_owner ON projects (owner_user_id, created_at);
+{{end}}

@@ -2,6 +2,7 @@
 #   start_temporal PORT UI_PORT [DB_FILE]  -- UI_PORT 0: headless; no DB_FILE: in memory
 #   start_vault_dev PORT TOKEN             -- dev mode: in memory, for tests
 #   start_vault_file PORT DIR              -- file storage, initialised and unsealed here
+#   start_postgres PORT                    -- a private cluster in a temporary folder, for tests
 # Each records its pid in SERVICE_PIDS; stop_services stops them.
 SERVICE_PIDS=()
 # Background jobs of a script ignore the terminal's Ctrl-C, so turn INT and TERM into an exit
@@ -55,11 +56,52 @@ HCL
   export VAULT_TOKEN
 }
 
+# start_postgres makes a new cluster with initdb in a temporary folder (removed by
+# stop_services) and serves it on 127.0.0.1:PORT with a random password for the role doce.
+# PostgreSQL refuses to run as root, so root runs it as the postgres user Debian's package
+# creates. Durability is off (fsync, full-page writes): the cluster lives for one test run.
+# Sets POSTGRES_URL to the cluster's administrative database.
+start_postgres() {
+  local port=$1 dir pw as=()
+  PG_BIN=$(postgres_bin) || die "PostgreSQL is not installed (Debian: apt-get install postgresql; scripts/tools.sh does it as root)"
+  # /tmp, not TMPDIR: the postgres user must reach it.
+  dir=$(mktemp -d /tmp/doce-postgres.XXXXXX)
+  SERVICE_DIRS+=("$dir")
+  pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  printf '%s' "$pw" >"$dir/pw"
+  if [ "$(id -u)" = 0 ]; then
+    chown -R postgres: "$dir"
+    as=(runuser -u postgres --)
+  fi
+  "${as[@]}" "$PG_BIN/initdb" -D "$dir/data" -U doce --pwfile="$dir/pw" --auth=scram-sha-256 \
+    -E UTF8 --locale=C.UTF-8 >"$LOGS/postgres-initdb.log" 2>&1 \
+    || die "initdb failed; see $LOGS/postgres-initdb.log"
+  rm -f "$dir/pw"
+  # runuser passes the TERM of stop_services on to the server (a smart shutdown).
+  "${as[@]}" "$PG_BIN/postgres" -D "$dir/data" -p "$port" -k "$dir" -c listen_addresses=127.0.0.1 \
+    -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=300 \
+    >"$LOGS/postgres.log" 2>&1 &
+  SERVICE_PIDS+=($!)
+  wait_for "postgres (log: $LOGS/postgres.log)" 30 "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port"
+  POSTGRES_URL="postgres://doce:$pw@127.0.0.1:$port/postgres?sslmode=disable"
+}
+
+# postgres_bin prints the bin folder of the newest PostgreSQL Debian's packages installed.
+postgres_bin() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
+}
+
+SERVICE_DIRS=()
+
 stop_services() {
   local pid
   for pid in "${SERVICE_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${SERVICE_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   SERVICE_PIDS=()
+  for dir in "${SERVICE_DIRS[@]}"; do rm -rf "$dir"; done
+  SERVICE_DIRS=()
 }
 
 # free_port prints a TCP port nothing on loopback listens on.

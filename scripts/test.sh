@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# make test / make bench: installs what is missing, starts a Temporal dev server and a Vault dev server on
-# free loopback ports, and runs every Go test against them, the Docker engine and the real
-# OpenCode image. Everything started here is stopped on exit.
+# make test / make bench: installs what is missing, starts a Temporal dev server, a Vault dev
+# server and a PostgreSQL cluster on free loopback ports, and runs every Go test against them,
+# the Docker engine and the real OpenCode image. Everything started here is stopped on exit.
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/scripts/services.sh"
 
@@ -11,16 +11,21 @@ LOGS=$(mktemp -d "${TMPDIR:-/tmp}/doce-test.XXXXXX")
 trap stop_services EXIT
 tport=$(free_port)
 vport=$(free_port)
+pport=$(free_port)
 vtoken=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 log "starting temporal dev server on 127.0.0.1:$tport and vault dev server on 127.0.0.1:$vport (logs: $LOGS)"
 start_temporal "$tport" 0
 start_vault_dev "$vport" "$vtoken"
+log "starting postgres on 127.0.0.1:$pport"
+start_postgres "$pport"
 
 export DOCE_TEST_STACK=1
 export DOCE_TEST_TEMPORAL_ADDRESS=127.0.0.1:$tport
 export DOCE_TEST_VAULT_ADDR=http://127.0.0.1:$vport
 export DOCE_TEST_VAULT_TOKEN=$vtoken
 export DOCE_TEST_OPENCODE_IMAGE=$OPENCODE_IMAGE
+# Store tests make a database each on this server; e2e tests run doce on it too.
+export DOCE_TEST_POSTGRES_URL=$POSTGRES_URL
 # Restart tests run servers of their own from the same binaries.
 export DOCE_TEST_TEMPORAL_BIN=$TEMPORAL_BIN
 export DOCE_TEST_VAULT_BIN=$VAULT_BIN

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what doce's stack needs and is missing: the Temporal CLI and Vault (built from the Go
-# module proxy at pinned versions, in parallel, cached by version), a Docker engine, and the
-# OpenCode workspace image. Idempotent: a second run only checks.
+# module proxy at pinned versions, in parallel, cached by version), a Docker engine, the
+# OpenCode workspace image, and Debian's chromium, postgresql and docker-compose for the tests.
+# Idempotent: a second run only checks.
 source "$(dirname "$0")/lib.sh"
 
 command -v go >/dev/null || die "Go is required (https://go.dev/dl); this machine has none on PATH"
@@ -40,6 +41,18 @@ if ! command -v chromium >/dev/null 2>&1; then
       || die "apt-get install chromium failed; see $DOCE_CACHE/logs/apt-chromium.log"
   else
     log "chromium is missing and you are not root: the browser tests will fail (Debian: apt-get install chromium)"
+  fi
+fi
+
+# The store and end-to-end tests run on a private PostgreSQL cluster too (scripts/services.sh).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    log "installing Debian's postgresql (tests on PostgreSQL)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >"$DOCE_CACHE/logs/apt-postgresql.log" 2>&1 \
+      || die "apt-get install postgresql failed; see $DOCE_CACHE/logs/apt-postgresql.log"
+  else
+    log "postgresql is missing and you are not root: make test cannot start its PostgreSQL (Debian: apt-get install postgresql)"
   fi
 fi
 

@@ -164,6 +164,10 @@ func (s *Store) SaveOAuthConnection(ctx context.Context, c *ProviderConnection) 
 	now := time.Now().UTC()
 	c.AuthType, c.Status, c.ErrorMessage, c.UpdatedAt = AuthOAuth, ConnConnected, "", now
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		// Update, else insert: two logins finishing at once must not both insert.
+		if err := s.serializeWrites(ctx, tx, "provider_connections"); err != nil {
+			return err
+		}
 		res, err := tx.NewUpdate().Model(c).
 			Column("auth_type", "api_key_ciphertext", "oauth_access_ciphertext", "oauth_refresh_ciphertext", "oauth_expires_at",
 				"oauth_enterprise_url", "oauth_account_id", "key_version", "display_hint", "status", "error_message", "updated_at").

@@ -76,6 +76,9 @@ func (s *Store) RecordLoginFailure(ctx context.Context, now time.Time, policy ma
 	now = now.UTC()
 	err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		locked = nil
+		if err := s.serializeWrites(ctx, tx, "login_throttles"); err != nil {
+			return err
+		}
 		for _, k := range keys {
 			b := policy[k.Kind]
 			row := &LoginThrottle{Kind: k.Kind, Subject: k.Subject}

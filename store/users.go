@@ -67,6 +67,9 @@ func (s *Store) AddUser(ctx context.Context, u *User, actorID string) error {
 // racing first-run forms cannot both create an admin.
 func (s *Store) CreateFirstAdmin(ctx context.Context, u *User) error {
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := s.serializeWrites(ctx, tx, "users"); err != nil {
+			return err
+		}
 		n, err := tx.NewSelect().Model((*User)(nil)).Count(ctx)
 		if err != nil {
 			return fmt.Errorf("store: unable to count users: %w", err)

@@ -40,7 +40,7 @@ func runKeys(ctx context.Context, cfg *config.Config, log *slog.Logger, args []s
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(cfg.DBPath)
+	st, err := openStore(cfg)
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,8 @@ Commands:
   worker    run the Temporal worker (every workflow and activity)
   dev       run both in one process, migrating the database first
   migrate   apply database migrations and exit (migrate down: roll back the last group)
+  migrate-db --from sqlite:PATH --to postgres://...  copy a SQLite installation into an
+            empty PostgreSQL database, checking the row counts per table
   setups    list, retry or cancel setups that need an operator (doce setups for more)
   pool      status, drain or refill the prebuilt workspaces (doce pool for more)
   import-legacy PATH   import users and OpenRouter keys from a doce.dev database
@@ -84,6 +86,8 @@ func main() {
 	switch cmd {
 	case "migrate":
 		err = runMigrate(ctx, cfg, log, len(os.Args) > 2 && os.Args[2] == "down")
+	case "migrate-db":
+		err = runMigrateDB(ctx, log, os.Args[2:], os.Stdout)
 	case "serve":
 		err = runApp(ctx, cfg, log, true, false)
 	case "worker":
@@ -124,7 +128,7 @@ func newLogger(cfg *config.Config) *slog.Logger {
 
 // runMigrate applies the migrations not applied yet, or with down rolls back the last group.
 func runMigrate(ctx context.Context, cfg *config.Config, log *slog.Logger, down bool) error {
-	st, err := store.Open(cfg.DBPath)
+	st, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
@@ -137,7 +141,7 @@ func runMigrate(ctx context.Context, cfg *config.Config, log *slog.Logger, down 
 	if err != nil {
 		return err
 	}
-	log.Info(verb, "path", cfg.DBPath, "migrations", names)
+	log.Info(verb, "database", store.Redact(cfg.Database()), "migrations", names)
 	return nil
 }
 
@@ -491,7 +495,7 @@ func runBackup(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 	if len(args) != 1 {
 		return errors.New("backup: give the file to write, e.g. doce backup /backups/doce-$(date +%F).db")
 	}
-	st, err := store.Open(cfg.DBPath)
+	st, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
@@ -503,9 +507,15 @@ func runBackup(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 	return nil
 }
 
+// openStore opens the database the configuration names: PostgreSQL at DOCE_DATABASE_URL, or
+// the SQLite file DOCE_DB_PATH.
+func openStore(cfg *config.Config) (*store.Store, error) {
+	return store.Open(cfg.Database(), store.MaxConns(cfg.DatabaseMaxConns))
+}
+
 // openCurrentStore opens the database and refuses one whose migrations are not all applied.
 func openCurrentStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
-	st, err := store.Open(cfg.DBPath)
+	st, err := openStore(cfg)
 	if err != nil {
 		return nil, err
 	}

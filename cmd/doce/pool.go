@@ -31,7 +31,7 @@ func runPool(ctx context.Context, cfg *config.Config, log *slog.Logger, args []s
 	}
 	switch args[0] {
 	case "status":
-		st, err := store.Open(cfg.DBPath)
+		st, err := openStore(cfg)
 		if err != nil {
 			return err
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/doce-dev/doce/config"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/status"
-	"github.com/doce-dev/doce/store"
 )
 
 const setupsUsage = `Usage:
@@ -36,7 +35,7 @@ func runSetups(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	st, err := store.Open(cfg.DBPath)
+	st, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
