@@ -120,7 +120,7 @@ func handRound(b *testing.B, docker *dockerclient.Client, image string, n int) t
 func handContainer(image, password, network string) (*container.Config, *container.HostConfig) {
 	port, preview := nat.Port("4096/tcp"), nat.Port("3000/tcp")
 	pids := int64(benchPids)
-	return &container.Config{Image: image, User: "1000:1000", Env: []string{"OPENCODE_SERVER_PASSWORD=" + password, "PORT=3000"},
+	return &container.Config{Image: image, User: "1000:1000", Env: []string{"OPENCODE_SERVER_PASSWORD=" + password, "PORT=3000", "OPENCODE_DISABLE_MODELS_FETCH=true"},
 			ExposedPorts: nat.PortSet{port: {}, preview: {}}, WorkingDir: "/workspace"},
 		&container.HostConfig{
 			NetworkMode:    container.NetworkMode(network),
@@ -345,7 +345,7 @@ func (d *doceSetups) assertSameSettings(b *testing.B, docker *dockerclient.Clien
 		}
 		slices.Sort(s.Ports)
 		for _, kv := range c.Env {
-			if name, _, _ := strings.Cut(kv, "="); name == "OPENCODE_SERVER_PASSWORD" || name == "PORT" {
+			if name, _, _ := strings.Cut(kv, "="); name == "OPENCODE_SERVER_PASSWORD" || name == "PORT" || name == "OPENCODE_DISABLE_MODELS_FETCH" {
 				s.Env = append(s.Env, kv[:len(name)])
 			}
 		}

@@ -239,9 +239,12 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 		return "", fmt.Errorf("workspace: unable to inspect container: %w", err)
 	}
 	cfg := &container.Config{
-		Image:        s.Image,
-		User:         fmt.Sprintf("%d:%d", AgentUID, AgentUID),
-		Env:          []string{"OPENCODE_SERVER_PASSWORD=" + s.Password, "PORT=" + strconv.Itoa(AppPort)},
+		Image: s.Image,
+		User:  fmt.Sprintf("%d:%d", AgentUID, AgentUID),
+		// OpenCode keeps to the model catalog it was built with (the image pins its version)
+		// rather than fetching models.dev at each instance load: a site without the internet
+		// would otherwise wait out the fetch's timeout before a session opens.
+		Env:          []string{"OPENCODE_SERVER_PASSWORD=" + s.Password, "PORT=" + strconv.Itoa(AppPort), "OPENCODE_DISABLE_MODELS_FETCH=true"},
 		ExposedPorts: nat.PortSet{openCodePort: {}, previewPort: {}},
 		Labels:       containerLabels(s),
 		WorkingDir:   workspaceDir,
