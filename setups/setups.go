@@ -64,7 +64,9 @@ func (s *Service) Start(ctx context.Context, p *store.Project, requestedBy strin
 			workflows.SAProviderID.ValueSet(p.ProviderID),
 			workflows.SASetupState.ValueSet(string(status.SetupRunning)),
 		),
-	}, workflows.TypeProjectSetup, workflows.SetupInput{ProjectID: p.ID, RequestedBy: requestedBy, OperatorWait: s.OperatorWait})
+	}, workflows.TypeProjectSetup, workflows.SetupInput{ProjectID: p.ID, RequestedBy: requestedBy, OperatorWait: s.OperatorWait,
+		// A project whose first setup starts on a container it has claimed it from the pool.
+		Prebuilt: p.WorkflowID == "" && p.ContainerID != ""})
 	if err != nil {
 		return fmt.Errorf("setups: unable to start setup of %s: %w", p.ID, err)
 	}

@@ -18,13 +18,16 @@ type setupStep struct {
 	// local steps are short idempotent calls run as local activities: no task round trip
 	// through the server (~110 ms each here), retried by the worker under the same policy.
 	local bool
-	opts  workflow.ActivityOptions
-	lopts workflow.LocalActivityOptions
+	// localWhenPrebuilt steps are quick checks on a prebuilt workspace (its container runs, its
+	// OpenCode answers): local too in a setup that claimed one, under opts' timeouts and policy.
+	localWhenPrebuilt bool
+	opts              workflow.ActivityOptions
+	lopts             workflow.LocalActivityOptions
 }
 
 var setupSteps = []setupStep{
 	{
-		name: ActComposeUp, title: "Start the workspace container",
+		name: ActComposeUp, title: "Start the workspace container", localWhenPrebuilt: true,
 		opts: workflow.ActivityOptions{
 			StartToCloseTimeout:    2 * time.Minute,
 			HeartbeatTimeout:       10 * time.Second,
@@ -36,7 +39,7 @@ var setupSteps = []setupStep{
 		},
 	},
 	{
-		name: ActWaitHealthy, title: "Wait for OpenCode to answer",
+		name: ActWaitHealthy, title: "Wait for OpenCode to answer", localWhenPrebuilt: true,
 		opts: workflow.ActivityOptions{
 			// OpenCode answers in 3–6 s alone, ~30 s with ten starting at once on two cores.
 			StartToCloseTimeout:    3 * time.Minute,
@@ -125,6 +128,11 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 		progress.start(i, workflow.Now(ctx))
 		if err := setState(ctx, status.SetupRunning, st.name); err != nil {
 			return err
+		}
+		if in.Prebuilt && st.localWhenPrebuilt {
+			st.local, st.lopts = true, workflow.LocalActivityOptions{
+				StartToCloseTimeout: st.opts.StartToCloseTimeout, ScheduleToCloseTimeout: st.opts.ScheduleToCloseTimeout, RetryPolicy: st.opts.RetryPolicy,
+			}
 		}
 		err := runStep(ctx, st, in.ProjectID)
 		if err == nil {

@@ -3,10 +3,13 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -58,6 +61,36 @@ func TestProjectSetupRunsStepsInOrder(t *testing.T) {
 	for _, s := range p.Steps {
 		if s.Status != StepDone {
 			t.Errorf("step %s is %s", s.Name, s.Status)
+		}
+	}
+}
+
+// On a prebuilt workspace every step runs as a local activity (no task round trip through the
+// server); a cold setup starts the container and waits for OpenCode as regular activities.
+func TestProjectSetupOnAPrebuiltWorkspaceRunsLocally(t *testing.T) {
+	for _, prebuilt := range []bool{false, true} {
+		env := newTestEnv(t)
+		in := StepInput{ProjectID: "p1"}
+		env.OnActivity(ActComposeUp, mock.Anything, in).Return(ComposeUpResult{HostPort: 1}, nil)
+		for _, name := range []string{ActWaitHealthy, ActSetProviderCredentials, ActSendInitialPrompt, ActWatchIdle} {
+			env.OnActivity(name, mock.Anything, in).Return(nil)
+		}
+		env.OnActivity(ActSessionCreate, mock.Anything, in).Return(SessionResult{SessionID: "ses_1"}, nil)
+		env.OnActivity(ActRecordProgress, mock.Anything, mock.Anything).Return(nil)
+		var remote []string
+		env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+			remote = append(remote, info.ActivityType.Name)
+		})
+		env.ExecuteWorkflow(ProjectSetup, SetupInput{ProjectID: "p1", RequestedBy: "u1", Prebuilt: prebuilt})
+		if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
+			t.Fatalf("prebuilt=%v: completed=%v err=%v", prebuilt, env.IsWorkflowCompleted(), env.GetWorkflowError())
+		}
+		want := []string{ActComposeUp, ActWaitHealthy}
+		if prebuilt {
+			want = nil
+		}
+		if !slices.Equal(remote, want) {
+			t.Errorf("prebuilt=%v: regular activities %v, want %v", prebuilt, remote, want)
 		}
 	}
 }

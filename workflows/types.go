@@ -87,6 +87,8 @@ type SetupInput struct {
 	RequestedBy string
 	// OperatorWait overrides DefaultOperatorWait (tests use seconds).
 	OperatorWait time.Duration `json:",omitempty"`
+	// Prebuilt says the project claimed a prebuilt workspace: its first steps only check it.
+	Prebuilt bool `json:",omitempty"`
 }
 
 // TeardownInput starts ProjectTeardown.
