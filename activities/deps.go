@@ -36,14 +36,14 @@ type Containers interface {
 	Up(ctx context.Context, s workspace.Spec) (workspace.Workspace, error)
 	Stop(ctx context.Context, projectID string) error
 	Down(ctx context.Context, projectID string) error
-	State(ctx context.Context, projectID string) (exists, running bool, err error)
+	Inspect(ctx context.Context, projectID string) (workspace.Container, error)
 	PooledIDs(ctx context.Context) ([]string, error)
 }
 
 // Workspaces is what the OpenCode activities ask of a project's workspace: whether it runs, a
 // start and stop around a credential removal, and the configuration of a prebuilt one.
 type Workspaces interface {
-	State(ctx context.Context, projectID string) (exists, running bool, err error)
+	Inspect(ctx context.Context, projectID string) (workspace.Container, error)
 	Start(ctx context.Context, projectID string) (workspace.Workspace, error)
 	Stop(ctx context.Context, projectID string) error
 	Pooled(ctx context.Context, projectID string) (pooled bool, configSum string, err error)

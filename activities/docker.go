@@ -119,8 +119,8 @@ func (a *Docker) ContainerState(ctx context.Context, in workflows.StepInput) (wo
 	if err != nil {
 		return workflows.ContainerState{}, err
 	}
-	exists, running, err := a.Workspace.State(ctx, in.ProjectID)
-	return workflows.ContainerState{Exists: exists, Running: running, Status: p.Status}, err
+	c, err := a.Workspace.Inspect(ctx, in.ProjectID)
+	return workflows.ContainerState{Exists: c.Exists, Running: c.Running, Status: p.Status}, err
 }
 
 // Stop stops the project's workspace container, keeping it and its volumes.

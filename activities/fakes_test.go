@@ -120,17 +120,22 @@ func (c *fakeCipher) SetMinDecryptionVersion(_ context.Context, v int) error {
 	return nil
 }
 
-// fakeWorkspace is a workspace that runs when told to; it makes no container.
+// fakeWorkspace is a workspace that runs when told to; it makes no container. Docker's
+// answer about it is seen: running or not, and, when set, where it is published and how
+// it last exited.
 type fakeWorkspace struct {
 	mu      sync.Mutex
 	running bool
 	pooled  bool
+	seen    workspace.Container
 }
 
-func (w *fakeWorkspace) State(context.Context, string) (bool, bool, error) {
+func (w *fakeWorkspace) Inspect(context.Context, string) (workspace.Container, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return true, w.running, nil
+	c := w.seen
+	c.Exists, c.Running = true, w.running
+	return c, nil
 }
 
 func (w *fakeWorkspace) Start(context.Context, string) (workspace.Workspace, error) {
@@ -183,6 +188,9 @@ type promptBody struct {
 func newFakeOpenCode(t *testing.T, password string) *fakeOpenCode {
 	f := &fakeOpenCode{t: t, password: password, calls: map[string]int{}, messages: map[string][]opencode.Message{}}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /global/health", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, opencode.Health{Healthy: true, Version: "fake"})
+	})
 	mux.HandleFunc("GET /session", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, f.sessions)
 	})

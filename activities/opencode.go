@@ -18,6 +18,7 @@ import (
 	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
+	"github.com/doce-dev/doce/workspace"
 )
 
 // OpenCode drives a workspace's OpenCode server.
@@ -53,7 +54,7 @@ func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) erro
 	if err != nil {
 		return err
 	}
-	if err := a.pollHealthy(ctx, c); err != nil {
+	if c, err = a.pollHealthy(ctx, c, a.look(ctx, p)); err != nil {
 		return err
 	}
 	return a.configure(ctx, c, p)
@@ -97,29 +98,93 @@ func (a *OpenCode) configure(ctx context.Context, c *opencode.Client, p *store.P
 	return c.Dispose(ctx)
 }
 
+// look is how pollHealthy follows a container Docker restarted: it returns the client to
+// poll with now and what Docker says of the container.
+type look func() (*opencode.Client, workspace.Container, error)
+
+// lookEvery is how often pollHealthy looks at a container whose OpenCode it cannot reach.
+const lookEvery = time.Second
+
 // pollHealthy polls GET /global/health until OpenCode answers healthy, heartbeating each poll,
-// until ctx ends.
-func (a *OpenCode) pollHealthy(ctx context.Context, c *opencode.Client) error {
+// until ctx ends, and returns the client that reached it. Docker restarts an OpenCode that
+// exited and publishes it on new host ports: while the polls fail, pollHealthy looks each
+// second, polls where the container is now, and a poll that runs out says what Docker saw.
+func (a *OpenCode) pollHealthy(ctx context.Context, c *opencode.Client, look look) (*opencode.Client, error) {
 	interval := a.PollInterval
 	if interval <= 0 {
 		interval = 50 * time.Millisecond
 	}
+	// A step that runs out of time ends with a timeout, its own error left in the worker's log:
+	// give up a little before, so the error says why.
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-min(2*time.Second, time.Until(deadline)/4)))
+		defer cancel()
+	}
+	var seen workspace.Container
+	looked := time.Now()
 	for polls := 1; ; polls++ {
 		h, err := c.Health(ctx, healthRequestTimeout)
 		if err == nil && h.Healthy {
 			activity.GetLogger(ctx).Info("opencode healthy", "version", h.Version, "polls", polls)
-			return nil
+			return c, nil
 		}
 		activity.RecordHeartbeat(ctx, polls)
+		if time.Since(looked) >= lookEvery {
+			looked = time.Now()
+			now, w, lerr := look()
+			if lerr != nil {
+				activity.GetLogger(ctx).Warn("unable to look at the workspace container", "error", lerr)
+			} else {
+				c, seen = now, w
+			}
+		}
 		select {
 		case <-ctx.Done():
 			if err == nil {
 				err = errors.New("answered but not healthy")
 			}
-			return fmt.Errorf("OpenCode did not become healthy after %d polls: %w", polls, err)
+			if seen.Exists && (!seen.Running || seen.Restarts > 0) {
+				return nil, fmt.Errorf("OpenCode did not become healthy after %d polls (%s): %w", polls, seen, err)
+			}
+			return nil, fmt.Errorf("OpenCode did not become healthy after %d polls: %w", polls, err)
 		case <-time.After(interval):
 		}
 	}
+}
+
+// look follows the project's container: where Docker restarted it on new host ports, they are
+// recorded, on p too, so that this step and every later one reach OpenCode where it is now.
+func (a *OpenCode) look(ctx context.Context, p *store.Project) look {
+	var c *opencode.Client
+	return func() (*opencode.Client, workspace.Container, error) {
+		w, moved, err := a.follow(ctx, p)
+		if err != nil {
+			return nil, w, err
+		}
+		if moved || c == nil {
+			if c, err = a.Agent.Client(ctx, p); err != nil {
+				return nil, w, err
+			}
+		}
+		return c, w, nil
+	}
+}
+
+// follow inspects the project's container and records where it is published when Docker
+// restarted it on other host ports.
+func (a *OpenCode) follow(ctx context.Context, p *store.Project) (w workspace.Container, moved bool, err error) {
+	w, err = a.Workspace.Inspect(ctx, p.ID)
+	if err != nil || !w.Running || w.HostPort == 0 || (w.HostPort == p.HostPort && w.PreviewHostPort == p.PreviewHostPort) {
+		return w, false, err
+	}
+	activity.GetLogger(ctx).Warn("Docker restarted the workspace on new ports; following it", "project_id", p.ID,
+		"restarts", w.Restarts, "exit_code", w.ExitCode, "oom_killed", w.OOMKilled, "host_port", w.HostPort)
+	if err := a.Store.RecordPorts(ctx, p.ID, w.HostPort, w.PreviewHostPort); err != nil {
+		return w, false, err
+	}
+	p.HostPort, p.PreviewHostPort = w.HostPort, w.PreviewHostPort
+	return w, true, nil
 }
 
 // SetProviderCredentials decrypts the project's provider credential and hands it to OpenCode
@@ -287,9 +352,9 @@ func (a *OpenCode) PushProviderCredentials(ctx context.Context, in workflows.Pro
 	if p == nil || err != nil {
 		return err
 	}
-	if _, running, err := a.Workspace.State(ctx, p.ID); err != nil {
+	if w, _, err := a.follow(ctx, p); err != nil {
 		return err
-	} else if !running {
+	} else if !w.Running {
 		return nil
 	}
 	conn, err := a.Store.Connection(ctx, p.OwnerUserID, in.ProviderID)
@@ -420,7 +485,7 @@ func (a *OpenCode) IdleCheck(ctx context.Context, in workflows.StepInput) (workf
 	if p == nil || err != nil || p.Status != status.Ready {
 		return workflows.IdleCheck{}, err
 	}
-	if _, running, err := a.Workspace.State(ctx, p.ID); err != nil || !running {
+	if w, _, err := a.follow(ctx, p); err != nil || !w.Running {
 		return workflows.IdleCheck{Ready: true}, err
 	}
 	c, err := a.Agent.Client(ctx, p)
@@ -459,14 +524,14 @@ func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.P
 	if p == nil || err != nil {
 		return err
 	}
-	exists, running, err := a.Workspace.State(ctx, p.ID)
+	w, _, err := a.follow(ctx, p)
 	if err != nil {
 		return err
 	}
-	if !exists {
+	if !w.Exists {
 		return nil
 	}
-	if !running {
+	if !w.Running {
 		ws, err := a.Workspace.Start(ctx, p.ID)
 		if err != nil {
 			return err
@@ -490,7 +555,7 @@ func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.P
 	// A container just started needs a few seconds before it answers; a minute without an
 	// answer fails this attempt, and the next one looks at the project afresh.
 	hctx, cancel := context.WithTimeout(ctx, time.Minute)
-	err = a.pollHealthy(hctx, c)
+	c, err = a.pollHealthy(hctx, c, a.look(ctx, p))
 	cancel()
 	if err != nil {
 		return err

@@ -137,12 +137,15 @@ func (a *Pool) nextConfig(ctx context.Context) ([]byte, error) {
 
 // healthy checks a free workspace's container runs and OpenCode answers.
 func (a *Pool) healthy(ctx context.Context, w *store.PoolWorkspace) error {
-	_, running, err := a.Docker.Workspace.State(ctx, w.ID)
+	ws, err := a.Docker.Workspace.Inspect(ctx, w.ID)
 	if err != nil {
 		return err
 	}
-	if !running {
+	if !ws.Running {
 		return errors.New("its container is not running")
+	}
+	if ws.HostPort != w.HostPort {
+		return fmt.Errorf("its OpenCode exited (%s)", ws)
 	}
 	c, err := a.client(ctx, w.ID, w.HostPort, w.ServerPasswordCiphertext)
 	if err != nil {
@@ -213,7 +216,17 @@ func (a *Pool) create(ctx context.Context, in workflows.PoolCreateInput) error {
 	if err != nil {
 		return err
 	}
-	if err := a.OpenCode.pollHealthy(ctx, c); err != nil {
+	// Docker restarts an OpenCode that exited on new ports: poll where it is now.
+	c, err = a.OpenCode.pollHealthy(ctx, c, func() (*opencode.Client, workspace.Container, error) {
+		w, err := d.Workspace.Inspect(ctx, in.ID)
+		if err != nil || !w.Running || w.HostPort == 0 || w.HostPort == ws.HostPort {
+			return c, w, err
+		}
+		ws.HostPort = w.HostPort
+		c, err = a.client(ctx, in.ID, ws.HostPort, ct)
+		return c, w, err
+	})
+	if err != nil {
 		return err
 	}
 	// The server answers; its instance (configuration, tools, the git state) loads at the

@@ -394,15 +394,53 @@ func hostPort(c container.InspectResponse, port nat.Port) int {
 	return 0
 }
 
-// State says whether the project's OpenCode container exists and runs.
-func (m *Manager) State(ctx context.Context, projectID string) (exists, running bool, err error) {
+// Container is what Docker says of a project's OpenCode container.
+type Container struct {
+	Exists, Running bool
+	Status          string // Docker's: created, running, restarting, exited…
+	// Restarts counts the times Docker restarted it after OpenCode exited; each restart
+	// publishes it on new host ports.
+	Restarts  int
+	ExitCode  int
+	OOMKilled bool
+	// Where it is published now; 0 while it does not run.
+	HostPort, PreviewHostPort int
+}
+
+// String says it in words, for an error that has to explain why OpenCode does not answer.
+func (c Container) String() string {
+	if !c.Exists {
+		return "no container"
+	}
+	s := "container " + c.Status
+	if c.Restarts > 0 {
+		s += fmt.Sprintf(", restarted %d times", c.Restarts)
+	}
+	if c.Restarts > 0 || !c.Running {
+		s += fmt.Sprintf(", last exit code %d", c.ExitCode)
+	}
+	if c.OOMKilled {
+		s += " (out of memory)"
+	}
+	return s
+}
+
+// Inspect says whether the project's OpenCode container exists and runs, and where.
+func (m *Manager) Inspect(ctx context.Context, projectID string) (Container, error) {
 	c, err := m.docker.ContainerInspect(ctx, containerName(projectID))
 	if cerrdefs.IsNotFound(err) {
-		return false, false, nil
+		return Container{}, nil
 	} else if err != nil {
-		return false, false, fmt.Errorf("workspace: unable to inspect container: %w", err)
+		return Container{}, fmt.Errorf("workspace: unable to inspect container: %w", err)
 	}
-	return true, c.State.Running, nil
+	w := Container{Exists: true, Restarts: c.RestartCount}
+	if c.State != nil {
+		w.Running, w.Status, w.ExitCode, w.OOMKilled = c.State.Running, c.State.Status, c.State.ExitCode, c.State.OOMKilled
+	}
+	if w.Running {
+		w.HostPort, w.PreviewHostPort = hostPort(c, openCodePort), hostPort(c, previewPort)
+	}
+	return w, nil
 }
 
 // Start starts the project's existing OpenCode container if it is stopped. Docker may publish
