@@ -167,7 +167,7 @@ func (a *Pool) Create(ctx context.Context, in workflows.PoolCreateInput) error {
 	if in.Config == nil {
 		in.Config = agent.BaseConfig(d.Ask)
 	}
-	err := d.Store.AddPoolWorkspace(ctx, in.ID, in.Image, agent.ConfigSum(in.Config))
+	err := d.Store.AddPoolWorkspace(ctx, in.ID, in.Image, agent.ConfigSum(in.Config), "") // pools are not per host yet
 	if errors.Is(err, store.ErrConflict) {
 		return nil // claimed by a project: it is the project's now
 	} else if err != nil {
