@@ -150,7 +150,7 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 		s.Metrics.SetupsStarted.WithLabelValues(p.ProviderID).Inc()
 	}
 	if created && p.ContainerID != "" { // it claimed a prebuilt workspace
-		if err := s.Setups.WakePool(ctx); err != nil {
+		if err := s.Setups.WakePool(ctx, p.Host); err != nil {
 			s.Log.Warn("unable to wake the workspace pool; it refills at its next round", "error", err)
 		}
 	}
