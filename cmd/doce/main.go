@@ -309,13 +309,18 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return float64(n)
 		}))
 		m.WatchPool(cfg.PoolSize, st.PoolCounts)
+		// Projects are on many Docker hosts: each one's address and engine come from the host
+		// its worker registered.
+		hosts := &web.Hosts{Store: st, Own: ws}
+		defer hosts.Close()
 		srv := &web.Server{
-			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk,
+			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, Hosts: hosts, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk,
 			Payloads: codec, TemporalUIURL: cfg.TemporalUIURL,
 			Verifier:   &providers.Verifier{HTTP: outboundClient(ctx, cfg, log), BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,
 			TrustedProxies: cfg.TrustedProxies,
-			Agent:          &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)},
+			Agent: &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy),
+				Addresses: hosts.Address},
 		}
 		if cfg.PreviewBaseURL != "" {
 			key, err := web.PreviewKey(ctx, st, transit)
@@ -325,6 +330,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			if srv.Preview, err = web.NewPreview(st, cfg.PreviewBaseURL, cfg.BaseURL, cfg.WorkspaceHost, key); err != nil {
 				return err
 			}
+			srv.Preview.Addresses = hosts.Address
 			log.Info("previews on", "url", srv.Preview.URL("<project-id>"))
 		}
 		h, err := srv.Handler()
