@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -82,7 +83,7 @@ func runHosts(ctx context.Context, cfg *config.Config, log *slog.Logger, args []
 		return nil
 	default:
 		fmt.Fprint(os.Stderr, hostsUsage)
-		return fmt.Errorf("hosts: unknown subcommand %q", args)
+		return fmt.Errorf("hosts: unknown subcommand %q", strings.Join(args, " "))
 	}
 }
 

@@ -45,7 +45,7 @@ func runPool(ctx context.Context, cfg *config.Config, log *slog.Logger, args []s
 		for _, w := range ws {
 			n[w.Status]++
 		}
-		fmt.Printf("size %d a host  free %d  starting %d  failed %d\n", cfg.PoolSize, n[store.PoolFree], n[store.PoolStarting], n[store.PoolFailed])
+		fmt.Printf("size %d per host  free %d  starting %d  failed %d\n", cfg.PoolSize, n[store.PoolFree], n[store.PoolStarting], n[store.PoolFailed])
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tHOST\tSTATUS\tIMAGE\tAGE\tERROR")
 		for _, w := range ws {
