@@ -582,13 +582,7 @@ func benchReadyProjects(b *testing.B, hc *recordingClient, doce *doceProcess, n 
 // pool to hold a free workspace again. At the end it reports what the one free pooled workspace
 // costs at rest: its memory and its CPU over 10 s.
 func BenchmarkPool1(b *testing.B) {
-	stack := requireStack(b)
-	warm := newDoceSetups(b, stack, "DOCE_WORKSPACE_POOL=1")
-	defer warm.close()
-	cold := newDoceSetups(b, stack)
-	defer cold.close()
-	waitPoolFree(b, warm.doce, 1, 3*time.Minute)
-	warm.round(b, 1)
+	warm, cold := poolBench(b, 1)
 	var pooled, unpooled []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -619,13 +613,7 @@ func BenchmarkPool1(b *testing.B) {
 // BenchmarkPool20 starts twenty setups at once through a doce with a pool of three and through
 // one without, alternating, and reports both means (target: pooled no worse than cold).
 func BenchmarkPool20(b *testing.B) {
-	stack := requireStack(b)
-	warm := newDoceSetups(b, stack, "DOCE_WORKSPACE_POOL=3")
-	defer warm.close()
-	cold := newDoceSetups(b, stack)
-	defer cold.close()
-	waitPoolFree(b, warm.doce, 3, 3*time.Minute)
-	warm.round(b, 1)
+	warm, cold := poolBench(b, 3)
 	var pooled, unpooled time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -645,6 +633,20 @@ func BenchmarkPool20(b *testing.B) {
 	b.ReportMetric(float64(pooled.Milliseconds())/float64(b.N), "pooled-ms/setup")
 	b.ReportMetric(float64(unpooled.Milliseconds())/float64(b.N), "cold-ms/setup")
 	b.ReportMetric(float64(pooled)/float64(unpooled), "pooled/cold")
+}
+
+// poolBench starts a doce with a pool of size and one without, until the benchmark ends, and
+// sets up one project on the pooled one untimed, so its pool learns the configuration the
+// benchmark's projects use.
+func poolBench(b *testing.B, size int) (warm, cold *doceSetups) {
+	stack := requireStack(b)
+	warm = newDoceSetups(b, stack, fmt.Sprintf("DOCE_WORKSPACE_POOL=%d", size))
+	b.Cleanup(warm.close)
+	cold = newDoceSetups(b, stack)
+	b.Cleanup(cold.close)
+	waitPoolFree(b, warm.doce, size, 3*time.Minute)
+	warm.round(b, 1)
+	return warm, cold
 }
 
 // poolAtRest measures the free pooled workspaces of d: their memory now and their CPU (percent
