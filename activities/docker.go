@@ -34,6 +34,9 @@ type Docker struct {
 	DNS       []string // name servers for workspaces; empty: Docker's default
 	// Ask lists the permissions the agent asks its owner for (DOCE_AGENT_ASK).
 	Ask []string
+	// Host is the Docker host this worker serves (DOCE_HOST_NAME); a step run locally for a
+	// project on another host refuses (onThisHost).
+	Host string
 }
 
 // fieldServerPassword is the Transit context field of a project's OpenCode password.
@@ -48,6 +51,9 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 	defer stop()
 	p, err := startStep(ctx, a.Store, in.ProjectID)
 	if err != nil {
+		return workflows.ComposeUpResult{}, err
+	}
+	if err := onThisHost(ctx, a.Host, p); err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
 	conn, err := projectConnection(ctx, a.Store, p)
@@ -85,7 +91,10 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 	return workflows.ComposeUpResult{ContainerName: ws.ContainerName, HostPort: ws.HostPort}, nil
 }
 
-// heartbeatWhile heartbeats every 2 s until the returned stop is called.
+// heartbeatWhile heartbeats every 2 s until the returned stop is called. Every step that runs
+// on a project's host does, so a host's worker that goes away mid-step is noticed within the
+// heartbeat timeout and the step waits for it on the host's queue. (A local activity's
+// heartbeat is a no-op.)
 func heartbeatWhile(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	go func() {
@@ -115,8 +124,13 @@ func (a *Docker) ComposeDown(ctx context.Context, in workflows.StepInput) error 
 // ContainerState reports whether the project's workspace container runs, and the project's
 // status.
 func (a *Docker) ContainerState(ctx context.Context, in workflows.StepInput) (workflows.ContainerState, error) {
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	p, err := loadProject(ctx, a.Store, in.ProjectID)
 	if err != nil {
+		return workflows.ContainerState{}, err
+	}
+	if err := onThisHost(ctx, a.Host, p); err != nil {
 		return workflows.ContainerState{}, err
 	}
 	c, err := a.Workspace.Inspect(ctx, in.ProjectID)

@@ -30,6 +30,8 @@ type OpenCode struct {
 	Agent *agent.Connector
 	// Ask names the permissions the agent asks its owner for (DOCE_AGENT_ASK), as in Docker.
 	Ask []string
+	// Host is the Docker host this worker serves, as in Docker.
+	Host string
 	// PollInterval is how often waitHealthy asks (default 50 ms): OpenCode's health answer is
 	// cheap, and every poll interval is latency added to the setup.
 	PollInterval time.Duration
@@ -48,6 +50,9 @@ func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) erro
 	defer stop()
 	p, err := startStep(ctx, a.Store, in.ProjectID)
 	if err != nil {
+		return err
+	}
+	if err := onThisHost(ctx, a.Host, p); err != nil {
 		return err
 	}
 	c, err := a.Agent.Client(ctx, p)
@@ -190,8 +195,13 @@ func (a *OpenCode) follow(ctx context.Context, p *store.Project) (w workspace.Co
 // SetProviderCredentials decrypts the project's provider credential and hands it to OpenCode
 // with PUT /auth/{provider}. The plaintext lives only in this function.
 func (a *OpenCode) SetProviderCredentials(ctx context.Context, in workflows.StepInput) error {
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	p, err := startStep(ctx, a.Store, in.ProjectID)
 	if err != nil {
+		return err
+	}
+	if err := onThisHost(ctx, a.Host, p); err != nil {
 		return err
 	}
 	conn, err := projectConnection(ctx, a.Store, p)
@@ -377,8 +387,13 @@ func (a *OpenCode) PushProviderCredentials(ctx context.Context, in workflows.Pro
 // is made: a re-run that finds it recorded without an answer (a worker died in between) adopts
 // the session OpenCode already holds instead of opening a second.
 func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (workflows.SessionResult, error) {
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	p, err := startStep(ctx, a.Store, in.ProjectID)
 	if err != nil {
+		return workflows.SessionResult{}, err
+	}
+	if err := onThisHost(ctx, a.Host, p); err != nil {
 		return workflows.SessionResult{}, err
 	}
 	if p.OpenCodeSessionID != "" {
@@ -421,8 +436,13 @@ func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (w
 // SendInitialPrompt sends the project's prompt once, recording the request before making it: a
 // re-run that finds it recorded without the answer looks for the prompt in the session first.
 func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput) error {
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	p, err := startStep(ctx, a.Store, in.ProjectID)
 	if err != nil {
+		return err
+	}
+	if err := onThisHost(ctx, a.Host, p); err != nil {
 		return err
 	}
 	if p.PromptSentAt != nil {
@@ -481,8 +501,13 @@ func hasUserMessage(ctx context.Context, c *opencode.Client, sessionID string) (
 // IdleCheck tells the idle watch whether the project is still ready and whether its agent is
 // working. A ready project whose container does not run has no agent working.
 func (a *OpenCode) IdleCheck(ctx context.Context, in workflows.StepInput) (workflows.IdleCheck, error) {
+	stop := heartbeatWhile(ctx)
+	defer stop()
 	p, err := a.liveProject(ctx, in.ProjectID)
 	if p == nil || err != nil || p.Status != status.Ready {
+		return workflows.IdleCheck{}, err
+	}
+	if err := onThisHost(ctx, a.Host, p); err != nil {
 		return workflows.IdleCheck{}, err
 	}
 	if w, _, err := a.follow(ctx, p); err != nil || !w.Running {

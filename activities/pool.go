@@ -28,11 +28,12 @@ type Pool struct {
 	OpenCode *OpenCode
 }
 
-// Plan looks at every pooled workspace and says which to remove and how many to start, and on
-// which configuration. A free one is removed when it runs another image than in.Image, is older
-// than in.MaxAge, was started on a configuration new projects no longer need, or does not
-// answer its health check; a starting or failed one is always removed, since no start is in
-// flight while the pool plans.
+// Plan looks at every pooled workspace of the pool's host and says which to remove and how
+// many to start, and on which configuration. A free one is removed when it runs another image
+// than in.Image, is older than in.MaxAge, was started on a configuration new projects no longer
+// need, or does not answer its health check; a starting or failed one is always removed, since
+// no start is in flight while the pool plans. A drained host keeps no pool, and a host starts
+// no more than it has room for.
 //
 // New workspaces start on the configuration of the latest project: the next project is most
 // likely its owner's again, with the same provider and model, and then it is ready as soon as
@@ -42,7 +43,18 @@ func (a *Pool) Plan(ctx context.Context, in workflows.PoolPlanInput) (workflows.
 	stop := heartbeatWhile(ctx)
 	defer stop()
 	st := a.Docker.Store
-	rows, err := st.PoolWorkspaces(ctx)
+	room := -1 // no limit
+	if in.Host != "" {
+		h, err := a.host(ctx, in.Host)
+		if err != nil {
+			return workflows.PoolPlan{}, err
+		}
+		if h.Drained {
+			in.Size = 0
+		}
+		room = h.Room()
+	}
+	all, err := st.PoolWorkspaces(ctx)
 	if err != nil {
 		return workflows.PoolPlan{}, err
 	}
@@ -50,6 +62,8 @@ func (a *Pool) Plan(ctx context.Context, in workflows.PoolPlanInput) (workflows.
 	if err != nil {
 		return workflows.PoolPlan{}, err
 	}
+	// The pool's own: its host's (pools from before hosts keep the ones recorded without one).
+	rows := slices.DeleteFunc(slices.Clone(all), func(w store.PoolWorkspace) bool { return w.Host != in.Host })
 	var (
 		mu   sync.Mutex
 		plan = workflows.PoolPlan{Config: config}
@@ -81,9 +95,10 @@ func (a *Pool) Plan(ctx context.Context, in workflows.PoolPlanInput) (workflows.
 		return workflows.PoolPlan{}, err
 	}
 	// Workspaces the pool made whose row is gone and that no project claimed: left over by a
-	// removal that stopped between the row and Docker.
+	// removal that stopped between the row and Docker. Any host's row counts as known: a pool
+	// from before hosts may share its engine with a host's.
 	known := map[string]bool{}
-	for _, w := range rows {
+	for _, w := range all {
 		known[w.ID] = true
 	}
 	ids, err := a.Docker.Workspace.PooledIDs(ctx)
@@ -110,7 +125,18 @@ func (a *Pool) Plan(ctx context.Context, in workflows.PoolPlanInput) (workflows.
 			keep--
 		}
 	}
-	for range in.Size - keep {
+	want := in.Size - keep
+	if room >= 0 {
+		// What is removed frees its place; what is kept holds one already.
+		freed := 0
+		for _, w := range rows {
+			if slices.Contains(plan.Remove, w.ID) {
+				freed++
+			}
+		}
+		want = min(want, room+freed)
+	}
+	for range want {
 		plan.Create = append(plan.Create, store.NewID())
 	}
 	return plan, nil
@@ -133,6 +159,20 @@ func (a *Pool) nextConfig(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	return agent.Config(p, conn, a.Docker.Ask)
+}
+
+// host is the pool's host with what it holds.
+func (a *Pool) host(ctx context.Context, name string) (*store.HostLoad, error) {
+	hosts, err := a.Docker.Store.Hosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range hosts {
+		if hosts[i].Name == name {
+			return &hosts[i], nil
+		}
+	}
+	return nil, fmt.Errorf("pool: host %s is not registered", name)
 }
 
 // healthy checks a free workspace's container runs and OpenCode answers.
@@ -170,7 +210,7 @@ func (a *Pool) Create(ctx context.Context, in workflows.PoolCreateInput) error {
 	if in.Config == nil {
 		in.Config = agent.BaseConfig(d.Ask)
 	}
-	err := d.Store.AddPoolWorkspace(ctx, in.ID, in.Image, agent.ConfigSum(in.Config))
+	err := d.Store.AddPoolWorkspace(ctx, in.ID, in.Image, agent.ConfigSum(in.Config), in.Host)
 	if errors.Is(err, store.ErrConflict) {
 		return nil // claimed by a project: it is the project's now
 	} else if err != nil {

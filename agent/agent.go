@@ -39,6 +39,10 @@ type Connector struct {
 	Secrets Decrypter
 	// Host is the address workspace ports are published on and reached at (DOCE_WORKSPACE_HOST).
 	Host string
+	// Addresses, when set, says where the workspace ports of a Docker host are reached (the
+	// DOCE_WORKSPACE_HOST its worker registered), for a tier that reaches projects on many
+	// hosts; an empty answer means Host.
+	Addresses func(ctx context.Context, host string) string
 	// HTTP carries every request, through DOCE_WORKSPACE_PROXY when set (see NewHTTPClient).
 	HTTP *http.Client
 }
@@ -53,7 +57,13 @@ func (c *Connector) Client(ctx context.Context, p *store.Project) (*opencode.Cli
 	if err != nil {
 		return nil, err
 	}
-	base := "http://" + net.JoinHostPort(c.Host, strconv.Itoa(p.HostPort))
+	addr := c.Host
+	if p.Host != "" && c.Addresses != nil {
+		if a := c.Addresses(ctx, p.Host); a != "" {
+			addr = a
+		}
+	}
+	base := "http://" + net.JoinHostPort(addr, strconv.Itoa(p.HostPort))
 	return opencode.New(base, string(pw), c.HTTP), nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -72,7 +73,16 @@ type Config struct {
 	WorkspaceProxy  string        // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
 	WorkspaceDNS    []string      // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
 	WorkspaceIdle   time.Duration // DOCE_WORKSPACE_IDLE: a workspace nobody uses for this long is stopped
-	// DOCE_WORKSPACE_POOL: how many prebuilt workspaces to keep ready for new projects (0: none).
+	// The Docker host a worker serves (its DOCKER_HOST): HostName (DOCE_HOST_NAME) names it and
+	// its task queue, HostMaxWorkspaces (DOCE_HOST_MAX_WORKSPACES) and HostMemory
+	// (DOCE_HOST_MEMORY, at DOCE_WORKSPACE_MEMORY a workspace) say what it holds (0: no limit),
+	// and HostHeartbeat (DOCE_HOST_HEARTBEAT) is how often it says it is there.
+	HostName          string
+	HostMaxWorkspaces int
+	HostMemory        int64
+	HostHeartbeat     time.Duration
+	// DOCE_WORKSPACE_POOL: how many prebuilt workspaces to keep ready for new projects on each
+	// host (0: none).
 	PoolSize int
 	// DOCE_WORKSPACE_POOL_MAX_AGE: a prebuilt workspace older than this is replaced.
 	PoolMaxAge time.Duration
@@ -202,6 +212,19 @@ func load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_POOL=%q is not a number of workspaces from 0 to 100", getenv("DOCE_WORKSPACE_POOL")))
 	}
 	c.PoolSize = pool
+	c.HostName = get("DOCE_HOST_NAME", "local")
+	if !hostName.MatchString(c.HostName) {
+		errs = append(errs, fmt.Errorf("DOCE_HOST_NAME=%q is not a host name of lower-case letters, digits and inner dashes, at most 63", c.HostName))
+	}
+	if c.HostMaxWorkspaces, err = strconv.Atoi(get("DOCE_HOST_MAX_WORKSPACES", "0")); err != nil || c.HostMaxWorkspaces < 0 {
+		errs = append(errs, fmt.Errorf("DOCE_HOST_MAX_WORKSPACES=%q is not a number of workspaces (0: no limit)", getenv("DOCE_HOST_MAX_WORKSPACES")))
+	}
+	if v := get("DOCE_HOST_MEMORY", "0"); v != "0" {
+		if c.HostMemory, err = units.RAMInBytes(v); err != nil || c.HostMemory < c.WorkspaceMemory {
+			errs = append(errs, fmt.Errorf("DOCE_HOST_MEMORY=%q is not a size of at least one workspace's DOCE_WORKSPACE_MEMORY (e.g. 64g; 0: no limit)", v))
+		}
+	}
+	c.HostHeartbeat = duration(get, "DOCE_HOST_HEARTBEAT", "10s", time.Second, &errs)
 	c.PoolMaxAge = duration(get, "DOCE_WORKSPACE_POOL_MAX_AGE", "24h", time.Minute, &errs)
 	if net.ParseIP(c.WorkspaceHost) == nil {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_HOST=%q is not an IP address", c.WorkspaceHost))
@@ -297,6 +320,9 @@ func load(getenv func(string) string) (*Config, error) {
 	return c, nil
 }
 
+// hostName is what DOCE_HOST_NAME may be: a DNS label, safe in a task queue's name.
+var hostName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
 // previewBaseURL checks DOCE_PREVIEW_BASE_URL, or picks the development default: when doce is
 // reached on loopback, http://preview.localhost on doce's port (browsers resolve every
 // *.localhost name to loopback, and localhost is another site than 127.0.0.1). Elsewhere there
@@ -384,5 +410,5 @@ func (c *Config) String() string {
 	return "http=" + c.HTTPAddr + " db=" + c.databaseForLog() + " temporal=" + c.TemporalAddress + "/" + c.TemporalNamespace +
 		" queue=" + c.TaskQueue + " vault=" + c.VaultAddr + " image=" + c.OpenCodeImage +
 		" memory=" + strconv.FormatInt(c.WorkspaceMemory>>20, 10) + "MiB pids=" + strconv.FormatInt(c.WorkspacePids, 10) +
-		" pool=" + strconv.Itoa(c.PoolSize)
+		" pool=" + strconv.Itoa(c.PoolSize) + " host=" + c.HostName
 }

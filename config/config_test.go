@@ -14,7 +14,8 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.HTTPAddr != "127.0.0.1:8080" || c.DBPath != "data/doce.db" || c.WorkspaceMemory != 1<<30 || c.WorkspacePids != 1024 ||
-		c.WorkspaceIdle != 30*time.Minute || c.SecureCookies() {
+		c.WorkspaceIdle != 30*time.Minute || c.SecureCookies() || c.HostName != "local" || c.HostMaxWorkspaces != 0 ||
+		c.HostMemory != 0 || c.HostHeartbeat != 10*time.Second {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -40,6 +41,10 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		"DOCE_WORKSPACE_POOL_MAX_AGE": "1s",
 		"DOCE_DATABASE_URL":           "mysql://u:pw@db/doce",
 		"DOCE_DATABASE_MAX_CONNS":     "0",
+		"DOCE_HOST_NAME":              "Host_1",
+		"DOCE_HOST_MAX_WORKSPACES":    "many",
+		"DOCE_HOST_MEMORY":            "lots",
+		"DOCE_HOST_HEARTBEAT":         "10ms",
 	}
 	_, err := load(func(k string) string { return env[k] })
 	if err == nil {
@@ -179,5 +184,16 @@ func TestOutboundPolicy(t *testing.T) {
 	}
 	if c.HostGateway != netip.MustParseAddr("172.17.0.1") || len(c.TrustedProxies) != 2 {
 		t.Errorf("gateway %v, proxies %v", c.HostGateway, c.TrustedProxies)
+	}
+}
+
+func TestHostSettings(t *testing.T) {
+	env := map[string]string{"DOCE_HOST_NAME": "dock-2", "DOCE_HOST_MAX_WORKSPACES": "40", "DOCE_HOST_MEMORY": "64g", "DOCE_HOST_HEARTBEAT": "2s"}
+	c, err := load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HostName != "dock-2" || c.HostMaxWorkspaces != 40 || c.HostMemory != 64<<30 || c.HostHeartbeat != 2*time.Second {
+		t.Errorf("host settings: %+v", c)
 	}
 }

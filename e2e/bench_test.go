@@ -685,3 +685,106 @@ func poolAtRest(b *testing.B, d *doceSetups) (memBytes int64, cpuPercent float64
 	}
 	return memBytes, 100 * float64(used) / float64(window.Nanoseconds())
 }
+
+// BenchmarkSetup20Hosts sets up 20 projects at once over two Docker hosts (the main engine and
+// a second dockerd, both on this machine, a worker each), and 20 at once on one of them (the
+// other drained), alternating the order every round. Both hosts share the machine's two cores,
+// so this measures what placement and per-host routing cost, not what more machines would give.
+// It reports the mean create → setup-complete time per project of each, and their ratio.
+func BenchmarkSetup20Hosts(b *testing.B) {
+	const n = 20
+	stack := requireStack(b)
+	second := startDockerEngine(b, stack.OpenCodeImage)
+	doce := newDoce(b, stack, fmt.Sprintf("bench-hosts-%d", time.Now().UnixNano()), []string{
+		"DOCE_HOST_HEARTBEAT=1s", fmt.Sprintf("DOCE_WORKSPACE_MEMORY=%d", benchMemory), fmt.Sprintf("DOCE_WORKSPACE_PIDS=%d", benchPids)})
+	doce.start(b, "serve")
+	doce.startAs(b, "worker-a", "worker", "DOCE_HOST_NAME=a")
+	doce.startAs(b, "worker-b", "worker", "DOCE_HOST_NAME=b", "DOCKER_HOST="+second.Host, "DOCE_WORKSPACE_HOST=127.0.0.2",
+		"DOCE_HOST_GATEWAY="+hostGatewayIP(b))
+	doce.waitHealthy(b)
+	hc := benchAdmin(b, doce)
+	tc, err := client.Dial(temporalOptions(b, stack))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tc.Close()
+	d := &doceSetups{image: stack.OpenCodeImage, doce: doce, hc: hc, tc: tc}
+	drain := func(host string, on bool) {
+		verb := "undrain"
+		if on {
+			verb = "drain"
+		}
+		if status, body := apiCall(b, hc, doce.URL, "POST", "/api/v1/ops/hosts/"+host+"/"+verb, nil); status != http.StatusOK {
+			b.Fatalf("%s %s: %d %s", verb, host, status, body)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, body := apiCall(b, hc, doce.URL, "GET", "/api/v1/ops/hosts", nil)
+		if strings.Count(string(body), `"state":"ready"`) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("two ready hosts not registered within a minute: %s", body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// round sets up n projects at once, on both hosts or on a alone, and returns the mean; the
+	// projects are deleted untimed, so every round starts from empty hosts.
+	round := func(both bool) time.Duration {
+		if !both {
+			drain("b", true)
+		}
+		durations := make([]time.Duration, n)
+		ids := d.create(b, n, durations)
+		b.StopTimer()
+		defer b.StartTimer()
+		if !both {
+			drain("b", false)
+		}
+		placed := map[string]int{}
+		for _, id := range ids {
+			_, body := apiCall(b, hc, doce.URL, "GET", "/api/v1/projects/"+id, nil)
+			var v struct{ Project struct{ Host string } }
+			json.Unmarshal(body, &v)
+			placed[v.Project.Host]++
+			apiCall(b, hc, doce.URL, "DELETE", "/api/v1/projects/"+id, nil)
+		}
+		b.Logf("placed %v", placed)
+		if both && (placed["a"] != n/2 || placed["b"] != n/2) || !both && placed["a"] != n {
+			b.Errorf("placed %v", placed)
+		}
+		gone := time.Now().Add(5 * time.Minute)
+		for _, id := range ids {
+			for {
+				if status, _ := apiCall(b, hc, doce.URL, "GET", "/api/v1/projects/"+id, nil); status == http.StatusNotFound {
+					break
+				}
+				if time.Now().After(gone) {
+					b.Fatalf("project %s not torn down within 5 minutes", id)
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+		}
+		return mean(durations)
+	}
+
+	var twoTotal, oneTotal time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var two, one time.Duration
+		if i%2 == 0 {
+			two, one = round(true), round(false)
+		} else {
+			one, two = round(false), round(true)
+		}
+		b.Logf("round %d, %d at once: two hosts %s, one host %s per setup", i+1, n, two.Round(time.Millisecond), one.Round(time.Millisecond))
+		twoTotal += two
+		oneTotal += one
+	}
+	b.ReportMetric(float64(twoTotal.Milliseconds())/float64(b.N), "two-hosts-ms/setup")
+	b.ReportMetric(float64(oneTotal.Milliseconds())/float64(b.N), "one-host-ms/setup")
+	if oneTotal > 0 {
+		b.ReportMetric(float64(twoTotal)/float64(oneTotal), "two/one")
+	}
+}

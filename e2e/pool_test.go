@@ -50,7 +50,8 @@ func pooledIDs(t testing.TB, doce *doceProcess) map[string]bool {
 	t.Helper()
 	ids := map[string]bool{}
 	for _, line := range strings.Split(doceCommand(t, doce, "pool", "status"), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[1] == store.PoolFree {
+		// ID HOST STATUS IMAGE AGE ERROR
+		if f := strings.Fields(line); len(f) > 2 && f[2] == store.PoolFree {
 			ids[f[0]] = true
 		}
 	}

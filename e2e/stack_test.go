@@ -239,24 +239,31 @@ func (p *doceProcess) removeWorkspaces(t testing.TB) {
 // start runs `doce <command>` until the test ends or kill9 stops it.
 func (p *doceProcess) start(t testing.TB, command string) {
 	t.Helper()
+	p.startAs(t, command, command)
+}
+
+// startAs runs `doce <command>` under name (kill9 and stop take it) with env added to doce's,
+// e.g. a second worker serving another Docker host.
+func (p *doceProcess) startAs(t testing.TB, name, command string, env ...string) {
+	t.Helper()
 	cmd := exec.Command(doceBinary(t), command)
-	cmd.Env = p.Env
+	cmd.Env = append(append([]string{}, p.Env...), env...)
 	cmd.Stdout, cmd.Stderr = p.Logs, p.Logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	c := &childProcess{cmd: cmd, exited: make(chan error, 1)}
 	go func() { c.exited <- cmd.Wait() }()
-	p.procs[command] = c
+	p.procs[name] = c
 }
 
-// kill9 kills `doce <command>` with SIGKILL, as a crash would.
-func (p *doceProcess) kill9(t testing.TB, command string) {
+// kill9 kills the process started as name with SIGKILL, as a crash would.
+func (p *doceProcess) kill9(t testing.TB, name string) {
 	t.Helper()
-	c := p.procs[command]
+	c := p.procs[name]
 	c.cmd.Process.Kill()
 	<-c.exited
-	delete(p.procs, command)
+	delete(p.procs, name)
 }
 
 func (c *childProcess) stop() {

@@ -257,6 +257,7 @@ type Setup struct {
 	ProjectName string       `json:"projectName"`
 	OwnerUserID string       `json:"ownerUserId"`
 	Owner       string       `json:"owner"`
+	Host        string       `json:"host,omitempty"` // the Docker host the project is on, once placed
 	State       status.Setup `json:"state"`
 	Step        string       `json:"step"`
 	Reason      string       `json:"reason,omitempty"`
@@ -305,7 +306,7 @@ func (s *Service) ListNeedingAttention(ctx context.Context, stuckAfter time.Dura
 		su.Step = keyword(fields, workflows.SASetupStep.GetName())
 		su.TemporalURL = s.RunURL(su.WorkflowID, su.RunID)
 		if p, err := s.Store.Project(ctx, su.ProjectID); err == nil {
-			su.ProjectName, su.Reason = p.Name, p.SetupError
+			su.ProjectName, su.Reason, su.Host = p.Name, p.SetupError, p.Host
 		}
 		if u, err := s.Store.UserByID(ctx, su.OwnerUserID); err == nil {
 			su.Owner = u.Username

@@ -42,7 +42,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	}
 
 	// A row in every other table: api tokens (used, so its times are set), sign-in throttles,
-	// a prebuilt workspace, a signing key and a used preview token.
+	// a Docker host, a prebuilt workspace on it, a signing key and a used preview token.
 	secret, tok, err := src.CreateAPIToken(ctx, u.ID, "ci", store.ScopeWrite, time.Now().Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -55,8 +55,14 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	if _, err := src.RecordLoginFailure(ctx, time.Now(), policy, throttled); err != nil {
 		t.Fatal(err)
 	}
+	if err := src.RegisterHost(ctx, &store.Host{Name: "local", TaskQueue: "doce-host-local", HeartbeatSeconds: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.PlaceProject(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
 	pooled := store.NewID()
-	if err := src.AddPoolWorkspace(ctx, pooled, "img:1", "base"); err != nil {
+	if err := src.AddPoolWorkspace(ctx, pooled, "img:1", "base", "local"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := src.SetPoolPasswordOnce(ctx, pooled, "vault:v1:pool-password"); err != nil {
@@ -102,7 +108,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		t.Errorf("settings on the target: %+v", s)
 	}
 	gp, err := dst.Project(ctx, p.ID)
-	if err != nil || gp.ServerPasswordCiphertext != "vault:v1:password" || !gp.CreatedAt.Equal(p.CreatedAt.Truncate(time.Microsecond)) {
+	if err != nil || gp.ServerPasswordCiphertext != "vault:v1:password" || !gp.CreatedAt.Equal(p.CreatedAt.Truncate(time.Microsecond)) || gp.Host != "local" {
 		t.Fatalf("project on the target: %+v %v", gp, err)
 	}
 	// The copied audit events kept their ids; the next one continues after them.
@@ -120,7 +126,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		t.Errorf("throttle on the target: locked for %s (%v), want about an hour", wait, err)
 	}
 	claimed, _, err := dst.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "m", Slug: "m", Prompt: "p", ProviderID: "openai", ModelID: "m"}, &store.PoolClaim{Image: "img:1", Configs: []string{"base"}})
-	if err != nil || claimed.ID != pooled || claimed.HostPort != 40001 || claimed.ServerPasswordCiphertext != "vault:v1:pool-password" {
+	if err != nil || claimed.ID != pooled || claimed.HostPort != 40001 || claimed.ServerPasswordCiphertext != "vault:v1:pool-password" || claimed.Host != "local" {
 		t.Errorf("a project on the target claiming the copied workspace: %+v %v", claimed, err)
 	}
 	if k, err := dst.SigningKey(ctx, "preview"); err != nil || k.Ciphertext != "vault:v1:signing-key" {

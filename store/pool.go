@@ -34,6 +34,7 @@ type PoolWorkspace struct {
 	ConfigSum string     `bun:"config_sum"`
 	CreatedAt time.Time  `bun:"created_at"`
 	ReadyAt   *time.Time `bun:"ready_at"`
+	Host      string     `bun:"host"` // the Docker host it runs on; empty: made before hosts
 }
 
 // PoolClaim says which prebuilt workspaces a new project may claim: those on Image started on
@@ -43,14 +44,14 @@ type PoolClaim struct {
 	Configs []string
 }
 
-// AddPoolWorkspace records a workspace about to be started on the configuration configSum.
-// Adding an id that is recorded is a
-// no-op, so a retried start records it once; adding one a project has claimed meanwhile is
-// refused with ErrConflict, so a claimed workspace never goes back to the pool.
-func (s *Store) AddPoolWorkspace(ctx context.Context, id, image, configSum string) error {
-	_, err := s.DB.NewRaw(`INSERT INTO pool_workspaces (id, image, status, config_sum, created_at)
-		SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM projects WHERE id = ?)
-		ON CONFLICT (id) DO NOTHING`, id, image, PoolStarting, configSum, time.Now().UTC(), id).Exec(ctx)
+// AddPoolWorkspace records a workspace about to be started on host, on the configuration
+// configSum. Adding an id that is recorded is a no-op, so a retried start records it once;
+// adding one a project has claimed meanwhile is refused with ErrConflict, so a claimed
+// workspace never goes back to the pool.
+func (s *Store) AddPoolWorkspace(ctx context.Context, id, image, configSum, host string) error {
+	_, err := s.DB.NewRaw(`INSERT INTO pool_workspaces (id, image, status, config_sum, created_at, host)
+		SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM projects WHERE id = ?)
+		ON CONFLICT (id) DO NOTHING`, id, image, PoolStarting, configSum, time.Now().UTC(), host, id).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("store: unable to add pool workspace: %w", err)
 	}
@@ -71,7 +72,7 @@ func (s *Store) PoolWorkspace(ctx context.Context, id string) (*PoolWorkspace, e
 	return w, nil
 }
 
-// PoolWorkspaces lists every pooled workspace, oldest first.
+// PoolWorkspaces lists every pooled workspace of every host, oldest first.
 func (s *Store) PoolWorkspaces(ctx context.Context) ([]PoolWorkspace, error) {
 	var ws []PoolWorkspace
 	if err := s.DB.NewSelect().Model(&ws).Order("created_at").Scan(ctx); err != nil {
@@ -136,17 +137,23 @@ func (s *Store) DeletePoolWorkspace(ctx context.Context, id string) (removable b
 	return true, nil
 }
 
-// claimPoolWorkspace takes the free workspace c allows inside tx, on c's first configuration
-// if one is, the oldest first, and deletes its row; nil when none is free. The DELETE is guarded by status, so of two transactions that read the
-// same row, one deletes it and the other finds it gone and tries the next.
+// claimPoolWorkspace takes the free workspace c allows on a host that takes new projects
+// (claimableHosts) inside tx, on c's first configuration if one is, the oldest first, and
+// deletes its row; nil when none is free. The DELETE is guarded by status, so of two
+// transactions that read the same row, one deletes it and the other finds it gone and tries the
+// next.
 func claimPoolWorkspace(ctx context.Context, tx bun.Tx, c *PoolClaim) (*PoolWorkspace, error) {
 	if len(c.Configs) == 0 {
 		return nil, nil
 	}
+	hosts, err := claimableHosts(ctx, tx)
+	if err != nil || len(hosts) == 0 {
+		return nil, err
+	}
 	for range 5 {
 		w := new(PoolWorkspace)
 		err := tx.NewSelect().Model(w).Where("status = ?", PoolFree).Where("image = ?", c.Image).
-			Where("config_sum IN (?)", bun.In(c.Configs)).
+			Where("config_sum IN (?)", bun.In(c.Configs)).Where("host IN (?)", bun.In(hosts)).
 			OrderExpr("CASE WHEN config_sum = ? THEN 0 ELSE 1 END, created_at", c.Configs[0]).Limit(1).Scan(ctx)
 		if errors.Is(notFound(err), ErrNotFound) {
 			return nil, nil

@@ -14,11 +14,12 @@ import (
 func TestPoolWorkspaceLife(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
+		registerHost(t, st, "h1")
 		id := store.NewID()
-		if err := st.AddPoolWorkspace(ctx, id, "img:1", "base"); err != nil {
+		if err := st.AddPoolWorkspace(ctx, id, "img:1", "base", "h1"); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.AddPoolWorkspace(ctx, id, "img:1", "base"); err != nil { // a retried start
+		if err := st.AddPoolWorkspace(ctx, id, "img:1", "base", "h1"); err != nil { // a retried start
 			t.Fatalf("adding the same id again: %v", err)
 		}
 		ct, err := st.SetPoolPasswordOnce(ctx, id, "vault:v1:first")
@@ -50,8 +51,8 @@ func TestPoolWorkspaceLife(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.ID != id || p.HostPort != 40001 || p.ContainerID != "cid" || p.ServerPasswordCiphertext != "vault:v1:first" {
-			t.Fatalf("claimed project = %+v, want the workspace's id, port, container and password", p)
+		if p.ID != id || p.HostPort != 40001 || p.ContainerID != "cid" || p.ServerPasswordCiphertext != "vault:v1:first" || p.Host != "h1" {
+			t.Fatalf("claimed project = %+v, want the workspace's id, port, container, password and host", p)
 		}
 		if _, err := st.PoolWorkspace(ctx, id); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("the claimed workspace is still pooled: %v", err)
@@ -67,9 +68,10 @@ func TestPoolWorkspaceLife(t *testing.T) {
 func TestPoolClaimPrefersTheProjectsConfiguration(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
+		registerHost(t, st, "h1")
 		add := func(sum string, port int) string {
 			id := store.NewID()
-			if err := st.AddPoolWorkspace(ctx, id, "img", sum); err != nil {
+			if err := st.AddPoolWorkspace(ctx, id, "img", sum, "h1"); err != nil {
 				t.Fatal(err)
 			}
 			if err := st.MarkPoolFree(ctx, id, "c", "n", port); err != nil {
@@ -109,10 +111,11 @@ func TestPoolClaimPrefersTheProjectsConfiguration(t *testing.T) {
 func TestPoolClaimsAreExclusive(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
+		registerHost(t, st, "h1")
 		free := map[string]bool{}
 		for i := range 3 {
 			id := store.NewID()
-			st.AddPoolWorkspace(ctx, id, "img", "base")
+			st.AddPoolWorkspace(ctx, id, "img", "base", "h1")
 			if err := st.MarkPoolFree(ctx, id, "c", "n", 40000+i); err != nil {
 				t.Fatal(err)
 			}

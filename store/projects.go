@@ -40,6 +40,8 @@ type Project struct {
 	UpdatedAt                time.Time      `bun:"updated_at"`
 	DeletedAt                *time.Time     `bun:"deleted_at"`
 	RequestID                string         `bun:"request_id,nullzero"`
+	// Host is the Docker host the workspace is on (hosts.name); empty until it is placed.
+	Host string `bun:"host"`
 }
 
 // CreateProject inserts p as pending and returns it with created=true. When p carries a
@@ -47,10 +49,11 @@ type Project struct {
 // created=false: a repeated submit never makes a second project. When the slug is taken by
 // another of the owner's projects, a short suffix makes it unique.
 //
-// When pool is set and a prebuilt workspace it allows is free, the project claims it in the
-// same transaction: it takes the workspace's id (its Docker objects already carry it) and
-// where it listens, and the pool's row is gone. Two projects never get the same workspace, and a
-// failed insert leaves the workspace in the pool.
+// When pool is set and a prebuilt workspace it allows is free on a host that takes new
+// projects, the project claims it in the same transaction: it takes the workspace's id (its
+// Docker objects already carry it), where it listens and its host, and the pool's row is gone.
+// Two projects never get the same workspace, and a failed insert leaves the workspace in the
+// pool.
 func (s *Store) CreateProject(ctx context.Context, p *Project, pool *PoolClaim) (*Project, bool, error) {
 	if existing, err := s.projectByRequest(ctx, p); err != nil || existing != nil {
 		return existing, false, err
@@ -61,7 +64,7 @@ func (s *Store) CreateProject(ctx context.Context, p *Project, pool *PoolClaim) 
 	base := p.Slug
 	for i := 0; ; i++ {
 		err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			p.ID, p.ContainerID, p.ContainerName, p.HostPort, p.ServerPasswordCiphertext = NewID(), "", "", 0, ""
+			p.ID, p.ContainerID, p.ContainerName, p.HostPort, p.ServerPasswordCiphertext, p.Host = NewID(), "", "", 0, "", ""
 			if pool != nil {
 				w, err := claimPoolWorkspace(ctx, tx, pool)
 				if err != nil {
@@ -69,7 +72,7 @@ func (s *Store) CreateProject(ctx context.Context, p *Project, pool *PoolClaim) 
 				}
 				if w != nil {
 					p.ID, p.ContainerID, p.ContainerName, p.HostPort = w.ID, w.ContainerID, w.ContainerName, w.HostPort
-					p.ServerPasswordCiphertext = w.ServerPasswordCiphertext
+					p.ServerPasswordCiphertext, p.Host = w.ServerPasswordCiphertext, w.Host
 				}
 			}
 			_, err := tx.NewInsert().Model(p).Exec(ctx)

@@ -38,14 +38,16 @@ func (s *Server) projectEvents(c *gin.Context) {
 	tick := time.NewTicker(eventsPoll)
 	defer tick.Stop()
 	end := time.After(eventsLifetime)
-	var shown time.Time // the row version last rendered
-	var used time.Time  // when this stream last told the idle watch someone looks
+	var shown time.Time  // the row version last rendered
+	var shownHost string // and the state of its host then
+	var used time.Time   // when this stream last told the idle watch someone looks
 	for {
 		// A setup's steps move inside Temporal between row updates: ask every tick. Otherwise
-		// only a changed row can change the block, and the stream costs one row read a tick.
-		if setupLive(p.Status) || !p.UpdatedAt.Equal(shown) {
-			shown = p.UpdatedAt
-			v := s.projectView(p)
+		// only a changed row (or its host going away or coming back) can change the block, and
+		// the stream costs one row read a tick.
+		v := s.projectView(c, p)
+		if setupLive(p.Status) || !p.UpdatedAt.Equal(shown) || v.HostState != shownHost {
+			shown, shownHost = p.UpdatedAt, v.HostState
 			v.Progress = s.progress(ctx, p)
 			var buf bytes.Buffer
 			if err := s.pages["project.html"].ExecuteTemplate(&buf, "progress", v); err != nil {

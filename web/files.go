@@ -80,11 +80,21 @@ func (s *Server) apiExport(c *gin.Context) {
 		s.fail(c, errBadRequest("git", "Use git=1 to include the .git folder, or leave it out."))
 		return
 	}
-	if s.Workspace == nil {
+	ws := s.Workspace
+	if s.Hosts != nil {
+		// The engine of the project's host: its volumes are there.
+		var err error
+		if ws, err = s.Hosts.Workspace(c.Request.Context(), p.Host); err != nil {
+			s.Log.Warn("unable to reach the project's Docker host", "project_id", p.ID, "host", p.Host, "error", err)
+			s.fail(c, errWorkspaceDown)
+			return
+		}
+	}
+	if ws == nil {
 		s.fail(c, errWorkspaceDown)
 		return
 	}
-	files, err := s.Workspace.Files(c.Request.Context(), p.ID)
+	files, err := ws.Files(c.Request.Context(), p.ID)
 	if errors.Is(err, workspace.ErrNoWorkspace) {
 		s.fail(c, &Error{Status: http.StatusConflict, Code: "no_workspace",
 			Message: "This project has no workspace to download yet: its setup has not created it, or it was deleted."})

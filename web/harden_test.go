@@ -58,6 +58,8 @@ var hostileRoutes = []struct {
 	{method: "POST", path: "/admin/lockouts/clear", form: "subject"},
 	{method: "POST", path: "/api/v1/ops/setups/retry", json: "projectIds"},
 	{method: "POST", path: "/ops/cancel", form: "projectId"},
+	{method: "POST", path: "/ops/hosts/{value}/drain"},
+	{method: "POST", path: "/api/v1/ops/hosts/{value}/undrain"},
 	{method: "GET", path: "/settings/providers/{value}/oauth"},
 	{method: "GET", path: "/api/v1/connections/oauth/{value}"},
 	{method: "GET", path: "/settings/providers?tab={value}"},

@@ -72,9 +72,14 @@ func (s *Server) opsPage(c *gin.Context) {
 	if err != nil {
 		s.Log.Warn("unable to read the transit key", "error", err)
 	}
+	hosts, err := s.hostViews(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	s.render(c, http.StatusOK, "ops.html", gin.H{
 		"Title": "Operations", "Setups": list, "StuckAfter": s.stuckAfter(), "Audit": audit, "Key": key,
-		"Done": c.Query("done"), "Failed": c.Query("failed"),
+		"Done": c.Query("done"), "Failed": c.Query("failed"), "Hosts": hosts,
 	})
 }
 

@@ -57,9 +57,11 @@ type Preview struct {
 	// doceOrigin may frame previews (CSP frame-ancestors) and is where refusals send people.
 	doceOrigin    string
 	workspaceHost string // where workspaces publish their preview ports
-	signer        signer
-	proxy         *httputil.ReverseProxy
-	now           func() time.Time
+	// Addresses, when set, says where a Docker host's ports are reached (see agent.Connector).
+	Addresses func(ctx context.Context, host string) string
+	signer    signer
+	proxy     *httputil.ReverseProxy
+	now       func() time.Time
 }
 
 // NewPreview makes the preview server. key signs tokens and cookies (see PreviewKey).
@@ -211,7 +213,13 @@ func (p *Preview) serve(w http.ResponseWriter, r *http.Request, id string) {
 		p.notRunning(w)
 		return
 	}
-	target := &url.URL{Scheme: "http", Host: net.JoinHostPort(p.workspaceHost, strconv.Itoa(proj.PreviewHostPort))}
+	addr := p.workspaceHost
+	if proj.Host != "" && p.Addresses != nil {
+		if a := p.Addresses(r.Context(), proj.Host); a != "" {
+			addr = a
+		}
+	}
+	target := &url.URL{Scheme: "http", Host: net.JoinHostPort(addr, strconv.Itoa(proj.PreviewHostPort))}
 	// Long responses and WebSockets outlive the server's ReadTimeout: net/http clears the read
 	// deadline once a request's body is read and when a connection is hijacked (the test
 	// streams past a short one).

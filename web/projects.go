@@ -52,11 +52,18 @@ type ProjectView struct {
 	PreviewURL string              `json:"previewUrl,omitempty"`
 	Progress   *workflows.Progress `json:"progress,omitempty"`
 	CreatedAt  time.Time           `json:"createdAt"`
+	// HostState is the state of the Docker host the workspace is on: "unreachable" while its
+	// worker is gone (the project is kept; what it waits for carries on when the host is
+	// back), "ready" otherwise; absent before the project is placed. Host names that host, for
+	// administrators only.
+	HostState string `json:"hostState,omitempty"`
+	Host      string `json:"host,omitempty"`
 }
 
 const maxPromptLen = 20000
 
-func (s *Server) projectView(p *store.Project) ProjectView {
+// projectView is p as the signed-in user of c sees it.
+func (s *Server) projectView(c *gin.Context, p *store.Project) ProjectView {
 	v := ProjectView{
 		ID: p.ID, Name: p.Name, Slug: p.Slug, Prompt: p.Prompt, ProviderID: p.ProviderID, ModelID: p.ModelID,
 		Status: p.Status, SetupStep: p.SetupStep, SetupAttempt: p.SetupAttempt, SetupError: p.SetupError, WorkflowID: p.WorkflowID, CreatedAt: p.CreatedAt,
@@ -66,6 +73,16 @@ func (s *Server) projectView(p *store.Project) ProjectView {
 	}
 	if s.Preview != nil {
 		v.PreviewURL = s.Preview.URL(p.ID)
+	}
+	if s.Hosts != nil && p.Host != "" {
+		// A drained host is the operators' business: its projects work as before.
+		v.HostState = store.HostReady
+		if s.Hosts.State(c.Request.Context(), p.Host) == store.HostUnreachable {
+			v.HostState = store.HostUnreachable
+		}
+		if u := currentUser(c); u != nil && u.Role == store.RoleAdmin {
+			v.Host = p.Host
+		}
 	}
 	return v
 }
@@ -150,7 +167,7 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 		s.Metrics.SetupsStarted.WithLabelValues(p.ProviderID).Inc()
 	}
 	if created && p.ContainerID != "" { // it claimed a prebuilt workspace
-		if err := s.Setups.WakePool(ctx); err != nil {
+		if err := s.Setups.WakePool(ctx, p.Host); err != nil {
 			s.Log.Warn("unable to wake the workspace pool; it refills at its next round", "error", err)
 		}
 	}
@@ -355,7 +372,7 @@ func (s *Server) projectPage(c *gin.Context) {
 	}
 	s.ensureRunning(c.Request.Context(), p)
 	s.recordActivity(c, p)
-	v := s.projectView(p)
+	v := s.projectView(c, p)
 	v.Progress = s.progress(c.Request.Context(), p)
 	data := gin.H{
 		"Title": p.Name, "Project": v,
@@ -386,7 +403,7 @@ func (s *Server) apiProjects(c *gin.Context) {
 	}
 	views := make([]ProjectView, 0, len(ps))
 	for i := range ps {
-		views = append(views, s.projectView(&ps[i]))
+		views = append(views, s.projectView(c, &ps[i]))
 	}
 	c.JSON(http.StatusOK, gin.H{"projects": views})
 }
@@ -408,7 +425,7 @@ func (s *Server) apiCreateProject(c *gin.Context) {
 	if !created {
 		status = http.StatusOK
 	}
-	c.JSON(status, gin.H{"project": s.projectView(p)})
+	c.JSON(status, gin.H{"project": s.projectView(c, p)})
 }
 
 func (s *Server) apiProject(c *gin.Context) {
@@ -416,7 +433,7 @@ func (s *Server) apiProject(c *gin.Context) {
 	if !ok {
 		return
 	}
-	v := s.projectView(p)
+	v := s.projectView(c, p)
 	v.Progress = s.progress(c.Request.Context(), p)
 	c.JSON(http.StatusOK, gin.H{"project": v})
 }

@@ -43,10 +43,13 @@ var openAPI []byte
 
 // Server holds what the handlers need.
 type Server struct {
-	Store         *store.Store
-	Secrets       *secrets.Transit
-	Setups        *setups.Service
-	Workspace     *workspace.Manager // reads a project's files for Download
+	Store     *store.Store
+	Secrets   *secrets.Transit
+	Setups    *setups.Service
+	Workspace *workspace.Manager // reads a project's files for Download
+	// Hosts, when set, knows the Docker hosts projects are on: where to reach them, whether
+	// their workers are there (a project on an unreachable one says so), their engines.
+	Hosts         *Hosts
 	Verifier      *providers.Verifier
 	Metrics       *metrics.Metrics      // when set, /metrics serves it and requests are timed
 	Payloads      *secrets.PayloadCodec // when set, /codec serves the Temporal UI's codec protocol
@@ -169,6 +172,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	ops.GET("", s.opsPage)
 	ops.POST("/retry", s.opsSubmit(true))
 	ops.POST("/cancel", s.opsSubmit(false))
+	ops.POST("/hosts/:name/drain", s.hostDrainSubmit(true))
+	ops.POST("/hosts/:name/undrain", s.hostDrainSubmit(false))
 
 	codec := r.Group("/codec", s.codecCORS)
 	for _, op := range []string{"/encode", "/decode"} {
@@ -213,6 +218,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	apiOps.GET("/audit", s.apiAuditAll)
 	apiOps.POST("/setups/retry", s.opsSubmit(true))
 	apiOps.POST("/setups/cancel", s.opsSubmit(false))
+	apiOps.GET("/hosts", s.apiOpsHosts)
+	apiOps.POST("/hosts/:name/drain", s.hostDrainSubmit(true))
+	apiOps.POST("/hosts/:name/undrain", s.hostDrainSubmit(false))
 
 	s.router = r
 	cop := http.NewCrossOriginProtection()

@@ -62,7 +62,7 @@ func (s *Server) projectAction(action func(*Server, *gin.Context, *store.Project
 			return
 		}
 		if isAPI(c) {
-			c.JSON(apiStatus, gin.H{"project": s.projectView(p)})
+			c.JSON(apiStatus, gin.H{"project": s.projectView(c, p)})
 			return
 		}
 		if p.Status == status.Deleting {

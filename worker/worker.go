@@ -28,22 +28,58 @@ type Activities struct {
 	Rewrap      *activities.Rewrap
 	OAuth       *activities.OAuth
 	Pool        *activities.Pool
+	Hosts       *activities.Hosts
 }
 
-// New returns a worker on taskQueue with every doce workflow and activity registered. It does
-// not start it.
+// options are every worker's: Stop takes this long at most, running activities get to finish
+// their call.
+var options = sdkworker.Options{WorkerStopTimeout: 30 * time.Second}
+
+// New returns a worker on the shared taskQueue with every doce workflow and activity
+// registered. It does not start it. The Docker and OpenCode activities are there for runs
+// recorded before hosts, which scheduled them on the shared queue; runs since schedule them on
+// the project's host's queue (NewHost).
 func New(c client.Client, taskQueue string, acts Activities) sdkworker.Worker {
-	w := sdkworker.New(c, taskQueue, sdkworker.Options{
-		// Stop takes this long at most: running activities get to finish their call.
-		WorkerStopTimeout: 30 * time.Second,
-	})
+	w := sdkworker.New(c, taskQueue, options)
 	Register(w, acts)
+	return w
+}
+
+// NewHost returns a worker on a Docker host's own task queue with the activities that drive
+// its engine and the OpenCode servers it runs. It does not start it.
+func NewHost(c client.Client, hostQueue string, acts Activities) sdkworker.Worker {
+	w := sdkworker.New(c, hostQueue, options)
+	RegisterHost(w, acts)
 	return w
 }
 
 // Register adds every workflow and activity to r under the names the workflows use.
 func Register(r sdkworker.Registry, acts Activities) {
 	workflows.Register(r)
+	RegisterHost(r, acts)
+	reg := func(fn any, name string) { r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
+	reg(acts.Projects.RecordProgress, workflows.ActRecordProgress)
+	reg(acts.Projects.MarkDeleted, workflows.ActMarkDeleted)
+	reg(acts.Connections.MarkRevoked, workflows.ActMarkRevoked)
+	reg(acts.Connections.ProjectsUsing, workflows.ActProjectsUsing)
+	reg(acts.Connections.Delete, workflows.ActDeleteConnection)
+	reg(acts.Rewrap.RewrapPage, workflows.ActRewrapPage)
+	reg(acts.Rewrap.CountStale, workflows.ActCountStale)
+	reg(acts.Rewrap.RetireOldVersions, workflows.ActRetireVersion)
+	reg(acts.OAuth.DeviceStart, workflows.ActOAuthStart)
+	reg(acts.OAuth.DeviceWait, workflows.ActOAuthWait)
+	reg(acts.OAuth.RefreshPlan, workflows.ActOAuthPlan)
+	reg(acts.OAuth.Refresh, workflows.ActOAuthRefresh)
+	reg(acts.Projects.Transition, workflows.ActTransition)
+	reg(acts.Projects.WatchIdle, workflows.ActWatchIdle)
+	reg(acts.Hosts.Place, workflows.ActPlaceProject)
+	reg(acts.Hosts.ProjectHost, workflows.ActProjectHost)
+	reg(acts.Hosts.ProjectHosts, workflows.ActProjectHosts)
+}
+
+// RegisterHost adds the activities that run on a Docker host: its containers, the OpenCode
+// servers in them, its pooled workspaces.
+func RegisterHost(r sdkworker.ActivityRegistry, acts Activities) {
 	reg := func(fn any, name string) { r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
 	reg(acts.Docker.ComposeUp, workflows.ActComposeUp)
 	reg(acts.OpenCode.WaitHealthy, workflows.ActWaitHealthy)
@@ -52,22 +88,8 @@ func Register(r sdkworker.Registry, acts Activities) {
 	reg(acts.OpenCode.SendInitialPrompt, workflows.ActSendInitialPrompt)
 	reg(acts.Docker.ComposeDown, workflows.ActComposeDown)
 	reg(acts.Docker.ContainerState, workflows.ActContainerState)
-	reg(acts.Projects.RecordProgress, workflows.ActRecordProgress)
-	reg(acts.Projects.MarkDeleted, workflows.ActMarkDeleted)
 	reg(acts.OpenCode.RemoveProviderCredentials, workflows.ActRemoveCredentials)
-	reg(acts.Connections.MarkRevoked, workflows.ActMarkRevoked)
-	reg(acts.Connections.ProjectsUsing, workflows.ActProjectsUsing)
-	reg(acts.Connections.Delete, workflows.ActDeleteConnection)
-	reg(acts.Rewrap.RewrapPage, workflows.ActRewrapPage)
-	reg(acts.Rewrap.CountStale, workflows.ActCountStale)
-	reg(acts.Rewrap.RetireOldVersions, workflows.ActRetireVersion)
 	reg(acts.OpenCode.PushProviderCredentials, workflows.ActPushCredentials)
-	reg(acts.OAuth.DeviceStart, workflows.ActOAuthStart)
-	reg(acts.OAuth.DeviceWait, workflows.ActOAuthWait)
-	reg(acts.OAuth.RefreshPlan, workflows.ActOAuthPlan)
-	reg(acts.OAuth.Refresh, workflows.ActOAuthRefresh)
-	reg(acts.Projects.Transition, workflows.ActTransition)
-	reg(acts.Projects.WatchIdle, workflows.ActWatchIdle)
 	reg(acts.Docker.Stop, workflows.ActStopWorkspace)
 	reg(acts.OpenCode.IdleCheck, workflows.ActIdleCheck)
 	reg(acts.Pool.Plan, workflows.ActPoolPlan)
@@ -75,11 +97,19 @@ func Register(r sdkworker.Registry, acts Activities) {
 	reg(acts.Pool.Remove, workflows.ActPoolRemove)
 }
 
-// ConfigurePool hands the workspace pool of taskQueue its configuration, starting its
-// reconciler when it is not running. With size 0 it only tells a running one (which then
-// removes what it holds); it starts none.
-func ConfigurePool(ctx context.Context, c client.Client, taskQueue string, cfg workflows.PoolConfig) error {
-	id := workflows.PoolWorkflowID(taskQueue)
+// ConfigurePool hands the workspace pool of a host its configuration, starting its reconciler
+// on the shared taskQueue when it is not running. With size 0 it only tells a running one
+// (which then removes what it holds); it starts none. The pool of the shared queue, from before
+// hosts, is told size 0: its workspaces have no host to be claimed on.
+func ConfigurePool(ctx context.Context, c client.Client, taskQueue string, host workflows.HostQueue, cfg workflows.PoolConfig) error {
+	if err := configurePool(ctx, c, workflows.PoolWorkflowID(taskQueue), taskQueue, workflows.PoolState{Config: workflows.PoolConfig{Image: cfg.Image, Every: cfg.Every}}); err != nil {
+		return err
+	}
+	return configurePool(ctx, c, workflows.PoolWorkflowID(host.TaskQueue), taskQueue, workflows.PoolState{Config: cfg, Host: host.Host, TaskQueue: host.TaskQueue})
+}
+
+func configurePool(ctx context.Context, c client.Client, id, taskQueue string, st workflows.PoolState) error {
+	cfg := st.Config
 	if cfg.Size == 0 {
 		err := c.SignalWorkflow(ctx, id, "", workflows.SignalPoolConfigure, cfg)
 		var notFound *serviceerror.NotFound
@@ -89,7 +119,7 @@ func ConfigurePool(ctx context.Context, c client.Client, taskQueue string, cfg w
 		return nil
 	}
 	_, err := c.SignalWithStartWorkflow(ctx, id, workflows.SignalPoolConfigure, cfg,
-		client.StartWorkflowOptions{TaskQueue: taskQueue}, workflows.TypeWorkspacePool, workflows.PoolState{Config: cfg})
+		client.StartWorkflowOptions{TaskQueue: taskQueue}, workflows.TypeWorkspacePool, st)
 	if err != nil {
 		return fmt.Errorf("worker: unable to start the workspace pool: %w", err)
 	}

@@ -22,7 +22,7 @@ func CredentialPush(ctx workflow.Context, ref ConnectionRef) error {
 }
 
 // pushToProjects hands the connection's current credential to each of the user's projects on
-// the provider, in parallel. A project that cannot take it before the token expires is left:
+// the provider, in parallel, each on its host. A project that cannot take it before the token expires is left:
 // its OpenCode gets the current token when it next starts.
 func pushToProjects(ctx, lctx workflow.Context, ref ConnectionRef, tok TokenInfo) {
 	var projectIDs []string
@@ -30,17 +30,22 @@ func pushToProjects(ctx, lctx workflow.Context, ref ConnectionRef, tok TokenInfo
 		workflow.GetLogger(ctx).Warn("unable to list projects to push the token to", "error", err)
 		return
 	}
+	queues, err := projectQueues(ctx, projectIDs)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("unable to find the hosts of the projects to push the token to", "error", err)
+		return
+	}
 	budget := max(tok.ExpiresAt.Sub(workflow.Now(ctx)), time.Minute)
-	pctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	opts := workflow.ActivityOptions{
 		StartToCloseTimeout:    time.Minute,
 		ScheduleToCloseTimeout: budget,
 		HeartbeatTimeout:       15 * time.Second,
 		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 		Summary:                "Hand the new token to a project's OpenCode",
-	})
+	}
 	futures := make([]workflow.Future, 0, len(projectIDs))
-	for _, id := range projectIDs {
-		futures = append(futures, workflow.ExecuteActivity(pctx, ActPushCredentials, ProjectCredentialsInput{ProjectID: id, ProviderID: ref.ProviderID}))
+	for i, id := range projectIDs {
+		futures = append(futures, workflow.ExecuteActivity(onQueue(ctx, opts, queues[i]), ActPushCredentials, ProjectCredentialsInput{ProjectID: id, ProviderID: ref.ProviderID}))
 	}
 	for i, f := range futures {
 		if err := f.Get(ctx, nil); err != nil {

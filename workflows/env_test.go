@@ -18,11 +18,18 @@ import (
 	"github.com/doce-dev/doce/worker"
 )
 
-// newTestEnv is a test environment with every workflow and activity registered by
+// newTestEnv is newBareTestEnv with every project placed on testHost.
+func newTestEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	env := newBareTestEnv(t)
+	onTestHost(env)
+	return env
+}
+
+// newBareTestEnv is a test environment with every workflow and activity registered by
 // worker.Register. The activities keep their signatures but not their bodies (the structs
 // have no store, Vault or Docker): each activity a test reaches is mocked with OnActivity, and
 // one that is not fails the test.
-func newTestEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+func newBareTestEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	r := mockedActivities{env, t, map[string]reflect.Type{}}
@@ -34,6 +41,7 @@ func newTestEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 		Rewrap:      &activities.Rewrap{},
 		OAuth:       &activities.OAuth{},
 		Pool:        &activities.Pool{},
+		Hosts:       &activities.Hosts{},
 	})
 	// A local activity's arguments reach its mock as the workflow passed them, unchecked:
 	// check them against the activity's parameters here.

@@ -20,16 +20,21 @@ type ContainerState struct {
 	Status  status.Project `json:",omitempty"` // empty in runs recorded before it was reported
 }
 
+var containerStateOpts = workflow.LocalActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
+}
+
 // ProjectEnsureRunning starts a ready project's workspace again when its container stopped
 // (a host reboot, an operator's docker stop) and hands OpenCode the current credentials, which
 // may have changed while it was down. A running workspace is left alone.
 func ProjectEnsureRunning(ctx workflow.Context, in StepInput) error {
+	queue, err := projectQueue(ctx, in.ProjectID)
+	if err != nil {
+		return err
+	}
 	var state ContainerState
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
-	})
-	if err := workflow.ExecuteLocalActivity(lctx, ActContainerState, in).Get(ctx, &state); err != nil {
+	if err := localOnHost(ctx, ActContainerState, containerStateOpts, queue, in, &state); err != nil {
 		return err
 	}
 	// A project stopped (or being stopped) meanwhile stays stopped.
@@ -37,7 +42,7 @@ func ProjectEnsureRunning(ctx workflow.Context, in StepInput) error {
 		return nil
 	}
 	for _, name := range startSteps {
-		if err := runStep(ctx, stepNamed(name), in.ProjectID); err != nil {
+		if err := runStep(ctx, stepNamed(name), in.ProjectID, queue); err != nil {
 			return err
 		}
 	}

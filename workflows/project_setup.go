@@ -122,6 +122,10 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 	if err != nil {
 		return err
 	}
+	// Runs since hosts place the project before its first step and run every step on its
+	// host's queue; a failed placement is a failure of the first step, retried with it.
+	routes := routed(ctx)
+	var host HostQueue
 
 	for i := 0; i < len(setupSteps); {
 		st := setupSteps[i]
@@ -134,7 +138,13 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 				StartToCloseTimeout: st.opts.StartToCloseTimeout, ScheduleToCloseTimeout: st.opts.ScheduleToCloseTimeout, RetryPolicy: st.opts.RetryPolicy,
 			}
 		}
-		err := runStep(ctx, st, in.ProjectID)
+		var err error
+		if routes && host.TaskQueue == "" {
+			host, err = placeProject(ctx, in.ProjectID)
+		}
+		if err == nil {
+			err = runStep(ctx, st, in.ProjectID, host.TaskQueue)
+		}
 		if err == nil {
 			progress.done(i, workflow.Now(ctx))
 			i++
@@ -157,7 +167,7 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 			progress.Runs++
 			record(ctx, ProgressUpdate{ProjectID: in.ProjectID, Step: st.name, Status: "setting-up"})
 		case SignalCancel:
-			return cancelSetup(ctx, progress, in.ProjectID)
+			return cancelSetup(ctx, progress, in.ProjectID, host.TaskQueue)
 		default:
 			progress.State = status.SetupGaveUp
 			_ = setState(ctx, status.SetupGaveUp, st.name)
@@ -244,10 +254,11 @@ func (g *operatorGate) await(ctx workflow.Context, retryCh, cancelCh workflow.Re
 	return got
 }
 
-// cancelSetup removes the workspace and marks the project cancelled.
-func cancelSetup(ctx workflow.Context, progress *Progress, projectID string) error {
+// cancelSetup removes the workspace (on the project's host: queue) and marks the project
+// cancelled.
+func cancelSetup(ctx workflow.Context, progress *Progress, projectID, queue string) error {
 	progress.State = status.SetupCancelled
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, composeDownOpts), ActComposeDown, StepInput{ProjectID: projectID}).Get(ctx, nil)
+	err := workflow.ExecuteActivity(onQueue(ctx, composeDownOpts, queue), ActComposeDown, StepInput{ProjectID: projectID}).Get(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -264,16 +275,19 @@ func setState(ctx workflow.Context, state status.Setup, step string) error {
 	return workflow.UpsertTypedSearchAttributes(ctx, SASetupState.ValueSet(string(state)), SASetupStep.ValueSet(step))
 }
 
-func runStep(ctx workflow.Context, st setupStep, projectID string) error {
+// runStep runs one step for the project on its host (queue; empty: the workflow's own queue,
+// as runs recorded before hosts did): a short step locally when this worker serves the host
+// (localOnHost), the others on the host's queue.
+func runStep(ctx workflow.Context, st setupStep, projectID, queue string) error {
 	in := StepInput{ProjectID: projectID}
 	if st.local {
 		opts := st.lopts
 		opts.Summary = st.title // what the Temporal UI's timeline shows
-		return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, opts), st.name, in).Get(ctx, nil)
+		return localOnHost(ctx, st.name, opts, queue, in, nil)
 	}
 	opts := st.opts
 	opts.Summary = st.title
-	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), st.name, in).Get(ctx, nil)
+	return workflow.ExecuteActivity(onQueue(ctx, opts, queue), st.name, in).Get(ctx, nil)
 }
 
 // record writes progress to the project row. A failure to record is logged, not fatal: the

@@ -8,8 +8,9 @@ import (
 )
 
 // ProjectTeardown removes everything a project owns: it stops the project's setup, start, stop
-// and idle watch if they run, removes its containers, volumes and network, then marks the row deleted. Every step
-// is idempotent, so it can be re-run until it completes.
+// and idle watch if they run, removes its containers, volumes and network (on the project's
+// host), then marks the row deleted. Every step is idempotent, so it can be re-run until it
+// completes.
 func ProjectTeardown(ctx workflow.Context, in TeardownInput) error {
 	// A setup that already ended (or never started) cannot be cancelled; that is fine.
 	if err := workflow.RequestCancelExternalWorkflow(ctx, SetupWorkflowID(in.ProjectID), "").Get(ctx, nil); err != nil {
@@ -25,7 +26,11 @@ func ProjectTeardown(ctx workflow.Context, in TeardownInput) error {
 			_ = f.Get(ctx, nil) // not running is fine
 		}
 	}
-	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, composeDownOpts), ActComposeDown, StepInput{ProjectID: in.ProjectID}).Get(ctx, nil); err != nil {
+	queue, err := projectQueue(ctx, in.ProjectID)
+	if err != nil {
+		return err
+	}
+	if err := workflow.ExecuteActivity(onQueue(ctx, composeDownOpts, queue), ActComposeDown, StepInput{ProjectID: in.ProjectID}).Get(ctx, nil); err != nil {
 		return err
 	}
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{

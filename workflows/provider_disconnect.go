@@ -26,16 +26,21 @@ func ProviderDisconnect(ctx workflow.Context, in DisconnectInput) error {
 	if err := workflow.ExecuteLocalActivity(lctx, ActProjectsUsing, ConnectionRef{UserID: in.UserID, ProviderID: in.ProviderID}).Get(ctx, &projectIDs); err != nil {
 		return err
 	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	queues, err := projectQueues(ctx, projectIDs)
+	if err != nil {
+		return err
+	}
+	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
 		HeartbeatTimeout:    15 * time.Second,
-		// Keep trying: the row must not go while a workspace still holds the credential.
+		// Keep trying: the row must not go while a workspace still holds the credential (a
+		// host away keeps the disconnect waiting for it).
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute},
 		Summary:     "Remove the credential from a project's OpenCode",
-	})
+	}
 	futures := make([]workflow.Future, 0, len(projectIDs))
-	for _, id := range projectIDs {
-		futures = append(futures, workflow.ExecuteActivity(actx, ActRemoveCredentials, ProjectCredentialsInput{ProjectID: id, ProviderID: in.ProviderID}))
+	for i, id := range projectIDs {
+		futures = append(futures, workflow.ExecuteActivity(onQueue(ctx, opts, queues[i]), ActRemoveCredentials, ProjectCredentialsInput{ProjectID: id, ProviderID: in.ProviderID}))
 	}
 	for _, f := range futures {
 		if err := f.Get(ctx, nil); err != nil {

@@ -105,12 +105,17 @@ func ProjectStop(ctx workflow.Context, in StepInput) error {
 	if err := workflow.RequestCancelExternalWorkflow(ctx, IdleWorkflowID(in.ProjectID), "").Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Debug("no idle watch to cancel", "error", err)
 	}
-	return stopWorkspace(ctx, in.ProjectID)
+	queue, err := projectQueue(ctx, in.ProjectID)
+	if err != nil {
+		return err
+	}
+	return stopWorkspace(ctx, in.ProjectID, queue)
 }
 
-// stopWorkspace stops the container of a project in stopping and marks it stopped.
-func stopWorkspace(ctx workflow.Context, projectID string) error {
-	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, stopOpts), ActStopWorkspace, StepInput{ProjectID: projectID}).Get(ctx, nil); err != nil {
+// stopWorkspace stops the container of a project in stopping (on its host: queue) and marks it
+// stopped.
+func stopWorkspace(ctx workflow.Context, projectID, queue string) error {
+	if err := workflow.ExecuteActivity(onQueue(ctx, stopOpts, queue), ActStopWorkspace, StepInput{ProjectID: projectID}).Get(ctx, nil); err != nil {
 		return err
 	}
 	_, err := transition(ctx, TransitionInput{ProjectID: projectID, From: []status.Project{status.Stopping}, To: status.Stopped})
@@ -126,8 +131,12 @@ func ProjectStart(ctx workflow.Context, in StepInput) error {
 	if ok, err := transition(ctx, TransitionInput{ProjectID: in.ProjectID, From: []status.Project{status.Starting}, To: status.Starting}); err != nil || !ok {
 		return err
 	}
+	queue, err := projectQueue(ctx, in.ProjectID)
+	if err != nil {
+		return err
+	}
 	for _, name := range startSteps {
-		err := runStep(ctx, stepNamed(name), in.ProjectID)
+		err := runStep(ctx, stepNamed(name), in.ProjectID, queue)
 		if err == nil {
 			continue
 		}
@@ -186,6 +195,8 @@ func WorkspaceIdle(ctx workflow.Context, in IdleInput) error {
 		}
 	}
 	log := workflow.GetLogger(ctx)
+	// The project's host's queue, looked up when the deadline first passes (runs that route).
+	queue, looked := "", false
 	for {
 		if received >= maxSignalsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			drain() // a signal not taken now would be lost with this run
@@ -209,8 +220,15 @@ func WorkspaceIdle(ctx workflow.Context, in IdleInput) error {
 			continue // the deadline may have moved; the loop looks again
 		}
 
+		if !looked {
+			q, err := projectQueue(ctx, in.ProjectID)
+			if err != nil {
+				return err
+			}
+			queue, looked = q, true
+		}
 		var check IdleCheck
-		err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, idleCheckOpts), ActIdleCheck, StepInput{ProjectID: in.ProjectID}).Get(ctx, &check)
+		err := idleCheck(ctx, in.ProjectID, queue, &check)
 		switch {
 		case temporal.IsCanceledError(err):
 			return err
@@ -233,8 +251,15 @@ func WorkspaceIdle(ctx workflow.Context, in IdleInput) error {
 			return err // moved meanwhile (stopped by its owner, deleted): theirs to finish
 		}
 		log.Info("stopping idle workspace", "project", in.ProjectID, "idle", in.Idle)
-		return stopWorkspace(ctx, in.ProjectID)
+		return stopWorkspace(ctx, in.ProjectID, queue)
 	}
+}
+
+// idleCheck asks whether the project is ready and its agent busy, on its host (queue).
+func idleCheck(ctx workflow.Context, projectID, queue string, check *IdleCheck) error {
+	opts := idleCheckOpts
+	opts.Summary = "Ask whether the workspace is in use"
+	return localOnHost(ctx, ActIdleCheck, opts, queue, StepInput{ProjectID: projectID}, check)
 }
 
 // transition moves a project (project.transition) and reports whether it moved.

@@ -25,6 +25,7 @@ type lifecycleEnv struct {
 	transitions []TransitionInput
 	stops       []time.Time // when docker.stop ran, in workflow time
 	watches     int
+	queues      queueLog
 }
 
 func newLifecycleEnv(t *testing.T, initial status.Project) *lifecycleEnv {
@@ -38,7 +39,8 @@ func newLifecycleEnv(t *testing.T, initial status.Project) *lifecycleEnv {
 		e.status = in.To
 		return true, nil
 	})
-	e.OnActivity(ActStopWorkspace, mock.Anything, mock.Anything).Return(func(context.Context, StepInput) error {
+	e.OnActivity(ActStopWorkspace, mock.Anything, mock.Anything).Return(func(ctx context.Context, _ StepInput) error {
+		e.queues.record(ctx)
 		e.stops = append(e.stops, e.Now())
 		return nil
 	})
@@ -66,6 +68,9 @@ func TestProjectStopStopsTheContainerAndMarksItStopped(t *testing.T) {
 	}
 	if len(e.stops) != 1 || e.status != status.Stopped {
 		t.Fatalf("%d stops, status %s; want 1 stop, stopped", len(e.stops), e.status)
+	}
+	if got := e.queues.get(ActStopWorkspace); got[0] != testHost.TaskQueue {
+		t.Errorf("stopped on %v, want on the project's host", got)
 	}
 }
 
@@ -122,7 +127,8 @@ func TestProjectStartOfAProjectDeletedMeanwhileDoesNothing(t *testing.T) {
 
 func idleAnswers(e *lifecycleEnv, answers ...IdleCheck) *int {
 	checks := 0
-	e.OnActivity(ActIdleCheck, mock.Anything, StepInput{ProjectID: "p1"}).Return(func(context.Context, StepInput) (IdleCheck, error) {
+	e.OnActivity(ActIdleCheck, mock.Anything, StepInput{ProjectID: "p1"}).Return(func(ctx context.Context, _ StepInput) (IdleCheck, error) {
+		e.queues.record(ctx)
 		a := answers[min(checks, len(answers)-1)]
 		checks++
 		return a, nil
@@ -141,6 +147,13 @@ func TestWorkspaceIdleStopsAnUnusedWorkspace(t *testing.T) {
 	}
 	if len(e.stops) != 1 || e.status != status.Stopped || *checks != 1 {
 		t.Fatalf("%d stops, status %s, %d checks", len(e.stops), e.status, *checks)
+	}
+	// The stop on the project's host; the check locally, this worker serving that host here.
+	if got := e.queues.get(ActStopWorkspace); len(got) != 1 || got[0] != testHost.TaskQueue {
+		t.Errorf("%s ran on %v, want once on the project's host", ActStopWorkspace, got)
+	}
+	if got := e.queues.get(ActIdleCheck); len(got) != 1 || got[0] == testHost.TaskQueue {
+		t.Errorf("%s ran on %v, want once, locally", ActIdleCheck, got)
 	}
 	if after := e.stops[0].Sub(start); after != 30*time.Minute {
 		t.Errorf("stopped after %s, want 30m", after)

@@ -22,7 +22,8 @@ const (
 	SignalPoolWake      = "wake"      // a workspace was claimed: replace it now, not next round
 )
 
-// PoolWorkflowID is the pool's one reconciler per task queue.
+// PoolWorkflowID is the pool's one reconciler per task queue: each host's queue has its own
+// pool (runs recorded before hosts had one for the shared queue).
 func PoolWorkflowID(taskQueue string) string { return "workspace-pool:" + taskQueue }
 
 // PoolConfig is what the pool keeps: Size started, healthy, unclaimed workspaces on Image, none
@@ -39,6 +40,11 @@ type PoolConfig struct {
 type PoolState struct {
 	Config  PoolConfig
 	Drained bool
+	// Host is the Docker host the pool keeps workspaces on, and TaskQueue its worker's queue,
+	// where every pool step runs. Both empty in pools started before hosts: those ran on the
+	// shared queue and keep the workspaces recorded without a host.
+	Host      string `json:",omitempty"`
+	TaskQueue string `json:",omitempty"`
 }
 
 // PoolPlanInput asks what to do to reach the target.
@@ -46,6 +52,7 @@ type PoolPlanInput struct {
 	Size   int // 0 when drained
 	Image  string
 	MaxAge time.Duration
+	Host   string `json:",omitempty"`
 }
 
 // PoolPlan is what the plan found: workspaces to remove (failed, unhealthy, on an old image or
@@ -63,6 +70,7 @@ type PoolCreateInput struct {
 	ID     string
 	Image  string
 	Config []byte
+	Host   string `json:",omitempty"`
 }
 
 // poolPlanOpts: Docker or the database being away pauses the pool; it catches up after.
@@ -139,17 +147,17 @@ func poolRound(ctx workflow.Context, st PoolState) error {
 		size = 0
 	}
 	var plan PoolPlan
-	in := PoolPlanInput{Size: size, Image: st.Config.Image, MaxAge: st.Config.MaxAge}
-	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, poolPlanOpts), ActPoolPlan, in).Get(ctx, &plan); err != nil {
+	in := PoolPlanInput{Size: size, Image: st.Config.Image, MaxAge: st.Config.MaxAge, Host: st.Host}
+	if err := workflow.ExecuteActivity(onQueue(ctx, poolPlanOpts, st.TaskQueue), ActPoolPlan, in).Get(ctx, &plan); err != nil {
 		return err
 	}
 	var futures []workflow.Future
 	for _, id := range plan.Remove {
-		futures = append(futures, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, poolRemoveOpts), ActPoolRemove, id))
+		futures = append(futures, workflow.ExecuteActivity(onQueue(ctx, poolRemoveOpts, st.TaskQueue), ActPoolRemove, id))
 	}
 	for _, id := range plan.Create {
-		futures = append(futures, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, poolCreateOpts), ActPoolCreate,
-			PoolCreateInput{ID: id, Image: st.Config.Image, Config: plan.Config}))
+		futures = append(futures, workflow.ExecuteActivity(onQueue(ctx, poolCreateOpts, st.TaskQueue), ActPoolCreate,
+			PoolCreateInput{ID: id, Image: st.Config.Image, Config: plan.Config, Host: st.Host}))
 	}
 	for _, f := range futures {
 		// A workspace that did not come up is marked failed by its activity and removed by

@@ -95,7 +95,18 @@ type Manager struct {
 
 // NewManager connects to the Docker engine named by DOCKER_HOST (or the default socket).
 func NewManager(publishHost string) (*Manager, error) {
-	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	return NewManagerAt("", publishHost)
+}
+
+// NewManagerAt connects to the Docker engine at endpoint (as DOCKER_HOST would name it, e.g.
+// unix:///run/docker-2.sock or tcp://dock-2:2376 with DOCKER_TLS_VERIFY's certificates); an
+// empty endpoint is NewManager's.
+func NewManagerAt(endpoint, publishHost string) (*Manager, error) {
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if endpoint != "" {
+		opts = append(opts, client.WithHost(endpoint))
+	}
+	c, err := client.NewClientWithOpts(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("workspace: unable to create docker client: %w", err)
 	}

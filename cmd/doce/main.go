@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
+	sdkworker "go.temporal.io/sdk/worker"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/doce-dev/doce/activities"
@@ -51,6 +53,7 @@ Commands:
             empty PostgreSQL database, checking the row counts per table
   setups    list, retry or cancel setups that need an operator (doce setups for more)
   pool      status, drain or refill the prebuilt workspaces (doce pool for more)
+  hosts     list the Docker hosts, drain or undrain one (doce hosts for more)
   import-legacy PATH   import users and OpenRouter keys from a doce.dev database
   keys      show the Transit key's versions, or rotate it and rewrap (doce keys for more)
   backup PATH  write a consistent copy of the database to PATH, while doce runs
@@ -102,6 +105,8 @@ func main() {
 		err = runSetups(ctx, cfg, log, os.Args[2:])
 	case "pool":
 		err = runPool(ctx, cfg, log, os.Args[2:])
+	case "hosts":
+		err = runHosts(ctx, cfg, log, os.Args[2:])
 	case "dev":
 		if err = runMigrate(ctx, cfg, log, false); err == nil {
 			err = runApp(ctx, cfg, log, true, true)
@@ -223,10 +228,10 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		if err := worker.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace); err != nil {
 			return err
 		}
-		docker := &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS, Ask: cfg.AgentAsk}
-		oc := &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, Ask: cfg.AgentAsk,
+		docker := &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS, Ask: cfg.AgentAsk, Host: cfg.HostName}
+		oc := &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, Ask: cfg.AgentAsk, Host: cfg.HostName,
 			Agent: &agent.Connector{Secrets: patientTransit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)}}
-		w := worker.New(tc, cfg.TaskQueue, worker.Activities{
+		acts := worker.Activities{
 			Docker:      docker,
 			OpenCode:    oc,
 			Pool:        &activities.Pool{Docker: docker, OpenCode: oc},
@@ -236,14 +241,26 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			OAuth: &activities.OAuth{Store: st, Secrets: patientTransit, Metrics: m, Flows: &oauth.Settings{
 				URLs: cfg.OAuthURLs, ClientIDs: cfg.OAuthClientIDs, Scopes: cfg.OAuthScopes,
 				HTTP: outboundClient(ctx, cfg, log)}}, // a GitHub Enterprise host is user-given
-		})
-		if err := w.Start(); err != nil {
-			return fmt.Errorf("unable to start worker: %w", err)
+			Hosts: &activities.Hosts{Store: st},
 		}
-		log.Info("worker started", "task_queue", cfg.TaskQueue)
-		if err := worker.ConfigurePool(ctx, tc, cfg.TaskQueue, poolConfig(cfg)); err != nil {
+		// The shared queue takes the workflows and the short database steps; the host's own
+		// queue the steps that drive its Docker engine and the OpenCode servers on it.
+		host, err := registerHost(ctx, cfg, st, log)
+		if err != nil {
 			return err
 		}
+		w := worker.New(tc, cfg.TaskQueue, acts)
+		hw := worker.NewHost(tc, host.TaskQueue, acts)
+		for _, w := range []sdkworker.Worker{w, hw} {
+			if err := w.Start(); err != nil {
+				return fmt.Errorf("unable to start worker: %w", err)
+			}
+		}
+		log.Info("worker started", "task_queue", cfg.TaskQueue, "host", host.Host, "host_task_queue", host.TaskQueue)
+		if err := worker.ConfigurePool(ctx, tc, cfg.TaskQueue, host, poolConfig(cfg)); err != nil {
+			return err
+		}
+		g.Go(func() error { beatHost(ctx, st, ws, cfg, log); return nil })
 		if !serve && cfg.MetricsAddr != "" {
 			// A worker alone has no web tier: serve its metrics on their own address.
 			ms := &http.Server{Addr: cfg.MetricsAddr, Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -270,7 +287,13 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		}
 		g.Go(func() error {
 			<-ctx.Done()
-			w.Stop() // waits for running activities, up to WorkerStopTimeout
+			// Both wait for their running activities, up to WorkerStopTimeout.
+			var stops sync.WaitGroup
+			for _, w := range []sdkworker.Worker{w, hw} {
+				stops.Add(1)
+				go func() { defer stops.Done(); w.Stop() }()
+			}
+			stops.Wait()
 			return nil
 		})
 	}
@@ -286,13 +309,18 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return float64(n)
 		}))
 		m.WatchPool(cfg.PoolSize, st.PoolCounts)
+		// Projects are on many Docker hosts: each one's address and engine come from the host
+		// its worker registered.
+		hosts := &web.Hosts{Store: st, Own: ws}
+		defer hosts.Close()
 		srv := &web.Server{
-			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk,
+			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, Hosts: hosts, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk,
 			Payloads: codec, TemporalUIURL: cfg.TemporalUIURL,
 			Verifier:   &providers.Verifier{HTTP: outboundClient(ctx, cfg, log), BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,
 			TrustedProxies: cfg.TrustedProxies,
-			Agent:          &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)},
+			Agent: &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy),
+				Addresses: hosts.Address},
 		}
 		if cfg.PreviewBaseURL != "" {
 			key, err := web.PreviewKey(ctx, st, transit)
@@ -302,6 +330,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			if srv.Preview, err = web.NewPreview(st, cfg.PreviewBaseURL, cfg.BaseURL, cfg.WorkspaceHost, key); err != nil {
 				return err
 			}
+			srv.Preview.Addresses = hosts.Address
 			log.Info("previews on", "url", srv.Preview.URL("<project-id>"))
 		}
 		h, err := srv.Handler()
