@@ -49,11 +49,8 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 	// that dies mid-step is noticed within the heartbeat timeout, not the step's whole timeout.
 	stop := heartbeatWhile(ctx)
 	defer stop()
-	p, err := startStep(ctx, a.Store, in.ProjectID)
+	p, err := startStep(ctx, a.Store, a.Host, in.ProjectID)
 	if err != nil {
-		return workflows.ComposeUpResult{}, err
-	}
-	if err := onThisHost(ctx, a.Host, p); err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
 	conn, err := projectConnection(ctx, a.Store, p)
@@ -133,7 +130,9 @@ func (a *Docker) ContainerState(ctx context.Context, in workflows.StepInput) (wo
 	if err := onThisHost(ctx, a.Host, p); err != nil {
 		return workflows.ContainerState{}, err
 	}
-	c, err := a.Workspace.Inspect(ctx, in.ProjectID)
+	// The web tier asks this of a workspace it cannot reach: one Docker restarted on new ports
+	// is found there.
+	c, _, err := follow(ctx, a.Store, a.Workspace.Inspect, p)
 	return workflows.ContainerState{Exists: c.Exists, Running: c.Running, Status: p.Status}, err
 }
 
@@ -166,11 +165,31 @@ func (a *Docker) serverPassword(ctx context.Context, p *store.Project) (string, 
 	return string(pw), nil
 }
 
-// startStep loads the project a setup step works on and records the step's attempt, so pages
-// can show "running (attempt n)" while Temporal retries it.
-func startStep(ctx context.Context, s *store.Store, id string) (*store.Project, error) {
+// follow inspects the project's container and records where it is published, on p too, when
+// Docker restarted it on other host ports (it restarts an OpenCode that exited).
+func follow(ctx context.Context, st *store.Store, inspect func(context.Context, string) (workspace.Container, error), p *store.Project) (w workspace.Container, moved bool, err error) {
+	w, err = inspect(ctx, p.ID)
+	if err != nil || !w.Running || w.HostPort == 0 || (w.HostPort == p.HostPort && w.PreviewHostPort == p.PreviewHostPort) {
+		return w, false, err
+	}
+	activity.GetLogger(ctx).Warn("Docker restarted the workspace on new ports; following it", "project_id", p.ID,
+		"restarts", w.Restarts, "exit_code", w.ExitCode, "oom_killed", w.OOMKilled, "host_port", w.HostPort)
+	if err := st.RecordPorts(ctx, p.ID, w.HostPort, w.PreviewHostPort); err != nil {
+		return w, false, err
+	}
+	p.HostPort, p.PreviewHostPort = w.HostPort, w.PreviewHostPort
+	return w, true, nil
+}
+
+// startStep loads the project a setup step works on, refuses it as a local activity of a worker
+// serving another host (onThisHost), and records the step's attempt, so pages can show
+// "running (attempt n)" while Temporal retries it.
+func startStep(ctx context.Context, s *store.Store, host, id string) (*store.Project, error) {
 	p, err := loadProject(ctx, s, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := onThisHost(ctx, host, p); err != nil {
 		return nil, err
 	}
 	info := activity.GetInfo(ctx)

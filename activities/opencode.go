@@ -48,11 +48,8 @@ func (a *OpenCode) WaitHealthy(ctx context.Context, in workflows.StepInput) erro
 	// configuration is replaced and loaded after the polls: heartbeat throughout.
 	stop := heartbeatWhile(ctx)
 	defer stop()
-	p, err := startStep(ctx, a.Store, in.ProjectID)
+	p, err := startStep(ctx, a.Store, a.Host, in.ProjectID)
 	if err != nil {
-		return err
-	}
-	if err := onThisHost(ctx, a.Host, p); err != nil {
 		return err
 	}
 	c, err := a.Agent.Client(ctx, p)
@@ -163,7 +160,7 @@ func (a *OpenCode) pollHealthy(ctx context.Context, c *opencode.Client, look loo
 func (a *OpenCode) look(ctx context.Context, p *store.Project) look {
 	var c *opencode.Client
 	return func() (*opencode.Client, workspace.Container, error) {
-		w, moved, err := a.follow(ctx, p)
+		w, moved, err := follow(ctx, a.Store, a.Workspace.Inspect, p)
 		if err != nil {
 			return nil, w, err
 		}
@@ -176,32 +173,13 @@ func (a *OpenCode) look(ctx context.Context, p *store.Project) look {
 	}
 }
 
-// follow inspects the project's container and records where it is published when Docker
-// restarted it on other host ports.
-func (a *OpenCode) follow(ctx context.Context, p *store.Project) (w workspace.Container, moved bool, err error) {
-	w, err = a.Workspace.Inspect(ctx, p.ID)
-	if err != nil || !w.Running || w.HostPort == 0 || (w.HostPort == p.HostPort && w.PreviewHostPort == p.PreviewHostPort) {
-		return w, false, err
-	}
-	activity.GetLogger(ctx).Warn("Docker restarted the workspace on new ports; following it", "project_id", p.ID,
-		"restarts", w.Restarts, "exit_code", w.ExitCode, "oom_killed", w.OOMKilled, "host_port", w.HostPort)
-	if err := a.Store.RecordPorts(ctx, p.ID, w.HostPort, w.PreviewHostPort); err != nil {
-		return w, false, err
-	}
-	p.HostPort, p.PreviewHostPort = w.HostPort, w.PreviewHostPort
-	return w, true, nil
-}
-
 // SetProviderCredentials decrypts the project's provider credential and hands it to OpenCode
 // with PUT /auth/{provider}. The plaintext lives only in this function.
 func (a *OpenCode) SetProviderCredentials(ctx context.Context, in workflows.StepInput) error {
 	stop := heartbeatWhile(ctx)
 	defer stop()
-	p, err := startStep(ctx, a.Store, in.ProjectID)
+	p, err := startStep(ctx, a.Store, a.Host, in.ProjectID)
 	if err != nil {
-		return err
-	}
-	if err := onThisHost(ctx, a.Host, p); err != nil {
 		return err
 	}
 	conn, err := projectConnection(ctx, a.Store, p)
@@ -362,7 +340,7 @@ func (a *OpenCode) PushProviderCredentials(ctx context.Context, in workflows.Pro
 	if p == nil || err != nil {
 		return err
 	}
-	if w, _, err := a.follow(ctx, p); err != nil {
+	if w, _, err := follow(ctx, a.Store, a.Workspace.Inspect, p); err != nil {
 		return err
 	} else if !w.Running {
 		return nil
@@ -389,11 +367,8 @@ func (a *OpenCode) PushProviderCredentials(ctx context.Context, in workflows.Pro
 func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (workflows.SessionResult, error) {
 	stop := heartbeatWhile(ctx)
 	defer stop()
-	p, err := startStep(ctx, a.Store, in.ProjectID)
+	p, err := startStep(ctx, a.Store, a.Host, in.ProjectID)
 	if err != nil {
-		return workflows.SessionResult{}, err
-	}
-	if err := onThisHost(ctx, a.Host, p); err != nil {
 		return workflows.SessionResult{}, err
 	}
 	if p.OpenCodeSessionID != "" {
@@ -438,11 +413,8 @@ func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (w
 func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput) error {
 	stop := heartbeatWhile(ctx)
 	defer stop()
-	p, err := startStep(ctx, a.Store, in.ProjectID)
+	p, err := startStep(ctx, a.Store, a.Host, in.ProjectID)
 	if err != nil {
-		return err
-	}
-	if err := onThisHost(ctx, a.Host, p); err != nil {
 		return err
 	}
 	if p.PromptSentAt != nil {
@@ -510,7 +482,7 @@ func (a *OpenCode) IdleCheck(ctx context.Context, in workflows.StepInput) (workf
 	if err := onThisHost(ctx, a.Host, p); err != nil {
 		return workflows.IdleCheck{}, err
 	}
-	if w, _, err := a.follow(ctx, p); err != nil || !w.Running {
+	if w, _, err := follow(ctx, a.Store, a.Workspace.Inspect, p); err != nil || !w.Running {
 		return workflows.IdleCheck{Ready: true}, err
 	}
 	c, err := a.Agent.Client(ctx, p)
@@ -549,7 +521,7 @@ func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.P
 	if p == nil || err != nil {
 		return err
 	}
-	w, _, err := a.follow(ctx, p)
+	w, _, err := follow(ctx, a.Store, a.Workspace.Inspect, p)
 	if err != nil {
 		return err
 	}

@@ -171,12 +171,12 @@ func TestBrowserFlow(t *testing.T) {
 	screenshot(t, ctx, "05-project-failed")
 	proxy.clear()
 	run(t, ctx, "retry and watch it complete",
-		chromedp.Click(`//button[normalize-space()="Retry setup"]`),
+		clickButton("Retry setup"),
 		chromedp.WaitVisible(`#live [data-status="ready"]`),
 	)
 
 	run(t, ctx, "delete the project",
-		chromedp.Click(`//button[normalize-space()="Delete project"]`),
+		clickButton("Delete project"),
 		chromedp.WaitVisible(`#prompt`),
 		chromedp.Location(&loc),
 	)
@@ -274,6 +274,17 @@ func TestBrowserNarrowAndKeyboard(t *testing.T) {
 	if !strings.Contains(alert, "Enter the API key") || !strings.Contains(fieldMsg, "Enter the API key") {
 		t.Errorf("keyboard submit: alert %q, message by the field %q", alert, fieldMsg)
 	}
+}
+
+// clickButton clicks the button labelled text once there is one. The project page's live
+// section is rendered again at each event: finding the button and clicking it in one script
+// cannot click a node just replaced, as a separate find and click can.
+func clickButton(text string) chromedp.Action {
+	return chromedp.Poll(fmt.Sprintf(`(() => {
+		const b = [...document.querySelectorAll("button")].find(b => b.textContent.trim() === %q);
+		if (b) b.click();
+		return !!b;
+	})()`, text), nil)
 }
 
 // selectProvider picks a provider in the connect form as a person would, so the form shows

@@ -54,16 +54,49 @@ func (s *Server) chatProject(c *gin.Context) (*store.Project, bool) {
 	return p, true
 }
 
-// sessionOf is the session a request is about: ?session=, else the one the setup opened.
-func sessionOf(c *gin.Context, p *store.Project) (string, error) {
+// chatSession is chatProject and the session the request is about: ?session=, else the one
+// the setup opened.
+func (s *Server) chatSession(c *gin.Context) (*store.Project, string, bool) {
+	p, ok := s.chatProject(c)
+	if !ok {
+		return nil, "", false
+	}
 	id := c.Query("session")
 	if id == "" {
 		id = p.OpenCodeSessionID
 	}
 	if !validRequestID.MatchString(id) {
-		return "", errUnknownSession
+		s.failJSON(c, errUnknownSession)
+		return nil, "", false
 	}
-	return id, nil
+	return p, id, true
+}
+
+// withAgent runs fn with the project's hub and its OpenCode client, once the hub reaches the
+// workspace, and answers what went wrong (chatFail, notFound for what OpenCode does not know).
+func (s *Server) withAgent(c *gin.Context, p *store.Project, notFound *Error, fn func(oc *opencode.Client, ph *projectHub) error) bool {
+	ph := s.hub.acquire(p.ID)
+	defer ph.release()
+	oc, err := ph.ready(c.Request.Context())
+	if err == nil {
+		err = fn(oc, ph)
+	}
+	if err != nil {
+		s.chatFail(c, p, err, notFound)
+		return false
+	}
+	return true
+}
+
+// inSession runs op on the session sid, 404 when the project's OpenCode does not hold it.
+func (s *Server) inSession(c *gin.Context, p *store.Project, sid string, op func(ctx context.Context, oc *opencode.Client) error) bool {
+	return s.withAgent(c, p, errUnknownSession, func(oc *opencode.Client, _ *projectHub) error {
+		ctx := c.Request.Context()
+		if _, err := oc.Session(ctx, sid); err != nil {
+			return err
+		}
+		return op(ctx, oc)
+	})
 }
 
 // failJSON answers err as JSON, whatever the path: the page's script reads these routes.
@@ -92,29 +125,18 @@ func (s *Server) chatFail(c *gin.Context, p *store.Project, err error, notFound 
 	s.failJSON(c, err)
 }
 
-// client returns the hub's OpenCode client, once the hub reaches the workspace.
-func (s *Server) chatClient(c *gin.Context, ph *projectHub) (*opencode.Client, error) {
-	return ph.ready(c.Request.Context())
-}
-
 func (s *Server) apiMessages(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, sid, ok := s.chatSession(c)
 	if !ok {
 		return
 	}
-	sid, err := sessionOf(c, p)
-	if err != nil {
-		s.failJSON(c, err)
-		return
+	var conv *Conversation
+	if s.withAgent(c, p, errUnknownSession, func(_ *opencode.Client, ph *projectHub) (err error) {
+		conv, err = ph.conversation(c.Request.Context(), sid)
+		return err
+	}) {
+		c.JSON(http.StatusOK, conv)
 	}
-	ph := s.hub.acquire(p.ID)
-	defer ph.release()
-	conv, err := ph.conversation(c.Request.Context(), sid)
-	if err != nil {
-		s.chatFail(c, p, err, errUnknownSession)
-		return
-	}
-	c.JSON(http.StatusOK, conv)
 }
 
 // SendInput is a message to the agent.
@@ -124,7 +146,7 @@ type SendInput struct {
 }
 
 func (s *Server) apiSend(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, sid, ok := s.chatSession(c)
 	if !ok {
 		return
 	}
@@ -141,30 +163,16 @@ func (s *Server) apiSend(c *gin.Context) {
 		s.failJSON(c, errBadRequest("text", "Keep a message under 20,000 characters of UTF-8 text."))
 		return
 	}
-	sid, err := sessionOf(c, p)
-	if err != nil {
-		s.failJSON(c, err)
-		return
-	}
 	model, err := s.modelFor(c, p, in.ModelID)
 	if err != nil {
 		s.failJSON(c, err)
 		return
 	}
-	ph := s.hub.acquire(p.ID)
-	defer ph.release()
-	oc, err := s.chatClient(c, ph)
-	if err == nil {
-		_, err = oc.Session(c.Request.Context(), sid)
+	if s.inSession(c, p, sid, func(ctx context.Context, oc *opencode.Client) error {
+		return oc.PromptAsync(ctx, sid, model, in.Text)
+	}) {
+		c.JSON(http.StatusAccepted, gin.H{"sessionId": sid})
 	}
-	if err == nil {
-		err = oc.PromptAsync(c.Request.Context(), sid, model, in.Text)
-	}
-	if err != nil {
-		s.chatFail(c, p, err, errUnknownSession)
-		return
-	}
-	c.JSON(http.StatusAccepted, gin.H{"sessionId": sid})
 }
 
 // modelFor is the model a message runs on: modelID when the project's provider offers it, the
@@ -193,29 +201,15 @@ func (s *Server) modelFor(c *gin.Context, p *store.Project, modelID string) (ope
 }
 
 func (s *Server) apiAbort(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, sid, ok := s.chatSession(c)
 	if !ok {
 		return
 	}
-	sid, err := sessionOf(c, p)
-	if err != nil {
-		s.failJSON(c, err)
-		return
+	if s.inSession(c, p, sid, func(ctx context.Context, oc *opencode.Client) error {
+		return oc.Abort(ctx, sid)
+	}) {
+		c.JSON(http.StatusAccepted, gin.H{"sessionId": sid})
 	}
-	ph := s.hub.acquire(p.ID)
-	defer ph.release()
-	oc, err := s.chatClient(c, ph)
-	if err == nil {
-		_, err = oc.Session(c.Request.Context(), sid)
-	}
-	if err == nil {
-		err = oc.Abort(c.Request.Context(), sid)
-	}
-	if err != nil {
-		s.chatFail(c, p, err, errUnknownSession)
-		return
-	}
-	c.JSON(http.StatusAccepted, gin.H{"sessionId": sid})
 }
 
 // SessionView is a session as the page lists it.
@@ -238,22 +232,17 @@ func (s *Server) apiSessions(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ph := s.hub.acquire(p.ID)
-	defer ph.release()
-	oc, err := s.chatClient(c, ph)
-	var list []opencode.Session
-	if err == nil {
-		list, err = oc.Sessions(c.Request.Context())
+	var views []SessionView
+	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, ph *projectHub) error {
+		list, err := oc.Sessions(c.Request.Context())
+		views = make([]SessionView, 0, len(list))
+		for _, ss := range list {
+			views = append(views, sessionView(ss, ph.statusOf(ss.ID).Type))
+		}
+		return err
+	}) {
+		c.JSON(http.StatusOK, gin.H{"current": p.OpenCodeSessionID, "sessions": views})
 	}
-	if err != nil {
-		s.chatFail(c, p, err, errNotFound("project"))
-		return
-	}
-	views := make([]SessionView, 0, len(list))
-	for _, ss := range list {
-		views = append(views, sessionView(ss, ph.statusOf(ss.ID).Type))
-	}
-	c.JSON(http.StatusOK, gin.H{"current": p.OpenCodeSessionID, "sessions": views})
 }
 
 func (s *Server) apiNewSession(c *gin.Context) {
@@ -275,18 +264,13 @@ func (s *Server) apiNewSession(c *gin.Context) {
 	if in.Title == "" {
 		in.Title = p.Name + " · " + time.Now().UTC().Format("2006-01-02 15:04")
 	}
-	ph := s.hub.acquire(p.ID)
-	defer ph.release()
-	oc, err := s.chatClient(c, ph)
 	var ss opencode.Session
-	if err == nil {
+	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, _ *projectHub) (err error) {
 		ss, err = oc.CreateSession(c.Request.Context(), in.Title)
+		return err
+	}) {
+		c.JSON(http.StatusCreated, gin.H{"session": sessionView(ss, "idle")})
 	}
-	if err != nil {
-		s.chatFail(c, p, err, errNotFound("project"))
-		return
-	}
-	c.JSON(http.StatusCreated, gin.H{"session": sessionView(ss, "idle")})
 }
 
 func (s *Server) apiPermission(c *gin.Context) {
@@ -347,26 +331,16 @@ func (s *Server) answer(c *gin.Context, p *store.Project, kind string, reply fun
 		s.failJSON(c, notPending)
 		return
 	}
-	ph := s.hub.acquire(p.ID)
-	defer ph.release()
-	oc, err := s.chatClient(c, ph)
-	if err != nil {
-		s.chatFail(c, p, err, notPending)
-		return
-	}
-	if _, ok, answered := ph.pending(kind, id); !ok {
-		if answered {
-			s.failJSON(c, &Error{Status: http.StatusConflict, Code: "answered", Message: "That " + kind + " request was answered already."})
-		} else {
-			s.failJSON(c, notPending)
+	if s.withAgent(c, p, notPending, func(oc *opencode.Client, ph *projectHub) error {
+		if _, ok, answered := ph.pending(kind, id); !ok && answered {
+			return &Error{Status: http.StatusConflict, Code: "answered", Message: "That " + kind + " request was answered already."}
+		} else if !ok {
+			return notPending
 		}
-		return
+		return reply(oc, id)
+	}) {
+		c.JSON(http.StatusAccepted, gin.H{"requestId": id})
 	}
-	if err := reply(oc, id); err != nil {
-		s.chatFail(c, p, err, notPending)
-		return
-	}
-	c.JSON(http.StatusAccepted, gin.H{"requestId": id})
 }
 
 // ModelView is a model the project's provider offers.

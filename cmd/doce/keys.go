@@ -70,11 +70,7 @@ func runKeys(ctx context.Context, cfg *config.Config, log *slog.Logger, args []s
 			return err
 		}
 		fmt.Printf("rotated %s to version %d; rewrapping stored ciphertexts\n", cfg.TransitKey, info.LatestVersion)
-		codec, err := newPayloadCodec(ctx, cfg, transit)
-		if err != nil {
-			return err
-		}
-		tc, err := dialTemporal(ctx, cfg, log, codec, client.Options{})
+		tc, _, err := dialTemporal(ctx, cfg, log, transit, client.Options{})
 		if err != nil {
 			return err
 		}

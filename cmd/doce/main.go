@@ -201,11 +201,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 	if work {
 		codecTransit = patientTransit
 	}
-	codec, err := newPayloadCodec(ctx, cfg, codecTransit)
-	if err != nil {
-		return err
-	}
-	tc, err := dialTemporal(ctx, cfg, log, codec, client.Options{
+	tc, codec, err := dialTemporal(ctx, cfg, log, codecTransit, client.Options{
 		MetricsHandler: m.TemporalHandler(),
 		Interceptors:   interceptors,
 	})

@@ -47,11 +47,7 @@ func runSetups(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 	if err != nil {
 		return err
 	}
-	codec, err := newPayloadCodec(ctx, cfg, transit)
-	if err != nil {
-		return err
-	}
-	tc, err := dialTemporal(ctx, cfg, log, codec, client.Options{})
+	tc, _, err := dialTemporal(ctx, cfg, log, transit, client.Options{})
 	if err != nil {
 		return err
 	}

@@ -12,20 +12,17 @@ import (
 	"github.com/doce-dev/doce/secrets"
 )
 
-// newPayloadCodec returns the codec that encrypts Temporal payloads with data keys of the
-// payload Transit key (on transit's Vault client), creating that key when the token may.
-func newPayloadCodec(ctx context.Context, cfg *config.Config, transit *secrets.Transit) (*secrets.PayloadCodec, error) {
+// dialTemporal connects to Temporal the one way every doce client does: with the payload codec
+// on transit's payload key (created when the token may), so whatever doce writes into workflow
+// history (inputs, results, memos, queries, signals, failure messages) is encrypted, and
+// whatever it reads decodes. opts adds to the defaults; the codec is returned for what else
+// decodes payloads (the ops page).
+func dialTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger, transit *secrets.Transit, opts client.Options) (client.Client, *secrets.PayloadCodec, error) {
 	pt := transit.WithKey(cfg.PayloadKey)
 	if err := pt.Ensure(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return secrets.NewPayloadCodec(pt), nil
-}
-
-// dialTemporal connects to Temporal the one way every doce client does: with the payload codec,
-// so whatever doce writes into workflow history (inputs, results, memos, queries, signals,
-// failure messages) is encrypted, and whatever it reads decodes. opts adds to the defaults.
-func dialTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger, codec *secrets.PayloadCodec, opts client.Options) (client.Client, error) {
+	codec := secrets.NewPayloadCodec(pt)
 	opts.HostPort, opts.Namespace = cfg.TemporalAddress, cfg.TemporalNamespace
 	if opts.Logger == nil {
 		opts.Logger = tlog.NewStructuredLogger(log)
@@ -34,7 +31,7 @@ func dialTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger, cod
 	opts.FailureConverter = codec.FailureConverter()
 	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("unable to reach Temporal at %s: %w", cfg.TemporalAddress, err)
+		return nil, nil, fmt.Errorf("unable to reach Temporal at %s: %w", cfg.TemporalAddress, err)
 	}
-	return tc, nil
+	return tc, codec, nil
 }
