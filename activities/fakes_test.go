@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,10 +17,10 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/doce-dev/doce/agent"
-	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/store/storetest"
 	"github.com/doce-dev/doce/workspace"
 )
 
@@ -31,15 +30,7 @@ import (
 
 func openStore(t *testing.T) *store.Store {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "doce.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := migrations.Up(context.Background(), st.DB); err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return storetest.Open(t, storetest.SQLite)
 }
 
 // fakeCipher seals "vault:vN:<context>:<plaintext>" (both base64) and opens a ciphertext only

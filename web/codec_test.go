@@ -7,17 +7,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/store/storetest"
 	"github.com/doce-dev/doce/web"
 )
 
@@ -25,14 +24,7 @@ import (
 // which the codec passes through without Vault; e2e's TestWorkflowPayloadsEncrypted decodes
 // real ones.
 func TestCodecEndpoint(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "doce.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := migrations.Up(context.Background(), st.DB); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, storetest.SQLite)
 	const ui = "http://ui.test:8233"
 	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Setups: &setups.Service{Store: st, Namespace: "default", UIURL: ui}, Payloads: secrets.NewPayloadCodec(nil), TemporalUIURL: ui + "/"}

@@ -8,29 +8,21 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/store/storetest"
 	"github.com/doce-dev/doce/web"
 )
 
 // A project on a host whose worker stopped says so, to its owner on the page and in the API;
 // administrators see the host, list the hosts and drain one.
 func TestProjectsShowTheirHostsState(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "doce.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := migrations.Up(context.Background(), st.DB); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, storetest.SQLite)
 	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Setups: &setups.Service{Store: st, Namespace: "default"}, Verifier: &providers.Verifier{}, Hosts: &web.Hosts{Store: st}}
 	h, err := s.Handler()

@@ -9,16 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/store/storetest"
 )
 
 func TestSignerRefusesWhatItDidNotSignAsIs(t *testing.T) {
@@ -99,14 +98,7 @@ type previewEnv struct {
 func newPreviewEnv(t *testing.T) *previewEnv {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(filepath.Join(t.TempDir(), "doce.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := migrations.Up(ctx, st.DB); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, storetest.SQLite)
 	e := &previewEnv{store: st, appSaw: make(chan *http.Request, 10)}
 	e.app = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") == "websocket" { // a stand-in: echo raw bytes after the 101

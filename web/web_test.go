@@ -9,7 +9,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,12 +16,12 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/doce-dev/doce/agent"
-	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/outbound"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/store/storetest"
 	"github.com/doce-dev/doce/web"
 )
 
@@ -42,14 +41,7 @@ func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
 // newEnvWith is newEnv with a connector to workspaces (none answer in these tests).
 func newEnvWith(t *testing.T, ag *agent.Connector) *env {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "doce.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := migrations.Up(context.Background(), st.DB); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, storetest.SQLite)
 	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Setups: &setups.Service{Store: st, Namespace: "default", UIURL: "http://ui"}, Verifier: &providers.Verifier{HTTP: loopbackAllowed.Client(10 * time.Second)}, Agent: ag}
 	h, err := s.Handler()
 	if err != nil {
