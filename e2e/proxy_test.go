@@ -134,9 +134,11 @@ func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		<-rule.release
 	}
 	// Forward on a context of its own: a held request still reaches OpenCode after its
-	// sender died, as a request already on the wire would.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// sender died, as a request already on the wire would. OpenCode has a minute to answer
+	// with headers; a stream (GET /event) then lasts until its receiver goes away.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	headers := time.AfterFunc(time.Minute, cancel)
 	out, err := http.NewRequestWithContext(ctx, r.Method, r.URL.String(), strings.NewReader(string(body)))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
@@ -144,14 +146,32 @@ func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out.Header = r.Header.Clone()
 	resp, err := http.DefaultTransport.RoundTrip(out)
+	headers.Stop()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
 	defer resp.Body.Close()
+	defer context.AfterFunc(r.Context(), cancel)()
 	for k, v := range resp.Header {
 		w.Header()[k] = v
 	}
 	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, resp.Body)
+	// Each chunk goes on at once, as from OpenCode itself: an event stream must not wait
+	// in a buffer.
+	rc := http.NewResponseController(w)
+	rc.Flush()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			rc.Flush()
+		}
+		if err != nil {
+			return
+		}
+	}
 }
