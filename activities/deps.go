@@ -40,10 +40,12 @@ type Containers interface {
 	PooledIDs(ctx context.Context) ([]string, error)
 }
 
-// Workspaces is what the OpenCode activities ask of a project's workspace: whether it runs, a
-// start and stop around a credential removal, and the configuration of a prebuilt one.
+// Workspaces is what the OpenCode activities ask of a project's workspace: whether it runs and
+// accepts on its published port, a start and stop around a credential removal or a lost port,
+// and the configuration of a prebuilt one.
 type Workspaces interface {
 	Inspect(ctx context.Context, projectID string) (workspace.Container, error)
+	Accepts(ctx context.Context, hostPort int) error
 	Start(ctx context.Context, projectID string) (workspace.Workspace, error)
 	Stop(ctx context.Context, projectID string) error
 	Pooled(ctx context.Context, projectID string) (pooled bool, configSum string, err error)

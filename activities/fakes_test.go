@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -113,12 +114,14 @@ func (c *fakeCipher) SetMinDecryptionVersion(_ context.Context, v int) error {
 
 // fakeWorkspace is a workspace that runs when told to; it makes no container. Docker's
 // answer about it is seen: running or not, and, when set, where it is published and how
-// it last exited.
+// it last exited. A start publishes it on startsOn.
 type fakeWorkspace struct {
-	mu      sync.Mutex
-	running bool
-	pooled  bool
-	seen    workspace.Container
+	mu       sync.Mutex
+	running  bool
+	pooled   bool
+	seen     workspace.Container
+	startsOn int
+	starts   int
 }
 
 func (w *fakeWorkspace) Inspect(context.Context, string) (workspace.Container, error) {
@@ -129,8 +132,26 @@ func (w *fakeWorkspace) Inspect(context.Context, string) (workspace.Container, e
 	return c, nil
 }
 
+// Accepts dials the port as the real one does: a fake's ports are loopback listeners.
+func (w *fakeWorkspace) Accepts(ctx context.Context, hostPort int) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort)))
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
 func (w *fakeWorkspace) Start(context.Context, string) (workspace.Workspace, error) {
-	return workspace.Workspace{}, errors.New("fake workspace: no start expected")
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.startsOn == 0 {
+		return workspace.Workspace{}, errors.New("fake workspace: no start expected")
+	}
+	w.starts++
+	w.running = true
+	w.seen.HostPort = w.startsOn
+	return workspace.Workspace{HostPort: w.startsOn}, nil
 }
 
 func (w *fakeWorkspace) Stop(context.Context, string) error {

@@ -73,3 +73,27 @@ func TestWaitHealthySaysWhatBecameOfTheContainer(t *testing.T) {
 		t.Errorf("the wait took %s past its deadline", d)
 	}
 }
+
+// A container can run while nothing accepts on its published port: the docker-proxy that
+// publishes it died, and Docker does not notice. The wait restarts the container once, which
+// publishes it again, and records where.
+func TestWaitHealthyRestartsAContainerWhosePortLeadsNowhere(t *testing.T) {
+	r := newRig(t)
+	p := r.project(t, "openai", "gpt-5")
+	dead := deadPort(t)
+	if err := r.st.RecordPorts(r.ctx, p.ID, dead, 0); err != nil {
+		t.Fatal(err)
+	}
+	r.ws.seen = workspace.Container{Status: "running", HostPort: dead}
+	r.ws.startsOn = r.oc.port()
+
+	if _, err := r.env.ExecuteActivity(r.acts.WaitHealthy, workflows.StepInput{ProjectID: p.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if r.ws.starts != 1 {
+		t.Errorf("the container was started %d times, want once", r.ws.starts)
+	}
+	if got := r.reload(t, p.ID).HostPort; got != r.oc.port() {
+		t.Errorf("recorded host port %d, want %d where the restarted container is published", got, r.oc.port())
+	}
+}

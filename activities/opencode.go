@@ -123,7 +123,10 @@ func (a *OpenCode) pollHealthy(ctx context.Context, c *opencode.Client, look loo
 		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-min(2*time.Second, time.Until(deadline)/4)))
 		defer cancel()
 	}
-	var seen workspace.Container
+	var (
+		seen workspace.Container
+		saw  bool
+	)
 	looked := time.Now()
 	for polls := 1; ; polls++ {
 		h, err := c.Health(ctx, healthRequestTimeout)
@@ -138,7 +141,7 @@ func (a *OpenCode) pollHealthy(ctx context.Context, c *opencode.Client, look loo
 			if lerr != nil {
 				activity.GetLogger(ctx).Warn("unable to look at the workspace container", "error", lerr)
 			} else {
-				c, seen = now, w
+				c, seen, saw = now, w, true
 			}
 		}
 		select {
@@ -146,7 +149,7 @@ func (a *OpenCode) pollHealthy(ctx context.Context, c *opencode.Client, look loo
 			if err == nil {
 				err = errors.New("answered but not healthy")
 			}
-			if seen.Exists && (!seen.Running || seen.Restarts > 0) {
+			if saw {
 				return nil, fmt.Errorf("OpenCode did not become healthy after %d polls (%s): %w", polls, seen, err)
 			}
 			return nil, fmt.Errorf("OpenCode did not become healthy after %d polls: %w", polls, err)
@@ -155,14 +158,44 @@ func (a *OpenCode) pollHealthy(ctx context.Context, c *opencode.Client, look loo
 	}
 }
 
+// refusedLooks is how many looks in a row must find a running container's published port
+// refusing before look restarts it: OpenCode opens its port a moment after the container
+// starts, so one refusal proves nothing.
+const refusedLooks = 3
+
 // look follows the project's container: where Docker restarted it on new host ports, they are
 // recorded, on p too, so that this step and every later one reach OpenCode where it is now.
+// A container that runs while nothing accepts on its published port lost the docker-proxy
+// that publishes it (killed, or the engine failed to start it under load); Docker never
+// notices, so look restarts the container once, which publishes it again on new ports.
 func (a *OpenCode) look(ctx context.Context, p *store.Project) look {
-	var c *opencode.Client
+	var (
+		c         *opencode.Client
+		refused   int
+		restarted bool
+	)
 	return func() (*opencode.Client, workspace.Container, error) {
 		w, moved, err := follow(ctx, a.Store, a.Workspace.Inspect, p)
 		if err != nil {
 			return nil, w, err
+		}
+		if w.Running && w.HostPort > 0 && !moved && !restarted {
+			if a.Workspace.Accepts(ctx, w.HostPort) == nil {
+				refused = 0
+			} else if refused++; refused >= refusedLooks {
+				restarted = true
+				activity.GetLogger(ctx).Warn("the workspace runs but nothing accepts on its published port; restarting it so Docker publishes it again",
+					"project_id", p.ID, "host_port", w.HostPort)
+				if err := a.Workspace.Stop(ctx, p.ID); err != nil {
+					return nil, w, err
+				}
+				if _, err := a.Workspace.Start(ctx, p.ID); err != nil {
+					return nil, w, err
+				}
+				if w, moved, err = follow(ctx, a.Store, a.Workspace.Inspect, p); err != nil {
+					return nil, w, err
+				}
+			}
 		}
 		if moved || c == nil {
 			if c, err = a.Agent.Client(ctx, p); err != nil {

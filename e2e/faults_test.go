@@ -3,12 +3,18 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -361,4 +367,92 @@ func downWorkspace(projectID string) {
 		ws.Down(context.Background(), projectID)
 		ws.Close()
 	}
+}
+
+// TestSetupRepublishesAWorkspaceWhosePortLeadsNowhere kills the docker-proxy that publishes a
+// setting-up workspace's OpenCode port: the container runs on, and Docker never notices that
+// nothing accepts on its port any more. The setup restarts the container once, which
+// publishes it again on a new port, records that port and completes.
+func TestSetupRepublishesAWorkspaceWhosePortLeadsNowhere(t *testing.T) {
+	t.Parallel() // mostly waiting on timers, retries and restarts: runs beside the others like it
+	stack := requireStack(t)
+	docker := dockerClient(t)
+	proxy := startFaultProxy(t)
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-republish-%d", time.Now().UnixNano()), "DOCE_WORKSPACE_PROXY="+proxy.URL)
+	hc := admin(t, doce, "sk-e2e-republish")
+	// The setup keeps polling while the test takes the port away.
+	proxy.fail("GET", "/global/health", http.StatusServiceUnavailable)
+
+	ctx := context.Background()
+	p := createProject(t, hc, doce, "republish")
+	name := "doce-" + p.ID + "-opencode"
+	var dead string
+	waitFor(t, "the workspace published", 2*time.Minute, func() (bool, error) {
+		ci, err := docker.ContainerInspect(ctx, name)
+		if err != nil {
+			return false, err
+		}
+		if b := ci.NetworkSettings.Ports["4096/tcp"]; ci.State.Running && len(b) > 0 {
+			dead = b[0].HostPort
+		}
+		return dead != "", fmt.Errorf("running %v", ci.State.Running)
+	})
+	pid, err := dockerProxyPID(dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the published port refusing", 10*time.Second, func() (bool, error) {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+dead, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil, errors.New("still accepting")
+	})
+	start := time.Now()
+	proxy.clear()
+
+	waitStatus(t, hc, doce, p.ID, "ready", 2*time.Minute)
+	ci, err := docker.ContainerInspect(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := ci.NetworkSettings.Ports["4096/tcp"][0].HostPort
+	st := openStoreAt(t, doce)
+	defer st.Close()
+	sp, err := st.Project(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now == dead || fmt.Sprint(sp.HostPort) != now {
+		t.Fatalf("published on %s (was %s), recorded %d", now, dead, sp.HostPort)
+	}
+	assertOneOfEach(t, docker, p.ID, "republish")
+	if !strings.Contains(doce.Logs.String(), "nothing accepts on its published port") {
+		t.Error("the worker's log does not say why it restarted the workspace")
+	}
+	t.Logf("port %s led nowhere: republished on %s, ready %s after the health fault was removed", dead, now, time.Since(start).Round(100*time.Millisecond))
+}
+
+// dockerProxyPID finds the docker-proxy process that publishes hostPort.
+func dockerProxyPID(hostPort string) (int, error) {
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range cmdlines {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if !strings.HasSuffix(args[0], "docker-proxy") {
+			continue
+		}
+		for i := range len(args) - 1 {
+			if args[i] == "-host-port" && args[i+1] == hostPort {
+				return strconv.Atoi(filepath.Base(filepath.Dir(f)))
+			}
+		}
+	}
+	return 0, fmt.Errorf("no docker-proxy publishes port %s", hostPort)
 }

@@ -433,7 +433,29 @@ func (c Container) String() string {
 	if c.OOMKilled {
 		s += " (out of memory)"
 	}
+	if c.Running && c.HostPort > 0 {
+		s += fmt.Sprintf(", published on port %d", c.HostPort)
+	}
 	return s
+}
+
+// Accepts dials the host port a workspace is published on. Docker publishes each port through
+// a docker-proxy process; one that died leaves the container running with nothing accepting
+// on its port, and a dial refused there is how that shows.
+func (m *Manager) Accepts(ctx context.Context, hostPort int) error {
+	host := m.publishHost
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	d := net.Dialer{Timeout: time.Second}
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(hostPort)))
+	if err != nil {
+		return fmt.Errorf("workspace: nothing accepts on the published port %d: %w", hostPort, err)
+	}
+	return conn.Close()
 }
 
 // Inspect says whether the project's OpenCode container exists and runs, and where.
