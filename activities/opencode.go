@@ -417,6 +417,8 @@ func (a *OpenCode) SessionCreate(ctx context.Context, in workflows.StepInput) (w
 		if err != nil {
 			return workflows.SessionResult{}, err
 		}
+		// OpenCode lists the most recently updated first: the last is the oldest, the one the
+		// interrupted attempt opened before anything else could.
 		if len(existing) > 0 {
 			id = existing[len(existing)-1].ID
 		}
