@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +62,50 @@ func storedKey(t *testing.T, docker *dockerclient.Client, projectID string) stri
 	var auth map[string]struct{ Key string }
 	json.Unmarshal(readContainerFile(t, docker, "doce-"+projectID+"-opencode", workspace.AuthFile), &auth)
 	return auth["custom"].Key
+}
+
+// publishedPort is where the project's OpenCode container is published now; 0 while it does
+// not run.
+func publishedPort(t *testing.T, docker *dockerclient.Client, projectID string) (port, restarts int) {
+	t.Helper()
+	ci, err := docker.ContainerInspect(context.Background(), "doce-"+projectID+"-opencode")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := ci.NetworkSettings.Ports["4096/tcp"]; ci.State.Running && len(b) > 0 {
+		port, _ = strconv.Atoi(b[0].HostPort)
+	}
+	return port, ci.RestartCount
+}
+
+// crashAndFollow kills the project's OpenCode as a crash would: Docker restarts the container
+// and publishes it on new host ports. The owner's next requests find the workspace there.
+func crashAndFollow(t *testing.T, hc *recordingClient, doce *doceProcess, docker *dockerclient.Client, projectID string) {
+	t.Helper()
+	before, restarts := publishedPort(t, docker, projectID)
+	if out, err := exec.Command("docker", "exec", "doce-"+projectID+"-opencode", "pkill", "-KILL", "-f", "opencode serve").CombinedOutput(); err != nil {
+		t.Fatalf("kill OpenCode in the workspace: %v %s", err, out)
+	}
+	waitFor(t, "Docker restarts the workspace on a new port", time.Minute, func() (bool, error) {
+		now, n := publishedPort(t, docker, projectID)
+		return n > restarts && now != 0 && now != before, fmt.Errorf("port %d (was %d), %d restarts", now, before, n)
+	})
+	crashed := time.Now()
+	waitFor(t, "the conversation answers again", 2*time.Minute, func() (bool, error) {
+		status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+projectID+"/messages", nil)
+		return status == http.StatusOK, fmt.Errorf("%d %.300s", status, body)
+	})
+	t.Logf("the conversation answered %s after Docker restarted the workspace", time.Since(crashed).Round(10*time.Millisecond))
+	now, _ := publishedPort(t, docker, projectID)
+	st := openStoreAt(t, doce)
+	defer st.Close()
+	p, err := st.Project(context.Background(), projectID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.HostPort != now {
+		t.Errorf("recorded port %d, want %d where the container is published", p.HostPort, now)
+	}
 }
 
 // TestStopStartAndDeleteAfterStop stops a ready project through the API, replaces its
@@ -138,6 +183,7 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 	}
 	recordCompleted(t, stack, tc, "project-start:"+p.ID, "project_start.json")
 	assertOneOfEach(t, docker, p.ID, "stop and start me")
+	crashAndFollow(t, hc, doce, docker, p.ID)
 
 	// The page shows the state and the button for it.
 	resp, err := hc.Get(doce.URL + "/projects/" + p.ID)
