@@ -49,6 +49,7 @@ type Workspaces interface {
 	Start(ctx context.Context, projectID string) (workspace.Workspace, error)
 	Stop(ctx context.Context, projectID string) error
 	Pooled(ctx context.Context, projectID string) (pooled bool, configSum string, err error)
+	ClaimCPU(ctx context.Context, projectID string) error
 	ReplaceConfig(ctx context.Context, projectID string, replaceable func(now []byte) bool, to []byte) (now []byte, replaced bool, err error)
 }
 

@@ -122,6 +122,8 @@ type fakeWorkspace struct {
 	seen     workspace.Container
 	startsOn int
 	starts   int
+	// claimedCPU: a claimed pooled workspace was given its full CPU share.
+	claimedCPU bool
 }
 
 func (w *fakeWorkspace) Inspect(context.Context, string) (workspace.Container, error) {
@@ -152,6 +154,13 @@ func (w *fakeWorkspace) Start(context.Context, string) (workspace.Workspace, err
 	w.running = true
 	w.seen.HostPort = w.startsOn
 	return workspace.Workspace{HostPort: w.startsOn}, nil
+}
+
+func (w *fakeWorkspace) ClaimCPU(context.Context, string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.claimedCPU = true
+	return nil
 }
 
 func (w *fakeWorkspace) Stop(context.Context, string) error {

@@ -72,6 +72,9 @@ func (a *OpenCode) configure(ctx context.Context, c *opencode.Client, p *store.P
 	if err != nil || !pooled {
 		return err
 	}
+	if err := a.Workspace.ClaimCPU(ctx, p.ID); err != nil {
+		return err
+	}
 	conn, err := projectConnection(ctx, a.Store, p)
 	if err != nil {
 		return err

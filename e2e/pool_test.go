@@ -45,6 +45,16 @@ func waitPoolFree(t testing.TB, doce *doceProcess, want int, timeout time.Durati
 	})
 }
 
+// cpuShares is the CPU share Docker gives the project's OpenCode container.
+func cpuShares(t testing.TB, docker *dockerclient.Client, projectID string) int64 {
+	t.Helper()
+	ci, err := docker.ContainerInspect(context.Background(), "doce-"+projectID+"-opencode")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ci.HostConfig.CPUShares
+}
+
 // pooledIDs lists the unclaimed workspaces `doce pool status` shows.
 func pooledIDs(t testing.TB, doce *doceProcess) map[string]bool {
 	t.Helper()
@@ -89,6 +99,13 @@ func TestPrebuiltWorkspaces(t *testing.T) {
 	if len(free) != 2 {
 		t.Fatalf("doce pool status lists %v, want 2 free", free)
 	}
+	// A pooled workspace waits at the smallest CPU share, so that refilling the pool takes only
+	// what setups leave; its project gives it the full share.
+	for id := range free {
+		if got := cpuShares(t, docker, id); got != 2 {
+			t.Fatalf("free pooled workspace %s has CPU shares %d, want 2", id, got)
+		}
+	}
 
 	// One project: it claims a pooled workspace.
 	start := time.Now()
@@ -99,6 +116,9 @@ func TestPrebuiltWorkspaces(t *testing.T) {
 	waitStatus(t, hc, doce, p.ID, "ready", time.Minute)
 	t.Logf("create → ready on a prebuilt workspace: %v", time.Since(start).Round(time.Millisecond))
 	assertOneOfEach(t, docker, p.ID, "Build a pooled thing")
+	if got := cpuShares(t, docker, p.ID); got != 1024 {
+		t.Errorf("the claimed workspace has CPU shares %d, want 1024, any workspace's", got)
+	}
 	// The first prompt ran on the claimed workspace, on the project's provider (its
 	// configuration was written at the claim) with the user's key (PUT /auth).
 	// OpenCode starts its agent loop seconds after accepting a prompt, more on a loaded machine.

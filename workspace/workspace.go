@@ -191,6 +191,30 @@ func (m *Manager) PooledIDs(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
+// A pooled workspace starts and waits at the smallest CPU share Docker allows: while setups
+// run, a refilling pool takes only the CPU they leave. The project that claims one gives it
+// the full share (ClaimCPU).
+const (
+	pooledCPUShares = 2
+	fullCPUShares   = 1024 // Docker's default
+)
+
+func cpuShares(s Spec) int64 {
+	if s.Pooled {
+		return pooledCPUShares
+	}
+	return 0 // Docker's default
+}
+
+// ClaimCPU gives a claimed pooled workspace the CPU share of any other workspace.
+func (m *Manager) ClaimCPU(ctx context.Context, projectID string) error {
+	_, err := m.docker.ContainerUpdate(ctx, containerName(projectID), container.UpdateConfig{Resources: container.Resources{CPUShares: fullCPUShares}})
+	if err != nil {
+		return fmt.Errorf("workspace: unable to give the workspace its CPU share: %w", err)
+	}
+	return nil
+}
+
 // Pooled reports whether the project's workspace was made for the pool (and claimed since),
 // and the sum of the configuration it was started on.
 func (m *Manager) Pooled(ctx context.Context, projectID string) (pooled bool, configSum string, err error) {
@@ -279,7 +303,7 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 		},
 		// exec: build tools (node-gyp, pip) run what they unpack in /tmp.
 		Tmpfs:         map[string]string{"/tmp": "rw,exec,nosuid,nodev,mode=1777,size=" + tmpSize},
-		Resources:     container.Resources{Memory: s.MemoryBytes, PidsLimit: &pids},
+		Resources:     container.Resources{Memory: s.MemoryBytes, PidsLimit: &pids, CPUShares: cpuShares(s)},
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
 		// Lets a workspace reach an LLM served on the Docker host (self-hosted models).
 		ExtraHosts: []string{"host.docker.internal:host-gateway"},
