@@ -109,7 +109,7 @@ func (a *Rewrap) CountStale(ctx context.Context, pageSize int) (workflows.StaleR
 		return workflows.StaleResult{}, err
 	}
 	out := workflows.StaleResult{Latest: info.LatestVersion}
-	for _, table := range []string{workflows.TableConnections, workflows.TableProjects} {
+	for _, table := range []string{workflows.TableConnections, workflows.TableProjects, workflows.TablePool} {
 		page := a.table(table)
 		for after := ""; ; {
 			rows, err := page(ctx, after, pageSize)
@@ -163,6 +163,8 @@ func (a *Rewrap) table(name string) rowPage {
 		return a.connectionRows
 	case workflows.TableProjects:
 		return a.projectRows
+	case workflows.TablePool:
+		return a.poolRows
 	}
 	return nil
 }
@@ -193,6 +195,18 @@ func (a *Rewrap) projectRows(ctx context.Context, afterID string, limit int) ([]
 		password := sealedField{&p.ServerPasswordCiphertext, secrets.ProjectContext(p.ID, fieldServerPassword)}
 		return sealedRow{id: p.ID, fields: []sealedField{password}, save: func(ctx context.Context, _ int) error {
 			return a.Store.SetProjectPassword(ctx, p.ID, p.ServerPasswordCiphertext)
+		}}
+	})
+}
+
+// poolRows is a page of prebuilt workspaces with their OpenCode server passwords, sealed for
+// the project that will claim them.
+func (a *Rewrap) poolRows(ctx context.Context, afterID string, limit int) ([]sealedRow, error) {
+	ws, err := a.Store.PoolPage(ctx, afterID, limit)
+	return sealedRows(ws, err, func(w *store.PoolWorkspace) sealedRow {
+		password := sealedField{&w.ServerPasswordCiphertext, secrets.ProjectContext(w.ID, fieldServerPassword)}
+		return sealedRow{id: w.ID, fields: []sealedField{password}, save: func(ctx context.Context, _ int) error {
+			return a.Store.SetPoolPassword(ctx, w.ID, w.ServerPasswordCiphertext)
 		}}
 	})
 }

@@ -62,6 +62,13 @@ func TestRewrapMovesEveryCiphertextToTheNewestVersion(t *testing.T) {
 	conn("openrouter", &store.ProviderConnection{AuthType: store.AuthAPI}, map[string]string{secrets.FieldAPIKey: "sk-or-1"})
 	p1 := project("password-1")
 	project("")       // never started: no password
+	const pooled = "pooled-workspace"
+	if err := st.AddPoolWorkspace(ctx, pooled, "doce/workspace:test", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SetPoolPasswordOnce(ctx, pooled, cipher.seal(secrets.ProjectContext(pooled, agent.FieldServerPassword), "pool-password")); err != nil {
+		t.Fatal(err)
+	}
 	cipher.latest = 2 // the key rotated
 	conn("anthropic", &store.ProviderConnection{AuthType: store.AuthAPI}, map[string]string{secrets.FieldAPIKey: "sk-ant"})
 	p3 := project("password-3")
@@ -82,8 +89,8 @@ func TestRewrapMovesEveryCiphertextToTheNewestVersion(t *testing.T) {
 		}
 		return out
 	}
-	if got := countStale(); got != (workflows.StaleResult{Latest: 2, Stale: 5}) {
-		t.Fatalf("before: %+v, want 5 stale (4 connection fields, 1 password)", got)
+	if got := countStale(); got != (workflows.StaleResult{Latest: 2, Stale: 6}) {
+		t.Fatalf("before: %+v, want 6 stale (4 connection fields, a project's and a pooled workspace's password)", got)
 	}
 
 	page := func(table, after string, size int) workflows.RewrapPageResult {
@@ -134,6 +141,16 @@ func TestRewrapMovesEveryCiphertextToTheNewestVersion(t *testing.T) {
 	}
 	if pt, err := cipher.Decrypt(ctx, got.ServerPasswordCiphertext, secrets.ProjectContext(p1.ID, agent.FieldServerPassword)); secrets.KeyVersion(got.ServerPasswordCiphertext) != 2 || err != nil || string(pt) != "password-1" {
 		t.Errorf("project password %q opens to %q, %v", got.ServerPasswordCiphertext, pt, err)
+	}
+	if res := page(workflows.TablePool, "", 10); res.Seen != 1 || res.Rewrapped != 1 {
+		t.Fatalf("pool page %+v, want 1 seen, 1 rewrapped", res)
+	}
+	w, err := st.PoolWorkspace(ctx, pooled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := cipher.Decrypt(ctx, w.ServerPasswordCiphertext, secrets.ProjectContext(pooled, agent.FieldServerPassword)); secrets.KeyVersion(w.ServerPasswordCiphertext) != 2 || err != nil || string(pt) != "pool-password" {
+		t.Errorf("pooled workspace password %q opens to %q, %v", w.ServerPasswordCiphertext, pt, err)
 	}
 	if got := countStale(); got.Stale != 0 {
 		t.Fatalf("after: %d stale", got.Stale)

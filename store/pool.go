@@ -97,6 +97,28 @@ func (s *Store) SetPoolPasswordOnce(ctx context.Context, id, ciphertext string) 
 	return w.ServerPasswordCiphertext, nil
 }
 
+// PoolPage returns up to limit prebuilt workspaces with ids after afterID, in id order (a key
+// rewrap's page).
+func (s *Store) PoolPage(ctx context.Context, afterID string, limit int) ([]PoolWorkspace, error) {
+	var ws []PoolWorkspace
+	err := s.DB.NewSelect().Model(&ws).Where("id > ?", afterID).Order("id").Limit(int64(limit)).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: unable to page pool workspaces: %w", err)
+	}
+	return ws, nil
+}
+
+// SetPoolPassword replaces the workspace's server password ciphertext with the same password
+// sealed anew (a key rewrap).
+func (s *Store) SetPoolPassword(ctx context.Context, id, ciphertext string) error {
+	_, err := s.DB.NewUpdate().Model((*PoolWorkspace)(nil)).
+		Set("server_password_ciphertext = ?", ciphertext).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("store: unable to store pool workspace password: %w", err)
+	}
+	return nil
+}
+
 // MarkPoolFree records where a started, healthy workspace listens and offers it for claiming.
 func (s *Store) MarkPoolFree(ctx context.Context, id, containerID, containerName string, hostPort int) error {
 	res, err := s.DB.NewUpdate().Model((*PoolWorkspace)(nil)).

@@ -16,9 +16,14 @@ const RewrapWorkflowID = "credential-rewrap"
 const (
 	TableConnections = "provider_connections"
 	TableProjects    = "projects"
+	TablePool        = "pool_workspaces"
 )
 
-var rewrapTables = []string{TableConnections, TableProjects}
+var rewrapTables = []string{TableConnections, TableProjects, TablePool}
+
+// changeRewrapPool is the workflow.GetVersion change id of rewrapping the prebuilt
+// workspaces' passwords: a run from before it went from projects to the stale count.
+const changeRewrapPool = "rewrap-pool"
 
 // RewrapState is CredentialRewrap's input and its progress: where it is and what it did. A
 // continued-as-new run starts from it.
@@ -94,6 +99,9 @@ func CredentialRewrap(ctx workflow.Context, st RewrapState) (RewrapState, error)
 			continue
 		}
 		next := nextTable(st.Table)
+		if next == TablePool && workflow.GetVersion(ctx, changeRewrapPool, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			next = ""
+		}
 		if next != "" {
 			st.Table, st.AfterID = next, ""
 			continue
