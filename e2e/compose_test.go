@@ -217,5 +217,7 @@ func TestComposeRunsDoce(t *testing.T) {
 	t.Logf("doce image %s bytes; serve and worker ready %s after docker-compose up", strings.TrimSpace(string(size)), ready.Round(10*time.Millisecond))
 	hc := admin(t, doce, "sk-e2e-compose")
 	p := createProject(t, hc, doce, "set up by containers")
+	// Its database is in a compose volume, out of reach of the clean-up of a doce the test runs.
+	t.Cleanup(func() { downWorkspace(p.ID) })
 	waitStatus(t, hc, doce, p.ID, "ready", 3*time.Minute)
 }

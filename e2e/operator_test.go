@@ -206,6 +206,8 @@ func TestOperatorCommandsFromTheDocs(t *testing.T) {
 	hc := admin(t, doce, "sk-e2e-ops")
 	cancelled := createProject(t, hc, doce, "to cancel")
 	retried := createProject(t, hc, doce, "to retry")
+	// migrate down empties the database the clean-up finds workspaces in.
+	t.Cleanup(func() { downWorkspace(retried.ID) })
 	waitStatus(t, hc, doce, cancelled.ID, "failed", time.Minute)
 	waitStatus(t, hc, doce, retried.ID, "failed", time.Minute)
 
