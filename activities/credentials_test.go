@@ -61,7 +61,7 @@ func TestRewrapMovesEveryCiphertextToTheNewestVersion(t *testing.T) {
 		map[string]string{secrets.FieldOAuthAccess: "gho-access", secrets.FieldOAuthRefresh: "gho-refresh"})
 	conn("openrouter", &store.ProviderConnection{AuthType: store.AuthAPI}, map[string]string{secrets.FieldAPIKey: "sk-or-1"})
 	p1 := project("password-1")
-	project("")       // never started: no password
+	project("") // never started: no password
 	const pooled = "pooled-workspace"
 	if err := st.AddPoolWorkspace(ctx, pooled, "doce/workspace:test", "", ""); err != nil {
 		t.Fatal(err)
