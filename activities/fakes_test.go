@@ -122,8 +122,6 @@ type fakeWorkspace struct {
 	seen     workspace.Container
 	startsOn int
 	starts   int
-	// claimedCPU: a claimed pooled workspace was given its full CPU share.
-	claimedCPU bool
 }
 
 func (w *fakeWorkspace) Inspect(context.Context, string) (workspace.Container, error) {
@@ -156,12 +154,7 @@ func (w *fakeWorkspace) Start(context.Context, string) (workspace.Workspace, err
 	return workspace.Workspace{HostPort: w.startsOn}, nil
 }
 
-func (w *fakeWorkspace) ClaimCPU(context.Context, string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.claimedCPU = true
-	return nil
-}
+func (w *fakeWorkspace) ClaimCPU(context.Context, string) error { return nil }
 
 func (w *fakeWorkspace) Stop(context.Context, string) error {
 	w.mu.Lock()
