@@ -1,14 +1,39 @@
 #!/usr/bin/env bash
 # make test / make bench: installs what is missing, starts a Temporal dev server, a Vault dev
 # server and a PostgreSQL cluster on free loopback ports, and runs every Go test against them,
-# the Docker engine and the real OpenCode image. Everything started here is stopped on exit.
+# the Docker engine and the real OpenCode image. Everything started here is stopped on exit, and
+# the time each phase took is printed last (also when a phase fails).
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/scripts/services.sh"
 
+PHASES=()
+phase_start=$SECONDS
+# phase NAME: records the time since the previous phase ended under NAME.
+phase() {
+  PHASES+=("$(printf '%-28s %5ds' "$1" $((SECONDS - phase_start)))")
+  phase_start=$SECONDS
+}
+print_phases() {
+  local rc=$?
+  stop_services
+  ((${#PHASES[@]})) || exit $rc
+  printf '\n\033[1m%-28s %6s\033[0m\n' phase time >&2
+  printf '%s\n' "${PHASES[@]}" >&2
+  if [ -s "${GO_TEST_LOG:-}" ]; then
+    printf '\n\033[1mslowest test packages\033[0m\n' >&2
+    awk '$1 == "ok" || $1 == "FAIL" { if ($3 ~ /s$/) print $3, $2 }' "$GO_TEST_LOG" |
+      sort -rn | head -n 6 | awk '{ printf "  %-40s %s\n", $2, $1 }' >&2
+  fi
+  printf '%-28s %5ds\n' total "$SECONDS" >&2
+  exit $rc
+}
+
 "$ROOT/scripts/tools.sh"
+phase "install (tools.sh)"
 
 LOGS=$(mktemp -d "${TMPDIR:-/tmp}/doce-test.XXXXXX")
-trap stop_services EXIT
+GO_TEST_LOG=$LOGS/go-test.log
+trap print_phases EXIT
 tport=$(free_port)
 vport=$(free_port)
 pport=$(free_port)
@@ -18,6 +43,7 @@ start_temporal "$tport" 0
 start_vault_dev "$vport" "$vtoken"
 log "starting postgres on 127.0.0.1:$pport"
 start_postgres "$pport"
+phase "services (temporal, vault, pg)"
 
 export DOCE_TEST_STACK=1
 export DOCE_TEST_TEMPORAL_ADDRESS=127.0.0.1:$tport
@@ -35,14 +61,17 @@ case "${1:-test}" in
 test)
   log "go vet"
   go vet ./...
+  phase "go vet"
   log "go test"
   # End-to-end tests that mostly wait (timers, retries, restarts) run three at a time.
-  go test -count=1 -timeout 35m -parallel 3 ${GOTESTFLAGS:-} ./...
+  go test -count=1 -timeout 35m -parallel 3 ${GOTESTFLAGS:-} ./... 2>&1 | tee "$GO_TEST_LOG"
+  phase "go test"
   ;;
 bench)
   # Setup benchmarks start up to 20 workspaces at once; BENCH picks which, BENCHTIME how often.
   log "go test -bench ${BENCH:-.}"
-  go test -run '^$' -bench "${BENCH:-.}" -benchtime "${BENCHTIME:-3x}" -timeout 60m ./...
+  go test -run '^$' -bench "${BENCH:-.}" -benchtime "${BENCHTIME:-3x}" -timeout 60m ./... 2>&1 | tee "$GO_TEST_LOG"
+  phase "go test -bench"
   ;;
 *) die "usage: test.sh [test|bench]" ;;
 esac
