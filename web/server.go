@@ -60,7 +60,10 @@ type Server struct {
 	PoolImage string
 	// AgentAsk names the permissions the agent asks for (DOCE_AGENT_ASK): part of a project's
 	// OpenCode configuration, which a prebuilt workspace it claims must have.
-	AgentAsk      []string
+	AgentAsk []string
+	// BaseURL is doce's own address (DOCE_BASE_URL): requests naming another Host are refused.
+	// Empty only in tests of the router alone.
+	BaseURL       string
 	SecureCookies bool
 	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-For gin believes when it
 	// finds a client's address, for login throttling; none by default (DOCE_TRUSTED_PROXIES).
@@ -96,8 +99,9 @@ type Server struct {
 const sessionCookie = "doce_session"
 
 // Handler returns the HTTP handler: the Gin router behind cross-origin request protection,
-// which refuses state-changing requests a browser sends from another origin (CSRF), and, in
-// front of both, the preview for requests to a preview host.
+// which refuses state-changing requests a browser sends from another origin (CSRF), behind the
+// Host allow-list and the security headers, and, in front of all, the preview for requests to a
+// preview host.
 func (s *Server) Handler() (http.Handler, error) {
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
@@ -228,7 +232,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	// origin there; decoding changes nothing, so it is no CSRF target. Every other route keeps
 	// the same-origin rule.
 	cop.AddInsecureBypassPattern("POST /codec/")
-	h := headAsGet(cop.Handler(r))
+	h := s.securityHeaders(s.allowHosts(headAsGet(cop.Handler(r))))
 	if s.Preview != nil {
 		// Preview hosts are routed before doce's handler: none of doce's cookies, checks or
 		// pages apply there.
