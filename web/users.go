@@ -18,6 +18,11 @@ type PasswordInput struct {
 }
 
 func (s *Server) changePassword(c *gin.Context, in PasswordInput) error {
+	if currentToken(c) != nil {
+		// A password change ends every API token; and a token holder must not take over the
+		// account by guessing, or knowing, its password.
+		return &Error{Status: http.StatusForbidden, Code: "token_cannot_change_password", Message: "API tokens cannot change passwords. Sign in with your password to change it."}
+	}
 	u := currentUser(c)
 	if ok, _, err := store.CheckPassword(u.PasswordHash, in.Current); err != nil && !errors.Is(err, store.ErrPasswordReset) {
 		return err
