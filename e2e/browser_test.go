@@ -432,7 +432,7 @@ func TestBrowserLockouts(t *testing.T) {
 	var html string
 	run(t, ctx, "open Users",
 		chromedp.Navigate(doce.URL+"/admin/users"),
-		chromedp.WaitVisible(`//td[normalize-space()="mallory"]`),
+		chromedp.WaitVisible(`//td[normalize-space()="mallory@127.0.0.1"]`),
 		chromedp.OuterHTML(`main`, &html),
 	)
 	screenshot(t, ctx, "12-users-lockouts")
@@ -440,7 +440,7 @@ func TestBrowserLockouts(t *testing.T) {
 		t.Fatalf("users page without the lockout: %.500s", html)
 	}
 	run(t, ctx, "clear the lockout",
-		chromedp.Click(`//tr[td[normalize-space()="mallory"]]//button[normalize-space()="Clear"]`),
-		chromedp.WaitNotPresent(`//td[normalize-space()="mallory"]`),
+		chromedp.Click(`//tr[td[normalize-space()="mallory@127.0.0.1"]]//button[normalize-space()="Clear"]`),
+		chromedp.WaitNotPresent(`//td[normalize-space()="mallory@127.0.0.1"]`),
 	)
 }

@@ -96,7 +96,38 @@ type Server struct {
 	setupsFlight singleflight.Group
 }
 
-const sessionCookie = "doce_session"
+// Cookie names. Over https (SecureCookies) they carry the __Host- prefix: browsers then keep
+// them to doce's exact host (Secure, Path=/, no Domain) and refuse a cookie of that name from any
+// other host, so a page on a sibling or child domain cannot plant a session or a device in doce's
+// jar. Plain http (development) cannot have the prefix, which needs Secure: there the names are
+// bare and the cookies still host-only.
+const (
+	sessionCookie = "doce_session"
+	deviceCookie  = "doce_device"
+)
+
+// cookieName is name as this server sets and reads it.
+func (s *Server) cookieName(name string) string {
+	if s.SecureCookies {
+		return "__Host-" + name
+	}
+	return name
+}
+
+// setCookie sets (maxAge > 0) or removes (maxAge < 0) one of doce's cookies: HttpOnly, SameSite
+// Lax, host-only, Secure over https.
+func (s *Server) setCookie(c *gin.Context, name, value string, maxAge int) {
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: s.cookieName(name), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// readCookie is the value of one of doce's cookies, "" when absent.
+func (s *Server) readCookie(c *gin.Context, name string) string {
+	v, _ := c.Cookie(s.cookieName(name))
+	return v
+}
 
 // Handler returns the HTTP handler: the Gin router behind cross-origin request protection,
 // which refuses state-changing requests a browser sends from another origin (CSRF), behind the
