@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
@@ -191,5 +192,25 @@ func TestHostAllowList(t *testing.T) {
 	}
 	if u, err := st.UserByUsername(ctx, "mallory"); err != nil || u.Role != store.RoleAdmin {
 		t.Fatalf("the first admin: %+v %v", u, err)
+	}
+}
+
+// TestNoMetricsOnTheWebPort: with metrics on, the web port still serves no /metrics (they are on
+// DOCE_METRICS_ADDR, apart), while requests are counted.
+func TestNoMetricsOnTheWebPort(t *testing.T) {
+	m := metrics.New()
+	defer m.Close()
+	srv, _ := newServer(t, &web.Server{Metrics: m})
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := read(t, resp); resp.StatusCode != http.StatusNotFound || strings.Contains(body, "doce_http_request_duration_seconds") {
+		t.Fatalf("/metrics on the web port: %d", resp.StatusCode)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `doce_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 1`) {
+		t.Errorf("the refused request was not counted:\n%.2000s", rec.Body.String())
 	}
 }

@@ -51,7 +51,7 @@ type Server struct {
 	// their workers are there (a project on an unreachable one says so), their engines.
 	Hosts         *Hosts
 	Verifier      *providers.Verifier
-	Metrics       *metrics.Metrics      // when set, /metrics serves it and requests are timed
+	Metrics       *metrics.Metrics      // when set, requests are timed (DOCE_METRICS_ADDR serves them, apart)
 	Payloads      *secrets.PayloadCodec // when set, /codec serves the Temporal UI's codec protocol
 	TemporalUIURL string                // the Temporal UI, the one origin the codec endpoint answers
 	SessionTTL    time.Duration
@@ -163,9 +163,6 @@ func (s *Server) Handler() (http.Handler, error) {
 	r.StaticFS("/static", http.FS(static))
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
 	r.GET("/readyz", s.readyz)
-	if s.Metrics != nil {
-		r.GET("/metrics", gin.WrapH(s.Metrics.Handler()))
-	}
 
 	r.Use(s.loadUser)
 	r.GET("/setup", s.setupPage)
@@ -431,8 +428,9 @@ func isAPI(c *gin.Context) bool {
 	return len(p) >= 8 && p[:8] == "/api/v1/" || p == "/api/v1"
 }
 
-// readyz answers 200 when the database, Temporal and Vault all answer, else 503 naming which
-// do not (load balancers and compose healthchecks use it; /healthz only says the process runs).
+// readyz answers 200 when the database, Temporal and Vault all answer, else 503 (load balancers
+// and compose healthchecks use it; /healthz only says the process runs). It answers anyone, so it
+// says only ready or not: which dependency failed, and why, go to the log.
 func (s *Server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
@@ -441,14 +439,13 @@ func (s *Server) readyz(c *gin.Context) {
 		_, err := s.Setups.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
 		checks["temporal"] = err
 	}
-	status, out := http.StatusOK, gin.H{}
+	status, out := http.StatusOK, "ready"
 	for name, err := range checks {
 		if err != nil {
 			s.Log.Warn("not ready", "dependency", name, "error", err)
-			status, out[name] = http.StatusServiceUnavailable, "unreachable"
-		} else {
-			out[name] = "ok"
+			status, out = http.StatusServiceUnavailable, "unavailable"
 		}
 	}
-	c.JSON(status, out)
+	c.Header("Cache-Control", "no-store")
+	c.JSON(status, gin.H{"status": out})
 }
