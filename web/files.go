@@ -15,8 +15,12 @@ import (
 )
 
 // maxViewBytes is the most of a file the viewer is sent: past it the viewer says the file is
-// cut short (Download has it whole).
-const maxViewBytes = 1 << 20
+// cut short (Download has it whole). maxViewRead is the most of OpenCode's answer doce reads
+// for it: the file's JSON-escaped text, with room for escapes.
+const (
+	maxViewBytes = 1 << 20
+	maxViewRead  = 2 * maxViewBytes
+)
 
 // FileEntry is a file or folder of the workspace, as the files tree shows it.
 type FileEntry struct {
@@ -191,12 +195,12 @@ func (s *Server) apiFileContent(c *gin.Context) {
 	if !ok {
 		return
 	}
-	fc, err := oc.FileContent(c.Request.Context(), file)
+	fc, err := oc.FileContent(c.Request.Context(), file, maxViewRead)
 	if err != nil {
 		s.filesFailed(c, p, "file", err)
 		return
 	}
-	v := FileView{Path: file, Type: fc.Type, MimeType: fc.MimeType}
+	v := FileView{Path: file, Type: fc.Type, MimeType: fc.MimeType, Truncated: fc.Truncated}
 	if fc.Type == "text" {
 		v.Content = fc.Content
 		if len(v.Content) > maxViewBytes {

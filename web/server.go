@@ -145,7 +145,11 @@ func (s *Server) Handler() (http.Handler, error) {
 			}
 			return s.Agent.Client(ctx, p)
 		}, s.Log, s.HubGrace)
-		s.hub.onConnect = func(ctx context.Context, oc *opencode.Client) { s.catalog.load(ctx, oc) }
+		s.hub.onConnect = func(ctx context.Context, projectID string, oc *opencode.Client) {
+			if p, err := s.Store.Project(ctx, projectID); err == nil {
+				s.catalog.load(ctx, p.OwnerUserID, oc)
+			}
+		}
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
