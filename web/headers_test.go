@@ -214,3 +214,50 @@ func TestNoMetricsOnTheWebPort(t *testing.T) {
 		t.Errorf("the refused request was not counted:\n%.2000s", rec.Body.String())
 	}
 }
+
+// TestHostPrefixedCookiesOverHTTPS: with secure cookies (an https DOCE_BASE_URL) the session and
+// device cookies are __Host- cookies (Secure, Path=/, no Domain), and a session under the old
+// bare name is not read: its holder signs in again.
+func TestHostPrefixedCookiesOverHTTPS(t *testing.T) {
+	srv, st := newServer(t, &web.Server{SecureCookies: true})
+	ctx := context.Background()
+	resp, err := client().PostForm(srv.URL+"/setup", url.Values{"username": {"admin"}, "password": {"long enough password"}})
+	if err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("setup: %v %v", resp, err)
+	}
+	check := func(resp *http.Response, names ...string) {
+		t.Helper()
+		got := map[string]*http.Cookie{}
+		for _, c := range resp.Cookies() {
+			got[c.Name] = c
+		}
+		for _, n := range names {
+			c := got[n]
+			if c == nil || !c.Secure || c.Path != "/" || c.Domain != "" || !c.HttpOnly {
+				t.Errorf("cookie %s: %+v (all: %v)", n, c, resp.Header.Values("Set-Cookie"))
+			}
+		}
+	}
+	check(resp, "__Host-doce_session")
+	resp, err = client().PostForm(srv.URL+"/login", url.Values{"username": {"admin"}, "password": {"long enough password"}})
+	if err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %v %v", resp, err)
+	}
+	check(resp, "__Host-doce_session", "__Host-doce_device")
+
+	// A live session's token under the old name (or the new name, which works) ...
+	u, _ := st.UserByUsername(ctx, "admin")
+	token, _ := st.CreateSession(ctx, u.ID, time.Hour)
+	for name, want := range map[string]int{"doce_session": http.StatusSeeOther, "__Host-doce_session": http.StatusOK} {
+		req, _ := http.NewRequest("GET", srv.URL+"/projects", nil)
+		req.AddCookie(&http.Cookie{Name: name, Value: token})
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("a session under %s: %d, want %d", name, resp.StatusCode, want)
+		}
+	}
+}
