@@ -13,11 +13,22 @@ import (
 	"github.com/docker/docker/api/types/image"
 )
 
-// scriptRan reports whether doce's site script (static/project.js) ran on the page: it listens
-// for clicks and submits on the document. The DevTools console API tells.
-func scriptRan(ok *bool) chromedp.Action {
-	return chromedp.Evaluate(`(() => { const l = getEventListeners(document); return !!(l.click && l.submit && l.focusin); })()`, ok,
-		func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithIncludeCommandLineAPI(true) })
+// scriptRan waits (up to 10 s: deferred scripts run after the page is shown) until doce's site
+// script (static/project.js) has run on the page, which it tells by the listeners the script
+// puts on the document (the DevTools console API lists them); false when it never does.
+func scriptRan(t *testing.T, ctx context.Context) bool {
+	t.Helper()
+	for range 50 {
+		var ok bool
+		run(t, ctx, "look for the site script's listeners",
+			chromedp.Evaluate(`(() => { const l = getEventListeners(document); return !!(l.click && l.submit && l.focusin); })()`, &ok,
+				func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithIncludeCommandLineAPI(true) }))
+		if ok {
+			return true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return false
 }
 
 // TestBrowserPagesUnderCSP visits every page of doce in Chromium under its
@@ -36,9 +47,8 @@ func TestBrowserPagesUnderCSP(t *testing.T) {
 
 	visit := func(path, ready string) {
 		t.Helper()
-		var ok bool
-		run(t, ctx, "open "+path, chromedp.Navigate(doce.URL+path), chromedp.WaitVisible(ready), scriptRan(&ok))
-		if !ok {
+		run(t, ctx, "open "+path, chromedp.Navigate(doce.URL+path), chromedp.WaitVisible(ready))
+		if !scriptRan(t, ctx) {
 			t.Errorf("%s: the site script did not run", path)
 		}
 	}
@@ -71,9 +81,7 @@ func TestBrowserPagesUnderCSP(t *testing.T) {
 		chromedp.Submit(`#prompt`),
 		chromedp.WaitVisible(`#live`),
 	)
-	var ok bool
-	run(t, ctx, "the project page's scripts", scriptRan(&ok))
-	if !ok {
+	if !scriptRan(t, ctx) {
 		t.Error("the project page's script did not run")
 	}
 	run(t, ctx, "the setup fails live", chromedp.WaitVisible(`//button[normalize-space()="Retry setup"]`))
