@@ -64,6 +64,8 @@ func TestFileViewerBoundsAndSymlinks(t *testing.T) {
 	}
 	p := createProject(t, hc, doce, "A project with files to view.")
 	waitStatus(t, hc, doce, p.ID, "ready", 8*time.Minute)
+	// OpenCode answers file requests once the first prompt's turn is over.
+	waitAnswer(t, hc, doce.URL, p.ID, "Hello from the mock.")
 	docker := dockerClient(t)
 	if e, ok := workspaceAuth(t, docker, p.ID, "custom"); !ok || e.Type != "api" {
 		t.Fatalf("the key is not in the workspace: %+v", e)
