@@ -16,6 +16,7 @@ import (
 	"time"
 
 	units "github.com/docker/go-units"
+	"golang.org/x/net/publicsuffix"
 
 	"github.com/doce-dev/doce/outbound"
 	"github.com/doce-dev/doce/providers"
@@ -324,9 +325,15 @@ func load(getenv func(string) string) (*Config, error) {
 var hostName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // previewBaseURL checks DOCE_PREVIEW_BASE_URL, or picks the development default: when doce is
-// reached on loopback, http://preview.localhost on doce's port (browsers resolve every
+// reached on a loopback address, http://preview.localhost on doce's port (browsers resolve every
 // *.localhost name to loopback, and localhost is another site than 127.0.0.1). Elsewhere there
 // is no default: the operator names a domain with a wildcard DNS entry and certificate.
+//
+// The preview domain must be another site than doce's: not doce's host, a parent or a subdomain
+// of it, nor under the same registrable domain (example.com for doce.example.com). A page on such
+// a host can set cookies for a domain doce's host is under, which browsers then send to doce, and
+// counts as the same site, whose requests carry SameSite cookies: the user's app would be one step
+// from doce's session.
 func previewBaseURL(v, base string) (string, error) {
 	b, err := url.Parse(base)
 	if err != nil {
@@ -334,7 +341,7 @@ func previewBaseURL(v, base string) (string, error) {
 	}
 	if v == "" {
 		ip := net.ParseIP(b.Hostname())
-		if b.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if ip == nil || !ip.IsLoopback() {
 			return "", nil
 		}
 		v = "http://preview.localhost"
@@ -354,12 +361,27 @@ func previewBaseURL(v, base string) (string, error) {
 		return "", bad("must be a domain name: each project gets a host under it")
 	}
 	ph, dh := strings.ToLower(u.Hostname()), strings.ToLower(b.Hostname())
-	// Under doce's host is allowed (preview.localhost under localhost is the development
-	// default); doce's own host, or one above it, would make doce's pages previews.
-	if ph == dh || strings.HasSuffix(dh, "."+ph) {
+	switch {
+	case ph == dh || strings.HasSuffix(dh, "."+ph):
 		return "", bad("must not be doce's own host (" + dh + ") or a parent of it: previews need an origin of their own")
+	case strings.HasSuffix(ph, "."+dh):
+		return "", bad("must not be under doce's host (" + dh + "): a preview could set cookies doce receives. " +
+			"Use a domain of its own (e.g. https://preview.example.net); in development reach doce at http://127.0.0.1:<port> and leave DOCE_PREVIEW_BASE_URL unset")
+	case site(ph) != "" && site(ph) == site(dh):
+		return "", bad("must not share doce's registrable domain (" + site(dh) + "): a preview could set cookies for it that doce receives, and browsers count it as doce's site. " +
+			"Use a domain of its own, e.g. https://preview.example.net for doce at https://doce.example.com")
 	}
 	return u.Scheme + "://" + u.Host, nil
+}
+
+// site is host's registrable domain (example.co.uk for a.b.example.co.uk), by the public suffix
+// list; "" for a host that has none (localhost, a bare suffix).
+func site(host string) string {
+	d, err := publicsuffix.EffectiveTLDPlusOne(host)
+	if err != nil {
+		return ""
+	}
+	return d
 }
 
 func duration(get func(string, string) string, key, def string, least time.Duration, errs *[]error) time.Duration {

@@ -97,7 +97,15 @@ func TestPreviewBaseURL(t *testing.T) {
 		bad                 bool
 	}{
 		{base: "", want: "http://preview.localhost:8080"}, // DOCE_HTTP_ADDR's default
-		{base: "http://localhost:9000", want: "http://preview.localhost:9000"},
+		{base: "http://127.0.0.1:9000", want: "http://preview.localhost:9000"},
+		// Under doce's host, or its registrable domain: a preview could set cookies doce gets.
+		{base: "http://localhost:9000", want: ""}, // no default under doce's own host
+		{base: "http://localhost:9000", preview: "http://preview.localhost:9000", bad: true},
+		{base: "https://doce.example.com", preview: "https://preview.doce.example.com", bad: true},
+		{base: "https://doce.example.com", preview: "https://preview.example.com", bad: true},
+		{base: "https://doce.example.co.uk", preview: "https://preview.example.co.uk", bad: true},
+		{base: "https://doce.example.co.uk", preview: "https://preview.other.co.uk", want: "https://preview.other.co.uk"},
+		{base: "https://doce.example.com", preview: "https://example-preview.com", want: "https://example-preview.com"},
 		{base: "https://doce.example.com", want: ""}, // no default off loopback: previews off
 		{base: "https://doce.example.com", preview: "https://preview.example.net/", want: "https://preview.example.net"},
 		{base: "https://doce.example.com", preview: "https://doce.example.com", bad: true},

@@ -9,9 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
@@ -49,15 +52,61 @@ func newBrowser(t *testing.T, width, height int, extra ...chromedp.ExecAllocator
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
 	// Confirm dialogs ("Delete this project?") are accepted, as a person clicking OK would.
+	// Every browser test fails on a Content-Security-Policy violation: each page must work under
+	// doce's policy, and a refused script or style would leave it half working.
+	v := &violationLog{}
+	browserViolations.Store(ctx, v)
 	chromedp.ListenTarget(ctx, func(ev any) {
-		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+		switch ev := ev.(type) {
+		case *page.EventJavascriptDialogOpening:
+			v.dialogs.Add(1)
 			go chromedp.Run(ctx, page.HandleJavaScriptDialog(true))
+		case *cdplog.EventEntryAdded:
+			if strings.Contains(ev.Entry.Text, "Content Security Policy") {
+				v.add(ev.Entry.URL + ": " + ev.Entry.Text)
+			}
+		}
+	})
+	t.Cleanup(func() {
+		if got := v.take(); len(got) > 0 {
+			t.Errorf("%d Content-Security-Policy violations:\n%s", len(got), strings.Join(got, "\n"))
 		}
 	})
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
 	return ctx
+}
+
+// violationLog collects what a browser reported as refused by the Content-Security-Policy, and
+// counts the dialogs it opened.
+type violationLog struct {
+	mu      sync.Mutex
+	list    []string
+	dialogs atomic.Int32
+}
+
+// browserViolations maps each newBrowser context to its log.
+var browserViolations sync.Map
+
+func (v *violationLog) add(s string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.list = append(v.list, s)
+}
+
+// take returns the violations reported so far and forgets them.
+func (v *violationLog) take() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	l := v.list
+	v.list = nil
+	return l
+}
+
+func violationsOf(ctx context.Context) *violationLog {
+	v, _ := browserViolations.Load(ctx)
+	return v.(*violationLog)
 }
 
 // run runs browser actions, bounded in time, failing the test with what was being done.
@@ -383,7 +432,7 @@ func TestBrowserLockouts(t *testing.T) {
 	var html string
 	run(t, ctx, "open Users",
 		chromedp.Navigate(doce.URL+"/admin/users"),
-		chromedp.WaitVisible(`//td[normalize-space()="mallory"]`),
+		chromedp.WaitVisible(`//td[normalize-space()="mallory@127.0.0.1"]`),
 		chromedp.OuterHTML(`main`, &html),
 	)
 	screenshot(t, ctx, "12-users-lockouts")
@@ -391,7 +440,7 @@ func TestBrowserLockouts(t *testing.T) {
 		t.Fatalf("users page without the lockout: %.500s", html)
 	}
 	run(t, ctx, "clear the lockout",
-		chromedp.Click(`//tr[td[normalize-space()="mallory"]]//button[normalize-space()="Clear"]`),
-		chromedp.WaitNotPresent(`//td[normalize-space()="mallory"]`),
+		chromedp.Click(`//tr[td[normalize-space()="mallory@127.0.0.1"]]//button[normalize-space()="Clear"]`),
+		chromedp.WaitNotPresent(`//td[normalize-space()="mallory@127.0.0.1"]`),
 	)
 }

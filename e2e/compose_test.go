@@ -99,7 +99,7 @@ func TestComposePostgresInitScript(t *testing.T) {
 	doce.start(t, "serve")
 	doce.waitHealthy(t)
 	hc := newClient(t)
-	if status, body := apiCall(t, hc, doce.URL, "GET", "/readyz", nil); status != http.StatusOK || !strings.Contains(string(body), `"database":"ok"`) {
+	if status, body := apiCall(t, hc, doce.URL, "GET", "/readyz", nil); status != http.StatusOK || !strings.Contains(string(body), `"status":"ready"`) {
 		t.Fatalf("/readyz on the init script's database: %d %s", status, body)
 	}
 	// The database is doce's alone: another login role (Temporal's, say) may not connect.

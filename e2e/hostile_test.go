@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/image"
+
+	"github.com/doce-dev/doce/store"
 )
 
 // TestHostileInputOnTheRealStack re-runs the kinds of hostile input the outside test sent (NUL
@@ -47,6 +49,9 @@ func TestHostileInputOnTheRealStack(t *testing.T) {
 		{"POST", "/api/v1/ops/setups/retry", "", "projectIds"}, {"POST", "/ops/cancel", "projectId", ""},
 		{"POST", "/api/v1/admin/lockouts/clear", "", "subject"}, {"POST", "/account", "currentPassword", ""},
 		{"GET", "/ops?failed={v}", "", ""}, {"GET", "/projects/" + own.ID + "?x={v}", "", ""}, {"HEAD", "/projects/{v}", "", ""},
+		{"POST", "/api/v1/account/password", "", "currentPassword"}, {"POST", "/api/v1/account/tokens", "", "scope"},
+		{"POST", "/api/v1/account/tokens", "", "name"}, {"GET", "/api/v1/projects/" + own.ID + "/files/content?path={v}", "", ""},
+		{"GET", "/api/v1/projects/" + own.ID + "/files?path={v}", "", ""}, {"GET", "/api/v1/projects/" + own.ID + "/models?x={v}", "", ""},
 	}
 	counts := map[int]int{}
 	var fives []string
@@ -111,6 +116,45 @@ func TestHostileInputOnTheRealStack(t *testing.T) {
 			}
 		}
 	}
+	// The containment checks' own inputs: any Host (refused unless doce's own), any device or
+	// session cookie, any bearer token on the account routes.
+	do := func(c *http.Client, req *http.Request) {
+		resp, err := c.Do(req)
+		if err != nil {
+			return // a value no HTTP client sends (the transport refuses it): nothing reached doce
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		counts[resp.StatusCode]++
+		if resp.StatusCode >= 500 {
+			fives = append(fives, fmt.Sprintf("%s %s %v: %d %.200s", req.Method, req.URL.Path, req.Header, resp.StatusCode, b))
+		}
+	}
+	for _, v := range values {
+		for _, path := range []string{"/setup", "/login", "/api/v1/projects"} {
+			req, _ := http.NewRequest("GET", doce.URL+path, nil)
+			req.Host = v
+			do(anonymous, req)
+		}
+		for _, cookie := range []string{"doce_device", "doce_session", "__Host-doce_session"} {
+			for _, cv := range []string{v, url.QueryEscape(v)} {
+				req, _ := http.NewRequest("POST", doce.URL+"/login", strings.NewReader("username=admin&password=wrong+guess"))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Cookie", cookie+"="+cv)
+				do(anonymous, req)
+				req, _ = http.NewRequest("GET", doce.URL+"/projects", nil)
+				req.Header.Set("Cookie", cookie+"="+cv)
+				do(anonymous, req)
+			}
+		}
+		for _, path := range []string{"/api/v1/admin/users", "/api/v1/account/password", "/api/v1/account/tokens"} {
+			req, _ := http.NewRequest("POST", doce.URL+path, strings.NewReader(`{"username":"mallory","password":"correct horse battery","admin":true}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+url.QueryEscape(v))
+			do(anonymous, req)
+		}
+	}
+
 	// A 9.6 MB signed-out login and a 12 MB form: refused before they are parsed.
 	for _, n := range []int{9600 << 10, 12 << 20} {
 		resp, err := anonymous.PostForm(doce.URL+"/login", url.Values{"username": {strings.Repeat("A", n)}, "password": {"x"}})
@@ -141,5 +185,25 @@ func TestHostileInputOnTheRealStack(t *testing.T) {
 	}
 	if !strings.Contains(doce.Logs.String(), `"status":400`) {
 		t.Error("no 400 in the logs: the requests did not reach the checks")
+	}
+	if counts[http.StatusMisdirectedRequest] == 0 {
+		t.Error("no 421: the hostile Host headers did not reach the allow-list")
+	}
+	// Nothing was made or lost: one user, the admin, enabled, with no token and the password
+	// it had; the own project still there.
+	st := openStoreAt(t, doce)
+	defer st.Close()
+	us, err := st.Users(context.Background())
+	if err != nil || len(us) != 1 || us[0].Username != "admin" || us[0].DisabledAt != nil {
+		t.Errorf("users after the hostile input: %+v %v", us, err)
+	}
+	if ts, _ := st.APITokens(context.Background(), us[0].ID); len(ts) != 0 {
+		t.Errorf("%d API tokens made by hostile input", len(ts))
+	}
+	if p := getProject(t, hc, doce, own.ID); p.ID != own.ID {
+		t.Errorf("the own project is gone: %+v", p)
+	}
+	if ok, _, err := store.CheckPassword(us[0].PasswordHash, "correct horse battery"); !ok || err != nil {
+		t.Errorf("the admin's password changed: %v", err)
 	}
 }

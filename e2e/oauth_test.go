@@ -295,7 +295,7 @@ func TestOAuthLoginAndRefreshReachRunningProjects(t *testing.T) {
 	})
 
 	// The refreshes are counted for operators.
-	mresp, err := http.Get(doce.URL + "/metrics")
+	mresp, err := http.Get(doce.MetricsURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

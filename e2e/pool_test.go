@@ -25,7 +25,7 @@ import (
 // poolCount reads doce_workspace_pool{state} off /metrics.
 func poolCount(t testing.TB, doce *doceProcess, state string) int {
 	t.Helper()
-	status, body := apiCall(t, newClient(t), doce.URL, "GET", "/metrics", nil)
+	status, body := apiCall(t, newClient(t), doce.MetricsURL, "GET", "/metrics", nil)
 	if status != http.StatusOK {
 		t.Fatalf("/metrics: %d", status)
 	}

@@ -103,6 +103,9 @@ func (s *syncBuffer) String() string {
 type doceProcess struct {
 	URL     string
 	DataDir string
+	// MetricsURL is where the web tier (dev or serve) serves /metrics: DOCE_METRICS_ADDR, apart
+	// from the web port.
+	MetricsURL string
 	// Database is what store.Open takes for this doce's database: the SQLite file in DataDir,
 	// or the PostgreSQL URL a test gave as DOCE_DATABASE_URL (see onPostgres).
 	Database string
@@ -153,7 +156,7 @@ const testDNS = "127.0.0.1"
 func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) *doceProcess {
 	t.Helper()
 	addr := freeAddr(t)
-	p := &doceProcess{URL: "http://" + addr, DataDir: t.TempDir(), Logs: &syncBuffer{}, procs: map[string]*childProcess{}}
+	p := &doceProcess{URL: "http://" + addr, MetricsURL: "http://" + freeAddr(t), DataDir: t.TempDir(), Logs: &syncBuffer{}, procs: map[string]*childProcess{}}
 	p.Env = append(os.Environ(),
 		"DOCE_HTTP_ADDR="+addr,
 		"DOCE_DATA_DIR="+p.DataDir,
@@ -247,7 +250,11 @@ func (p *doceProcess) start(t testing.TB, command string) {
 func (p *doceProcess) startAs(t testing.TB, name, command string, env ...string) {
 	t.Helper()
 	cmd := exec.Command(doceBinary(t), command)
-	cmd.Env = append(append([]string{}, p.Env...), env...)
+	cmd.Env = append([]string{}, p.Env...)
+	if command == "dev" || command == "serve" { // a worker alone serves none here
+		cmd.Env = append(cmd.Env, "DOCE_METRICS_ADDR="+strings.TrimPrefix(p.MetricsURL, "http://"))
+	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = p.Logs, p.Logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

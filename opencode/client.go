@@ -48,18 +48,46 @@ func IsClientError(err error) bool {
 	return errors.As(err, &se) && se.Code >= 400 && se.Code < 500
 }
 
+// maxAnswer bounds what doce reads of any OpenCode answer: a workspace is hostile code and may
+// answer without end. The largest answer doce asks for, the model catalog, is ~6.4 MB.
+const maxAnswer = 32 << 20
+
+// ErrTooLarge is an answer longer than doce reads.
+var ErrTooLarge = errors.New("opencode: the answer is larger than doce reads")
+
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	resp, err := c.send(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
+		return nil
+	}
+	lr := &io.LimitedReader{R: resp.Body, N: maxAnswer + 1}
+	if err := json.NewDecoder(lr).Decode(out); err != nil {
+		if lr.N == 0 {
+			return fmt.Errorf("%w: %s %s", ErrTooLarge, method, path)
+		}
+		return fmt.Errorf("opencode: unable to decode %s answer: %w", path, err)
+	}
+	return nil
+}
+
+// send makes a request and returns the answer when it is a 2xx; the caller closes its body.
+func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return fmt.Errorf("opencode: unable to encode %s body: %w", path, err)
+			return nil, fmt.Errorf("opencode: unable to encode %s body: %w", path, err)
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, rd)
 	if err != nil {
-		return fmt.Errorf("opencode: unable to build request: %w", err)
+		return nil, fmt.Errorf("opencode: unable to build request: %w", err)
 	}
 	req.SetBasicAuth("opencode", c.password)
 	if method == http.MethodPut || method == http.MethodDelete {
@@ -73,21 +101,14 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// url.Error repeats the URL, which holds no secret; keep it for the operator.
-		return fmt.Errorf("opencode: %s %s: %w", method, path, err)
+		return nil, fmt.Errorf("opencode: %s %s: %w", method, path, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return &StatusError{Method: method, Path: path, Code: resp.StatusCode, Body: string(b)}
+		resp.Body.Close()
+		return nil, &StatusError{Method: method, Path: path, Code: resp.StatusCode, Body: string(b)}
 	}
-	if out == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("opencode: unable to decode %s answer: %w", path, err)
-	}
-	return nil
+	return resp, nil
 }
 
 // Health is GET /global/health.

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/uptrace/bun"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/crypto/scrypt"
 )
@@ -53,7 +55,39 @@ func CheckPassword(hash, password string) (ok, needsRehash bool, err error) {
 	}
 }
 
-// SetPasswordHash stores a new hash for the user.
+// ChangePassword gives the user a new password hash and ends what the old password let in:
+// every session but keepSessionID (the one that made the change; "" keeps none) and every API
+// token. It returns how many sessions it ended and tokens it revoked, and audits the change.
+func (s *Store) ChangePassword(ctx context.Context, userID, hash, keepSessionID string) (sessions, tokens int, err error) {
+	err = s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*User)(nil)).Set("password_hash = ?", hash).Where("id = ?", userID).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("store: unable to set password: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		res, err = tx.NewDelete().Model((*Session)(nil)).Where("user_id = ?", userID).Where("id <> ?", keepSessionID).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("store: unable to end sessions: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		sessions = int(n)
+		res, err = tx.NewUpdate().Model((*APIToken)(nil)).Set("revoked_at = ?", time.Now().UTC()).
+			Where("user_id = ?", userID).Where("revoked_at IS NULL").Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("store: unable to revoke API tokens: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		tokens = int(n)
+		return s.Audit(ctx, tx, AuditEvent{ActorID: userID, Action: "user.password_change", TargetType: "user", TargetID: userID,
+			Detail: fmt.Sprintf("sessions_ended=%d api_tokens_revoked=%d", sessions, tokens)})
+	})
+	return sessions, tokens, err
+}
+
+// SetPasswordHash stores a new hash for the user (a legacy hash upgraded at sign-in: the same
+// password, so nothing else changes).
 func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
 	_, err := s.DB.NewUpdate().Model((*User)(nil)).Set("password_hash = ?", hash).Where("id = ?", userID).Exec(ctx)
 	if err != nil {

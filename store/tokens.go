@@ -10,11 +10,13 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// Scopes an API token can have: read allows only safe methods (GET, HEAD), write everything the
-// user may do.
+// Scopes an API token can have: read allows only safe methods (GET, HEAD); write everything the
+// user may do except manage accounts; admin (an administrator's only) everything, account
+// management included. No token manages tokens.
 const (
 	ScopeRead  = "read"
 	ScopeWrite = "write"
+	ScopeAdmin = "admin"
 )
 
 // APITokenPrefix starts every personal access token, so one pasted into the wrong place is easy
@@ -52,7 +54,7 @@ func (t *APIToken) Expired(now time.Time) bool { return !now.Before(t.ExpiresAt)
 
 // CreateAPIToken makes a token for userID and returns it with the secret to hand over once.
 func (s *Store) CreateAPIToken(ctx context.Context, userID, name, scope string, expiresAt time.Time) (string, *APIToken, error) {
-	if scope != ScopeRead && scope != ScopeWrite {
+	if scope != ScopeRead && scope != ScopeWrite && scope != ScopeAdmin {
 		return "", nil, fmt.Errorf("store: unknown token scope %q", scope)
 	}
 	secret := APITokenPrefix + base64.RawURLEncoding.EncodeToString(RandomToken(32))

@@ -2,10 +2,8 @@ package web
 
 import (
 	"errors"
-	"math"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -31,8 +29,8 @@ func (s *Server) loadUser(c *gin.Context) {
 		s.loadBearer(c, h)
 		return
 	}
-	token, err := c.Cookie(sessionCookie)
-	if err != nil || token == "" {
+	token := s.readCookie(c, sessionCookie)
+	if token == "" {
 		return
 	}
 	u, err := s.Store.UserBySessionToken(c.Request.Context(), token)
@@ -132,19 +130,6 @@ func (s *Server) loginSubmit(c *gin.Context) {
 	if !usernameRE.MatchString(username) {
 		page["Username"] = ""
 	}
-	keys := loginKeys(c, username)
-	// A locked account or address is refused before the password is looked at, with the same
-	// answer whether or not the username exists.
-	if wait, err := s.Store.LoginLockedFor(ctx, time.Now(), keys...); err != nil {
-		s.fail(c, err)
-		return
-	} else if wait > 0 {
-		e := errThrottled(wait)
-		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		page["Error"] = e
-		s.render(c, e.Status, "login.html", page)
-		return
-	}
 	var u *store.User
 	if usernameRE.MatchString(username) {
 		var err error
@@ -152,6 +137,19 @@ func (s *Server) loginSubmit(c *gin.Context) {
 			s.fail(c, err)
 			return
 		}
+	}
+	keys, knownDevice := s.loginKeys(c, username, u)
+	// A locked account or address is refused before the password is looked at, with the same
+	// answer whether or not the username exists.
+	if wait, err := s.Store.LoginLockedFor(ctx, time.Now(), keys...); err != nil {
+		s.fail(c, err)
+		return
+	} else if wait > 0 {
+		e := errThrottled(wait)
+		c.Header("Retry-After", retryAfter(wait))
+		page["Error"] = e
+		s.render(c, e.Status, "login.html", page)
+		return
 	}
 	hash := string(dummyHash)
 	if u != nil {
@@ -178,10 +176,23 @@ func (s *Server) loginSubmit(c *gin.Context) {
 		s.render(c, http.StatusUnauthorized, "login.html", page)
 		return
 	}
-	// The right password ends the account's streak; the address's stays, so one's own account
-	// cannot reset the count of guesses at others'.
-	if _, err := s.Store.ClearLoginThrottle(ctx, store.ThrottleKey{Kind: store.ThrottleAccount, Subject: strings.ToLower(u.Username)}); err != nil {
-		s.Log.Warn("unable to clear the account's failed sign-ins", "user_id", u.ID, "error", err)
+	// The right password ends this source's streak at the account; the address's stays, so one's
+	// own account cannot reset the count of guesses at others'.
+	for _, k := range keys {
+		if k.Kind != store.ThrottleAccount {
+			continue
+		}
+		if _, err := s.Store.ClearLoginThrottle(ctx, k); err != nil {
+			s.Log.Warn("unable to clear the account's failed sign-ins", "user_id", u.ID, "error", err)
+		}
+	}
+	if !knownDevice {
+		// From now on this browser is known: its sign-ins are counted on their own.
+		if token, err := s.Store.CreateLoginDevice(ctx, u.ID); err != nil {
+			s.Log.Warn("unable to remember the browser", "user_id", u.ID, "error", err)
+		} else {
+			s.setCookie(c, deviceCookie, token, int(deviceCookieTTL.Seconds()))
+		}
 	}
 	if rehash { // an imported legacy hash: replace it with bcrypt now that we know the password
 		if h, err := store.HashPassword(password); err == nil {
@@ -199,20 +210,17 @@ func (s *Server) startSession(c *gin.Context, u *store.User, next string) {
 		s.fail(c, err)
 		return
 	}
-	http.SetCookie(c.Writer, &http.Cookie{
-		Name: sessionCookie, Value: token, Path: "/", MaxAge: int(s.SessionTTL.Seconds()),
-		HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode,
-	})
+	s.setCookie(c, sessionCookie, token, int(s.SessionTTL.Seconds()))
 	c.Redirect(http.StatusSeeOther, next)
 }
 
 func (s *Server) logout(c *gin.Context) {
-	if token, err := c.Cookie(sessionCookie); err == nil {
+	if token := s.readCookie(c, sessionCookie); token != "" {
 		if err := s.Store.DeleteSession(c.Request.Context(), token); err != nil {
 			s.fail(c, err)
 			return
 		}
 	}
-	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode})
+	s.setCookie(c, sessionCookie, "", -1)
 	c.Redirect(http.StatusSeeOther, "/login")
 }

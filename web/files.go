@@ -1,10 +1,12 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"path"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -15,8 +17,15 @@ import (
 )
 
 // maxViewBytes is the most of a file the viewer is sent: past it the viewer says the file is
-// cut short (Download has it whole).
-const maxViewBytes = 1 << 20
+// cut short (Download has it whole). maxViewRead is the most of OpenCode's answer doce reads
+// for it: the file's JSON-escaped text, with room for escapes. filesTimeout bounds how long a
+// workspace may take to list a folder or read a file: one that does not answer in time is
+// answered as unavailable instead of holding the request.
+const (
+	maxViewBytes = 1 << 20
+	maxViewRead  = 2 * maxViewBytes
+	filesTimeout = 20 * time.Second
+)
 
 // FileEntry is a file or folder of the workspace, as the files tree shows it.
 type FileEntry struct {
@@ -136,6 +145,10 @@ func (s *Server) filesClient(c *gin.Context, p *store.Project) (*opencode.Client
 // list or read with a 500 of its own, which here means "no such file"; the rest is as for
 // the conversation (a workspace that does not answer is 503 and is started).
 func (s *Server) filesFailed(c *gin.Context, p *store.Project, what string, err error) {
+	if errors.Is(err, opencode.ErrTooLarge) {
+		s.failJSON(c, &Error{Status: http.StatusUnprocessableEntity, Code: "too_large", Message: "This " + what + " is too large to show here: download the project instead."})
+		return
+	}
 	var se *opencode.StatusError
 	if errors.As(err, &se) && se.Code >= 500 || opencode.IsNotFound(err) {
 		s.failJSON(c, errNotFound(what+" in this project"))
@@ -159,7 +172,9 @@ func (s *Server) apiFiles(c *gin.Context) {
 	if !ok {
 		return
 	}
-	nodes, err := oc.Files(c.Request.Context(), dir)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), filesTimeout)
+	defer cancel()
+	nodes, err := oc.Files(ctx, dir)
 	if err != nil {
 		s.filesFailed(c, p, "folder", err)
 		return
@@ -191,12 +206,14 @@ func (s *Server) apiFileContent(c *gin.Context) {
 	if !ok {
 		return
 	}
-	fc, err := oc.FileContent(c.Request.Context(), file)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), filesTimeout)
+	defer cancel()
+	fc, err := oc.FileContent(ctx, file, maxViewRead)
 	if err != nil {
 		s.filesFailed(c, p, "file", err)
 		return
 	}
-	v := FileView{Path: file, Type: fc.Type, MimeType: fc.MimeType}
+	v := FileView{Path: file, Type: fc.Type, MimeType: fc.MimeType, Truncated: fc.Truncated}
 	if fc.Type == "text" {
 		v.Content = fc.Content
 		if len(v.Content) > maxViewBytes {

@@ -45,7 +45,7 @@ type hub struct {
 	log     *slog.Logger
 	grace   time.Duration
 	// onConnect runs (in its own goroutine) each time a subscription comes up.
-	onConnect func(context.Context, *opencode.Client)
+	onConnect func(ctx context.Context, projectID string, oc *opencode.Client)
 	mu        sync.Mutex
 	byProj    map[string]*projectHub
 }
@@ -220,7 +220,7 @@ func (ph *projectHub) subscribe(ctx context.Context, everConnected *bool) error 
 	ph.emitLocked("workspace.status", map[string]string{"state": "connected"})
 	ph.mu.Unlock()
 	if ph.h.onConnect != nil {
-		go ph.h.onConnect(ctx, c)
+		go ph.h.onConnect(ctx, ph.projectID, c)
 	}
 
 	for {

@@ -284,7 +284,7 @@ func (p *Preview) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Header.Del("Cookie")
 	var kept []string
 	for _, c := range pr.In.Cookies() {
-		if c.Name != previewCookie && c.Name != sessionCookie {
+		if c.Name != previewCookie && !strings.HasSuffix(c.Name, sessionCookie) && !strings.HasSuffix(c.Name, deviceCookie) {
 			kept = append(kept, c.Name+"="+c.Value)
 		}
 	}
@@ -366,8 +366,7 @@ func (s *Server) previewRedirect(c *gin.Context) {
 	if !ok {
 		return
 	}
-	token, _ := c.Cookie(sessionCookie)
-	sess, err := s.Store.SessionByToken(c.Request.Context(), token)
+	sess, err := s.Store.SessionByToken(c.Request.Context(), s.readCookie(c, sessionCookie))
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -51,7 +51,7 @@ type Server struct {
 	// their workers are there (a project on an unreachable one says so), their engines.
 	Hosts         *Hosts
 	Verifier      *providers.Verifier
-	Metrics       *metrics.Metrics      // when set, /metrics serves it and requests are timed
+	Metrics       *metrics.Metrics      // when set, requests are timed (DOCE_METRICS_ADDR serves them, apart)
 	Payloads      *secrets.PayloadCodec // when set, /codec serves the Temporal UI's codec protocol
 	TemporalUIURL string                // the Temporal UI, the one origin the codec endpoint answers
 	SessionTTL    time.Duration
@@ -60,7 +60,10 @@ type Server struct {
 	PoolImage string
 	// AgentAsk names the permissions the agent asks for (DOCE_AGENT_ASK): part of a project's
 	// OpenCode configuration, which a prebuilt workspace it claims must have.
-	AgentAsk      []string
+	AgentAsk []string
+	// BaseURL is doce's own address (DOCE_BASE_URL): requests naming another Host are refused.
+	// Empty only in tests of the router alone.
+	BaseURL       string
 	SecureCookies bool
 	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-For gin believes when it
 	// finds a client's address, for login throttling; none by default (DOCE_TRUSTED_PROXIES).
@@ -93,11 +96,43 @@ type Server struct {
 	setupsFlight singleflight.Group
 }
 
-const sessionCookie = "doce_session"
+// Cookie names. Over https (SecureCookies) they carry the __Host- prefix: browsers then keep
+// them to doce's exact host (Secure, Path=/, no Domain) and refuse a cookie of that name from any
+// other host, so a page on a sibling or child domain cannot plant a session or a device in doce's
+// jar. Plain http (development) cannot have the prefix, which needs Secure: there the names are
+// bare and the cookies still host-only.
+const (
+	sessionCookie = "doce_session"
+	deviceCookie  = "doce_device"
+)
+
+// cookieName is name as this server sets and reads it.
+func (s *Server) cookieName(name string) string {
+	if s.SecureCookies {
+		return "__Host-" + name
+	}
+	return name
+}
+
+// setCookie sets (maxAge > 0) or removes (maxAge < 0) one of doce's cookies: HttpOnly, SameSite
+// Lax, host-only, Secure over https.
+func (s *Server) setCookie(c *gin.Context, name, value string, maxAge int) {
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: s.cookieName(name), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// readCookie is the value of one of doce's cookies, "" when absent.
+func (s *Server) readCookie(c *gin.Context, name string) string {
+	v, _ := c.Cookie(s.cookieName(name))
+	return v
+}
 
 // Handler returns the HTTP handler: the Gin router behind cross-origin request protection,
-// which refuses state-changing requests a browser sends from another origin (CSRF), and, in
-// front of both, the preview for requests to a preview host.
+// which refuses state-changing requests a browser sends from another origin (CSRF), behind the
+// Host allow-list and the security headers, and, in front of all, the preview for requests to a
+// preview host.
 func (s *Server) Handler() (http.Handler, error) {
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
@@ -110,7 +145,11 @@ func (s *Server) Handler() (http.Handler, error) {
 			}
 			return s.Agent.Client(ctx, p)
 		}, s.Log, s.HubGrace)
-		s.hub.onConnect = func(ctx context.Context, oc *opencode.Client) { s.catalog.load(ctx, oc) }
+		s.hub.onConnect = func(ctx context.Context, projectID string, oc *opencode.Client) {
+			if p, err := s.Store.Project(ctx, projectID); err == nil {
+				s.catalog.load(ctx, p.OwnerUserID, oc)
+			}
+		}
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -128,9 +167,6 @@ func (s *Server) Handler() (http.Handler, error) {
 	r.StaticFS("/static", http.FS(static))
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
 	r.GET("/readyz", s.readyz)
-	if s.Metrics != nil {
-		r.GET("/metrics", gin.WrapH(s.Metrics.Handler()))
-	}
 
 	r.Use(s.loadUser)
 	r.GET("/setup", s.setupPage)
@@ -228,7 +264,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	// origin there; decoding changes nothing, so it is no CSRF target. Every other route keeps
 	// the same-origin rule.
 	cop.AddInsecureBypassPattern("POST /codec/")
-	h := headAsGet(cop.Handler(r))
+	h := s.securityHeaders(s.allowHosts(headAsGet(cop.Handler(r))))
 	if s.Preview != nil {
 		// Preview hosts are routed before doce's handler: none of doce's cookies, checks or
 		// pages apply there.
@@ -396,8 +432,9 @@ func isAPI(c *gin.Context) bool {
 	return len(p) >= 8 && p[:8] == "/api/v1/" || p == "/api/v1"
 }
 
-// readyz answers 200 when the database, Temporal and Vault all answer, else 503 naming which
-// do not (load balancers and compose healthchecks use it; /healthz only says the process runs).
+// readyz answers 200 when the database, Temporal and Vault all answer, else 503 (load balancers
+// and compose healthchecks use it; /healthz only says the process runs). It answers anyone, so it
+// says only ready or not: which dependency failed, and why, go to the log.
 func (s *Server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
@@ -406,14 +443,13 @@ func (s *Server) readyz(c *gin.Context) {
 		_, err := s.Setups.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
 		checks["temporal"] = err
 	}
-	status, out := http.StatusOK, gin.H{}
+	status, out := http.StatusOK, "ready"
 	for name, err := range checks {
 		if err != nil {
 			s.Log.Warn("not ready", "dependency", name, "error", err)
-			status, out[name] = http.StatusServiceUnavailable, "unreachable"
-		} else {
-			out[name] = "ok"
+			status, out = http.StatusServiceUnavailable, "unavailable"
 		}
 	}
-	c.JSON(status, out)
+	c.Header("Cache-Control", "no-store")
+	c.JSON(status, gin.H{"status": out})
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"math"
 	"net/http"
 	"net/netip"
@@ -13,13 +14,19 @@ import (
 	"github.com/doce-dev/doce/store"
 )
 
-// Login throttling: failed sign-ins are counted per username tried and per client address in the
-// database, and back off exponentially. An address gets more room than an account, since many
-// people can share one (an office behind NAT).
+// Login throttling: failed sign-ins are counted in the database per client address, and per
+// account from each source, and back off exponentially. An address gets more room than an
+// account, since many people can share one (an office behind NAT). No count is per account
+// alone: guesses from elsewhere never lock the account's owner out. A browser the owner signed in
+// from before (its device cookie) is a source of its own and skips the address's count, so even
+// guesses from the owner's own network leave that browser a way in.
 var defaultLoginBackoff = map[string]store.Backoff{
 	store.ThrottleAccount: {Free: 5, Base: time.Second, Max: 15 * time.Minute, Forget: time.Hour},
 	store.ThrottleAddress: {Free: 20, Base: time.Second, Max: 15 * time.Minute, Forget: time.Hour},
 }
+
+// deviceCookieTTL is how long a browser stays known after signing in.
+const deviceCookieTTL = 365 * 24 * time.Hour
 
 func (s *Server) loginBackoff() map[string]store.Backoff {
 	if s.LoginBackoff != nil {
@@ -43,15 +50,36 @@ func clientSubject(c *gin.Context) string {
 	return addr.String()
 }
 
-// loginKeys are the throttles a sign-in as username counts against. A username that cannot
-// exist counts only against the address.
-func loginKeys(c *gin.Context, username string) []store.ThrottleKey {
-	keys := []store.ThrottleKey{{Kind: store.ThrottleAddress, Subject: clientSubject(c)}}
-	if usernameRE.MatchString(username) {
-		keys = append(keys, store.ThrottleKey{Kind: store.ThrottleAccount, Subject: strings.ToLower(username)})
+// loginKeys are the throttles a sign-in as username (u when it exists) counts against, and
+// whether it comes from a browser u signed in from before. A username that cannot exist counts
+// only against the address.
+func (s *Server) loginKeys(c *gin.Context, username string, u *store.User) ([]store.ThrottleKey, bool) {
+	if u != nil {
+		if token := s.readCookie(c, deviceCookie); token != "" {
+			id, err := s.Store.LoginDeviceOf(c.Request.Context(), token, u.ID)
+			if err == nil {
+				return []store.ThrottleKey{{Kind: store.ThrottleAccount, Subject: accountSubject(u.Username, "device:"+id)}}, true
+			} else if !errors.Is(err, store.ErrNotFound) {
+				s.Log.Warn("unable to look up a login device", "error", err)
+			}
+		}
 	}
-	return keys
+	source := clientSubject(c)
+	keys := []store.ThrottleKey{{Kind: store.ThrottleAddress, Subject: source}}
+	if usernameRE.MatchString(username) {
+		keys = append(keys, store.ThrottleKey{Kind: store.ThrottleAccount, Subject: accountSubject(username, source)})
+	}
+	return keys, false
 }
+
+// accountSubject names the count of an account's failed sign-ins from one source (an address or
+// a known browser): "alice@203.0.113.7". Usernames hold no "@".
+func accountSubject(username, source string) string {
+	return strings.ToLower(username) + "@" + source
+}
+
+// retryAfter is a Retry-After header's value for wait.
+func retryAfter(wait time.Duration) string { return strconv.Itoa(int(math.Ceil(wait.Seconds()))) }
 
 func errThrottled(wait time.Duration) *Error {
 	secs := int(math.Ceil(wait.Seconds()))

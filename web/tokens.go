@@ -56,8 +56,15 @@ func (s *Server) loadBearer(c *gin.Context, header string) {
 		s.fail(c, err)
 		return
 	}
-	if t.Scope == store.ScopeRead && c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead {
+	safe := c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead
+	if t.Scope == store.ScopeRead && !safe {
 		s.fail(c, &Error{Status: http.StatusForbidden, Code: "token_read_only", Message: "This API token is read-only: it cannot " + c.Request.Method + ". Use a read-write token to make changes."})
+		return
+	}
+	// Creating, disabling or unlocking accounts takes a token made for it: a leaked read-write
+	// token of an administrator must not mint accounts that outlive the token.
+	if t.Scope != store.ScopeAdmin && !safe && strings.HasPrefix(c.Request.URL.Path, "/api/v1/admin/") {
+		s.fail(c, &Error{Status: http.StatusForbidden, Code: "token_not_admin", Message: "This API token cannot manage accounts. An administrator makes a token of scope \"admin\" for that."})
 		return
 	}
 	// A failure to note the use must not fail the request it was for.
@@ -106,8 +113,12 @@ func (s *Server) createToken(c *gin.Context, in TokenInput) (string, *store.APIT
 	case utf8.RuneCountInString(in.Name) > maxTokenNameLen:
 		return "", nil, errBadRequest("name", "Use a name of at most "+strconv.Itoa(maxTokenNameLen)+" characters.")
 	}
-	if in.Scope != store.ScopeRead && in.Scope != store.ScopeWrite {
-		return "", nil, errBadRequest("scope", `Choose the scope "read" (read-only) or "write" (read-write).`)
+	u := currentUser(c)
+	switch {
+	case in.Scope == store.ScopeAdmin && u.Role != store.RoleAdmin:
+		return "", nil, errBadRequest("scope", `Only administrators make tokens of scope "admin". Choose "read" or "write".`)
+	case in.Scope != store.ScopeRead && in.Scope != store.ScopeWrite && in.Scope != store.ScopeAdmin:
+		return "", nil, errBadRequest("scope", `Choose the scope "read" (read-only), "write" (read-write) or, for administrators, "admin" (read-write and account management).`)
 	}
 	if in.ExpiresInDays == 0 {
 		in.ExpiresInDays = defaultTokenDays
@@ -115,7 +126,6 @@ func (s *Server) createToken(c *gin.Context, in TokenInput) (string, *store.APIT
 	if in.ExpiresInDays < 1 || in.ExpiresInDays > maxTokenDays {
 		return "", nil, errBadRequest("expiresInDays", "A token lasts 1 to "+strconv.Itoa(maxTokenDays)+" days.")
 	}
-	u := currentUser(c)
 	live, err := s.Store.APITokens(c.Request.Context(), u.ID)
 	if err != nil {
 		return "", nil, err

@@ -88,7 +88,7 @@ func TestAPITokens(t *testing.T) {
 		{"read with read-only", "GET", "/projects", "Bearer " + ro, anon, nil, 200, ""},
 		{"scheme is case-insensitive", "GET", "/projects", "bearer " + ro, anon, nil, 200, ""},
 		// A write reaches the handler (which refuses the wrong password) with a read-write token…
-		{"write with read-write", "POST", "/account/password", "Bearer " + rw, anon, map[string]string{"currentPassword": "nope", "newPassword": "long enough password"}, 400, "invalid"},
+		{"write with read-write", "POST", "/projects", "Bearer " + rw, anon, map[string]string{"prompt": ""}, 400, "invalid"},
 		// …and stops at the door with a read-only one.
 		{"write with read-only", "POST", "/account/password", "Bearer " + ro, anon, map[string]string{"currentPassword": "nope", "newPassword": "long enough password"}, 403, "token_read_only"},
 		{"delete with read-only", "DELETE", "/account/tokens/" + created.APIToken.ID, "Bearer " + ro, anon, nil, 403, "token_read_only"},

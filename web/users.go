@@ -17,11 +17,28 @@ type PasswordInput struct {
 	New     string `json:"newPassword" form:"newPassword"`
 }
 
+// changePassword sets a new password after checking the current one, which is throttled like a
+// sign-in (a stolen session must not become a way to guess the password), and ends every other
+// session and every API token of the user: whoever held the old password is out.
 func (s *Server) changePassword(c *gin.Context, in PasswordInput) error {
+	if currentToken(c) != nil {
+		// A password change ends every API token; and a token holder must not take over the
+		// account by guessing, or knowing, its password.
+		return &Error{Status: http.StatusForbidden, Code: "token_cannot_change_password", Message: "API tokens cannot change passwords. Sign in with your password to change it."}
+	}
 	u := currentUser(c)
+	ctx := c.Request.Context()
+	keys, _ := s.loginKeys(c, u.Username, u)
+	if wait, err := s.Store.LoginLockedFor(ctx, time.Now(), keys...); err != nil {
+		return err
+	} else if wait > 0 {
+		c.Header("Retry-After", retryAfter(wait))
+		return errThrottled(wait)
+	}
 	if ok, _, err := store.CheckPassword(u.PasswordHash, in.Current); err != nil && !errors.Is(err, store.ErrPasswordReset) {
 		return err
 	} else if !ok {
+		s.loginFailed(c, keys)
 		return errBadRequest("currentPassword", "That is not your current password.")
 	}
 	if e := validateCredentials(u.Username, in.New); e != nil {
@@ -32,7 +49,12 @@ func (s *Server) changePassword(c *gin.Context, in PasswordInput) error {
 	if err != nil {
 		return err
 	}
-	return s.Store.SetPasswordHash(c.Request.Context(), u.ID, hash)
+	keep := ""
+	if sess, err := s.Store.SessionByToken(ctx, s.readCookie(c, sessionCookie)); err == nil {
+		keep = sess.ID
+	}
+	_, _, err = s.Store.ChangePassword(ctx, u.ID, hash, keep)
+	return err
 }
 
 func (s *Server) accountPage(c *gin.Context) {

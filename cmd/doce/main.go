@@ -257,18 +257,6 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return err
 		}
 		g.Go(func() error { beatHost(ctx, st, ws, cfg, log); return nil })
-		if !serve && cfg.MetricsAddr != "" {
-			// A worker alone has no web tier: serve its metrics on their own address.
-			ms := &http.Server{Addr: cfg.MetricsAddr, Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
-			g.Go(func() error {
-				if err := ms.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-					return err
-				}
-				return nil
-			})
-			g.Go(func() error { <-ctx.Done(); return ms.Close() })
-			log.Info("worker metrics listening", "addr", cfg.MetricsAddr)
-		}
 		g.Go(func() error {
 			// Ready projects without an idle watch get one, so none runs forever unnoticed.
 			n, err := newSetups(cfg, tc, st).EnsureIdleWatches(ctx)
@@ -313,7 +301,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, Hosts: hosts, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk,
 			Payloads: codec, TemporalUIURL: cfg.TemporalUIURL,
 			Verifier:   &providers.Verifier{HTTP: outboundClient(ctx, cfg, log), BaseURLs: cfg.ProviderBaseURLs},
-			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, SecureCookies: cfg.SecureCookies(), Log: log,
+			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, BaseURL: cfg.BaseURL, SecureCookies: cfg.SecureCookies(), Log: log,
 			TrustedProxies: cfg.TrustedProxies,
 			Agent: &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy),
 				Addresses: hosts.Address},
@@ -356,6 +344,23 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			defer cancel()
 			return hs.Shutdown(sctx)
 		})
+	}
+	if cfg.MetricsAddr != "" {
+		// Metrics have an address of their own, never the web port: they name routes, hosts and
+		// counts an operator's scraper may see and the internet may not.
+		ms := &http.Server{Addr: cfg.MetricsAddr, Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("unable to listen on DOCE_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		g.Go(func() error {
+			if err := ms.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error { <-ctx.Done(); return ms.Close() })
+		log.Info("metrics listening", "addr", cfg.MetricsAddr)
 	}
 	return g.Wait()
 }

@@ -1,3 +1,6 @@
+// The site's script, on every page (the Content-Security-Policy allows scripts from /static
+// only: pages hold no inline script or event handler).
+
 // Live setup progress: the server streams the progress block as server-sent events and this
 // swaps it in. Without JavaScript the page refreshes itself instead (see the layout).
 (function () {
@@ -15,6 +18,11 @@
   });
   // EventSource reconnects by itself, sending the last event id so nothing is repeated.
 })();
+
+// A field shown to be copied (a new API token) is selected whole when it takes focus.
+document.addEventListener("focusin", function (e) {
+  if (e.target.matches && e.target.matches("[data-select-on-focus]")) e.target.select();
+});
 
 // Buttons that ask before they act.
 document.addEventListener("click", function (e) {
