@@ -32,6 +32,7 @@ type Docker struct {
 	Memory    int64
 	Pids      int64    // the workspace's pids limit
 	DNS       []string // name servers for workspaces; empty: Docker's default
+	Env       []string // more environment for every workspace: the egress proxy's
 	// Ask lists the permissions the agent asks its owner for (DOCE_AGENT_ASK).
 	Ask []string
 	// Host is the Docker host this worker serves (DOCE_HOST_NAME); a step run locally for a
@@ -73,6 +74,7 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 		PidsLimit:      a.Pids,
 		OpenCodeConfig: config,
 		DNS:            a.DNS,
+		Env:            a.Env,
 	})
 	if errors.Is(err, workspace.ErrImageMissing) {
 		return workflows.ComposeUpResult{}, temporal.NewNonRetryableApplicationError(

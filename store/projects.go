@@ -42,6 +42,10 @@ type Project struct {
 	RequestID                string         `bun:"request_id,nullzero"`
 	// Host is the Docker host the workspace is on (hosts.name); empty until it is placed.
 	Host string `bun:"host"`
+	// EgressMode is what the workspace reaches (egress.Mode); empty: the operator's default.
+	// EgressAllow is the project's own allow list, comma-separated.
+	EgressMode  string `bun:"egress_mode"`
+	EgressAllow string `bun:"egress_allow"`
 }
 
 // CreateProject inserts p as pending and returns it with created=true. When p carries a
@@ -200,6 +204,14 @@ func (s *Store) RecordContainer(ctx context.Context, id, containerID, containerN
 	return s.setProject(ctx, id, "record the workspace container", func(q *bun.UpdateQuery) *bun.UpdateQuery {
 		return q.Set("container_id = ?", containerID).Set("container_name = ?", containerName).
 			Set("host_port = ?", hostPort).Set("preview_host_port = ?", previewHostPort)
+	})
+}
+
+// SetProjectEgress sets what the project's workspace reaches; the egress proxy reads it at
+// each connection.
+func (s *Store) SetProjectEgress(ctx context.Context, id, mode, allow string) error {
+	return s.setProject(ctx, id, "set the project's egress", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("egress_mode = ?", mode).Set("egress_allow = ?", allow).Where("deleted_at IS NULL")
 	})
 }
 

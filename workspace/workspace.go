@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -26,6 +27,8 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/go-connections/nat"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/doce-dev/doce/egress"
 )
 
 // Labels doce puts on everything it creates. The compose labels make `docker compose ls` and
@@ -135,6 +138,8 @@ type Spec struct {
 	OpenCodeConfig []byte
 	// DNS, when set, are the only name servers the workspace asks (an air-gapped site's own).
 	DNS []string
+	// Env is more of the workspace's environment, e.g. the egress proxy (HTTP_PROXY...).
+	Env []string
 	// Pooled marks a prebuilt workspace, started before any project claims it; ConfigSum names
 	// the configuration it starts on (a label, read back by Pooled).
 	Pooled    bool
@@ -250,18 +255,90 @@ func (m *Manager) Up(ctx context.Context, s Spec) (Workspace, error) {
 	return m.start(ctx, id, s)
 }
 
+// ErrAddressPoolFull means the Docker engine has no address range left for another network:
+// every workspace has one, so the host holds no more workspaces until some are deleted.
+var ErrAddressPoolFull = errors.New("workspace: the Docker host has no free address range for another workspace network")
+
+// ensureNetwork makes the project's network, its bridge named for the egress rules
+// (egress.BridgeName). A network made before those rules, under a name of Docker's choosing, is
+// made again and the workspace moved onto it: the rules would not see it.
 func (m *Manager) ensureNetwork(ctx context.Context, projectID string) error {
 	name := networkName(projectID)
-	if _, err := m.docker.NetworkInspect(ctx, name, network.InspectOptions{}); err == nil {
+	n, err := m.docker.NetworkInspect(ctx, name, network.InspectOptions{})
+	switch {
+	case err == nil && n.Options[bridgeNameOption] == egress.BridgeName(name):
 		return nil
-	} else if !cerrdefs.IsNotFound(err) {
+	case err == nil:
+		return m.replaceNetwork(ctx, projectID)
+	case !cerrdefs.IsNotFound(err):
 		return fmt.Errorf("workspace: unable to inspect network: %w", err)
 	}
-	_, err := m.docker.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: labels(projectID, "")})
-	if err != nil && !cerrdefs.IsConflict(err) {
-		return fmt.Errorf("workspace: unable to create network: %w", err)
+	return m.createNetwork(ctx, projectID)
+}
+
+const bridgeNameOption = "com.docker.network.bridge.name"
+
+func (m *Manager) createNetwork(ctx context.Context, projectID string) error {
+	name := networkName(projectID)
+	_, err := m.docker.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: labels(projectID, ""),
+		Options: map[string]string{bridgeNameOption: egress.BridgeName(name)}})
+	switch {
+	case err == nil, cerrdefs.IsConflict(err):
+		return nil
+	case strings.Contains(err.Error(), "address pool") || strings.Contains(err.Error(), "predefined address space"):
+		return fmt.Errorf("%w (%v)", ErrAddressPoolFull, err)
+	}
+	return fmt.Errorf("workspace: unable to create network: %w", err)
+}
+
+// replaceNetwork moves the project's container (if any) to a network made anew.
+func (m *Manager) replaceNetwork(ctx context.Context, projectID string) error {
+	name := networkName(projectID)
+	_, cerr := m.docker.ContainerInspect(ctx, containerName(projectID))
+	if cerr != nil && !cerrdefs.IsNotFound(cerr) {
+		return fmt.Errorf("workspace: unable to inspect container: %w", cerr)
+	}
+	attached := cerr == nil
+	if attached {
+		if err := m.docker.NetworkDisconnect(ctx, name, containerName(projectID), true); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("workspace: unable to leave the old network: %w", err)
+		}
+	}
+	if err := m.docker.NetworkRemove(ctx, name); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("workspace: unable to remove the old network: %w", err)
+	}
+	if err := m.createNetwork(ctx, projectID); err != nil {
+		return err
+	}
+	if attached {
+		err := m.docker.NetworkConnect(ctx, name, containerName(projectID), &network.EndpointSettings{Aliases: []string{serviceName}})
+		if err != nil {
+			return fmt.Errorf("workspace: unable to join the new network: %w", err)
+		}
 	}
 	return nil
+}
+
+// Networks lists the subnets of the workspace networks on this engine, each with the id of
+// the workspace (project) it belongs to: how the egress proxy knows who is asking.
+func (m *Manager) Networks(ctx context.Context) (map[netip.Prefix]string, error) {
+	ns, err := m.docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))})
+	if err != nil {
+		return nil, fmt.Errorf("workspace: unable to list networks: %w", err)
+	}
+	out := map[netip.Prefix]string{}
+	for _, n := range ns {
+		// A network the egress rules do not see is no workspace's way out.
+		if n.Options[bridgeNameOption] != egress.BridgeName(n.Name) {
+			continue
+		}
+		for _, c := range n.IPAM.Config {
+			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
+				out[p.Masked()] = n.Labels[LabelProject]
+			}
+		}
+	}
+	return out, nil
 }
 
 func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
@@ -279,7 +356,7 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 		// OpenCode keeps to the model catalog it was built with (the image pins its version)
 		// rather than fetching models.dev at each instance load: a site without the internet
 		// would otherwise wait out the fetch's timeout before a session opens.
-		Env:          []string{"OPENCODE_SERVER_PASSWORD=" + s.Password, "PORT=" + strconv.Itoa(AppPort), "OPENCODE_DISABLE_MODELS_FETCH=true"},
+		Env:          append([]string{"OPENCODE_SERVER_PASSWORD=" + s.Password, "PORT=" + strconv.Itoa(AppPort), "OPENCODE_DISABLE_MODELS_FETCH=true"}, s.Env...),
 		ExposedPorts: nat.PortSet{openCodePort: {}, previewPort: {}},
 		Labels:       containerLabels(s),
 		WorkingDir:   workspaceDir,
@@ -503,6 +580,9 @@ func (m *Manager) Inspect(ctx context.Context, projectID string) (Container, err
 // Start starts the project's existing OpenCode container if it is stopped. Docker may publish
 // it on another port than before; the result says which.
 func (m *Manager) Start(ctx context.Context, projectID string) (Workspace, error) {
+	if err := m.ensureNetwork(ctx, projectID); err != nil {
+		return Workspace{}, err
+	}
 	return m.start(ctx, containerName(projectID), Spec{ProjectID: projectID})
 }
 

@@ -108,8 +108,9 @@ func registerHost(ctx context.Context, cfg *config.Config, st *store.Store, log 
 }
 
 // beatHost records the host's heartbeat every DOCE_HOST_HEARTBEAT while its Docker engine
-// answers, until ctx ends; then it records the host stopped, so nothing more is placed on it.
-func beatHost(ctx context.Context, st *store.Store, ws *workspace.Manager, cfg *config.Config, log *slog.Logger) {
+// answers, and checks the workspace firewall, until ctx ends; then it records the host stopped,
+// so nothing more is placed on it.
+func beatHost(ctx context.Context, st *store.Store, ws *workspace.Manager, eg *workspaceEgress, cfg *config.Config, log *slog.Logger) {
 	t := time.NewTicker(cfg.HostHeartbeat)
 	defer t.Stop()
 	for {
@@ -122,6 +123,9 @@ func beatHost(ctx context.Context, st *store.Store, ws *workspace.Manager, cfg *
 			}
 			return
 		case <-t.C:
+		}
+		if err := eg.check(); err != nil {
+			log.Error("unable to put the workspace firewall back", "error", err)
 		}
 		bctx, cancel := context.WithTimeout(ctx, max(cfg.HostHeartbeat, 5*time.Second))
 		err := ws.Ping(bctx)
