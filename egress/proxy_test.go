@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -16,12 +17,20 @@ import (
 )
 
 func TestProxy(t *testing.T) {
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "target") }))
+	// The target is on 127.0.0.2, the one private address the operator allowed here.
+	target := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "target") }))
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.2 here: %v", err)
+	}
+	target.Listener.Close()
+	target.Listener = ln
+	target.Start()
 	defer target.Close()
 	targetAddr := netip.MustParseAddrPort(strings.TrimPrefix(target.URL, "http://"))
 	rule := Rule{Mode: Open}
 	workspaces := map[netip.Prefix]string{netip.MustParsePrefix("127.0.0.0/8"): "p1"}
-	private, _ := outbound.Parse("127.0.0.1") // the target lives on loopback here
+	private, _ := outbound.Parse("127.0.0.2")
 	p := &Proxy{
 		Networks: func(context.Context) (map[netip.Prefix]string, error) { return workspaces, nil },
 		Rule: func(_ context.Context, id string) (Rule, bool, error) {
@@ -62,8 +71,8 @@ func TestProxy(t *testing.T) {
 	if code := tunnel(targetAddr.String()); code != http.StatusOK {
 		t.Errorf("open, CONNECT to the allowed private address: %d", code)
 	}
-	// A name that leads to a private address the operator did not allow: refused after the
-	// proxy's own lookup, whatever the name.
+	// A name that leads to a private address the operator did not allow (localhost is
+	// 127.0.0.1): refused after the proxy's own lookup, whatever the name.
 	if code, body := get(fmt.Sprintf("http://localhost:%d/", targetAddr.Port())); code != http.StatusForbidden {
 		t.Errorf("open, a name for loopback: %d %q, want 403", code, body)
 	}
@@ -74,7 +83,7 @@ func TestProxy(t *testing.T) {
 	if code, _ := get(target.URL); code != http.StatusForbidden {
 		t.Errorf("allow-list, an address not listed: %d, want 403", code)
 	}
-	rule.Allow = append(rule.Allow, "127.0.0.1")
+	rule.Allow = append(rule.Allow, "127.0.0.2")
 	if code, _ := get(target.URL); code != http.StatusOK {
 		t.Errorf("allow-list, the listed address: %d, want 200", code)
 	}
