@@ -176,3 +176,88 @@ func containerIP(t *testing.T, projectID string) string {
 	t.Fatalf("workspace %s has no address", projectID)
 	return ""
 }
+
+// otherMachine is a network namespace joined to this host by a veth pair: a machine on the
+// host's network that is not doce. hostIP is this host's address on that link.
+func otherMachine(t *testing.T) (run func(args ...string) ([]byte, error), hostIP string) {
+	t.Helper()
+	n := time.Now().UnixNano()
+	ns, vh, vn := fmt.Sprintf("doce-e2e-%d", n), fmt.Sprintf("dvh%d", n%1e9), fmt.Sprintf("dvn%d", n%1e9)
+	subnet := n % 250
+	hostIP, peerIP := fmt.Sprintf("10.199.%d.1", subnet), fmt.Sprintf("10.199.%d.2", subnet)
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "delete", vh).Run()
+		exec.Command("ip", "netns", "delete", ns).Run()
+	})
+	for _, args := range [][]string{
+		{"netns", "add", ns},
+		{"link", "add", vh, "type", "veth", "peer", "name", vn},
+		{"link", "set", vn, "netns", ns},
+		{"addr", "add", hostIP + "/30", "dev", vh},
+		{"link", "set", vh, "up"},
+		{"netns", "exec", ns, "ip", "addr", "add", peerIP + "/30", "dev", vn},
+		{"netns", "exec", ns, "ip", "link", "set", vn, "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Skipf("cannot make a network namespace here (ip %s): %v %s", strings.Join(args, " "), err, out)
+		}
+	}
+	return func(args ...string) ([]byte, error) {
+		return exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
+	}, hostIP
+}
+
+// TestPublishedPortsOnlyForDoce publishes workspaces on an address another machine reaches
+// (DOCE_WORKSPACE_HOST), as a multi-host install does: doce sets the project up and talks to
+// its OpenCode there, while that machine, and another workspace, are refused on both published
+// ports (OpenCode's and the preview's) at once.
+func TestPublishedPortsOnlyForDoce(t *testing.T) {
+	stack := requireStack(t)
+	onOther, hostIP := otherMachine(t)
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-published-%d", time.Now().UnixNano()), "DOCE_WORKSPACE_HOST="+hostIP)
+	hc := admin(t, doce, "sk-e2e-published")
+	a := createProject(t, hc, doce, "published")
+	b := createProject(t, hc, doce, "a neighbour")
+	waitStatus(t, hc, doce, a.ID, "ready", 4*time.Minute)
+	waitStatus(t, hc, doce, b.ID, "ready", 4*time.Minute)
+	if status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+a.ID+"/sessions", nil); status != http.StatusOK {
+		t.Fatalf("doce reaching the workspace's OpenCode: %d %s", status, body)
+	}
+	st := openStoreAt(t, doce)
+	defer st.Close()
+	p, err := st.Project(context.Background(), a.ID)
+	if err != nil || p.HostPort == 0 || p.PreviewHostPort == 0 {
+		t.Fatalf("published ports: %+v %v", p, err)
+	}
+	// An app on the preview port, so that a refusal there is the firewall's, not an empty port's.
+	if out, err := exec.Command("docker", "exec", "-d", "-u", "1000:1000", "-w", "/tmp", "doce-"+a.ID+"-opencode",
+		"python3", "-m", "http.server", "3000", "--bind", "0.0.0.0").CombinedOutput(); err != nil {
+		t.Fatalf("start an app: %v %s", err, out)
+	}
+	// This host (where doce runs) reaches both: OpenCode asks for its password, the app answers.
+	for port, want := range map[int]int{p.HostPort: http.StatusUnauthorized, p.PreviewHostPort: http.StatusOK} {
+		waitFor(t, "the published port from doce's host", 30*time.Second, func() (bool, error) {
+			resp, err := http.Get(fmt.Sprintf("http://%s:%d/", hostIP, port))
+			if err != nil {
+				return false, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode == want, fmt.Errorf("status %d, want %d", resp.StatusCode, want)
+		})
+	}
+	for _, port := range []int{p.HostPort, p.PreviewHostPort} {
+		url := fmt.Sprintf("http://%s:%d/", hostIP, port)
+		start := time.Now()
+		out, err := onOther("curl", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", url)
+		took := time.Since(start)
+		t.Logf("another machine to %s: %v %s in %s", url, err, out, took)
+		if err == nil || !strings.Contains(string(out), "refused") || took >= 2*time.Second {
+			t.Errorf("another machine reached %s, or was not refused at once (%s): %v %s", url, took, err, out)
+		}
+		r := probe(t, b.ID, "--noproxy", "*", "-o", "/dev/null", url)
+		t.Logf("another workspace to %s: curl exit %d in %s", url, r.rc, r.took)
+		if r.rc != 7 || r.took >= 2*time.Second {
+			t.Errorf("another workspace reached %s, or was not refused at once: %+v", url, r)
+		}
+	}
+}
