@@ -47,6 +47,8 @@ func TestHostileInputOnTheRealStack(t *testing.T) {
 		{"POST", "/api/v1/ops/setups/retry", "", "projectIds"}, {"POST", "/ops/cancel", "projectId", ""},
 		{"POST", "/api/v1/admin/lockouts/clear", "", "subject"}, {"POST", "/account", "currentPassword", ""},
 		{"GET", "/ops?failed={v}", "", ""}, {"GET", "/projects/" + own.ID + "?x={v}", "", ""}, {"HEAD", "/projects/{v}", "", ""},
+		{"GET", "/api/v1/projects/{v}/egress", "", ""}, {"PUT", "/api/v1/projects/{v}/egress", "", "mode"},
+		{"PUT", "/api/v1/projects/" + own.ID + "/egress", "", "mode"}, {"PUT", "/api/v1/projects/" + own.ID + "/egress", "", "allow"},
 	}
 	counts := map[int]int{}
 	var fives []string
@@ -67,7 +69,7 @@ func TestHostileInputOnTheRealStack(t *testing.T) {
 			body, ct = strings.NewReader(f.Encode()), "application/x-www-form-urlencoded"
 		case r.json != "":
 			var field any = v
-			if r.json == "projectIds" {
+			if r.json == "projectIds" || r.json == "allow" {
 				field = []string{v}
 			}
 			in := map[string]any{r.json: field}
@@ -109,6 +111,19 @@ func TestHostileInputOnTheRealStack(t *testing.T) {
 			if r.path == "/login" || strings.HasPrefix(r.path, "/api/v1/projects/") {
 				send(anonymous, r, v)
 			}
+		}
+	}
+	// An allow list past its bound, and one of a single host of 100 kB.
+	for _, allow := range [][]string{make([]string, 101), {strings.Repeat("a.", 50<<10) + "org"}} {
+		for i := range allow {
+			if allow[i] == "" {
+				allow[i] = fmt.Sprintf("h%d.example", i)
+			}
+		}
+		status, body := apiCall(t, hc, doce.URL, "PUT", "/api/v1/projects/"+own.ID+"/egress", map[string]any{"mode": "allow-list", "allow": allow})
+		counts[status]++
+		if status != http.StatusBadRequest {
+			t.Errorf("an allow list of %d hosts (%d bytes): %d %.200s, want 400", len(allow), len(allow[0]), status, body)
 		}
 	}
 	// A 9.6 MB signed-out login and a 12 MB form: refused before they are parsed.
