@@ -132,6 +132,13 @@ type Config struct {
 	// WorkspaceClients (DOCE_WORKSPACE_CLIENTS) are the other machines (doce's web tier on a
 	// multi-host install) that may reach published workspace ports; the host itself always may.
 	WorkspaceClients []netip.Prefix
+	// Quotas, per user (0: no limit): projects (DOCE_QUOTA_PROJECTS), workspaces running at once
+	// (DOCE_QUOTA_RUNNING) and projects created in an hour (DOCE_QUOTA_CREATE_PER_HOUR); and
+	// the CPUs each workspace may use (DOCE_WORKSPACE_CPUS, e.g. 1.5).
+	QuotaProjects      int
+	QuotaRunning       int
+	QuotaCreatePerHour int
+	WorkspaceNanoCPUs  int64
 	// WorkspaceFirewall (DOCE_WORKSPACE_FIREWALL): iptables (the worker keeps the rules) or
 	// none (the operator keeps equivalent ones; see docs/egress.md).
 	WorkspaceFirewall string
@@ -339,6 +346,7 @@ func load(getenv func(string) string) (*Config, error) {
 		c.TrustedProxies = append(c.TrustedProxies, p)
 	}
 	loadEgress(c, get, &errs)
+	loadQuotas(c, get, &errs)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -382,6 +390,30 @@ func loadEgress(c *Config, get func(string, string) string, errs *[]error) {
 	if c.WorkspaceFirewall != "iptables" && c.WorkspaceFirewall != "none" {
 		*errs = append(*errs, fmt.Errorf("DOCE_WORKSPACE_FIREWALL=%q is not iptables or none", c.WorkspaceFirewall))
 	}
+}
+
+func loadQuotas(c *Config, get func(string, string) string, errs *[]error) {
+	for _, q := range []struct {
+		key, def string
+		to       *int
+	}{
+		{"DOCE_QUOTA_PROJECTS", "50", &c.QuotaProjects},
+		{"DOCE_QUOTA_RUNNING", "5", &c.QuotaRunning},
+		{"DOCE_QUOTA_CREATE_PER_HOUR", "20", &c.QuotaCreatePerHour},
+	} {
+		v := get(q.key, q.def)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1000000 {
+			*errs = append(*errs, fmt.Errorf("%s=%q is not a number (0: no limit)", q.key, v))
+		}
+		*q.to = n
+	}
+	v := get("DOCE_WORKSPACE_CPUS", "2")
+	cpus, err := strconv.ParseFloat(v, 64)
+	if err != nil || cpus < 0 || cpus > 1024 || cpus > 0 && cpus < 0.1 {
+		*errs = append(*errs, fmt.Errorf("DOCE_WORKSPACE_CPUS=%q is not a number of CPUs of at least 0.1 (0: no limit)", v))
+	}
+	c.WorkspaceNanoCPUs = int64(cpus * 1e9)
 }
 
 // hostName is what DOCE_HOST_NAME may be: a DNS label, safe in a task queue's name.

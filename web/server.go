@@ -76,6 +76,8 @@ type Server struct {
 	Preview *Preview
 	// Egress is the operator's egress policy, for projects that choose none.
 	Egress EgressDefaults
+	// Quotas bound each user's projects and running workspaces.
+	Quotas Quotas
 
 	pages   map[string]*template.Template
 	router  *gin.Engine

@@ -23,6 +23,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/docker/go-connections/nat"
@@ -133,6 +134,7 @@ type Spec struct {
 	Image       string
 	Password    string // OPENCODE_SERVER_PASSWORD
 	MemoryBytes int64
+	NanoCPUs    int64 // CPU time, in billionths of a CPU; 0: no limit
 	PidsLimit   int64 // processes and threads; bounds a fork bomb
 	// OpenCodeConfig is written to /workspace/opencode.json before the container starts.
 	OpenCodeConfig []byte
@@ -380,7 +382,7 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 		},
 		// exec: build tools (node-gyp, pip) run what they unpack in /tmp.
 		Tmpfs:         map[string]string{"/tmp": "rw,exec,nosuid,nodev,mode=1777,size=" + tmpSize},
-		Resources:     container.Resources{Memory: s.MemoryBytes, PidsLimit: &pids, CPUShares: cpuShares(s)},
+		Resources:     container.Resources{Memory: s.MemoryBytes, NanoCPUs: s.NanoCPUs, PidsLimit: &pids, CPUShares: cpuShares(s)},
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
 		// Lets a workspace reach an LLM served on the Docker host (self-hosted models).
 		ExtraHosts: []string{"host.docker.internal:host-gateway"},
@@ -677,4 +679,54 @@ func (m *Manager) HostGateway(ctx context.Context) (netip.Addr, error) {
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("workspace: bridge %s has no IPv4 address", name)
+}
+
+// dockerDefaultPools are the address pools of an engine started without
+// --default-address-pool: 172.17–31.0.0/16 and 192.168.0.0/16 in /20s, 31 networks.
+func dockerDefaultPools() []system.NetworkAddressPool {
+	pools := []system.NetworkAddressPool{{Base: "192.168.0.0/16", Size: 20}}
+	for i := 17; i <= 31; i++ {
+		pools = append(pools, system.NetworkAddressPool{Base: fmt.Sprintf("172.%d.0.0/16", i), Size: 16})
+	}
+	return pools
+}
+
+// NetworkRoom is how many workspace networks the engine's address pools hold: their networks
+// less those other networks (the default bridge, other software's) take. Each workspace has
+// a network, so it bounds the workspaces the host holds; past it Docker refuses a network.
+func (m *Manager) NetworkRoom(ctx context.Context) (int, error) {
+	info, err := m.docker.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("workspace: unable to read the engine's address pools: %w", err)
+	}
+	pools := info.DefaultAddressPools
+	if len(pools) == 0 {
+		pools = dockerDefaultPools()
+	}
+	var bases []netip.Prefix
+	room := 0
+	for _, p := range pools {
+		base, err := netip.ParsePrefix(p.Base)
+		if err != nil || p.Size < base.Bits() || p.Size > 32 || !base.Addr().Is4() {
+			continue
+		}
+		bases = append(bases, base)
+		room += 1 << min(p.Size-base.Bits(), 24)
+	}
+	ns, err := m.docker.NetworkList(ctx, network.ListOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("workspace: unable to list networks: %w", err)
+	}
+	for _, n := range ns {
+		if n.Labels[LabelManaged] == "true" {
+			continue
+		}
+		for _, c := range n.IPAM.Config {
+			if sub, err := netip.ParsePrefix(c.Subnet); err == nil && slices.ContainsFunc(bases, func(b netip.Prefix) bool { return b.Overlaps(sub) }) {
+				room--
+				break
+			}
+		}
+	}
+	return max(room, 0), nil
 }
