@@ -73,6 +73,18 @@ func TestQuotas(t *testing.T) {
 		waitStatus(t, hc, doce, id, want, 3*time.Minute)
 	}
 
+	// gone waits until the deleted project is gone, with its network: its address range is free.
+	gone := func(id string) {
+		t.Helper()
+		waitFor(t, "project deleted", 3*time.Minute, func() (bool, error) {
+			status, _ := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+id, nil)
+			return status == http.StatusNotFound, fmt.Errorf("GET project: %d", status)
+		})
+		if cs, vs, ns := leftovers(t, docker, id); cs+vs+ns != 0 {
+			t.Errorf("deleted project %s left %d containers, %d volumes, %d networks", id, cs, vs, ns)
+		}
+	}
+
 	a := createProject(t, hc, doce, "first")
 	waitStatus(t, hc, doce, a.ID, "ready", 4*time.Minute)
 	ci, err := docker.ContainerInspect(context.Background(), "doce-"+a.ID+"-opencode")
@@ -91,7 +103,7 @@ func TestQuotas(t *testing.T) {
 	if status, body := apiCall(t, hc, doce.URL, "DELETE", "/api/v1/projects/"+a.ID, nil); status != http.StatusAccepted {
 		t.Fatalf("delete: %d %s", status, body)
 	}
-	waitStatus(t, hc, doce, a.ID, "deleted", 3*time.Minute)
+	gone(a.ID)
 	action(b.ID, "stop", "stopped")
 	c := createProject(t, hc, doce, "third in the hour")
 	waitStatus(t, hc, doce, c.ID, "ready", 4*time.Minute)
@@ -99,7 +111,7 @@ func TestQuotas(t *testing.T) {
 	if status, body := apiCall(t, hc, doce.URL, "DELETE", "/api/v1/projects/"+c.ID, nil); status != http.StatusAccepted {
 		t.Fatalf("delete: %d %s", status, body)
 	}
-	waitStatus(t, hc, doce, c.ID, "deleted", 3*time.Minute)
+	gone(c.ID)
 	before := snapshot()
 	req, _ := http.NewRequest("POST", doce.URL+"/api/v1/projects", strings.NewReader(`{"prompt":"a fourth in the hour","modelId":"mock-model"}`))
 	req.Header.Set("Content-Type", "application/json")
