@@ -33,8 +33,9 @@ type Proxy struct {
 	// (DOCE_WORKSPACE_PRIVATE_HOSTS), after its own DNS lookup.
 	Dial *outbound.Policy
 	// Served are the endpoints workspaces reach directly; the proxy takes them too, for clients
-	// that ignore NO_PROXY.
-	Served []netip.AddrPort
+	// that ignore NO_PROXY. Gateway is the address host.docker.internal stands for.
+	Served  []netip.AddrPort
+	Gateway netip.Addr
 	Log    *slog.Logger
 
 	mu     sync.Mutex
@@ -121,7 +122,11 @@ func (p *Proxy) dial(ctx context.Context, from, host, port string) (net.Conn, in
 		return nil, http.StatusForbidden, "not a workspace"
 	}
 	d := net.Dialer{}
-	if a, err := netip.ParseAddr(host); err == nil {
+	a, err := netip.ParseAddr(host)
+	if strings.EqualFold(host, HostDockerInternal) {
+		a, err = p.Gateway, nil
+	}
+	if err == nil {
 		n, _ := strconv.Atoi(port)
 		for _, s := range p.Served {
 			if s == netip.AddrPortFrom(a.Unmap(), uint16(n)) {

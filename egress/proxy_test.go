@@ -99,6 +99,10 @@ func TestProxy(t *testing.T) {
 	if code, _ := get(target.URL); code != http.StatusOK {
 		t.Errorf("off, a served endpoint: %d, want 200", code)
 	}
+	p.Gateway = targetAddr.Addr()
+	if code, _ := get(fmt.Sprintf("http://host.docker.internal:%d/", targetAddr.Port())); code != http.StatusOK {
+		t.Errorf("off, a served endpoint by the name host.docker.internal: %d, want 200", code)
+	}
 	p.Served = nil
 	// An address that is no workspace's (a container on another network, the host): nothing.
 	rule = Rule{Mode: Open}

@@ -54,6 +54,7 @@ func newWorkspaceEgress(ctx context.Context, cfg *config.Config, st *store.Store
 		Rule:     projectRule(cfg, st),
 		Dial:     cfg.WorkspacePrivate,
 		Served:   served,
+		Gateway:  gateway,
 		Log:      log.With("component", "egress-proxy"),
 	}}
 	url := "http://" + egress.HostDockerInternal + ":" + strconv.Itoa(cfg.EgressProxyPort)
