@@ -9,6 +9,9 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/doce-dev/doce/config"
 	"github.com/doce-dev/doce/egress"
@@ -45,7 +48,16 @@ func newWorkspaceEgress(ctx context.Context, cfg *config.Config, st *store.Store
 		served = append(served, ap)
 		noProxy = append(noProxy, e.Host)
 	}
-	ln, err := net.Listen("tcp", proxyAt.String())
+	// Workers scaled on one host (compose --scale) share the port: any of them serves any
+	// workspace of the engine they share.
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1) }); err != nil {
+			return err
+		}
+		return serr
+	}}
+	ln, err := lc.Listen(ctx, "tcp", proxyAt.String())
 	if err != nil {
 		return nil, fmt.Errorf("egress: the proxy cannot listen on %s (DOCE_EGRESS_PROXY_PORT): %w", proxyAt, err)
 	}
