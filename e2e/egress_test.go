@@ -36,17 +36,19 @@ type probeResult struct {
 	out        string
 }
 
-var probeLine = regexp.MustCompile(`rc=(\d+) ms=(\d+) code=(\d+)`)
+var probeLine = regexp.MustCompile(`rc=(\d+) ms=(\d+) code=(\d+) connect=(\d+)`)
 
 // probe runs curl with args in the project's workspace, as the agent's user, and times it there.
+// The status is the answer's, or the proxy's answer to a CONNECT that got no further.
 func probe(t *testing.T, projectID string, args ...string) probeResult {
 	t.Helper()
 	quoted := make([]string, len(args))
 	for i, a := range args {
 		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
-	script := `s=$(date +%s%N); body=$(curl -sS -m 5 -w '\n%{http_code}' ` + strings.Join(quoted, " ") + ` 2>&1); rc=$?; ` +
-		`e=$(date +%s%N); code=$(printf '%s' "$body" | tail -n 1); echo "rc=$rc ms=$(( (e-s)/1000000 )) code=$code"; printf '%s' "$body" | head -c 400`
+	script := `s=$(date +%s%N); codes=$(curl -sS -m 5 -o /tmp/probe.out -w '%{http_code} %{http_connect}' ` + strings.Join(quoted, " ") +
+		` 2>/tmp/probe.err); rc=$?; e=$(date +%s%N); set -- $codes; ` +
+		`echo "rc=$rc ms=$(( (e-s)/1000000 )) code=${1:-0} connect=${2:-0}"; cat /tmp/probe.out /tmp/probe.err 2>/dev/null | head -c 400; rm -f /tmp/probe.out /tmp/probe.err`
 	out, err := exec.Command("docker", "exec", "-u", "1000:1000", "doce-"+projectID+"-opencode", "bash", "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("docker exec: %v\n%s", err, out)
@@ -60,6 +62,9 @@ func probe(t *testing.T, projectID string, args ...string) probeResult {
 	ms, _ := strconv.Atoi(m[2])
 	r.took = time.Duration(ms) * time.Millisecond
 	r.status, _ = strconv.Atoi(m[3])
+	if r.status == 0 {
+		r.status, _ = strconv.Atoi(m[4])
+	}
 	return r
 }
 
@@ -128,8 +133,8 @@ func TestWorkspaceEgress(t *testing.T) {
 		blocked("through the proxy to "+what, "--noproxy", "", url)
 	}
 	llmURL := "http://host.docker.internal:" + llm.port() + "/v1/chat/completions"
-	reached("the mock LLM doce serves", "", "--noproxy", "*", "-o", "/dev/null", llmURL)
-	reached("the mock LLM, by a client that ignores NO_PROXY", "", "--noproxy", "", "-o", "/dev/null", "http://"+gw+":"+llm.port()+"/v1/chat/completions")
+	reached("the mock LLM doce serves", "", "--noproxy", "*", llmURL)
+	reached("the mock LLM, by a client that ignores NO_PROXY", "", "--noproxy", "", "http://"+gw+":"+llm.port()+"/v1/chat/completions")
 
 	allowedURL := "http://" + gw + ":" + allowed + "/"
 	setEgress := func(mode string, allow ...string) {
@@ -153,7 +158,7 @@ func TestWorkspaceEgress(t *testing.T) {
 	setEgress("off")
 	blocked("off: the listed destination", allowedURL)
 	blocked("off: the listed destination, tunnelled (CONNECT)", "-p", allowedURL)
-	reached("off: the mock LLM doce serves", "", "--noproxy", "*", "-o", "/dev/null", llmURL)
+	reached("off: the mock LLM doce serves", "", "--noproxy", "*", llmURL)
 
 	// Another user's project is not theirs to open up.
 	if status, _ := apiCall(t, newClient(t), doce.URL, "PUT", "/api/v1/projects/"+a.ID+"/egress", map[string]any{"mode": "open"}); status/100 != 4 {
@@ -254,7 +259,7 @@ func TestPublishedPortsOnlyForDoce(t *testing.T) {
 		if err == nil || !strings.Contains(string(out), "refused") || took >= 2*time.Second {
 			t.Errorf("another machine reached %s, or was not refused at once (%s): %v %s", url, took, err, out)
 		}
-		r := probe(t, b.ID, "--noproxy", "*", "-o", "/dev/null", url)
+		r := probe(t, b.ID, "--noproxy", "*", url)
 		t.Logf("another workspace to %s: curl exit %d in %s", url, r.rc, r.took)
 		if r.rc != 7 || r.took >= 2*time.Second {
 			t.Errorf("another workspace reached %s, or was not refused at once: %+v", url, r)
