@@ -90,6 +90,21 @@ func TestWorkspaceEgress(t *testing.T) {
 	waitStatus(t, hc, doce, b.ID, "ready", 4*time.Minute)
 	bIP := containerIP(t, b.ID)
 
+	allowedURL := "http://" + gw + ":" + allowed + "/"
+	setEgress := func(mode string, allow ...string) {
+		t.Helper()
+		if allow == nil {
+			allow = []string{}
+		}
+		status, body := apiCall(t, hc, doce.URL, "PUT", "/api/v1/projects/"+a.ID+"/egress", map[string]any{"mode": mode, "allow": allow})
+		if status != http.StatusOK || !strings.Contains(string(body), `"effective":"`+mode+`"`) {
+			t.Fatalf("set egress %s: %d %s", mode, status, body)
+		}
+	}
+	// The tests' default is off (the proxy would resolve names on this machine's resolver);
+	// this project is opened, and every probe below names an address or localhost.
+	setEgress("open")
+
 	blocked := func(what string, args ...string) {
 		t.Helper()
 		r := probe(t, a.ID, args...)
@@ -136,17 +151,6 @@ func TestWorkspaceEgress(t *testing.T) {
 	reached("the mock LLM doce serves", "", "--noproxy", "*", llmURL)
 	reached("the mock LLM, by a client that ignores NO_PROXY", "", "--noproxy", "", "http://"+gw+":"+llm.port()+"/v1/chat/completions")
 
-	allowedURL := "http://" + gw + ":" + allowed + "/"
-	setEgress := func(mode string, allow ...string) {
-		t.Helper()
-		if allow == nil {
-			allow = []string{}
-		}
-		status, body := apiCall(t, hc, doce.URL, "PUT", "/api/v1/projects/"+a.ID+"/egress", map[string]any{"mode": mode, "allow": allow})
-		if status != http.StatusOK || !strings.Contains(string(body), `"effective":"`+mode+`"`) {
-			t.Fatalf("set egress %s: %d %s", mode, status, body)
-		}
-	}
 	reached("open: the destination, through the proxy", "the allowed destination", allowedURL)
 
 	setEgress("allow-list", gw)

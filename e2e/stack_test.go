@@ -179,8 +179,10 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		"DOCE_ALLOWED_PRIVATE_HOSTS=127.0.0.1,"+hostGatewayIP(t),
 		// No prebuilt workspaces unless a test asks: each would be one more OpenCode starting.
 		"DOCE_WORKSPACE_POOL=0",
-		// Workspaces reach the stand-ins started so far, and an egress proxy of this doce's own.
+		// Workspaces reach the stand-ins started so far, and an egress proxy of this doce's own,
+		// which lets nothing out unless a test opens a project: it would resolve names here.
 		served.env(),
+		"DOCE_WORKSPACE_EGRESS=off",
 		"DOCE_EGRESS_PROXY_PORT="+freePort(t),
 	)
 	p.Env = append(p.Env, extraEnv...)
