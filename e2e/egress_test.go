@@ -38,7 +38,7 @@ type probeResult struct {
 
 var probeLine = regexp.MustCompile(`rc=(\d+) ms=(\d+) code=(\d+) connect=(\d+)`)
 
-// probe runs curl with args in the project's workspace, as the agent's user, and times it there.
+// probe runs curl with args in the project's workspace, as the agent's user.
 // The status is the answer's, or the proxy's answer to a CONNECT that got no further.
 func probe(t *testing.T, projectID string, args ...string) probeResult {
 	t.Helper()
@@ -46,9 +46,10 @@ func probe(t *testing.T, projectID string, args ...string) probeResult {
 	for i, a := range args {
 		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
-	script := `s=$(date +%s%N); codes=$(curl -sS -m 5 -o /tmp/probe.out -w '%{http_code} %{http_connect}' ` + strings.Join(quoted, " ") +
-		` 2>/tmp/probe.err); rc=$?; e=$(date +%s%N); set -- $codes; ` +
-		`echo "rc=$rc ms=$(( (e-s)/1000000 )) code=${1:-0} connect=${2:-0}"; cat /tmp/probe.out /tmp/probe.err 2>/dev/null | head -c 400; rm -f /tmp/probe.out /tmp/probe.err`
+	// curl times the request itself: on this shared machine starting curl can take a second.
+	script := `codes=$(curl -sS -m 5 -o /tmp/probe.out -w '%{http_code} %{http_connect} %{time_total}' ` + strings.Join(quoted, " ") +
+		` 2>/tmp/probe.err); rc=$?; set -- $codes; ` +
+		`echo "rc=$rc ms=$(awk "BEGIN{printf \"%d\", ${3:-0}*1000}") code=${1:-0} connect=${2:-0}"; cat /tmp/probe.out /tmp/probe.err 2>/dev/null | head -c 400; rm -f /tmp/probe.out /tmp/probe.err`
 	out, err := exec.Command("docker", "exec", "-u", "1000:1000", "doce-"+projectID+"-opencode", "bash", "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("docker exec: %v\n%s", err, out)
