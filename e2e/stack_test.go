@@ -183,6 +183,8 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		// which lets nothing out unless a test opens a project: it would resolve names here.
 		served.env(),
 		"DOCE_WORKSPACE_EGRESS=off",
+		// Tests make many projects as one user; TestQuotas sets its own quotas.
+		"DOCE_QUOTA_PROJECTS=0", "DOCE_QUOTA_RUNNING=0", "DOCE_QUOTA_CREATE_PER_HOUR=0",
 		"DOCE_EGRESS_PROXY_PORT="+freePort(t),
 	)
 	p.Env = append(p.Env, extraEnv...)
