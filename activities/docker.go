@@ -30,8 +30,10 @@ type Docker struct {
 	Workspace Containers
 	Image     string
 	Memory    int64
+	NanoCPUs  int64    // the workspace's CPU limit; 0: none
 	Pids      int64    // the workspace's pids limit
 	DNS       []string // name servers for workspaces; empty: Docker's default
+	Env       []string // more environment for every workspace: the egress proxy's
 	// Ask lists the permissions the agent asks its owner for (DOCE_AGENT_ASK).
 	Ask []string
 	// Host is the Docker host this worker serves (DOCE_HOST_NAME); a step run locally for a
@@ -70,14 +72,20 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 		Image:          a.Image,
 		Password:       password,
 		MemoryBytes:    a.Memory,
+		NanoCPUs:       a.NanoCPUs,
 		PidsLimit:      a.Pids,
 		OpenCodeConfig: config,
 		DNS:            a.DNS,
+		Env:            a.Env,
 	})
 	if errors.Is(err, workspace.ErrImageMissing) {
 		return workflows.ComposeUpResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("The workspace image %s is not on the Docker host. An operator must build it (scripts/workspace-image.sh).", a.Image),
 			workflows.ErrTypeImageMissing, nil)
+	} else if errors.Is(err, workspace.ErrAddressPoolFull) {
+		return workflows.ComposeUpResult{}, temporal.NewApplicationError(
+			"The Docker host has no address range left for another workspace network. An administrator can widen its address pools (dockerd --default-address-pool) or delete projects, then retry.",
+			workflows.ErrTypeNoHost)
 	} else if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}

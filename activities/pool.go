@@ -246,7 +246,7 @@ func (a *Pool) create(ctx context.Context, in workflows.PoolCreateInput) error {
 		return err
 	}
 	ws, err := d.Workspace.Up(ctx, workspace.Spec{
-		ProjectID: in.ID, Image: in.Image, Password: string(pw), MemoryBytes: d.Memory, PidsLimit: d.Pids, DNS: d.DNS,
+		ProjectID: in.ID, Image: in.Image, Password: string(pw), MemoryBytes: d.Memory, NanoCPUs: d.NanoCPUs, PidsLimit: d.Pids, DNS: d.DNS, Env: d.Env,
 		OpenCodeConfig: in.Config, Pooled: true, ConfigSum: agent.ConfigSum(in.Config),
 	})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	units "github.com/docker/go-units"
 	"golang.org/x/net/publicsuffix"
 
+	"github.com/doce-dev/doce/egress"
 	"github.com/doce-dev/doce/outbound"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/workflows"
@@ -112,6 +113,36 @@ type Config struct {
 	HostGateway netip.Addr
 	// TrustedProxies (DOCE_TRUSTED_PROXIES): addresses whose X-Forwarded-For is believed.
 	TrustedProxies []string
+
+	// What workspaces reach (package egress).
+	// WorkspaceServed (DOCE_WORKSPACE_SERVED, host:port,...) are the endpoints doce serves to
+	// workspaces, the only ones besides the egress proxy they reach directly (an LLM gateway,
+	// a model served on the Docker host as host.docker.internal:11434).
+	WorkspaceServed []egress.Endpoint
+	// EgressProxyPort (DOCE_EGRESS_PROXY_PORT) is where each worker's egress proxy listens, on
+	// the address workspaces know as host.docker.internal. It is in every workspace's
+	// environment: keep it fixed.
+	EgressProxyPort int
+	// EgressMode (DOCE_WORKSPACE_EGRESS) is the egress of projects that choose none, and
+	// EgressAllow (DOCE_WORKSPACE_EGRESS_ALLOW) hosts every allow-list project reaches.
+	EgressMode  egress.Mode
+	EgressAllow []string
+	// WorkspacePrivate (DOCE_WORKSPACE_PRIVATE_HOSTS) lists the private addresses, ranges and
+	// host names the egress proxy may reach for workspaces (an internal package mirror).
+	WorkspacePrivate *outbound.Policy
+	// WorkspaceClients (DOCE_WORKSPACE_CLIENTS) are the other machines (doce's web tier on a
+	// multi-host install) that may reach published workspace ports; the host itself always may.
+	WorkspaceClients []netip.Prefix
+	// Quotas, per user (0: no limit): projects (DOCE_QUOTA_PROJECTS), workspaces running at once
+	// (DOCE_QUOTA_RUNNING) and projects created in an hour (DOCE_QUOTA_CREATE_PER_HOUR); and
+	// the CPUs each workspace may use (DOCE_WORKSPACE_CPUS, e.g. 1.5).
+	QuotaProjects      int
+	QuotaRunning       int
+	QuotaCreatePerHour int
+	WorkspaceNanoCPUs  int64
+	// WorkspaceFirewall (DOCE_WORKSPACE_FIREWALL): iptables (the worker keeps the rules) or
+	// none (the operator keeps equivalent ones; see docs/egress.md).
+	WorkspaceFirewall string
 }
 
 // Load reads the environment and validates it, naming every variable that is wrong.
@@ -315,10 +346,75 @@ func load(getenv func(string) string) (*Config, error) {
 		}
 		c.TrustedProxies = append(c.TrustedProxies, p)
 	}
+	loadEgress(c, get, &errs)
+	loadQuotas(c, get, &errs)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	return c, nil
+}
+
+func loadEgress(c *Config, get func(string, string) string, errs *[]error) {
+	var err error
+	if c.WorkspaceServed, err = egress.ParseServed(get("DOCE_WORKSPACE_SERVED", "")); err != nil {
+		*errs = append(*errs, fmt.Errorf("DOCE_WORKSPACE_SERVED: %w", err))
+	}
+	v := get("DOCE_EGRESS_PROXY_PORT", "3128")
+	if c.EgressProxyPort, err = strconv.Atoi(v); err != nil || c.EgressProxyPort < 1 || c.EgressProxyPort > 65535 {
+		*errs = append(*errs, fmt.Errorf("DOCE_EGRESS_PROXY_PORT=%q is not a port number", v))
+	}
+	if c.EgressMode, err = egress.ParseMode(get("DOCE_WORKSPACE_EGRESS", string(egress.Open))); err != nil {
+		*errs = append(*errs, fmt.Errorf("DOCE_WORKSPACE_EGRESS: %w", err))
+	}
+	if c.EgressAllow, err = egress.ParseAllowList(get("DOCE_WORKSPACE_EGRESS_ALLOW", "")); err != nil {
+		*errs = append(*errs, fmt.Errorf("DOCE_WORKSPACE_EGRESS_ALLOW: %w", err))
+	}
+	if c.WorkspacePrivate, err = outbound.Parse(get("DOCE_WORKSPACE_PRIVATE_HOSTS", "")); err != nil {
+		*errs = append(*errs, fmt.Errorf("DOCE_WORKSPACE_PRIVATE_HOSTS: %w", err))
+		c.WorkspacePrivate = &outbound.Policy{}
+	}
+	for _, item := range strings.Split(get("DOCE_WORKSPACE_CLIENTS", ""), ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if a, aerr := netip.ParseAddr(item); aerr == nil {
+			p, err = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+		}
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("DOCE_WORKSPACE_CLIENTS: %q is not an IP address or CIDR range", item))
+			continue
+		}
+		c.WorkspaceClients = append(c.WorkspaceClients, p)
+	}
+	c.WorkspaceFirewall = get("DOCE_WORKSPACE_FIREWALL", "iptables")
+	if c.WorkspaceFirewall != "iptables" && c.WorkspaceFirewall != "none" {
+		*errs = append(*errs, fmt.Errorf("DOCE_WORKSPACE_FIREWALL=%q is not iptables or none", c.WorkspaceFirewall))
+	}
+}
+
+func loadQuotas(c *Config, get func(string, string) string, errs *[]error) {
+	for _, q := range []struct {
+		key, def string
+		to       *int
+	}{
+		{"DOCE_QUOTA_PROJECTS", "50", &c.QuotaProjects},
+		{"DOCE_QUOTA_RUNNING", "5", &c.QuotaRunning},
+		{"DOCE_QUOTA_CREATE_PER_HOUR", "20", &c.QuotaCreatePerHour},
+	} {
+		v := get(q.key, q.def)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1000000 {
+			*errs = append(*errs, fmt.Errorf("%s=%q is not a number (0: no limit)", q.key, v))
+		}
+		*q.to = n
+	}
+	v := get("DOCE_WORKSPACE_CPUS", "2")
+	cpus, err := strconv.ParseFloat(v, 64)
+	if err != nil || cpus < 0 || cpus > 1024 || cpus > 0 && cpus < 0.1 {
+		*errs = append(*errs, fmt.Errorf("DOCE_WORKSPACE_CPUS=%q is not a number of CPUs of at least 0.1 (0: no limit)", v))
+	}
+	c.WorkspaceNanoCPUs = int64(cpus * 1e9)
 }
 
 // hostName is what DOCE_HOST_NAME may be: a DNS label, safe in a task queue's name.
@@ -432,5 +528,5 @@ func (c *Config) String() string {
 	return "http=" + c.HTTPAddr + " db=" + c.databaseForLog() + " temporal=" + c.TemporalAddress + "/" + c.TemporalNamespace +
 		" queue=" + c.TaskQueue + " vault=" + c.VaultAddr + " image=" + c.OpenCodeImage +
 		" memory=" + strconv.FormatInt(c.WorkspaceMemory>>20, 10) + "MiB pids=" + strconv.FormatInt(c.WorkspacePids, 10) +
-		" pool=" + strconv.Itoa(c.PoolSize) + " host=" + c.HostName
+		" pool=" + strconv.Itoa(c.PoolSize) + " host=" + c.HostName + " egress=" + string(c.EgressMode) + " firewall=" + c.WorkspaceFirewall
 }

@@ -700,7 +700,7 @@ func BenchmarkSetup20Hosts(b *testing.B) {
 	doce.start(b, "serve")
 	doce.startAs(b, "worker-a", "worker", "DOCE_HOST_NAME=a")
 	doce.startAs(b, "worker-b", "worker", "DOCE_HOST_NAME=b", "DOCKER_HOST="+second.Host, "DOCE_WORKSPACE_HOST=127.0.0.2",
-		"DOCE_HOST_GATEWAY="+hostGatewayIP(b))
+		"DOCE_HOST_GATEWAY="+hostGatewayIP(b), "DOCE_EGRESS_PROXY_PORT="+freePort(b))
 	doce.waitHealthy(b)
 	hc := benchAdmin(b, doce)
 	tc, err := client.Dial(temporalOptions(b, stack))

@@ -52,6 +52,8 @@ func TestHostileInputOnTheRealStack(t *testing.T) {
 		{"POST", "/api/v1/account/password", "", "currentPassword"}, {"POST", "/api/v1/account/tokens", "", "scope"},
 		{"POST", "/api/v1/account/tokens", "", "name"}, {"GET", "/api/v1/projects/" + own.ID + "/files/content?path={v}", "", ""},
 		{"GET", "/api/v1/projects/" + own.ID + "/files?path={v}", "", ""}, {"GET", "/api/v1/projects/" + own.ID + "/models?x={v}", "", ""},
+		{"GET", "/api/v1/projects/{v}/egress", "", ""}, {"PUT", "/api/v1/projects/{v}/egress", "", "mode"},
+		{"PUT", "/api/v1/projects/" + own.ID + "/egress", "", "mode"}, {"PUT", "/api/v1/projects/" + own.ID + "/egress", "", "allow"},
 	}
 	counts := map[int]int{}
 	var fives []string
@@ -72,7 +74,7 @@ func TestHostileInputOnTheRealStack(t *testing.T) {
 			body, ct = strings.NewReader(f.Encode()), "application/x-www-form-urlencoded"
 		case r.json != "":
 			var field any = v
-			if r.json == "projectIds" {
+			if r.json == "projectIds" || r.json == "allow" {
 				field = []string{v}
 			}
 			in := map[string]any{r.json: field}
@@ -155,6 +157,19 @@ func TestHostileInputOnTheRealStack(t *testing.T) {
 		}
 	}
 
+	// An allow list past its bound, and one of a single host of 100 kB.
+	for _, allow := range [][]string{make([]string, 101), {strings.Repeat("a.", 50<<10) + "org"}} {
+		for i := range allow {
+			if allow[i] == "" {
+				allow[i] = fmt.Sprintf("h%d.example", i)
+			}
+		}
+		status, body := apiCall(t, hc, doce.URL, "PUT", "/api/v1/projects/"+own.ID+"/egress", map[string]any{"mode": "allow-list", "allow": allow})
+		counts[status]++
+		if status != http.StatusBadRequest {
+			t.Errorf("an allow list of %d hosts (%d bytes): %d %.200s, want 400", len(allow), len(allow[0]), status, body)
+		}
+	}
 	// A 9.6 MB signed-out login and a 12 MB form: refused before they are parsed.
 	for _, n := range []int{9600 << 10, 12 << 20} {
 		resp, err := anonymous.PostForm(doce.URL+"/login", url.Values{"username": {strings.Repeat("A", n)}, "password": {"x"}})

@@ -85,7 +85,8 @@ func TestManyDockerHosts(t *testing.T) {
 	doce := newDoce(t, stack, fmt.Sprintf("hosts-%d", time.Now().UnixNano()), []string{"DOCE_HOST_HEARTBEAT=1s"})
 	doce.start(t, "serve")
 	workerA := []string{"DOCE_HOST_NAME=a"}
-	workerB := []string{"DOCE_HOST_NAME=b", "DOCKER_HOST=" + b.Host, "DOCE_WORKSPACE_HOST=127.0.0.2", "DOCE_HOST_GATEWAY=" + hostGatewayIP(t)}
+	// b's workspaces find host.docker.internal where a's do: its egress proxy needs a port of its own.
+	workerB := []string{"DOCE_HOST_NAME=b", "DOCKER_HOST=" + b.Host, "DOCE_WORKSPACE_HOST=127.0.0.2", "DOCE_HOST_GATEWAY=" + hostGatewayIP(t), "DOCE_EGRESS_PROXY_PORT=" + freePort(t)}
 	doce.startAs(t, "worker-a", "worker", workerA...)
 	doce.startAs(t, "worker-b", "worker", workerB...)
 	doce.waitHealthy(t)

@@ -81,10 +81,38 @@ func startMockLLM(t *testing.T, host string) *mockLLM {
 		t.Fatalf("mock LLM: listen on %s: %v", host, err)
 	}
 	m := &mockLLM{URL: "http://" + ln.Addr().String()}
+	served.add(m.port())
 	srv := &http.Server{Handler: http.HandlerFunc(m.serve)}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return m
+}
+
+// served are the ports of the stand-ins workspaces reach as host.docker.internal (mock LLMs, a
+// well-known server): every doce a test starts serves them to its workspaces
+// (DOCE_WORKSPACE_SERVED), the only ports on the Docker host its firewall lets them reach.
+var served servedPorts
+
+type servedPorts struct {
+	mu    sync.Mutex
+	ports []string
+}
+
+func (s *servedPorts) add(port string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ports = append(s.ports, port)
+}
+
+// env is DOCE_WORKSPACE_SERVED naming every stand-in started so far.
+func (s *servedPorts) env() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := make([]string, 0, len(s.ports))
+	for _, p := range s.ports {
+		list = append(list, "host.docker.internal:"+p)
+	}
+	return "DOCE_WORKSPACE_SERVED=" + strings.Join(list, ",")
 }
 
 func (m *mockLLM) port() string {

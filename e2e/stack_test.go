@@ -129,6 +129,12 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
+// freePort is a TCP port nothing listens on now.
+func freePort(t testing.TB) string {
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	return port
+}
+
 // startDoce migrates a fresh database and starts `doce dev` until the test ends. extraEnv
 // entries (KEY=value) override the defaults.
 func startDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv ...string) *doceProcess {
@@ -176,6 +182,13 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		"DOCE_ALLOWED_PRIVATE_HOSTS=127.0.0.1,"+hostGatewayIP(t),
 		// No prebuilt workspaces unless a test asks: each would be one more OpenCode starting.
 		"DOCE_WORKSPACE_POOL=0",
+		// Workspaces reach the stand-ins started so far, and an egress proxy of this doce's own,
+		// which lets nothing out unless a test opens a project: it would resolve names here.
+		served.env(),
+		"DOCE_WORKSPACE_EGRESS=off",
+		// Tests make many projects as one user; TestQuotas sets its own quotas.
+		"DOCE_QUOTA_PROJECTS=0", "DOCE_QUOTA_RUNNING=0", "DOCE_QUOTA_CREATE_PER_HOUR=0",
+		"DOCE_EGRESS_PROXY_PORT="+freePort(t),
 	)
 	p.Env = append(p.Env, extraEnv...)
 	p.Database = filepath.Join(p.DataDir, "doce.db")

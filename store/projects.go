@@ -42,6 +42,10 @@ type Project struct {
 	RequestID                string         `bun:"request_id,nullzero"`
 	// Host is the Docker host the workspace is on (hosts.name); empty until it is placed.
 	Host string `bun:"host"`
+	// EgressMode is what the workspace reaches (egress.Mode); empty: the operator's default.
+	// EgressAllow is the project's own allow list, comma-separated.
+	EgressMode  string `bun:"egress_mode"`
+	EgressAllow string `bun:"egress_allow"`
 }
 
 // CreateProject inserts p as pending and returns it with created=true. When p carries a
@@ -55,7 +59,7 @@ type Project struct {
 // Two projects never get the same workspace, and a failed insert leaves the workspace in the
 // pool.
 func (s *Store) CreateProject(ctx context.Context, p *Project, pool *PoolClaim) (*Project, bool, error) {
-	if existing, err := s.projectByRequest(ctx, p); err != nil || existing != nil {
+	if existing, err := s.ProjectByRequest(ctx, p.OwnerUserID, p.RequestID); err != nil || existing != nil {
 		return existing, false, err
 	}
 	now := time.Now().UTC()
@@ -85,19 +89,21 @@ func (s *Store) CreateProject(ctx context.Context, p *Project, pool *PoolClaim) 
 			return nil, false, fmt.Errorf("store: unable to create project: %w", err)
 		}
 		// A concurrent request with the same key won the race.
-		if existing, err := s.projectByRequest(ctx, p); err != nil || existing != nil {
+		if existing, err := s.ProjectByRequest(ctx, p.OwnerUserID, p.RequestID); err != nil || existing != nil {
 			return existing, false, err
 		}
 		p.Slug = fmt.Sprintf("%s-%x", base, RandomToken(2))
 	}
 }
 
-func (s *Store) projectByRequest(ctx context.Context, p *Project) (*Project, error) {
-	if p.RequestID == "" {
+// ProjectByRequest is the owner's project made by the request requestID; nil when there is none
+// (or requestID is empty).
+func (s *Store) ProjectByRequest(ctx context.Context, ownerID, requestID string) (*Project, error) {
+	if requestID == "" {
 		return nil, nil
 	}
 	existing := new(Project)
-	err := s.DB.NewSelect().Model(existing).Where("owner_user_id = ?", p.OwnerUserID).Where("request_id = ?", p.RequestID).Scan(ctx)
+	err := s.DB.NewSelect().Model(existing).Where("owner_user_id = ?", ownerID).Where("request_id = ?", requestID).Scan(ctx)
 	if err := notFound(err); err == ErrNotFound {
 		return nil, nil
 	} else if err != nil {
@@ -200,6 +206,14 @@ func (s *Store) RecordContainer(ctx context.Context, id, containerID, containerN
 	return s.setProject(ctx, id, "record the workspace container", func(q *bun.UpdateQuery) *bun.UpdateQuery {
 		return q.Set("container_id = ?", containerID).Set("container_name = ?", containerName).
 			Set("host_port = ?", hostPort).Set("preview_host_port = ?", previewHostPort)
+	})
+}
+
+// SetProjectEgress sets what the project's workspace reaches; the egress proxy reads it at
+// each connection.
+func (s *Store) SetProjectEgress(ctx context.Context, id, mode, allow string) error {
+	return s.setProject(ctx, id, "set the project's egress", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("egress_mode = ?", mode).Set("egress_allow = ?", allow).Where("deleted_at IS NULL")
 	})
 }
 
@@ -332,4 +346,49 @@ func (s *Store) ProjectsPage(ctx context.Context, afterID string, limit int) ([]
 		return nil, fmt.Errorf("store: unable to page projects: %w", err)
 	}
 	return ps, nil
+}
+
+// Usage is what a user holds, for quotas.
+type Usage struct {
+	// Projects not deleted (nor being deleted).
+	Projects int `bun:"projects"`
+	// Running are the projects whose workspace runs or is being set up or started.
+	Running int `bun:"running"`
+	// CreatedSince counts the projects made since the time asked about, deleted ones too.
+	CreatedSince int `bun:"created_since"`
+}
+
+// runningStatuses are the projects whose workspace runs, or is about to.
+var runningStatuses = []status.Project{status.Pending, status.SettingUp, status.Ready, status.Starting, status.Stopping}
+
+// ProjectUsage counts what the user holds, and the projects they made since since.
+func (s *Store) ProjectUsage(ctx context.Context, ownerID string, since time.Time) (Usage, error) {
+	var u Usage
+	err := s.DB.NewSelect().Model((*Project)(nil)).
+		ColumnExpr("COALESCE(SUM(CASE WHEN deleted_at IS NULL AND status NOT IN (?) THEN 1 ELSE 0 END), 0) AS projects",
+			bun.In([]status.Project{status.Deleting, status.Deleted})).
+		ColumnExpr("COALESCE(SUM(CASE WHEN deleted_at IS NULL AND status IN (?) THEN 1 ELSE 0 END), 0) AS running", bun.In(runningStatuses)).
+		ColumnExpr("COALESCE(SUM(CASE WHEN created_at >= ? THEN 1 ELSE 0 END), 0) AS created_since", since.UTC()).
+		Where("owner_user_id = ?", ownerID).
+		Scan(ctx, &u)
+	if err != nil {
+		return Usage{}, fmt.Errorf("store: unable to count the user's projects: %w", err)
+	}
+	return u, nil
+}
+
+// OldestCreatedSince is when the oldest of the user's projects made since since was made: the
+// moment an hourly allowance frees a place. Zero when there is none.
+func (s *Store) OldestCreatedSince(ctx context.Context, ownerID string, since time.Time) (time.Time, error) {
+	var at []time.Time
+	err := s.DB.NewSelect().Model((*Project)(nil)).Column("created_at").
+		Where("owner_user_id = ?", ownerID).Where("created_at >= ?", since.UTC()).
+		Order("created_at ASC").Limit(1).Scan(ctx, &at)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("store: unable to read the user's projects: %w", err)
+	}
+	if len(at) == 0 {
+		return time.Time{}, nil
+	}
+	return at[0], nil
 }

@@ -111,6 +111,14 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 		return nil, false, errBadRequest("name", "Use a name of at most 100 characters, without control characters.")
 	}
 
+	// A repeated request gets its project back whatever the quotas say now.
+	if earlier, err := s.Store.ProjectByRequest(ctx, u.ID, in.RequestID); err != nil {
+		return nil, false, err
+	} else if earlier == nil {
+		if err := s.checkCreate(c, u.ID); err != nil {
+			return nil, false, err
+		}
+	}
 	conns, err := s.Store.ConnectionsByUser(ctx, u.ID)
 	if err != nil {
 		return nil, false, err

@@ -77,6 +77,10 @@ type Server struct {
 	HubGrace time.Duration
 	// Preview serves projects' previews on their own origins; nil when previews are off.
 	Preview *Preview
+	// Egress is the operator's egress policy, for projects that choose none.
+	Egress EgressDefaults
+	// Quotas bound each user's projects and running workspaces.
+	Quotas Quotas
 
 	pages   map[string]*template.Template
 	router  *gin.Engine
@@ -235,6 +239,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.DELETE("/projects/:id", s.projectAction(deleteAction, http.StatusAccepted))
 	api.POST("/projects/:id/stop", s.projectAction(stopAction, http.StatusAccepted))
 	api.POST("/projects/:id/start", s.projectAction(startAction, http.StatusAccepted))
+	api.GET("/projects/:id/egress", s.apiProjectEgress)
+	api.PUT("/projects/:id/egress", s.apiSetProjectEgress)
 	api.GET("/projects/:id/export", s.apiExport)
 	api.GET("/projects/:id/files", s.apiFiles)
 	api.GET("/projects/:id/files/content", s.apiFileContent)

@@ -90,5 +90,10 @@ func stopAction(s *Server, c *gin.Context, p *store.Project) error {
 }
 
 func startAction(s *Server, c *gin.Context, p *store.Project) error {
+	if p.Status == status.Stopped {
+		if err := s.checkStart(c.Request.Context(), p.OwnerUserID); err != nil {
+			return err
+		}
+	}
 	return s.Setups.StartWorkspace(c.Request.Context(), p, currentUser(c).ID)
 }

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -22,10 +23,13 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/docker/go-connections/nat"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/doce-dev/doce/egress"
 )
 
 // Labels doce puts on everything it creates. The compose labels make `docker compose ls` and
@@ -130,11 +134,14 @@ type Spec struct {
 	Image       string
 	Password    string // OPENCODE_SERVER_PASSWORD
 	MemoryBytes int64
+	NanoCPUs    int64 // CPU time, in billionths of a CPU; 0: no limit
 	PidsLimit   int64 // processes and threads; bounds a fork bomb
 	// OpenCodeConfig is written to /workspace/opencode.json before the container starts.
 	OpenCodeConfig []byte
 	// DNS, when set, are the only name servers the workspace asks (an air-gapped site's own).
 	DNS []string
+	// Env is more of the workspace's environment, e.g. the egress proxy (HTTP_PROXY...).
+	Env []string
 	// Pooled marks a prebuilt workspace, started before any project claims it; ConfigSum names
 	// the configuration it starts on (a label, read back by Pooled).
 	Pooled    bool
@@ -250,18 +257,90 @@ func (m *Manager) Up(ctx context.Context, s Spec) (Workspace, error) {
 	return m.start(ctx, id, s)
 }
 
+// ErrAddressPoolFull means the Docker engine has no address range left for another network:
+// every workspace has one, so the host holds no more workspaces until some are deleted.
+var ErrAddressPoolFull = errors.New("workspace: the Docker host has no free address range for another workspace network")
+
+// ensureNetwork makes the project's network, its bridge named for the egress rules
+// (egress.BridgeName). A network made before those rules, under a name of Docker's choosing, is
+// made again and the workspace moved onto it: the rules would not see it.
 func (m *Manager) ensureNetwork(ctx context.Context, projectID string) error {
 	name := networkName(projectID)
-	if _, err := m.docker.NetworkInspect(ctx, name, network.InspectOptions{}); err == nil {
+	n, err := m.docker.NetworkInspect(ctx, name, network.InspectOptions{})
+	switch {
+	case err == nil && n.Options[bridgeNameOption] == egress.BridgeName(name):
 		return nil
-	} else if !cerrdefs.IsNotFound(err) {
+	case err == nil:
+		return m.replaceNetwork(ctx, projectID)
+	case !cerrdefs.IsNotFound(err):
 		return fmt.Errorf("workspace: unable to inspect network: %w", err)
 	}
-	_, err := m.docker.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: labels(projectID, "")})
-	if err != nil && !cerrdefs.IsConflict(err) {
-		return fmt.Errorf("workspace: unable to create network: %w", err)
+	return m.createNetwork(ctx, projectID)
+}
+
+const bridgeNameOption = "com.docker.network.bridge.name"
+
+func (m *Manager) createNetwork(ctx context.Context, projectID string) error {
+	name := networkName(projectID)
+	_, err := m.docker.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: labels(projectID, ""),
+		Options: map[string]string{bridgeNameOption: egress.BridgeName(name)}})
+	switch {
+	case err == nil, cerrdefs.IsConflict(err):
+		return nil
+	case strings.Contains(err.Error(), "address pool") || strings.Contains(err.Error(), "predefined address space"):
+		return fmt.Errorf("%w (%v)", ErrAddressPoolFull, err)
+	}
+	return fmt.Errorf("workspace: unable to create network: %w", err)
+}
+
+// replaceNetwork moves the project's container (if any) to a network made anew.
+func (m *Manager) replaceNetwork(ctx context.Context, projectID string) error {
+	name := networkName(projectID)
+	_, cerr := m.docker.ContainerInspect(ctx, containerName(projectID))
+	if cerr != nil && !cerrdefs.IsNotFound(cerr) {
+		return fmt.Errorf("workspace: unable to inspect container: %w", cerr)
+	}
+	attached := cerr == nil
+	if attached {
+		if err := m.docker.NetworkDisconnect(ctx, name, containerName(projectID), true); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("workspace: unable to leave the old network: %w", err)
+		}
+	}
+	if err := m.docker.NetworkRemove(ctx, name); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("workspace: unable to remove the old network: %w", err)
+	}
+	if err := m.createNetwork(ctx, projectID); err != nil {
+		return err
+	}
+	if attached {
+		err := m.docker.NetworkConnect(ctx, name, containerName(projectID), &network.EndpointSettings{Aliases: []string{serviceName}})
+		if err != nil {
+			return fmt.Errorf("workspace: unable to join the new network: %w", err)
+		}
 	}
 	return nil
+}
+
+// Networks lists the subnets of the workspace networks on this engine, each with the id of
+// the workspace (project) it belongs to: how the egress proxy knows who is asking.
+func (m *Manager) Networks(ctx context.Context) (map[netip.Prefix]string, error) {
+	ns, err := m.docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))})
+	if err != nil {
+		return nil, fmt.Errorf("workspace: unable to list networks: %w", err)
+	}
+	out := map[netip.Prefix]string{}
+	for _, n := range ns {
+		// A network the egress rules do not see is no workspace's way out.
+		if n.Options[bridgeNameOption] != egress.BridgeName(n.Name) {
+			continue
+		}
+		for _, c := range n.IPAM.Config {
+			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
+				out[p.Masked()] = n.Labels[LabelProject]
+			}
+		}
+	}
+	return out, nil
 }
 
 func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
@@ -279,7 +358,7 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 		// OpenCode keeps to the model catalog it was built with (the image pins its version)
 		// rather than fetching models.dev at each instance load: a site without the internet
 		// would otherwise wait out the fetch's timeout before a session opens.
-		Env:          []string{"OPENCODE_SERVER_PASSWORD=" + s.Password, "PORT=" + strconv.Itoa(AppPort), "OPENCODE_DISABLE_MODELS_FETCH=true"},
+		Env:          append([]string{"OPENCODE_SERVER_PASSWORD=" + s.Password, "PORT=" + strconv.Itoa(AppPort), "OPENCODE_DISABLE_MODELS_FETCH=true"}, s.Env...),
 		ExposedPorts: nat.PortSet{openCodePort: {}, previewPort: {}},
 		Labels:       containerLabels(s),
 		WorkingDir:   workspaceDir,
@@ -303,7 +382,7 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 		},
 		// exec: build tools (node-gyp, pip) run what they unpack in /tmp.
 		Tmpfs:         map[string]string{"/tmp": "rw,exec,nosuid,nodev,mode=1777,size=" + tmpSize},
-		Resources:     container.Resources{Memory: s.MemoryBytes, PidsLimit: &pids, CPUShares: cpuShares(s)},
+		Resources:     container.Resources{Memory: s.MemoryBytes, NanoCPUs: s.NanoCPUs, PidsLimit: &pids, CPUShares: cpuShares(s)},
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
 		// Lets a workspace reach an LLM served on the Docker host (self-hosted models).
 		ExtraHosts: []string{"host.docker.internal:host-gateway"},
@@ -503,6 +582,9 @@ func (m *Manager) Inspect(ctx context.Context, projectID string) (Container, err
 // Start starts the project's existing OpenCode container if it is stopped. Docker may publish
 // it on another port than before; the result says which.
 func (m *Manager) Start(ctx context.Context, projectID string) (Workspace, error) {
+	if err := m.ensureNetwork(ctx, projectID); err != nil {
+		return Workspace{}, err
+	}
 	return m.start(ctx, containerName(projectID), Spec{ProjectID: projectID})
 }
 
@@ -597,4 +679,54 @@ func (m *Manager) HostGateway(ctx context.Context) (netip.Addr, error) {
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("workspace: bridge %s has no IPv4 address", name)
+}
+
+// dockerDefaultPools are the address pools of an engine started without
+// --default-address-pool: 172.17–31.0.0/16 and 192.168.0.0/16 in /20s, 31 networks.
+func dockerDefaultPools() []system.NetworkAddressPool {
+	pools := []system.NetworkAddressPool{{Base: "192.168.0.0/16", Size: 20}}
+	for i := 17; i <= 31; i++ {
+		pools = append(pools, system.NetworkAddressPool{Base: fmt.Sprintf("172.%d.0.0/16", i), Size: 16})
+	}
+	return pools
+}
+
+// NetworkRoom is how many workspace networks the engine's address pools hold: their networks
+// less those other networks (the default bridge, other software's) take. Each workspace has
+// a network, so it bounds the workspaces the host holds; past it Docker refuses a network.
+func (m *Manager) NetworkRoom(ctx context.Context) (int, error) {
+	info, err := m.docker.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("workspace: unable to read the engine's address pools: %w", err)
+	}
+	pools := info.DefaultAddressPools
+	if len(pools) == 0 {
+		pools = dockerDefaultPools()
+	}
+	var bases []netip.Prefix
+	room := 0
+	for _, p := range pools {
+		base, err := netip.ParsePrefix(p.Base)
+		if err != nil || p.Size < base.Bits() || p.Size > 32 || !base.Addr().Is4() {
+			continue
+		}
+		bases = append(bases, base)
+		room += 1 << min(p.Size-base.Bits(), 24)
+	}
+	ns, err := m.docker.NetworkList(ctx, network.ListOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("workspace: unable to list networks: %w", err)
+	}
+	for _, n := range ns {
+		if n.Labels[LabelManaged] == "true" {
+			continue
+		}
+		for _, c := range n.IPAM.Config {
+			if sub, err := netip.ParsePrefix(c.Subnet); err == nil && slices.ContainsFunc(bases, func(b netip.Prefix) bool { return b.Overlaps(sub) }) {
+				room--
+				break
+			}
+		}
+	}
+	return max(room, 0), nil
 }

@@ -224,7 +224,13 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		if err := worker.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace); err != nil {
 			return err
 		}
-		docker := &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS, Ask: cfg.AgentAsk, Host: cfg.HostName}
+		// Before any workspace starts: the firewall and the proxy they find their way out by.
+		eg, err := newWorkspaceEgress(ctx, cfg, st, ws, log)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return eg.proxy.Serve(ctx, eg.listener) })
+		docker := &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, NanoCPUs: cfg.WorkspaceNanoCPUs, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS, Env: eg.env, Ask: cfg.AgentAsk, Host: cfg.HostName}
 		oc := &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, Ask: cfg.AgentAsk, Host: cfg.HostName,
 			Agent: &agent.Connector{Secrets: patientTransit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)}}
 		acts := worker.Activities{
@@ -241,7 +247,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		}
 		// The shared queue takes the workflows and the short database steps; the host's own
 		// queue the steps that drive its Docker engine and the OpenCode servers on it.
-		host, err := registerHost(ctx, cfg, st, log)
+		host, err := registerHost(ctx, cfg, st, ws, log)
 		if err != nil {
 			return err
 		}
@@ -256,7 +262,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		if err := worker.ConfigurePool(ctx, tc, cfg.TaskQueue, host, poolConfig(cfg)); err != nil {
 			return err
 		}
-		g.Go(func() error { beatHost(ctx, st, ws, cfg, log); return nil })
+		g.Go(func() error { beatHost(ctx, st, ws, eg, cfg, log); return nil })
 		g.Go(func() error {
 			// Ready projects without an idle watch get one, so none runs forever unnoticed.
 			n, err := newSetups(cfg, tc, st).EnsureIdleWatches(ctx)
@@ -303,6 +309,8 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			Verifier:   &providers.Verifier{HTTP: outboundClient(ctx, cfg, log), BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, BaseURL: cfg.BaseURL, SecureCookies: cfg.SecureCookies(), Log: log,
 			TrustedProxies: cfg.TrustedProxies,
+			Egress:         web.EgressDefaults{Mode: cfg.EgressMode, Allow: cfg.EgressAllow},
+			Quotas:         web.Quotas{Projects: cfg.QuotaProjects, Running: cfg.QuotaRunning, CreatePerHour: cfg.QuotaCreatePerHour},
 			Agent: &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy),
 				Addresses: hosts.Address},
 		}

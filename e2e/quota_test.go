@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/doce-dev/doce/workspace"
+)
+
+// TestQuotas runs a user into each quota on the real stack: running workspaces (a create and a
+// start refused with 403), projects (403) and projects made per hour (429 with Retry-After).
+// Each refusal leaves everything as it was: the same projects in the same states, the same
+// containers in the same states. A workspace gets the CPU limit configured.
+func TestQuotas(t *testing.T) {
+	stack := requireStack(t)
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-quota-%d", time.Now().UnixNano()),
+		"DOCE_QUOTA_PROJECTS=2", "DOCE_QUOTA_RUNNING=1", "DOCE_QUOTA_CREATE_PER_HOUR=3", "DOCE_WORKSPACE_CPUS=0.5")
+	hc := admin(t, doce, "sk-e2e-quota")
+	docker := dockerClient(t)
+
+	// snapshot is the user's projects with their states, and their containers with theirs.
+	snapshot := func() string {
+		t.Helper()
+		status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects", nil)
+		if status != http.StatusOK {
+			t.Fatalf("list projects: %d %s", status, body)
+		}
+		var v struct{ Projects []projectState }
+		json.Unmarshal(body, &v)
+		var lines []string
+		for _, p := range v.Projects {
+			lines = append(lines, "project "+p.ID+" "+p.Status)
+			cs, err := docker.ContainerList(context.Background(), container.ListOptions{All: true,
+				Filters: filters.NewArgs(filters.Arg("label", workspace.LabelProject+"="+p.ID))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range cs {
+				lines = append(lines, "container "+c.Names[0]+" "+c.State)
+			}
+		}
+		sort.Strings(lines)
+		return strings.Join(lines, "\n")
+	}
+	refused := func(what, method, path string, in any, wantStatus int, wantCode string) {
+		t.Helper()
+		before := snapshot()
+		status, body := apiCall(t, hc, doce.URL, method, path, in)
+		t.Logf("%s: %d %s", what, status, body)
+		if status != wantStatus || !strings.Contains(string(body), `"code":"`+wantCode+`"`) {
+			t.Fatalf("%s: %d %s, want %d %s", what, status, body, wantStatus, wantCode)
+		}
+		if after := snapshot(); after != before {
+			t.Errorf("%s changed things:\nbefore:\n%s\nafter:\n%s", what, before, after)
+		}
+	}
+	create := map[string]any{"prompt": "a quota test", "modelId": "mock-model"}
+	action := func(id, what, want string) {
+		t.Helper()
+		if status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+id+"/"+what, nil); status != http.StatusAccepted {
+			t.Fatalf("%s %s: %d %s", what, id, status, body)
+		}
+		waitStatus(t, hc, doce, id, want, 3*time.Minute)
+	}
+
+	// gone waits until the deleted project is gone, with its network: its address range is free.
+	gone := func(id string) {
+		t.Helper()
+		waitFor(t, "project deleted", 3*time.Minute, func() (bool, error) {
+			status, _ := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+id, nil)
+			return status == http.StatusNotFound, fmt.Errorf("GET project: %d", status)
+		})
+		if cs, vs, ns := leftovers(t, docker, id); cs+vs+ns != 0 {
+			t.Errorf("deleted project %s left %d containers, %d volumes, %d networks", id, cs, vs, ns)
+		}
+	}
+
+	a := createProject(t, hc, doce, "first")
+	waitStatus(t, hc, doce, a.ID, "ready", 4*time.Minute)
+	ci, err := docker.ContainerInspect(context.Background(), "doce-"+a.ID+"-opencode")
+	if err != nil || ci.HostConfig.NanoCPUs != 5e8 {
+		t.Errorf("workspace CPU limit: %v %v, want 0.5 CPU", ci.HostConfig, err)
+	}
+	refused("a second running workspace", "POST", "/api/v1/projects", create, http.StatusForbidden, "quota_running")
+
+	action(a.ID, "stop", "stopped")
+	b := createProject(t, hc, doce, "second")
+	waitStatus(t, hc, doce, b.ID, "ready", 4*time.Minute)
+	refused("a third project", "POST", "/api/v1/projects", create, http.StatusForbidden, "quota_projects")
+	refused("starting a second workspace", "POST", "/api/v1/projects/"+a.ID+"/start", nil, http.StatusForbidden, "quota_running")
+
+	// Deleted projects free their places, but not the hour's allowance.
+	if status, body := apiCall(t, hc, doce.URL, "DELETE", "/api/v1/projects/"+a.ID, nil); status != http.StatusAccepted {
+		t.Fatalf("delete: %d %s", status, body)
+	}
+	gone(a.ID)
+	action(b.ID, "stop", "stopped")
+	c := createProject(t, hc, doce, "third in the hour")
+	waitStatus(t, hc, doce, c.ID, "ready", 4*time.Minute)
+	action(c.ID, "stop", "stopped")
+	if status, body := apiCall(t, hc, doce.URL, "DELETE", "/api/v1/projects/"+c.ID, nil); status != http.StatusAccepted {
+		t.Fatalf("delete: %d %s", status, body)
+	}
+	gone(c.ID)
+	before := snapshot()
+	req, _ := http.NewRequest("POST", doce.URL+"/api/v1/projects", strings.NewReader(`{"prompt":"a fourth in the hour","modelId":"mock-model"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	retry, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	t.Logf("a fourth project in the hour: %d, Retry-After %s", resp.StatusCode, resp.Header.Get("Retry-After"))
+	if resp.StatusCode != http.StatusTooManyRequests || retry < 3000 || retry > 3600 {
+		t.Errorf("a fourth project in the hour: %d Retry-After %q, want 429 and about an hour", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if after := snapshot(); after != before {
+		t.Errorf("the refused create changed things:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	// The project that is left is whole: it starts again.
+	action(b.ID, "start", "ready")
+}

@@ -1,0 +1,3 @@
+ALTER TABLE projects DROP COLUMN egress_allow;
+--bun:split
+ALTER TABLE projects DROP COLUMN egress_mode;

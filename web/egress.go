@@ -1,0 +1,100 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/doce-dev/doce/egress"
+	"github.com/doce-dev/doce/store"
+)
+
+func egressDetail(mode string, allow []string) string {
+	if mode == "" {
+		mode = "default"
+	}
+	return "mode=" + mode + " allow=" + strings.Join(allow, ",")
+}
+
+// EgressDefaults is the operator's egress policy for projects (DOCE_WORKSPACE_EGRESS and
+// DOCE_WORKSPACE_EGRESS_ALLOW).
+type EgressDefaults struct {
+	Mode  egress.Mode
+	Allow []string
+}
+
+// egressView is a project's egress policy as the API shows it.
+type egressView struct {
+	// Mode is the project's own choice; empty: the operator's default.
+	Mode string `json:"mode"`
+	// Effective is the mode its workspace is under now.
+	Effective string `json:"effective"`
+	// Allow is the project's own allow list; OperatorAllow is reached by every allow-list
+	// project.
+	Allow         []string `json:"allow"`
+	OperatorAllow []string `json:"operatorAllow"`
+}
+
+func (s *Server) egressOf(mode, allow string) egressView {
+	v := egressView{Mode: mode, Effective: string(s.Egress.Mode), Allow: []string{}, OperatorAllow: s.Egress.Allow}
+	if mode != "" {
+		v.Effective = mode
+	}
+	if v.OperatorAllow == nil {
+		v.OperatorAllow = []string{}
+	}
+	if list, err := egress.ParseAllowList(allow); err == nil && list != nil {
+		v.Allow = list
+	}
+	return v
+}
+
+func (s *Server) apiProjectEgress(c *gin.Context) {
+	p, ok := s.ownProject(c)
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"egress": s.egressOf(p.EgressMode, p.EgressAllow)})
+}
+
+// apiSetProjectEgress sets what the project's workspace reaches; the egress proxy applies it
+// to the workspace's next connection.
+func (s *Server) apiSetProjectEgress(c *gin.Context) {
+	p, ok := s.ownProject(c)
+	if !ok {
+		return
+	}
+	var in struct {
+		Mode  string   `json:"mode"`
+		Allow []string `json:"allow"`
+	}
+	if !bindJSON(c, s, &in) {
+		return
+	}
+	if in.Mode != "" {
+		if _, err := egress.ParseMode(in.Mode); err != nil {
+			s.fail(c, errBadRequest("mode", "The egress mode must be open, allow-list or off (or empty for the operator's default)."))
+			return
+		}
+	}
+	if len(in.Allow) > egress.MaxAllowed {
+		s.fail(c, errBadRequest("allow", "An allow list holds at most 100 hosts."))
+		return
+	}
+	allow, err := egress.ParseAllowList(strings.Join(in.Allow, ","))
+	if err != nil {
+		s.fail(c, errBadRequest("allow", "Each allowed host must be a host name (registry.npmjs.org), *.domain (*.pypi.org) or an IP address."))
+		return
+	}
+	joined := strings.Join(allow, ",")
+	if err := s.Store.SetProjectEgress(c.Request.Context(), p.ID, in.Mode, joined); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.Store.Audit(c.Request.Context(), nil, store.AuditEvent{ActorID: currentUser(c).ID, Action: "project.egress",
+		TargetType: "project", TargetID: p.ID, Detail: egressDetail(in.Mode, allow)}); err != nil {
+		s.Log.Warn("unable to record the egress change", "project", p.ID, "error", err)
+	}
+	c.JSON(http.StatusOK, gin.H{"egress": s.egressOf(in.Mode, joined)})
+}
