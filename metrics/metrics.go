@@ -39,6 +39,12 @@ type Metrics struct {
 	// OAuthLogins counts finished device sign-ins by provider and outcome: connected, denied,
 	// expired or refused.
 	OAuthLogins *prometheus.CounterVec
+	// GatewayRequests counts requests the LLM gateway forwarded or refused, by provider and
+	// HTTP status; GatewayTokens the tokens providers counted, by provider and kind (input,
+	// output, cache); GatewayCost what they cost at the catalog's prices, by provider.
+	GatewayRequests *prometheus.CounterVec
+	GatewayTokens   *prometheus.CounterVec
+	GatewayCost     *prometheus.CounterVec
 
 	temporalScope io.Closer
 }
@@ -72,8 +78,18 @@ func New() *Metrics {
 		OAuthLogins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "doce_oauth_logins_total", Help: "Device sign-ins finished: connected, denied, expired, refused.",
 		}, []string{"provider", "outcome"}),
+		GatewayRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "doce_gateway_requests_total", Help: "Requests through the LLM gateway, by provider and HTTP status.",
+		}, []string{"provider", "status"}),
+		GatewayTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "doce_gateway_tokens_total", Help: "Tokens providers counted for requests through the LLM gateway: input, output, cache.",
+		}, []string{"provider", "kind"}),
+		GatewayCost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "doce_gateway_cost_dollars_total", Help: "What requests through the LLM gateway cost, at the model catalog's prices.",
+		}, []string{"provider"}),
 	}
-	reg.MustRegister(m.SetupsStarted, m.SetupsEnded, m.SetupStepFailures, m.HTTPDuration, m.VaultDuration, m.OAuthRefreshes, m.OAuthLogins)
+	reg.MustRegister(m.SetupsStarted, m.SetupsEnded, m.SetupStepFailures, m.HTTPDuration, m.VaultDuration, m.OAuthRefreshes, m.OAuthLogins,
+		m.GatewayRequests, m.GatewayTokens, m.GatewayCost)
 	return m
 }
 

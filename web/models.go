@@ -1,77 +1,23 @@
 package web
 
 import (
-	"context"
-	"slices"
-	"strings"
-	"sync"
-	"time"
-
 	"github.com/gin-gonic/gin"
 
-	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/store"
 )
 
-// modelCatalog is the pinned OpenCode's own model catalog (GET /provider of a running
-// workspace), reduced to the providers doce offers and to model ids, names and limits. Every
-// workspace runs the same pinned OpenCode, so one read serves the whole process. The answer
-// also holds the workspace's stored keys in plain text: it is decoded into types without them
-// and never passed on.
-type modelCatalog struct {
-	mu       sync.Mutex
-	byID     map[string][]ModelView
-	lastTry  time.Time
-	fetching bool
-}
-
-// retryCatalog is how soon a failed catalog read is tried again.
-const retryCatalog = time.Minute
-
-// models returns a provider's models, and false while the catalog has not been read.
-func (mc *modelCatalog) models(providerID string) ([]ModelView, bool) {
-	mc.mu.Lock()
-	defer mc.mu.Unlock()
-	if mc.byID == nil {
+// catalogModels is a provider's models from the catalog, as the API shows them.
+func (s *Server) catalogModels(providerID string) ([]ModelView, bool) {
+	ms, ok := s.Catalog.Models(providerID)
+	if !ok {
 		return nil, false
 	}
-	ms, ok := mc.byID[providerID]
-	return ms, ok
-}
-
-// load reads the catalog from oc unless it was read, or tried lately.
-func (mc *modelCatalog) load(ctx context.Context, oc *opencode.Client) {
-	mc.mu.Lock()
-	if mc.byID != nil || mc.fetching || time.Since(mc.lastTry) < retryCatalog {
-		mc.mu.Unlock()
-		return
+	out := make([]ModelView, len(ms))
+	for i, m := range ms {
+		out[i] = ModelView{ID: m.ID, Name: m.Name, Context: m.Context, Output: m.Output}
 	}
-	mc.fetching, mc.lastTry = true, time.Now()
-	mc.mu.Unlock()
-	all, err := oc.Catalog(ctx)
-	mc.mu.Lock()
-	defer mc.mu.Unlock()
-	mc.fetching = false
-	if err != nil || len(all) == 0 {
-		return
-	}
-	by := map[string][]ModelView{}
-	for _, pr := range all {
-		if _, known := providers.Lookup(pr.ID); !known {
-			continue
-		}
-		ms := make([]ModelView, 0, len(pr.Models))
-		for id, m := range pr.Models {
-			if m.ID == "" {
-				m.ID = id
-			}
-			ms = append(ms, ModelView{ID: m.ID, Name: m.Name, Context: int64(m.Limit.Context), Output: int64(m.Limit.Output)})
-		}
-		slices.SortFunc(ms, func(a, b ModelView) int { return strings.Compare(a.ID, b.ID) })
-		by[pr.ID] = ms
-	}
-	mc.byID = by
+	return out, true
 }
 
 // providerModelIDs are the model ids offered for a provider: a custom or well-known
@@ -81,7 +27,7 @@ func (s *Server) providerModelIDs(conn *store.ProviderConnection) []string {
 	if ms := conn.Models(); len(ms) > 0 {
 		return ms
 	}
-	if ms, ok := s.catalog.models(conn.ProviderID); ok && len(ms) > 0 {
+	if ms, ok := s.catalogModels(conn.ProviderID); ok && len(ms) > 0 {
 		ids := make([]string, len(ms))
 		for i, m := range ms {
 			ids[i] = m.ID
@@ -105,14 +51,14 @@ func (s *Server) modelsOf(c *gin.Context, p *store.Project) ([]ModelView, error)
 		}
 		return out, nil
 	}
-	if _, ok := s.catalog.models(p.ProviderID); !ok {
+	if _, ok := s.catalogModels(p.ProviderID); !ok {
 		ph := s.hub.acquire(p.ID)
 		if oc, err := ph.ready(c.Request.Context()); err == nil {
-			s.catalog.load(c.Request.Context(), oc)
+			s.Catalog.Load(c.Request.Context(), oc)
 		}
 		ph.release()
 	}
-	if ms, ok := s.catalog.models(p.ProviderID); ok {
+	if ms, ok := s.catalogModels(p.ProviderID); ok {
 		return ms, nil
 	}
 	prov, _ := providers.Lookup(p.ProviderID)

@@ -181,7 +181,7 @@ func (s *Server) poolClaim(p *store.Project, conn *store.ProviderConnection) (*s
 	if s.PoolImage == "" {
 		return nil, nil
 	}
-	config, err := agent.Config(p, conn, s.AgentAsk)
+	config, err := agent.Config(p, conn, s.AgentAsk, s.GatewayURL)
 	if err != nil {
 		return nil, err
 	}

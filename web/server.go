@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/doce-dev/doce/agent"
+	"github.com/doce-dev/doce/catalog"
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
@@ -60,7 +61,12 @@ type Server struct {
 	PoolImage string
 	// AgentAsk names the permissions the agent asks for (DOCE_AGENT_ASK): part of a project's
 	// OpenCode configuration, which a prebuilt workspace it claims must have.
-	AgentAsk      []string
+	AgentAsk []string
+	// GatewayURL is the LLM gateway as workspaces reach it (DOCE_GATEWAY_URL): part of a
+	// project's OpenCode configuration, like AgentAsk.
+	GatewayURL string
+	// Catalog is OpenCode's model catalog, shared with the gateway; made when nil.
+	Catalog       *catalog.Catalog
 	SecureCookies bool
 	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-For gin believes when it
 	// finds a client's address, for login throttling; none by default (DOCE_TRUSTED_PROXIES).
@@ -79,7 +85,6 @@ type Server struct {
 	router  *gin.Engine
 	ensured sync.Map // project id → when ensureRunning last asked
 	hub     *hub
-	catalog modelCatalog
 	// progressCache and progressFlight share running setups' progress queries among tabs.
 	progressCache  sync.Map // project id → cachedProgress
 	progressFlight singleflight.Group
@@ -102,6 +107,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
+	if s.Catalog == nil {
+		s.Catalog = &catalog.Catalog{}
+	}
 	if s.Agent != nil {
 		s.hub = newHub(func(ctx context.Context, projectID string) (*opencode.Client, error) {
 			p, err := s.Store.Project(ctx, projectID)
@@ -110,7 +118,7 @@ func (s *Server) Handler() (http.Handler, error) {
 			}
 			return s.Agent.Client(ctx, p)
 		}, s.Log, s.HubGrace)
-		s.hub.onConnect = func(ctx context.Context, oc *opencode.Client) { s.catalog.load(ctx, oc) }
+		s.hub.onConnect = func(ctx context.Context, oc *opencode.Client) { s.Catalog.Load(ctx, oc) }
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
