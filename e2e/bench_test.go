@@ -141,16 +141,19 @@ func handContainer(image, password, network string) (*container.Config, *contain
 // handConfig is the opencode.json doce writes for the benchmark's projects.
 func handConfig(b *testing.B) []byte {
 	cfg, err := agent.Config(&store.Project{ProviderID: "custom", ModelID: "mock-model"},
-		&store.ProviderConnection{ProviderID: "custom", BaseURL: benchBaseURL, ModelIDs: "mock-model"}, nil)
+		&store.ProviderConnection{ProviderID: "custom", AuthType: store.AuthAPI, BaseURL: benchBaseURL, ModelIDs: "mock-model"}, nil, benchGatewayURL)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return cfg
 }
 
-// benchBaseURL is the custom provider the benchmark's projects use; nothing answers there, as
-// no setup step calls the LLM.
-const benchBaseURL = "http://host.docker.internal:9/v1"
+// benchBaseURL and benchGatewayURL are the custom provider the benchmark's projects use and
+// the gateway they reach it through; nothing answers there, as no setup step calls the LLM.
+const (
+	benchBaseURL    = "http://host.docker.internal:9/v1"
+	benchGatewayURL = "http://host.docker.internal:9"
+)
 
 // handRun does by hand what ProjectSetup does: the project's network, its container with
 // opencode.json and AGENTS.md written in, start, health, PUT /auth, POST /session,

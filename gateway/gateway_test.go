@@ -91,7 +91,7 @@ func newRig(t *testing.T) *rig {
 	r := &rig{st: storetest.Open(t, storetest.SQLite), up: newUpstream(t), cat: &catalog.Catalog{}}
 	r.gw = &Gateway{Store: r.st, Secrets: plainCipher{}, Transport: http.DefaultTransport, Catalog: r.cat,
 		BaseURLs: map[string]string{"openrouter": r.up.URL + "/api/v1", "anthropic": r.up.URL + "/v1"},
-		Log: slog.New(slog.DiscardHandler)}
+		Log:      slog.New(slog.DiscardHandler)}
 	r.srv = httptest.NewServer(r.gw.Handler())
 	t.Cleanup(r.srv.Close)
 	return r
