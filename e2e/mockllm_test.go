@@ -116,6 +116,8 @@ func (m *mockLLM) serve(w http.ResponseWriter, r *http.Request) {
 				"models":  map[string]any{"mock-model": map[string]any{"name": "mock-model"}},
 			}}},
 		})
+	case "/v1/key": // OpenRouter's key check
+		json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"label": "mock"}})
 	case "/v1/models":
 		json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": []any{map[string]any{"id": "mock-model", "object": "model"}}})
 	case "/v1/chat/completions":

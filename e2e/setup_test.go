@@ -228,14 +228,14 @@ func testProjectSetupEndToEnd(t *testing.T, dialect string) {
 	}
 	assertNoSecretInInspect(t, ci, key)
 
-	// OpenCode's auth.json holds the key, set through PUT /auth.
+	// OpenCode's auth.json holds a gateway token, set through PUT /auth; the key stays outside.
 	authJSON := readContainerFile(t, docker, cs[0].ID, workspace.AuthFile)
 	var auth map[string]struct{ Type, Key string }
 	if err := json.Unmarshal(authJSON, &auth); err != nil {
 		t.Fatalf("auth.json: %v", err)
 	}
-	if auth["custom"].Type != "api" || auth["custom"].Key != key {
-		t.Fatalf("auth.json does not hold the connected key for provider custom (type %q)", auth["custom"].Type)
+	if auth["custom"].Type != "api" || !strings.HasPrefix(auth["custom"].Key, store.GatewayTokenPrefix) || strings.Contains(string(authJSON), key) {
+		t.Fatalf("auth.json does not hold a gateway token for provider custom (type %q), or holds the key", auth["custom"].Type)
 	}
 
 	// OpenCode holds the session with the prompt, and needs its password.

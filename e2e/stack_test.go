@@ -118,7 +118,13 @@ type childProcess struct {
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return freeAddrOn(t, "127.0.0.1")
+}
+
+// freeAddrOn is a free port on the address ip, host:port.
+func freeAddrOn(t testing.TB, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +179,8 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		"DOCE_ALLOWED_PRIVATE_HOSTS=127.0.0.1,"+hostGatewayIP(t),
 		// No prebuilt workspaces unless a test asks: each would be one more OpenCode starting.
 		"DOCE_WORKSPACE_POOL=0",
+		// The LLM gateway where workspaces reach it (host.docker.internal), on a port of its own.
+		"DOCE_GATEWAY_ADDR="+freeAddrOn(t, hostGatewayIP(t)),
 	)
 	p.Env = append(p.Env, extraEnv...)
 	p.Database = filepath.Join(p.DataDir, "doce.db")
