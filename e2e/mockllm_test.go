@@ -71,7 +71,7 @@ func hostGatewayIP(t testing.TB) string {
 }
 
 // startMockLLM listens on addr (an address containers can reach) until the test ends.
-func startMockLLM(t *testing.T, host string) *mockLLM {
+func startMockLLM(t testing.TB, host string) *mockLLM {
 	t.Helper()
 	if net.ParseIP(host) == nil {
 		t.Fatalf("mock LLM: %q is not an IP address to listen on", host)

@@ -85,3 +85,16 @@ func (s *Store) Limits(ctx context.Context, userID, projectID string) (Limits, e
 	}
 	return l, nil
 }
+
+// Budgets lists the budgets of scope by subject id.
+func (s *Store) Budgets(ctx context.Context, scope string) (map[string]int64, error) {
+	var bs []Budget
+	if err := s.DB.NewSelect().Model(&bs).Where("scope = ?", scope).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("store: unable to list budgets: %w", err)
+	}
+	out := make(map[string]int64, len(bs))
+	for _, b := range bs {
+		out[b.SubjectID] = b.MonthlyNanos
+	}
+	return out, nil
+}

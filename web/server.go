@@ -22,6 +22,7 @@ import (
 
 	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/catalog"
+	"github.com/doce-dev/doce/gateway"
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
@@ -165,8 +166,10 @@ func (s *Server) Handler() (http.Handler, error) {
 	pages.POST("/projects/:id/delete", s.projectAction(deleteAction, 0))
 	pages.POST("/projects/:id/stop", s.projectAction(stopAction, 0))
 	pages.POST("/projects/:id/start", s.projectAction(startAction, 0))
+	pages.POST("/projects/:id/budget", s.projectBudgetSubmit)
 	s.conversationRoutes(pages.Group("/projects/:id"))
 
+	pages.GET("/usage", s.usagePage)
 	pages.GET("/account", s.accountPage)
 	pages.POST("/account", s.accountSubmit)
 	pages.POST("/account/tokens", s.createTokenSubmit)
@@ -175,6 +178,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	admin.GET("/users", s.usersPage)
 	admin.POST("/users", s.usersSubmit)
 	admin.POST("/users/:id/disable", s.disableSubmit)
+	admin.POST("/users/:id/budget", s.userBudgetSubmit)
+	admin.POST("/budget", s.defaultBudgetSubmit)
 	admin.POST("/lockouts/clear", s.clearLockoutSubmit)
 	ops := pages.Group("/ops", s.requireAdmin)
 	ops.GET("", s.opsPage)
@@ -321,6 +326,8 @@ var funcs = template.FuncMap{
 		return stop.Sub(*start).Round(100 * time.Millisecond).String()
 	},
 	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	// usd formats billionths of a dollar, as the gateway's budget messages do.
+	"usd": gateway.Dollars,
 }
 
 // render writes page name with data. A template error after the header is logged, not shown.

@@ -3,8 +3,11 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -273,4 +276,185 @@ func (s *Server) apiSetDefaultBudget(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"ok": true})
+}
+
+// usageBar is one day's bar of the usage chart, in the SVG's units.
+type usageBar struct {
+	X, Y, W, H int
+	Label      string
+}
+
+// usageChart draws each day's cost (or, while nothing is priced, its tokens) as a bar.
+func usageChart(days []store.UsageRow) (bars []usageBar, unit string) {
+	const width, height = 600, 120
+	measure := func(r store.UsageRow) float64 { return dollars(r.CostNanos) }
+	unit = "cost"
+	var top float64
+	for _, r := range days {
+		top = max(top, measure(r))
+	}
+	if top == 0 {
+		unit = "tokens"
+		measure = func(r store.UsageRow) float64 { return float64(r.InputTokens + r.OutputTokens + r.CacheTokens) }
+		for _, r := range days {
+			top = max(top, measure(r))
+		}
+	}
+	if top == 0 || len(days) == 0 {
+		return nil, unit
+	}
+	w := width / len(days)
+	for i, r := range days {
+		h := int(measure(r) / top * height)
+		label := fmt.Sprintf("%s: %s, %d tokens, %d requests", r.Day, gateway.Dollars(r.CostNanos), r.InputTokens+r.OutputTokens+r.CacheTokens, r.Requests)
+		bars = append(bars, usageBar{X: i * w, Y: height - h, W: max(w-2, 1), H: h, Label: label})
+	}
+	return bars, unit
+}
+
+// usageLine is one row of a usage table on the page.
+type usageLine struct {
+	Label, Link string
+	store.UsageRow
+}
+
+// usageTable is a usage table on the page: its first column's heading and its rows.
+type usageTable struct {
+	Heading string
+	Lines   []usageLine
+}
+
+// usagePage is the signed-in user's usage by day, project and model (this month unless asked
+// otherwise); an admin's also shows every user's.
+func (s *Server) usagePage(c *gin.Context) {
+	q, e := usageQuery(c, false)
+	if e != nil {
+		s.fail(c, e)
+		return
+	}
+	ctx := c.Request.Context()
+	u := currentUser(c)
+	names := map[string]string{}
+	if ps, err := s.Store.ProjectsByOwner(ctx, u.ID); err == nil {
+		for _, p := range ps {
+			names[p.ID] = p.Name
+		}
+	}
+	usernames := map[string]string{}
+	if u.Role == store.RoleAdmin {
+		if us, err := s.Store.Users(ctx); err == nil {
+			for _, u := range us {
+				usernames[u.ID] = u.Username
+			}
+		}
+	}
+	data := gin.H{"Title": "Usage", "From": q.From, "To": q.To}
+	var tables []usageTable
+	for _, t := range []struct{ heading, group string }{
+		{"Day", store.GroupDay}, {"Project", store.GroupProject}, {"Model", store.GroupModel}, {"User (every user's)", store.GroupUser},
+	} {
+		q.GroupBy, q.UserID = t.group, u.ID
+		if t.group == store.GroupUser {
+			if u.Role != store.RoleAdmin {
+				continue
+			}
+			q.UserID = ""
+		}
+		rows, err := s.Store.Usage(ctx, q)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if t.group == store.GroupDay {
+			data["Bars"], data["BarUnit"] = usageChart(rows)
+		}
+		table := usageTable{Heading: t.heading}
+		for _, r := range rows {
+			l := usageLine{UsageRow: r}
+			switch t.group {
+			case store.GroupDay:
+				l.Label = r.Day
+			case store.GroupProject:
+				if l.Label = names[r.ProjectID]; l.Label != "" {
+					l.Link = "/projects/" + r.ProjectID
+				} else {
+					l.Label = r.ProjectID + " (deleted)"
+				}
+			case store.GroupModel:
+				l.Label = r.ProviderID + "/" + r.ModelID
+			case store.GroupUser:
+				if l.Label = usernames[r.UserID]; l.Label == "" {
+					l.Label = r.UserID
+				}
+			}
+			table.Lines = append(table.Lines, l)
+		}
+		tables = append(tables, table)
+	}
+	data["Tables"] = tables
+	s.render(c, http.StatusOK, "usage.html", data)
+}
+
+// projectBudgetSubmit is the project page's budget form.
+func (s *Server) projectBudgetSubmit(c *gin.Context) {
+	p, ok := s.ownProject(c)
+	if !ok {
+		return
+	}
+	in, e := budgetForm(c.PostForm("monthlyUsd"))
+	if e != nil {
+		s.fail(c, e)
+		return
+	}
+	if err := s.setProjectBudget(c.Request.Context(), p, in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/projects/"+p.ID)
+}
+
+// budgetForm reads a budget field of a form: dollars, or empty for none.
+func budgetForm(v string) (BudgetInput, *Error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return BudgetInput{}, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return BudgetInput{}, errBadRequest("monthlyUsd", "A monthly budget is a number of dollars, such as 20 or 7.50, or empty for none.")
+	}
+	return BudgetInput{MonthlyUSD: &f}, nil
+}
+
+// userBudgetSubmit is the users page's budget form for one user.
+func (s *Server) userBudgetSubmit(c *gin.Context) {
+	in, e := budgetForm(c.PostForm("monthlyUsd"))
+	if e != nil {
+		s.fail(c, e)
+		return
+	}
+	if err := s.setUserBudget(c.Request.Context(), c.Param("id"), in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/admin/users")
+}
+
+// defaultBudgetSubmit is the users page's form for the default budget.
+func (s *Server) defaultBudgetSubmit(c *gin.Context) {
+	in, e := budgetForm(c.PostForm("monthlyUsd"))
+	if e != nil {
+		s.fail(c, e)
+		return
+	}
+	n, e := in.nanos()
+	if e != nil {
+		s.fail(c, e)
+		return
+	}
+	if err := s.Store.SetBudget(c.Request.Context(), store.BudgetDefault, "", n); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/admin/users")
 }
