@@ -14,17 +14,20 @@ import (
 	"github.com/doce-dev/doce/store"
 )
 
-// usage is what a provider counted for one answer. Input excludes cached input; cacheRead and
-// cacheWrite are cached input read and written.
+// usage is what a provider counted for one answer: prompt is all the input, cached or not;
+// cacheRead and cacheWrite the cached input read and written.
 type usage struct {
-	input, output, cacheRead, cacheWrite int64
+	prompt, output, cacheRead, cacheWrite int64
 }
+
+// input is the input that was not cached.
+func (u usage) input() int64 { return max(u.prompt-u.cacheRead-u.cacheWrite, 0) }
 
 // merge keeps the largest count of each kind: providers repeat or grow their counts as a
 // stream goes on (Anthropic's input in message_start, output in each message_delta; Google's
 // in every chunk), and none shrinks one.
 func (u *usage) merge(o usage) {
-	u.input, u.output = max(u.input, o.input), max(u.output, o.output)
+	u.prompt, u.output = max(u.prompt, o.prompt), max(u.output, o.output)
 	u.cacheRead, u.cacheWrite = max(u.cacheRead, o.cacheRead), max(u.cacheWrite, o.cacheWrite)
 }
 
@@ -53,11 +56,12 @@ func (p *providerUsage) usage() usage {
 		if p.PromptTokensDetails != nil {
 			cached = p.PromptTokensDetails.CachedTokens
 		}
-		return usage{input: p.PromptTokens - cached, output: p.CompletionTokens, cacheRead: cached}
+		return usage{prompt: p.PromptTokens, output: p.CompletionTokens, cacheRead: cached}
 	case p.InputTokensDetails != nil: // OpenAI responses: input includes cached
-		return usage{input: p.InputTokens - p.InputTokensDetails.CachedTokens, output: p.OutputTokens, cacheRead: p.InputTokensDetails.CachedTokens}
+		return usage{prompt: p.InputTokens, output: p.OutputTokens, cacheRead: p.InputTokensDetails.CachedTokens}
 	default: // Anthropic: input excludes cached
-		return usage{input: p.InputTokens, output: p.OutputTokens, cacheRead: p.CacheReadInputTokens, cacheWrite: p.CacheCreationInputTokens}
+		return usage{prompt: p.InputTokens + p.CacheReadInputTokens + p.CacheCreationInputTokens, output: p.OutputTokens,
+			cacheRead: p.CacheReadInputTokens, cacheWrite: p.CacheCreationInputTokens}
 	}
 }
 
@@ -86,7 +90,7 @@ func (e *event) usage() usage {
 		}
 	}
 	if m := e.UsageMetadata; m != nil {
-		u.merge(usage{input: m.PromptTokenCount - m.CachedContentTokenCount, output: m.CandidatesTokenCount + m.ThoughtsTokenCount, cacheRead: m.CachedContentTokenCount})
+		u.merge(usage{prompt: m.PromptTokenCount, output: m.CandidatesTokenCount + m.ThoughtsTokenCount, cacheRead: m.CachedContentTokenCount})
 	}
 	return u
 }
@@ -209,10 +213,10 @@ func (g *Gateway) record(ctx context.Context, c *call, u usage, status int) {
 		defer cancel()
 		p := c.grant.Project
 		price, _ := g.price(ctx, p, c.provider, c.model)
-		cost := price.Nanos(u.input, u.output, u.cacheRead, u.cacheWrite)
+		cost := price.Nanos(u.input(), u.output, u.cacheRead, u.cacheWrite)
 		rec := &store.UsageRecord{
 			UserID: p.OwnerUserID, ProjectID: p.ID, ProviderID: c.provider, ModelID: c.model, CreatedAt: c.start,
-			InputTokens: u.input, OutputTokens: u.output, CacheTokens: u.cacheRead + u.cacheWrite,
+			InputTokens: u.input(), OutputTokens: u.output, CacheTokens: u.cacheRead + u.cacheWrite,
 			CostNanos: cost, LatencyMS: latency.Milliseconds(), Status: status,
 		}
 		if err := g.Store.RecordUsage(ctx, rec); err != nil {
@@ -220,7 +224,7 @@ func (g *Gateway) record(ctx context.Context, c *call, u usage, status int) {
 		}
 		if m := g.Metrics; m != nil {
 			m.GatewayRequests.WithLabelValues(c.provider, strconv.Itoa(status)).Inc()
-			m.GatewayTokens.WithLabelValues(c.provider, "input").Add(float64(u.input))
+			m.GatewayTokens.WithLabelValues(c.provider, "input").Add(float64(u.input()))
 			m.GatewayTokens.WithLabelValues(c.provider, "output").Add(float64(u.output))
 			m.GatewayTokens.WithLabelValues(c.provider, "cache").Add(float64(u.cacheRead + u.cacheWrite))
 			m.GatewayCost.WithLabelValues(c.provider).Add(float64(cost) / 1e9)
