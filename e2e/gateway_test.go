@@ -21,11 +21,13 @@ import (
 	"github.com/doce-dev/doce/workspace"
 )
 
-// execIn runs cmd in a container as user and returns its exit code and output.
-func execIn(t *testing.T, docker *dockerclient.Client, id, user string, cmd ...string) (int, string) {
+// searchIn runs cmd in a container as root with every capability, so no file is unreadable
+// to it, with stdin on its standard input, and returns its exit code and output.
+func searchIn(t *testing.T, docker *dockerclient.Client, id, stdin string, cmd ...string) (int, string) {
 	t.Helper()
 	ctx := context.Background()
-	ex, err := docker.ContainerExecCreate(ctx, id, container.ExecOptions{User: user, Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	ex, err := docker.ContainerExecCreate(ctx, id, container.ExecOptions{User: "0", Privileged: true, Cmd: cmd,
+		AttachStdin: true, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,6 +36,10 @@ func execIn(t *testing.T, docker *dockerclient.Client, id, user string, cmd ...s
 		t.Fatal(err)
 	}
 	defer att.Close()
+	if _, err := io.WriteString(att.Conn, stdin); err != nil {
+		t.Fatal(err)
+	}
+	att.CloseWrite()
 	var out bytes.Buffer
 	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
 		t.Fatal(err)
@@ -51,12 +57,13 @@ func execIn(t *testing.T, docker *dockerclient.Client, id, user string, cmd ...s
 func assertKeyNowhereIn(t *testing.T, docker *dockerclient.Client, projectID, key string) {
 	t.Helper()
 	id := "doce-" + projectID + "-opencode"
-	// As root, so no file is unreadable; grep exits 1 when it found nothing and read everything.
-	code, out := execIn(t, docker, id, "0", "grep", "-rlF", "-D", "skip", "--exclude-dir=proc", "--exclude-dir=sys", "--exclude-dir=dev", "--", key, "/")
+	// grep exits 1 when it found nothing and read everything. The key goes in on standard
+	// input, so that no command line in the workspace holds it but the search's own.
+	code, out := searchIn(t, docker, id, key+"\n", "grep", "-rlF", "-f", "-", "-D", "skip", "--exclude-dir=proc", "--exclude-dir=sys", "--exclude-dir=dev", "/")
 	if code != 1 {
 		t.Errorf("grep for the key in the workspace's files: exit %d (want 1, nothing found): %s", code, out)
 	}
-	code, out = execIn(t, docker, id, "0", "sh", "-c", `grep -lF -- "$1" /proc/[0-9]*/environ /proc/[0-9]*/cmdline`, "sh", key)
+	code, out = searchIn(t, docker, id, key+"\n", "sh", "-c", "grep -lF -f - /proc/[0-9]*/environ /proc/[0-9]*/cmdline")
 	if code != 1 {
 		t.Errorf("grep for the key in the workspace's processes: exit %d (want 1, nothing found): %s", code, out)
 	}
