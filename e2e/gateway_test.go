@@ -5,71 +5,120 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	dockerclient "github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workspace"
 )
 
-// searchIn runs cmd in a container as root with every capability, so no file is unreadable
-// to it, with stdin on its standard input, and returns its exit code and output.
-func searchIn(t *testing.T, docker *dockerclient.Client, id, stdin string, cmd ...string) (int, string) {
-	t.Helper()
-	ctx := context.Background()
-	ex, err := docker.ContainerExecCreate(ctx, id, container.ExecOptions{User: "0", Privileged: true, Cmd: cmd,
-		AttachStdin: true, AttachStdout: true, AttachStderr: true})
+// containsIn reports whether the file at path holds key, reading it in pieces that overlap by
+// len(key)-1 bytes, so a key split across two reads is found too.
+func containsIn(path string, key []byte) (bool, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		t.Fatal(err)
+		return false, err
 	}
-	att, err := docker.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
-	if err != nil {
-		t.Fatal(err)
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	keep := 0
+	for {
+		n, err := f.Read(buf[keep:])
+		total := keep + n
+		if bytes.Contains(buf[:total], key) {
+			return true, nil
+		}
+		if err == io.EOF {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		keep = min(len(key)-1, total)
+		copy(buf, buf[total-keep:total])
 	}
-	defer att.Close()
-	if _, err := io.WriteString(att.Conn, stdin); err != nil {
-		t.Fatal(err)
-	}
-	att.CloseWrite()
-	var out bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
-		t.Fatal(err)
-	}
-	ins, err := docker.ContainerExecInspect(ctx, ex.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ins.ExitCode, out.String()
 }
 
-// assertKeyNowhereIn looks for every byte sequence of key in the workspace of projectID: each
-// file its container sees (its writable layer, its volumes, its tmpfs), every process's
-// environment and command line, docker inspect, OpenCode's auth.json and its provider config.
+// filesHolding walks the workspace container's whole file tree as its processes see it —
+// image, writable layer, volumes and tmpfs — from the host, through /proc/<pid>/root of its
+// first process, and lists the files that hold key. Symbolic links are not followed.
+func filesHolding(t *testing.T, pid int, key string) []string {
+	t.Helper()
+	root := fmt.Sprintf("/proc/%d/root", pid)
+	var found []string
+	files := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		rel := strings.TrimPrefix(path, root)
+		if err != nil {
+			t.Errorf("unable to read %s in the workspace: %v", rel, err)
+			return nil
+		}
+		if d.IsDir() && (rel == "/proc" || rel == "/sys" || rel == "/dev") {
+			return filepath.SkipDir
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		files++
+		has, err := containsIn(path, []byte(key))
+		if err != nil {
+			t.Errorf("unable to read %s in the workspace: %v", rel, err)
+		} else if has {
+			found = append(found, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 1000 {
+		t.Fatalf("only %d files in the workspace's tree: the walk did not see it", files)
+	}
+	return found
+}
+
+// assertKeyNowhereIn looks for the key's bytes in the workspace of projectID: each file its
+// container sees (image, writable layer, volumes, tmpfs), every process's environment and
+// command line, docker inspect, OpenCode's auth.json and its provider configuration. It reads
+// from the host, as root: a workspace drops every capability, and no exec into it could read
+// what its agent cannot.
 func assertKeyNowhereIn(t *testing.T, docker *dockerclient.Client, projectID, key string) {
 	t.Helper()
 	id := "doce-" + projectID + "-opencode"
-	// grep exits 1 when it found nothing and read everything. The key goes in on standard
-	// input, so that no command line in the workspace holds it but the search's own.
-	code, out := searchIn(t, docker, id, key+"\n", "grep", "-rlF", "-f", "-", "-D", "skip", "--exclude-dir=proc", "--exclude-dir=sys", "--exclude-dir=dev", "/")
-	if code != 1 {
-		t.Errorf("grep for the key in the workspace's files: exit %d (want 1, nothing found): %s", code, out)
-	}
-	code, out = searchIn(t, docker, id, key+"\n", "sh", "-c", "grep -lF -f - /proc/[0-9]*/environ /proc/[0-9]*/cmdline")
-	if code != 1 {
-		t.Errorf("grep for the key in the workspace's processes: exit %d (want 1, nothing found): %s", code, out)
-	}
 	ci, err := docker.ContainerInspect(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if found := filesHolding(t, ci.State.Pid, key); len(found) > 0 {
+		t.Errorf("the key is in the workspace's files %v", found)
+	}
+	// Every process's environment and command line, read from the host.
+	top, err := docker.ContainerTop(context.Background(), id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidCol := slices.Index(top.Titles, "PID")
+	for _, proc := range top.Processes {
+		for _, f := range []string{"environ", "cmdline"} {
+			b, err := os.ReadFile("/proc/" + proc[pidCol] + "/" + f)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) { // a process may end meanwhile
+				t.Errorf("unable to read the %s of workspace process %s: %v", f, proc[pidCol], err)
+			}
+			if bytes.Contains(b, []byte(key)) {
+				t.Errorf("the key is in the %s of workspace process %s", f, strings.Join(proc, " "))
+			}
+		}
 	}
 	assertNoSecretInInspect(t, ci, key)
 	authJSON := string(readContainerFile(t, docker, id, workspace.AuthFile))
@@ -270,6 +319,25 @@ func TestGatewayKeepsKeysOutOfWorkspaces(t *testing.T) {
 	for _, want := range []string{`doce_gateway_tokens_total{kind="input",provider="custom"}`, `doce_gateway_cost_dollars_total{provider="openrouter"}`} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// The search the key proof relies on finds a key across the pieces it reads, and nothing else.
+func TestContainsInFindsAKeySplitAcrossReads(t *testing.T) {
+	key := []byte("sk-split-key-0123456789")
+	for _, at := range []int{0, 1<<20 - 5, 1<<20 - len(key), 1 << 20, 3<<20 + 7} {
+		path := filepath.Join(t.TempDir(), "f")
+		b := append(bytes.Repeat([]byte("a"), at), key...)
+		b = append(b, "tail"...)
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if has, err := containsIn(path, key); err != nil || !has {
+			t.Errorf("key at %d: found %v, %v", at, has, err)
+		}
+		if has, _ := containsIn(path, []byte("sk-split-key-0123456789X")); has {
+			t.Errorf("key at %d: a longer key found", at)
 		}
 	}
 }
