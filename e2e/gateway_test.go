@@ -55,11 +55,12 @@ func containsIn(path string, key []byte) (bool, error) {
 // first process, and lists the files that hold key. Symbolic links are not followed.
 func filesHolding(t *testing.T, pid int, key string) []string {
 	t.Helper()
-	root := fmt.Sprintf("/proc/%d/root", pid)
+	// The trailing slash: /proc/<pid>/root is a link, which WalkDir would not enter.
+	root := fmt.Sprintf("/proc/%d/root/", pid)
 	var found []string
 	files := 0
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		rel := strings.TrimPrefix(path, root)
+		rel := "/" + strings.TrimPrefix(path, root)
 		if err != nil {
 			t.Errorf("unable to read %s in the workspace: %v", rel, err)
 			return nil
