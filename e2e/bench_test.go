@@ -797,7 +797,8 @@ func BenchmarkSetup20Hosts(b *testing.B) {
 // from the mock LLM, interleaved in one run (the order flips every round), so drift hits both
 // alike: time to the first token, time to the last, and the gateway's overhead on each
 // (p50, p99). The mock writes 20 chunks 10 ms apart; a gateway that buffered would deliver the
-// first with the last, which fails the run. Run with `BENCH=Gateway make bench`.
+// first with the last, which fails the run if it happens in more than a tenth of the streams
+// (on a busy machine a stream may be held up that long once in a while). Run with `BENCH=Gateway make bench`.
 func BenchmarkGateway(b *testing.B) {
 	stack := requireStack(b)
 	llm := startMockLLM(b, hostGatewayIP(b))
@@ -841,14 +842,26 @@ func BenchmarkGateway(b *testing.B) {
 	for i := range words {
 		words[i] = fmt.Sprintf("w%02d ", i)
 	}
-	llm.script("bench-stream", mockReply{Chunks: words, Delay: gap})
+	// lastSent is when the mock flushed the last chunk of the latest stream.
+	var (
+		sentMu   sync.Mutex
+		lastSent time.Time
+	)
+	llm.script("bench-stream", mockReply{Chunks: words, Delay: gap, Sent: func(i int, at time.Time) {
+		if i == chunks-1 {
+			sentMu.Lock()
+			lastSent = at
+			sentMu.Unlock()
+		}
+	}})
 	body := `{"model":"mock-model","stream":true,"tools":[{"type":"function","function":{"name":"noop"}}],"messages":[{"role":"user","content":"bench-stream"}]}`
 	direct := llm.URL + "/v1/chat/completions"
 	through := "http://" + envOf(d.Env, "DOCE_GATEWAY_ADDR") + "/p/custom/chat/completions"
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}}
 
-	// stream returns the time to the first content chunk and to the end of the answer.
-	stream := func(u, auth string) (first, last time.Duration) {
+	// stream returns the time to the first content chunk and to the end of the answer, and
+	// whether the first chunk arrived before the mock had written the last.
+	stream := func(u, auth string) (first, last time.Duration, streamed bool) {
 		req, _ := http.NewRequest("POST", u, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+auth)
@@ -864,10 +877,12 @@ func BenchmarkGateway(b *testing.B) {
 		}
 		sc := bufio.NewScanner(resp.Body)
 		got := 0
+		var firstAt time.Time
 		for sc.Scan() {
 			if strings.Contains(sc.Text(), `"content":"w`) {
 				if got == 0 {
-					first = time.Since(start)
+					firstAt = time.Now()
+					first = firstAt.Sub(start)
 				}
 				got++
 			}
@@ -876,30 +891,38 @@ func BenchmarkGateway(b *testing.B) {
 		if got != chunks {
 			b.Fatalf("POST %s: %d chunks, want %d", u, got, chunks)
 		}
-		return first, last
+		sentMu.Lock()
+		defer sentMu.Unlock()
+		return first, last, firstAt.Before(lastSent)
 	}
 	for range 3 { // warm both paths: connections, the gateway's first Vault call
 		stream(direct, key)
 		stream(through, token)
 	}
+	buffered := 0
 	var dFirst, gFirst, dLast, gLast, overFirst, overLast []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var df, dl, gf, gl time.Duration
+		var streamed bool
 		if i%2 == 0 {
-			df, dl = stream(direct, key)
-			gf, gl = stream(through, token)
+			df, dl, _ = stream(direct, key)
+			gf, gl, streamed = stream(through, token)
 		} else {
-			gf, gl = stream(through, token)
-			df, dl = stream(direct, key)
+			gf, gl, streamed = stream(through, token)
+			df, dl, _ = stream(direct, key)
+		}
+		if !streamed {
+			buffered++
 		}
 		dFirst, gFirst, dLast, gLast = append(dFirst, df), append(gFirst, gf), append(dLast, dl), append(gLast, gl)
 		overFirst, overLast = append(overFirst, gf-df), append(overLast, gl-dl)
-		if gf > (chunks/2)*gap {
-			b.Fatalf("the first token came through the gateway after %s, with the stream half written: the gateway buffers", gf)
-		}
 	}
 	b.StopTimer()
+	// A gateway that buffered would deliver no first chunk before the mock wrote its last.
+	if buffered > b.N/10 {
+		b.Fatalf("in %d of %d streams the first chunk came through the gateway only after the mock had written the last: the gateway buffers", buffered, b.N)
+	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(percentile(overFirst, 0.5)), "ttft-overhead-p50-ms")
 	b.ReportMetric(ms(percentile(overFirst, 0.99)), "ttft-overhead-p99-ms")
@@ -909,6 +932,17 @@ func BenchmarkGateway(b *testing.B) {
 	b.ReportMetric(float64(chunks)/percentile(dLast, 0.5).Seconds(), "direct-chunks/s")
 	b.Logf("n=%d: first token p50 direct %s, gateway %s; whole stream p50 direct %s, gateway %s",
 		len(dFirst), percentile(dFirst, 0.5), percentile(gFirst, 0.5), percentile(dLast, 0.5), percentile(gLast, 0.5))
+	// Where the gateway's time goes: its own work before forwarding, and Vault's share of it.
+	if resp, err := http.Get(d.URL + "/metrics"); err == nil {
+		m, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, l := range strings.Split(string(m), "\n") {
+			if strings.HasPrefix(l, "doce_gateway_overhead_seconds_sum") || strings.HasPrefix(l, "doce_gateway_overhead_seconds_count") ||
+				strings.HasPrefix(l, `doce_vault_request_duration_seconds_sum{operation="decrypt"`) || strings.HasPrefix(l, `doce_vault_request_duration_seconds_count{operation="decrypt"`) {
+				b.Log(l)
+			}
+		}
+	}
 	// The mock saw the real key on the gateway's requests too.
 	for _, r := range llm.requests() {
 		if r.Path == "/v1/chat/completions" && r.Authorization != "Bearer "+key {

@@ -161,6 +161,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	c := &call{grant: grant, provider: providerID, rule: rule, target: target, key: string(key), model: model, start: start}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
+	if g.Metrics != nil {
+		g.Metrics.GatewayOverhead.Observe(time.Since(start).Seconds())
+	}
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, callKey{}, c)))
 }
 

@@ -45,6 +45,9 @@ type Metrics struct {
 	GatewayRequests *prometheus.CounterVec
 	GatewayTokens   *prometheus.CounterVec
 	GatewayCost     *prometheus.CounterVec
+	// GatewayOverhead is the gateway's own time per request, from its arrival to the request
+	// leaving for the provider: token, budget, key.
+	GatewayOverhead prometheus.Histogram
 
 	temporalScope io.Closer
 }
@@ -87,9 +90,13 @@ func New() *Metrics {
 		GatewayCost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "doce_gateway_cost_dollars_total", Help: "What requests through the LLM gateway cost, at the model catalog's prices.",
 		}, []string{"provider"}),
+		GatewayOverhead: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "doce_gateway_overhead_seconds", Help: "The LLM gateway's own time per request, before it leaves for the provider.",
+			Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .025, .05, .1},
+		}),
 	}
 	reg.MustRegister(m.SetupsStarted, m.SetupsEnded, m.SetupStepFailures, m.HTTPDuration, m.VaultDuration, m.OAuthRefreshes, m.OAuthLogins,
-		m.GatewayRequests, m.GatewayTokens, m.GatewayCost)
+		m.GatewayRequests, m.GatewayTokens, m.GatewayCost, m.GatewayOverhead)
 	return m
 }
 
