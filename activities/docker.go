@@ -36,6 +36,8 @@ type Docker struct {
 	Env       []string // more environment for every workspace: the egress proxy's
 	// Ask lists the permissions the agent asks its owner for (DOCE_AGENT_ASK).
 	Ask []string
+	// GatewayURL is the LLM gateway as workspaces reach it (DOCE_GATEWAY_URL).
+	GatewayURL string
 	// Host is the Docker host this worker serves (DOCE_HOST_NAME); a step run locally for a
 	// project on another host refuses (onThisHost).
 	Host string
@@ -59,7 +61,7 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 	if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}
-	config, err := agent.Config(p, conn, a.Ask)
+	config, err := agent.Config(p, conn, a.Ask, a.GatewayURL)
 	if err != nil {
 		return workflows.ComposeUpResult{}, err
 	}

@@ -30,6 +30,8 @@ type OpenCode struct {
 	Agent *agent.Connector
 	// Ask names the permissions the agent asks its owner for (DOCE_AGENT_ASK), as in Docker.
 	Ask []string
+	// GatewayURL is the LLM gateway as workspaces reach it, as in Docker.
+	GatewayURL string
 	// Host is the Docker host this worker serves, as in Docker.
 	Host string
 	// PollInterval is how often waitHealthy asks (default 50 ms): OpenCode's health answer is
@@ -79,7 +81,7 @@ func (a *OpenCode) configure(ctx context.Context, c *opencode.Client, p *store.P
 	if err != nil {
 		return err
 	}
-	want, err := agent.Config(p, conn, a.Ask)
+	want, err := agent.Config(p, conn, a.Ask, a.GatewayURL)
 	if err != nil {
 		return err
 	}
@@ -209,8 +211,10 @@ func (a *OpenCode) look(ctx context.Context, p *store.Project) look {
 	}
 }
 
-// SetProviderCredentials decrypts the project's provider credential and hands it to OpenCode
-// with PUT /auth/{provider}. The plaintext lives only in this function.
+// SetProviderCredentials hands OpenCode what it authenticates to the project's provider with,
+// through PUT /auth/{provider}: a fresh gateway token for a provider used through the LLM
+// gateway (the key never enters the workspace), else the decrypted credential. The plaintext
+// lives only in this function.
 func (a *OpenCode) SetProviderCredentials(ctx context.Context, in workflows.StepInput) error {
 	stop := heartbeatWhile(ctx)
 	defer stop()
@@ -231,17 +235,18 @@ func (a *OpenCode) SetProviderCredentials(ctx context.Context, in workflows.Step
 	if err != nil {
 		return err
 	}
-	if err := a.setAuth(ctx, c, conn); err != nil {
+	if err := a.setAuth(ctx, c, p.ID, conn); err != nil {
 		return err
 	}
 	return a.Store.TouchConnection(ctx, conn, p.ID)
 }
 
-// setAuth hands conn's credential to OpenCode. An OAuth token refreshed meanwhile, and pushed
-// to running projects before this one took the old, is handed over again: the last PUT wins.
-func (a *OpenCode) setAuth(ctx context.Context, c *opencode.Client, conn *store.ProviderConnection) error {
+// setAuth hands conn's credential, or a gateway token for it, to the OpenCode of project
+// projectID. An OAuth token refreshed meanwhile, and pushed to running projects before this
+// one took the old, is handed over again: the last PUT wins.
+func (a *OpenCode) setAuth(ctx context.Context, c *opencode.Client, projectID string, conn *store.ProviderConnection) error {
 	for range 3 {
-		if err := a.putAuth(ctx, c, conn); err != nil {
+		if err := a.putAuth(ctx, c, projectID, conn); err != nil {
 			return err
 		}
 		if conn.AuthType != store.AuthOAuth {
@@ -259,8 +264,8 @@ func (a *OpenCode) setAuth(ctx context.Context, c *opencode.Client, conn *store.
 	return errors.New("the token changed three times while it was being handed over")
 }
 
-func (a *OpenCode) putAuth(ctx context.Context, c *opencode.Client, conn *store.ProviderConnection) error {
-	auth, err := a.credential(ctx, conn)
+func (a *OpenCode) putAuth(ctx context.Context, c *opencode.Client, projectID string, conn *store.ProviderConnection) error {
+	auth, err := a.credential(ctx, projectID, conn)
 	if err != nil {
 		return err
 	}
@@ -293,8 +298,17 @@ func authID(conn *store.ProviderConnection) string {
 	return conn.ProviderID
 }
 
-// credential decrypts a connection into the shape OpenCode's auth API takes.
-func (a *OpenCode) credential(ctx context.Context, conn *store.ProviderConnection) (opencode.Auth, error) {
+// credential is what project projectID's OpenCode gets for conn, in the shape its auth API
+// takes: a new gateway token, which replaces the project's earlier one, when the gateway
+// serves the connection; else the connection decrypted.
+func (a *OpenCode) credential(ctx context.Context, projectID string, conn *store.ProviderConnection) (opencode.Auth, error) {
+	if providers.Proxied(conn.ProviderID, conn.AuthType) {
+		token, err := a.Store.IssueGatewayToken(ctx, projectID, conn.ID)
+		if err != nil {
+			return opencode.Auth{}, err
+		}
+		return opencode.Auth{Type: store.AuthAPI, Key: token}, nil
+	}
 	switch conn.AuthType {
 	case store.AuthAPI:
 		key, err := a.decrypt(ctx, conn, conn.APIKeyCiphertext, secrets.FieldAPIKey,
@@ -365,7 +379,7 @@ func (a *OpenCode) oauthCredential(ctx context.Context, conn *store.ProviderConn
 }
 
 // PushProviderCredentials hands a project's running OpenCode the connection's current
-// credential, after a token refresh. A stopped or missing workspace is left alone: it gets
+// credential (or a new gateway token for it), after the user replaced it or a token refresh. A stopped or missing workspace is left alone: it gets
 // the current credential when it next starts.
 func (a *OpenCode) PushProviderCredentials(ctx context.Context, in workflows.ProjectCredentialsInput) error {
 	// Docker, Vault and OpenCode each may take a while to answer; a worker that dies meanwhile
@@ -394,7 +408,7 @@ func (a *OpenCode) PushProviderCredentials(ctx context.Context, in workflows.Pro
 	if err != nil {
 		return err
 	}
-	return a.setAuth(ctx, c, conn)
+	return a.setAuth(ctx, c, p.ID, conn)
 }
 
 // SessionCreate opens the project's OpenCode session once. The request is recorded before it
@@ -557,6 +571,10 @@ func (a *OpenCode) RemoveProviderCredentials(ctx context.Context, in workflows.P
 	defer stop()
 	p, err := a.liveProject(ctx, in.ProjectID)
 	if p == nil || err != nil {
+		return err
+	}
+	// The gateway stops honouring the project's token first, whatever becomes of the rest.
+	if err := a.Store.RevokeGatewayToken(ctx, p.ID); err != nil {
 		return err
 	}
 	w, _, err := follow(ctx, a.Store, a.Workspace.Inspect, p)

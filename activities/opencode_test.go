@@ -193,6 +193,39 @@ func TestSetProviderCredentialsGivesUpOnATokenThatKeepsChanging(t *testing.T) {
 	}
 }
 
+// An API key never reaches the workspace: OpenCode gets a gateway token, which the gateway
+// maps to the project and the owner's connection; the next hand-over replaces it.
+func TestSetProviderCredentialsHandsOverAGatewayToken(t *testing.T) {
+	r := newRig(t)
+	p := r.project(t, "openai", "gpt-5")
+	conn := &store.ProviderConnection{UserID: r.user.ID, ProviderID: "openai", AuthType: store.AuthAPI,
+		APIKeyCiphertext: r.connField("openai", secrets.FieldAPIKey, "sk-the-key")}
+	if err := r.st.CreateConnection(r.ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := r.env.ExecuteActivity(r.acts.SetProviderCredentials, workflows.StepInput{ProjectID: p.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(r.oc.auths) != 2 {
+		t.Fatalf("handed over %d times, want 2", len(r.oc.auths))
+	}
+	first, second := r.oc.auths[0].Key, r.oc.auths[1].Key
+	for _, k := range []string{first, second} {
+		if !strings.HasPrefix(k, store.GatewayTokenPrefix) || strings.Contains(k, "sk-the-key") {
+			t.Fatalf("OpenCode got %q, want a gateway token", k)
+		}
+	}
+	if _, err := r.st.GatewayGrant(r.ctx, first); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the replaced token still allows something: %v", err)
+	}
+	g, err := r.st.GatewayGrant(r.ctx, second)
+	if err != nil || g.Project.ID != p.ID || g.Connection.ID != conn.ID {
+		t.Fatalf("grant of the new token: %+v, %v", g, err)
+	}
+}
+
 // A credential Vault will not decrypt for its row will not decrypt on a retry either: the step
 // ends at once, non-retryable, with a reason the owner can act on, and OpenCode is handed
 // nothing.
@@ -202,11 +235,6 @@ func TestSetProviderCredentialsEndsOnAnUndecryptableCredential(t *testing.T) {
 		conn                  func(r *rig) *store.ProviderConnection
 		wantReason            string
 	}{
-		{"api key", "openai", "gpt-5", func(r *rig) *store.ProviderConnection {
-			// Sealed for another user's row: copied across, it must not open here.
-			return &store.ProviderConnection{UserID: r.user.ID, ProviderID: "openai", AuthType: store.AuthAPI,
-				APIKeyCiphertext: r.cipher.seal(secrets.ConnectionContext("someone-else", "openai", secrets.FieldAPIKey), "sk-theirs")}
-		}, "The stored openai key cannot be decrypted"},
 		{"oauth sign-in", "openai", "gpt-5", func(r *rig) *store.ProviderConnection {
 			return &store.ProviderConnection{UserID: r.user.ID, ProviderID: "openai", AuthType: store.AuthOAuth,
 				OAuthAccessCiphertext: r.connField("openai", secrets.FieldOAuthRefresh, "access-in-the-wrong-field")}

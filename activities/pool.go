@@ -158,7 +158,7 @@ func (a *Pool) nextConfig(ctx context.Context) ([]byte, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	return agent.Config(p, conn, a.Docker.Ask)
+	return agent.Config(p, conn, a.Docker.Ask, a.Docker.GatewayURL)
 }
 
 // host is the pool's host with what it holds.

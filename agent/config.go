@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/store"
@@ -17,30 +18,34 @@ func Model(p *store.Project) string {
 	return p.ProviderID + "/" + p.ModelID
 }
 
-// Config is the workspace's opencode.json: the project's model as default, and for a custom
-// OpenAI-compatible provider, where its API lives and which models it serves; ask names the
-// permissions the agent asks for first (the page answers them). It holds no secret; the key
-// reaches OpenCode only through PUT /auth. Two projects with the same provider, model and
-// connection settings get the same bytes, which is what lets a prebuilt workspace started on
-// one serve the other.
-func Config(p *store.Project, conn *store.ProviderConnection, ask []string) ([]byte, error) {
+// Config is the workspace's opencode.json: the project's model as default; for a provider
+// used through the LLM gateway, the gateway (at gatewayURL, as workspaces reach it) as the
+// provider's base URL, and for a custom OpenAI-compatible provider which models it serves; ask
+// names the permissions the agent asks for first (the page answers them). It holds no secret:
+// what OpenCode sends the gateway, a gateway token, reaches it only through PUT /auth. Two
+// projects with the same provider, model and connection settings get the same bytes, which is
+// what lets a prebuilt workspace started on one serve the other.
+func Config(p *store.Project, conn *store.ProviderConnection, ask []string, gatewayURL string) ([]byte, error) {
 	cfg := baseConfig(ask)
 	cfg["model"] = Model(p)
-	if prov, ok := providers.Lookup(p.ProviderID); ok && prov.Custom {
-		models := map[string]any{}
-		for _, m := range conn.Models() {
-			models[m] = map[string]any{"name": m}
+	if providers.Proxied(p.ProviderID, conn.AuthType) {
+		entry := map[string]any{"options": map[string]any{"baseURL": GatewayBaseURL(gatewayURL, p.ProviderID)}}
+		if prov, _ := providers.Lookup(p.ProviderID); prov.Custom {
+			models := map[string]any{}
+			for _, m := range conn.Models() {
+				models[m] = map[string]any{"name": m}
+			}
+			entry["npm"], entry["name"], entry["models"] = "@ai-sdk/openai-compatible", prov.Name, models
 		}
-		cfg["provider"] = map[string]any{
-			p.ProviderID: map[string]any{
-				"npm":     "@ai-sdk/openai-compatible",
-				"name":    prov.Name,
-				"options": map[string]any{"baseURL": conn.BaseURL},
-				"models":  models,
-			},
-		}
+		cfg["provider"] = map[string]any{p.ProviderID: entry}
 	}
 	return json.MarshalIndent(cfg, "", "  ")
+}
+
+// GatewayBaseURL is where a workspace's OpenCode sends providerID's requests: the gateway's
+// path for the provider, standing for the provider's API base URL.
+func GatewayBaseURL(gatewayURL, providerID string) string {
+	return strings.TrimRight(gatewayURL, "/") + "/p/" + providerID
 }
 
 // BaseConfig is the opencode.json of a prebuilt workspace before doce knows what projects

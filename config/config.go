@@ -143,7 +143,19 @@ type Config struct {
 	// WorkspaceFirewall (DOCE_WORKSPACE_FIREWALL): iptables (the worker keeps the rules) or
 	// none (the operator keeps equivalent ones; see docs/egress.md).
 	WorkspaceFirewall string
+	// GatewayAddr (DOCE_GATEWAY_ADDR) is where `doce serve` serves the LLM gateway to
+	// workspaces, host:port; the host GatewayHostGateway (the default, host-gateway:8081) is the
+	// Docker bridge's gateway, the address workspaces reach as host.docker.internal. It is the
+	// one place the gateway's address is named: a workspace egress policy allows exactly it.
+	GatewayAddr string
+	// GatewayURL (DOCE_GATEWAY_URL) is the gateway as workspaces reach it; by default
+	// http://host.docker.internal:<the port of GatewayAddr>.
+	GatewayURL string
 }
+
+// GatewayHostGateway in DOCE_GATEWAY_ADDR stands for the Docker bridge's gateway address, as
+// host-gateway does in Docker's --add-host.
+const GatewayHostGateway = "host-gateway"
 
 // Load reads the environment and validates it, naming every variable that is wrong.
 func Load() (*Config, error) {
@@ -348,6 +360,29 @@ func load(getenv func(string) string) (*Config, error) {
 	}
 	loadEgress(c, get, &errs)
 	loadQuotas(c, get, &errs)
+	c.GatewayAddr = get("DOCE_GATEWAY_ADDR", GatewayHostGateway+":8081")
+	gwPort := ""
+	if _, port, err := net.SplitHostPort(c.GatewayAddr); err != nil || port == "" || port == "0" {
+		errs = append(errs, fmt.Errorf("DOCE_GATEWAY_ADDR=%q is not host:port with a fixed port (e.g. %s:8081): workers write the port into workspaces", c.GatewayAddr, GatewayHostGateway))
+	} else {
+		gwPort = port
+	}
+	c.GatewayURL = strings.TrimRight(get("DOCE_GATEWAY_URL", "http://"+outbound.HostDockerInternal+":"+gwPort), "/")
+	if u, err := url.Parse(c.GatewayURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+		errs = append(errs, fmt.Errorf("DOCE_GATEWAY_URL=%q is not an http(s) URL workspaces reach the gateway at", c.GatewayURL))
+	}
+	if gwPort != "" {
+		// The gateway is served to workspaces: their firewall lets them reach exactly it.
+		host, _, _ := net.SplitHostPort(c.GatewayAddr)
+		if ip, err := netip.ParseAddr(host); host == GatewayHostGateway || err == nil && ip.IsUnspecified() {
+			host = egress.HostDockerInternal
+		}
+		if ep, err := egress.ParseServed(net.JoinHostPort(host, gwPort)); err == nil {
+			c.WorkspaceServed = append(c.WorkspaceServed, ep...)
+		} else {
+			errs = append(errs, fmt.Errorf("DOCE_GATEWAY_ADDR=%q: %w", c.GatewayAddr, err))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -415,6 +450,19 @@ func loadQuotas(c *Config, get func(string, string) string, errs *[]error) {
 		*errs = append(*errs, fmt.Errorf("DOCE_WORKSPACE_CPUS=%q is not a number of CPUs of at least 0.1 (0: no limit)", v))
 	}
 	c.WorkspaceNanoCPUs = int64(cpus * 1e9)
+}
+
+// GatewayListenAddr is the address the gateway listens on, with GatewayHostGateway replaced
+// by hostGateway (the Docker bridge's gateway).
+func (c *Config) GatewayListenAddr(hostGateway netip.Addr) (string, error) {
+	host, port, _ := net.SplitHostPort(c.GatewayAddr)
+	if host != GatewayHostGateway {
+		return c.GatewayAddr, nil
+	}
+	if !hostGateway.IsValid() {
+		return "", errors.New("config: DOCE_GATEWAY_ADDR names host-gateway, but the Docker bridge's gateway is unknown: set DOCE_HOST_GATEWAY or DOCE_GATEWAY_ADDR")
+	}
+	return net.JoinHostPort(hostGateway.String(), port), nil
 }
 
 // hostName is what DOCE_HOST_NAME may be: a DNS label, safe in a task queue's name.
@@ -528,5 +576,5 @@ func (c *Config) String() string {
 	return "http=" + c.HTTPAddr + " db=" + c.databaseForLog() + " temporal=" + c.TemporalAddress + "/" + c.TemporalNamespace +
 		" queue=" + c.TaskQueue + " vault=" + c.VaultAddr + " image=" + c.OpenCodeImage +
 		" memory=" + strconv.FormatInt(c.WorkspaceMemory>>20, 10) + "MiB pids=" + strconv.FormatInt(c.WorkspacePids, 10) +
-		" pool=" + strconv.Itoa(c.PoolSize) + " host=" + c.HostName + " egress=" + string(c.EgressMode) + " firewall=" + c.WorkspaceFirewall
+		" pool=" + strconv.Itoa(c.PoolSize) + " host=" + c.HostName + " egress=" + string(c.EgressMode) + " firewall=" + c.WorkspaceFirewall + " gateway=" + c.GatewayAddr + " (" + c.GatewayURL + ")"
 }

@@ -45,6 +45,8 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		"DOCE_HOST_MAX_WORKSPACES":    "many",
 		"DOCE_HOST_MEMORY":            "lots",
 		"DOCE_HOST_HEARTBEAT":         "10ms",
+		"DOCE_GATEWAY_ADDR":           "host-gateway:0",
+		"DOCE_GATEWAY_URL":            "gateway",
 	}
 	_, err := load(func(k string) string { return env[k] })
 	if err == nil {
@@ -203,5 +205,29 @@ func TestHostSettings(t *testing.T) {
 	}
 	if c.HostName != "dock-2" || c.HostMaxWorkspaces != 40 || c.HostMemory != 64<<30 || c.HostHeartbeat != 2*time.Second {
 		t.Errorf("host settings: %+v", c)
+	}
+}
+
+func TestGatewayAddress(t *testing.T) {
+	c, err := load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GatewayURL != "http://host.docker.internal:8081" {
+		t.Errorf("default gateway URL %q", c.GatewayURL)
+	}
+	if _, err := c.GatewayListenAddr(netip.Addr{}); err == nil || !strings.Contains(err.Error(), "DOCE_HOST_GATEWAY") {
+		t.Errorf("host-gateway unknown: %v, want an error naming DOCE_HOST_GATEWAY", err)
+	}
+	if a, err := c.GatewayListenAddr(netip.MustParseAddr("172.17.0.1")); err != nil || a != "172.17.0.1:8081" {
+		t.Errorf("listen address %q, %v", a, err)
+	}
+	env := map[string]string{"DOCE_GATEWAY_ADDR": "10.0.0.5:9000", "DOCE_GATEWAY_URL": "https://gw.internal/"}
+	c, err = load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := c.GatewayListenAddr(netip.Addr{}); a != "10.0.0.5:9000" || c.GatewayURL != "https://gw.internal" {
+		t.Errorf("given: listen %q, URL %q", a, c.GatewayURL)
 	}
 }

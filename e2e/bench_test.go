@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -141,16 +142,19 @@ func handContainer(image, password, network string) (*container.Config, *contain
 // handConfig is the opencode.json doce writes for the benchmark's projects.
 func handConfig(b *testing.B) []byte {
 	cfg, err := agent.Config(&store.Project{ProviderID: "custom", ModelID: "mock-model"},
-		&store.ProviderConnection{ProviderID: "custom", BaseURL: benchBaseURL, ModelIDs: "mock-model"}, nil)
+		&store.ProviderConnection{ProviderID: "custom", AuthType: store.AuthAPI, BaseURL: benchBaseURL, ModelIDs: "mock-model"}, nil, benchGatewayURL)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return cfg
 }
 
-// benchBaseURL is the custom provider the benchmark's projects use; nothing answers there, as
-// no setup step calls the LLM.
-const benchBaseURL = "http://host.docker.internal:9/v1"
+// benchBaseURL and benchGatewayURL are the custom provider the benchmark's projects use and
+// the gateway they reach it through; nothing answers there, as no setup step calls the LLM.
+const (
+	benchBaseURL    = "http://host.docker.internal:9/v1"
+	benchGatewayURL = "http://host.docker.internal:9"
+)
 
 // handRun does by hand what ProjectSetup does: the project's network, its container with
 // opencode.json and AGENTS.md written in, start, health, PUT /auth, POST /session,
@@ -786,5 +790,163 @@ func BenchmarkSetup20Hosts(b *testing.B) {
 	b.ReportMetric(float64(oneTotal.Milliseconds())/float64(b.N), "one-host-ms/setup")
 	if oneTotal > 0 {
 		b.ReportMetric(float64(twoTotal)/float64(oneTotal), "two/one")
+	}
+}
+
+// BenchmarkGateway compares streams through doce's LLM gateway with the same streams straight
+// from the mock LLM, interleaved in one run (the order flips every round), so drift hits both
+// alike: time to the first token, time to the last, and the gateway's overhead on each
+// (p50, p99). The mock writes 20 chunks 10 ms apart; a gateway that buffered would deliver the
+// first with the last, which fails the run if it happens in more than a tenth of the streams
+// (on a busy machine a stream may be held up that long once in a while). Run with `BENCH=Gateway make bench`.
+func BenchmarkGateway(b *testing.B) {
+	stack := requireStack(b)
+	llm := startMockLLM(b, hostGatewayIP(b))
+	d := startDoce(b, stack, fmt.Sprintf("bench-gw-%d", time.Now().UnixNano()))
+	hc := newClient(b)
+	if resp, err := hc.PostForm(d.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}}); err != nil || resp.StatusCode != http.StatusSeeOther {
+		b.Fatalf("setup: %v", err)
+	}
+	key := "sk-bench-" + base64.RawURLEncoding.EncodeToString(store.RandomToken(18))
+	if status, body := apiCall(b, hc, d.URL, "POST", "/api/v1/connections", map[string]any{
+		"providerId": "custom", "apiKey": key, "baseURL": "http://host.docker.internal:" + llm.port() + "/v1", "models": "mock-model"}); status != http.StatusCreated {
+		b.Fatalf("connect: %d %s", status, body)
+	}
+	// A project row with a gateway token, as a setup's hand-over makes one; no workspace is
+	// needed to call the gateway.
+	st, err := store.Open(d.Database)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	u, err := st.UserByUsername(ctx, "admin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := st.Connection(ctx, u.ID, "custom")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &store.Project{OwnerUserID: u.ID, Name: "Bench", Slug: "bench", Prompt: "x", ProviderID: "custom", ModelID: "mock-model"}
+	if _, _, err := st.CreateProject(ctx, p, nil); err != nil {
+		b.Fatal(err)
+	}
+	token, err := st.IssueGatewayToken(ctx, p.ID, conn.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	const chunks, gap = 20, 10 * time.Millisecond
+	words := make([]string, chunks)
+	for i := range words {
+		words[i] = fmt.Sprintf("w%02d ", i)
+	}
+	// lastSent is when the mock flushed the last chunk of the latest stream.
+	var (
+		sentMu   sync.Mutex
+		lastSent time.Time
+	)
+	llm.script("bench-stream", mockReply{Chunks: words, Delay: gap, Sent: func(i int, at time.Time) {
+		if i == chunks-1 {
+			sentMu.Lock()
+			lastSent = at
+			sentMu.Unlock()
+		}
+	}})
+	body := `{"model":"mock-model","stream":true,"tools":[{"type":"function","function":{"name":"noop"}}],"messages":[{"role":"user","content":"bench-stream"}]}`
+	direct := llm.URL + "/v1/chat/completions"
+	through := "http://" + envOf(d.Env, "DOCE_GATEWAY_ADDR") + "/p/custom/chat/completions"
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}}
+
+	// stream returns the time to the first content chunk and to the end of the answer, and
+	// whether the first chunk arrived before the mock had written the last.
+	stream := func(u, auth string) (first, last time.Duration, streamed bool) {
+		req, _ := http.NewRequest("POST", u, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+auth)
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			msg, _ := io.ReadAll(resp.Body)
+			b.Fatalf("POST %s: %d %s", u, resp.StatusCode, msg)
+		}
+		sc := bufio.NewScanner(resp.Body)
+		got := 0
+		var firstAt time.Time
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), `"content":"w`) {
+				if got == 0 {
+					firstAt = time.Now()
+					first = firstAt.Sub(start)
+				}
+				got++
+			}
+		}
+		last = time.Since(start)
+		if got != chunks {
+			b.Fatalf("POST %s: %d chunks, want %d", u, got, chunks)
+		}
+		sentMu.Lock()
+		defer sentMu.Unlock()
+		return first, last, firstAt.Before(lastSent)
+	}
+	for range 3 { // warm both paths: connections, the gateway's first Vault call
+		stream(direct, key)
+		stream(through, token)
+	}
+	buffered := 0
+	var dFirst, gFirst, dLast, gLast, overFirst, overLast []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var df, dl, gf, gl time.Duration
+		var streamed bool
+		if i%2 == 0 {
+			df, dl, _ = stream(direct, key)
+			gf, gl, streamed = stream(through, token)
+		} else {
+			gf, gl, streamed = stream(through, token)
+			df, dl, _ = stream(direct, key)
+		}
+		if !streamed {
+			buffered++
+		}
+		dFirst, gFirst, dLast, gLast = append(dFirst, df), append(gFirst, gf), append(dLast, dl), append(gLast, gl)
+		overFirst, overLast = append(overFirst, gf-df), append(overLast, gl-dl)
+	}
+	b.StopTimer()
+	// A gateway that buffered would deliver no first chunk before the mock wrote its last.
+	if buffered > b.N/10 {
+		b.Fatalf("in %d of %d streams the first chunk came through the gateway only after the mock had written the last: the gateway buffers", buffered, b.N)
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(percentile(overFirst, 0.5)), "ttft-overhead-p50-ms")
+	b.ReportMetric(ms(percentile(overFirst, 0.99)), "ttft-overhead-p99-ms")
+	b.ReportMetric(ms(percentile(overLast, 0.5)), "stream-overhead-p50-ms")
+	b.ReportMetric(ms(percentile(overLast, 0.99)), "stream-overhead-p99-ms")
+	b.ReportMetric(float64(chunks)/percentile(gLast, 0.5).Seconds(), "gateway-chunks/s")
+	b.ReportMetric(float64(chunks)/percentile(dLast, 0.5).Seconds(), "direct-chunks/s")
+	b.Logf("n=%d: first token p50 direct %s, gateway %s; whole stream p50 direct %s, gateway %s",
+		len(dFirst), percentile(dFirst, 0.5), percentile(gFirst, 0.5), percentile(dLast, 0.5), percentile(gLast, 0.5))
+	// Where the gateway's time goes: its own work before forwarding, and Vault's share of it.
+	if resp, err := http.Get(d.URL + "/metrics"); err == nil {
+		m, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, l := range strings.Split(string(m), "\n") {
+			if strings.HasPrefix(l, "doce_gateway_overhead_seconds_sum") || strings.HasPrefix(l, "doce_gateway_overhead_seconds_count") ||
+				strings.HasPrefix(l, `doce_vault_request_duration_seconds_sum{operation="decrypt"`) || strings.HasPrefix(l, `doce_vault_request_duration_seconds_count{operation="decrypt"`) {
+				b.Log(l)
+			}
+		}
+	}
+	// The mock saw the real key on the gateway's requests too.
+	for _, r := range llm.requests() {
+		if r.Path == "/v1/chat/completions" && r.Authorization != "Bearer "+key {
+			b.Fatalf("a request reached the mock with %q", r.Authorization)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -22,6 +23,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workspace"
 )
 
@@ -126,6 +128,10 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 	// Ready means OpenCode accepted the prompt; it stores it a moment later. Once it has, the
 	// stop and start below must keep it.
 	assertOneOfEach(t, docker, p.ID, "stop and start me")
+	tokenBefore := storedKey(t, docker, p.ID)
+	if !strings.HasPrefix(tokenBefore, store.GatewayTokenPrefix) {
+		t.Fatalf("auth.json holds %q, want a gateway token", tokenBefore)
+	}
 	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+p.ID+"/start", nil)
 	expectError(t, status, body, http.StatusConflict, "already running")
 
@@ -151,8 +157,17 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 	// The push to running projects has run (and left the stopped one alone) before the start.
 	waitWorkflowStatus(t, tc, "credential-push:"+mustUserID(t, doce, "admin")+":custom",
 		enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, time.Minute)
-	if key := storedKey(t, docker, p.ID); key != "sk-e2e-before-stop" {
-		t.Fatalf("auth.json of the stopped workspace holds %q, want the old key", key)
+	// The stopped workspace keeps its token, which the replacement revoked.
+	if key := storedKey(t, docker, p.ID); key != tokenBefore {
+		t.Fatalf("auth.json of the stopped workspace holds %q, want the old token", key)
+	}
+	st, err := store.Open(doce.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.GatewayGrant(context.Background(), tokenBefore); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the token of the replaced key still allows use: %v", err)
 	}
 	authBefore := len(proxy.hitTimes("PUT", "/auth/"))
 
@@ -175,8 +190,11 @@ func TestStopStartAndDeleteAfterStop(t *testing.T) {
 	if _, running := containerRunning(t, docker, p.ID); !running {
 		t.Fatal("ready but the container does not run")
 	}
-	if key := storedKey(t, docker, p.ID); key != "sk-e2e-while-stopped" {
-		t.Fatalf("auth.json after start holds %q, want the key replaced while stopped", key)
+	if key := storedKey(t, docker, p.ID); key == tokenBefore || !strings.HasPrefix(key, store.GatewayTokenPrefix) {
+		t.Fatalf("auth.json after start holds %q, want a new gateway token", key)
+	}
+	if _, err := st.GatewayGrant(context.Background(), storedKey(t, docker, p.ID)); err != nil {
+		t.Fatalf("the token handed over at the start allows nothing: %v", err)
 	}
 	if n := len(proxy.hitTimes("PUT", "/auth/")) - authBefore; n != 1 {
 		t.Errorf("%d PUT /auth during the start, want 1 (one start for two requests)", n)

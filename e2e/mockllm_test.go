@@ -71,7 +71,7 @@ func hostGatewayIP(t testing.TB) string {
 }
 
 // startMockLLM listens on addr (an address containers can reach) until the test ends.
-func startMockLLM(t *testing.T, host string) *mockLLM {
+func startMockLLM(t testing.TB, host string) *mockLLM {
 	t.Helper()
 	if net.ParseIP(host) == nil {
 		t.Fatalf("mock LLM: %q is not an IP address to listen on", host)
@@ -144,6 +144,8 @@ func (m *mockLLM) serve(w http.ResponseWriter, r *http.Request) {
 				"models":  map[string]any{"mock-model": map[string]any{"name": "mock-model"}},
 			}}},
 		})
+	case "/v1/key": // OpenRouter's key check
+		json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"label": "mock"}})
 	case "/v1/models":
 		json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": []any{map[string]any{"id": "mock-model", "object": "model"}}})
 	case "/v1/chat/completions":

@@ -149,7 +149,9 @@ func secondWebNode(t *testing.T, a *doceProcess) *doceProcess {
 	t.Helper()
 	addr := freeAddr(t)
 	b := &doceProcess{URL: "http://" + addr, DataDir: a.DataDir, Database: a.Database, Logs: &syncBuffer{}, procs: map[string]*childProcess{}}
-	b.Env = append(slices.Clone(a.Env), "DOCE_HTTP_ADDR="+addr) // the last of a duplicate key wins
+	// The last of a duplicate key wins. Its gateway listens apart; workspaces use a's, whose
+	// URL the worker writes into them.
+	b.Env = append(slices.Clone(a.Env), "DOCE_HTTP_ADDR="+addr, "DOCE_GATEWAY_ADDR="+freeAddrOn(t, hostGatewayIP(t)))
 	b.start(t, "serve")
 	t.Cleanup(func() {
 		for _, c := range b.procs {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -232,14 +231,14 @@ func testProjectSetupEndToEnd(t *testing.T, dialect string) {
 	}
 	assertNoSecretInInspect(t, ci, key)
 
-	// OpenCode's auth.json holds the key, set through PUT /auth.
+	// OpenCode's auth.json holds a gateway token, set through PUT /auth; the key stays outside.
 	authJSON := readContainerFile(t, docker, cs[0].ID, workspace.AuthFile)
 	var auth map[string]struct{ Type, Key string }
 	if err := json.Unmarshal(authJSON, &auth); err != nil {
 		t.Fatalf("auth.json: %v", err)
 	}
-	if auth["custom"].Type != "api" || auth["custom"].Key != key {
-		t.Fatalf("auth.json does not hold the connected key for provider custom (type %q)", auth["custom"].Type)
+	if auth["custom"].Type != "api" || !strings.HasPrefix(auth["custom"].Key, store.GatewayTokenPrefix) || strings.Contains(string(authJSON), key) {
+		t.Fatalf("auth.json does not hold a gateway token for provider custom (type %q), or holds the key", auth["custom"].Type)
 	}
 
 	// OpenCode holds the session with the prompt, and needs its password.
@@ -458,18 +457,37 @@ func TestReplaceAndDisconnectReachRunningProjects(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(string(body), `"displayHint":"…-key"`) {
 		t.Fatalf("replace: %d %s", status, body)
 	}
-	// The running project's OpenCode gets the new key.
+	// The running project's OpenCode gets a new gateway token (the key stays outside), and the
+	// one it held stops working.
 	replaced := time.Now()
-	waitFor(t, "the replaced key in the workspace", 30*time.Second, func() (bool, error) {
+	tokenOf := func() (string, error) {
 		cs, err := docker.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", workspace.LabelProject+"="+p.ID))})
 		if err != nil || len(cs) != 1 {
-			return false, fmt.Errorf("containers: %d %v", len(cs), err)
+			return "", fmt.Errorf("containers: %d %v", len(cs), err)
 		}
 		var auth map[string]struct{ Key string }
 		json.Unmarshal(readContainerFile(t, docker, cs[0].ID, workspace.AuthFile), &auth)
-		return auth["custom"].Key == "sk-e2e-second-key", errors.New("still the first key")
+		return auth["custom"].Key, nil
+	}
+	first, err := tokenOf()
+	if err != nil || !strings.HasPrefix(first, store.GatewayTokenPrefix) {
+		t.Fatalf("the workspace holds %q (%v), want a gateway token", first, err)
+	}
+	// The push may have come before the first read: compare with what the database honours.
+	waitFor(t, "a new gateway token in the workspace", 30*time.Second, func() (bool, error) {
+		now, err := tokenOf()
+		if err != nil {
+			return false, err
+		}
+		st, err := store.Open(doce.Database)
+		if err != nil {
+			return false, err
+		}
+		defer st.Close()
+		_, err = st.GatewayGrant(context.Background(), now)
+		return err == nil && strings.HasPrefix(now, store.GatewayTokenPrefix) && !strings.Contains(now, "second-key"), fmt.Errorf("token %q: %v", now, err)
 	})
-	t.Logf("the replaced key reached the workspace %s after the reply", time.Since(replaced).Round(10*time.Millisecond))
+	t.Logf("a new token reached the workspace %s after the reply", time.Since(replaced).Round(10*time.Millisecond))
 	recordHistory(t, stack, "credential-push:"+mustUserID(t, doce, "admin")+":custom", "credential_push.json")
 
 	// Another user gets 404 for the connection and cannot disconnect it.

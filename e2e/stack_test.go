@@ -121,7 +121,13 @@ type childProcess struct {
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return freeAddrOn(t, "127.0.0.1")
+}
+
+// freeAddrOn is a free port on the address ip, host:port.
+func freeAddrOn(t testing.TB, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +195,8 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		// Tests make many projects as one user; TestQuotas sets its own quotas.
 		"DOCE_QUOTA_PROJECTS=0", "DOCE_QUOTA_RUNNING=0", "DOCE_QUOTA_CREATE_PER_HOUR=0",
 		"DOCE_EGRESS_PROXY_PORT="+freePort(t),
+		// The LLM gateway where workspaces reach it (host.docker.internal), on a port of its own.
+		"DOCE_GATEWAY_ADDR="+freeAddrOn(t, hostGatewayIP(t)),
 	)
 	p.Env = append(p.Env, extraEnv...)
 	p.Database = filepath.Join(p.DataDir, "doce.db")

@@ -39,6 +39,15 @@ type Metrics struct {
 	// OAuthLogins counts finished device sign-ins by provider and outcome: connected, denied,
 	// expired or refused.
 	OAuthLogins *prometheus.CounterVec
+	// GatewayRequests counts requests the LLM gateway forwarded or refused, by provider and
+	// HTTP status; GatewayTokens the tokens providers counted, by provider and kind (input,
+	// output, cache); GatewayCost what they cost at the catalog's prices, by provider.
+	GatewayRequests *prometheus.CounterVec
+	GatewayTokens   *prometheus.CounterVec
+	GatewayCost     *prometheus.CounterVec
+	// GatewayOverhead is the gateway's own time per request, from its arrival to the request
+	// leaving for the provider: token, budget, key.
+	GatewayOverhead prometheus.Histogram
 
 	temporalScope io.Closer
 }
@@ -72,8 +81,22 @@ func New() *Metrics {
 		OAuthLogins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "doce_oauth_logins_total", Help: "Device sign-ins finished: connected, denied, expired, refused.",
 		}, []string{"provider", "outcome"}),
+		GatewayRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "doce_gateway_requests_total", Help: "Requests through the LLM gateway, by provider and HTTP status.",
+		}, []string{"provider", "status"}),
+		GatewayTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "doce_gateway_tokens_total", Help: "Tokens providers counted for requests through the LLM gateway: input, output, cache.",
+		}, []string{"provider", "kind"}),
+		GatewayCost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "doce_gateway_cost_dollars_total", Help: "What requests through the LLM gateway cost, at the model catalog's prices.",
+		}, []string{"provider"}),
+		GatewayOverhead: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "doce_gateway_overhead_seconds", Help: "The LLM gateway's own time per request, before it leaves for the provider.",
+			Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .025, .05, .1},
+		}),
 	}
-	reg.MustRegister(m.SetupsStarted, m.SetupsEnded, m.SetupStepFailures, m.HTTPDuration, m.VaultDuration, m.OAuthRefreshes, m.OAuthLogins)
+	reg.MustRegister(m.SetupsStarted, m.SetupsEnded, m.SetupStepFailures, m.HTTPDuration, m.VaultDuration, m.OAuthRefreshes, m.OAuthLogins,
+		m.GatewayRequests, m.GatewayTokens, m.GatewayCost, m.GatewayOverhead)
 	return m
 }
 

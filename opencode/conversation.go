@@ -276,7 +276,7 @@ func (c *Client) RejectQuestion(ctx context.Context, requestID string) error {
 	return c.do(ctx, http.MethodPost, "/question/"+url.PathEscape(requestID)+"/reject", nil, nil)
 }
 
-// CatalogModel is a model of OpenCode's catalog, without its costs and options.
+// CatalogModel is a model of OpenCode's catalog, without its options.
 type CatalogModel struct {
 	ID    string `json:"id"`
 	Name  string `json:"name"`
@@ -284,6 +284,13 @@ type CatalogModel struct {
 		Context float64 `json:"context"`
 		Output  float64 `json:"output"`
 	} `json:"limit"`
+	// Cost is in dollars per million tokens.
+	Cost struct {
+		Input      float64 `json:"input"`
+		Output     float64 `json:"output"`
+		CacheRead  float64 `json:"cache_read"`
+		CacheWrite float64 `json:"cache_write"`
+	} `json:"cost"`
 }
 
 // CatalogProvider is a provider of OpenCode's catalog with its models.

@@ -186,15 +186,8 @@ func (p *Policy) DialContext(ctx context.Context, network, addr string) (net.Con
 // Client returns an HTTP client whose every connection, redirects included, passes the policy.
 // It ignores HTTP_PROXY: a proxy would make the connection on doce's behalf, unchecked.
 func (p *Policy) Client(timeout time.Duration) *http.Client {
-	t := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           p.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          20,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 15 * time.Second,
-	}
+	t := p.Transport()
+	t.ResponseHeaderTimeout = 15 * time.Second
 	return &http.Client{
 		Transport: t,
 		Timeout:   timeout,
@@ -207,6 +200,20 @@ func (p *Policy) Client(timeout time.Duration) *http.Client {
 			}
 			return nil
 		},
+	}
+}
+
+// Transport returns a transport whose every connection passes the policy, for a caller that
+// does not follow redirects (the LLM gateway's reverse proxy). It ignores HTTP_PROXY, as Client.
+func (p *Policy) Transport() *http.Transport {
+	return &http.Transport{
+		Proxy:               nil,
+		DialContext:         p.DialContext,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        100,
+		MaxIdleConnsPerHost: 32,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
 	}
 }
 

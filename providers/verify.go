@@ -43,10 +43,7 @@ var defaultBaseURLs = map[string]string{
 func (v *Verifier) Verify(ctx context.Context, p Provider, key, baseURL string) error {
 	base := baseURL
 	if !p.Custom {
-		base = v.BaseURLs[p.ID]
-		if base == "" {
-			base = defaultBaseURLs[p.ID]
-		}
+		base = BaseURL(p.ID, v.BaseURLs)
 	}
 	if base == "" {
 		return fmt.Errorf("providers: no API address known for %s", p.ID)

@@ -153,6 +153,9 @@ func (s *Store) ReplaceConnectionSecret(ctx context.Context, c *ProviderConnecti
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
+		if err := revokeConnectionTokens(ctx, tx, c.UserID, c.ProviderID); err != nil {
+			return err
+		}
 		return s.Audit(ctx, tx, AuditEvent{ActorID: c.UserID, Action: "connection.replace", TargetType: "provider", TargetID: c.ProviderID, Detail: c.AuthType})
 	})
 }
@@ -185,6 +188,8 @@ func (s *Store) SaveOAuthConnection(ctx context.Context, c *ProviderConnection) 
 			if err := initSettings(ctx, tx, c.UserID, c.ProviderID, now); err != nil {
 				return err
 			}
+		} else if err := revokeConnectionTokens(ctx, tx, c.UserID, c.ProviderID); err != nil {
+			return err
 		}
 		return s.Audit(ctx, tx, AuditEvent{ActorID: c.UserID, Action: action, TargetType: "provider", TargetID: c.ProviderID, Detail: AuthOAuth})
 	})

@@ -194,11 +194,16 @@ func (s *Store) ClearSetupError(ctx context.Context, id string) error {
 	})
 }
 
-// MarkProjectDeleting records that the project's teardown runs.
+// MarkProjectDeleting records that the project's teardown runs; its gateway token stops
+// working.
 func (s *Store) MarkProjectDeleting(ctx context.Context, id string) error {
-	return s.setProject(ctx, id, "mark the project deleting", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+	err := s.setProject(ctx, id, "mark the project deleting", func(q *bun.UpdateQuery) *bun.UpdateQuery {
 		return q.Set("status = ?", status.Deleting).Where("deleted_at IS NULL")
 	})
+	if err != nil {
+		return err
+	}
+	return s.RevokeGatewayToken(ctx, id)
 }
 
 // RecordContainer records the project's workspace container and where it listens.

@@ -41,11 +41,15 @@ type ConnectionView struct {
 	Models       []string `json:"models,omitempty"`
 	// OAuth connections: when the access token expires (doce refreshes it before), and why a
 	// connection stopped working.
-	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
-	Error      string     `json:"error,omitempty"`
-	SignIn     bool       `json:"-"` // the provider has a sign-in: offer "Log in again"
-	LastUsedAt *time.Time `json:"lastUsedAt"`
-	CreatedAt  time.Time  `json:"createdAt"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	Error     string     `json:"error,omitempty"`
+	SignIn    bool       `json:"-"` // the provider has a sign-in: offer "Log in again"
+	// KeyInWorkspace: the credential is handed to the workspace's OpenCode, as doce's LLM
+	// gateway cannot use it on the workspace's behalf (OAuth sign-ins, well-known
+	// configurations); false: the workspace holds only a gateway token.
+	KeyInWorkspace bool       `json:"keyInWorkspace"`
+	LastUsedAt     *time.Time `json:"lastUsedAt"`
+	CreatedAt      time.Time  `json:"createdAt"`
 }
 
 func connectionView(c store.ProviderConnection) ConnectionView {
@@ -54,6 +58,7 @@ func connectionView(c store.ProviderConnection) ConnectionView {
 		ID: c.ID, ProviderID: c.ProviderID, Provider: p.Name, AuthType: c.AuthType, Status: c.Status,
 		DisplayHint: c.DisplayHint, BaseURL: c.BaseURL, WellKnownURL: c.WellKnownURL, Models: c.Models(),
 		ExpiresAt: c.OAuthExpiresAt, Error: c.ErrorMessage, SignIn: p.OAuth != nil, LastUsedAt: c.LastUsedAt, CreatedAt: c.CreatedAt,
+		KeyInWorkspace: !providers.Proxied(c.ProviderID, c.AuthType),
 	}
 }
 

@@ -58,6 +58,8 @@ type ProjectView struct {
 	// administrators only.
 	HostState string `json:"hostState,omitempty"`
 	Host      string `json:"host,omitempty"`
+	// Budget is where the project stands against its monthly budgets (single project reads only).
+	Budget *BudgetView `json:"budget,omitempty"`
 }
 
 const maxPromptLen = 20000
@@ -189,7 +191,7 @@ func (s *Server) poolClaim(p *store.Project, conn *store.ProviderConnection) (*s
 	if s.PoolImage == "" {
 		return nil, nil
 	}
-	config, err := agent.Config(p, conn, s.AgentAsk)
+	config, err := agent.Config(p, conn, s.AgentAsk, s.GatewayURL)
 	if err != nil {
 		return nil, err
 	}
@@ -382,6 +384,11 @@ func (s *Server) projectPage(c *gin.Context) {
 	s.recordActivity(c, p)
 	v := s.projectView(c, p)
 	v.Progress = s.progress(c.Request.Context(), p)
+	if b, err := s.budgetView(c.Request.Context(), p); err == nil {
+		v.Budget = b
+	} else {
+		s.Log.Warn("unable to read the project's budget", "project_id", p.ID, "error", err)
+	}
 	data := gin.H{
 		"Title": p.Name, "Project": v,
 		"Refresh": p.Status == status.Pending || p.Status == status.SettingUp ||
@@ -443,5 +450,11 @@ func (s *Server) apiProject(c *gin.Context) {
 	}
 	v := s.projectView(c, p)
 	v.Progress = s.progress(c.Request.Context(), p)
+	b, err := s.budgetView(c.Request.Context(), p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	v.Budget = b
 	c.JSON(http.StatusOK, gin.H{"project": v})
 }

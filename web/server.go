@@ -21,6 +21,8 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/doce-dev/doce/agent"
+	"github.com/doce-dev/doce/catalog"
+	"github.com/doce-dev/doce/gateway"
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
@@ -64,6 +66,11 @@ type Server struct {
 	// BaseURL is doce's own address (DOCE_BASE_URL): requests naming another Host are refused.
 	// Empty only in tests of the router alone.
 	BaseURL       string
+	// GatewayURL is the LLM gateway as workspaces reach it (DOCE_GATEWAY_URL): part of a
+	// project's OpenCode configuration, like AgentAsk.
+	GatewayURL string
+	// Catalog is each user's OpenCode model catalog, shared with the gateway; made when nil.
+	Catalog       *catalog.Catalog
 	SecureCookies bool
 	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-For gin believes when it
 	// finds a client's address, for login throttling; none by default (DOCE_TRUSTED_PROXIES).
@@ -86,7 +93,6 @@ type Server struct {
 	router  *gin.Engine
 	ensured sync.Map // project id → when ensureRunning last asked
 	hub     *hub
-	catalog modelCatalog
 	// progressCache and progressFlight share running setups' progress queries among tabs.
 	progressCache  sync.Map // project id → cachedProgress
 	progressFlight singleflight.Group
@@ -141,6 +147,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
+	if s.Catalog == nil {
+		s.Catalog = &catalog.Catalog{}
+	}
 	if s.Agent != nil {
 		s.hub = newHub(func(ctx context.Context, projectID string) (*opencode.Client, error) {
 			p, err := s.Store.Project(ctx, projectID)
@@ -151,7 +160,7 @@ func (s *Server) Handler() (http.Handler, error) {
 		}, s.Log, s.HubGrace)
 		s.hub.onConnect = func(ctx context.Context, projectID string, oc *opencode.Client) {
 			if p, err := s.Store.Project(ctx, projectID); err == nil {
-				s.catalog.load(ctx, p.OwnerUserID, oc)
+				s.Catalog.Load(ctx, p.OwnerUserID, oc)
 			}
 		}
 	}
@@ -197,8 +206,10 @@ func (s *Server) Handler() (http.Handler, error) {
 	pages.POST("/projects/:id/delete", s.projectAction(deleteAction, 0))
 	pages.POST("/projects/:id/stop", s.projectAction(stopAction, 0))
 	pages.POST("/projects/:id/start", s.projectAction(startAction, 0))
+	pages.POST("/projects/:id/budget", s.projectBudgetSubmit)
 	s.conversationRoutes(pages.Group("/projects/:id"))
 
+	pages.GET("/usage", s.usagePage)
 	pages.GET("/account", s.accountPage)
 	pages.POST("/account", s.accountSubmit)
 	pages.POST("/account/tokens", s.createTokenSubmit)
@@ -207,6 +218,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	admin.GET("/users", s.usersPage)
 	admin.POST("/users", s.usersSubmit)
 	admin.POST("/users/:id/disable", s.disableSubmit)
+	admin.POST("/users/:id/budget", s.userBudgetSubmit)
+	admin.POST("/budget", s.defaultBudgetSubmit)
 	admin.POST("/lockouts/clear", s.clearLockoutSubmit)
 	ops := pages.Group("/ops", s.requireAdmin)
 	ops.GET("", s.opsPage)
@@ -231,6 +244,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.GET("/connections/oauth/:providerId", s.apiLoginStatus)
 	api.PUT("/settings/preferred-provider", s.apiSetPreferred)
 	api.GET("/audit", s.apiAudit)
+	api.GET("/usage", s.apiUsage)
 	api.GET("/projects", s.apiProjects)
 	api.POST("/projects", s.apiCreateProject)
 	api.GET("/projects/:id", s.apiProject)
@@ -244,6 +258,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.GET("/projects/:id/export", s.apiExport)
 	api.GET("/projects/:id/files", s.apiFiles)
 	api.GET("/projects/:id/files/content", s.apiFileContent)
+	api.GET("/projects/:id/budget", s.apiProjectBudget)
+	api.PUT("/projects/:id/budget", s.apiSetProjectBudget)
 	s.conversationRoutes(api.Group("/projects/:id"))
 	api.POST("/account/password", s.apiChangePassword)
 	api.GET("/account/tokens", s.apiTokens)
@@ -253,6 +269,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	apiAdmin.GET("/users", s.apiUsers)
 	apiAdmin.POST("/users", s.apiCreateUser)
 	apiAdmin.POST("/users/:id/disable", s.apiDisableUser)
+	apiAdmin.PUT("/users/:id/budget", s.apiSetUserBudget)
+	apiAdmin.PUT("/budget", s.apiSetDefaultBudget)
+	apiAdmin.GET("/usage", s.apiUsageAll)
 	apiAdmin.GET("/lockouts", s.apiLockouts)
 	apiAdmin.POST("/lockouts/clear", s.apiClearLockout)
 	apiOps := api.Group("/ops", s.requireAdmin)
@@ -349,6 +368,8 @@ var funcs = template.FuncMap{
 		return stop.Sub(*start).Round(100 * time.Millisecond).String()
 	},
 	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	// usd formats billionths of a dollar, as the gateway's budget messages do.
+	"usd": gateway.Dollars,
 }
 
 // render writes page name with data. A template error after the header is logged, not shown.

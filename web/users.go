@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strconv"
 	"errors"
 	"net/http"
 	"strings"
@@ -157,8 +158,27 @@ func (s *Server) renderUsers(c *gin.Context, status int, formErr *Error, in NewU
 		s.fail(c, err)
 		return
 	}
+	budgets, err := s.Store.Budgets(c.Request.Context(), store.BudgetUser)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	defaults, err := s.Store.Budgets(c.Request.Context(), store.BudgetDefault)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	budgetUSD := map[string]string{}
+	for id, n := range budgets {
+		budgetUSD[id] = strconv.FormatFloat(dollars(n), 'f', 2, 64)
+	}
+	defaultUSD := ""
+	if n, ok := defaults[""]; ok {
+		defaultUSD = strconv.FormatFloat(dollars(n), 'f', 2, 64)
+	}
 	in.Password, in.Username = "", echo(in.Username, 64)
-	s.render(c, status, "users.html", gin.H{"Title": "Users", "Users": us, "Form": in, "Error": formErr, "Lockouts": lockouts, "Now": time.Now()})
+	s.render(c, status, "users.html", gin.H{"Title": "Users", "Users": us, "Form": in, "Error": formErr, "Lockouts": lockouts, "Now": time.Now(),
+		"Budgets": budgetUSD, "DefaultBudget": defaultUSD})
 }
 
 func (s *Server) usersSubmit(c *gin.Context) {

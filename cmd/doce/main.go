@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -24,11 +25,14 @@ import (
 
 	"github.com/doce-dev/doce/activities"
 	"github.com/doce-dev/doce/agent"
+	"github.com/doce-dev/doce/catalog"
 	"github.com/doce-dev/doce/config"
+	"github.com/doce-dev/doce/gateway"
 	"github.com/doce-dev/doce/legacy"
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/oauth"
+	"github.com/doce-dev/doce/outbound"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
@@ -230,8 +234,8 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return err
 		}
 		g.Go(func() error { return eg.proxy.Serve(ctx, eg.listener) })
-		docker := &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, NanoCPUs: cfg.WorkspaceNanoCPUs, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS, Env: eg.env, Ask: cfg.AgentAsk, Host: cfg.HostName}
-		oc := &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, Ask: cfg.AgentAsk, Host: cfg.HostName,
+		docker := &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, NanoCPUs: cfg.WorkspaceNanoCPUs, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS, Env: eg.env, Ask: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Host: cfg.HostName}
+		oc := &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, Ask: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Host: cfg.HostName,
 			Agent: &agent.Connector{Secrets: patientTransit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)}}
 		acts := worker.Activities{
 			Docker:      docker,
@@ -288,6 +292,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		})
 	}
 	if serve {
+		modelCatalog := &catalog.Catalog{}
 		svc := newSetups(cfg, tc, st)
 		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "doce_setups_waiting_for_operator", Help: "Setups stopped at a failed step, waiting for retry or cancel.",
@@ -304,7 +309,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		hosts := &web.Hosts{Store: st, Own: ws}
 		defer hosts.Close()
 		srv := &web.Server{
-			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, Hosts: hosts, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk,
+			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, Hosts: hosts, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Catalog: modelCatalog,
 			Payloads: codec, TemporalUIURL: cfg.TemporalUIURL,
 			Verifier:   &providers.Verifier{HTTP: outboundClient(ctx, cfg, log), BaseURLs: cfg.ProviderBaseURLs},
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, BaseURL: cfg.BaseURL, SecureCookies: cfg.SecureCookies(), Log: log,
@@ -327,6 +332,17 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		}
 		h, err := srv.Handler()
 		if err != nil {
+			return err
+		}
+		gw := &gateway.Gateway{
+			Store: st, Secrets: transit, BaseURLs: cfg.ProviderBaseURLs, Catalog: modelCatalog, Metrics: m, Log: log,
+			LoadCatalog: func(ctx context.Context, p *store.Project) {
+				if oc, err := srv.Agent.Client(ctx, p); err == nil {
+					modelCatalog.Load(ctx, p.OwnerUserID, oc)
+				}
+			},
+		}
+		if err := serveGateway(ctx, g, cfg, log, gw); err != nil {
 			return err
 		}
 		if ti != nil {
@@ -397,21 +413,69 @@ func newSetups(cfg *config.Config, tc client.Client, st *store.Store) *setups.Se
 // the Docker bridge's gateway when the engine answers (a web tier without Docker access and
 // without DOCE_HOST_GATEWAY resolves the name through DNS, where it usually does not exist).
 func outboundClient(ctx context.Context, cfg *config.Config, log *slog.Logger) *http.Client {
+	return outboundPolicy(ctx, cfg, log).Client(30 * time.Second)
+}
+
+// outboundPolicy is the outbound policy with host.docker.internal standing for hostGateway.
+func outboundPolicy(ctx context.Context, cfg *config.Config, log *slog.Logger) *outbound.Policy {
 	policy := *cfg.Outbound
-	policy.HostGateway = cfg.HostGateway
-	if !policy.HostGateway.IsValid() {
-		if ws, err := workspace.NewManager(cfg.WorkspaceHost); err == nil {
-			gctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			if gw, err := ws.HostGateway(gctx); err == nil {
-				policy.HostGateway = gw
-			} else {
-				log.Info("host.docker.internal is unknown to key checks; set DOCE_HOST_GATEWAY", "error", err)
-			}
-			cancel()
-			ws.Close()
-		}
+	policy.HostGateway = hostGateway(ctx, cfg, log)
+	return &policy
+}
+
+// hostGateway is the address workspaces reach as host.docker.internal: DOCE_HOST_GATEWAY, or
+// the Docker bridge's gateway when the engine answers; invalid when neither says.
+func hostGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) netip.Addr {
+	if cfg.HostGateway.IsValid() {
+		return cfg.HostGateway
 	}
-	return policy.Client(30 * time.Second)
+	ws, err := workspace.NewManager(cfg.WorkspaceHost)
+	if err != nil {
+		return netip.Addr{}
+	}
+	defer ws.Close()
+	gctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	gw, err := ws.HostGateway(gctx)
+	if err != nil {
+		log.Info("host.docker.internal is unknown here; set DOCE_HOST_GATEWAY", "error", err)
+	}
+	return gw
+}
+
+// serveGateway serves the LLM gateway on its own listener, DOCE_GATEWAY_ADDR, until ctx ends.
+func serveGateway(ctx context.Context, g *errgroup.Group, cfg *config.Config, log *slog.Logger, gw *gateway.Gateway) error {
+	policy := outboundPolicy(ctx, cfg, log)
+	addr, err := cfg.GatewayListenAddr(policy.HostGateway)
+	if err != nil {
+		return err
+	}
+	t := policy.Transport()
+	// A model may think for minutes before its first byte; the agent's own timeout governs.
+	t.ResponseHeaderTimeout = 10 * time.Minute
+	gw.Transport = t
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("unable to listen for the LLM gateway on %s (DOCE_GATEWAY_ADDR): %w", addr, err)
+	}
+	// No write timeout: answers stream for as long as the model writes.
+	hs := &http.Server{Handler: gw.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	log.Info("LLM gateway listening", "addr", ln.Addr().String(), "url", cfg.GatewayURL)
+	g.Go(func() error {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		err := hs.Shutdown(sctx)
+		gw.Wait()
+		return err
+	})
+	return nil
 }
 
 // runImportLegacy is `doce import-legacy PATH`.
