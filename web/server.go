@@ -260,6 +260,7 @@ func (s *Server) conversationRoutes(g *gin.RouterGroup) {
 	g.POST("/questions/:requestId", s.apiQuestion)
 	g.GET("/models", s.apiModels)
 	g.GET("/stream", s.stream)
+	s.workbenchRoutes(g) // web/changes.go, web/terminal.go
 }
 
 func (s *Server) parseTemplates() error {
