@@ -211,6 +211,7 @@ func TestBrowserConversation(t *testing.T) {
 
 	// Files: the tree shows the file the agent wrote, and the viewer its content.
 	run(t, ctx, "open the file in the viewer",
+		chromedp.Click(`#tab-files`),
 		chromedp.Click(`#files-refresh`),
 		chromedp.WaitVisible(`#files button[data-path="hello.txt"]`),
 		chromedp.Click(`#files button[data-path="hello.txt"]`),

@@ -115,6 +115,7 @@ func TestWorkbenchReviewAndUndo(t *testing.T) {
 	doce := startDoce(t, stack, fmt.Sprintf("e2e-wb-%d", time.Now().UnixNano()))
 	hc, p, key := workbenchProject(t, doce, llm)
 	base := "/api/v1/projects/" + p.ID
+	stream := openStream(t, hc, doce.URL, base+"/stream", "")
 	marker := "marker-" + base64.RawURLEncoding.EncodeToString(store.RandomToken(6))
 
 	// The agent writes a file with its bash tool (the shell is real in the workspace).
@@ -248,6 +249,18 @@ func TestWorkbenchReviewAndUndo(t *testing.T) {
 	secret := workspaceSecret(t, p.ID)
 	if r := hc.responses(); strings.Contains(r, key) || strings.Contains(r, secret) {
 		t.Error("a response carried the provider key or the workspace's password")
+	}
+	evs := stream.all()
+	if len(evs) == 0 {
+		t.Error("the stream carried no event")
+	}
+	for _, ev := range evs {
+		if strings.Contains(string(ev.Data), key) || strings.Contains(string(ev.Data), secret) {
+			t.Errorf("a stream event carried a secret: %s", ev.Type)
+		}
+	}
+	if logs := doce.Logs.String(); strings.Contains(logs, key) || strings.Contains(logs, secret) {
+		t.Error("doce's logs carry the provider key or the workspace's password")
 	}
 }
 
