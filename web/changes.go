@@ -345,8 +345,12 @@ func (s *Server) apiDeleteSession(c *gin.Context) {
 			Message: "This is the project's main session, the one its page opens with: it cannot be deleted."})
 		return
 	}
-	if s.inSession(c, p, sid, func(ctx context.Context, oc *opencode.Client) error {
-		return oc.DeleteSession(ctx, sid)
+	if s.withAgent(c, p, errUnknownSession, func(oc *opencode.Client, ph *projectHub) error {
+		if err := oc.DeleteSession(c.Request.Context(), sid); err != nil {
+			return err
+		}
+		ph.forget(sid) // now, not when the event comes: the next read must not find it
+		return nil
 	}) {
 		c.Status(http.StatusNoContent)
 	}
@@ -389,19 +393,19 @@ func (s *Server) apiCompact(c *gin.Context) {
 		return
 	}
 	if s.inSession(c, p, sid, func(_ context.Context, oc *opencode.Client) error {
-		if ph := s.hub.acquire(p.ID); ph.statusOf(sid).Type != "idle" {
+		ph := s.hub.acquire(p.ID) // keeps the hub, and the events the page waits for, up meanwhile
+		if ph.statusOf(sid).Type != "idle" {
 			ph.release()
 			return &Error{Status: http.StatusConflict, Code: "busy", Message: "The agent is working in this session: compact it once it is idle."}
-		} else {
-			go func() {
-				defer ph.release() // keeps the hub, and the events the page waits for, up meanwhile
-				ctx, cancel := context.WithTimeout(context.Background(), compactTimeout)
-				defer cancel()
-				if err := oc.Summarize(ctx, sid, model); err != nil {
-					s.Log.Warn("compaction failed", "project_id", p.ID, "session_id", sid, "error", err)
-				}
-			}()
 		}
+		go func() {
+			defer ph.release()
+			ctx, cancel := context.WithTimeout(context.Background(), compactTimeout)
+			defer cancel()
+			if err := oc.Summarize(ctx, sid, model); err != nil {
+				s.Log.Warn("compaction failed", "project_id", p.ID, "session_id", sid, "error", err)
+			}
+		}()
 		return nil
 	}) {
 		c.JSON(http.StatusAccepted, gin.H{"sessionId": sid})

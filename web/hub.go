@@ -341,8 +341,7 @@ func (ph *projectHub) apply(ev opencode.Event) {
 		}
 		sessionID, out = v.SessionID, v
 		if ev.Type == "session.deleted" {
-			delete(ph.snaps, v.SessionID)
-			delete(ph.reverts, v.SessionID)
+			ph.forgetLocked(v.SessionID)
 		} else {
 			ph.setRevertLocked(v.SessionID, v.Info.Revert)
 		}
@@ -604,6 +603,18 @@ func promptOf(m *opencode.Message) string {
 		}
 	}
 	return b.String()
+}
+
+// forget drops what the hub keeps of a deleted session.
+func (ph *projectHub) forget(sessionID string) {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	ph.forgetLocked(sessionID)
+}
+
+func (ph *projectHub) forgetLocked(sessionID string) {
+	delete(ph.snaps, sessionID)
+	delete(ph.reverts, sessionID)
 }
 
 // setRevert records the session's pending undo (nil: none) as OpenCode answered it, so the

@@ -334,7 +334,7 @@ func (s *Server) logRequests(c *gin.Context) {
 		attrs = append(attrs, "project_id", id)
 	}
 	s.Log.Info("http", attrs...)
-	if s.Metrics != nil && !strings.HasSuffix(route, "/events") && !strings.HasSuffix(route, "/stream") { // a stream's length is no latency
+	if s.Metrics != nil && !strings.HasSuffix(route, "/events") && !strings.HasSuffix(route, "/stream") && !strings.HasSuffix(route, "/connect") { // a stream's length is no latency
 		if route == "" {
 			route = "unmatched"
 		}
