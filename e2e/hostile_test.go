@@ -46,6 +46,9 @@ func TestHostileInputOnTheRealStack(t *testing.T) {
 		{"POST", "/api/v1/connections", "", "apiKey"}, {"POST", "/admin/users", "username", ""}, {"POST", "/api/v1/admin/users", "", "username"},
 		{"POST", "/api/v1/ops/setups/retry", "", "projectIds"}, {"POST", "/ops/cancel", "projectId", ""},
 		{"POST", "/api/v1/admin/lockouts/clear", "", "subject"}, {"POST", "/account", "currentPassword", ""},
+		{"GET", "/api/v1/projects/{v}/changes", "", ""}, {"GET", "/api/v1/projects/" + own.ID + "/messages/{v}/changes", "", ""},
+		{"POST", "/api/v1/projects/" + own.ID + "/revert", "", "messageId"}, {"PATCH", "/api/v1/projects/" + own.ID + "/sessions/{v}", "", "title"},
+		{"PUT", "/api/v1/projects/" + own.ID + "/terminals/{v}", "", "rows"}, {"GET", "/api/v1/projects/" + own.ID + "/terminals/{v}/connect", "", ""},
 		{"GET", "/ops?failed={v}", "", ""}, {"GET", "/projects/" + own.ID + "?x={v}", "", ""}, {"HEAD", "/projects/{v}", "", ""},
 	}
 	counts := map[int]int{}
