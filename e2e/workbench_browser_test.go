@@ -75,8 +75,9 @@ func TestBrowserWorkbench(t *testing.T) {
 		chromedp.WaitVisible(`.term-screen .xterm-screen`),
 		chromedp.WaitVisible(`#term-tabs button[aria-selected="true"]`),
 		chromedp.Click(`.term-screen .xterm-screen`),
-		chromedp.KeyEvent("echo typed-$((20+3)) \"[$OPENCODE_SERVER_PASSWORD]\"\r"),
-		chromedp.WaitVisible(`//div[contains(@class, "xterm-rows") and contains(., "typed-23 []")]`),
+		// The emulator shows spaces as no-break spaces: the marker has none.
+		chromedp.KeyEvent("echo typed-$((20+3))[$OPENCODE_SERVER_PASSWORD]\r"),
+		chromedp.WaitVisible(`//div[contains(@class, "xterm-rows") and contains(., "typed-23[]")]`),
 	)
 	screenshot(t, ctx, "32-workbench-terminal")
 
