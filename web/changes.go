@@ -196,14 +196,14 @@ func (s *Server) apiRevert(c *gin.Context) {
 	var ss opencode.Session
 	if s.withAgent(c, p, errUnknownMessage, func(oc *opencode.Client, ph *projectHub) error {
 		ctx := c.Request.Context()
-		msgs, err := oc.Messages(ctx, sid)
+		role, err := ph.roleOf(ctx, sid, in.MessageID)
 		if err != nil {
 			if opencode.IsNotFound(err) {
 				return errUnknownSession
 			}
 			return err
 		}
-		if !isUserMessage(msgs, in.MessageID) {
+		if role != "user" {
 			return errBadRequest("messageId", "Undo goes back to before one of your messages: name a user message of this session.")
 		}
 		ss, err = whenIdle(ctx, oc, ph, sid, func() (opencode.Session, error) { return oc.Revert(ctx, sid, in.MessageID) })
@@ -214,15 +214,6 @@ func (s *Server) apiRevert(c *gin.Context) {
 	}) {
 		c.JSON(http.StatusOK, gin.H{"session": sessionView(ss, "idle")})
 	}
-}
-
-func isUserMessage(msgs []opencode.Message, id string) bool {
-	for _, m := range msgs {
-		if m.Info.ID == id {
-			return m.Info.Role == "user"
-		}
-	}
-	return false
 }
 
 func (s *Server) apiUnrevert(c *gin.Context) {

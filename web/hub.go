@@ -671,6 +671,22 @@ func (ph *projectHub) conversation(ctx context.Context, sessionID string) (*Conv
 	return ph.conversationLocked(sessionID, snap), nil
 }
 
+// roleOf is the role of message id in the session, hidden by an undo or not; "" when the
+// session has no such message. It reads the hub's snapshot (making it when there is none).
+func (ph *projectHub) roleOf(ctx context.Context, sessionID, id string) (string, error) {
+	if _, err := ph.conversation(ctx, sessionID); err != nil {
+		return "", err
+	}
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	if s := ph.snaps[sessionID]; s != nil {
+		if m := s.message(id); m != nil {
+			return m.Info.Role, nil
+		}
+	}
+	return "", nil
+}
+
 // peekConversation is the session's conversation when a hub holds it already, else nil: it
 // never reaches OpenCode, so a page load can show it for free.
 func (h *hub) peekConversation(projectID, sessionID string) *Conversation {
