@@ -19,6 +19,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // The project page as the place to work with the agent, in real Chromium against the real
@@ -211,6 +212,7 @@ func TestBrowserConversation(t *testing.T) {
 
 	// Files: the tree shows the file the agent wrote, and the viewer its content.
 	run(t, ctx, "open the file in the viewer",
+		chromedp.Click(`#tab-files`),
 		chromedp.Click(`#files-refresh`),
 		chromedp.WaitVisible(`#files button[data-path="hello.txt"]`),
 		chromedp.Click(`#files button[data-path="hello.txt"]`),
@@ -381,26 +383,37 @@ func TestBrowserPermissionAbortNarrow(t *testing.T) {
 	}
 	screenshot(t, ctx, "25-project-narrow")
 
-	// From the top of the page, Tab reaches the message box, then Send, then the session and
-	// model pickers and the files, each with a visible outline.
+	// From the top of the page, Tab reaches the message box, then Send, then the workbench's
+	// tabs (one stop: the arrow keys move between them); in the Files tab, Tab goes on to the
+	// files and the download, each with a visible outline.
 	run(t, ctx, "start from the top", chromedp.Focus(`nav .brand`))
-	want := []string{"message", "send", "new-session", "files-refresh", "format", "download"}
-	var got []string
-	for i := 0; i < 80 && len(got) < len(want); i++ {
-		var id, outline string
-		run(t, ctx, "tab", chromedp.KeyEvent("\t"),
-			chromedp.Evaluate(`document.activeElement.id`, &id),
-			chromedp.Evaluate(`getComputedStyle(document.activeElement).outlineStyle`, &outline))
-		if slices.Contains(want, id) {
-			if outline == "none" {
-				t.Errorf("#%s has focus but no visible outline", id)
+	tabTo := func(want ...string) {
+		t.Helper()
+		var got []string
+		for i := 0; i < 80 && len(got) < len(want); i++ {
+			var id, outline string
+			run(t, ctx, "tab", chromedp.KeyEvent("\t"),
+				chromedp.Evaluate(`document.activeElement.id`, &id),
+				chromedp.Evaluate(`getComputedStyle(document.activeElement).outlineStyle`, &outline))
+			if slices.Contains(want, id) {
+				if outline == "none" {
+					t.Errorf("#%s has focus but no visible outline", id)
+				}
+				got = append(got, id)
 			}
-			got = append(got, id)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("keyboard focus order %v, want %v", got, want)
 		}
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("keyboard focus order %v, want %v", got, want)
+	tabTo("message", "send", "tab-preview")
+	var tab string
+	run(t, ctx, "the arrow keys move between the tabs", chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent(kb.ArrowRight),
+		chromedp.Evaluate(`document.activeElement.id`, &tab))
+	if tab != "tab-files" {
+		t.Errorf("two ArrowRight from Preview focus #%s, want #tab-files", tab)
 	}
+	tabTo("files-refresh", "format", "download")
 	answers := count(t, ctx, "#conversation li.msg.assistant")
 	run(t, ctx, "send with the keyboard alone",
 		chromedp.Focus(`#message`),

@@ -18,6 +18,9 @@ type Session struct {
 	Title    string      `json:"title"`
 	ParentID string      `json:"parentID,omitempty"`
 	Time     SessionTime `json:"time"`
+	// Revert is the pending undo, if any (see Client.Revert).
+	Revert  *SessionRevert  `json:"revert,omitempty"`
+	Summary *SessionSummary `json:"summary,omitempty"`
 }
 
 // SessionTime is when a session was made and last changed, in unix milliseconds.
@@ -46,6 +49,9 @@ type MessageInfo struct {
 	Error      *MessageError `json:"error,omitempty"`
 	Cost       float64       `json:"cost,omitempty"`
 	Tokens     *Tokens       `json:"tokens,omitempty"`
+	// Summary is, on a user message, its turn's title and changed files; on an assistant
+	// message, whether it is a compaction's summary.
+	Summary *MessageSummary `json:"summary,omitempty"`
 }
 
 // MessageTime is when a message was made and finished, in unix milliseconds.

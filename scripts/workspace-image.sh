@@ -79,6 +79,9 @@ trap 'rm -rf "$ctx"' EXIT
 cp "$bin" "$ctx/opencode"
 # The entrypoint makes the project a git repository on first start (OpenCode's snapshots and
 # session revert need one, and its project id is the root commit), then hands over to OpenCode.
+# main stays at the starting commit and the work goes on branch "work": the review of the
+# project's changes (OpenCode's /vcs/diff?mode=branch) is then everything since the start,
+# the agent's own commits included.
 cat >"$ctx/entrypoint" <<'ENTRYPOINT'
 #!/bin/sh
 set -e
@@ -86,6 +89,7 @@ if [ ! -e /workspace/.git ]; then
   git -C /workspace init -q
   git -C /workspace add -A
   git -C /workspace commit -q --allow-empty -m "New doce project"
+  git -C /workspace checkout -q -b work
 fi
 exec /usr/local/bin/opencode serve --pure --hostname 0.0.0.0 --port 4096
 ENTRYPOINT

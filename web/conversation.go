@@ -214,17 +214,24 @@ func (s *Server) apiAbort(c *gin.Context) {
 
 // SessionView is a session as the page lists it.
 type SessionView struct {
-	ID        string    `json:"id"`
-	Title     string    `json:"title"`
-	ParentID  string    `json:"parentId,omitempty"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	ID       string `json:"id"`
+	Title    string `json:"title"`
+	ParentID string `json:"parentId,omitempty"`
+	Status   string `json:"status"`
+	// Revert names the user message a pending undo goes back to.
+	Revert    *RevertView              `json:"revert,omitempty"`
+	Summary   *opencode.SessionSummary `json:"summary,omitempty"`
+	CreatedAt time.Time                `json:"createdAt"`
+	UpdatedAt time.Time                `json:"updatedAt"`
 }
 
 func sessionView(ss opencode.Session, status string) SessionView {
-	return SessionView{ID: ss.ID, Title: ss.Title, ParentID: ss.ParentID, Status: status,
+	v := SessionView{ID: ss.ID, Title: ss.Title, ParentID: ss.ParentID, Status: status, Summary: ss.Summary,
 		CreatedAt: time.UnixMilli(ss.Time.Created).UTC(), UpdatedAt: time.UnixMilli(ss.Time.Updated).UTC()}
+	if ss.Revert != nil && ss.Revert.MessageID != "" {
+		v.Revert = &RevertView{MessageID: ss.Revert.MessageID}
+	}
+	return v
 }
 
 func (s *Server) apiSessions(c *gin.Context) {

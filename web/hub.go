@@ -81,6 +81,9 @@ type projectHub struct {
 	// answered remembers requests replied to, so a second answer is a conflict, not unknown.
 	answered map[string]bool
 	snaps    map[string]*sessionSnap
+	// reverts are the sessions' pending undos: their messages from the named one on are
+	// hidden from the conversation until restored (OpenCode deletes them at the next prompt).
+	reverts map[string]*opencode.SessionRevert
 }
 
 // sessionSnap is one session's messages as the events have left them.
@@ -110,6 +113,7 @@ func (h *hub) acquire(projectID string) *projectHub {
 			firstConn: make(chan struct{}), notify: map[chan struct{}]struct{}{},
 			status: map[string]opencode.SessionStatus{}, perms: map[string]opencode.Permission{},
 			quests: map[string]opencode.Question{}, answered: map[string]bool{}, snaps: map[string]*sessionSnap{},
+			reverts: map[string]*opencode.SessionRevert{},
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		ph.cancel = cancel
@@ -212,6 +216,7 @@ func (ph *projectHub) subscribe(ctx context.Context, everConnected *bool) error 
 	}
 	if *everConnected {
 		clear(ph.snaps)
+		clear(ph.reverts) // read again with each session's snapshot
 		ph.emitLocked("reset", map[string]string{"reason": "doce lost the workspace's event stream for a moment"})
 	} else {
 		close(ph.firstConn)
@@ -323,10 +328,26 @@ func (ph *projectHub) apply(ev opencode.Event) {
 				m.Parts = slices.DeleteFunc(m.Parts, func(p opencode.Part) bool { return p.ID == v.PartID })
 			}
 		}
-	case "session.created", "session.updated":
+	case "session.created", "session.updated", "session.deleted":
 		var v struct {
 			SessionID string           `json:"sessionID"`
 			Info      opencode.Session `json:"info"`
+		}
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		if v.SessionID == "" {
+			v.SessionID = v.Info.ID
+		}
+		sessionID, out = v.SessionID, v
+		if ev.Type == "session.deleted" {
+			ph.forgetLocked(v.SessionID)
+		} else {
+			ph.setRevertLocked(v.SessionID, v.Info.Revert)
+		}
+	case "session.compacted":
+		var v struct {
+			SessionID string `json:"sessionID"`
 		}
 		if json.Unmarshal(ev.Properties, &v) != nil {
 			return
@@ -414,6 +435,16 @@ func (ph *projectHub) apply(ev opencode.Event) {
 	case "file.edited":
 		var v struct {
 			File string `json:"file"`
+		}
+		if json.Unmarshal(ev.Properties, &v) != nil {
+			return
+		}
+		ph.emitLocked(ev.Type, v)
+		return
+	case "pty.exited":
+		var v struct {
+			ID       string `json:"id"`
+			ExitCode int    `json:"exitCode"`
 		}
 		if json.Unmarshal(ev.Properties, &v) != nil {
 			return
@@ -550,7 +581,56 @@ type Conversation struct {
 	Messages    []opencode.Message     `json:"messages"`
 	Permissions []opencode.Permission  `json:"permissions"`
 	Questions   []opencode.Question    `json:"questions"`
-	Cursor      string                 `json:"cursor"`
+	// Revert is the pending undo: its messages are left out of Messages until restored.
+	Revert *RevertView `json:"revert,omitempty"`
+	Cursor string      `json:"cursor"`
+}
+
+// RevertView is a pending undo as the page shows it: "N messages rolled back · Restore", with
+// the composer holding the prompt that was undone.
+type RevertView struct {
+	MessageID string `json:"messageId"`
+	Messages  int    `json:"messages"`
+	Prompt    string `json:"prompt,omitempty"`
+}
+
+// promptOf is the text a user message sent.
+func promptOf(m *opencode.Message) string {
+	var b strings.Builder
+	for _, p := range m.Parts {
+		if p.Type == "text" && !p.Synthetic {
+			b.WriteString(p.Text)
+		}
+	}
+	return b.String()
+}
+
+// forget drops what the hub keeps of a deleted session.
+func (ph *projectHub) forget(sessionID string) {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	ph.forgetLocked(sessionID)
+}
+
+func (ph *projectHub) forgetLocked(sessionID string) {
+	delete(ph.snaps, sessionID)
+	delete(ph.reverts, sessionID)
+}
+
+// setRevert records the session's pending undo (nil: none) as OpenCode answered it, so the
+// next read shows it without waiting for the event.
+func (ph *projectHub) setRevert(sessionID string, rev *opencode.SessionRevert) {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	ph.setRevertLocked(sessionID, rev)
+}
+
+func (ph *projectHub) setRevertLocked(sessionID string, rev *opencode.SessionRevert) {
+	if rev == nil || rev.MessageID == "" {
+		delete(ph.reverts, sessionID)
+		return
+	}
+	ph.reverts[sessionID] = rev
 }
 
 // conversation returns the session's messages, from the hub's snapshot when it has one and
@@ -568,6 +648,10 @@ func (ph *projectHub) conversation(ctx context.Context, sessionID string) (*Conv
 		if err != nil {
 			return nil, err
 		}
+		ss, err := c.Session(ctx, sessionID)
+		if err != nil {
+			return nil, err
+		}
 		// The snapshot starts at the events seen by now: a delta that raced the read may be
 		// missing from a part still streaming, never doubled; the part's final update heals it.
 		ph.mu.Lock()
@@ -578,12 +662,29 @@ func (ph *projectHub) conversation(ctx context.Context, sessionID string) (*Conv
 			}
 			ph.evictLocked()
 			ph.snaps[sessionID] = snap
+			ph.setRevertLocked(sessionID, ss.Revert)
 		}
 		ph.mu.Unlock()
 	}
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
 	return ph.conversationLocked(sessionID, snap), nil
+}
+
+// roleOf is the role of message id in the session, hidden by an undo or not; "" when the
+// session has no such message. It reads the hub's snapshot (making it when there is none).
+func (ph *projectHub) roleOf(ctx context.Context, sessionID, id string) (string, error) {
+	if _, err := ph.conversation(ctx, sessionID); err != nil {
+		return "", err
+	}
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	if s := ph.snaps[sessionID]; s != nil {
+		if m := s.message(id); m != nil {
+			return m.Info.Role, nil
+		}
+	}
+	return "", nil
 }
 
 // peekConversation is the session's conversation when a hub holds it already, else nil: it
@@ -612,8 +713,23 @@ func (ph *projectHub) conversationLocked(sessionID string, snap *sessionSnap) *C
 	if st, ok := ph.status[sessionID]; ok {
 		conv.Status = st
 	}
+	rev := ph.reverts[sessionID]
 	for _, m := range snap.msgs {
+		if rev != nil && m.Info.ID >= rev.MessageID {
+			// Hidden by the undo. OpenCode's ids sort in the order the messages were made.
+			if conv.Revert == nil {
+				conv.Revert = &RevertView{MessageID: rev.MessageID}
+			}
+			conv.Revert.Messages++
+			if m.Info.ID == rev.MessageID {
+				conv.Revert.Prompt = promptOf(m)
+			}
+			continue
+		}
 		conv.Messages = append(conv.Messages, opencode.Message{Info: m.Info, Parts: slices.Clone(m.Parts)})
+	}
+	if rev != nil && conv.Revert == nil {
+		conv.Revert = &RevertView{MessageID: rev.MessageID}
 	}
 	for _, pr := range ph.perms {
 		if pr.SessionID == sessionID {

@@ -45,6 +45,8 @@ func (f *fakeOpenCode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{}`)
 	case r.URL.Path == "/permission", r.URL.Path == "/question":
 		fmt.Fprint(w, `[]`)
+	case strings.HasPrefix(r.URL.Path, "/session/ses_") && strings.Count(r.URL.Path, "/") == 2:
+		fmt.Fprintf(w, `{"id":%q,"title":"t","time":{"created":1,"updated":1}}`, strings.TrimPrefix(r.URL.Path, "/session/"))
 	case strings.HasSuffix(r.URL.Path, "/message"):
 		f.messages.Add(1)
 		fmt.Fprint(w, `[{"info":{"id":"msg_1","sessionID":"ses_a","role":"user","time":{"created":1}},"parts":[{"id":"prt_0","sessionID":"ses_a","messageID":"msg_1","type":"text","text":"hi"}]}]`)

@@ -321,6 +321,7 @@ func (s *Server) conversationRoutes(g *gin.RouterGroup) {
 	g.POST("/questions/:requestId", s.apiQuestion)
 	g.GET("/models", s.apiModels)
 	g.GET("/stream", s.stream)
+	s.workbenchRoutes(g) // web/changes.go, web/terminal.go
 }
 
 func (s *Server) parseTemplates() error {
@@ -396,7 +397,7 @@ func (s *Server) logRequests(c *gin.Context) {
 		attrs = append(attrs, "project_id", id)
 	}
 	s.Log.Info("http", attrs...)
-	if s.Metrics != nil && !strings.HasSuffix(route, "/events") && !strings.HasSuffix(route, "/stream") { // a stream's length is no latency
+	if s.Metrics != nil && !strings.HasSuffix(route, "/events") && !strings.HasSuffix(route, "/stream") && !strings.HasSuffix(route, "/connect") { // a stream's length is no latency
 		if route == "" {
 			route = "unmatched"
 		}

@@ -155,6 +155,24 @@
     return m;
   }
 
+  // userActions gives a user message its "Undo from here" and "Changes" buttons: undo rolls the
+  // files and the conversation back to before it, changes shows what its turn changed.
+  function userActions(m) {
+    if (m.actions || m.info.role !== "user") return;
+    var p = el("p", "msg-actions");
+    var undo = el("button", "link undo", "Undo from here");
+    undo.type = "button";
+    undo.addEventListener("click", function () { revert(m.info.id, undo); });
+    var changes = el("button", "link turn-changes", "Changes");
+    changes.type = "button";
+    changes.addEventListener("click", function () {
+      document.dispatchEvent(new CustomEvent("doce:turn-changes", { detail: { messageId: m.info.id, session: session } }));
+    });
+    p.appendChild(undo); p.appendChild(document.createTextNode(" · ")); p.appendChild(changes);
+    m.actions = p;
+    m.li.insertBefore(p, m.body);
+  }
+
   function updateInfo(info) {
     var m = messageNode(info);
     var wasDone = m.info.time && m.info.time.completed;
@@ -163,6 +181,7 @@
       m.li.firstChild.textContent = info.role === "user" ? "You" : "Agent";
     }
     m.info = info;
+    userActions(m);
     if (info.error && info.error.name !== "MessageAbortedError") {
       m.err.hidden = false;
       m.err.textContent = info.error.message || info.error.name;
@@ -362,11 +381,13 @@
       });
       (body.permissions || []).forEach(showPermission);
       (body.questions || []).forEach(showQuestion);
+      showRevert(body.revert);
       var st = body.status && (body.status.type || body.status);
       setBusy(st === "busy" || st === "retry");
       cursor = body.cursor || "";
       form.hidden = false;
       started = true;
+      document.dispatchEvent(new CustomEvent("doce:loaded", { detail: { session: session, api: api } }));
       return body;
     }, function (err) {
       if (err.status === 503 || err.status === 0 || err.status === 502) {
@@ -417,11 +438,19 @@
     if (e.lastEventId) cursor = e.lastEventId;
     var d;
     try { d = JSON.parse(e.data); } catch (x) { return; }
+    // The review, the todo list and the terminals (workbench.js) follow some events too.
+    document.dispatchEvent(new CustomEvent("doce:event", { detail: { type: e.type, data: d, current: !d.sessionID || d.sessionID === session } }));
     if (!SESSIONLESS[e.type] && d.sessionID && d.sessionID !== session) {
       if (e.type === "session.created" || e.type === "session.updated") sessions.seen(d.info);
       return;
     }
-    if (e.type === "session.created" || e.type === "session.updated") { sessions.seen(d.info); return; }
+    if (e.type === "session.created" || e.type === "session.updated") {
+      sessions.seen(d.info);
+      // An undo or restore made elsewhere (another tab, the API): re-read the conversation.
+      var rev = (d.info && d.info.revert && d.info.revert.messageID) || "";
+      if (started && rev !== ((pendingRevert && pendingRevert.messageId) || "")) load();
+      return;
+    }
     var h = HANDLERS[e.type];
     if (h) h(d);
   }
@@ -429,7 +458,7 @@
   function connect() {
     if (stream) stream.close();
     stream = new EventSource(q("/stream") + (q("/stream").indexOf("?") < 0 ? "?" : "&") + "after=" + encodeURIComponent(cursor));
-    Object.keys(HANDLERS).concat(["session.created", "session.updated"]).forEach(function (t) {
+    Object.keys(HANDLERS).concat(["session.created", "session.updated", "session.deleted", "session.compacted", "todo.updated", "pty.exited"]).forEach(function (t) {
       stream.addEventListener(t, onEvent);
     });
     stream.addEventListener("reset", function () {
@@ -451,6 +480,48 @@
       if (stream.readyState === EventSource.CONNECTING) setStatus("Reconnecting…"); // EventSource resumes by itself
     };
   }
+
+  // ---- undo and restore ----
+
+  var dock = $("revert-dock"), pendingRevert = null;
+
+  // showRevert shows the pending undo (or none): "N messages rolled back · Restore".
+  function showRevert(rev) {
+    pendingRevert = rev || null;
+    dock.hidden = !rev;
+    if (!rev) return;
+    $("revert-count").textContent = rev.messages === 1 ? "1 message rolled back" : rev.messages + " messages rolled back";
+  }
+
+  function revert(messageId, btn) {
+    btn.disabled = true;
+    errEl.textContent = "";
+    setStatus("Undoing…");
+    call("POST", api + "/revert", { messageId: messageId, session: session }).then(function () {
+      return load();
+    }).then(function () {
+      // The undone prompt comes back into the composer, to edit and send again.
+      if (pendingRevert && pendingRevert.prompt && !input.value.trim()) input.value = pendingRevert.prompt;
+      input.focus();
+      announce("Undone. " + $("revert-count").textContent + ".");
+    }, function (err) {
+      btn.disabled = false;
+      errEl.textContent = err.message;
+      setBusy(busy);
+    });
+  }
+
+  $("restore").addEventListener("click", function (e) {
+    var b = e.currentTarget, prompt = pendingRevert && pendingRevert.prompt;
+    b.disabled = true;
+    errEl.textContent = "";
+    call("POST", api + "/unrevert", { session: session }).then(function () {
+      if (prompt && input.value === prompt) input.value = "";
+      return load();
+    }).then(function () {
+      announce("Restored.");
+    }, function (err) { errEl.textContent = err.message; }).then(function () { b.disabled = false; });
+  });
 
   // ---- sending ----
 

@@ -1,0 +1,420 @@
+// The project page's workbench: the tabs beside the conversation (preview, review, files,
+// terminal), the review of what the agent changed, terminals, the agent's todo list, managing
+// sessions, and a mark in the tab's title when the agent needs the user while the tab is in the
+// background. chat.js owns the conversation and tells this script what happens through
+// document events: doce:loaded (the conversation was read), doce:event (a stream event),
+// doce:turn-changes (the user asked for one turn's changes).
+//
+// What comes from the workspace (paths, patches, terminal output) is untrusted: it is put in
+// the page as text only, and terminal output only through the terminal emulator.
+(function () {
+  "use strict";
+  var root = document.getElementById("workspace");
+  if (!root || !window.fetch) return;
+  var api = root.dataset.api;
+  var $ = function (id) { return document.getElementById(id); };
+  var session = new URLSearchParams(location.search).get("session") || "";
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+
+  function call(method, path, body) {
+    var opts = { method: method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    return fetch(path, opts).then(function (r) {
+      return r.text().then(function (t) {
+        var j = null;
+        try { j = t ? JSON.parse(t) : {}; } catch (e) { j = null; }
+        if (r.ok) return j || {};
+        var err = new Error(((j && j.error) || {}).message || "The server answered " + r.status + ". Try again.");
+        err.status = r.status;
+        throw err;
+      });
+    }, function () { throw new Error("doce did not answer: check your connection and try again."); });
+  }
+
+  function debounce(fn, ms) {
+    var t = null;
+    return function () { clearTimeout(t); t = setTimeout(fn, ms); };
+  }
+
+  // ---- tabs ----
+
+  var tabs = Array.prototype.slice.call(root.querySelectorAll('.tabs [role="tab"]'));
+  var onShow = {};
+  function select(tab, focus) {
+    tabs.forEach(function (t) {
+      var on = t === tab;
+      t.setAttribute("aria-selected", String(on));
+      t.tabIndex = on ? 0 : -1;
+      $(t.getAttribute("aria-controls")).hidden = !on;
+    });
+    if (focus) tab.focus();
+    var f = onShow[tab.id];
+    if (f) f();
+  }
+  tabs.forEach(function (t, i) {
+    t.addEventListener("click", function () { select(t, false); });
+    t.addEventListener("keydown", function (e) {
+      var d = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
+      if (d) { e.preventDefault(); select(tabs[(i + d + tabs.length) % tabs.length], true); }
+    });
+  });
+  // Without this script every panel shows; with it, one at a time.
+  select(tabs[0], false);
+  function shown(id) { return $(id).getAttribute("aria-selected") === "true"; }
+
+  // ---- review ----
+
+  var review = {
+    turn: null, // the user message whose turn is shown, or null for everything
+    files: [], open: null, stale: true,
+    load: function () {
+      var status = $("review-status");
+      var path = review.turn ? api + "/messages/" + encodeURIComponent(review.turn) + "/changes" + (session ? "?session=" + encodeURIComponent(session) : "") : api + "/changes";
+      status.textContent = "Reading the changes…";
+      review.stale = false;
+      return call("GET", path).then(function (body) {
+        review.files = body.files || [];
+        $("review-scope").textContent = review.turn ? "What one turn changed." :
+          body.base === "head" ? "Uncommitted changes (this workspace has no record of its starting point)." :
+          "Everything the work changed since the project started.";
+        $("review-all").hidden = !review.turn;
+        status.textContent = review.files.length ? review.files.length + (review.files.length === 1 ? " file changed." : " files changed.") : "No changes.";
+        review.render();
+      }, function (err) { status.textContent = err.message; });
+    },
+    render: function () {
+      var ul = $("review-files");
+      ul.textContent = "";
+      var still = false;
+      review.files.forEach(function (f) {
+        var li = el("li");
+        var b = el("button", "link", f.path);
+        b.type = "button";
+        b.dataset.path = f.path;
+        b.addEventListener("click", function () { review.show(f, true); });
+        li.appendChild(el("span", "badge", f.status));
+        li.appendChild(b);
+        var n = el("span", "count");
+        n.appendChild(el("span", "add", "+" + (f.additions || 0)));
+        n.appendChild(document.createTextNode(" "));
+        n.appendChild(el("span", "del", "−" + (f.deletions || 0)));
+        li.appendChild(n);
+        ul.appendChild(li);
+        if (review.open === f.path) { still = true; review.show(f, false); }
+      });
+      if (!still) { review.open = null; $("review-diff").hidden = true; }
+    },
+    show: function (f, focus) {
+      review.open = f.path;
+      $("review-diff").hidden = false;
+      $("review-path").textContent = f.path;
+      $("review-note").textContent = f.binary ? "A binary file: no text diff to show. Download the project to get it." :
+        f.truncated ? "This diff is too large to show whole" + (f.patch ? ": it is cut short here." : ".") + " Download the project for the whole file." : "";
+      var pre = $("review-patch");
+      pre.textContent = "";
+      (f.patch || "").split("\n").forEach(function (line) {
+        var c = line.indexOf("@@") === 0 ? "hunk" : line.indexOf("+++") === 0 || line.indexOf("---") === 0 || line.indexOf("diff ") === 0 || line.indexOf("index ") === 0 || line.indexOf("Index: ") === 0 || line.indexOf("===") === 0 ? "meta" :
+          line[0] === "+" ? "add" : line[0] === "-" ? "del" : null;
+        pre.appendChild(el("span", c, line || " "));
+      });
+      pre.hidden = !f.patch;
+      if (focus) $("review-path").focus();
+    }
+  };
+  onShow["tab-review"] = function () { if (review.stale) review.load(); };
+  // The agent going idle or a file being edited makes the review stale: read it again, once a
+  // burst of edits is over, when it is in view; later, when it is shown, otherwise.
+  var reviewChanged = debounce(function () {
+    if (shown("tab-review")) review.load(); else review.stale = true;
+  }, 800);
+  $("review-refresh").addEventListener("click", function () { review.load(); });
+  $("review-all").addEventListener("click", function () { review.turn = null; review.load(); });
+  document.addEventListener("doce:turn-changes", function (e) {
+    review.turn = e.detail.messageId;
+    session = e.detail.session || session;
+    select($("tab-review"), true);
+    review.load();
+  });
+
+  // ---- todos ----
+
+  function showTodos(todos) {
+    var box = $("todos"), ol = $("todo-list");
+    ol.textContent = "";
+    (todos || []).forEach(function (t) {
+      var li = el("li", t.status, t.content);
+      if (t.status === "completed") li.appendChild(el("span", "visually-hidden", " (done)"));
+      if (t.status === "in_progress") li.appendChild(el("span", "visually-hidden", " (in progress)"));
+      ol.appendChild(li);
+    });
+    box.hidden = !(todos && todos.length);
+  }
+
+  // ---- a mark in the title while the tab is in the background ----
+
+  var baseTitle = document.title, busySince = 0;
+  var LONG_TURN = 10000;
+  function mark(why) {
+    if (!document.hidden) return;
+    document.title = "● " + why + " · " + baseTitle;
+  }
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) document.title = baseTitle; });
+
+  // ---- sessions ----
+
+  var toolsStatus = $("session-tools-status"), compacting = false;
+  function goTo(id) { location.search = "?session=" + encodeURIComponent(id); }
+  $("fork-session").addEventListener("click", function (e) {
+    var b = e.currentTarget; b.disabled = true;
+    call("POST", api + "/sessions/" + encodeURIComponent(session) + "/fork", {}).then(function (body) { goTo(body.session.id); },
+      function (err) { b.disabled = false; toolsStatus.textContent = err.message; });
+  });
+  $("delete-session").addEventListener("click", function (e) {
+    if (!window.confirm("Delete this session and its messages? Its file changes stay.")) return;
+    var b = e.currentTarget; b.disabled = true;
+    call("DELETE", api + "/sessions/" + encodeURIComponent(session)).then(function () { location.search = ""; },
+      function (err) { b.disabled = false; toolsStatus.textContent = err.message; });
+  });
+  $("compact-session").addEventListener("click", function (e) {
+    var b = e.currentTarget; b.disabled = true;
+    call("POST", api + "/sessions/" + encodeURIComponent(session) + "/compact").then(function () {
+      compacting = true;
+      toolsStatus.textContent = "Compacting the session's history…";
+      b.setAttribute("aria-busy", "true");
+    }, function (err) { b.disabled = false; toolsStatus.textContent = err.message; });
+  });
+  function compacted(ok) {
+    if (!compacting) return;
+    compacting = false;
+    var b = $("compact-session");
+    b.disabled = false; b.removeAttribute("aria-busy");
+    toolsStatus.textContent = ok ? "Compacted: the agent goes on from a summary of the history." : "The compaction stopped.";
+  }
+  $("rename-session").addEventListener("submit", function (e) {
+    e.preventDefault(); e.stopPropagation();
+    var title = $("session-title").value.trim();
+    call("PATCH", api + "/sessions/" + encodeURIComponent(session), { title: title }).then(function () {
+      toolsStatus.textContent = "Renamed.";
+    }, function (err) { toolsStatus.textContent = err.message; });
+  });
+
+  // ---- terminals ----
+
+  var terms = new Map(), current = null;
+  var termStatus = $("term-status");
+  var wsBase = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + api + "/terminals/";
+
+  function termTab(t) {
+    var wrap = el("span", "term-tab");
+    var b = el("button", null, t.title || "Terminal");
+    b.type = "button";
+    b.setAttribute("role", "tab");
+    b.dataset.terminal = t.id;
+    b.addEventListener("click", function () { showTerm(t.id); });
+    var x = el("button", "close", "×");
+    x.type = "button";
+    x.setAttribute("aria-label", "Close " + (t.title || "terminal"));
+    x.addEventListener("click", function () { closeTerm(t.id); });
+    wrap.appendChild(b); wrap.appendChild(x);
+    $("term-tabs").appendChild(wrap);
+    return { tab: b, wrap: wrap };
+  }
+
+  // mirrorStyles copies the rules xterm.js writes into <style> elements of its own (colours,
+  // cell sizes) into constructed style sheets: a Content-Security-Policy of style-src 'self'
+  // refuses such elements, not sheets made by an allowed script. It returns a function that
+  // drops them.
+  function mirrorStyles(node) {
+    if (!document.adoptedStyleSheets || !window.CSSStyleSheet) return function () {};
+    var mirrors = new Map(); // style element → {sheet, text}
+    function sync() {
+      node.querySelectorAll("style").forEach(function (st) {
+        var m = mirrors.get(st);
+        if (!m) {
+          m = { sheet: new CSSStyleSheet(), text: null };
+          mirrors.set(st, m);
+          document.adoptedStyleSheets = document.adoptedStyleSheets.concat([m.sheet]);
+        }
+        if (m.text !== st.textContent) {
+          m.text = st.textContent;
+          try { m.sheet.replaceSync(m.text); } catch (x) { /* keep the last good rules */ }
+        }
+      });
+    }
+    var obs = new MutationObserver(sync);
+    obs.observe(node, { subtree: true, childList: true, characterData: true });
+    sync();
+    return function () {
+      obs.disconnect();
+      var drop = new Set();
+      mirrors.forEach(function (m) { drop.add(m.sheet); });
+      document.adoptedStyleSheets = document.adoptedStyleSheets.filter(function (sh) { return !drop.has(sh); });
+    };
+  }
+
+  // openTerm attaches an emulator to terminal t: OpenCode's protocol passes through doce
+  // unchanged, so this keeps the cursor (UTF-16 units of output seen, which is what a JS
+  // string's length counts) and reconnects from it.
+  function openTerm(t) {
+    if (terms.has(t.id) || !window.Terminal) return terms.get(t.id);
+    var screen = el("div", "term-screen");
+    screen.dataset.terminal = t.id;
+    $("term-screens").appendChild(screen);
+    var term = new window.Terminal({ cursorBlink: true, convertEol: false, fontSize: 14, scrollback: 5000 });
+    var fit = new window.FitAddon.FitAddon();
+    term.loadAddon(fit);
+    var unmirror = mirrorStyles(screen);
+    term.open(screen);
+    var s = { id: t.id, term: term, fit: fit, screen: screen, cursor: 0, ws: null, ended: false, size: "", unmirror: unmirror };
+    var tab = termTab(t);
+    s.tab = tab.tab; s.wrap = tab.wrap;
+    terms.set(t.id, s);
+    term.onData(function (d) { if (s.ws && s.ws.readyState === 1) s.ws.send(d); });
+    connectTerm(s);
+    return s;
+  }
+
+  function connectTerm(s) {
+    var ws = new WebSocket(wsBase + encodeURIComponent(s.id) + "/connect?cursor=" + s.cursor);
+    ws.binaryType = "arraybuffer";
+    s.ws = ws;
+    ws.onmessage = function (e) {
+      if (typeof e.data === "string") {
+        s.term.write(e.data);
+        s.cursor += e.data.length;
+        return;
+      }
+      var b = new Uint8Array(e.data);
+      if (b.length && b[0] === 0) { // OpenCode's cursor frame: the count of output so far
+        try { s.cursor = JSON.parse(new TextDecoder().decode(b.subarray(1))).cursor; } catch (x) { /* keep ours */ }
+        return;
+      }
+      s.term.write(b);
+    };
+    ws.onopen = function () { termStatus.textContent = ""; resizeTerm(s, true); };
+    ws.onclose = function (e) {
+      if (s.ws !== ws) return;
+      if (e.code === 1000 || e.code === 4404 || s.ended) {
+        s.ended = true;
+        s.term.write("\r\n[the shell has ended]\r\n");
+        return;
+      }
+      termStatus.textContent = "The terminal's connection dropped; reconnecting…";
+      setTimeout(function () { if (!s.ended && terms.has(s.id)) connectTerm(s); }, 1000);
+    };
+  }
+
+  function showTerm(id) {
+    current = id;
+    terms.forEach(function (s) {
+      var on = s.id === id;
+      s.screen.hidden = !on;
+      s.tab.setAttribute("aria-selected", String(on));
+    });
+    var s = terms.get(id);
+    if (s) { resizeTerm(s, false); s.term.focus(); }
+  }
+
+  // resizeTerm fits the emulator to its box and tells the workspace the size, when it changed.
+  function resizeTerm(s, force) {
+    if (s.screen.hidden || !shown("tab-terminal")) return;
+    try { s.fit.fit(); } catch (x) { return; }
+    var size = s.term.rows + "x" + s.term.cols;
+    if (size === s.size && !force) return;
+    s.size = size;
+    call("PUT", api + "/terminals/" + encodeURIComponent(s.id), { rows: s.term.rows, cols: s.term.cols }).catch(function () {});
+  }
+  window.addEventListener("resize", debounce(function () { terms.forEach(function (s) { resizeTerm(s, false); }); }, 150));
+
+  function newTerm() {
+    var b = $("term-new"); b.disabled = true;
+    termStatus.textContent = "Starting a terminal…";
+    return call("POST", api + "/terminals", { title: "Terminal " + (terms.size + 1) }).then(function (body) {
+      termStatus.textContent = "";
+      openTerm(body.terminal);
+      showTerm(body.terminal.id);
+    }, function (err) { termStatus.textContent = err.message; }).then(function () { b.disabled = false; });
+  }
+
+  function closeTerm(id) {
+    var s = terms.get(id);
+    if (!s) return;
+    s.ended = true;
+    if (s.ws) s.ws.close(1000);
+    s.term.dispose(); s.unmirror(); s.screen.remove(); s.wrap.remove();
+    terms.delete(id);
+    call("DELETE", api + "/terminals/" + encodeURIComponent(id)).catch(function () {});
+    if (current === id) {
+      var next = terms.keys().next();
+      if (!next.done) showTerm(next.value);
+    }
+  }
+
+  var termsLoaded = false;
+  onShow["tab-terminal"] = function () {
+    if (!window.Terminal) { termStatus.textContent = "The terminal emulator did not load."; return; }
+    if (termsLoaded) { if (current) showTerm(current); return; }
+    termsLoaded = true;
+    call("GET", api + "/terminals").then(function (body) {
+      var running = (body.terminals || []).filter(function (t) { return t.status === "running"; });
+      if (!running.length) return newTerm();
+      running.forEach(openTerm);
+      showTerm(running[0].id);
+    }, function (err) { termsLoaded = false; termStatus.textContent = err.message; });
+  };
+  $("term-new").addEventListener("click", newTerm);
+
+  // ---- following the conversation ----
+
+  document.addEventListener("doce:loaded", function (e) {
+    session = e.detail.session || session;
+    // On every (re)load: the todo list as it is now; events keep it current after.
+    call("GET", api + "/todos?session=" + encodeURIComponent(session)).then(function (body) { showTodos(body.todos); }, function () {});
+    reviewChanged();
+  });
+  document.addEventListener("doce:event", function (e) {
+    var ev = e.detail, d = ev.data || {};
+    switch (ev.type) {
+      case "todo.updated":
+        if (ev.current) showTodos(d.todos);
+        break;
+      case "file.edited":
+        reviewChanged();
+        break;
+      case "session.status":
+        if (!ev.current) break;
+        if (d.status && d.status.type === "busy") { if (!busySince) busySince = Date.now(); }
+        break;
+      case "session.idle":
+        reviewChanged();
+        if (!ev.current) break;
+        if (busySince && Date.now() - busySince >= LONG_TURN) mark("Done");
+        busySince = 0;
+        compacted(true);
+        break;
+      case "session.compacted":
+        if (ev.current) compacted(true);
+        break;
+      case "session.error":
+        if (ev.current) compacted(false);
+        break;
+      case "question.asked":
+      case "permission.asked":
+        if (ev.current) mark("The agent asks");
+        break;
+      case "pty.exited":
+        var s = terms.get(d.id);
+        if (s) s.ended = true;
+        break;
+    }
+  });
+})();
