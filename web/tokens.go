@@ -63,7 +63,7 @@ func (s *Server) loadBearer(c *gin.Context, header string) {
 	}
 	// Creating, disabling or unlocking accounts takes a token made for it: a leaked read-write
 	// token of an administrator must not mint accounts that outlive the token.
-	if t.Scope != store.ScopeAdmin && !safe && strings.HasPrefix(c.Request.URL.Path, "/api/v1/admin/") {
+	if t.Scope != store.ScopeAdmin && !safe && strings.HasPrefix(c.FullPath(), "/api/v1/admin/") { // the route matched, however the path was spelt
 		s.fail(c, &Error{Status: http.StatusForbidden, Code: "token_not_admin", Message: "This API token cannot manage accounts. An administrator makes a token of scope \"admin\" for that."})
 		return
 	}

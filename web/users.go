@@ -1,9 +1,9 @@
 package web
 
 import (
-	"strconv"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
