@@ -49,6 +49,7 @@ func TestHostileInputOnTheRealStack(t *testing.T) {
 		{"GET", "/ops?failed={v}", "", ""}, {"GET", "/projects/" + own.ID + "?x={v}", "", ""}, {"HEAD", "/projects/{v}", "", ""},
 		{"GET", "/api/v1/projects/{v}/egress", "", ""}, {"PUT", "/api/v1/projects/{v}/egress", "", "mode"},
 		{"PUT", "/api/v1/projects/" + own.ID + "/egress", "", "mode"}, {"PUT", "/api/v1/projects/" + own.ID + "/egress", "", "allow"},
+		{"POST", "/projects/" + own.ID + "/egress", "allow", ""}, {"POST", "/projects/{v}/egress", "mode", ""},
 	}
 	counts := map[int]int{}
 	var fives []string

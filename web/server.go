@@ -161,6 +161,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	pages.POST("/projects/:id/delete", s.projectAction(deleteAction, 0))
 	pages.POST("/projects/:id/stop", s.projectAction(stopAction, 0))
 	pages.POST("/projects/:id/start", s.projectAction(startAction, 0))
+	pages.POST("/projects/:id/egress", s.egressSubmit)
 	s.conversationRoutes(pages.Group("/projects/:id"))
 
 	pages.GET("/account", s.accountPage)
