@@ -326,3 +326,23 @@ func TestLegacyNetworkReplaced(t *testing.T) {
 		t.Errorf("the egress proxy does not know the moved workspace's network: %v", nets)
 	}
 }
+
+// forgetFirewall removes the served-endpoint rules a doce on taskQueue left in the host's
+// firewall: a worker keeps them when it stops (its workspaces still need them), but a test's
+// doce does not come back.
+func forgetFirewall(taskQueue string) {
+	for _, host := range []string{"local", "a", "b"} { // the host names tests give their workers
+		mark := "doce:" + egress.Tag(taskQueue, host)
+		for _, chain := range []string{egress.ChainWorkspace, egress.ChainPublished} {
+			out, err := exec.Command("iptables", "-S", chain).Output()
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(strings.ReplaceAll(string(out), `"`, ""), "\n") {
+				if spec, ok := strings.CutPrefix(line, "-A "+chain+" "); ok && strings.Contains(spec, "--comment "+mark+" ") {
+					exec.Command("iptables", append([]string{"-D", chain}, strings.Fields(spec)...)...).Run()
+				}
+			}
+		}
+	}
+}
