@@ -18,35 +18,54 @@ func TestLoadDefaults(t *testing.T) {
 		c.HostMemory != 0 || c.HostHeartbeat != 10*time.Second {
 		t.Errorf("defaults: %+v", c)
 	}
+	if c.EgressMode != "open" || c.EgressProxyPort != 3128 || c.WorkspaceFirewall != "iptables" || c.WorkspaceNanoCPUs != 2e9 ||
+		c.QuotaProjects != 50 || c.QuotaRunning != 5 || c.QuotaCreatePerHour != 20 {
+		t.Errorf("egress and quota defaults: %+v", c)
+	}
+	// The LLM gateway is the one endpoint served to workspaces by default.
+	if len(c.WorkspaceServed) != 1 || c.WorkspaceServed[0].Host != "host.docker.internal" || c.WorkspaceServed[0].Port != 8081 {
+		t.Errorf("served endpoints by default: %+v, want the gateway, host.docker.internal:8081", c.WorkspaceServed)
+	}
 }
 
 func TestLoadNamesEveryBadVariable(t *testing.T) {
 	env := map[string]string{
-		"DOCE_HTTP_ADDR":              "nope",
-		"DOCE_SESSION_TTL":            "soon",
-		"VAULT_ADDR":                  "ftp://x",
-		"DOCE_WORKSPACE_MEMORY":       "10m",
-		"DOCE_WORKSPACE_PIDS":         "12",
-		"DOCE_LOG_FORMAT":             "xml",
-		"DOCE_WORKSPACE_DNS":          "1.1.1.1,resolver",
-		"DOCE_OAUTH_URLS":             "github-copilot=ftp://ghe",
-		"DOCE_OAUTH_CLIENT_IDS":       "nope=abc",
-		"DOCE_OAUTH_SCOPES":           "openai",
-		"DOCE_WORKSPACE_IDLE":         "500ms",
-		"DOCE_ALLOWED_PRIVATE_HOSTS":  "10.0.0.0/99,llm.lan",
-		"DOCE_HOST_GATEWAY":           "docker0",
-		"DOCE_TRUSTED_PROXIES":        "proxy.lan",
-		"DOCE_PREVIEW_BASE_URL":       "https://10.0.0.1",
-		"DOCE_WORKSPACE_POOL":         "-1",
-		"DOCE_WORKSPACE_POOL_MAX_AGE": "1s",
-		"DOCE_DATABASE_URL":           "mysql://u:pw@db/doce",
-		"DOCE_DATABASE_MAX_CONNS":     "0",
-		"DOCE_HOST_NAME":              "Host_1",
-		"DOCE_HOST_MAX_WORKSPACES":    "many",
-		"DOCE_HOST_MEMORY":            "lots",
-		"DOCE_HOST_HEARTBEAT":         "10ms",
-		"DOCE_GATEWAY_ADDR":           "host-gateway:0",
-		"DOCE_GATEWAY_URL":            "gateway",
+		"DOCE_HTTP_ADDR":               "nope",
+		"DOCE_SESSION_TTL":             "soon",
+		"VAULT_ADDR":                   "ftp://x",
+		"DOCE_WORKSPACE_MEMORY":        "10m",
+		"DOCE_WORKSPACE_PIDS":          "12",
+		"DOCE_LOG_FORMAT":              "xml",
+		"DOCE_WORKSPACE_DNS":           "1.1.1.1,resolver",
+		"DOCE_OAUTH_URLS":              "github-copilot=ftp://ghe",
+		"DOCE_OAUTH_CLIENT_IDS":        "nope=abc",
+		"DOCE_OAUTH_SCOPES":            "openai",
+		"DOCE_WORKSPACE_IDLE":          "500ms",
+		"DOCE_ALLOWED_PRIVATE_HOSTS":   "10.0.0.0/99,llm.lan",
+		"DOCE_HOST_GATEWAY":            "docker0",
+		"DOCE_TRUSTED_PROXIES":         "proxy.lan",
+		"DOCE_PREVIEW_BASE_URL":        "https://10.0.0.1",
+		"DOCE_WORKSPACE_POOL":          "-1",
+		"DOCE_WORKSPACE_POOL_MAX_AGE":  "1s",
+		"DOCE_DATABASE_URL":            "mysql://u:pw@db/doce",
+		"DOCE_DATABASE_MAX_CONNS":      "0",
+		"DOCE_HOST_NAME":               "Host_1",
+		"DOCE_HOST_MAX_WORKSPACES":     "many",
+		"DOCE_HOST_MEMORY":             "lots",
+		"DOCE_HOST_HEARTBEAT":          "10ms",
+		"DOCE_WORKSPACE_SERVED":        "llm.lan:8080",
+		"DOCE_EGRESS_PROXY_PORT":       "0",
+		"DOCE_WORKSPACE_EGRESS":        "wide-open",
+		"DOCE_WORKSPACE_EGRESS_ALLOW":  "https://registry.npmjs.org",
+		"DOCE_WORKSPACE_PRIVATE_HOSTS": "10.0.0.0/99",
+		"DOCE_WORKSPACE_CLIENTS":       "web.lan",
+		"DOCE_WORKSPACE_FIREWALL":      "nftables",
+		"DOCE_WORKSPACE_CPUS":          "0.01",
+		"DOCE_QUOTA_PROJECTS":          "-1",
+		"DOCE_QUOTA_RUNNING":           "some",
+		"DOCE_QUOTA_CREATE_PER_HOUR":   "1.5",
+		"DOCE_GATEWAY_ADDR":            "host-gateway:0",
+		"DOCE_GATEWAY_URL":             "gateway",
 	}
 	_, err := load(func(k string) string { return env[k] })
 	if err == nil {

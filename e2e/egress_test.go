@@ -12,6 +12,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/network"
+
+	"github.com/doce-dev/doce/egress"
+	"github.com/doce-dev/doce/workspace"
 )
 
 // listenOn serves body over HTTP on host (a free port) until the test ends, and returns its
@@ -270,6 +275,74 @@ func TestPublishedPortsOnlyForDoce(t *testing.T) {
 		t.Logf("another workspace to %s: curl exit %d in %s", url, r.rc, r.took)
 		if r.rc != 7 || r.took >= 2*time.Second {
 			t.Errorf("another workspace reached %s, or was not refused at once: %+v", url, r)
+		}
+	}
+}
+
+// TestLegacyNetworkReplaced: a workspace made before the egress rules sits on a network whose
+// bridge Docker named, which the rules do not see. Starting it moves it onto a network made
+// anew, with the bridge the rules match, and it runs there.
+func TestLegacyNetworkReplaced(t *testing.T) {
+	stack := requireStack(t)
+	docker := dockerClient(t)
+	ctx := context.Background()
+	id := fmt.Sprintf("legacy-%d", time.Now().UnixNano())
+	netName, name := "doce-"+id+"_default", "doce-"+id+"-opencode"
+	labels := map[string]string{workspace.LabelProject: id, workspace.LabelManaged: "true"}
+	t.Cleanup(func() { downWorkspace(id) })
+	if _, err := docker.NetworkCreate(ctx, netName, network.CreateOptions{Driver: "bridge", Labels: labels}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, host := handContainer(stack.OpenCodeImage, "legacy-password", netName)
+	cfg.Labels = labels
+	if _, err := docker.ContainerCreate(ctx, cfg, host, nil, nil, name); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := workspace.NewManager("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if _, err := ws.Start(ctx, id); err != nil {
+		t.Fatalf("start the legacy workspace: %v", err)
+	}
+	n, err := docker.NetworkInspect(ctx, netName, network.InspectOptions{})
+	if err != nil || n.Options["com.docker.network.bridge.name"] != egress.BridgeName(netName) {
+		t.Fatalf("the network after start: %v %v, want bridge %s", n.Options, err, egress.BridgeName(netName))
+	}
+	ci, err := docker.ContainerInspect(ctx, name)
+	if err != nil || !ci.State.Running || ci.NetworkSettings.Networks[netName] == nil || ci.NetworkSettings.Networks[netName].NetworkID != n.ID {
+		t.Fatalf("the workspace after start: running %v, networks %v, %v", ci.State != nil && ci.State.Running, ci.NetworkSettings.Networks, err)
+	}
+	nets, err := ws.Networks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, owner := range nets {
+		found = found || owner == id
+	}
+	if !found {
+		t.Errorf("the egress proxy does not know the moved workspace's network: %v", nets)
+	}
+}
+
+// forgetFirewall removes the served-endpoint rules a doce on taskQueue left in the host's
+// firewall: a worker keeps them when it stops (its workspaces still need them), but a test's
+// doce does not come back.
+func forgetFirewall(taskQueue string) {
+	for _, host := range []string{"local", "a", "b"} { // the host names tests give their workers
+		mark := "doce:" + egress.Tag(taskQueue, host)
+		for _, chain := range []string{egress.ChainWorkspace, egress.ChainPublished} {
+			out, err := exec.Command("iptables", "-S", chain).Output()
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(strings.ReplaceAll(string(out), `"`, ""), "\n") {
+				if spec, ok := strings.CutPrefix(line, "-A "+chain+" "); ok && strings.Contains(spec, "--comment "+mark+" ") {
+					exec.Command("iptables", append([]string{"-D", chain}, strings.Fields(spec)...)...).Run()
+				}
+			}
 		}
 	}
 }

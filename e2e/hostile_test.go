@@ -57,6 +57,7 @@ func TestHostileInputOnTheRealStack(t *testing.T) {
 		{"GET", "/api/v1/projects/" + own.ID + "/files?path={v}", "", ""}, {"GET", "/api/v1/projects/" + own.ID + "/models?x={v}", "", ""},
 		{"GET", "/api/v1/projects/{v}/egress", "", ""}, {"PUT", "/api/v1/projects/{v}/egress", "", "mode"},
 		{"PUT", "/api/v1/projects/" + own.ID + "/egress", "", "mode"}, {"PUT", "/api/v1/projects/" + own.ID + "/egress", "", "allow"},
+		{"POST", "/projects/" + own.ID + "/egress", "allow", ""}, {"POST", "/projects/{v}/egress", "mode", ""},
 	}
 	counts := map[int]int{}
 	var fives []string

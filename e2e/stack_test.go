@@ -219,6 +219,7 @@ func newDoce(t testing.TB, stack stackEnv, taskQueue string, extraEnv []string) 
 		}
 		// Only once doce is stopped: a worker still running could bring a workspace back.
 		p.removeWorkspaces(t)
+		forgetFirewall(taskQueue)
 	})
 	return p
 }

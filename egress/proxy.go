@@ -36,7 +36,7 @@ type Proxy struct {
 	// that ignore NO_PROXY. Gateway is the address host.docker.internal stands for.
 	Served  []netip.AddrPort
 	Gateway netip.Addr
-	Log    *slog.Logger
+	Log     *slog.Logger
 
 	mu     sync.Mutex
 	nets   map[netip.Prefix]string

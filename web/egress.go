@@ -72,29 +72,47 @@ func (s *Server) apiSetProjectEgress(c *gin.Context) {
 	if !bindJSON(c, s, &in) {
 		return
 	}
-	if in.Mode != "" {
-		if _, err := egress.ParseMode(in.Mode); err != nil {
-			s.fail(c, errBadRequest("mode", "The egress mode must be open, allow-list or off (or empty for the operator's default)."))
-			return
-		}
-	}
-	if len(in.Allow) > egress.MaxAllowed {
-		s.fail(c, errBadRequest("allow", "An allow list holds at most 100 hosts."))
-		return
-	}
-	allow, err := egress.ParseAllowList(strings.Join(in.Allow, ","))
+	v, err := s.setEgress(c, p, in.Mode, in.Allow)
 	if err != nil {
-		s.fail(c, errBadRequest("allow", "Each allowed host must be a host name (registry.npmjs.org), *.domain (*.pypi.org) or an IP address."))
-		return
-	}
-	joined := strings.Join(allow, ",")
-	if err := s.Store.SetProjectEgress(c.Request.Context(), p.ID, in.Mode, joined); err != nil {
 		s.fail(c, err)
 		return
 	}
+	c.JSON(http.StatusOK, gin.H{"egress": v})
+}
+
+// egressSubmit is the project page's form: a mode, and an allow list one host a line.
+func (s *Server) egressSubmit(c *gin.Context) {
+	p, ok := s.ownProject(c)
+	if !ok {
+		return
+	}
+	if _, err := s.setEgress(c, p, c.PostForm("mode"), strings.Fields(c.PostForm("allow"))); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/projects/"+p.ID+"#egress")
+}
+
+func (s *Server) setEgress(c *gin.Context, p *store.Project, mode string, list []string) (egressView, error) {
+	if mode != "" {
+		if _, err := egress.ParseMode(mode); err != nil {
+			return egressView{}, errBadRequest("mode", "The egress mode must be open, allow-list or off (or empty for the operator's default).")
+		}
+	}
+	if len(list) > egress.MaxAllowed {
+		return egressView{}, errBadRequest("allow", "An allow list holds at most 100 hosts.")
+	}
+	allow, err := egress.ParseAllowList(strings.Join(list, ","))
+	if err != nil {
+		return egressView{}, errBadRequest("allow", "Each allowed host must be a host name (registry.npmjs.org), *.domain (*.pypi.org) or an IP address.")
+	}
+	joined := strings.Join(allow, ",")
+	if err := s.Store.SetProjectEgress(c.Request.Context(), p.ID, mode, joined); err != nil {
+		return egressView{}, err
+	}
 	if err := s.Store.Audit(c.Request.Context(), nil, store.AuditEvent{ActorID: currentUser(c).ID, Action: "project.egress",
-		TargetType: "project", TargetID: p.ID, Detail: egressDetail(in.Mode, allow)}); err != nil {
+		TargetType: "project", TargetID: p.ID, Detail: egressDetail(mode, allow)}); err != nil {
 		s.Log.Warn("unable to record the egress change", "project", p.ID, "error", err)
 	}
-	c.JSON(http.StatusOK, gin.H{"egress": s.egressOf(in.Mode, joined)})
+	return s.egressOf(mode, joined), nil
 }

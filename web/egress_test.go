@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -52,5 +53,17 @@ func TestProjectEgressAPI(t *testing.T) {
 	}
 	if code, body := put(alice, `{"mode":""}`); code != http.StatusOK || !strings.Contains(body, `"mode":""`) {
 		t.Errorf("back to the default: %d %s", code, body)
+	}
+	// The project page's form: one host a line.
+	resp, _ = alice.PostForm(e.srv.URL+"/projects/"+p.ID+"/egress", url.Values{"mode": {"allow-list"}, "allow": {"pypi.org\r\n*.pythonhosted.org\n"}})
+	if read(t, resp); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("page form: %d, want 303", resp.StatusCode)
+	}
+	if got, _ := e.store.Project(context.Background(), p.ID); got.EgressAllow != "pypi.org,*.pythonhosted.org" {
+		t.Errorf("page form stored %q", got.EgressAllow)
+	}
+	resp, _ = alice.Get(e.srv.URL + "/projects/" + p.ID)
+	if body := read(t, resp); !strings.Contains(body, "Internet access: allow-list") || !strings.Contains(body, "*.pythonhosted.org") {
+		t.Error("the project page does not show the egress")
 	}
 }

@@ -60,6 +60,8 @@ type ProjectView struct {
 	Host      string `json:"host,omitempty"`
 	// Budget is where the project stands against its monthly budgets (single project reads only).
 	Budget *BudgetView `json:"budget,omitempty"`
+	// Egress is what the workspace reaches on the internet (docs/egress.md).
+	Egress egressView `json:"egress"`
 }
 
 const maxPromptLen = 20000
@@ -69,6 +71,7 @@ func (s *Server) projectView(c *gin.Context, p *store.Project) ProjectView {
 	v := ProjectView{
 		ID: p.ID, Name: p.Name, Slug: p.Slug, Prompt: p.Prompt, ProviderID: p.ProviderID, ModelID: p.ModelID,
 		Status: p.Status, SetupStep: p.SetupStep, SetupAttempt: p.SetupAttempt, SetupError: p.SetupError, WorkflowID: p.WorkflowID, CreatedAt: p.CreatedAt,
+		Egress: s.egressOf(p.EgressMode, p.EgressAllow),
 	}
 	if p.WorkflowID != "" {
 		v.TemporalURL = s.Setups.RunURL(p.WorkflowID, "")

@@ -65,7 +65,7 @@ type Server struct {
 	AgentAsk []string
 	// BaseURL is doce's own address (DOCE_BASE_URL): requests naming another Host are refused.
 	// Empty only in tests of the router alone.
-	BaseURL       string
+	BaseURL string
 	// GatewayURL is the LLM gateway as workspaces reach it (DOCE_GATEWAY_URL): part of a
 	// project's OpenCode configuration, like AgentAsk.
 	GatewayURL string
@@ -207,6 +207,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	pages.POST("/projects/:id/stop", s.projectAction(stopAction, 0))
 	pages.POST("/projects/:id/start", s.projectAction(startAction, 0))
 	pages.POST("/projects/:id/budget", s.projectBudgetSubmit)
+	pages.POST("/projects/:id/egress", s.egressSubmit)
 	s.conversationRoutes(pages.Group("/projects/:id"))
 
 	pages.GET("/usage", s.usagePage)
