@@ -311,7 +311,7 @@ func TestGatewayKeepsKeysOutOfWorkspaces(t *testing.T) {
 	}
 
 	// Prometheus counts the tokens and the cost by provider.
-	resp, err := http.Get(doce.URL + "/metrics")
+	resp, err := http.Get(doce.MetricsURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

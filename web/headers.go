@@ -21,20 +21,32 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	if s.Preview != nil {
 		frames += " " + s.Preview.frameSource()
 	}
-	csp := strings.Join([]string{
-		"default-src 'none'",
-		"script-src 'self'",
-		"style-src 'self'",
-		"img-src 'self' data:",
-		"connect-src 'self'",
-		"frame-src " + frames,
-		"form-action 'self'",
-		"base-uri 'none'",
-		"frame-ancestors 'none'",
-	}, "; ")
+	policy := func(styles string) string {
+		return strings.Join([]string{
+			"default-src 'none'",
+			"script-src 'self'",
+			styles,
+			"img-src 'self' data:",
+			"connect-src 'self'",
+			"frame-src " + frames,
+			"form-action 'self'",
+			"base-uri 'none'",
+			"frame-ancestors 'none'",
+		}, "; ")
+	}
+	csp := policy("style-src 'self'")
+	// The project page's terminal emulator (xterm.js) sizes and colours its rows with <style>
+	// elements and style attributes it writes at run time, whose text no hash can name in
+	// advance. Only those pages allow inline styles; scripts stay as strict as elsewhere, and
+	// html/template leaves no way to inject markup of one's own.
+	projectCSP := policy("style-src 'self' 'unsafe-inline'")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
+		if strings.HasPrefix(r.URL.Path, "/projects/") {
+			h.Set("Content-Security-Policy", projectCSP)
+		} else {
+			h.Set("Content-Security-Policy", csp)
+		}
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
