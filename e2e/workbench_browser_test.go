@@ -72,7 +72,7 @@ func TestBrowserWorkbench(t *testing.T) {
 
 	run(t, ctx, "open a terminal and type in it",
 		chromedp.Click(`#tab-terminal`),
-		chromedp.WaitVisible(`.term-screen .xterm-screen`),
+		chromedp.WaitVisible(`.term-screen[data-connected] .xterm-screen`),
 		chromedp.WaitVisible(`#term-tabs button[aria-selected="true"]`),
 		chromedp.Click(`.term-screen .xterm-screen`),
 		// The emulator shows spaces as no-break spaces: the marker has none.

@@ -274,11 +274,15 @@
     term.loadAddon(fit);
     var unmirror = mirrorStyles(screen);
     term.open(screen);
-    var s = { id: t.id, term: term, fit: fit, screen: screen, cursor: 0, ws: null, ended: false, size: "", unmirror: unmirror };
+    var s = { id: t.id, term: term, fit: fit, screen: screen, cursor: 0, ws: null, ended: false, size: "", unmirror: unmirror, pending: "" };
     var tab = termTab(t);
     s.tab = tab.tab; s.wrap = tab.wrap;
     terms.set(t.id, s);
-    term.onData(function (d) { if (s.ws && s.ws.readyState === 1) s.ws.send(d); });
+    // What is typed while the socket (re)connects waits for it, as a shell's own input would.
+    term.onData(function (d) {
+      if (s.ws && s.ws.readyState === 1) s.ws.send(d);
+      else if (!s.ended) s.pending += d;
+    });
     connectTerm(s);
     return s;
   }
@@ -300,9 +304,15 @@
       }
       s.term.write(b);
     };
-    ws.onopen = function () { termStatus.textContent = ""; resizeTerm(s, true); };
+    ws.onopen = function () {
+      termStatus.textContent = "";
+      s.screen.dataset.connected = "true";
+      if (s.pending) { ws.send(s.pending); s.pending = ""; }
+      resizeTerm(s, true);
+    };
     ws.onclose = function (e) {
       if (s.ws !== ws) return;
+      delete s.screen.dataset.connected;
       if (e.code === 1000 || e.code === 4404 || s.ended) {
         s.ended = true;
         s.term.write("\r\n[the shell has ended]\r\n");
