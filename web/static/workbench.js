@@ -229,38 +229,6 @@
     return { tab: b, wrap: wrap };
   }
 
-  // mirrorStyles copies the rules xterm.js writes into <style> elements of its own (colours,
-  // cell sizes) into constructed style sheets: a Content-Security-Policy of style-src 'self'
-  // refuses such elements, not sheets made by an allowed script. It returns a function that
-  // drops them.
-  function mirrorStyles(node) {
-    if (!document.adoptedStyleSheets || !window.CSSStyleSheet) return function () {};
-    var mirrors = new Map(); // style element → {sheet, text}
-    function sync() {
-      node.querySelectorAll("style").forEach(function (st) {
-        var m = mirrors.get(st);
-        if (!m) {
-          m = { sheet: new CSSStyleSheet(), text: null };
-          mirrors.set(st, m);
-          document.adoptedStyleSheets = document.adoptedStyleSheets.concat([m.sheet]);
-        }
-        if (m.text !== st.textContent) {
-          m.text = st.textContent;
-          try { m.sheet.replaceSync(m.text); } catch (x) { /* keep the last good rules */ }
-        }
-      });
-    }
-    var obs = new MutationObserver(sync);
-    obs.observe(node, { subtree: true, childList: true, characterData: true });
-    sync();
-    return function () {
-      obs.disconnect();
-      var drop = new Set();
-      mirrors.forEach(function (m) { drop.add(m.sheet); });
-      document.adoptedStyleSheets = document.adoptedStyleSheets.filter(function (sh) { return !drop.has(sh); });
-    };
-  }
-
   // openTerm attaches an emulator to terminal t: OpenCode's protocol passes through doce
   // unchanged, so this keeps the cursor (UTF-16 units of output seen, which is what a JS
   // string's length counts) and reconnects from it.
@@ -272,9 +240,8 @@
     var term = new window.Terminal({ cursorBlink: true, convertEol: false, fontSize: 14, scrollback: 5000 });
     var fit = new window.FitAddon.FitAddon();
     term.loadAddon(fit);
-    var unmirror = mirrorStyles(screen);
     term.open(screen);
-    var s = { id: t.id, term: term, fit: fit, screen: screen, cursor: 0, ws: null, ended: false, size: "", unmirror: unmirror, pending: "" };
+    var s = { id: t.id, term: term, fit: fit, screen: screen, cursor: 0, ws: null, ended: false, size: "", pending: "" };
     var tab = termTab(t);
     s.tab = tab.tab; s.wrap = tab.wrap;
     terms.set(t.id, s);
@@ -360,7 +327,7 @@
     if (!s) return;
     s.ended = true;
     if (s.ws) s.ws.close(1000);
-    s.term.dispose(); s.unmirror(); s.screen.remove(); s.wrap.remove();
+    s.term.dispose(); s.screen.remove(); s.wrap.remove();
     terms.delete(id);
     call("DELETE", api + "/terminals/" + encodeURIComponent(id)).catch(function () {});
     if (current === id) {
