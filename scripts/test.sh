@@ -64,7 +64,7 @@ test)
   phase "go vet"
   log "go test"
   # End-to-end tests that mostly wait (timers, retries, restarts) run three at a time.
-  go test -count=1 -timeout 35m -parallel 3 ${GOTESTFLAGS:-} ./... 2>&1 | tee "$GO_TEST_LOG"
+  go test -count=1 -timeout 60m -parallel 3 ${GOTESTFLAGS:-} ./... 2>&1 | tee "$GO_TEST_LOG"
   phase "go test"
   ;;
 bench)
