@@ -78,6 +78,23 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The LLM gateway's rows: a project's token, a request's usage, a budget; and a browser that
+	// signed in before.
+	if _, err := src.IssueGatewayToken(ctx, p.ID, conn.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.RecordUsage(ctx, &store.UsageRecord{UserID: u.ID, ProjectID: p.ID, ProviderID: "openai", ModelID: "m",
+		CreatedAt: time.Now().UTC(), InputTokens: 3, OutputTokens: 2, Status: 200}); err != nil {
+		t.Fatal(err)
+	}
+	monthly := int64(20e9)
+	if err := src.SetBudget(ctx, store.BudgetUser, u.ID, &monthly); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.CreateLoginDevice(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+
 	counts, err := src.CopyTo(ctx, dst)
 	if err != nil {
 		t.Fatal(err)
