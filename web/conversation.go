@@ -252,28 +252,38 @@ func (s *Server) apiSessions(c *gin.Context) {
 	}
 }
 
+// bindTitle reads the optional {"title"} of a new session or terminal: trimmed, at most 100
+// characters, def when empty. On false the answer is written.
+func (s *Server) bindTitle(c *gin.Context, def string) (string, bool) {
+	var in struct {
+		Title string `json:"title"`
+	}
+	if c.Request.ContentLength != 0 && !bindJSONAs(c, s, &in) {
+		return "", false
+	}
+	in.Title = strings.TrimSpace(in.Title)
+	if utf8.RuneCountInString(in.Title) > 100 || !utf8.ValidString(in.Title) {
+		s.failJSON(c, errBadRequest("title", "Use a title of at most 100 characters."))
+		return "", false
+	}
+	if in.Title == "" {
+		return def, true
+	}
+	return in.Title, true
+}
+
 func (s *Server) apiNewSession(c *gin.Context) {
 	p, ok := s.chatProject(c)
 	if !ok {
 		return
 	}
-	var in struct {
-		Title string `json:"title"`
-	}
-	if c.Request.ContentLength != 0 && !bindJSONAs(c, s, &in) {
+	title, ok := s.bindTitle(c, p.Name+" · "+time.Now().UTC().Format("2006-01-02 15:04"))
+	if !ok {
 		return
-	}
-	in.Title = strings.TrimSpace(in.Title)
-	if utf8.RuneCountInString(in.Title) > 100 || !utf8.ValidString(in.Title) {
-		s.failJSON(c, errBadRequest("title", "Use a title of at most 100 characters."))
-		return
-	}
-	if in.Title == "" {
-		in.Title = p.Name + " · " + time.Now().UTC().Format("2006-01-02 15:04")
 	}
 	var ss opencode.Session
 	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, _ *projectHub) (err error) {
-		ss, err = oc.CreateSession(c.Request.Context(), in.Title)
+		ss, err = oc.CreateSession(c.Request.Context(), title)
 		return err
 	}) {
 		c.JSON(http.StatusCreated, gin.H{"session": sessionView(ss, "idle")})

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/gin-gonic/gin"
@@ -76,23 +75,13 @@ func (s *Server) apiNewTerminal(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var in struct {
-		Title string `json:"title"`
-	}
-	if c.Request.ContentLength != 0 && !bindJSONAs(c, s, &in) {
+	title, ok := s.bindTitle(c, "Terminal")
+	if !ok {
 		return
-	}
-	in.Title = strings.TrimSpace(in.Title)
-	if utf8.RuneCountInString(in.Title) > 100 {
-		s.failJSON(c, errBadRequest("title", "Use a title of at most 100 characters."))
-		return
-	}
-	if in.Title == "" {
-		in.Title = "Terminal"
 	}
 	var t opencode.PTY
 	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, _ *projectHub) (err error) {
-		t, err = oc.CreatePTY(c.Request.Context(), in.Title, terminalEnv)
+		t, err = oc.CreatePTY(c.Request.Context(), title, terminalEnv)
 		return err
 	}) {
 		c.JSON(http.StatusCreated, gin.H{"id": t.ID, "terminal": terminalView(t)})
