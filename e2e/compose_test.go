@@ -158,7 +158,10 @@ func TestComposeRunsDoce(t *testing.T) {
 		"DOCE_IMAGE="+image, "VAULT_TOKEN=", "VAULT_ADDR="+stack.VaultAddr, "DOCE_VAULT_APPROLE_DIR="+approle,
 		"VAULT_ROLE_ID_FILE=/etc/doce/vault/role-id", "VAULT_SECRET_ID_FILE=/etc/doce/vault/secret-id",
 		"TEMPORAL_ADDRESS="+stack.TemporalAddress, "DOCE_HTTP_ADDR="+addr, "DOCE_BASE_URL=http://"+addr,
-		"DOCE_TASK_QUEUE="+project, "DOCE_OPENCODE_IMAGE="+stack.OpenCodeImage, "DOCKER_GID="+gid, "DOCE_WORKSPACE_POOL=0")
+		"DOCE_TASK_QUEUE="+project, "DOCE_OPENCODE_IMAGE="+stack.OpenCodeImage, "DOCKER_GID="+gid, "DOCE_WORKSPACE_POOL=0",
+		// As the compose file asks: this engine's docker0 is not Docker's usual 172.17.0.1. Free
+		// ports for the gateway and the egress proxy, since other tests share the bridge.
+		"DOCE_HOST_GATEWAY="+hostGatewayIP(t), "DOCE_GATEWAY_ADDR=host-gateway:"+freePort(t), "DOCE_EGRESS_PROXY_PORT="+freePort(t))
 	compose := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(bin, append([]string{"-f", "../docker-compose.yml", "-p", project}, args...)...)

@@ -546,7 +546,7 @@ func mustUserID(t *testing.T, doce *doceProcess, username string) string {
 }
 
 // TestCopiedCiphertextDoesNotDecrypt copies one user's key ciphertext into another user's row
-// in the database: the other user's setup stops at the credentials step, because the
+// in the database: the LLM gateway cannot open it for the other user's project, because the
 // ciphertext is bound to the row it was made for.
 func TestCopiedCiphertextDoesNotDecrypt(t *testing.T) {
 	stack := requireStack(t)
@@ -567,8 +567,9 @@ func TestCopiedCiphertextDoesNotDecrypt(t *testing.T) {
 	if resp, err := bob.PostForm(doce.URL+"/login", url.Values{"username": {"bob"}, "password": {"bob's password"}}); err != nil || resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("bob login: %v", err)
 	}
+	llm := startMockLLM(t, hostGatewayIP(t))
 	if status, body := apiCall(t, bob, doce.URL, "POST", "/api/v1/connections",
-		map[string]any{"providerId": "custom", "apiKey": "sk-e2e-bob-key", "baseURL": "http://host.docker.internal:9/v1", "models": "mock-model"}); status != http.StatusCreated {
+		map[string]any{"providerId": "custom", "apiKey": "sk-e2e-bob-key", "baseURL": "http://host.docker.internal:" + llm.port() + "/v1", "models": "mock-model"}); status != http.StatusCreated {
 		t.Fatalf("bob connect: %d %s", status, body)
 	}
 	aliceConn, err := st.Connection(ctx, mustAdminID(t, st), "custom")
@@ -581,13 +582,21 @@ func TestCopiedCiphertextDoesNotDecrypt(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The key is opened by the LLM gateway, per request, not during setup: the project becomes
+	// ready, and its first request to the model is refused with the reason, never sent on.
 	p := createProject(t, bob, doce, "stolen key")
-	p = waitStatus(t, bob, doce, p.ID, "failed", 2*time.Minute)
-	if p.SetupStep != "opencode.setProviderCredentials" || !strings.Contains(p.SetupError, "cannot be decrypted") {
-		t.Fatalf("stopped at %s: %q", p.SetupStep, p.SetupError)
+	waitStatus(t, bob, doce, p.ID, "ready", 2*time.Minute)
+	var raw []byte
+	waitFor(t, "the refusal in the conversation", 2*time.Minute, func() (bool, error) {
+		c := getConversation(t, bob, doce.URL, p.ID)
+		raw, _ = json.Marshal(c.Messages)
+		return strings.Contains(string(raw), "key cannot be decrypted") && c.Status.Type == "idle", fmt.Errorf("status %s, messages %s", c.Status.Type, raw)
+	})
+	if strings.Contains(string(raw), "sk-e2e-alice-key") {
+		t.Error("the conversation shows alice's key")
 	}
-	if strings.Contains(p.SetupError, "sk-e2e-alice-key") {
-		t.Error("the reason shows alice's key")
+	if n := completionsWith(llm, "Bearer sk-e2e-alice-key"); n != 0 {
+		t.Errorf("%d requests reached bob's provider with a key doce could not open", n)
 	}
 }
 

@@ -153,7 +153,12 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	target.RawQuery = q.Encode()
 
 	key, err := g.Secrets.Decrypt(ctx, conn.APIKeyCiphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldAPIKey))
-	if err != nil {
+	if errors.Is(err, secrets.ErrUndecryptable) {
+		// Not this row's ciphertext (copied from another user's, or tampered): no retry helps.
+		g.Log.Warn("gateway: the stored key does not decrypt for its connection", "project_id", p.ID, "provider", providerID)
+		refuse(w, rule.Errors, http.StatusUnauthorized, "authentication_error", "The stored "+providerID+" key cannot be decrypted. Reconnect the provider on doce's Providers page.")
+		return
+	} else if err != nil {
 		g.Log.Error("gateway: unable to decrypt the key", "project_id", p.ID, "provider", providerID, "error", err)
 		refuse(w, rule.Errors, http.StatusServiceUnavailable, "api_error", "doce cannot open the stored "+providerID+" key now. If this lasts, reconnect the provider on the Providers page.")
 		return

@@ -239,6 +239,30 @@ func TestTokensAreIsolated(t *testing.T) {
 	}
 }
 
+// A key sealed for another row (copied in the database) is refused for good, with the reason,
+// and nothing goes upstream.
+func TestCopiedKeyIsRefused(t *testing.T) {
+	r := newRig(t)
+	ann, _ := r.project(t, "ann", "custom", "sk-ann")
+	bob, token := r.project(t, "bob", "custom", "sk-bob")
+	ctx := context.Background()
+	annConn, err := r.st.Connection(ctx, ann.OwnerUserID, "custom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.st.DB.NewUpdate().Model((*store.ProviderConnection)(nil)).Set("api_key_ciphertext = ?", annConn.APIKeyCiphertext).
+		Where("user_id = ?", bob.OwnerUserID).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	status, body := r.post(t, "/p/custom/chat/completions", "Authorization", token, `{"model":"m"}`)
+	if status != http.StatusUnauthorized || !strings.Contains(body, "cannot be decrypted") || strings.Contains(body, "sk-ann") {
+		t.Fatalf("%d %s", status, body)
+	}
+	if len(r.up.got) != 0 {
+		t.Fatalf("%d requests reached the provider", len(r.up.got))
+	}
+}
+
 func TestBudgetRefusesInTheProvidersShape(t *testing.T) {
 	r := newRig(t)
 	p, token := r.project(t, "ann", "anthropic", "sk-ant-real")

@@ -118,7 +118,8 @@
       $("review-diff").hidden = false;
       $("review-path").textContent = f.path;
       $("review-note").textContent = f.binary ? "A binary file: no text diff to show. Download the project to get it." :
-        f.truncated ? "This diff is too large to show whole" + (f.patch ? ": it is cut short here." : ".") + " Download the project for the whole file." : "";
+        f.truncated && f.patch ? "This diff is too large to show whole: it is cut short here. Download the project for the whole file." :
+        f.truncated ? "No diff of this file to show here (too large, or not kept). Download the project for the whole file." : "";
       var pre = $("review-patch");
       pre.textContent = "";
       (f.patch || "").split("\n").forEach(function (line) {
@@ -354,6 +355,9 @@
 
   document.addEventListener("doce:loaded", function (e) {
     session = e.detail.session || session;
+    // A reload follows an undo, a redo or another session: a turn's view may show what is
+    // gone, so the review goes back to everything the work changed.
+    review.turn = null;
     // On every (re)load: the todo list as it is now; events keep it current after.
     call("GET", api + "/todos?session=" + encodeURIComponent(session)).then(function (body) { showTodos(body.todos); }, function () {});
     reviewChanged();
