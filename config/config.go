@@ -372,12 +372,17 @@ func load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("DOCE_GATEWAY_URL=%q is not an http(s) URL workspaces reach the gateway at", c.GatewayURL))
 	}
 	if gwPort != "" {
-		// The gateway is served to workspaces: their firewall lets them reach exactly it.
-		host, _, _ := net.SplitHostPort(c.GatewayAddr)
-		if ip, err := netip.ParseAddr(host); host == GatewayHostGateway || err == nil && ip.IsUnspecified() {
-			host = egress.HostDockerInternal
+		// The gateway is served to workspaces: their firewall lets them reach exactly it, by the
+		// name they use (DOCE_GATEWAY_URL's, which they also reach without the egress proxy), or
+		// where it listens when that URL names a host of the operator's.
+		host, port := gatewayURLHostPort(c.GatewayURL)
+		if _, err := egress.ParseServed(net.JoinHostPort(host, port)); err != nil {
+			host, port, _ = net.SplitHostPort(c.GatewayAddr)
+			if ip, err := netip.ParseAddr(host); host == GatewayHostGateway || err == nil && ip.IsUnspecified() {
+				host = egress.HostDockerInternal
+			}
 		}
-		if ep, err := egress.ParseServed(net.JoinHostPort(host, gwPort)); err == nil {
+		if ep, err := egress.ParseServed(net.JoinHostPort(host, port)); err == nil {
 			c.WorkspaceServed = append(c.WorkspaceServed, ep...)
 		} else {
 			errs = append(errs, fmt.Errorf("DOCE_GATEWAY_ADDR=%q: %w", c.GatewayAddr, err))
@@ -450,6 +455,20 @@ func loadQuotas(c *Config, get func(string, string) string, errs *[]error) {
 		*errs = append(*errs, fmt.Errorf("DOCE_WORKSPACE_CPUS=%q is not a number of CPUs of at least 0.1 (0: no limit)", v))
 	}
 	c.WorkspaceNanoCPUs = int64(cpus * 1e9)
+}
+
+// gatewayURLHostPort is the host and port of DOCE_GATEWAY_URL, the port from the scheme when
+// the URL names none.
+func gatewayURLHostPort(raw string) (string, string) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", ""
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return u.Hostname(), port
 }
 
 // GatewayListenAddr is the address the gateway listens on, with GatewayHostGateway replaced

@@ -3,9 +3,12 @@ package config
 import (
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/doce-dev/doce/egress"
 )
 
 func TestLoadDefaults(t *testing.T) {
@@ -248,5 +251,18 @@ func TestGatewayAddress(t *testing.T) {
 	}
 	if a, _ := c.GatewayListenAddr(netip.Addr{}); a != "10.0.0.5:9000" || c.GatewayURL != "https://gw.internal" {
 		t.Errorf("given: listen %q, URL %q", a, c.GatewayURL)
+	}
+	// Served to workspaces where it listens, since they reach it by a name of the operator's.
+	if !slices.Contains(c.WorkspaceServed, egress.Endpoint{Host: "10.0.0.5", Port: 9000}) {
+		t.Errorf("served %+v, want the listen address", c.WorkspaceServed)
+	}
+	// Listening on an address, reached as host.docker.internal: served by that name, so that
+	// workspaces reach it without the egress proxy and nothing else on the address skips it.
+	env = map[string]string{"DOCE_GATEWAY_ADDR": "10.0.0.5:9000"}
+	if c, err = load(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if want := (egress.Endpoint{Host: "host.docker.internal", Port: 9000}); !slices.Contains(c.WorkspaceServed, want) || len(c.WorkspaceServed) != 1 {
+		t.Errorf("served %+v, want only %+v", c.WorkspaceServed, want)
 	}
 }

@@ -339,7 +339,7 @@ func TestOAuthLoginAndRefreshReachRunningProjects(t *testing.T) {
 // (12 s) would expire.
 func holdsAcceptedToken(t *testing.T, docker *dockerclient.Client, srv *oauthtest.Server, projectID, provider string, e authEntry) bool {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(500 * time.Millisecond) {
 		if srv.ActiveAccessToken(e.Access) {
 			return true
 		}
