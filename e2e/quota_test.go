@@ -130,4 +130,30 @@ func TestQuotas(t *testing.T) {
 	}
 	// The project that is left is whole: it starts again.
 	action(b.ID, "start", "ready")
+
+	// An administrator lifts this user's quotas over the defaults: the next project is made and
+	// runs beside the other. A quota out of range is refused and changes nothing.
+	var users struct{ Users []struct{ ID, Username string } }
+	status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/admin/users", nil)
+	if err := json.Unmarshal(body, &users); status != http.StatusOK || err != nil || len(users.Users) != 1 {
+		t.Fatalf("GET users: %d %s", status, body)
+	}
+	quotas := "/api/v1/admin/users/" + users.Users[0].ID + "/quotas"
+	status, body = apiCall(t, hc, doce.URL, "PUT", quotas, map[string]any{"running": -1})
+	expectError(t, status, body, http.StatusBadRequest, "A quota is a whole number")
+	status, body = apiCall(t, hc, doce.URL, "PUT", quotas, map[string]any{"running": 2, "createPerHour": 0})
+	if status != http.StatusOK || !strings.Contains(string(body), `"effective":{"projects":2,"running":2,"createPerHour":0}`) ||
+		!strings.Contains(string(body), `"own":{"projects":null,"running":2,"createPerHour":0}`) {
+		t.Fatalf("set quotas: %d %s", status, body)
+	}
+	d := createProject(t, hc, doce, "past the default hourly allowance")
+	waitStatus(t, hc, doce, d.ID, "ready", 4*time.Minute)
+	refused("a third project, still", "POST", "/api/v1/projects", create, http.StatusForbidden, "quota_projects")
+	// Back to the defaults: the running quota holds again.
+	if status, body := apiCall(t, hc, doce.URL, "PUT", quotas, map[string]any{}); status != http.StatusOK ||
+		!strings.Contains(string(body), `"effective":{"projects":2,"running":1,"createPerHour":3}`) {
+		t.Fatalf("reset quotas: %d %s", status, body)
+	}
+	action(d.ID, "stop", "stopped")
+	refused("starting beside the running one, with the defaults back", "POST", "/api/v1/projects/"+d.ID+"/start", nil, http.StatusForbidden, "quota_running")
 }

@@ -94,6 +94,10 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	if _, err := src.CreateLoginDevice(ctx, u.ID); err != nil {
 		t.Fatal(err)
 	}
+	running := 3
+	if err := src.SetUserQuota(ctx, store.UserQuota{UserID: u.ID, Running: &running}); err != nil {
+		t.Fatal(err)
+	}
 
 	counts, err := src.CopyTo(ctx, dst)
 	if err != nil {

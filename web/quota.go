@@ -2,9 +2,11 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -19,6 +21,28 @@ type Quotas struct {
 	CreatePerHour int // projects made in any hour, deleted ones too
 }
 
+// over is q with what the administrator set for one user in place of the defaults.
+func (q Quotas) over(own store.UserQuota) Quotas {
+	for _, f := range []struct {
+		own *int
+		to  *int
+	}{{own.Projects, &q.Projects}, {own.Running, &q.Running}, {own.CreatePerHour, &q.CreatePerHour}} {
+		if f.own != nil {
+			*f.to = *f.own
+		}
+	}
+	return q
+}
+
+// quotasOf is the quotas userID is held to: the defaults, and the administrator's for them.
+func (s *Server) quotasOf(ctx context.Context, userID string) (Quotas, error) {
+	own, err := s.Store.UserQuota(ctx, userID)
+	if err != nil {
+		return Quotas{}, err
+	}
+	return s.Quotas.over(own), nil
+}
+
 // quotaWindow is the span CreatePerHour counts over.
 const quotaWindow = time.Hour
 
@@ -31,7 +55,10 @@ func (s *Server) checkCreate(c *gin.Context, userID string) error {
 	if err != nil {
 		return err
 	}
-	q := s.Quotas
+	q, err := s.quotasOf(ctx, userID)
+	if err != nil {
+		return err
+	}
 	switch {
 	case q.CreatePerHour > 0 && u.CreatedSince >= q.CreatePerHour:
 		wait, err := s.untilFreed(ctx, userID, since)
@@ -45,7 +72,7 @@ func (s *Server) checkCreate(c *gin.Context, userID string) error {
 		return &Error{Status: http.StatusForbidden, Code: "quota_projects", Message: fmt.Sprintf(
 			"You have %d projects, the most allowed. Delete one to make another, or ask an administrator for more.", u.Projects)}
 	}
-	if err := s.checkRunning(u); err != nil {
+	if err := checkRunning(q, u); err != nil {
 		return err
 	}
 	return s.checkRoom(ctx)
@@ -86,11 +113,15 @@ func (s *Server) checkStart(ctx context.Context, userID string) error {
 	if err != nil {
 		return err
 	}
-	return s.checkRunning(u)
+	q, err := s.quotasOf(ctx, userID)
+	if err != nil {
+		return err
+	}
+	return checkRunning(q, u)
 }
 
-func (s *Server) checkRunning(u store.Usage) error {
-	if q := s.Quotas.Running; q > 0 && u.Running >= q {
+func checkRunning(q Quotas, u store.Usage) error {
+	if q.Running > 0 && u.Running >= q.Running {
 		return &Error{Status: http.StatusForbidden, Code: "quota_running", Message: fmt.Sprintf(
 			"%d of your workspaces are running, the most allowed at once. Stop one of them first.", u.Running)}
 	}
@@ -104,4 +135,123 @@ func (s *Server) untilFreed(ctx context.Context, userID string, since time.Time)
 		return 0, err
 	}
 	return max(time.Until(oldest.Add(quotaWindow)), time.Second), nil
+}
+
+// maxQuota bounds what an administrator may set: past it a quota means nothing.
+const maxQuota = 100000
+
+// QuotaInput is an administrator's quotas for one user: a number replaces the default (0: no
+// limit), null keeps it.
+type QuotaInput struct {
+	Projects      *int `json:"projects"`
+	Running       *int `json:"running"`
+	CreatePerHour *int `json:"createPerHour"`
+}
+
+// QuotaView is what a user is held to, and which of it the administrator set for them.
+type QuotaView struct {
+	Own       QuotaInput `json:"own"`
+	Effective struct {
+		Projects      int `json:"projects"`
+		Running       int `json:"running"`
+		CreatePerHour int `json:"createPerHour"`
+	} `json:"effective"`
+}
+
+func (s *Server) quotaView(ctx context.Context, userID string) (QuotaView, error) {
+	own, err := s.Store.UserQuota(ctx, userID)
+	if err != nil {
+		return QuotaView{}, err
+	}
+	var v QuotaView
+	v.Own = QuotaInput{Projects: own.Projects, Running: own.Running, CreatePerHour: own.CreatePerHour}
+	q := s.Quotas.over(own)
+	v.Effective.Projects, v.Effective.Running, v.Effective.CreatePerHour = q.Projects, q.Running, q.CreatePerHour
+	return v, nil
+}
+
+// setUserQuota stores in as userID's quotas, with an audit event naming the administrator.
+func (s *Server) setUserQuota(c *gin.Context, userID string, in QuotaInput) error {
+	for _, f := range []struct {
+		field string
+		v     *int
+	}{{"projects", in.Projects}, {"running", in.Running}, {"createPerHour", in.CreatePerHour}} {
+		if f.v != nil && (*f.v < 0 || *f.v > maxQuota) {
+			return errBadRequest(f.field, fmt.Sprintf("A quota is a whole number from 0 (no limit) to %d, or empty for the default.", maxQuota))
+		}
+	}
+	ctx := c.Request.Context()
+	if _, err := s.Store.UserByID(ctx, userID); errors.Is(err, store.ErrNotFound) {
+		return errNotFound("user")
+	} else if err != nil {
+		return err
+	}
+	if err := s.Store.SetUserQuota(ctx, store.UserQuota{UserID: userID, Projects: in.Projects, Running: in.Running, CreatePerHour: in.CreatePerHour}); err != nil {
+		return err
+	}
+	return s.Store.Audit(ctx, nil, store.AuditEvent{ActorID: currentUser(c).ID, Action: "user.quota", TargetType: "user", TargetID: userID,
+		Detail: fmt.Sprintf("projects=%s running=%s createPerHour=%s", quotaText(in.Projects), quotaText(in.Running), quotaText(in.CreatePerHour))})
+}
+
+func quotaText(v *int) string {
+	if v == nil {
+		return "default"
+	}
+	return strconv.Itoa(*v)
+}
+
+// apiUserQuota is GET /api/v1/users/{id}/quotas.
+func (s *Server) apiUserQuota(c *gin.Context) {
+	ctx := c.Request.Context()
+	if _, err := s.Store.UserByID(ctx, c.Param("id")); errors.Is(err, store.ErrNotFound) {
+		s.fail(c, errNotFound("user"))
+		return
+	} else if err != nil {
+		s.fail(c, err)
+		return
+	}
+	v, err := s.quotaView(ctx, c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+// apiSetUserQuota is PUT /api/v1/users/{id}/quotas.
+func (s *Server) apiSetUserQuota(c *gin.Context) {
+	var in QuotaInput
+	if !bindJSON(c, s, &in) {
+		return
+	}
+	if err := s.setUserQuota(c, c.Param("id"), in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.apiUserQuota(c)
+}
+
+// userQuotaSubmit is the users page's form: an empty field keeps the default.
+func (s *Server) userQuotaSubmit(c *gin.Context) {
+	var in QuotaInput
+	for _, f := range []struct {
+		name string
+		to   **int
+	}{{"projects", &in.Projects}, {"running", &in.Running}, {"createPerHour", &in.CreatePerHour}} {
+		raw := strings.TrimSpace(c.PostForm(f.name))
+		if raw == "" {
+			continue
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			s.fail(c, errBadRequest(f.name, fmt.Sprintf("A quota is a whole number from 0 (no limit) to %d, or empty for the default.", maxQuota)))
+			return
+		}
+		*f.to = &n
+	}
+	if err := s.setUserQuota(c, c.Param("id"), in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/admin/users")
 }

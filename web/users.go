@@ -176,9 +176,14 @@ func (s *Server) renderUsers(c *gin.Context, status int, formErr *Error, in NewU
 	if n, ok := defaults[""]; ok {
 		defaultUSD = strconv.FormatFloat(dollars(n), 'f', 2, 64)
 	}
+	quotas, err := s.Store.UserQuotas(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	in.Password, in.Username = "", echo(in.Username, 64)
 	s.render(c, status, "users.html", gin.H{"Title": "Users", "Users": us, "Form": in, "Error": formErr, "Lockouts": lockouts, "Now": time.Now(),
-		"Budgets": budgetUSD, "DefaultBudget": defaultUSD})
+		"Budgets": budgetUSD, "DefaultBudget": defaultUSD, "Quotas": quotas, "DefaultQuotas": s.Quotas})
 }
 
 func (s *Server) usersSubmit(c *gin.Context) {
