@@ -133,7 +133,9 @@ func TestQuotas(t *testing.T) {
 
 	// An administrator lifts this user's quotas over the defaults: the next project is made and
 	// runs beside the other. A quota out of range is refused and changes nothing.
-	var users struct{ Users []struct{ ID, Username string } }
+	var users struct {
+		Users []struct{ ID, Username string }
+	}
 	status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/admin/users", nil)
 	if err := json.Unmarshal(body, &users); status != http.StatusOK || err != nil || len(users.Users) != 1 {
 		t.Fatalf("GET users: %d %s", status, body)
