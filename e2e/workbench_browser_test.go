@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -70,14 +73,34 @@ func TestBrowserWorkbench(t *testing.T) {
 		t.Errorf("after restore the composer still holds %q", composer)
 	}
 
-	// The page opens a terminal and connects to it through doce's WebSocket relay. What is typed
-	// into the emulator is not checked here yet (keys sent to xterm.js from chromedp never showed
-	// their output); TestWorkbenchTerminal checks typing, output and resizing over the relay.
-	run(t, ctx, "open a terminal",
+	// The page opens a terminal, connected through doce's WebSocket relay, and runs what is
+	// typed. The text goes in as the browser's input event and Enter as a bare key press: a
+	// synthetic key event with text reaches xterm.js twice (as keydown and as keypress), where
+	// a real keyboard's reaches it once.
+	run(t, ctx, "open a terminal and type in it",
 		chromedp.Click(`#tab-terminal`),
 		chromedp.WaitVisible(`.term-screen[data-connected] .xterm-screen`),
 		chromedp.WaitVisible(`#term-tabs button[aria-selected="true"]`),
+		chromedp.WaitVisible(`//div[contains(@class, "xterm-rows") and contains(., "$")]`), // the prompt
+		chromedp.Focus(`.term-screen .xterm-helper-textarea`, chromedp.NodeReady),
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			if err := input.InsertText("echo typed-$((20+3))[$OPENCODE_SERVER_PASSWORD]").Do(ctx); err != nil {
+				return err
+			}
+			for _, typ := range []input.KeyType{input.KeyRawDown, input.KeyUp} {
+				if err := input.DispatchKeyEvent(typ).WithKey("Enter").WithCode("Enter").WithWindowsVirtualKeyCode(13).Do(ctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		}),
 	)
+	// The emulator shows spaces as no-break spaces: the marker has none.
+	var rows string
+	waitFor(t, "the typed command's output in the terminal", 30*time.Second, func() (bool, error) {
+		run(t, ctx, "read the terminal", chromedp.Text(`.term-screen .xterm-rows`, &rows, chromedp.NodeReady))
+		return strings.Contains(rows, "typed-23[]"), fmt.Errorf("the terminal shows %q", rows)
+	})
 	screenshot(t, ctx, "32-workbench-terminal")
 
 	// Nothing secret reached the page: not the key, not the workspace's password.

@@ -55,6 +55,11 @@ export DOCE_TEST_POSTGRES_URL=$POSTGRES_URL
 # Restart tests run servers of their own from the same binaries.
 export DOCE_TEST_TEMPORAL_BIN=$TEMPORAL_BIN
 export DOCE_TEST_VAULT_BIN=$VAULT_BIN
+# The firewall's engine-restart test restarts the Docker engine: only one these scripts started.
+if [ -z "${DOCKER_HOST:-}" ] && pid=$(cat "$DOCE_CACHE/dockerd.pid" 2>/dev/null) &&
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]; then
+  export DOCE_TEST_DOCKERD_PIDFILE=$DOCE_CACHE/dockerd.pid
+fi
 
 cd "$ROOT"
 case "${1:-test}" in
