@@ -1,7 +1,7 @@
 // Package gateway is the LLM gateway: the only way a workspace's agent reaches a model
 // provider. A project's OpenCode holds a gateway token, never the provider key; the gateway
-// finds the project and its owner's connection by the token, decrypts the key through Vault
-// for that one request, puts it on the request the way the provider expects, streams the
+// finds the project and its owner's connection by the token, opens the key through Vault (kept
+// in memory briefly, see keyTTL), puts it on the request the way the provider expects, streams the
 // answer back as it comes, and records the tokens it used and what they cost. A request that
 // would pass a monthly budget is refused in the provider's own error shape.
 package gateway
@@ -49,6 +49,7 @@ type Gateway struct {
 
 	proxy   *httputil.ReverseProxy
 	pending sync.WaitGroup // usage being recorded
+	keys    keyCache
 }
 
 // maxBody bounds a request the gateway reads before forwarding: a long conversation with
@@ -152,7 +153,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	q.Del("key") // Google's SDKs may send the key (here: the token) as a parameter
 	target.RawQuery = q.Encode()
 
-	key, err := g.Secrets.Decrypt(ctx, conn.APIKeyCiphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldAPIKey))
+	key, err := g.open(ctx, conn)
 	if errors.Is(err, secrets.ErrUndecryptable) {
 		// Not this row's ciphertext (copied from another user's, or tampered): no retry helps.
 		g.Log.Warn("gateway: the stored key does not decrypt for its connection", "project_id", p.ID, "provider", providerID)
@@ -163,7 +164,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		refuse(w, rule.Errors, http.StatusServiceUnavailable, "api_error", "doce cannot open the stored "+providerID+" key now. If this lasts, reconnect the provider on the Providers page.")
 		return
 	}
-	c := &call{grant: grant, provider: providerID, rule: rule, target: target, key: string(key), model: model, start: start}
+	c := &call{grant: grant, provider: providerID, rule: rule, target: target, key: key, model: model, start: start}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	if g.Metrics != nil {

@@ -300,3 +300,49 @@ func TestDollars(t *testing.T) {
 		}
 	}
 }
+
+// countingCipher counts the keys Vault would open.
+type countingCipher struct {
+	plainCipher
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingCipher) Decrypt(ctx context.Context, ciphertext, keyContext string) ([]byte, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.plainCipher.Decrypt(ctx, ciphertext, keyContext)
+}
+
+// A key is opened once for a run of requests, and again as soon as the stored key changes.
+func TestKeyOpenedOncePerCiphertext(t *testing.T) {
+	r := newRig(t)
+	vault := &countingCipher{}
+	r.gw.Secrets = vault
+	p, token := r.project(t, "ann", "custom", "sk-first")
+	for range 3 {
+		if status, body := r.post(t, "/p/custom/chat/completions", "Authorization", token, `{"model":"m"}`); status != 200 {
+			t.Fatalf("%d %s", status, body)
+		}
+	}
+	if vault.n != 1 {
+		t.Fatalf("3 requests opened the key %d times, want once", vault.n)
+	}
+	ctx := context.Background()
+	conn, err := r.st.Connection(ctx, p.OwnerUserID, "custom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.st.DB.NewUpdate().Model((*store.ProviderConnection)(nil)).
+		Set("api_key_ciphertext = ?", seal(secrets.ConnectionContext(p.OwnerUserID, "custom", secrets.FieldAPIKey), "sk-second")).
+		Where("id = ?", conn.ID).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := r.post(t, "/p/custom/chat/completions", "Authorization", token, `{"model":"m"}`); status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	if req, _ := r.up.last(); req.Header.Get("Authorization") != "Bearer sk-second" || vault.n != 2 {
+		t.Fatalf("after the key changed: upstream got %q, %d opens", req.Header.Get("Authorization"), vault.n)
+	}
+}
