@@ -20,12 +20,24 @@ import (
 )
 
 // listenOn serves body over HTTP on host (a free port) until the test ends, and returns its
-// port.
+// port: one that no firewall rule on this machine lets workspaces reach (another install's, or
+// a stand-in's that an earlier test closed), so that only the test's own rules decide.
 func listenOn(t *testing.T, host, body string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
+	var ln net.Listener
+	for try := 0; ; try++ {
+		var err error
+		if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err != nil {
+			t.Fatal(err)
+		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		if !firewallServes(port) && !served.has(port) {
+			break
+		}
+		ln.Close()
+		if try == 20 {
+			t.Fatal("no port found that no firewall rule serves")
+		}
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, body) })}
 	go srv.Serve(ln)
@@ -330,6 +342,12 @@ func TestLegacyNetworkReplaced(t *testing.T) {
 // forgetFirewall removes the served-endpoint rules a doce on taskQueue left in the host's
 // firewall: a worker keeps them when it stops (its workspaces still need them), but a test's
 // doce does not come back.
+// firewallServes reports whether a rule in doce's workspace chain lets workspaces reach port.
+func firewallServes(port string) bool {
+	out, _ := exec.Command("iptables", "-S", egress.ChainWorkspace).Output()
+	return strings.Contains(string(out), "--dport "+port+" ")
+}
+
 func forgetFirewall(taskQueue string) {
 	for _, host := range []string{"local", "a", "b"} { // the host names tests give their workers
 		mark := "doce:" + egress.Tag(taskQueue, host)

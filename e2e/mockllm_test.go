@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -102,6 +103,12 @@ func (s *servedPorts) add(port string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ports = append(s.ports, port)
+}
+
+func (s *servedPorts) has(port string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.ports, port)
 }
 
 // env is DOCE_WORKSPACE_SERVED naming every stand-in started so far.
