@@ -18,7 +18,8 @@ import (
 // TestFirewallSurvivesEngineRestart restarts the Docker engine under a running workspace: the
 // workspace comes back (its restart policy) and still reaches what doce serves and nothing else
 // on the host or the private ranges, because the rules live in doce's own chains and in
-// DOCKER-USER, which a restarted engine keeps. The test is not parallel: while it runs no other
+// DOCKER-USER, which a restarted engine keeps; and a rule removed behind doce's back is put back
+// at the worker's next heartbeat. The test is not parallel: while it runs no other
 // test has a workspace.
 func TestFirewallSurvivesEngineRestart(t *testing.T) {
 	stack := requireStack(t)
@@ -64,6 +65,16 @@ func TestFirewallSurvivesEngineRestart(t *testing.T) {
 		return ci.State.Running, fmt.Errorf("state %s", ci.State.Status)
 	})
 	check("after the restart")
+
+	// A firewall reload that drops doce's jump is undone at the worker's next heartbeat.
+	jump := []string{"DOCKER-USER", "-i", "doce+", "-j", "DOCE-WORKSPACE"}
+	if out, err := exec.Command("iptables", append([]string{"-D"}, jump...)...).CombinedOutput(); err != nil {
+		t.Fatalf("iptables -D %v: %v %s", jump, err, out)
+	}
+	waitFor(t, "the worker putting the jump back", 15*time.Second, func() (bool, error) {
+		return exec.Command("iptables", append([]string{"-C"}, jump...)...).Run() == nil, errors.New("not back")
+	})
+	check("after the worker put the rules back")
 	if status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID, nil); status != http.StatusOK {
 		t.Errorf("the project after the restart: %d %s", status, body)
 	}
