@@ -933,7 +933,7 @@ func BenchmarkGateway(b *testing.B) {
 	b.Logf("n=%d: first token p50 direct %s, gateway %s; whole stream p50 direct %s, gateway %s",
 		len(dFirst), percentile(dFirst, 0.5), percentile(gFirst, 0.5), percentile(dLast, 0.5), percentile(gLast, 0.5))
 	// Where the gateway's time goes: its own work before forwarding, and Vault's share of it.
-	if resp, err := http.Get(d.URL + "/metrics"); err == nil {
+	if resp, err := http.Get(d.MetricsURL + "/metrics"); err == nil {
 		m, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		for _, l := range strings.Split(string(m), "\n") {
