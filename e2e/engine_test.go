@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/bits"
 	"net"
 	"os"
 	"os/exec"
@@ -37,6 +38,13 @@ type dockerEngine struct {
 
 // startDockerEngine starts a dockerd until the test ends and loads image into it.
 func startDockerEngine(t testing.TB, image string) *dockerEngine {
+	t.Helper()
+	return startDockerEngineWith(t, image, 0)
+}
+
+// startDockerEngineWith is startDockerEngine with an address pool of only networks networks
+// (0: 256).
+func startDockerEngineWith(t testing.TB, image string, networks int) *dockerEngine {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("a second Docker engine needs root")
@@ -75,7 +83,7 @@ func startDockerEngine(t testing.TB, image string) *dockerEngine {
 		// Its own default bridge, no iptables rules beside the main engine's: its networks are
 		// bridges from its own pool, its published ports docker-proxy listeners.
 		"--bridge", e.bridge, "--iptables=false",
-		"--default-address-pool", "base="+pool.String()+",size=24",
+		"--default-address-pool", poolSpec(pool, networks),
 		// host.docker.internal is the main engine's bridge gateway, where the tests' stand-ins
 		// listen, as for every workspace.
 		"--host-gateway-ip", gateway,
@@ -149,6 +157,17 @@ func startDockerEngine(t testing.TB, image string) *dockerEngine {
 }
 
 // freeAddressPool is a /16 under 10.0.0.0/8 no interface or route here is in.
+// poolSpec is dockerd's --default-address-pool for networks networks (a power of two up to 64;
+// 0: 256) of pool, a /16 whose last /24 is the default bridge's.
+func poolSpec(pool *net.IPNet, networks int) string {
+	if networks == 0 {
+		return "base=" + pool.String() + ",size=24"
+	}
+	// One /24 split in networks: a /25 for two, a /26 for four.
+	size := 24 + bits.Len(uint(networks)) - 1
+	return fmt.Sprintf("base=%d.%d.0.0/24,size=%d", pool.IP[0], pool.IP[1], size)
+}
+
 func freeAddressPool(t testing.TB) *net.IPNet {
 	t.Helper()
 	var used []*net.IPNet

@@ -13,6 +13,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 
 	"github.com/doce-dev/doce/workspace"
 )
@@ -158,4 +159,63 @@ func TestQuotas(t *testing.T) {
 	}
 	action(d.ID, "stop", "stopped")
 	refused("starting beside the running one, with the defaults back", "POST", "/api/v1/projects/"+d.ID+"/start", nil, http.StatusForbidden, "quota_running")
+}
+
+// TestFullAddressPool runs doce on a Docker engine whose address pools hold two networks: the
+// worker registers its host for two workspaces, a third project is refused before anything is
+// made (503 no_room, with what to do), and deleting a project frees its network for the next.
+func TestFullAddressPool(t *testing.T) {
+	stack := requireStack(t)
+	engine := startDockerEngineWith(t, stack.OpenCodeImage, 2)
+	doce := newDoce(t, stack, fmt.Sprintf("e2e-pool-full-%d", time.Now().UnixNano()), []string{"DOCE_HOST_HEARTBEAT=1s"})
+	doce.start(t, "serve")
+	doce.startAs(t, "worker", "worker", "DOCKER_HOST="+engine.Host, "DOCE_WORKSPACE_HOST=127.0.0.2",
+		"DOCE_HOST_GATEWAY="+hostGatewayIP(t), "DOCE_EGRESS_PROXY_PORT="+freePort(t))
+	doce.waitHealthy(t)
+	hc := admin(t, doce, "sk-e2e-pool-full")
+	waitFor(t, "the host registered", time.Minute, func() (bool, error) {
+		s := hostStates(t, hc, doce)
+		return s["local"] == "ready", fmt.Errorf("%v", s)
+	})
+
+	a := createProject(t, hc, doce, "first of two")
+	b := createProject(t, hc, doce, "second of two")
+	waitStatus(t, hc, doce, a.ID, "ready", 4*time.Minute)
+	waitStatus(t, hc, doce, b.ID, "ready", 4*time.Minute)
+	networks := func() int {
+		t.Helper()
+		ns, err := engine.Client.NetworkList(context.Background(), network.ListOptions{
+			Filters: filters.NewArgs(filters.Arg("label", workspace.LabelProject))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ns)
+	}
+	before := networks()
+	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects", map[string]any{"prompt": "a third", "modelId": "mock-model"})
+	t.Logf("a third project: %d %s", status, body)
+	expectError(t, status, body, http.StatusServiceUnavailable, "Every Docker host is full")
+	if after := networks(); after != before || before != 2 {
+		t.Errorf("workspace networks on the engine: %d before the refused create, %d after; want 2 and 2", before, after)
+	}
+
+	if status, body := apiCall(t, hc, doce.URL, "DELETE", "/api/v1/projects/"+a.ID, nil); status != http.StatusAccepted {
+		t.Fatalf("delete: %d %s", status, body)
+	}
+	waitFor(t, "the project deleted", 3*time.Minute, func() (bool, error) {
+		status, _ := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+a.ID, nil)
+		return status == http.StatusNotFound, fmt.Errorf("GET project: %d", status)
+	})
+	// The host counts the project until its delete has finished, network and all.
+	waitFor(t, "the host holding one workspace", 3*time.Minute, func() (bool, error) {
+		status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/ops/hosts", nil)
+		var v struct{ Hosts []struct{ Projects, Pooled int } }
+		json.Unmarshal(body, &v)
+		return status == http.StatusOK && len(v.Hosts) == 1 && v.Hosts[0].Projects+v.Hosts[0].Pooled == 1, fmt.Errorf("%d %s", status, body)
+	})
+	if n := networks(); n != 1 {
+		t.Errorf("%d workspace networks after the delete, want 1", n)
+	}
+	c := createProject(t, hc, doce, "in the freed network")
+	waitStatus(t, hc, doce, c.ID, "ready", 4*time.Minute)
 }

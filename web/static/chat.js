@@ -10,6 +10,7 @@
   if (!root || !window.fetch || !window.EventSource) return;
 
   var api = root.dataset.api;
+  var call = window.doce.call, el = window.doce.el;
   var $ = function (id) { return document.getElementById(id); };
   var conv = $("conversation"), statusEl = $("agent-status"), requestsEl = $("requests");
   var form = $("composer"), input = $("message"), sendBtn = $("send"), stopBtn = $("stop");
@@ -25,13 +26,6 @@
   var busy = false, sending = false, started = false;
   var queued = null;    // events that arrive while the conversation is re-read after a reset
 
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  }
-
   function setStatus(text) { statusEl.textContent = text; }
 
   function q(path) {
@@ -39,30 +33,6 @@
     return api + path + (session ? sep + "session=" + encodeURIComponent(session) : "");
   }
 
-  // call sends a JSON request and resolves with the answer's JSON, or rejects with the
-  // server's error ({status, code, message}).
-  function call(method, path, body) {
-    var opts = { method: method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
-    return fetch(path, opts).then(function (r) {
-      return r.text().then(function (t) {
-        var j = null;
-        try { j = t ? JSON.parse(t) : {}; } catch (e) { j = null; }
-        if (r.ok) return j || {};
-        var e = (j && j.error) || {};
-        var err = new Error(e.message || "The server answered " + r.status + ". Try again.");
-        err.status = r.status; err.code = e.code;
-        throw err;
-      });
-    }, function () {
-      var err = new Error("doce did not answer: check your connection and try again.");
-      err.status = 0;
-      throw err;
-    });
-  }
 
   // ---- rendering ----
 

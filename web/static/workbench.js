@@ -12,33 +12,11 @@
   var root = document.getElementById("workspace");
   if (!root || !window.fetch) return;
   var api = root.dataset.api;
+  var call = window.doce.call, el = window.doce.el;
   var $ = function (id) { return document.getElementById(id); };
   var session = new URLSearchParams(location.search).get("session") || "";
 
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  }
 
-  function call(method, path, body) {
-    var opts = { method: method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
-    return fetch(path, opts).then(function (r) {
-      return r.text().then(function (t) {
-        var j = null;
-        try { j = t ? JSON.parse(t) : {}; } catch (e) { j = null; }
-        if (r.ok) return j || {};
-        var err = new Error(((j && j.error) || {}).message || "The server answered " + r.status + ". Try again.");
-        err.status = r.status;
-        throw err;
-      });
-    }, function () { throw new Error("doce did not answer: check your connection and try again."); });
-  }
 
   function debounce(fn, ms) {
     var t = null;
