@@ -55,6 +55,8 @@ export DOCE_TEST_POSTGRES_URL=$POSTGRES_URL
 # Restart tests run servers of their own from the same binaries.
 export DOCE_TEST_TEMPORAL_BIN=$TEMPORAL_BIN
 export DOCE_TEST_VAULT_BIN=$VAULT_BIN
+# Forge tests start a Gitea of their own from this binary (e2e/gitea_test.go).
+export DOCE_TEST_GITEA=$GITEA_BIN
 
 cd "$ROOT"
 case "${1:-test}" in
