@@ -19,8 +19,12 @@ import (
 )
 
 // ErrRefused is the policy refusing an address; a caller tells the user only that it could not
-// use the URL.
+// use the URL (RefusedMessage).
 var ErrRefused = errors.New("outbound: the address is not allowed")
+
+// RefusedMessage is all a user learns when the policy refuses an address: the same words for
+// every address refused, so the answers map nothing of doce's own networks.
+const RefusedMessage = "Could not use that URL. doce does not connect to addresses on its own machine or private networks unless its operator allows them (DOCE_ALLOWED_PRIVATE_HOSTS)."
 
 // HostDockerInternal is the workspaces' name for the Docker host (Docker's host-gateway).
 const HostDockerInternal = "host.docker.internal"
