@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -127,5 +129,110 @@ func expectField(t *testing.T, what string, status int, body []byte, field, msg 
 	_ = json.Unmarshal(body, &e)
 	if status != http.StatusBadRequest || e.Error.Field != field || !strings.Contains(e.Error.Message, msg) {
 		t.Errorf("%s: %d %s; want 400 on %s saying %q", what, status, body, field, msg)
+	}
+}
+
+// giteaCall calls Gitea's API as its administrator.
+func giteaCall(t *testing.T, g giteaEnv, method, path string, in any) (int, []byte) {
+	t.Helper()
+	b, _ := json.Marshal(in)
+	req, _ := http.NewRequest(method, g.URL+"/api/v1"+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "token "+g.Token)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("gitea %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// TestForgeImportGitea makes a project from a private repository on a real Gitea: the setup's
+// import step clones it on doce's side with the token of the owner's Gitea connection, and the
+// workspace holds the branch asked for, with an origin that carries no credential and no copy
+// of the token anywhere. A branch that does not exist stops the setup at the import step with
+// the reason, after one attempt.
+func TestForgeImportGitea(t *testing.T) {
+	stack := requireStack(t)
+	g := requireGitea(t)
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-import-%d", time.Now().UnixNano()))
+	hc := admin(t, doce, "sk-import-e2e")
+
+	repo := fmt.Sprintf("app-%d", time.Now().UnixNano())
+	if status, body := giteaCall(t, g, "POST", "/user/repos", map[string]any{"name": repo, "private": true, "auto_init": true, "default_branch": "main"}); status != http.StatusCreated {
+		t.Fatalf("create repository: %d %s", status, body)
+	}
+	content := "imported from Gitea\n"
+	if status, body := giteaCall(t, g, "POST", "/repos/"+g.Admin+"/"+repo+"/contents/feature.txt", map[string]any{
+		"content": base64.StdEncoding.EncodeToString([]byte(content)), "message": "A file on a branch", "new_branch": "feature"}); status != http.StatusCreated {
+		t.Fatalf("create file: %d %s", status, body)
+	}
+	cloneURL := g.URL + "/" + g.Admin + "/" + repo + ".git"
+
+	// Without a connection to the Gitea, the private repository cannot be had.
+	create := func(ref string) projectState {
+		t.Helper()
+		status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects", map[string]any{"prompt": "Look around.", "modelId": "mock-model",
+			"repository": map[string]any{"url": cloneURL, "ref": ref}})
+		var v struct{ Project projectState }
+		if json.Unmarshal(body, &v); status != http.StatusCreated {
+			t.Fatalf("create project from %s@%s: %d %s", cloneURL, ref, status, body)
+		}
+		return v.Project
+	}
+	stopped := func(p projectState, says string) {
+		t.Helper()
+		got := waitStatus(t, hc, doce, p.ID, "failed", 3*time.Minute)
+		if got.SetupStep != "git.importRepository" || !strings.Contains(got.SetupError, says) || got.SetupAttempt != 1 {
+			t.Errorf("stopped at %s (attempt %d): %q; want the import step after one attempt saying %q", got.SetupStep, got.SetupAttempt, got.SetupError, says)
+		}
+	}
+	stopped(create("feature"), "needs a token")
+
+	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/forges", map[string]any{"kind": "gitea", "baseURL": g.URL, "token": g.Token})
+	if status != http.StatusCreated {
+		t.Fatalf("connect Gitea: %d %s", status, body)
+	}
+	stopped(create("no-such-branch"), `no branch or tag "no-such-branch"`)
+
+	p := create("feature")
+	waitStatus(t, hc, doce, p.ID, "ready", 4*time.Minute)
+	// On a busy machine OpenCode may still be slow to answer just after the setup: 503 says so.
+	waitFor(t, "feature.txt in the workspace", 2*time.Minute, func() (bool, error) {
+		status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID+"/files/content?path=feature.txt", nil)
+		if status == http.StatusServiceUnavailable {
+			return false, fmt.Errorf("%d %s", status, body)
+		}
+		if status != http.StatusOK || !strings.Contains(string(body), "imported from Gitea") {
+			t.Fatalf("feature.txt in the workspace: %d %s", status, body)
+		}
+		return true, nil
+	})
+	// Inside the workspace, as the agent: the branch, a clean tree, an origin without a
+	// credential, and no trace of the token in files, git's configuration or the environment.
+	script := `set -e; cd /workspace; git rev-parse --abbrev-ref HEAD; git remote get-url origin; git status --porcelain | grep -v -e opencode.json -e AGENTS.md || true
+grep -rIl -e "$TOKEN" /workspace /home 2>/dev/null && echo TOKEN-FOUND || true; env | grep -c -e "$TOKEN" || true`
+	out, err := exec.Command("docker", "exec", "-u", "1000:1000", "-e", "TOKEN="+g.Token, "doce-"+p.ID+"-opencode", "bash", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker exec: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	// The token was handed to this exec alone (as TOKEN): the count of its lines is 1.
+	if len(lines) != 3 || lines[0] != "feature" || lines[1] != cloneURL || lines[2] != "1" {
+		t.Errorf("in the workspace:\n%s\nwant the branch, %s, a clean tree, no token", out, cloneURL)
+	}
+	if b, err := exec.Command("docker", "inspect", "doce-"+p.ID+"-opencode").CombinedOutput(); err != nil || bytes.Contains(b, []byte(g.Token)) {
+		t.Errorf("the container's configuration holds the token (%v)", err)
+	}
+	recordHistory(t, stack, "project-setup:"+p.ID, "project_setup_import.json")
+
+	for where, text := range map[string]string{"an answer": hc.responses(), "doce's log": doce.Logs.String()} {
+		if strings.Contains(text, g.Token) {
+			t.Errorf("the token is in %s", where)
+		}
+	}
+	if _, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/audit", nil); !strings.Contains(string(body), `"action":"forge.decrypt-for-use"`) {
+		t.Errorf("audit: %s", body)
 	}
 }

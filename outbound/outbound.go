@@ -187,6 +187,34 @@ func (p *Policy) DialContext(ctx context.Context, network, addr string) (net.Con
 	return d.DialContext(ctx, network, addr)
 }
 
+// Pin resolves host and returns the address a connection to it may use under the policy, for
+// a program doce runs that dials by itself (git): the caller makes it connect to that address
+// alone, so a name that resolves elsewhere later is not followed.
+func (p *Policy) Pin(ctx context.Context, host string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		if !p.Allows(a) {
+			return netip.Addr{}, ErrRefused
+		}
+		return a.Unmap(), nil
+	}
+	if strings.EqualFold(host, HostDockerInternal) && p.HostGateway.IsValid() {
+		if !p.allowsHost(host) && !p.Allows(p.HostGateway) {
+			return netip.Addr{}, ErrRefused
+		}
+		return p.HostGateway, nil
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("outbound: unable to resolve %s: %w", host, err)
+	}
+	for _, a := range addrs {
+		if p.allowsHost(host) || p.Allows(a) {
+			return a.Unmap(), nil
+		}
+	}
+	return netip.Addr{}, ErrRefused
+}
+
 // Client returns an HTTP client whose every connection, redirects included, passes the policy.
 // It ignores HTTP_PROXY: a proxy would make the connection on doce's behalf, unchecked.
 func (p *Policy) Client(timeout time.Duration) *http.Client {

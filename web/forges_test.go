@@ -132,3 +132,40 @@ func TestForgeDisconnectOnlyYours(t *testing.T) {
 		t.Errorf("audit: %+v", evs)
 	}
 }
+
+// TestCreateProjectRepositoryInput: a repository a project is to be made from is checked before
+// anything is stored; the API's nested fields and the form's flat ones are named alike.
+func TestCreateProjectRepositoryInput(t *testing.T) {
+	e := newEnv(t)
+	alice := e.user(t, "alice")
+	for _, tc := range []struct {
+		repo        map[string]any
+		field, says string
+	}{
+		{map[string]any{"url": "git@git.example.com:team/app.git"}, "repositoryUrl", "not an http(s) URL"},
+		{map[string]any{"url": "https://ada:secret@git.example.com/team/app.git"}, "repositoryUrl", "Leave credentials out"},
+		{map[string]any{"url": "https://git.example.com/team/app.git", "ref": "a..b"}, "repositoryRef", "not a branch or tag"},
+	} {
+		resp, body := do(t, alice, "POST", e.srv.URL+"/api/v1/projects", "", map[string]any{"prompt": "Build it.", "repository": tc.repo})
+		var out struct {
+			Error struct{ Message, Field string }
+		}
+		_ = json.Unmarshal([]byte(body), &out)
+		if resp.StatusCode != http.StatusBadRequest || out.Error.Field != tc.field || !strings.Contains(out.Error.Message, tc.says) {
+			t.Errorf("%v: %d %s; want 400 on %s saying %q", tc.repo, resp.StatusCode, body, tc.field, tc.says)
+		}
+		if strings.Contains(body, "secret") {
+			t.Errorf("%v: the answer repeats the URL's password: %s", tc.repo, body)
+		}
+	}
+	resp, err := alice.PostForm(e.srv.URL+"/projects", url.Values{"prompt": {"Build it."}, "repositoryUrl": {"ftp://git.example.com/app.git"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := read(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "not an http(s) URL") {
+		t.Errorf("form: %d\n%s", resp.StatusCode, page)
+	}
+	if n, _ := e.store.DB.NewSelect().Model((*store.Project)(nil)).Count(context.Background()); n != 0 {
+		t.Errorf("%d projects stored", n)
+	}
+}

@@ -48,6 +48,7 @@ var hostileRoutes = []struct {
 	{method: "POST", path: "/api/v1/projects", json: "requestId"},
 	{method: "POST", path: "/projects", form: "prompt"},
 	{method: "POST", path: "/projects", form: "modelId"},
+	{method: "POST", path: "/projects", form: "repositoryUrl"},
 	{method: "POST", path: "/settings/providers", form: "providerId"},
 	{method: "POST", path: "/settings/providers", form: "baseURL"},
 	{method: "POST", path: "/api/v1/connections", json: "providerId"},

@@ -34,6 +34,7 @@ import (
 	"github.com/doce-dev/doce/oauth"
 	"github.com/doce-dev/doce/outbound"
 	"github.com/doce-dev/doce/providers"
+	"github.com/doce-dev/doce/repos"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
@@ -248,6 +249,9 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 				URLs: cfg.OAuthURLs, ClientIDs: cfg.OAuthClientIDs, Scopes: cfg.OAuthScopes,
 				HTTP: outboundClient(ctx, cfg, log)}}, // a GitHub Enterprise host is user-given
 			Hosts: &activities.Hosts{Store: st},
+			Repositories: &activities.Repositories{Store: st, Secrets: patientTransit, Workspace: ws, Host: cfg.HostName,
+				Policy: outboundPolicy(ctx, cfg, log), // a repository's forge is user-given
+				Limits: repos.Limits{MaxBytes: cfg.ImportMaxBytes, Timeout: cfg.ImportTimeout}},
 		}
 		// The shared queue takes the workflows and the short database steps; the host's own
 		// queue the steps that drive its Docker engine and the OpenCode servers on it.
