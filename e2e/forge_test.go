@@ -148,10 +148,10 @@ func giteaCall(t *testing.T, g giteaEnv, method, path string, in any) (int, []by
 	return resp.StatusCode, out
 }
 
-// TestForgeImportGitea makes a project from a private repository on a real Gitea: the setup's
-// import step clones it on doce's side with the token of the owner's Gitea connection, and the
-// workspace holds the branch asked for, with an origin that carries no credential and no copy
-// of the token anywhere. A branch that does not exist stops the setup at the import step with
+// TestForgeImportGitea makes a project from a private repository on a real Gitea, without a
+// prompt: the setup's import step clones it on doce's side with the token of the owner's Gitea
+// connection, and the workspace holds the branch asked for, with an origin that carries no
+// credential and no copy of the token anywhere. A branch that does not exist stops the setup at the import step with
 // the reason, after one attempt.
 func TestForgeImportGitea(t *testing.T) {
 	stack := requireStack(t)
@@ -171,9 +171,9 @@ func TestForgeImportGitea(t *testing.T) {
 	cloneURL := g.URL + "/" + g.Admin + "/" + repo + ".git"
 
 	// Without a connection to the Gitea, the private repository cannot be had.
-	create := func(ref string) projectState {
+	create := func(ref, prompt string) projectState {
 		t.Helper()
-		status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects", map[string]any{"prompt": "Look around.", "modelId": "mock-model",
+		status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects", map[string]any{"prompt": prompt, "modelId": "mock-model",
 			"repository": map[string]any{"url": cloneURL, "ref": ref}})
 		var v struct{ Project projectState }
 		if json.Unmarshal(body, &v); status != http.StatusCreated {
@@ -188,16 +188,22 @@ func TestForgeImportGitea(t *testing.T) {
 			t.Errorf("stopped at %s (attempt %d): %q; want the import step after one attempt saying %q", got.SetupStep, got.SetupAttempt, got.SetupError, says)
 		}
 	}
-	stopped(create("feature"), "needs a token")
+	stopped(create("feature", "Look around."), "needs a token")
 
 	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/forges", map[string]any{"kind": "gitea", "baseURL": g.URL, "token": g.Token})
 	if status != http.StatusCreated {
 		t.Fatalf("connect Gitea: %d %s", status, body)
 	}
-	stopped(create("no-such-branch"), `no branch or tag "no-such-branch"`)
+	stopped(create("no-such-branch", "Look around."), `no branch or tag "no-such-branch"`)
 
-	p := create("feature")
+	// Made without a prompt: named after the repository, ready with no first message.
+	p := create("feature", "")
 	waitStatus(t, hc, doce, p.ID, "ready", 4*time.Minute)
+	_, body = apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID, nil)
+	var got struct{ Project struct{ Name, Prompt string } }
+	if json.Unmarshal(body, &got); got.Project.Name != repo || got.Project.Prompt != "" {
+		t.Errorf("project made without a prompt: %s", body)
+	}
 	// On a busy machine OpenCode may still be slow to answer just after the setup: 503 says so.
 	waitFor(t, "feature.txt in the workspace", 2*time.Minute, func() (bool, error) {
 		status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID+"/files/content?path=feature.txt", nil)

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -61,6 +62,19 @@ func ValidateURL(raw string) (string, error) {
 	}
 	u.Host = strings.ToLower(u.Host)
 	return u.String(), nil
+}
+
+// Name is a repository's name as its URL says it: the last part of the path, without .git.
+func Name(cloneURL string) string {
+	u, err := url.Parse(cloneURL)
+	if err != nil {
+		return "repository"
+	}
+	name := strings.TrimSuffix(path.Base(strings.TrimRight(u.Path, "/")), ".git")
+	if name == "" || name == "." || name == "/" {
+		return "repository"
+	}
+	return name
 }
 
 // ValidateRef checks a branch or tag name (empty: the default branch).

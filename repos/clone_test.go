@@ -145,6 +145,11 @@ func TestValidate(t *testing.T) {
 			t.Errorf("ValidateURL(%q) = %v, want ok=%v", raw, err, ok)
 		}
 	}
+	for u, want := range map[string]string{"https://git.example.com/team/app.git": "app", "https://git.example.com/team/app/": "app", "https://git.example.com/x": "x"} {
+		if got := repos.Name(u); got != want {
+			t.Errorf("Name(%q) = %q, want %q", u, got, want)
+		}
+	}
 	for ref, ok := range map[string]bool{"": true, "main": true, "release/1.2": true, "v1.0.0": true,
 		"-x": false, "a..b": false, "a b": false, "a:b": false, "x.lock": false, "a~1": false} {
 		if err := repos.ValidateRef(ref); (err == nil) != ok {

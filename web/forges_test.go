@@ -165,6 +165,16 @@ func TestCreateProjectRepositoryInput(t *testing.T) {
 	if page := read(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "not an http(s) URL") {
 		t.Errorf("form: %d\n%s", resp.StatusCode, page)
 	}
+	// Without a prompt and without a repository there is nothing to make; with a repository the
+	// prompt may be left out (here the next check is the missing provider).
+	resp, body := do(t, alice, "POST", e.srv.URL+"/api/v1/projects", "", map[string]any{"prompt": " "})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `"field":"prompt"`) {
+		t.Errorf("no prompt, no repository: %d %s", resp.StatusCode, body)
+	}
+	resp, body = do(t, alice, "POST", e.srv.URL+"/api/v1/projects", "", map[string]any{"repository": map[string]any{"url": "https://git.example.com/team/app.git"}})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "no_provider") {
+		t.Errorf("a repository without a prompt: %d %s, want 409 no_provider", resp.StatusCode, body)
+	}
 	if n, _ := e.store.DB.NewSelect().Model((*store.Project)(nil)).Count(context.Background()); n != 0 {
 		t.Errorf("%d projects stored", n)
 	}

@@ -118,15 +118,6 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	if len(in.RequestID) > 100 || textProblem(in.RequestID, 100) != "" || strings.IndexFunc(in.RequestID, unicode.IsControl) >= 0 {
 		return nil, false, errBadRequest("requestId", "Use a request id (or Idempotency-Key) of at most 100 printable characters.")
 	}
-	in.Prompt = strings.TrimSpace(in.Prompt)
-	switch {
-	case in.Prompt == "":
-		return nil, false, errBadRequest("prompt", "Describe what the project should build.")
-	case utf8.RuneCountInString(in.Prompt) > maxPromptLen:
-		return nil, false, errBadRequest("prompt", "Keep the prompt under 20,000 characters.")
-	case !utf8.ValidString(in.Prompt):
-		return nil, false, errBadRequest("prompt", "The prompt is not valid UTF-8 text.")
-	}
 	if in.Repository != nil {
 		in.RepositoryURL, in.RepositoryRef = in.Repository.URL, in.Repository.Ref
 	}
@@ -142,8 +133,19 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	} else {
 		in.RepositoryURL, in.RepositoryRef = "", ""
 	}
+	in.Prompt = strings.TrimSpace(in.Prompt)
+	switch {
+	case in.Prompt == "" && in.RepositoryURL == "":
+		return nil, false, errBadRequest("prompt", "Describe what the project should build, or make it from a repository.")
+	case utf8.RuneCountInString(in.Prompt) > maxPromptLen:
+		return nil, false, errBadRequest("prompt", "Keep the prompt under 20,000 characters.")
+	case !utf8.ValidString(in.Prompt):
+		return nil, false, errBadRequest("prompt", "The prompt is not valid UTF-8 text.")
+	}
 	in.Name = strings.TrimSpace(in.Name)
-	if in.Name == "" {
+	if in.Name == "" && in.Prompt == "" {
+		in.Name = repos.Name(in.RepositoryURL)
+	} else if in.Name == "" {
 		in.Name = nameFromPrompt(in.Prompt)
 	}
 	if utf8.RuneCountInString(in.Name) > 100 || strings.IndexFunc(in.Name, unicode.IsControl) >= 0 {
