@@ -231,6 +231,14 @@ grep -rIl -e "$TOKEN" /workspace /home 2>/dev/null && echo TOKEN-FOUND || true; 
 	if b, err := exec.Command("docker", "inspect", "doce-"+p.ID+"-opencode").CombinedOutput(); err != nil || bytes.Contains(b, []byte(g.Token)) {
 		t.Errorf("the container's configuration holds the token (%v)", err)
 	}
+	// The review of the project's changes works on the imported repository: an edit shows.
+	if out, err := exec.Command("docker", "exec", "-u", "1000:1000", "doce-"+p.ID+"-opencode", "bash", "-c", "echo edited >> /workspace/feature.txt").CombinedOutput(); err != nil {
+		t.Fatalf("edit: %v\n%s", err, out)
+	}
+	status, body = apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID+"/changes", nil)
+	if status != http.StatusOK || !strings.Contains(string(body), `"path":"feature.txt"`) {
+		t.Errorf("changes after an edit: %d %s", status, body)
+	}
 	recordHistory(t, stack, "project-setup:"+p.ID, "project_setup_import.json")
 
 	for where, text := range map[string]string{"an answer": hc.responses(), "doce's log": doce.Logs.String()} {
