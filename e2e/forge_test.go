@@ -231,6 +231,15 @@ grep -rIl -e "$TOKEN" /workspace /home 2>/dev/null && echo TOKEN-FOUND || true; 
 	if b, err := exec.Command("docker", "inspect", "doce-"+p.ID+"-opencode").CombinedOutput(); err != nil || bytes.Contains(b, []byte(g.Token)) {
 		t.Errorf("the container's configuration holds the token (%v)", err)
 	}
+	resp, err := hc.Get(doce.URL + "/projects/" + p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(page, []byte("From <code>"+cloneURL+"</code> at <code>feature</code>")) || bytes.Contains(page, []byte("data-first-prompt")) {
+		t.Errorf("project page: %d\n%s", resp.StatusCode, page)
+	}
 	// The review of the project's changes works on the imported repository: an edit shows.
 	if out, err := exec.Command("docker", "exec", "-u", "1000:1000", "doce-"+p.ID+"-opencode", "bash", "-c", "echo edited >> /workspace/feature.txt").CombinedOutput(); err != nil {
 		t.Fatalf("edit: %v\n%s", err, out)
