@@ -148,6 +148,12 @@ func Open(kind, baseURL, token string, hc *http.Client) (Forge, error) {
 	if hc == nil {
 		hc = strictClient
 	}
+	// A redirect is taken as the answer, never followed: the clients add the token to every
+	// request they make (go-github in its transport, GitLab's PRIVATE-TOKEN header, which
+	// net/http does not drop on a redirect to another host), and it must reach this forge only.
+	noRedirects := *hc
+	noRedirects.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	hc = &noRedirects
 	switch kind {
 	case GitHub:
 		return openGitHub(baseURL, token, hc)

@@ -118,6 +118,31 @@ func TestCheckRefusedAndUnreachable(t *testing.T) {
 	}
 }
 
+// TestCheckFollowsNoRedirect: a forge address that redirects elsewhere gets no token sent
+// there; the check says no forge answered.
+func TestCheckFollowsNoRedirect(t *testing.T) {
+	for _, kind := range forges.Kinds {
+		var leaked []string
+		elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			leaked = append(leaked, r.Header.Get("Authorization")+r.Header.Get("PRIVATE-TOKEN"))
+			http.NotFound(w, r)
+		}))
+		redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusFound)
+		}))
+		_, err := forges.Check(context.Background(), kind, redirecting.URL, goodToken, loopback(t))
+		var fe *forges.FieldError
+		if !errors.As(err, &fe) || fe.Field != "baseURL" {
+			t.Errorf("%s behind a redirect: %v", kind, err)
+		}
+		if len(leaked) != 0 {
+			t.Errorf("%s: the redirect was followed, with %q", kind, leaked)
+		}
+		redirecting.Close()
+		elsewhere.Close()
+	}
+}
+
 func TestNormalize(t *testing.T) {
 	for _, tc := range []struct {
 		kind, in, want, field string
