@@ -245,7 +245,7 @@ grep -rIl -e "$TOKEN" /workspace /home 2>/dev/null && echo TOKEN-FOUND || true; 
 		t.Fatalf("edit: %v\n%s", err, out)
 	}
 	status, body = apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID+"/changes", nil)
-	if status != http.StatusOK || !strings.Contains(string(body), `"path":"feature.txt"`) {
+	if status != http.StatusOK || !strings.Contains(string(body), `"path":"feature.txt"`) || !strings.Contains(string(body), `"base":"head"`) {
 		t.Errorf("changes after an edit: %d %s", status, body)
 	}
 	recordHistory(t, stack, "project-setup:"+p.ID, "project_setup_import.json")
