@@ -109,7 +109,7 @@ func (a *Rewrap) CountStale(ctx context.Context, pageSize int) (workflows.StaleR
 		return workflows.StaleResult{}, err
 	}
 	out := workflows.StaleResult{Latest: info.LatestVersion}
-	for _, table := range []string{workflows.TableConnections, workflows.TableProjects, workflows.TablePool} {
+	for _, table := range []string{workflows.TableConnections, workflows.TableProjects, workflows.TablePool, workflows.TableForges} {
 		page := a.table(table)
 		for after := ""; ; {
 			rows, err := page(ctx, after, pageSize)
@@ -165,6 +165,8 @@ func (a *Rewrap) table(name string) rowPage {
 		return a.projectRows
 	case workflows.TablePool:
 		return a.poolRows
+	case workflows.TableForges:
+		return a.forgeRows
 	}
 	return nil
 }
@@ -207,6 +209,18 @@ func (a *Rewrap) poolRows(ctx context.Context, afterID string, limit int) ([]sea
 		password := sealedField{&w.ServerPasswordCiphertext, secrets.ProjectContext(w.ID, fieldServerPassword)}
 		return sealedRow{id: w.ID, fields: []sealedField{password}, save: func(ctx context.Context, _ int) error {
 			return a.Store.SetPoolPassword(ctx, w.ID, w.ServerPasswordCiphertext)
+		}}
+	})
+}
+
+// forgeRows is a page of forge connections with their tokens.
+func (a *Rewrap) forgeRows(ctx context.Context, afterID string, limit int) ([]sealedRow, error) {
+	fs, err := a.Store.ForgeConnectionsPage(ctx, afterID, limit)
+	return sealedRows(fs, err, func(f *store.ForgeConnection) sealedRow {
+		token := sealedField{&f.TokenCiphertext, secrets.ForgeContext(f.UserID, f.ID)}
+		return sealedRow{id: f.ID, fields: []sealedField{token}, save: func(ctx context.Context, latest int) error {
+			f.KeyVersion = latest
+			return a.Store.UpdateForgeCiphertext(ctx, f)
 		}}
 	})
 }

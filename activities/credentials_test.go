@@ -69,6 +69,11 @@ func TestRewrapMovesEveryCiphertextToTheNewestVersion(t *testing.T) {
 	if _, err := st.SetPoolPasswordOnce(ctx, pooled, cipher.seal(secrets.ProjectContext(pooled, agent.FieldServerPassword), "pool-password")); err != nil {
 		t.Fatal(err)
 	}
+	forge := &store.ForgeConnection{ID: store.NewID(), UserID: u.ID, Kind: "gitea", BaseURL: "https://git.example.com", AccountLogin: "ada"}
+	forge.TokenCiphertext = cipher.seal(secrets.ForgeContext(u.ID, forge.ID), "forge-token")
+	if err := st.CreateForgeConnection(ctx, forge); err != nil {
+		t.Fatal(err)
+	}
 	cipher.latest = 2 // the key rotated
 	conn("anthropic", &store.ProviderConnection{AuthType: store.AuthAPI}, map[string]string{secrets.FieldAPIKey: "sk-ant"})
 	p3 := project("password-3")
@@ -89,8 +94,8 @@ func TestRewrapMovesEveryCiphertextToTheNewestVersion(t *testing.T) {
 		}
 		return out
 	}
-	if got := countStale(); got != (workflows.StaleResult{Latest: 2, Stale: 6}) {
-		t.Fatalf("before: %+v, want 6 stale (4 connection fields, a project's and a pooled workspace's password)", got)
+	if got := countStale(); got != (workflows.StaleResult{Latest: 2, Stale: 7}) {
+		t.Fatalf("before: %+v, want 7 stale (4 connection fields, a project's and a pooled workspace's password, a forge token)", got)
 	}
 
 	page := func(table, after string, size int) workflows.RewrapPageResult {
@@ -151,6 +156,16 @@ func TestRewrapMovesEveryCiphertextToTheNewestVersion(t *testing.T) {
 	}
 	if pt, err := cipher.Decrypt(ctx, w.ServerPasswordCiphertext, secrets.ProjectContext(pooled, agent.FieldServerPassword)); secrets.KeyVersion(w.ServerPasswordCiphertext) != 2 || err != nil || string(pt) != "pool-password" {
 		t.Errorf("pooled workspace password %q opens to %q, %v", w.ServerPasswordCiphertext, pt, err)
+	}
+	if res := page(workflows.TableForges, "", 10); res.Seen != 1 || res.Rewrapped != 1 {
+		t.Fatalf("forge page %+v, want 1 seen, 1 rewrapped", res)
+	}
+	f, err := st.ForgeConnection(ctx, u.ID, forge.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := cipher.Decrypt(ctx, f.TokenCiphertext, secrets.ForgeContext(u.ID, forge.ID)); secrets.KeyVersion(f.TokenCiphertext) != 2 || f.KeyVersion != 2 || err != nil || string(pt) != "forge-token" {
+		t.Errorf("forge token %q (row version %d) opens to %q, %v", f.TokenCiphertext, f.KeyVersion, pt, err)
 	}
 	if got := countStale(); got.Stale != 0 {
 		t.Fatalf("after: %d stale", got.Stale)

@@ -59,4 +59,5 @@ var (
 	_ KeyRewrapper = (*secrets.Transit)(nil)
 	_ Containers   = (*workspace.Manager)(nil)
 	_ Workspaces   = (*workspace.Manager)(nil)
+	_ Trees        = (*workspace.Manager)(nil)
 )

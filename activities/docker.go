@@ -77,6 +77,7 @@ func (a *Docker) ComposeUp(ctx context.Context, in workflows.StepInput) (workflo
 		NanoCPUs:       a.NanoCPUs,
 		PidsLimit:      a.Pids,
 		OpenCodeConfig: config,
+		Import:         p.RepositoryURL != "",
 		DNS:            a.DNS,
 		Env:            a.Env,
 	})

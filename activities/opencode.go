@@ -469,7 +469,7 @@ func (a *OpenCode) SendInitialPrompt(ctx context.Context, in workflows.StepInput
 	if err != nil {
 		return err
 	}
-	if p.PromptSentAt != nil {
+	if p.PromptSentAt != nil || p.Prompt == "" { // a project made from a repository may have none
 		return nil
 	}
 	if p.OpenCodeSessionID == "" {

@@ -141,6 +141,24 @@ func TestSendInitialPromptIsNeverSentTwice(t *testing.T) {
 	}
 }
 
+// A project made from a repository without a prompt has no first message to send.
+func TestSendInitialPromptWithoutAPrompt(t *testing.T) {
+	r := newRig(t)
+	p := r.project(t, "openai", "gpt-5")
+	if _, err := r.st.DB.NewUpdate().Model((*store.Project)(nil)).Set("prompt = ''").Where("id = ?", p.ID).Exec(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.st.RecordSession(r.ctx, p.ID, "ses_1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.env.ExecuteActivity(r.acts.SendInitialPrompt, workflows.StepInput{ProjectID: p.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.oc.count("POST /session/{id}/prompt_async") + r.oc.count("GET /session/{id}/message"); n != 0 {
+		t.Errorf("%d requests to OpenCode for no prompt", n)
+	}
+}
+
 // A refresh that stores a new token while the old one is being handed over (and pushes the new
 // one to running projects before this PUT lands) would leave OpenCode with the old: the token
 // is read again after the PUT and handed over again when it changed, so the last PUT is the

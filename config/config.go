@@ -75,6 +75,10 @@ type Config struct {
 	WorkspaceProxy  string        // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
 	WorkspaceDNS    []string      // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
 	WorkspaceIdle   time.Duration // DOCE_WORKSPACE_IDLE: a workspace nobody uses for this long is stopped
+	// A repository a project is made from is cloned on the worker within ImportMaxBytes
+	// (DOCE_IMPORT_MAX_SIZE, e.g. 1g, .git included) and ImportTimeout (DOCE_IMPORT_TIMEOUT).
+	ImportMaxBytes int64
+	ImportTimeout  time.Duration
 	// The Docker host a worker serves (its DOCKER_HOST): HostName (DOCE_HOST_NAME) names it and
 	// its task queue, HostMaxWorkspaces (DOCE_HOST_MAX_WORKSPACES) and HostMemory
 	// (DOCE_HOST_MEMORY, at DOCE_WORKSPACE_MEMORY a workspace) say what it holds (0: no limit),
@@ -239,6 +243,13 @@ func load(getenv func(string) string) (*Config, error) {
 	c.OperatorWait = duration(get, "DOCE_SETUP_OPERATOR_WAIT", workflows.DefaultOperatorWait.String(), time.Minute, &errs)
 	c.StuckAfter = duration(get, "DOCE_SETUP_STUCK_AFTER", "15m", time.Second, &errs)
 	c.WorkspaceIdle = duration(get, "DOCE_WORKSPACE_IDLE", workflows.DefaultWorkspaceIdle.String(), time.Second, &errs)
+	c.ImportTimeout = duration(get, "DOCE_IMPORT_TIMEOUT", "10m", time.Second, &errs)
+	if c.ImportTimeout > 12*time.Minute {
+		errs = append(errs, fmt.Errorf("DOCE_IMPORT_TIMEOUT=%q is longer than the import step allows (12m)", getenv("DOCE_IMPORT_TIMEOUT")))
+	}
+	if c.ImportMaxBytes, err = units.RAMInBytes(get("DOCE_IMPORT_MAX_SIZE", "1g")); err != nil || c.ImportMaxBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("DOCE_IMPORT_MAX_SIZE=%q is not a size of at least 1m", getenv("DOCE_IMPORT_MAX_SIZE")))
+	}
 	mem, err := units.RAMInBytes(get("DOCE_WORKSPACE_MEMORY", "1g"))
 	if err != nil || mem < 256<<20 {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_MEMORY=%q is not a size of at least 256m (OpenCode needs ~320 MB idle)", getenv("DOCE_WORKSPACE_MEMORY")))

@@ -73,6 +73,8 @@ func TestBrowserPagesUnderCSP(t *testing.T) {
 		chromedp.WaitVisible(`//td[contains(., "Custom (OpenAI-compatible)")]`),
 	)
 
+	visit("/settings/forges", `#kind`)
+
 	// A project: the page follows its setup over server-sent events (connect-src 'self') until
 	// the step fails for want of the image, and Delete asks first.
 	visit("/projects", `#prompt`)

@@ -15,9 +15,9 @@ import (
 	"github.com/doce-dev/doce/store"
 )
 
-// TestRotateAndRewrap stores 1,000 encrypted connections, rotates the Transit key with
-// `doce keys rotate -wait`, and checks every ciphertext was rewrapped to the new version inside
-// Vault, still decrypts to the same key, and the old version no longer decrypts.
+// TestRotateAndRewrap stores 1,000 encrypted connections and a forge token, rotates the Transit
+// key with `doce keys rotate -wait`, and checks every ciphertext was rewrapped to the new version
+// inside Vault, still decrypts to the same key, and the old version no longer decrypts.
 func TestRotateAndRewrap(t *testing.T) {
 	stack := requireStack(t)
 	keyName := fmt.Sprintf("rewrap-%d", time.Now().UnixNano())
@@ -58,10 +58,23 @@ func TestRotateAndRewrap(t *testing.T) {
 		}
 	}
 
+	forgeOwner, err := st.UserByUsername(ctx, "user000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forge := &store.ForgeConnection{ID: store.NewID(), UserID: forgeOwner.ID, Kind: "gitea", BaseURL: "https://git.example.com", AccountLogin: "user000"}
+	forge.TokenCiphertext, forge.KeyVersion, err = transit.Encrypt(ctx, []byte("forge-rewrap-secret"), secrets.ForgeContext(forge.UserID, forge.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateForgeConnection(ctx, forge); err != nil {
+		t.Fatal(err)
+	}
+
 	start := time.Now()
 	out := doceCommand(t, doce, "keys", "rotate", "-wait")
 	elapsed := time.Since(start)
-	if !strings.Contains(out, "rewrapped 1000 ciphertexts") || !strings.Contains(out, "versions below 2 retired") {
+	if !strings.Contains(out, "rewrapped 1001 ciphertexts") || !strings.Contains(out, "versions below 2 retired") {
 		t.Fatalf("doce keys rotate -wait:\n%s", out)
 	}
 	t.Logf("rotated and rewrapped 1,000 connections in %s", elapsed.Round(10*time.Millisecond))
@@ -97,6 +110,11 @@ func TestRotateAndRewrap(t *testing.T) {
 	if n != users*len(providerIDs) {
 		t.Fatalf("%d connections, want %d", n, users*len(providerIDs))
 	}
+	if f, err := st.ForgeConnection(ctx, forge.UserID, forge.ID); err != nil || f.KeyVersion != 2 || !strings.HasPrefix(f.TokenCiphertext, "vault:v2:") {
+		t.Errorf("forge connection after the rewrap: version %d, %.10s… (%v)", f.KeyVersion, f.TokenCiphertext, err)
+	} else if pt, err := transit.Decrypt(ctx, f.TokenCiphertext, secrets.ForgeContext(f.UserID, f.ID)); err != nil || string(pt) != "forge-rewrap-secret" {
+		t.Errorf("the rewrapped forge token decrypts to another token (err %v)", err)
+	}
 	if _, err := transit.Decrypt(ctx, oldCiphertext, oldContext); !errors.Is(err, secrets.ErrUndecryptable) {
 		t.Errorf("a version-1 ciphertext still decrypts: %v", err)
 	}
@@ -115,13 +133,14 @@ func TestRotateAndRewrap(t *testing.T) {
 	if err != nil || len(counts) != 1 || counts[0].Version != 2 || counts[0].Count != 1000 {
 		t.Errorf("backup holds %+v (%v), want 1000 connections at version 2", counts, err)
 	}
-	if b, _ := os.ReadFile(backup); bytes.Contains(b, []byte("sk-rewrap-")) {
+	if b, _ := os.ReadFile(backup); bytes.Contains(b, []byte("sk-rewrap-")) || bytes.Contains(b, []byte("forge-rewrap-secret")) {
 		t.Error("a plaintext key is in the backup")
 	}
 
 	db, _ := os.ReadFile(filepath.Join(doce.DataDir, "doce.db"))
 	wal, _ := os.ReadFile(filepath.Join(doce.DataDir, "doce.db-wal"))
-	if bytes.Contains(db, []byte("sk-rewrap-")) || bytes.Contains(wal, []byte("sk-rewrap-")) {
+	if bytes.Contains(db, []byte("sk-rewrap-")) || bytes.Contains(wal, []byte("sk-rewrap-")) ||
+		bytes.Contains(db, []byte("forge-rewrap-secret")) || bytes.Contains(wal, []byte("forge-rewrap-secret")) {
 		t.Error("a plaintext key is in the database files")
 	}
 }

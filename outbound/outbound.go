@@ -19,8 +19,12 @@ import (
 )
 
 // ErrRefused is the policy refusing an address; a caller tells the user only that it could not
-// use the URL.
+// use the URL (RefusedMessage).
 var ErrRefused = errors.New("outbound: the address is not allowed")
+
+// RefusedMessage is all a user learns when the policy refuses an address: the same words for
+// every address refused, so the answers map nothing of doce's own networks.
+const RefusedMessage = "Could not use that URL. doce does not connect to addresses on its own machine or private networks unless its operator allows them (DOCE_ALLOWED_PRIVATE_HOSTS)."
 
 // HostDockerInternal is the workspaces' name for the Docker host (Docker's host-gateway).
 const HostDockerInternal = "host.docker.internal"
@@ -181,6 +185,34 @@ func (p *Policy) DialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	d.Control = p.control
 	return d.DialContext(ctx, network, addr)
+}
+
+// Pin resolves host and returns the address a connection to it may use under the policy, for
+// a program doce runs that dials by itself (git): the caller makes it connect to that address
+// alone, so a name that resolves elsewhere later is not followed.
+func (p *Policy) Pin(ctx context.Context, host string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		if !p.Allows(a) {
+			return netip.Addr{}, ErrRefused
+		}
+		return a.Unmap(), nil
+	}
+	if strings.EqualFold(host, HostDockerInternal) && p.HostGateway.IsValid() {
+		if !p.allowsHost(host) && !p.Allows(p.HostGateway) {
+			return netip.Addr{}, ErrRefused
+		}
+		return p.HostGateway, nil
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("outbound: unable to resolve %s: %w", host, err)
+	}
+	for _, a := range addrs {
+		if p.allowsHost(host) || p.Allows(a) {
+			return a.Unmap(), nil
+		}
+	}
+	return netip.Addr{}, ErrRefused
 }
 
 // Client returns an HTTP client whose every connection, redirects included, passes the policy.

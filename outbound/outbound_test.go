@@ -94,3 +94,31 @@ func TestClient(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestPin: the address handed to a program that dials by itself passes the same policy.
+func TestPin(t *testing.T) {
+	strict := &outbound.Policy{}
+	allowLoopback, _ := outbound.Parse("127.0.0.1")
+	allowName, _ := outbound.Parse("localhost")
+	ctx := t.Context()
+	for _, tc := range []struct {
+		p    *outbound.Policy
+		host string
+		want string // "" refused
+	}{
+		{strict, "127.0.0.1", ""},
+		{strict, "localhost", ""},
+		{strict, "169.254.169.254", ""},
+		{allowLoopback, "127.0.0.1", "127.0.0.1"},
+		{allowLoopback, "[::ffff:127.0.0.1]", "127.0.0.1"},
+		{allowName, "localhost", "127.0.0.1"},
+	} {
+		got, err := tc.p.Pin(ctx, tc.host)
+		switch {
+		case tc.want == "" && !outbound.Refused(err):
+			t.Errorf("Pin(%s) = %s, %v; want refused", tc.host, got, err)
+		case tc.want != "" && (err != nil || got.String() != tc.want && !(tc.host == "localhost" && got.IsLoopback())):
+			t.Errorf("Pin(%s) = %s, %v; want %s", tc.host, got, err, tc.want)
+		}
+	}
+}

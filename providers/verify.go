@@ -21,9 +21,8 @@ type Verifier struct {
 	BaseURLs map[string]string
 }
 
-// ErrURLRefused is all a user learns when the outbound policy refuses an address: the same
-// words for every address refused, so the answers map nothing of doce's own networks.
-const ErrURLRefused = "Could not use that URL. doce does not connect to addresses on its own machine or private networks unless its operator allows them (DOCE_ALLOWED_PRIVATE_HOSTS)."
+// ErrURLRefused is all a user learns when the outbound policy refuses an address.
+const ErrURLRefused = outbound.RefusedMessage
 
 // strictClient is used when no client is given: the outbound policy with nothing allowed.
 var strictClient = (&outbound.Policy{}).Client(30 * time.Second)

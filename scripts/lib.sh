@@ -5,6 +5,8 @@ set -euo pipefail
 
 TEMPORAL_CLI_VERSION=v1.5.1
 VAULT_VERSION=1.21.1
+# Gitea is a forge for the end-to-end tests only (tools/giteaserver pins it; keep the two in step).
+GITEA_VERSION=1.27.3
 OPENCODE_VERSION=1.18.33
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,6 +14,9 @@ DOCE_CACHE=${DOCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/doce}
 BIN="$DOCE_CACHE/bin"
 TEMPORAL_BIN="$BIN/temporal-$TEMPORAL_CLI_VERSION"
 VAULT_BIN="$BIN/vault-$VAULT_VERSION"
+# Gitea reads its translations and templates from options/ beside the binary (its STATIC_ROOT_PATH).
+GITEA_DIR="$DOCE_CACHE/gitea-$GITEA_VERSION"
+GITEA_BIN="$GITEA_DIR/gitea"
 # The workspace image (scripts/workspace-image.sh) is tagged by a hash of what it is made from:
 # that script (package list, suite, layer recipe; its comment and blank lines left out) and the
 # OpenCode version. make run and make test hand this tag to doce and the tests. Each build also

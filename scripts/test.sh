@@ -60,6 +60,8 @@ if [ -z "${DOCKER_HOST:-}" ] && pid=$(cat "$DOCE_CACHE/dockerd.pid" 2>/dev/null)
   [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]; then
   export DOCE_TEST_DOCKERD_PIDFILE=$DOCE_CACHE/dockerd.pid
 fi
+# Forge tests start a Gitea of their own from this binary (e2e/gitea_test.go).
+export DOCE_TEST_GITEA=$GITEA_BIN
 
 cd "$ROOT"
 case "${1:-test}" in

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what doce's stack needs and is missing: the Temporal CLI and Vault (built from the Go
-# module proxy at pinned versions, in parallel, cached by version), a Docker engine, the
+# Installs what doce's stack needs and is missing: the Temporal CLI, Vault and (for the tests) Gitea
+# (built from the Go module proxy at pinned versions, in parallel, cached by version), a Docker engine, the
 # OpenCode workspace image, and Debian's chromium, postgresql and docker-compose for the tests.
 # Idempotent: a second run only checks.
 source "$(dirname "$0")/lib.sh"
@@ -22,6 +22,19 @@ build_vault() {
     -o "$VAULT_BIN.tmp" github.com/hashicorp/vault) && mv "$VAULT_BIN.tmp" "$VAULT_BIN"
 }
 
+build_gitea() {
+  # Gitea is built like Vault, as a tool of the nested module tools/giteaserver. Without the
+  # version stamp it calls itself "development" and API clients refuse it. It reads options/
+  # (translations, templates) from disk at run time, so a copy goes beside the binary.
+  rm -rf "$GITEA_DIR.tmp" && mkdir -p "$GITEA_DIR.tmp"
+  (cd "$ROOT/tools/giteaserver" &&
+    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.Version=$GITEA_VERSION" \
+      -o "$GITEA_DIR.tmp/gitea" gitea.dev &&
+    dir=$(go list -m -f '{{.Dir}}' gitea.dev) &&
+    cp -r "$dir/options" "$GITEA_DIR.tmp/options") &&
+    chmod -R u+w "$GITEA_DIR.tmp" && rm -rf "$GITEA_DIR" && mv "$GITEA_DIR.tmp" "$GITEA_DIR"
+}
+
 pids=() names=()
 if [ ! -x "$TEMPORAL_BIN" ]; then
   log "building temporal CLI $TEMPORAL_CLI_VERSION (about 6 min on a fresh machine) -> $TEMPORAL_BIN"
@@ -30,6 +43,11 @@ fi
 if [ ! -x "$VAULT_BIN" ]; then
   log "building vault $VAULT_VERSION (about 20 min on a fresh machine, 4 min warm) -> $VAULT_BIN"
   build_vault >"$DOCE_CACHE/logs/build-vault.log" 2>&1 & pids+=($!) names+=(vault)
+fi
+
+if [ ! -x "$GITEA_BIN" ]; then
+  log "building gitea $GITEA_VERSION for the forge tests (about 5 min of CPU on a fresh machine) -> $GITEA_BIN"
+  build_gitea >"$DOCE_CACHE/logs/build-gitea.log" 2>&1 & pids+=($!) names+=(gitea)
 fi
 
 # Browser tests drive Debian's Chromium.

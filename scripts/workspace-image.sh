@@ -81,10 +81,16 @@ cp "$bin" "$ctx/opencode"
 # session revert need one, and its project id is the root commit), then hands over to OpenCode.
 # main stays at the starting commit and the work goes on branch "work": the review of the
 # project's changes (OpenCode's /vcs/diff?mode=branch) is then everything since the start,
-# the agent's own commits included.
+# the agent's own commits included. A project made from a repository (DOCE_IMPORT=1) waits
+# first, up to an hour, for the setup to place it (cloned on doce's side; .git/doce-imported is
+# written last).
 cat >"$ctx/entrypoint" <<'ENTRYPOINT'
 #!/bin/sh
 set -e
+if [ "${DOCE_IMPORT:-}" = 1 ]; then
+  i=0
+  while [ ! -e /workspace/.git/doce-imported ] && [ $i -lt 18000 ]; do sleep 0.2; i=$((i + 1)); done
+fi
 if [ ! -e /workspace/.git ]; then
   git -C /workspace init -q
   git -C /workspace add -A

@@ -59,6 +59,11 @@ func ConnectionContext(userID, providerID, field string) string {
 	return Context("doce", "v1", "user", userID, "provider", providerID, "field", field)
 }
 
+// ForgeContext binds a forge connection's token to its user and row.
+func ForgeContext(userID, connectionID string) string {
+	return Context("doce", "v1", "user", userID, "forge", connectionID, "field", "token")
+}
+
 // ProjectContext binds a project's secret field to the project.
 func ProjectContext(projectID, field string) string {
 	return Context("doce", "v1", "project", projectID, "field", field)

@@ -66,7 +66,7 @@ func (s *Service) Start(ctx context.Context, p *store.Project, requestedBy strin
 		),
 	}, workflows.TypeProjectSetup, workflows.SetupInput{ProjectID: p.ID, RequestedBy: requestedBy, OperatorWait: s.OperatorWait,
 		// A project whose first setup starts on a container it has claimed it from the pool.
-		Prebuilt: p.WorkflowID == "" && p.ContainerID != ""})
+		Prebuilt: p.WorkflowID == "" && p.ContainerID != "", Repository: p.RepositoryURL != ""})
 	if err != nil {
 		return fmt.Errorf("setups: unable to start setup of %s: %w", p.ID, err)
 	}

@@ -98,6 +98,12 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	if err := src.SetUserQuota(ctx, store.UserQuota{UserID: u.ID, Running: &running}); err != nil {
 		t.Fatal(err)
 	}
+	// A git forge connected.
+	forge := &store.ForgeConnection{ID: store.NewID(), UserID: u.ID, Kind: "gitea", BaseURL: "https://git.example.com",
+		AccountLogin: "ada", TokenCiphertext: "vault:v1:forge-token", KeyVersion: 1}
+	if err := src.CreateForgeConnection(ctx, forge); err != nil {
+		t.Fatal(err)
+	}
 
 	counts, err := src.CopyTo(ctx, dst)
 	if err != nil {
@@ -149,6 +155,9 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	claimed, _, err := dst.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "m", Slug: "m", Prompt: "p", ProviderID: "openai", ModelID: "m"}, &store.PoolClaim{Image: "img:1", Configs: []string{"base"}})
 	if err != nil || claimed.ID != pooled || claimed.HostPort != 40001 || claimed.ServerPasswordCiphertext != "vault:v1:pool-password" || claimed.Host != "local" {
 		t.Errorf("a project on the target claiming the copied workspace: %+v %v", claimed, err)
+	}
+	if f, err := dst.ForgeConnection(ctx, u.ID, forge.ID); err != nil || f.TokenCiphertext != "vault:v1:forge-token" || f.AccountLogin != "ada" {
+		t.Errorf("forge connection on the target: %+v %v", f, err)
 	}
 	if k, err := dst.SigningKey(ctx, "preview"); err != nil || k.Ciphertext != "vault:v1:signing-key" {
 		t.Errorf("signing key on the target: %+v %v", k, err)

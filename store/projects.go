@@ -46,6 +46,10 @@ type Project struct {
 	// EgressAllow is the project's own allow list, comma-separated.
 	EgressMode  string `bun:"egress_mode"`
 	EgressAllow string `bun:"egress_allow"`
+	// RepositoryURL and RepositoryRef name the git repository the project was made from (setup
+	// clones it into the workspace); empty for a project from a prompt alone.
+	RepositoryURL string `bun:"repository_url"`
+	RepositoryRef string `bun:"repository_ref"`
 }
 
 // CreateProject inserts p as pending and returns it with created=true. When p carries a

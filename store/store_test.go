@@ -260,6 +260,12 @@ func TestSchemaInvariants(t *testing.T) {
 		if err := st.CreateConnection(ctx, &store.ProviderConnection{UserID: u.ID, ProviderID: "openai", AuthType: store.AuthAPI, APIKeyCiphertext: "vault:v1:k"}); err != nil {
 			t.Fatal(err)
 		}
+		if err := st.CreateForgeConnection(ctx, &store.ForgeConnection{ID: store.NewID(), UserID: u.ID, Kind: "svn", BaseURL: "https://x", AccountLogin: "a", TokenCiphertext: "vault:v1:t"}); err == nil {
+			t.Error("a forge connection of kind svn was stored")
+		}
+		if err := st.CreateForgeConnection(ctx, &store.ForgeConnection{ID: store.NewID(), UserID: u.ID, Kind: "gitea", BaseURL: "https://x", AccountLogin: "a", TokenCiphertext: "vault:v1:t"}); err != nil {
+			t.Fatal(err)
+		}
 		p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "n", Slug: "n", Prompt: "p", ProviderID: "openai", ModelID: "m"}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -289,7 +295,7 @@ func TestSchemaInvariants(t *testing.T) {
 		if _, err := st.DB.NewDelete().Model((*store.User)(nil)).Where("id = ?", u.ID).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
-		for _, table := range []string{"sessions", "provider_connections", "user_settings", "api_tokens"} {
+		for _, table := range []string{"sessions", "provider_connections", "user_settings", "api_tokens", "forge_connections"} {
 			n, err := st.DB.NewSelect().Table(table).Where("user_id = ?", u.ID).Count(ctx)
 			if err != nil || n != 0 {
 				t.Errorf("%s: %d rows of the deleted user (%v)", table, n, err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/forges"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/store"
@@ -240,10 +241,15 @@ func (s *Server) preferredSubmit(c *gin.Context) {
 	}
 }
 
+// fieldError turns a provider's or forge's complaint about one field into a 400.
 func fieldError(err error) error {
 	var fe *providers.FieldError
 	if errors.As(err, &fe) {
 		return errBadRequest(fe.Field, fe.Message)
+	}
+	var ffe *forges.FieldError
+	if errors.As(err, &ffe) {
+		return errBadRequest(ffe.Field, ffe.Message)
 	}
 	return err
 }

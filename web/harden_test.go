@@ -48,6 +48,7 @@ var hostileRoutes = []struct {
 	{method: "POST", path: "/api/v1/projects", json: "requestId"},
 	{method: "POST", path: "/projects", form: "prompt"},
 	{method: "POST", path: "/projects", form: "modelId"},
+	{method: "POST", path: "/projects", form: "repositoryUrl"},
 	{method: "POST", path: "/settings/providers", form: "providerId"},
 	{method: "POST", path: "/settings/providers", form: "baseURL"},
 	{method: "POST", path: "/api/v1/connections", json: "providerId"},
@@ -64,6 +65,13 @@ var hostileRoutes = []struct {
 	{method: "GET", path: "/api/v1/connections/oauth/{value}"},
 	{method: "GET", path: "/settings/providers?tab={value}"},
 	{method: "GET", path: "/account?done={value}"},
+	{method: "DELETE", path: "/api/v1/forges/{value}"},
+	{method: "POST", path: "/settings/forges/{value}/disconnect"},
+	{method: "POST", path: "/api/v1/forges", json: "kind"},
+	{method: "POST", path: "/api/v1/forges", json: "baseURL"},
+	{method: "POST", path: "/api/v1/forges", json: "token"},
+	{method: "POST", path: "/settings/forges", form: "kind"},
+	{method: "POST", path: "/settings/forges", form: "baseURL"},
 	{method: "GET", path: "/api/v1/nope/{value}"},
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/providers"
+	"github.com/doce-dev/doce/repos"
 	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
@@ -31,6 +32,19 @@ type CreateProjectInput struct {
 	// RequestID makes the create idempotent: the form carries one per render, API clients send
 	// one in the body or the Idempotency-Key header. A repeat returns the first project.
 	RequestID string `json:"requestId" form:"requestId"`
+	// Repository, when set, is a git repository to make the project from: setup clones it into
+	// the workspace, with the token of the owner's forge connection its URL is under. The page's
+	// form names its fields flat (RepositoryURL, RepositoryRef).
+	Repository    *Repository `json:"repository" form:"-"`
+	RepositoryURL string      `json:"-" form:"repositoryUrl"`
+	RepositoryRef string      `json:"-" form:"repositoryRef"`
+}
+
+// Repository is a git repository a project is made from: an http(s) clone URL and a branch or
+// tag (empty: the default branch).
+type Repository struct {
+	URL string `json:"url"`
+	Ref string `json:"ref,omitempty"`
 }
 
 // ProjectView is a project as its owner sees it.
@@ -62,6 +76,8 @@ type ProjectView struct {
 	Budget *BudgetView `json:"budget,omitempty"`
 	// Egress is what the workspace reaches on the internet (docs/egress.md).
 	Egress egressView `json:"egress"`
+	// Repository is the git repository the project was made from, if any.
+	Repository *Repository `json:"repository,omitempty"`
 }
 
 const maxPromptLen = 20000
@@ -72,6 +88,9 @@ func (s *Server) projectView(c *gin.Context, p *store.Project) ProjectView {
 		ID: p.ID, Name: p.Name, Slug: p.Slug, Prompt: p.Prompt, ProviderID: p.ProviderID, ModelID: p.ModelID,
 		Status: p.Status, SetupStep: p.SetupStep, SetupAttempt: p.SetupAttempt, SetupError: p.SetupError, WorkflowID: p.WorkflowID, CreatedAt: p.CreatedAt,
 		Egress: s.egressOf(p.EgressMode, p.EgressAllow),
+	}
+	if p.RepositoryURL != "" {
+		v.Repository = &Repository{URL: p.RepositoryURL, Ref: p.RepositoryRef}
 	}
 	if p.WorkflowID != "" {
 		v.TemporalURL = s.Setups.RunURL(p.WorkflowID, "")
@@ -99,17 +118,34 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	if len(in.RequestID) > 100 || textProblem(in.RequestID, 100) != "" || strings.IndexFunc(in.RequestID, unicode.IsControl) >= 0 {
 		return nil, false, errBadRequest("requestId", "Use a request id (or Idempotency-Key) of at most 100 printable characters.")
 	}
+	if in.Repository != nil {
+		in.RepositoryURL, in.RepositoryRef = in.Repository.URL, in.Repository.Ref
+	}
+	if strings.TrimSpace(in.RepositoryURL) != "" {
+		u, err := repos.ValidateURL(in.RepositoryURL)
+		if err != nil {
+			return nil, false, errBadRequest("repositoryUrl", err.Error())
+		}
+		in.RepositoryURL, in.RepositoryRef = u, strings.TrimSpace(in.RepositoryRef)
+		if err := repos.ValidateRef(in.RepositoryRef); err != nil {
+			return nil, false, errBadRequest("repositoryRef", err.Error())
+		}
+	} else {
+		in.RepositoryURL, in.RepositoryRef = "", ""
+	}
 	in.Prompt = strings.TrimSpace(in.Prompt)
 	switch {
-	case in.Prompt == "":
-		return nil, false, errBadRequest("prompt", "Describe what the project should build.")
+	case in.Prompt == "" && in.RepositoryURL == "":
+		return nil, false, errBadRequest("prompt", "Describe what the project should build, or make it from a repository.")
 	case utf8.RuneCountInString(in.Prompt) > maxPromptLen:
 		return nil, false, errBadRequest("prompt", "Keep the prompt under 20,000 characters.")
 	case !utf8.ValidString(in.Prompt):
 		return nil, false, errBadRequest("prompt", "The prompt is not valid UTF-8 text.")
 	}
 	in.Name = strings.TrimSpace(in.Name)
-	if in.Name == "" {
+	if in.Name == "" && in.Prompt == "" {
+		in.Name = repos.Name(in.RepositoryURL)
+	} else if in.Name == "" {
 		in.Name = nameFromPrompt(in.Prompt)
 	}
 	if utf8.RuneCountInString(in.Name) > 100 || strings.IndexFunc(in.Name, unicode.IsControl) >= 0 {
@@ -159,6 +195,7 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	p = &store.Project{
 		OwnerUserID: u.ID, Name: in.Name, Slug: slugify(in.Name), Prompt: in.Prompt,
 		ProviderID: conn.ProviderID, ModelID: in.ModelID, RequestID: in.RequestID,
+		RepositoryURL: in.RepositoryURL, RepositoryRef: in.RepositoryRef,
 	}
 	pool, err := s.poolClaim(p, &conn)
 	if err != nil {
@@ -189,9 +226,12 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 
 // poolClaim says which prebuilt workspaces p may claim: one whose OpenCode loaded p's own
 // configuration (ready at once), else one on the base configuration (rewritten and reloaded);
-// never one made for a configuration of someone else's. nil without a pool.
+// never one made for a configuration of someone else's. nil without a pool, or for a project
+// made from a repository.
 func (s *Server) poolClaim(p *store.Project, conn *store.ProviderConnection) (*store.PoolClaim, error) {
-	if s.PoolImage == "" {
+	// A prebuilt workspace made /workspace a repository of its own when it started: a project
+	// from a repository needs a fresh one, which waits for it.
+	if s.PoolImage == "" || p.RepositoryURL != "" {
 		return nil, nil
 	}
 	config, err := agent.Config(p, conn, s.AgentAsk, s.GatewayURL)

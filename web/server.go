@@ -22,6 +22,7 @@ import (
 
 	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/catalog"
+	"github.com/doce-dev/doce/forges"
 	"github.com/doce-dev/doce/gateway"
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/opencode"
@@ -51,8 +52,11 @@ type Server struct {
 	Workspace *workspace.Manager // reads a project's files for Download
 	// Hosts, when set, knows the Docker hosts projects are on: where to reach them, whether
 	// their workers are there (a project on an unreachable one says so), their engines.
-	Hosts         *Hosts
-	Verifier      *providers.Verifier
+	Hosts    *Hosts
+	Verifier *providers.Verifier
+	// Outbound makes doce's requests to addresses users give (their git forges) under the
+	// outbound policy (DOCE_ALLOWED_PRIVATE_HOSTS).
+	Outbound      *http.Client
 	Metrics       *metrics.Metrics      // when set, requests are timed (DOCE_METRICS_ADDR serves them, apart)
 	Payloads      *secrets.PayloadCodec // when set, /codec serves the Temporal UI's codec protocol
 	TemporalUIURL string                // the Temporal UI, the one origin the codec endpoint answers
@@ -196,6 +200,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	pages.POST("/settings/providers/:providerId/preferred", s.preferredSubmit)
 	pages.GET("/settings/providers/:providerId/oauth", s.oauthPage)
 	pages.POST("/settings/providers/:providerId/oauth", s.loginSubmitOAuth)
+	pages.GET("/settings/forges", s.forgesPage)
+	pages.POST("/settings/forges", s.connectForgeSubmit)
+	pages.POST("/settings/forges/:id/disconnect", s.disconnectForgeSubmit)
 	pages.GET("/projects", s.projectsPage)
 	pages.POST("/projects", s.createProjectSubmit)
 	pages.GET("/projects/:id", s.projectPage)
@@ -245,6 +252,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.POST("/connections/oauth/:providerId/start", s.apiStartLogin)
 	api.GET("/connections/oauth/:providerId", s.apiLoginStatus)
 	api.PUT("/settings/preferred-provider", s.apiSetPreferred)
+	api.GET("/forges", s.apiForges)
+	api.POST("/forges", s.apiConnectForge)
+	api.DELETE("/forges/:id", s.apiDisconnectForge)
 	api.GET("/audit", s.apiAudit)
 	api.GET("/usage", s.apiUsage)
 	api.GET("/projects", s.apiProjects)
@@ -353,6 +363,7 @@ type fieldData struct {
 }
 
 var funcs = template.FuncMap{
+	"forgeName": forges.Name,
 	// field builds a form field, with formErr's message when it concerns this field.
 	"field": func(name, label, typ, value string, formErr *Error) fieldData {
 		f := fieldData{Name: name, Label: label, Type: typ, Value: value}

@@ -42,7 +42,7 @@ func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
 func newEnvWith(t *testing.T, ag *agent.Connector) *env {
 	t.Helper()
 	st := storetest.Open(t, storetest.SQLite)
-	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Setups: &setups.Service{Store: st, Namespace: "default", UIURL: "http://ui"}, Verifier: &providers.Verifier{HTTP: loopbackAllowed.Client(10 * time.Second)}, Agent: ag}
+	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Setups: &setups.Service{Store: st, Namespace: "default", UIURL: "http://ui"}, Verifier: &providers.Verifier{HTTP: loopbackAllowed.Client(10 * time.Second)}, Outbound: loopbackAllowed.Client(10 * time.Second), Agent: ag}
 	h, err := s.Handler()
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,9 @@ type Activities struct {
 	OAuth       *activities.OAuth
 	Pool        *activities.Pool
 	Hosts       *activities.Hosts
+	// Repositories imports the repository a project is made from (a host's step: it writes
+	// into the workspace).
+	Repositories *activities.Repositories
 }
 
 // options are every worker's: Stop takes this long at most, running activities get to finish
@@ -86,6 +89,7 @@ func RegisterHost(r sdkworker.ActivityRegistry, acts Activities) {
 	reg(acts.OpenCode.SetProviderCredentials, workflows.ActSetProviderCredentials)
 	reg(acts.OpenCode.SessionCreate, workflows.ActSessionCreate)
 	reg(acts.OpenCode.SendInitialPrompt, workflows.ActSendInitialPrompt)
+	reg(acts.Repositories.Import, workflows.ActImportRepository)
 	reg(acts.Docker.ComposeDown, workflows.ActComposeDown)
 	reg(acts.Docker.ContainerState, workflows.ActContainerState)
 	reg(acts.OpenCode.RemoveProviderCredentials, workflows.ActRemoveCredentials)

@@ -17,13 +17,18 @@ const (
 	TableConnections = "provider_connections"
 	TableProjects    = "projects"
 	TablePool        = "pool_workspaces"
+	TableForges      = "forge_connections"
 )
 
-var rewrapTables = []string{TableConnections, TableProjects, TablePool}
+var rewrapTables = []string{TableConnections, TableProjects, TablePool, TableForges}
 
 // changeRewrapPool is the workflow.GetVersion change id of rewrapping the prebuilt
 // workspaces' passwords: a run from before it went from projects to the stale count.
 const changeRewrapPool = "rewrap-pool"
+
+// changeRewrapForges is the change id of rewrapping forge tokens: a run from before it went
+// from the prebuilt workspaces to the stale count.
+const changeRewrapForges = "rewrap-forges"
 
 // RewrapState is CredentialRewrap's input and its progress: where it is and what it did. A
 // continued-as-new run starts from it.
@@ -100,6 +105,9 @@ func CredentialRewrap(ctx workflow.Context, st RewrapState) (RewrapState, error)
 		}
 		next := nextTable(st.Table)
 		if next == TablePool && workflow.GetVersion(ctx, changeRewrapPool, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			next = ""
+		}
+		if next == TableForges && workflow.GetVersion(ctx, changeRewrapForges, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 			next = ""
 		}
 		if next != "" {

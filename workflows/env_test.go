@@ -34,14 +34,15 @@ func newBareTestEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env := s.NewTestWorkflowEnvironment()
 	r := mockedActivities{env, t, map[string]reflect.Type{}}
 	worker.Register(r, worker.Activities{
-		Docker:      &activities.Docker{},
-		OpenCode:    &activities.OpenCode{},
-		Projects:    &activities.Projects{},
-		Connections: &activities.Connections{},
-		Rewrap:      &activities.Rewrap{},
-		OAuth:       &activities.OAuth{},
-		Pool:        &activities.Pool{},
-		Hosts:       &activities.Hosts{},
+		Docker:       &activities.Docker{},
+		OpenCode:     &activities.OpenCode{},
+		Projects:     &activities.Projects{},
+		Connections:  &activities.Connections{},
+		Rewrap:       &activities.Rewrap{},
+		OAuth:        &activities.OAuth{},
+		Pool:         &activities.Pool{},
+		Hosts:        &activities.Hosts{},
+		Repositories: &activities.Repositories{},
 	})
 	// A local activity's arguments reach its mock as the workflow passed them, unchecked:
 	// check them against the activity's parameters here.

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -87,6 +88,31 @@ var setupSteps = []setupStep{
 	},
 }
 
+// importStep clones a project's repository on doce's side and places it in the workspace; only
+// setups of projects made from a repository have it, after the container step.
+var importStep = setupStep{
+	name: ActImportRepository, title: "Import the repository",
+	opts: workflow.ActivityOptions{
+		// The clone has its own time limit (DOCE_IMPORT_TIMEOUT); this leaves room for the copy.
+		StartToCloseTimeout:    15 * time.Minute,
+		HeartbeatTimeout:       30 * time.Second,
+		ScheduleToCloseTimeout: 45 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 3,
+			NonRetryableErrorTypes: []string{ErrTypeProjectGone, ErrTypeImportRefused},
+		},
+	},
+}
+
+// stepsFor is the steps of in's setup. Runs recorded before imports have no Repository and so
+// the same steps as before.
+func stepsFor(in SetupInput) []setupStep {
+	if !in.Repository {
+		return setupSteps
+	}
+	return slices.Concat(setupSteps[:1], []setupStep{importStep}, setupSteps[1:])
+}
+
 var recordOpts = workflow.LocalActivityOptions{
 	StartToCloseTimeout: 10 * time.Second,
 	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, MaximumInterval: 5 * time.Second},
@@ -108,7 +134,8 @@ var composeDownOpts = workflow.ActivityOptions{
 // itself waiting-for-operator and waits for a retry update (resume at the failed step) or a
 // cancel update (tear down), giving up after OperatorWait.
 func ProjectSetup(ctx workflow.Context, in SetupInput) error {
-	progress := newProgress()
+	steps := stepsFor(in)
+	progress := newProgress(steps)
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return *progress, nil }); err != nil {
 		return err
 	}
@@ -127,8 +154,8 @@ func ProjectSetup(ctx workflow.Context, in SetupInput) error {
 	routes := routed(ctx)
 	var host HostQueue
 
-	for i := 0; i < len(setupSteps); {
-		st := setupSteps[i]
+	for i := 0; i < len(steps); {
+		st := steps[i]
 		progress.start(i, workflow.Now(ctx))
 		if err := setState(ctx, status.SetupRunning, st.name); err != nil {
 			return err
@@ -326,7 +353,7 @@ func (p *Progress) clone() *Progress {
 
 // CompletedProgress is the step table of a setup that finished before its table was recorded.
 func CompletedProgress() *Progress {
-	p := newProgress()
+	p := newProgress(setupSteps)
 	p.State = status.SetupCompleted
 	for i := range p.Steps {
 		p.Steps[i].Status = StepDone
@@ -334,9 +361,9 @@ func CompletedProgress() *Progress {
 	return p
 }
 
-func newProgress() *Progress {
+func newProgress(steps []setupStep) *Progress {
 	p := &Progress{State: status.SetupRunning, Runs: 1}
-	for _, st := range setupSteps {
+	for _, st := range steps {
 		p.Steps = append(p.Steps, StepProgress{Name: st.name, Title: st.title, Status: StepPending})
 	}
 	return p

@@ -95,6 +95,57 @@ func TestProjectSetupOnAPrebuiltWorkspaceRunsLocally(t *testing.T) {
 	}
 }
 
+// A project made from a repository imports it right after its container starts; an import
+// git refuses is not retried: the setup waits for a person at that step, saying why.
+func TestProjectSetupImportsItsRepository(t *testing.T) {
+	for _, refused := range []bool{false, true} {
+		env := newTestEnv(t)
+		var order []string
+		in := StepInput{ProjectID: "p1"}
+		env.OnActivity(ActComposeUp, mock.Anything, in).Run(func(mock.Arguments) { order = append(order, ActComposeUp) }).Return(ComposeUpResult{HostPort: 1}, nil)
+		imports := 0
+		env.OnActivity(ActImportRepository, mock.Anything, in).Return(func(context.Context, StepInput) error {
+			imports++
+			order = append(order, ActImportRepository)
+			if refused {
+				return temporal.NewNonRetryableApplicationError(`The repository has no branch or tag "nope".`, ErrTypeImportRefused, nil)
+			}
+			return nil
+		})
+		for _, name := range []string{ActWaitHealthy, ActSetProviderCredentials, ActSendInitialPrompt, ActWatchIdle} {
+			env.OnActivity(name, mock.Anything, in).Run(func(mock.Arguments) { order = append(order, name) }).Return(nil)
+		}
+		env.OnActivity(ActSessionCreate, mock.Anything, in).Run(func(mock.Arguments) { order = append(order, ActSessionCreate) }).Return(SessionResult{SessionID: "ses_1"}, nil)
+		env.OnActivity(ActRecordProgress, mock.Anything, mock.Anything).Return(nil)
+		if refused {
+			env.RegisterDelayedCallback(func() {
+				p := queryProgress(t, env)
+				if p.State != status.SetupWaiting || p.Steps[1].Name != ActImportRepository || p.Steps[1].Status != StepFailed ||
+					p.Steps[1].Error != `The repository has no branch or tag "nope".` {
+					t.Errorf("progress while waiting: %+v", p)
+				}
+				env.UpdateWorkflowNoRejection(UpdateCancel, "cancel-1", t)
+			}, time.Hour)
+			env.OnActivity(ActComposeDown, mock.Anything, mock.Anything).Return(nil)
+			env.OnActivity(ActTransition, mock.Anything, mock.Anything).Return(nil)
+		}
+		env.ExecuteWorkflow(ProjectSetup, SetupInput{ProjectID: "p1", Repository: true})
+		if !env.IsWorkflowCompleted() {
+			t.Fatalf("refused=%v: not completed", refused)
+		}
+		want := []string{ActComposeUp, ActImportRepository, ActWaitHealthy, ActSetProviderCredentials, ActSessionCreate, ActSendInitialPrompt, ActWatchIdle}
+		if refused {
+			want = want[:2]
+		}
+		if !slices.Equal(order, want) || imports != 1 {
+			t.Errorf("refused=%v: ran %v (%d imports), want %v", refused, order, imports, want)
+		}
+		if p := queryProgress(t, env); len(p.Steps) != 6 || p.Steps[1].Title != "Import the repository" {
+			t.Errorf("refused=%v: steps %+v", refused, p.Steps)
+		}
+	}
+}
+
 func queryProgress(t *testing.T, env *testsuite.TestWorkflowEnvironment) Progress {
 	t.Helper()
 	v, err := env.QueryWorkflow(QueryProgress)

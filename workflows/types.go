@@ -17,6 +17,7 @@ const (
 	ActSetProviderCredentials = "opencode.setProviderCredentials"
 	ActSessionCreate          = "opencode.sessionCreate"
 	ActSendInitialPrompt      = "opencode.sendInitialPrompt"
+	ActImportRepository       = "git.importRepository"
 	ActRecordProgress         = "project.recordProgress"
 	ActComposeDown            = "docker.composeDown"
 	ActContainerState         = "docker.containerState"
@@ -43,6 +44,7 @@ const (
 	ErrTypeLoginExpired         = "LoginExpired"
 	ErrTypeLoginRefused         = "LoginRefused"
 	ErrTypeGrantRevoked         = "GrantRevoked"
+	ErrTypeImportRefused        = "ImportRefused" // the repository, its ref or the token cannot be had as asked
 )
 
 // Search attributes doce keeps on its runs, so the Temporal UI and `temporal workflow list
@@ -89,6 +91,9 @@ type SetupInput struct {
 	OperatorWait time.Duration `json:",omitempty"`
 	// Prebuilt says the project claimed a prebuilt workspace: its first steps only check it.
 	Prebuilt bool `json:",omitempty"`
+	// Repository says the project is made from a git repository: the setup imports it into
+	// the workspace after starting the container.
+	Repository bool `json:",omitempty"`
 }
 
 // TeardownInput starts ProjectTeardown.

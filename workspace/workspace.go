@@ -142,6 +142,9 @@ type Spec struct {
 	DNS []string
 	// Env is more of the workspace's environment, e.g. the egress proxy (HTTP_PROXY...).
 	Env []string
+	// Import says the project is made from a repository the setup places after the container
+	// starts: its entrypoint waits for it before making /workspace a repository of its own.
+	Import bool
 	// Pooled marks a prebuilt workspace, started before any project claims it; ConfigSum names
 	// the configuration it starts on (a label, read back by Pooled).
 	Pooled    bool
@@ -362,6 +365,9 @@ func (m *Manager) ensureContainer(ctx context.Context, s Spec) (string, error) {
 		ExposedPorts: nat.PortSet{openCodePort: {}, previewPort: {}},
 		Labels:       containerLabels(s),
 		WorkingDir:   workspaceDir,
+	}
+	if s.Import {
+		cfg.Env = append(cfg.Env, "DOCE_IMPORT=1")
 	}
 	pids := s.PidsLimit
 	host := &container.HostConfig{

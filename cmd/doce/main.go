@@ -34,6 +34,7 @@ import (
 	"github.com/doce-dev/doce/oauth"
 	"github.com/doce-dev/doce/outbound"
 	"github.com/doce-dev/doce/providers"
+	"github.com/doce-dev/doce/repos"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
@@ -248,6 +249,9 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 				URLs: cfg.OAuthURLs, ClientIDs: cfg.OAuthClientIDs, Scopes: cfg.OAuthScopes,
 				HTTP: outboundClient(ctx, cfg, log)}}, // a GitHub Enterprise host is user-given
 			Hosts: &activities.Hosts{Store: st},
+			Repositories: &activities.Repositories{Store: st, Secrets: patientTransit, Workspace: ws, Host: cfg.HostName,
+				Policy: outboundPolicy(ctx, cfg, log), // a repository's forge is user-given
+				Limits: repos.Limits{MaxBytes: cfg.ImportMaxBytes, Timeout: cfg.ImportTimeout}},
 		}
 		// The shared queue takes the workflows and the short database steps; the host's own
 		// queue the steps that drive its Docker engine and the OpenCode servers on it.
@@ -308,10 +312,11 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		// its worker registered.
 		hosts := &web.Hosts{Store: st, Own: ws}
 		defer hosts.Close()
+		outboundHTTP := outboundClient(ctx, cfg, log)
 		srv := &web.Server{
 			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, Hosts: hosts, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Catalog: modelCatalog,
 			Payloads: codec, TemporalUIURL: cfg.TemporalUIURL,
-			Verifier:   &providers.Verifier{HTTP: outboundClient(ctx, cfg, log), BaseURLs: cfg.ProviderBaseURLs},
+			Verifier: &providers.Verifier{HTTP: outboundHTTP, BaseURLs: cfg.ProviderBaseURLs}, Outbound: outboundHTTP,
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, BaseURL: cfg.BaseURL, SecureCookies: cfg.SecureCookies(), Log: log,
 			TrustedProxies: cfg.TrustedProxies,
 			Egress:         web.EgressDefaults{Mode: cfg.EgressMode, Allow: cfg.EgressAllow},

@@ -1,0 +1,99 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/doce-dev/doce/outbound"
+	"github.com/doce-dev/doce/repos"
+	"github.com/doce-dev/doce/secrets"
+	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workflows"
+	"github.com/doce-dev/doce/workspace"
+)
+
+// Trees is what importing asks of a project's workspace: whether a repository is there whole,
+// and placing one.
+type Trees interface {
+	HasRepository(ctx context.Context, projectID string) (bool, error)
+	PlaceTree(ctx context.Context, projectID, dir string) error
+}
+
+// Repositories imports the repository a project was made from into its workspace.
+type Repositories struct {
+	Store     *store.Store
+	Secrets   Decrypter
+	Workspace Trees
+	Policy    *outbound.Policy // where clones may go (DOCE_ALLOWED_PRIVATE_HOSTS)
+	Limits    repos.Limits
+	Host      string // as Docker.Host
+}
+
+// Import clones the project's repository on this side, with the owner's forge token when one of
+// their forge connections serves its URL, and places the tree in the workspace. A workspace
+// that holds it already (an attempt whose result was lost) is left as it is. A repository, ref
+// or token that cannot work as asked ends the step for a person to fix (ErrTypeImportRefused).
+func (a *Repositories) Import(ctx context.Context, in workflows.StepInput) error {
+	stop := heartbeatWhile(ctx)
+	defer stop()
+	p, err := startStep(ctx, a.Store, a.Host, in.ProjectID)
+	if err != nil || p.RepositoryURL == "" {
+		return err
+	}
+	done, err := a.Workspace.HasRepository(ctx, p.ID)
+	if errors.Is(err, workspace.ErrStartedWithoutImport) {
+		return temporal.NewNonRetryableApplicationError("The workspace stopped waiting for the repository and started empty: delete this project and create it again.", workflows.ErrTypeImportRefused, nil)
+	} else if err != nil || done {
+		return err
+	}
+	src := repos.Source{URL: p.RepositoryURL, Ref: p.RepositoryRef}
+	if f, err := a.forgeFor(ctx, p); err != nil {
+		return err
+	} else if f != nil {
+		token, err := a.Secrets.Decrypt(ctx, f.TokenCiphertext, secrets.ForgeContext(f.UserID, f.ID))
+		if errors.Is(err, secrets.ErrUndecryptable) {
+			return temporal.NewNonRetryableApplicationError("The token of your connection to "+f.BaseURL+" cannot be read: connect the forge again.", workflows.ErrTypeImportRefused, nil)
+		} else if err != nil {
+			return err
+		}
+		src.Username, src.Token = f.AccountLogin, string(token)
+		if err := a.Store.Audit(ctx, nil, store.AuditEvent{ActorID: p.OwnerUserID, Action: "forge.decrypt-for-use", TargetType: "forge", TargetID: f.ID, Detail: "import into project " + p.ID}); err != nil {
+			return err
+		}
+	}
+	dir, err := os.MkdirTemp("", "doce-import-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	tree := filepath.Join(dir, "repository")
+	err = repos.Clone(ctx, a.Policy, src, tree, a.Limits, nil)
+	var refused *repos.Error
+	if errors.As(err, &refused) {
+		return temporal.NewNonRetryableApplicationError(refused.Message, workflows.ErrTypeImportRefused, nil)
+	} else if err != nil {
+		return err
+	}
+	return a.Workspace.PlaceTree(ctx, p.ID, tree)
+}
+
+// forgeFor is the owner's forge connection whose address the repository's URL is under (the
+// longest such, for forges served under a path); nil when none is: a public clone.
+func (a *Repositories) forgeFor(ctx context.Context, p *store.Project) (*store.ForgeConnection, error) {
+	fs, err := a.Store.ForgeConnectionsByUser(ctx, p.OwnerUserID)
+	if err != nil {
+		return nil, err
+	}
+	var best *store.ForgeConnection
+	for i, f := range fs {
+		if strings.HasPrefix(p.RepositoryURL, f.BaseURL+"/") && (best == nil || len(f.BaseURL) > len(best.BaseURL)) {
+			best = &fs[i]
+		}
+	}
+	return best, nil
+}

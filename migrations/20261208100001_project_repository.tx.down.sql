@@ -1,0 +1,3 @@
+ALTER TABLE projects DROP COLUMN repository_ref;
+--bun:split
+ALTER TABLE projects DROP COLUMN repository_url;

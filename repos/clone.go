@@ -1,0 +1,252 @@
+// Package repos is doce's own side of git: it clones a repository a user names into a folder on
+// doce's side, under the outbound policy and a time and size limit, with the user's forge token
+// only in the environment of that one git process (never on a command line, in a URL or in
+// .git/config), so the tree it hands the workspace carries no credential.
+package repos
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/doce-dev/doce/outbound"
+)
+
+// Source is what to clone.
+type Source struct {
+	URL string // an http(s) clone URL without credentials (ValidateURL)
+	Ref string // a branch or tag; empty: the repository's default branch
+	// Username and Token, when Token is set, are sent as HTTP basic credentials: the forge
+	// account and its personal access token.
+	Username, Token string
+}
+
+// Limits bound a clone.
+type Limits struct {
+	MaxBytes int64         // the clone's size on disk, .git included
+	Timeout  time.Duration // the whole clone
+}
+
+// Error is a clone that cannot work as asked (a refused token, no such repository or ref, too
+// large, too slow, an address the policy refuses): retrying it does not help. Message is fit to
+// show the user.
+type Error struct{ Message string }
+
+func (e *Error) Error() string { return e.Message }
+
+// ValidateURL checks a clone URL's form and returns it normalized.
+func ValidateURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		return "", &Error{"Enter the repository's URL, e.g. https://git.example.com/team/app.git."}
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(raw) > 2048 || u.Path == "" || u.Path == "/":
+		return "", &Error{"That is not an http(s) URL of a repository, e.g. https://git.example.com/team/app.git."}
+	case u.User != nil:
+		return "", &Error{"Leave credentials out of the URL: doce uses the token of your forge connection."}
+	case u.RawQuery != "" || u.Fragment != "":
+		return "", &Error{"Give the repository's clone URL alone, without ? or # parts."}
+	}
+	u.Host = strings.ToLower(u.Host)
+	return u.String(), nil
+}
+
+// Name is a repository's name as its URL says it: the last part of the path, without .git.
+func Name(cloneURL string) string {
+	u, err := url.Parse(cloneURL)
+	if err != nil {
+		return "repository"
+	}
+	name := strings.TrimSuffix(path.Base(strings.TrimRight(u.Path, "/")), ".git")
+	if name == "" || name == "." || name == "/" {
+		return "repository"
+	}
+	return name
+}
+
+// ValidateRef checks a branch or tag name (empty: the default branch).
+func ValidateRef(ref string) error {
+	if ref == "" {
+		return nil
+	}
+	bad := len(ref) > 200 || strings.HasPrefix(ref, "-") || strings.HasPrefix(ref, "/") || strings.HasSuffix(ref, "/") ||
+		strings.HasSuffix(ref, ".lock") || strings.Contains(ref, "..") || strings.Contains(ref, "@{") || strings.Contains(ref, "//") ||
+		strings.IndexFunc(ref, func(r rune) bool {
+			return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("~^:?*[\\", r)
+		}) >= 0
+	if bad {
+		return &Error{"That is not a branch or tag name git accepts."}
+	}
+	return nil
+}
+
+// Clone clones src into dir (which must not exist) under policy and lim. progress, when set, is
+// called every half second with the bytes written so far (a caller heartbeats with it).
+func Clone(ctx context.Context, policy *outbound.Policy, src Source, dir string, lim Limits, progress func(int64)) error {
+	u, err := url.Parse(src.URL)
+	if err != nil {
+		return &Error{"That is not a repository URL."}
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	addr, err := policy.Pin(ctx, u.Hostname())
+	if outbound.Refused(err) {
+		return &Error{outbound.RefusedMessage}
+	} else if err != nil {
+		return err // a name that does not resolve now may later
+	}
+	home, err := os.MkdirTemp("", "doce-git-home-")
+	if err != nil {
+		return fmt.Errorf("repos: unable to make git a home: %w", err)
+	}
+	defer os.RemoveAll(home)
+
+	// git runs with no configuration but this: no system or user files, no prompts, no proxy,
+	// http(s) only, no redirect to elsewhere, every object checked, no hook, and the one
+	// address the policy allowed pinned for the host, so DNS cannot move it.
+	config := [][2]string{
+		{"http.curloptResolve", u.Hostname() + ":" + port + ":" + bracket(addr)},
+		{"http.followRedirects", "false"},
+		{"protocol.allow", "never"},
+		{"protocol.http.allow", "always"},
+		{"protocol.https.allow", "always"},
+		{"transfer.fsckObjects", "true"},
+		{"core.hooksPath", "/dev/null"},
+		{"credential.helper", ""},
+		{"http.lowSpeedLimit", "1024"},
+		{"http.lowSpeedTime", "60"},
+	}
+	if src.Token != "" {
+		basic := base64.StdEncoding.EncodeToString([]byte(src.Username + ":" + src.Token))
+		config = append(config, [2]string{"http.extraHeader", "Authorization: Basic " + basic})
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "LC_ALL=C", "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=",
+		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_COUNT=" + strconv.Itoa(len(config))}
+	for i, kv := range config {
+		env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, kv[0]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, kv[1]))
+	}
+	args := []string{"clone", "--single-branch", "--quiet"}
+	if src.Ref != "" {
+		args = append(args, "--branch", src.Ref)
+	}
+	args = append(args, "--", src.URL, dir)
+
+	cctx, cancel := context.WithTimeout(ctx, lim.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, "git", args...)
+	cmd.Env = env
+	var stderr strings.Builder
+	cmd.Stderr = &limitedWriter{w: &stderr, n: 8 << 10}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("repos: unable to run git: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tooLarge := false
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			switch {
+			case tooLarge:
+				return &Error{fmt.Sprintf("The repository is larger than the import limit of %d MB.", lim.MaxBytes>>20)}
+			case errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+				return &Error{fmt.Sprintf("Cloning the repository took longer than %s.", lim.Timeout)}
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case err != nil:
+				return cloneError(src, stderr.String())
+			}
+			// What arrived while the last tick slept counts too.
+			if n := sizeOf(dir); n > lim.MaxBytes {
+				return &Error{fmt.Sprintf("The repository is larger than the import limit of %d MB.", lim.MaxBytes>>20)}
+			}
+			return nil
+		case <-tick.C:
+			n := sizeOf(dir)
+			if progress != nil {
+				progress(n)
+			}
+			if n > lim.MaxBytes && !tooLarge {
+				tooLarge = true
+				cancel()
+			}
+		}
+	}
+}
+
+// cloneError turns what git said into words for the user; what it cannot place is an ordinary
+// error, retried.
+func cloneError(src Source, stderr string) error {
+	s := strings.ToLower(stderr)
+	switch {
+	case strings.Contains(s, "remote branch") && strings.Contains(s, "not found"):
+		return &Error{fmt.Sprintf("The repository has no branch or tag %q.", src.Ref)}
+	case strings.Contains(s, "authentication failed") || strings.Contains(s, "could not read username") ||
+		strings.Contains(s, "returned error: 401") || strings.Contains(s, "returned error: 403"):
+		if src.Token == "" {
+			return &Error{"The repository needs a token: connect its forge under Forges, then retry."}
+		}
+		return &Error{"The forge refused the token of your connection to it: connect it again with a token that may read this repository."}
+	case strings.Contains(s, "returned error: 404") || strings.Contains(s, "not found") || strings.Contains(s, "not a git repository") ||
+		strings.Contains(s, "repository") && strings.Contains(s, "does not exist"):
+		return &Error{"No repository answered at " + src.URL + " (or your token may not see it)."}
+	case strings.Contains(s, "returned error: 30") || strings.Contains(s, "redirect"):
+		return &Error{"That address redirects elsewhere: give the repository's own clone URL."}
+	case strings.Contains(s, "fsck") || strings.Contains(s, "object") && strings.Contains(s, "corrupt"):
+		return &Error{"The repository sent objects that fail git's checks; doce does not import it."}
+	}
+	return fmt.Errorf("repos: git clone failed: %s", strings.TrimSpace(stderr))
+}
+
+func bracket(a netip.Addr) string {
+	if a.Is6() {
+		return "[" + a.String() + "]"
+	}
+	return a.String()
+}
+
+// sizeOf is the bytes of the files under dir (0 while it does not exist).
+func sizeOf(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// limitedWriter keeps the first n bytes written to it.
+type limitedWriter struct {
+	w interface{ WriteString(string) (int, error) }
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		_, _ = l.w.WriteString(string(p[:k]))
+		l.n -= k
+	}
+	return len(p), nil
+}
