@@ -17,7 +17,7 @@ func (g *Gateway) price(ctx context.Context, p *store.Project, providerID, model
 		return catalog.Price{}, false
 	}
 	if !g.Catalog.Loaded(p.OwnerUserID) && g.LoadCatalog != nil {
-		g.LoadCatalog(ctx, p)
+		g.LoadCatalog(ctx, p.ID)
 	}
 	return g.Catalog.Price(p.OwnerUserID, providerID, modelID)
 }

@@ -42,8 +42,8 @@ type Gateway struct {
 	Transport http.RoundTripper
 	// Catalog prices the models; Prices loads it when it has not been read.
 	Catalog *catalog.Catalog
-	// LoadCatalog reads the catalog from a project's OpenCode; nil leaves it unread.
-	LoadCatalog func(ctx context.Context, p *store.Project)
+	// LoadCatalog reads the owner's catalog from the project's OpenCode; nil leaves it unread.
+	LoadCatalog func(ctx context.Context, projectID string)
 	Metrics     *metrics.Metrics // optional
 	Log         *slog.Logger
 

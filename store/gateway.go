@@ -64,7 +64,9 @@ func revokeConnectionTokens(ctx context.Context, db bun.IDB, userID, providerID 
 }
 
 // GatewayGrant is what a gateway token allows: its project, and the owner's connection the
-// project was set up with.
+// project was set up with. Only what the gateway uses is read: the project's ID, OwnerUserID
+// and ProviderID; the connection's ID, UserID, ProviderID, AuthType, Status, APIKeyCiphertext
+// and BaseURL.
 type GatewayGrant struct {
 	Project    *Project
 	Connection *ProviderConnection
@@ -72,21 +74,20 @@ type GatewayGrant struct {
 
 // GatewayGrant finds what token allows. ErrNotFound covers every token that allows nothing:
 // unknown, revoked, its project deleted or being deleted, or its connection gone or changed
-// to another owner or provider.
+// to another owner or provider. One narrow query: the gateway asks on every request an agent
+// makes.
 func (s *Store) GatewayGrant(ctx context.Context, token string) (*GatewayGrant, error) {
-	t := new(GatewayToken)
-	if err := s.DB.NewSelect().Model(t).Where("token_hash = ?", hashToken(token)).Scan(ctx); err != nil {
-		return nil, notFound(err)
-	}
-	p := new(Project)
-	err := s.DB.NewSelect().Model(p).Where("id = ?", t.ProjectID).Where("deleted_at IS NULL").
-		Where("status NOT IN (?)", bun.In([]status.Project{status.Deleting, status.Deleted})).Scan(ctx)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	c := new(ProviderConnection)
-	err = s.DB.NewSelect().Model(c).Where("id = ?", t.ConnectionID).
-		Where("user_id = ?", p.OwnerUserID).Where("provider_id = ?", p.ProviderID).Scan(ctx)
+	p, c := new(Project), new(ProviderConnection)
+	err := s.DB.NewRaw(`SELECT p.id, p.owner_user_id, p.provider_id,
+	c.id, c.user_id, c.provider_id, c.auth_type, c.status, COALESCE(c.api_key_ciphertext, ''), COALESCE(c.base_url, '')
+FROM gateway_tokens AS t
+JOIN projects AS p ON p.id = t.project_id
+JOIN provider_connections AS c ON c.id = t.connection_id
+WHERE t.token_hash = ? AND p.deleted_at IS NULL AND p.status NOT IN (?)
+	AND c.user_id = p.owner_user_id AND c.provider_id = p.provider_id`,
+		hashToken(token), bun.In([]status.Project{status.Deleting, status.Deleted})).
+		Scan(ctx, &p.ID, &p.OwnerUserID, &p.ProviderID,
+			&c.ID, &c.UserID, &c.ProviderID, &c.AuthType, &c.Status, &c.APIKeyCiphertext, &c.BaseURL)
 	if err != nil {
 		return nil, notFound(err)
 	}

@@ -341,7 +341,11 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		}
 		gw := &gateway.Gateway{
 			Store: st, Secrets: transit, BaseURLs: cfg.ProviderBaseURLs, Catalog: modelCatalog, Metrics: m, Log: log,
-			LoadCatalog: func(ctx context.Context, p *store.Project) {
+			LoadCatalog: func(ctx context.Context, projectID string) {
+				p, err := st.Project(ctx, projectID)
+				if err != nil {
+					return
+				}
 				if oc, err := srv.Agent.Client(ctx, p); err == nil {
 					modelCatalog.Load(ctx, p.OwnerUserID, oc)
 				}
