@@ -209,7 +209,9 @@ func TestFullAddressPool(t *testing.T) {
 	// The host counts the project until its delete has finished, network and all.
 	waitFor(t, "the host holding one workspace", 3*time.Minute, func() (bool, error) {
 		status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/ops/hosts", nil)
-		var v struct{ Hosts []struct{ Projects, Pooled int } }
+		var v struct {
+			Hosts []struct{ Projects, Pooled int }
+		}
 		json.Unmarshal(body, &v)
 		return status == http.StatusOK && len(v.Hosts) == 1 && v.Hosts[0].Projects+v.Hosts[0].Pooled == 1, fmt.Errorf("%d %s", status, body)
 	})
