@@ -365,18 +365,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return fmt.Errorf("unable to listen on %s: %w", cfg.HTTPAddr, err)
 		}
 		log.Info("web listening", "url", cfg.BaseURL)
-		g.Go(func() error {
-			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			return hs.Shutdown(sctx)
-		})
+		serveUntilDone(ctx, g, hs, ln, nil)
 	}
 	if cfg.MetricsAddr != "" {
 		// Metrics have an address of their own, never the web port: they name routes, hosts and
@@ -386,13 +375,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		if err != nil {
 			return fmt.Errorf("unable to listen on DOCE_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
 		}
-		g.Go(func() error {
-			if err := ms.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		})
-		g.Go(func() error { <-ctx.Done(); return ms.Close() })
+		serveUntilDone(ctx, g, ms, ln, nil)
 		log.Info("metrics listening", "addr", cfg.MetricsAddr)
 	}
 	return g.Wait()
@@ -470,6 +453,13 @@ func serveGateway(ctx context.Context, g *errgroup.Group, cfg *config.Config, lo
 	// No write timeout: answers stream for as long as the model writes.
 	hs := &http.Server{Handler: gw.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	log.Info("LLM gateway listening", "addr", ln.Addr().String(), "url", cfg.GatewayURL)
+	serveUntilDone(ctx, g, hs, ln, gw.Wait)
+	return nil
+}
+
+// serveUntilDone serves hs on ln in g until ctx ends, then shuts it down, letting requests in
+// flight finish for up to 20 s, and runs after (if any) once it has.
+func serveUntilDone(ctx context.Context, g *errgroup.Group, hs *http.Server, ln net.Listener, after func()) {
 	g.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -481,10 +471,11 @@ func serveGateway(ctx context.Context, g *errgroup.Group, cfg *config.Config, lo
 		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		err := hs.Shutdown(sctx)
-		gw.Wait()
+		if after != nil {
+			after()
+		}
 		return err
 	})
-	return nil
 }
 
 // runImportLegacy is `doce import-legacy PATH`.
