@@ -116,11 +116,12 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 	defer cancel()
 	if err := chromedp.Run(ctx, actions...); err != nil {
 		// Say where the browser was and what it showed.
-		var loc, text string
+		var loc, text, statuses string
 		c, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer stop()
-		chromedp.Run(c, chromedp.Location(&loc), chromedp.Evaluate(`document.body ? document.body.innerText.slice(0, 600) : ''`, &text))
-		t.Fatalf("%s: %v (at %s, showing %q)", what, err, loc, text)
+		chromedp.Run(c, chromedp.Location(&loc), chromedp.Evaluate(`document.body ? document.body.innerText.slice(0, 600) : ''`, &text),
+			chromedp.Evaluate(`Array.from(document.querySelectorAll('[role=status], [role=alert]')).filter(e => e.innerText.trim()).map(e => (e.id || e.className) + ': ' + e.innerText.trim()).join(' | ')`, &statuses))
+		t.Fatalf("%s: %v (at %s, showing %q; status lines: %q)", what, err, loc, text, statuses)
 	}
 }
 

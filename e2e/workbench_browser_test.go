@@ -77,11 +77,10 @@ func TestBrowserWorkbench(t *testing.T) {
 	// typed. The text goes in as the browser's input event and Enter as a bare key press: a
 	// synthetic key event with text reaches xterm.js twice (as keydown and as keypress), where
 	// a real keyboard's reaches it once.
-	run(t, ctx, "open a terminal and type in it",
-		chromedp.Click(`#tab-terminal`),
-		chromedp.WaitVisible(`.term-screen[data-connected] .xterm-screen`),
-		chromedp.WaitVisible(`#term-tabs button[aria-selected="true"]`),
-		chromedp.WaitVisible(`//div[contains(@class, "xterm-rows") and contains(., "$")]`), // the prompt
+	run(t, ctx, "open a terminal", chromedp.Click(`#tab-terminal`), chromedp.WaitVisible(`#term-tabs button[aria-selected="true"]`))
+	run(t, ctx, "the terminal connects", chromedp.WaitVisible(`.term-screen[data-connected] .xterm-screen`))
+	run(t, ctx, "the shell's prompt shows", chromedp.WaitVisible(`//div[contains(@class, "xterm-rows") and contains(., "$")]`))
+	run(t, ctx, "type in the terminal",
 		chromedp.Focus(`.term-screen .xterm-helper-textarea`, chromedp.NodeReady),
 		chromedp.ActionFunc(func(ctx context.Context) error {
 			if err := input.InsertText("echo typed-$((20+3))[$OPENCODE_SERVER_PASSWORD]").Do(ctx); err != nil {

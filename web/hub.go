@@ -81,6 +81,7 @@ type projectHub struct {
 	// answered remembers requests replied to, so a second answer is a conflict, not unknown.
 	answered map[string]bool
 	snaps    map[string]*sessionSnap
+	loads    map[string]*snapLoad
 	// reverts are the sessions' pending undos: their messages from the named one on are
 	// hidden from the conversation until restored (OpenCode deletes them at the next prompt).
 	reverts map[string]*opencode.SessionRevert
@@ -113,6 +114,7 @@ func (h *hub) acquire(projectID string) *projectHub {
 			firstConn: make(chan struct{}), notify: map[chan struct{}]struct{}{},
 			status: map[string]opencode.SessionStatus{}, perms: map[string]opencode.Permission{},
 			quests: map[string]opencode.Question{}, answered: map[string]bool{}, snaps: map[string]*sessionSnap{},
+			loads:   map[string]*snapLoad{},
 			reverts: map[string]*opencode.SessionRevert{},
 		}
 		ctx, cancel := context.WithCancel(context.Background())
@@ -246,38 +248,21 @@ func (ph *projectHub) apply(ev opencode.Event) {
 	defer ph.mu.Unlock()
 	switch ev.Type {
 	case "message.updated":
-		var v struct {
-			SessionID string               `json:"sessionID"`
-			Info      opencode.MessageInfo `json:"info"`
-		}
+		var v messageUpdated
 		if json.Unmarshal(ev.Properties, &v) != nil {
 			return
 		}
 		sessionID, out = v.SessionID, v
-		if s := ph.snaps[v.SessionID]; s != nil {
-			if m := s.message(v.Info.ID); m != nil {
-				m.Info = v.Info
-			} else {
-				s.msgs = append(s.msgs, &opencode.Message{Info: v.Info})
-			}
-		}
+		ph.snapLocked(v.SessionID, v)
 	case "message.removed":
-		var v struct {
-			SessionID string `json:"sessionID"`
-			MessageID string `json:"messageID"`
-		}
+		var v messageRemoved
 		if json.Unmarshal(ev.Properties, &v) != nil {
 			return
 		}
 		sessionID, out = v.SessionID, v
-		if s := ph.snaps[v.SessionID]; s != nil {
-			s.msgs = slices.DeleteFunc(s.msgs, func(m *opencode.Message) bool { return m.Info.ID == v.MessageID })
-		}
+		ph.snapLocked(v.SessionID, v)
 	case "message.part.updated":
-		var v struct {
-			SessionID string        `json:"sessionID"`
-			Part      opencode.Part `json:"part"`
-		}
+		var v partUpdated
 		if json.Unmarshal(ev.Properties, &v) != nil {
 			return
 		}
@@ -285,49 +270,21 @@ func (ph *projectHub) apply(ev opencode.Event) {
 			v.SessionID = v.Part.SessionID
 		}
 		sessionID, out = v.SessionID, v
-		if s := ph.snaps[v.SessionID]; s != nil {
-			if m := s.message(v.Part.MessageID); m != nil {
-				if i := slices.IndexFunc(m.Parts, func(p opencode.Part) bool { return p.ID == v.Part.ID }); i >= 0 {
-					m.Parts[i] = v.Part
-				} else {
-					m.Parts = append(m.Parts, v.Part)
-				}
-			}
-		}
+		ph.snapLocked(v.SessionID, v)
 	case "message.part.delta":
-		var v struct {
-			SessionID string `json:"sessionID"`
-			MessageID string `json:"messageID"`
-			PartID    string `json:"partID"`
-			Field     string `json:"field"`
-			Delta     string `json:"delta"`
-		}
+		var v partDelta
 		if json.Unmarshal(ev.Properties, &v) != nil || v.Field != "text" {
 			return // only text grows by deltas in what the page shows
 		}
 		sessionID, out = v.SessionID, v
-		if s := ph.snaps[v.SessionID]; s != nil {
-			if m := s.message(v.MessageID); m != nil {
-				if i := slices.IndexFunc(m.Parts, func(p opencode.Part) bool { return p.ID == v.PartID }); i >= 0 {
-					m.Parts[i].Text += v.Delta
-				}
-			}
-		}
+		ph.snapLocked(v.SessionID, v)
 	case "message.part.removed":
-		var v struct {
-			SessionID string `json:"sessionID"`
-			MessageID string `json:"messageID"`
-			PartID    string `json:"partID"`
-		}
+		var v partRemoved
 		if json.Unmarshal(ev.Properties, &v) != nil {
 			return
 		}
 		sessionID, out = v.SessionID, v
-		if s := ph.snaps[v.SessionID]; s != nil {
-			if m := s.message(v.MessageID); m != nil {
-				m.Parts = slices.DeleteFunc(m.Parts, func(p opencode.Part) bool { return p.ID == v.PartID })
-			}
-		}
+		ph.snapLocked(v.SessionID, v)
 	case "session.created", "session.updated", "session.deleted":
 		var v struct {
 			SessionID string           `json:"sessionID"`
@@ -458,6 +415,95 @@ func (ph *projectHub) apply(ev opencode.Event) {
 		return // every passed session event names its session, so the page can filter
 	}
 	ph.emitLocked(ev.Type, out)
+}
+
+// The conversation's events, as OpenCode sends them and the page receives them; a session's
+// snapshot follows them.
+type (
+	messageUpdated struct {
+		SessionID string               `json:"sessionID"`
+		Info      opencode.MessageInfo `json:"info"`
+	}
+	messageRemoved struct {
+		SessionID string `json:"sessionID"`
+		MessageID string `json:"messageID"`
+	}
+	partUpdated struct {
+		SessionID string        `json:"sessionID"`
+		Part      opencode.Part `json:"part"`
+	}
+	partDelta struct {
+		SessionID string `json:"sessionID"`
+		MessageID string `json:"messageID"`
+		PartID    string `json:"partID"`
+		Field     string `json:"field"`
+		Delta     string `json:"delta"`
+	}
+	partRemoved struct {
+		SessionID string `json:"sessionID"`
+		MessageID string `json:"messageID"`
+		PartID    string `json:"partID"`
+	}
+)
+
+// snapLocked applies a conversation event to the session's snapshot, or keeps it for the
+// snapshot being read from OpenCode right now (see conversation). ph.mu is held.
+func (ph *projectHub) snapLocked(sessionID string, ev any) {
+	if s := ph.snaps[sessionID]; s != nil {
+		s.apply(ev)
+	} else if l := ph.loads[sessionID]; l != nil {
+		l.events = append(l.events, ev)
+	}
+}
+
+// apply changes the snapshot as the event says. A delta grows only a part the snapshot has.
+func (s *sessionSnap) apply(ev any) {
+	switch v := ev.(type) {
+	case messageUpdated:
+		if m := s.message(v.Info.ID); m != nil {
+			m.Info = v.Info
+		} else {
+			s.msgs = append(s.msgs, &opencode.Message{Info: v.Info})
+		}
+	case messageRemoved:
+		s.msgs = slices.DeleteFunc(s.msgs, func(m *opencode.Message) bool { return m.Info.ID == v.MessageID })
+	case partUpdated:
+		if m := s.message(v.Part.MessageID); m != nil {
+			if i := slices.IndexFunc(m.Parts, func(p opencode.Part) bool { return p.ID == v.Part.ID }); i >= 0 {
+				m.Parts[i] = v.Part
+			} else {
+				m.Parts = append(m.Parts, v.Part)
+			}
+		}
+	case partDelta:
+		if m := s.message(v.MessageID); m != nil {
+			if i := slices.IndexFunc(m.Parts, func(p opencode.Part) bool { return p.ID == v.PartID }); i >= 0 {
+				m.Parts[i].Text += v.Delta
+			}
+		}
+	case partRemoved:
+		if m := s.message(v.MessageID); m != nil {
+			m.Parts = slices.DeleteFunc(m.Parts, func(p opencode.Part) bool { return p.ID == v.PartID })
+		}
+	}
+}
+
+// replay applies the events that arrived while the snapshot was read. The read may already
+// hold any of them: a full message or part replaces itself, so those are safe twice; a delta
+// is not, so it only grows a part that one of these events (re)placed, never one from the read.
+func (s *sessionSnap) replay(evs []any) {
+	placed := map[string]bool{}
+	for _, ev := range evs {
+		switch v := ev.(type) {
+		case partUpdated:
+			placed[v.Part.ID] = true
+		case partDelta:
+			if !placed[v.PartID] {
+				continue
+			}
+		}
+		s.apply(ev)
+	}
 }
 
 func (s *sessionSnap) message(id string) *opencode.Message {
@@ -634,7 +680,10 @@ func (ph *projectHub) setRevertLocked(sessionID string, rev *opencode.SessionRev
 }
 
 // conversation returns the session's messages, from the hub's snapshot when it has one and
-// from OpenCode otherwise (then kept, and updated by the events that follow).
+// from OpenCode otherwise (then kept, and updated by the events that follow). The events that
+// arrive while OpenCode is read are kept and applied to what it answered: without them a
+// message made during the read would be missing from the snapshot and from every page that
+// resumes after it.
 func (ph *projectHub) conversation(ctx context.Context, sessionID string) (*Conversation, error) {
 	c, err := ph.ready(ctx)
 	if err != nil {
@@ -642,24 +691,31 @@ func (ph *projectHub) conversation(ctx context.Context, sessionID string) (*Conv
 	}
 	ph.mu.Lock()
 	snap := ph.snaps[sessionID]
+	var l *snapLoad
+	if snap == nil {
+		if l = ph.loads[sessionID]; l == nil {
+			l = &snapLoad{}
+			ph.loads[sessionID] = l
+		}
+		l.readers++
+	}
 	ph.mu.Unlock()
 	if snap == nil {
-		msgs, err := c.Messages(ctx, sessionID)
-		if err != nil {
-			return nil, err
-		}
-		ss, err := c.Session(ctx, sessionID)
-		if err != nil {
-			return nil, err
-		}
-		// The snapshot starts at the events seen by now: a delta that raced the read may be
-		// missing from a part still streaming, never doubled; the part's final update heals it.
+		msgs, ss, err := readConversation(ctx, c, sessionID)
 		ph.mu.Lock()
-		if snap = ph.snaps[sessionID]; snap == nil {
+		if l.readers--; l.readers == 0 {
+			delete(ph.loads, sessionID)
+		}
+		if err != nil {
+			ph.mu.Unlock()
+			return nil, err
+		}
+		if snap = ph.snaps[sessionID]; snap == nil { // else another reader made it first
 			snap = &sessionSnap{}
 			for i := range msgs {
 				snap.msgs = append(snap.msgs, &msgs[i])
 			}
+			snap.replay(l.events)
 			ph.evictLocked()
 			ph.snaps[sessionID] = snap
 			ph.setRevertLocked(sessionID, ss.Revert)
@@ -669,6 +725,21 @@ func (ph *projectHub) conversation(ctx context.Context, sessionID string) (*Conv
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
 	return ph.conversationLocked(sessionID, snap), nil
+}
+
+// snapLoad gathers the events for a session whose snapshot is being read.
+type snapLoad struct {
+	readers int
+	events  []any
+}
+
+func readConversation(ctx context.Context, c *opencode.Client, sessionID string) ([]opencode.Message, opencode.Session, error) {
+	msgs, err := c.Messages(ctx, sessionID)
+	if err != nil {
+		return nil, opencode.Session{}, err
+	}
+	ss, err := c.Session(ctx, sessionID)
+	return msgs, ss, err
 }
 
 // roleOf is the role of message id in the session, hidden by an undo or not; "" when the

@@ -21,6 +21,8 @@ type fakeOpenCode struct {
 	subscribers atomic.Int32 // open GET /event requests
 	subscribed  atomic.Int32 // GET /event requests ever made
 	messages    atomic.Int32 // GET /session/{id}/message requests
+	// duringRead, when set, runs while GET /session/{id}/message is being answered.
+	duringRead func()
 }
 
 func (f *fakeOpenCode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -49,6 +51,9 @@ func (f *fakeOpenCode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"id":%q,"title":"t","time":{"created":1,"updated":1}}`, strings.TrimPrefix(r.URL.Path, "/session/"))
 	case strings.HasSuffix(r.URL.Path, "/message"):
 		f.messages.Add(1)
+		if f.duringRead != nil {
+			f.duringRead()
+		}
 		fmt.Fprint(w, `[{"info":{"id":"msg_1","sessionID":"ses_a","role":"user","time":{"created":1}},"parts":[{"id":"prt_0","sessionID":"ses_a","messageID":"msg_1","type":"text","text":"hi"}]}]`)
 	default:
 		http.NotFound(w, r)
@@ -63,6 +68,12 @@ func newTestHub(t *testing.T, grace time.Duration) (*hub, *fakeOpenCode) {
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), grace)
 	t.Cleanup(func() { h.close(); srv.Close() })
 	return h, f
+}
+
+func (ph *projectHub) seqNow() uint64 {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	return ph.seq
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -152,6 +163,42 @@ func TestHubSharesOneUpstreamAndKeepsTheSnapshotCurrent(t *testing.T) {
 		t.Error("a closed hub was reused")
 	} else {
 		c.release()
+	}
+}
+
+// TestHubKeepsWhatArrivesDuringTheRead: a message made while the snapshot is read from OpenCode
+// (the read answers without it) is in the snapshot, and a delta to a part the read already
+// holds is not applied twice.
+func TestHubKeepsWhatArrivesDuringTheRead(t *testing.T) {
+	h, f := newTestHub(t, time.Minute)
+	ph := h.acquire("p1")
+	defer ph.release()
+	if _, err := ph.ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.duringRead = func() {
+		base := ph.seqNow()
+		f.events <- `{"id":"evt_1","type":"message.part.delta","properties":{"sessionID":"ses_a","messageID":"msg_1","partID":"prt_0","field":"text","delta":"hi"}}`
+		f.events <- `{"id":"evt_2","type":"message.updated","properties":{"sessionID":"ses_a","info":{"id":"msg_2","sessionID":"ses_a","role":"user","time":{"created":2}}}}`
+		f.events <- `{"id":"evt_3","type":"message.part.updated","properties":{"sessionID":"ses_a","part":{"id":"prt_1","sessionID":"ses_a","messageID":"msg_2","type":"text","text":"sec"}}}`
+		f.events <- `{"id":"evt_4","type":"message.part.delta","properties":{"sessionID":"ses_a","messageID":"msg_2","partID":"prt_1","field":"text","delta":"ond"}}`
+		waitFor(t, "the hub to take the events", func() bool { return ph.seqNow() >= base+4 })
+	}
+	conv, err := ph.conversation(context.Background(), "ses_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range conv.Messages {
+		for _, p := range m.Parts {
+			got = append(got, m.Info.Role+":"+p.Text)
+		}
+	}
+	if want := []string{"user:hi", "user:second"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("snapshot = %q, want %q", got, want)
+	}
+	if len(ph.loads) != 0 {
+		t.Errorf("%d reads still gathering events after the snapshot was made", len(ph.snaps))
 	}
 }
 

@@ -106,9 +106,16 @@
     node.appendChild(d);
   }
 
+  // dropServerRendered removes what the server rendered (the first prompt, or the conversation
+  // as the page was made) once the live conversation has something to show instead.
+  function dropServerRendered() {
+    conv.querySelectorAll("[data-first-prompt], [data-server]").forEach(function (n) { n.remove(); });
+  }
+
   function messageNode(info) {
     var m = messages.get(info.id);
     if (m) return m;
+    dropServerRendered();
     var li = el("li", "msg " + info.role);
     li.dataset.messageId = info.id;
     li.appendChild(el("h3", "who", info.role === "user" ? "You" : "Agent"));
@@ -339,11 +346,7 @@
     clearTimeout(retryTimer);
     return call("GET", q("/messages")).then(function (body) {
       session = body.sessionId || session;
-      // What the server rendered (the first prompt, or the conversation as the page was made)
-      // gives way to the live conversation.
-      if ((body.messages || []).length) {
-        conv.querySelectorAll("[data-first-prompt], [data-server]").forEach(function (n) { n.remove(); });
-      }
+      if ((body.messages || []).length || body.revert) dropServerRendered();
       clear();
       (body.messages || []).forEach(function (msg) {
         updateInfo(msg.info);
@@ -385,10 +388,10 @@
   }
 
   var HANDLERS = {
-    "message.updated": function (d) { updateInfo(d.info); },
+    "message.updated": function (d) { if (!undone(d.info.id)) updateInfo(d.info); },
     "message.removed": function (d) { removeMessage(d.messageID); },
-    "message.part.updated": function (d) { updatePart(d.part); },
-    "message.part.delta": appendDelta,
+    "message.part.updated": function (d) { if (!undone(d.part.messageID)) updatePart(d.part); },
+    "message.part.delta": function (d) { if (!undone(d.messageID)) appendDelta(d); },
     "message.part.removed": removePart,
     "session.status": function (d) { var t = d.status && d.status.type; setBusy(t === "busy" || t === "retry"); if (t === "retry") setStatus("The provider did not answer; retrying" + (d.status.message ? ": " + d.status.message : "") + "…"); },
     "session.idle": function () { setBusy(false); },
@@ -418,7 +421,10 @@
       sessions.seen(d.info);
       // An undo or restore made elsewhere (another tab, the API): re-read the conversation.
       var rev = (d.info && d.info.revert && d.info.revert.messageID) || "";
-      if (started && rev !== ((pendingRevert && pendingRevert.messageId) || "")) load();
+      if (started && rev !== ((pendingRevert && pendingRevert.messageId) || "")) {
+        if (!rev) showRevert(null); // the next prompt's messages show at once
+        load();
+      }
       return;
     }
     var h = HANDLERS[e.type];
@@ -462,6 +468,10 @@
     if (!rev) return;
     $("revert-count").textContent = rev.messages === 1 ? "1 message rolled back" : rev.messages + " messages rolled back";
   }
+
+  // undone says whether message id is hidden by the pending undo: OpenCode keeps such messages
+  // until the next prompt, and a late event about one must not bring it back to the page.
+  function undone(id) { return !!(pendingRevert && id && id >= pendingRevert.messageId); }
 
   function revert(messageId, btn) {
     btn.disabled = true;
