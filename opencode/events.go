@@ -114,3 +114,143 @@ func (s *EventStream) readLine() ([]byte, error) {
 
 // Close ends the subscription.
 func (s *EventStream) Close() error { return s.body.Close() }
+
+// The events doce follows, decoded by Decode: each holds the allow-listed fields of its type
+// only (the types' own allow-lists: Session, MessageInfo, Part, …), so what passes on to a
+// page is what these structs hold.
+type (
+	// MessageUpdated is message.updated.
+	MessageUpdated struct {
+		SessionID string      `json:"sessionID"`
+		Info      MessageInfo `json:"info"`
+	}
+	// MessageRemoved is message.removed.
+	MessageRemoved struct {
+		SessionID string `json:"sessionID"`
+		MessageID string `json:"messageID"`
+	}
+	// PartUpdated is message.part.updated: the part whole.
+	PartUpdated struct {
+		SessionID string `json:"sessionID"`
+		Part      Part   `json:"part"`
+	}
+	// PartDelta is message.part.delta: text to append to a part's field.
+	PartDelta struct {
+		SessionID string `json:"sessionID"`
+		MessageID string `json:"messageID"`
+		PartID    string `json:"partID"`
+		Field     string `json:"field"`
+		Delta     string `json:"delta"`
+	}
+	// PartRemoved is message.part.removed.
+	PartRemoved struct {
+		SessionID string `json:"sessionID"`
+		MessageID string `json:"messageID"`
+		PartID    string `json:"partID"`
+	}
+	// SessionChanged is session.created, session.updated or session.deleted.
+	SessionChanged struct {
+		SessionID string  `json:"sessionID"`
+		Info      Session `json:"info"`
+	}
+	// SessionCompacted is session.compacted.
+	SessionCompacted struct {
+		SessionID string `json:"sessionID"`
+	}
+	// SessionStatusChanged is session.status.
+	SessionStatusChanged struct {
+		SessionID string        `json:"sessionID"`
+		Status    SessionStatus `json:"status"`
+	}
+	// SessionIdle is session.idle.
+	SessionIdle struct {
+		SessionID string `json:"sessionID"`
+	}
+	// SessionFailed is session.error.
+	SessionFailed struct {
+		SessionID string        `json:"sessionID"`
+		Error     *MessageError `json:"error,omitempty"`
+	}
+	// PermissionReplied is permission.replied.
+	PermissionReplied struct {
+		SessionID string `json:"sessionID"`
+		RequestID string `json:"requestID"`
+		Reply     string `json:"reply"`
+	}
+	// QuestionAnswered is question.replied or question.rejected (without answers).
+	QuestionAnswered struct {
+		SessionID string     `json:"sessionID"`
+		RequestID string     `json:"requestID"`
+		Answers   [][]string `json:"answers,omitempty"`
+	}
+	// TodoUpdated is todo.updated.
+	TodoUpdated struct {
+		SessionID string `json:"sessionID"`
+		Todos     []Todo `json:"todos"`
+	}
+	// FileEdited is file.edited: a path in the workspace the agent wrote.
+	FileEdited struct {
+		File string `json:"file"`
+	}
+	// PTYExited is pty.exited.
+	PTYExited struct {
+		ID       string `json:"id"`
+		ExitCode int    `json:"exitCode"`
+	}
+)
+
+// Decode reads the event's properties into the type above that its type names (permission.asked
+// is a Permission, question.asked a Question). ok is false for an event doce does not follow,
+// or whose properties do not read.
+func (e Event) Decode() (v any, ok bool) {
+	switch e.Type {
+	case "message.updated":
+		return decodeAs[MessageUpdated](e.Properties)
+	case "message.removed":
+		return decodeAs[MessageRemoved](e.Properties)
+	case "message.part.updated":
+		p, ok := decodeAs[PartUpdated](e.Properties)
+		if p.SessionID == "" {
+			p.SessionID = p.Part.SessionID
+		}
+		return p, ok
+	case "message.part.delta":
+		return decodeAs[PartDelta](e.Properties)
+	case "message.part.removed":
+		return decodeAs[PartRemoved](e.Properties)
+	case "session.created", "session.updated", "session.deleted":
+		s, ok := decodeAs[SessionChanged](e.Properties)
+		if s.SessionID == "" {
+			s.SessionID = s.Info.ID
+		}
+		return s, ok
+	case "session.compacted":
+		return decodeAs[SessionCompacted](e.Properties)
+	case "session.status":
+		return decodeAs[SessionStatusChanged](e.Properties)
+	case "session.idle":
+		return decodeAs[SessionIdle](e.Properties)
+	case "session.error":
+		return decodeAs[SessionFailed](e.Properties)
+	case "permission.asked":
+		return decodeAs[Permission](e.Properties)
+	case "permission.replied":
+		return decodeAs[PermissionReplied](e.Properties)
+	case "question.asked":
+		return decodeAs[Question](e.Properties)
+	case "question.replied", "question.rejected":
+		return decodeAs[QuestionAnswered](e.Properties)
+	case "todo.updated":
+		return decodeAs[TodoUpdated](e.Properties)
+	case "file.edited":
+		return decodeAs[FileEdited](e.Properties)
+	case "pty.exited":
+		return decodeAs[PTYExited](e.Properties)
+	}
+	return nil, false
+}
+
+func decodeAs[T any](props json.RawMessage) (T, bool) {
+	var v T
+	return v, json.Unmarshal(props, &v) == nil
+}

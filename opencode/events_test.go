@@ -44,3 +44,27 @@ func TestEventsReadsOpenCodesStream(t *testing.T) {
 		t.Fatalf("wrong password: %v", err)
 	}
 }
+
+func TestDecodeFollowsOnlyKnownTypesAndNamesTheSession(t *testing.T) {
+	part, ok := Event{Type: "message.part.updated", Properties: []byte(`{"part":{"id":"prt_1","sessionID":"ses_a","messageID":"msg_1","type":"text","text":"hi"}}`)}.Decode()
+	if p, isPart := part.(PartUpdated); !ok || !isPart || p.SessionID != "ses_a" || p.Part.Text != "hi" {
+		t.Errorf("a part without sessionID beside it: %#v, %v", part, ok)
+	}
+	sess, ok := Event{Type: "session.updated", Properties: []byte(`{"info":{"id":"ses_b","title":"t","time":{"created":1,"updated":2}}}`)}.Decode()
+	if s, isSess := sess.(SessionChanged); !ok || !isSess || s.SessionID != "ses_b" {
+		t.Errorf("a session event names its session by its info: %#v, %v", sess, ok)
+	}
+	if perm, ok := (Event{Type: "permission.asked", Properties: []byte(`{"id":"per_1","sessionID":"ses_a","permission":"bash"}`)}).Decode(); !ok {
+		t.Error("permission.asked did not decode")
+	} else if _, isPerm := perm.(Permission); !isPerm {
+		t.Errorf("permission.asked decoded as %T", perm)
+	}
+	for _, ev := range []Event{
+		{Type: "config.updated", Properties: []byte(`{"key":"sk-SECRET"}`)},
+		{Type: "message.updated", Properties: []byte(`not json`)},
+	} {
+		if v, ok := ev.Decode(); ok {
+			t.Errorf("%s decoded to %#v", ev.Type, v)
+		}
+	}
+}

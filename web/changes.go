@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/hub"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/store"
 )
@@ -110,7 +111,7 @@ func (s *Server) apiChanges(c *gin.Context) {
 		return
 	}
 	var out Changes
-	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, _ *projectHub) (err error) {
+	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, _ *hub.Project) (err error) {
 		out.Base, out.Files, err = workspaceChanges(c.Request.Context(), oc)
 		return err
 	}) {
@@ -194,9 +195,9 @@ func (s *Server) apiRevert(c *gin.Context) {
 		return
 	}
 	var ss opencode.Session
-	if s.withAgent(c, p, errUnknownMessage, func(oc *opencode.Client, ph *projectHub) error {
+	if s.withAgent(c, p, errUnknownMessage, func(oc *opencode.Client, ph *hub.Project) error {
 		ctx := c.Request.Context()
-		role, err := ph.roleOf(ctx, sid, in.MessageID)
+		role, err := ph.RoleOf(ctx, sid, in.MessageID)
 		if err != nil {
 			if opencode.IsNotFound(err) {
 				return errUnknownSession
@@ -208,7 +209,7 @@ func (s *Server) apiRevert(c *gin.Context) {
 		}
 		ss, err = whenIdle(ctx, oc, ph, sid, func() (opencode.Session, error) { return oc.Revert(ctx, sid, in.MessageID) })
 		if err == nil {
-			ph.setRevert(sid, ss.Revert)
+			ph.SetRevert(sid, ss.Revert)
 		}
 		return err
 	}) {
@@ -229,11 +230,11 @@ func (s *Server) apiUnrevert(c *gin.Context) {
 		return
 	}
 	var ss opencode.Session
-	if s.withAgent(c, p, errUnknownSession, func(oc *opencode.Client, ph *projectHub) (err error) {
+	if s.withAgent(c, p, errUnknownSession, func(oc *opencode.Client, ph *hub.Project) (err error) {
 		ctx := c.Request.Context()
 		ss, err = whenIdle(ctx, oc, ph, sid, func() (opencode.Session, error) { return oc.Unrevert(ctx, sid) })
 		if err == nil {
-			ph.setRevert(sid, ss.Revert)
+			ph.SetRevert(sid, ss.Revert)
 		}
 		return err
 	}) {
@@ -243,8 +244,8 @@ func (s *Server) apiUnrevert(c *gin.Context) {
 
 // whenIdle runs op, which OpenCode refuses (409) while the session is busy: a busy session is
 // aborted first, and op is retried until the turn has wound down, for at most idleWait.
-func whenIdle(ctx context.Context, oc *opencode.Client, ph *projectHub, sid string, op func() (opencode.Session, error)) (opencode.Session, error) {
-	if ph.statusOf(sid).Type != "idle" {
+func whenIdle(ctx context.Context, oc *opencode.Client, ph *hub.Project, sid string, op func() (opencode.Session, error)) (opencode.Session, error) {
+	if ph.StatusOf(sid).Type != "idle" {
 		if err := oc.Abort(ctx, sid); err != nil {
 			return opencode.Session{}, err
 		}
@@ -336,11 +337,11 @@ func (s *Server) apiDeleteSession(c *gin.Context) {
 			Message: "This is the project's main session, the one its page opens with: it cannot be deleted."})
 		return
 	}
-	if s.withAgent(c, p, errUnknownSession, func(oc *opencode.Client, ph *projectHub) error {
+	if s.withAgent(c, p, errUnknownSession, func(oc *opencode.Client, ph *hub.Project) error {
 		if err := oc.DeleteSession(c.Request.Context(), sid); err != nil {
 			return err
 		}
-		ph.forget(sid) // now, not when the event comes: the next read must not find it
+		ph.Forget(sid) // now, not when the event comes: the next read must not find it
 		return nil
 	}) {
 		c.Status(http.StatusNoContent)
@@ -384,13 +385,13 @@ func (s *Server) apiCompact(c *gin.Context) {
 		return
 	}
 	if s.inSession(c, p, sid, func(_ context.Context, oc *opencode.Client) error {
-		ph := s.hub.acquire(p.ID) // keeps the hub, and the events the page waits for, up meanwhile
-		if ph.statusOf(sid).Type != "idle" {
-			ph.release()
+		ph := s.events.Acquire(p.ID) // keeps the hub, and the events the page waits for, up meanwhile
+		if ph.StatusOf(sid).Type != "idle" {
+			ph.Release()
 			return &Error{Status: http.StatusConflict, Code: "busy", Message: "The agent is working in this session: compact it once it is idle."}
 		}
 		go func() {
-			defer ph.release()
+			defer ph.Release()
 			ctx, cancel := context.WithTimeout(context.Background(), compactTimeout)
 			defer cancel()
 			if err := oc.Summarize(ctx, sid, model); err != nil {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -51,42 +50,6 @@ func TestMessageSummaryReadsBothShapes(t *testing.T) {
 	if err := jsonUnmarshal(`{"info":{"id":"msg_2","role":"assistant","summary":true},"parts":[]}`, &a); err != nil || a.Info.Summary == nil || !a.Info.Summary.Compaction {
 		t.Fatalf("assistant summary: %v %+v", err, a.Info.Summary)
 	}
-}
-
-func TestHubHidesRevertedMessages(t *testing.T) {
-	h, f := newTestHub(t, 0)
-	ph := h.acquire("p1")
-	defer ph.release()
-	ctx := context.Background()
-	if _, err := ph.conversation(ctx, "ses_a"); err != nil {
-		t.Fatal(err)
-	}
-	f.events <- `{"id":"evt_1","type":"message.updated","properties":{"sessionID":"ses_a","info":{"id":"msg_2","sessionID":"ses_a","role":"user","time":{"created":2}}}}`
-	f.events <- `{"id":"evt_2","type":"message.part.updated","properties":{"sessionID":"ses_a","part":{"id":"prt_2","sessionID":"ses_a","messageID":"msg_2","type":"text","text":"write the file"}}}`
-	f.events <- `{"id":"evt_3","type":"message.updated","properties":{"sessionID":"ses_a","info":{"id":"msg_3","sessionID":"ses_a","role":"assistant","time":{"created":3}}}}`
-	f.events <- `{"id":"evt_4","type":"session.updated","properties":{"sessionID":"ses_a","info":{"id":"ses_a","title":"t","time":{"created":1,"updated":4},"revert":{"messageID":"msg_2","snapshot":"abc123","diff":"SECRET-DIFF"}}}}`
-	var conv *Conversation
-	waitFor(t, "the revert", func() bool {
-		conv, _ = ph.conversation(ctx, "ses_a")
-		return conv.Revert != nil
-	})
-	if len(conv.Messages) != 1 || conv.Messages[0].Info.ID != "msg_1" {
-		t.Errorf("messages after the revert: %+v", conv.Messages)
-	}
-	if r := conv.Revert; r.MessageID != "msg_2" || r.Messages != 2 || r.Prompt != "write the file" {
-		t.Errorf("revert = %+v", r)
-	}
-	evs, _, _ := ph.since(0)
-	for _, ev := range evs {
-		if strings.Contains(string(ev.data), "SECRET-DIFF") || strings.Contains(string(ev.data), "abc123") {
-			t.Errorf("%s passed the revert's snapshot or diff: %s", ev.typ, ev.data)
-		}
-	}
-	f.events <- `{"id":"evt_5","type":"session.updated","properties":{"sessionID":"ses_a","info":{"id":"ses_a","title":"t","time":{"created":1,"updated":5}}}}`
-	waitFor(t, "the restore", func() bool {
-		conv, _ = ph.conversation(ctx, "ses_a")
-		return conv.Revert == nil && len(conv.Messages) == 3
-	})
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/doce-dev/doce/agent"
+	"github.com/doce-dev/doce/hub"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/status"
@@ -47,7 +48,7 @@ func (s *Server) chatProject(c *gin.Context) (*store.Project, bool) {
 		s.failJSON(c, err)
 		return nil, false
 	}
-	if p.Status != status.Ready || s.hub == nil {
+	if p.Status != status.Ready || s.events == nil {
 		s.failJSON(c, errNotReady)
 		return nil, false
 	}
@@ -74,10 +75,10 @@ func (s *Server) chatSession(c *gin.Context) (*store.Project, string, bool) {
 
 // withAgent runs fn with the project's hub and its OpenCode client, once the hub reaches the
 // workspace, and answers what went wrong (chatFail, notFound for what OpenCode does not know).
-func (s *Server) withAgent(c *gin.Context, p *store.Project, notFound *Error, fn func(oc *opencode.Client, ph *projectHub) error) bool {
-	ph := s.hub.acquire(p.ID)
-	defer ph.release()
-	oc, err := ph.ready(c.Request.Context())
+func (s *Server) withAgent(c *gin.Context, p *store.Project, notFound *Error, fn func(oc *opencode.Client, ph *hub.Project) error) bool {
+	ph := s.events.Acquire(p.ID)
+	defer ph.Release()
+	oc, err := ph.Ready(c.Request.Context())
 	if err == nil {
 		err = fn(oc, ph)
 	}
@@ -90,7 +91,7 @@ func (s *Server) withAgent(c *gin.Context, p *store.Project, notFound *Error, fn
 
 // inSession runs op on the session sid, 404 when the project's OpenCode does not hold it.
 func (s *Server) inSession(c *gin.Context, p *store.Project, sid string, op func(ctx context.Context, oc *opencode.Client) error) bool {
-	return s.withAgent(c, p, errUnknownSession, func(oc *opencode.Client, _ *projectHub) error {
+	return s.withAgent(c, p, errUnknownSession, func(oc *opencode.Client, _ *hub.Project) error {
 		ctx := c.Request.Context()
 		if _, err := oc.Session(ctx, sid); err != nil {
 			return err
@@ -117,7 +118,7 @@ func (s *Server) chatFail(c *gin.Context, p *store.Project, err error, notFound 
 	case errors.As(err, &se) && se.Code >= 400 && se.Code < 500:
 		s.Log.Warn("opencode refused a conversation request", "project_id", p.ID, "error", err)
 		err = &Error{Status: http.StatusBadRequest, Code: "refused", Message: "The agent refused this request."}
-	case errors.Is(err, errUnavailable), errors.Is(err, agent.ErrNotStarted), !errors.As(err, &se) && c.Request.Context().Err() == nil:
+	case errors.Is(err, hub.ErrUnavailable), errors.Is(err, agent.ErrNotStarted), !errors.As(err, &se) && c.Request.Context().Err() == nil:
 		s.Log.Info("workspace unavailable", "project_id", p.ID, "error", err)
 		s.ensureRunning(c.Request.Context(), p)
 		err = errWorkspaceDown
@@ -130,9 +131,9 @@ func (s *Server) apiMessages(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var conv *Conversation
-	if s.withAgent(c, p, errUnknownSession, func(_ *opencode.Client, ph *projectHub) (err error) {
-		conv, err = ph.conversation(c.Request.Context(), sid)
+	var conv *hub.Conversation
+	if s.withAgent(c, p, errUnknownSession, func(_ *opencode.Client, ph *hub.Project) (err error) {
+		conv, err = ph.Conversation(c.Request.Context(), sid)
 		return err
 	}) {
 		c.JSON(http.StatusOK, conv)
@@ -219,7 +220,7 @@ type SessionView struct {
 	ParentID string `json:"parentId,omitempty"`
 	Status   string `json:"status"`
 	// Revert names the user message a pending undo goes back to.
-	Revert    *RevertView              `json:"revert,omitempty"`
+	Revert    *hub.RevertView          `json:"revert,omitempty"`
 	Summary   *opencode.SessionSummary `json:"summary,omitempty"`
 	CreatedAt time.Time                `json:"createdAt"`
 	UpdatedAt time.Time                `json:"updatedAt"`
@@ -229,7 +230,7 @@ func sessionView(ss opencode.Session, status string) SessionView {
 	v := SessionView{ID: ss.ID, Title: ss.Title, ParentID: ss.ParentID, Status: status, Summary: ss.Summary,
 		CreatedAt: time.UnixMilli(ss.Time.Created).UTC(), UpdatedAt: time.UnixMilli(ss.Time.Updated).UTC()}
 	if ss.Revert != nil && ss.Revert.MessageID != "" {
-		v.Revert = &RevertView{MessageID: ss.Revert.MessageID}
+		v.Revert = &hub.RevertView{MessageID: ss.Revert.MessageID}
 	}
 	return v
 }
@@ -240,11 +241,11 @@ func (s *Server) apiSessions(c *gin.Context) {
 		return
 	}
 	var views []SessionView
-	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, ph *projectHub) error {
+	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, ph *hub.Project) error {
 		list, err := oc.Sessions(c.Request.Context())
 		views = make([]SessionView, 0, len(list))
 		for _, ss := range list {
-			views = append(views, sessionView(ss, ph.statusOf(ss.ID).Type))
+			views = append(views, sessionView(ss, ph.StatusOf(ss.ID).Type))
 		}
 		return err
 	}) {
@@ -282,7 +283,7 @@ func (s *Server) apiNewSession(c *gin.Context) {
 		return
 	}
 	var ss opencode.Session
-	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, _ *projectHub) (err error) {
+	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, _ *hub.Project) (err error) {
 		ss, err = oc.CreateSession(c.Request.Context(), title)
 		return err
 	}) {
@@ -348,8 +349,8 @@ func (s *Server) answer(c *gin.Context, p *store.Project, kind string, reply fun
 		s.failJSON(c, notPending)
 		return
 	}
-	if s.withAgent(c, p, notPending, func(oc *opencode.Client, ph *projectHub) error {
-		if _, ok, answered := ph.pending(kind, id); !ok && answered {
+	if s.withAgent(c, p, notPending, func(oc *opencode.Client, ph *hub.Project) error {
+		if _, ok, answered := ph.Pending(kind, id); !ok && answered {
 			return &Error{Status: http.StatusConflict, Code: "answered", Message: "That " + kind + " request was answered already."}
 		} else if !ok {
 			return notPending
@@ -389,19 +390,19 @@ func (s *Server) stream(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ph := s.hub.acquire(p.ID)
-	defer ph.release()
+	ph := s.events.Acquire(p.ID)
+	defer ph.Release()
 	last := c.GetHeader("Last-Event-ID")
 	if last == "" {
 		last = c.Query("after")
 	}
-	seq, resumed := ph.resumeFrom(last)
-	wake, stop := ph.watch()
+	seq, resumed := ph.ResumeFrom(last)
+	wake, stop := ph.Watch()
 	defer stop()
 	bg := context.WithoutCancel(c.Request.Context())
 	go func() {
 		// A workspace that does not answer is started; the stream says when it connects.
-		if _, err := ph.ready(bg); errors.Is(err, errUnavailable) {
+		if _, err := ph.Ready(bg); errors.Is(err, hub.ErrUnavailable) {
 			s.ensureRunning(bg, p)
 		}
 	}()
@@ -412,7 +413,7 @@ func (s *Server) stream(c *gin.Context) {
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	if !resumed {
-		_ = writeEvent(w, ph.id(seq), "reset", []byte(`{"reason":"the stream cannot resume from that event: re-read the messages"}`))
+		_ = writeEvent(w, ph.EventID(seq), "reset", []byte(`{"reason":"the stream cannot resume from that event: re-read the messages"}`))
 	}
 	w.Flush()
 	ctx := c.Request.Context()
@@ -421,18 +422,18 @@ func (s *Server) stream(c *gin.Context) {
 	end := time.NewTimer(streamLifetime)
 	defer end.Stop()
 	for {
-		evs, cur, lost := ph.since(seq)
+		evs, cur, lost := ph.Since(seq)
 		if lost {
-			if writeEvent(w, ph.id(cur), "reset", []byte(`{"reason":"this tab fell too far behind: re-read the messages"}`)) != nil {
+			if writeEvent(w, ph.EventID(cur), "reset", []byte(`{"reason":"this tab fell too far behind: re-read the messages"}`)) != nil {
 				return
 			}
 			seq = cur
 		}
 		for _, ev := range evs {
-			if writeEvent(w, ph.id(ev.seq), ev.typ, ev.data) != nil {
+			if writeEvent(w, ph.EventID(ev.Seq), ev.Type, ev.Data) != nil {
 				return
 			}
-			seq = ev.seq
+			seq = ev.Seq
 		}
 		if len(evs) > 0 || lost {
 			w.Flush()

@@ -92,3 +92,9 @@ func (s *Server) projectEvents(c *gin.Context) {
 func setupLive(s status.Project) bool {
 	return s == status.Pending || s == status.SettingUp || s == status.SetupFailed
 }
+
+// writeEvent writes one server-sent event.
+func writeEvent(w interface{ Write([]byte) (int, error) }, id, typ string, data []byte) error {
+	_, err := fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", id, typ, data)
+	return err
+}

@@ -53,11 +53,11 @@ func (s *Server) modelsOf(c *gin.Context, p *store.Project) ([]ModelView, error)
 		return out, nil
 	}
 	if _, ok := s.catalogModels(p.OwnerUserID, p.ProviderID); !ok {
-		ph := s.hub.acquire(p.ID)
-		if oc, err := ph.ready(c.Request.Context()); err == nil {
+		ph := s.events.Acquire(p.ID)
+		if oc, err := ph.Ready(c.Request.Context()); err == nil {
 			s.Catalog.Load(c.Request.Context(), p.OwnerUserID, oc)
 		}
-		ph.release()
+		ph.Release()
 	}
 	if ms, ok := s.catalogModels(p.OwnerUserID, p.ProviderID); ok {
 		return ms, nil

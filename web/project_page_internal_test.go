@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/doce-dev/doce/hub"
 	"github.com/doce-dev/doce/opencode"
 )
 
@@ -14,7 +15,7 @@ func TestProjectPageRendersConversation(t *testing.T) {
 	if err := s.parseTemplates(); err != nil {
 		t.Fatal(err)
 	}
-	conv := &Conversation{SessionID: "ses_1", Messages: []opencode.Message{
+	conv := &hub.Conversation{SessionID: "ses_1", Messages: []opencode.Message{
 		{Info: opencode.MessageInfo{ID: "msg_1", Role: "user"}, Parts: []opencode.Part{{ID: "prt_1", Type: "text", Text: "Build it"}}},
 		{Info: opencode.MessageInfo{ID: "msg_2", Role: "assistant"}, Parts: []opencode.Part{
 			{ID: "prt_2", Type: "tool", Tool: "write", State: &opencode.ToolState{Status: "completed", Title: "hello.txt"}},

@@ -438,7 +438,7 @@ func (s *Server) projectPage(c *gin.Context) {
 			p.Status == status.Stopping || p.Status == status.Starting,
 		"Previews": s.Preview != nil,
 	}
-	if p.Status == status.Ready && s.hub != nil {
+	if p.Status == status.Ready && s.events != nil {
 		// ?session= picks the session shown; its messages come with the page when a hub holds
 		// them (someone watches the project), else the page's script reads GET messages.
 		sid := c.Query("session")
@@ -446,7 +446,7 @@ func (s *Server) projectPage(c *gin.Context) {
 			sid = p.OpenCodeSessionID
 		}
 		data["SessionID"] = sid
-		if conv := s.hub.peekConversation(p.ID, sid); conv != nil {
+		if conv := s.events.Peek(p.ID, sid); conv != nil {
 			data["Conversation"] = conv
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/doce-dev/doce/catalog"
 	"github.com/doce-dev/doce/forges"
 	"github.com/doce-dev/doce/gateway"
+	"github.com/doce-dev/doce/hub"
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
@@ -96,7 +97,7 @@ type Server struct {
 	pages   map[string]*template.Template
 	router  *gin.Engine
 	ensured sync.Map // project id → when ensureRunning last asked
-	hub     *hub
+	events  *hub.Hub
 	// progressCache and progressFlight share running setups' progress queries among tabs.
 	progressCache  sync.Map // project id → cachedProgress
 	progressFlight singleflight.Group
@@ -155,14 +156,14 @@ func (s *Server) Handler() (http.Handler, error) {
 		s.Catalog = &catalog.Catalog{}
 	}
 	if s.Agent != nil {
-		s.hub = newHub(func(ctx context.Context, projectID string) (*opencode.Client, error) {
+		s.events = hub.New(func(ctx context.Context, projectID string) (*opencode.Client, error) {
 			p, err := s.Store.Project(ctx, projectID)
 			if err != nil {
 				return nil, err
 			}
 			return s.Agent.Client(ctx, p)
 		}, s.Log, s.HubGrace)
-		s.hub.onConnect = func(ctx context.Context, projectID string, oc *opencode.Client) {
+		s.events.OnConnect = func(ctx context.Context, projectID string, oc *opencode.Client) {
 			if p, err := s.Store.Project(ctx, projectID); err == nil {
 				s.Catalog.Load(ctx, p.OwnerUserID, oc)
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/hub"
 	"github.com/doce-dev/doce/opencode"
 )
 
@@ -58,7 +59,7 @@ func (s *Server) apiTerminals(c *gin.Context) {
 		return
 	}
 	var views []TerminalView
-	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, _ *projectHub) error {
+	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, _ *hub.Project) error {
 		list, err := oc.PTYs(c.Request.Context())
 		views = make([]TerminalView, 0, len(list))
 		for _, t := range list {
@@ -80,7 +81,7 @@ func (s *Server) apiNewTerminal(c *gin.Context) {
 		return
 	}
 	var t opencode.PTY
-	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, _ *projectHub) (err error) {
+	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, _ *hub.Project) (err error) {
 		t, err = oc.CreatePTY(c.Request.Context(), title, terminalEnv)
 		return err
 	}) {
@@ -116,7 +117,7 @@ func (s *Server) apiResizeTerminal(c *gin.Context) {
 		return
 	}
 	var t opencode.PTY
-	if s.withAgent(c, p, errUnknownTerminal, func(oc *opencode.Client, _ *projectHub) (err error) {
+	if s.withAgent(c, p, errUnknownTerminal, func(oc *opencode.Client, _ *hub.Project) (err error) {
 		t, err = oc.ResizePTY(c.Request.Context(), tid, in)
 		return err
 	}) {
@@ -133,7 +134,7 @@ func (s *Server) apiDeleteTerminal(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if s.withAgent(c, p, errUnknownTerminal, func(oc *opencode.Client, _ *projectHub) error {
+	if s.withAgent(c, p, errUnknownTerminal, func(oc *opencode.Client, _ *hub.Project) error {
 		return oc.DeletePTY(c.Request.Context(), tid)
 	}) {
 		c.Status(http.StatusNoContent)
@@ -171,7 +172,7 @@ func (s *Server) apiConnectTerminal(c *gin.Context) {
 		cursor = n
 	}
 	var up *websocket.Conn
-	if !s.withAgent(c, p, errUnknownTerminal, func(oc *opencode.Client, _ *projectHub) error {
+	if !s.withAgent(c, p, errUnknownTerminal, func(oc *opencode.Client, _ *hub.Project) error {
 		ctx := c.Request.Context()
 		if _, err := oc.PTY(ctx, tid); err != nil {
 			return err // unknown: 404 before upgrading, rather than OpenCode's close 4404 after

@@ -1,4 +1,4 @@
-package web
+package hub
 
 import (
 	"context"
@@ -60,17 +60,17 @@ func (f *fakeOpenCode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func newTestHub(t *testing.T, grace time.Duration) (*hub, *fakeOpenCode) {
+func newTestHub(t *testing.T, grace time.Duration) (*Hub, *fakeOpenCode) {
 	f := &fakeOpenCode{events: make(chan string, 100)}
 	srv := httptest.NewServer(f)
-	h := newHub(func(context.Context, string) (*opencode.Client, error) {
+	h := New(func(context.Context, string) (*opencode.Client, error) {
 		return opencode.New(srv.URL, "pw", srv.Client()), nil
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), grace)
-	t.Cleanup(func() { h.close(); srv.Close() })
+	t.Cleanup(func() { h.Close(); srv.Close() })
 	return h, f
 }
 
-func (ph *projectHub) seqNow() uint64 {
+func (ph *Project) seqNow() uint64 {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
 	return ph.seq
@@ -89,12 +89,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestHubSharesOneUpstreamAndKeepsTheSnapshotCurrent(t *testing.T) {
 	h, f := newTestHub(t, 50*time.Millisecond)
-	a, b := h.acquire("p1"), h.acquire("p1")
+	a, b := h.Acquire("p1"), h.Acquire("p1")
 	if a != b {
 		t.Fatal("two watchers of one project got two hubs")
 	}
 	ctx := context.Background()
-	conv, err := a.conversation(ctx, "ses_a")
+	conv, err := a.Conversation(ctx, "ses_a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,34 +109,34 @@ func TestHubSharesOneUpstreamAndKeepsTheSnapshotCurrent(t *testing.T) {
 	f.events <- `{"id":"evt_4","type":"config.updated","properties":{"key":"sk-SECRET"}}`
 	f.events <- `{"id":"evt_5","type":"message.part.delta","properties":{"sessionID":"ses_a","messageID":"msg_2","partID":"prt_1","field":"text","delta":"lo"}}`
 
-	var seen []streamEvent
-	seq, ok := a.resumeFrom(start)
+	var seen []Event
+	seq, ok := a.ResumeFrom(start)
 	if !ok {
 		t.Fatalf("cannot resume from the snapshot's own cursor %q", start)
 	}
 	waitFor(t, "four events", func() bool {
-		evs, _, _ := a.since(seq)
+		evs, _, _ := a.Since(seq)
 		seen = evs
 		return len(evs) >= 4
 	})
 	var text strings.Builder
 	for _, ev := range seen {
-		if strings.Contains(string(ev.data), "SECRET") || ev.typ == "config.updated" {
-			t.Errorf("%s passed what is not allow-listed: %s", ev.typ, ev.data)
+		if strings.Contains(string(ev.Data), "SECRET") || ev.Type == "config.updated" {
+			t.Errorf("%s passed what is not allow-listed: %s", ev.Type, ev.Data)
 		}
-		if ev.typ == "message.part.delta" {
-			text.WriteString(strings.Split(strings.Split(string(ev.data), `"delta":"`)[1], `"`)[0])
+		if ev.Type == "message.part.delta" {
+			text.WriteString(strings.Split(strings.Split(string(ev.Data), `"delta":"`)[1], `"`)[0])
 		}
 	}
 	if text.String() != "Hello" {
 		t.Errorf("deltas after the cursor = %q, want Hello", text.String())
 	}
 	// Resuming from the middle gives only what follows.
-	mid, _ := a.resumeFrom(a.id(seen[1].seq))
-	if evs, _, _ := a.since(mid); len(evs) != len(seen)-2 {
+	mid, _ := a.ResumeFrom(a.EventID(seen[1].Seq))
+	if evs, _, _ := a.Since(mid); len(evs) != len(seen)-2 {
 		t.Errorf("resume from the second event gave %d events, want %d", len(evs), len(seen)-2)
 	}
-	warm, err := b.conversation(ctx, "ses_a")
+	warm, err := b.Conversation(ctx, "ses_a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,20 +149,20 @@ func TestHubSharesOneUpstreamAndKeepsTheSnapshotCurrent(t *testing.T) {
 	if f.subscribed.Load() != 1 {
 		t.Errorf("%d upstream subscriptions for one project, want 1", f.subscribed.Load())
 	}
-	if _, ok := a.resumeFrom("otherepoch.3"); ok {
+	if _, ok := a.ResumeFrom("otherepoch.3"); ok {
 		t.Error("an id of another epoch resumed instead of resetting")
 	}
-	if _, ok := a.resumeFrom(a.id(a.seq + 5)); ok {
+	if _, ok := a.ResumeFrom(a.EventID(a.seq + 5)); ok {
 		t.Error("an id from the future resumed")
 	}
 
-	a.release()
-	b.release()
+	a.Release()
+	b.Release()
 	waitFor(t, "the upstream to close after the grace period", func() bool { return f.subscribers.Load() == 0 })
-	if c := h.acquire("p1"); c == a {
+	if c := h.Acquire("p1"); c == a {
 		t.Error("a closed hub was reused")
 	} else {
-		c.release()
+		c.Release()
 	}
 }
 
@@ -171,9 +171,9 @@ func TestHubSharesOneUpstreamAndKeepsTheSnapshotCurrent(t *testing.T) {
 // holds is not applied twice.
 func TestHubKeepsWhatArrivesDuringTheRead(t *testing.T) {
 	h, f := newTestHub(t, time.Minute)
-	ph := h.acquire("p1")
-	defer ph.release()
-	if _, err := ph.ready(context.Background()); err != nil {
+	ph := h.Acquire("p1")
+	defer ph.Release()
+	if _, err := ph.Ready(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	f.duringRead = func() {
@@ -184,7 +184,7 @@ func TestHubKeepsWhatArrivesDuringTheRead(t *testing.T) {
 		f.events <- `{"id":"evt_4","type":"message.part.delta","properties":{"sessionID":"ses_a","messageID":"msg_2","partID":"prt_1","field":"text","delta":"ond"}}`
 		waitFor(t, "the hub to take the events", func() bool { return ph.seqNow() >= base+4 })
 	}
-	conv, err := ph.conversation(context.Background(), "ses_a")
+	conv, err := ph.Conversation(context.Background(), "ses_a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,16 +204,54 @@ func TestHubKeepsWhatArrivesDuringTheRead(t *testing.T) {
 
 func TestHubTracksPendingRequests(t *testing.T) {
 	h, f := newTestHub(t, time.Minute)
-	ph := h.acquire("p1")
-	defer ph.release()
-	if _, err := ph.ready(context.Background()); err != nil {
+	ph := h.Acquire("p1")
+	defer ph.Release()
+	if _, err := ph.Ready(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	f.events <- `{"id":"evt_1","type":"permission.asked","properties":{"id":"per_1","sessionID":"ses_a","permission":"bash","patterns":["ls"],"metadata":{},"always":["ls *"]}}`
-	waitFor(t, "the permission", func() bool { _, ok, _ := ph.pending("permission", "per_1"); return ok })
+	waitFor(t, "the permission", func() bool { _, ok, _ := ph.Pending("permission", "per_1"); return ok })
 	f.events <- `{"id":"evt_2","type":"permission.replied","properties":{"sessionID":"ses_a","requestID":"per_1","reply":"once"}}`
-	waitFor(t, "the reply", func() bool { _, ok, answered := ph.pending("permission", "per_1"); return !ok && answered })
-	if _, ok, answered := ph.pending("permission", "per_9"); ok || answered {
+	waitFor(t, "the reply", func() bool { _, ok, answered := ph.Pending("permission", "per_1"); return !ok && answered })
+	if _, ok, answered := ph.Pending("permission", "per_9"); ok || answered {
 		t.Error("an unknown request is pending or answered")
 	}
+}
+
+// TestHubHidesRevertedMessages: a pending undo hides its messages from the conversation, the
+// page learns the prompt it undid, and neither the snapshot nor the diff of the undo passes.
+func TestHubHidesRevertedMessages(t *testing.T) {
+	h, f := newTestHub(t, 0)
+	ph := h.Acquire("p1")
+	defer ph.Release()
+	ctx := context.Background()
+	if _, err := ph.Conversation(ctx, "ses_a"); err != nil {
+		t.Fatal(err)
+	}
+	f.events <- `{"id":"evt_1","type":"message.updated","properties":{"sessionID":"ses_a","info":{"id":"msg_2","sessionID":"ses_a","role":"user","time":{"created":2}}}}`
+	f.events <- `{"id":"evt_2","type":"message.part.updated","properties":{"sessionID":"ses_a","part":{"id":"prt_2","sessionID":"ses_a","messageID":"msg_2","type":"text","text":"write the file"}}}`
+	f.events <- `{"id":"evt_3","type":"message.updated","properties":{"sessionID":"ses_a","info":{"id":"msg_3","sessionID":"ses_a","role":"assistant","time":{"created":3}}}}`
+	f.events <- `{"id":"evt_4","type":"session.updated","properties":{"sessionID":"ses_a","info":{"id":"ses_a","title":"t","time":{"created":1,"updated":4},"revert":{"messageID":"msg_2","snapshot":"abc123","diff":"SECRET-DIFF"}}}}`
+	var conv *Conversation
+	waitFor(t, "the revert", func() bool {
+		conv, _ = ph.Conversation(ctx, "ses_a")
+		return conv.Revert != nil
+	})
+	if len(conv.Messages) != 1 || conv.Messages[0].Info.ID != "msg_1" {
+		t.Errorf("messages after the revert: %+v", conv.Messages)
+	}
+	if r := conv.Revert; r.MessageID != "msg_2" || r.Messages != 2 || r.Prompt != "write the file" {
+		t.Errorf("revert = %+v", r)
+	}
+	evs, _, _ := ph.Since(0)
+	for _, ev := range evs {
+		if strings.Contains(string(ev.Data), "SECRET-DIFF") || strings.Contains(string(ev.Data), "abc123") {
+			t.Errorf("%s passed the revert's snapshot or diff: %s", ev.Type, ev.Data)
+		}
+	}
+	f.events <- `{"id":"evt_5","type":"session.updated","properties":{"sessionID":"ses_a","info":{"id":"ses_a","title":"t","time":{"created":1,"updated":5}}}}`
+	waitFor(t, "the restore", func() bool {
+		conv, _ = ph.Conversation(ctx, "ses_a")
+		return conv.Revert == nil && len(conv.Messages) == 3
+	})
 }

@@ -1,11 +1,14 @@
-package web
+// Package hub keeps one upstream GET /event per project someone watches and fans it out to
+// every tab (docs/conversation.md is the contract). It allow-lists what passes, numbers events
+// for resumption, and keeps the watched sessions' messages current from the same events, so
+// that a snapshot and the events after its cursor never overlap or leave a gap.
+package hub
 
 import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -17,11 +20,6 @@ import (
 	"github.com/doce-dev/doce/store"
 )
 
-// The hub keeps one upstream GET /event per project someone watches and fans it out to every
-// tab (docs/conversation.md is the contract). It allow-lists what passes, numbers events for
-// resumption, and keeps the watched sessions' messages current from the same events, so that a
-// snapshot and the events after its cursor never overlap or leave a gap.
-
 const (
 	ringEvents    = 4096     // events kept for resuming
 	ringBytes     = 16 << 20 // and at most this much of them
@@ -31,35 +29,38 @@ const (
 	snapshotLimit = 32               // sessions whose messages a hub keeps
 )
 
-// streamEvent is one event as the browser gets it.
-type streamEvent struct {
-	seq  uint64
-	typ  string
-	data []byte
+// Event is one event as the browser gets it.
+type Event struct {
+	Seq  uint64
+	Type string
+	Data []byte
 }
 
-type hub struct {
+// Hub holds the projects' subscriptions.
+type Hub struct {
 	// connect returns a client of the project's OpenCode, read afresh at every (re)connect: a
 	// restarted workspace has a new port.
 	connect func(ctx context.Context, projectID string) (*opencode.Client, error)
 	log     *slog.Logger
 	grace   time.Duration
-	// onConnect runs (in its own goroutine) each time a subscription comes up.
-	onConnect func(ctx context.Context, projectID string, oc *opencode.Client)
+	// OnConnect runs (in its own goroutine) each time a subscription comes up.
+	OnConnect func(ctx context.Context, projectID string, oc *opencode.Client)
 	mu        sync.Mutex
-	byProj    map[string]*projectHub
+	byProj    map[string]*Project
 }
 
-func newHub(connect func(context.Context, string) (*opencode.Client, error), log *slog.Logger, grace time.Duration) *hub {
+// New returns a hub that reaches a project's OpenCode through connect and keeps a subscription
+// nobody watches for grace (30 s when zero).
+func New(connect func(context.Context, string) (*opencode.Client, error), log *slog.Logger, grace time.Duration) *Hub {
 	if grace <= 0 {
 		grace = hubGrace
 	}
-	return &hub{connect: connect, log: log, grace: grace, byProj: map[string]*projectHub{}}
+	return &Hub{connect: connect, log: log, grace: grace, byProj: map[string]*Project{}}
 }
 
-// projectHub is one project's upstream subscription and what it learned from it.
-type projectHub struct {
-	h         *hub
+// Project is one project's upstream subscription and what it learned from it.
+type Project struct {
+	h         *Hub
 	projectID string
 	epoch     string
 
@@ -73,7 +74,7 @@ type projectHub struct {
 	notify    map[chan struct{}]struct{}
 
 	seq    uint64
-	ring   []streamEvent
+	ring   []Event
 	bytes  int
 	status map[string]opencode.SessionStatus
 	perms  map[string]opencode.Permission
@@ -94,7 +95,7 @@ type sessionSnap struct {
 }
 
 // close ends every upstream subscription.
-func (h *hub) close() {
+func (h *Hub) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for id, ph := range h.byProj {
@@ -104,12 +105,12 @@ func (h *hub) close() {
 }
 
 // acquire returns the project's hub, starting its upstream when it has none; release it when done.
-func (h *hub) acquire(projectID string) *projectHub {
+func (h *Hub) Acquire(projectID string) *Project {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ph := h.byProj[projectID]
 	if ph == nil {
-		ph = &projectHub{
+		ph = &Project{
 			h: h, projectID: projectID, epoch: hex.EncodeToString(store.RandomToken(4)),
 			firstConn: make(chan struct{}), notify: map[chan struct{}]struct{}{},
 			status: map[string]opencode.SessionStatus{}, perms: map[string]opencode.Permission{},
@@ -133,7 +134,7 @@ func (h *hub) acquire(projectID string) *projectHub {
 }
 
 // release drops a reference; the upstream closes after the grace period without any.
-func (ph *projectHub) release() {
+func (ph *Project) Release() {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
 	ph.refs--
@@ -155,7 +156,7 @@ func (ph *projectHub) release() {
 
 // run keeps the subscription up until the hub is closed, reconnecting with backoff. After a
 // gap the events in between are lost, so watchers get a reset and the snapshots are dropped.
-func (ph *projectHub) run(ctx context.Context) {
+func (ph *Project) run(ctx context.Context) {
 	backoff := 250 * time.Millisecond
 	everConnected, announced := false, false
 	for ctx.Err() == nil {
@@ -182,7 +183,7 @@ func (ph *projectHub) run(ctx context.Context) {
 	}
 }
 
-func (ph *projectHub) subscribe(ctx context.Context, everConnected *bool) error {
+func (ph *Project) subscribe(ctx context.Context, everConnected *bool) error {
 	c, err := ph.h.connect(ctx, ph.projectID)
 	if err != nil {
 		return err
@@ -226,8 +227,8 @@ func (ph *projectHub) subscribe(ctx context.Context, everConnected *bool) error 
 	*everConnected = true
 	ph.emitLocked("workspace.status", map[string]string{"state": "connected"})
 	ph.mu.Unlock()
-	if ph.h.onConnect != nil {
-		go ph.h.onConnect(ctx, ph.projectID, c)
+	if ph.h.OnConnect != nil {
+		go ph.h.OnConnect(ctx, ph.projectID, c)
 	}
 
 	for {
@@ -239,216 +240,85 @@ func (ph *projectHub) subscribe(ctx context.Context, everConnected *bool) error 
 	}
 }
 
-// apply takes one upstream event: it keeps the allow-listed fields of the types the page
-// needs, updates what the hub knows, and passes it on. Every other event is dropped.
-func (ph *projectHub) apply(ev opencode.Event) {
-	var out any
-	var sessionID string
+// apply takes one upstream event: the types the page follows (opencode.Event.Decode, whose
+// types hold only allow-listed fields) update what the hub keeps and pass on, numbered.
+func (ph *Project) apply(ev opencode.Event) {
+	v, ok := ev.Decode()
+	if !ok {
+		return
+	}
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
-	switch ev.Type {
-	case "message.updated":
-		var v messageUpdated
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		sessionID, out = v.SessionID, v
-		ph.snapLocked(v.SessionID, v)
-	case "message.removed":
-		var v messageRemoved
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		sessionID, out = v.SessionID, v
-		ph.snapLocked(v.SessionID, v)
-	case "message.part.updated":
-		var v partUpdated
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		if v.SessionID == "" {
-			v.SessionID = v.Part.SessionID
-		}
-		sessionID, out = v.SessionID, v
-		ph.snapLocked(v.SessionID, v)
-	case "message.part.delta":
-		var v partDelta
-		if json.Unmarshal(ev.Properties, &v) != nil || v.Field != "text" {
+	var sessionID string
+	switch v := v.(type) {
+	case opencode.MessageUpdated:
+		sessionID = v.SessionID
+		ph.snapLocked(sessionID, v)
+	case opencode.MessageRemoved:
+		sessionID = v.SessionID
+		ph.snapLocked(sessionID, v)
+	case opencode.PartUpdated:
+		sessionID = v.SessionID
+		ph.snapLocked(sessionID, v)
+	case opencode.PartDelta:
+		if v.Field != "text" {
 			return // only text grows by deltas in what the page shows
 		}
-		sessionID, out = v.SessionID, v
-		ph.snapLocked(v.SessionID, v)
-	case "message.part.removed":
-		var v partRemoved
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		sessionID, out = v.SessionID, v
-		ph.snapLocked(v.SessionID, v)
-	case "session.created", "session.updated", "session.deleted":
-		var v struct {
-			SessionID string           `json:"sessionID"`
-			Info      opencode.Session `json:"info"`
-		}
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		if v.SessionID == "" {
-			v.SessionID = v.Info.ID
-		}
-		sessionID, out = v.SessionID, v
+		sessionID = v.SessionID
+		ph.snapLocked(sessionID, v)
+	case opencode.PartRemoved:
+		sessionID = v.SessionID
+		ph.snapLocked(sessionID, v)
+	case opencode.SessionChanged:
+		sessionID = v.SessionID
 		if ev.Type == "session.deleted" {
-			ph.forgetLocked(v.SessionID)
+			ph.forgetLocked(sessionID)
 		} else {
-			ph.setRevertLocked(v.SessionID, v.Info.Revert)
+			ph.setRevertLocked(sessionID, v.Info.Revert)
 		}
-	case "session.compacted":
-		var v struct {
-			SessionID string `json:"sessionID"`
-		}
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		sessionID, out = v.SessionID, v
-	case "session.status":
-		var v struct {
-			SessionID string                 `json:"sessionID"`
-			Status    opencode.SessionStatus `json:"status"`
-		}
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		sessionID, out = v.SessionID, v
+	case opencode.SessionCompacted:
+		sessionID = v.SessionID
+	case opencode.SessionStatusChanged:
+		sessionID = v.SessionID
 		if v.Status.Type == "idle" {
-			delete(ph.status, v.SessionID)
+			delete(ph.status, sessionID)
 		} else {
-			ph.status[v.SessionID] = v.Status
+			ph.status[sessionID] = v.Status
 		}
-	case "session.idle":
-		var v struct {
-			SessionID string `json:"sessionID"`
-		}
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		sessionID, out = v.SessionID, v
-		delete(ph.status, v.SessionID)
-	case "session.error":
-		var v struct {
-			SessionID string                 `json:"sessionID"`
-			Error     *opencode.MessageError `json:"error,omitempty"`
-		}
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		sessionID, out = v.SessionID, v
-	case "permission.asked":
-		var v opencode.Permission
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		sessionID, out = v.SessionID, v
+	case opencode.SessionIdle:
+		sessionID = v.SessionID
+		delete(ph.status, sessionID)
+	case opencode.SessionFailed:
+		sessionID = v.SessionID
+	case opencode.Permission:
+		sessionID = v.SessionID
 		ph.perms[v.ID] = v
-	case "permission.replied":
-		var v struct {
-			SessionID string `json:"sessionID"`
-			RequestID string `json:"requestID"`
-			Reply     string `json:"reply"`
-		}
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		sessionID, out = v.SessionID, v
+	case opencode.PermissionReplied:
+		sessionID = v.SessionID
 		delete(ph.perms, v.RequestID)
 		ph.answered[v.RequestID] = true
-	case "question.asked":
-		var v opencode.Question
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		sessionID, out = v.SessionID, v
+	case opencode.Question:
+		sessionID = v.SessionID
 		ph.quests[v.ID] = v
-	case "question.replied", "question.rejected":
-		var v struct {
-			SessionID string     `json:"sessionID"`
-			RequestID string     `json:"requestID"`
-			Answers   [][]string `json:"answers,omitempty"`
-		}
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		sessionID, out = v.SessionID, v
+	case opencode.QuestionAnswered:
+		sessionID = v.SessionID
 		delete(ph.quests, v.RequestID)
 		ph.answered[v.RequestID] = true
-	case "todo.updated":
-		var v struct {
-			SessionID string          `json:"sessionID"`
-			Todos     []opencode.Todo `json:"todos"`
-		}
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		sessionID, out = v.SessionID, v
-	case "file.edited":
-		var v struct {
-			File string `json:"file"`
-		}
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		ph.emitLocked(ev.Type, v)
-		return
-	case "pty.exited":
-		var v struct {
-			ID       string `json:"id"`
-			ExitCode int    `json:"exitCode"`
-		}
-		if json.Unmarshal(ev.Properties, &v) != nil {
-			return
-		}
-		ph.emitLocked(ev.Type, v)
-		return
-	default:
+	case opencode.TodoUpdated:
+		sessionID = v.SessionID
+	case opencode.FileEdited, opencode.PTYExited:
+		ph.emitLocked(ev.Type, v) // the workspace's, not a session's
 		return
 	}
 	if sessionID == "" {
 		return // every passed session event names its session, so the page can filter
 	}
-	ph.emitLocked(ev.Type, out)
+	ph.emitLocked(ev.Type, v)
 }
-
-// The conversation's events, as OpenCode sends them and the page receives them; a session's
-// snapshot follows them.
-type (
-	messageUpdated struct {
-		SessionID string               `json:"sessionID"`
-		Info      opencode.MessageInfo `json:"info"`
-	}
-	messageRemoved struct {
-		SessionID string `json:"sessionID"`
-		MessageID string `json:"messageID"`
-	}
-	partUpdated struct {
-		SessionID string        `json:"sessionID"`
-		Part      opencode.Part `json:"part"`
-	}
-	partDelta struct {
-		SessionID string `json:"sessionID"`
-		MessageID string `json:"messageID"`
-		PartID    string `json:"partID"`
-		Field     string `json:"field"`
-		Delta     string `json:"delta"`
-	}
-	partRemoved struct {
-		SessionID string `json:"sessionID"`
-		MessageID string `json:"messageID"`
-		PartID    string `json:"partID"`
-	}
-)
 
 // snapLocked applies a conversation event to the session's snapshot, or keeps it for the
 // snapshot being read from OpenCode right now (see conversation). ph.mu is held.
-func (ph *projectHub) snapLocked(sessionID string, ev any) {
+func (ph *Project) snapLocked(sessionID string, ev any) {
 	if s := ph.snaps[sessionID]; s != nil {
 		s.apply(ev)
 	} else if l := ph.loads[sessionID]; l != nil {
@@ -459,15 +329,15 @@ func (ph *projectHub) snapLocked(sessionID string, ev any) {
 // apply changes the snapshot as the event says. A delta grows only a part the snapshot has.
 func (s *sessionSnap) apply(ev any) {
 	switch v := ev.(type) {
-	case messageUpdated:
+	case opencode.MessageUpdated:
 		if m := s.message(v.Info.ID); m != nil {
 			m.Info = v.Info
 		} else {
 			s.msgs = append(s.msgs, &opencode.Message{Info: v.Info})
 		}
-	case messageRemoved:
+	case opencode.MessageRemoved:
 		s.msgs = slices.DeleteFunc(s.msgs, func(m *opencode.Message) bool { return m.Info.ID == v.MessageID })
-	case partUpdated:
+	case opencode.PartUpdated:
 		if m := s.message(v.Part.MessageID); m != nil {
 			if i := slices.IndexFunc(m.Parts, func(p opencode.Part) bool { return p.ID == v.Part.ID }); i >= 0 {
 				m.Parts[i] = v.Part
@@ -475,13 +345,13 @@ func (s *sessionSnap) apply(ev any) {
 				m.Parts = append(m.Parts, v.Part)
 			}
 		}
-	case partDelta:
+	case opencode.PartDelta:
 		if m := s.message(v.MessageID); m != nil {
 			if i := slices.IndexFunc(m.Parts, func(p opencode.Part) bool { return p.ID == v.PartID }); i >= 0 {
 				m.Parts[i].Text += v.Delta
 			}
 		}
-	case partRemoved:
+	case opencode.PartRemoved:
 		if m := s.message(v.MessageID); m != nil {
 			m.Parts = slices.DeleteFunc(m.Parts, func(p opencode.Part) bool { return p.ID == v.PartID })
 		}
@@ -495,9 +365,9 @@ func (s *sessionSnap) replay(evs []any) {
 	placed := map[string]bool{}
 	for _, ev := range evs {
 		switch v := ev.(type) {
-		case partUpdated:
+		case opencode.PartUpdated:
 			placed[v.Part.ID] = true
-		case partDelta:
+		case opencode.PartDelta:
 			if !placed[v.PartID] {
 				continue
 			}
@@ -516,18 +386,18 @@ func (s *sessionSnap) message(id string) *opencode.Message {
 }
 
 // emitLocked numbers an event, keeps it in the ring and wakes the watchers. ph.mu is held.
-func (ph *projectHub) emitLocked(typ string, v any) {
+func (ph *Project) emitLocked(typ string, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		ph.h.log.Error("unable to encode a stream event", "type", typ, "error", err)
 		return
 	}
 	ph.seq++
-	ph.ring = append(ph.ring, streamEvent{seq: ph.seq, typ: typ, data: b})
+	ph.ring = append(ph.ring, Event{Seq: ph.seq, Type: typ, Data: b})
 	ph.bytes += len(b)
 	drop := 0
 	for len(ph.ring)-drop > ringEvents || ph.bytes > ringBytes && len(ph.ring)-drop > 1 {
-		ph.bytes -= len(ph.ring[drop].data)
+		ph.bytes -= len(ph.ring[drop].Data)
 		drop++
 	}
 	if drop > 0 {
@@ -542,11 +412,11 @@ func (ph *projectHub) emitLocked(typ string, v any) {
 }
 
 // id is the stream id of seq in this hub.
-func (ph *projectHub) id(seq uint64) string { return ph.epoch + "." + strconv.FormatUint(seq, 10) }
+func (ph *Project) EventID(seq uint64) string { return ph.epoch + "." + strconv.FormatUint(seq, 10) }
 
 // resumeFrom parses a Last-Event-ID (or ?after=). ok is false when it cannot resume from it:
 // another epoch, or older than the ring holds. An empty id resumes from now.
-func (ph *projectHub) resumeFrom(last string) (seq uint64, ok bool) {
+func (ph *Project) ResumeFrom(last string) (seq uint64, ok bool) {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
 	if last == "" {
@@ -557,20 +427,20 @@ func (ph *projectHub) resumeFrom(last string) (seq uint64, ok bool) {
 	if !found || err != nil || epoch != ph.epoch || seq > ph.seq {
 		return ph.seq, false
 	}
-	if len(ph.ring) > 0 && seq+1 < ph.ring[0].seq {
+	if len(ph.ring) > 0 && seq+1 < ph.ring[0].Seq {
 		return ph.seq, false
 	}
 	return seq, true
 }
 
 // since returns the events after seq; lost is true when the ring no longer holds them all.
-func (ph *projectHub) since(seq uint64) (evs []streamEvent, last uint64, lost bool) {
+func (ph *Project) Since(seq uint64) (evs []Event, last uint64, lost bool) {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
-	if len(ph.ring) > 0 && seq+1 < ph.ring[0].seq {
+	if len(ph.ring) > 0 && seq+1 < ph.ring[0].Seq {
 		return nil, ph.seq, true
 	}
-	i, _ := slices.BinarySearchFunc(ph.ring, seq+1, func(e streamEvent, s uint64) int { return cmpUint(e.seq, s) })
+	i, _ := slices.BinarySearchFunc(ph.ring, seq+1, func(e Event, s uint64) int { return cmpUint(e.Seq, s) })
 	return slices.Clone(ph.ring[i:]), ph.seq, false
 }
 
@@ -585,7 +455,7 @@ func cmpUint(a, b uint64) int {
 }
 
 // watch registers a wake-up channel for new events.
-func (ph *projectHub) watch() (chan struct{}, func()) {
+func (ph *Project) Watch() (chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	ph.mu.Lock()
 	ph.notify[ch] = struct{}{}
@@ -597,24 +467,24 @@ func (ph *projectHub) watch() (chan struct{}, func()) {
 	}
 }
 
-// errUnavailable means the workspace's OpenCode does not answer.
-var errUnavailable = errors.New("the workspace does not answer")
+// ErrUnavailable means the workspace's OpenCode does not answer.
+var ErrUnavailable = errors.New("the workspace does not answer")
 
 // ready waits until the hub reached OpenCode once, and returns its client.
-func (ph *projectHub) ready(ctx context.Context) (*opencode.Client, error) {
+func (ph *Project) Ready(ctx context.Context) (*opencode.Client, error) {
 	t := time.NewTimer(connectWait)
 	defer t.Stop()
 	select {
 	case <-ph.firstConn:
 	case <-t.C:
-		return nil, errUnavailable
+		return nil, ErrUnavailable
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
 	if !ph.connected {
-		return nil, errUnavailable
+		return nil, ErrUnavailable
 	}
 	return ph.client, nil
 }
@@ -652,26 +522,26 @@ func promptOf(m *opencode.Message) string {
 }
 
 // forget drops what the hub keeps of a deleted session.
-func (ph *projectHub) forget(sessionID string) {
+func (ph *Project) Forget(sessionID string) {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
 	ph.forgetLocked(sessionID)
 }
 
-func (ph *projectHub) forgetLocked(sessionID string) {
+func (ph *Project) forgetLocked(sessionID string) {
 	delete(ph.snaps, sessionID)
 	delete(ph.reverts, sessionID)
 }
 
 // setRevert records the session's pending undo (nil: none) as OpenCode answered it, so the
 // next read shows it without waiting for the event.
-func (ph *projectHub) setRevert(sessionID string, rev *opencode.SessionRevert) {
+func (ph *Project) SetRevert(sessionID string, rev *opencode.SessionRevert) {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
 	ph.setRevertLocked(sessionID, rev)
 }
 
-func (ph *projectHub) setRevertLocked(sessionID string, rev *opencode.SessionRevert) {
+func (ph *Project) setRevertLocked(sessionID string, rev *opencode.SessionRevert) {
 	if rev == nil || rev.MessageID == "" {
 		delete(ph.reverts, sessionID)
 		return
@@ -684,8 +554,8 @@ func (ph *projectHub) setRevertLocked(sessionID string, rev *opencode.SessionRev
 // arrive while OpenCode is read are kept and applied to what it answered: without them a
 // message made during the read would be missing from the snapshot and from every page that
 // resumes after it.
-func (ph *projectHub) conversation(ctx context.Context, sessionID string) (*Conversation, error) {
-	c, err := ph.ready(ctx)
+func (ph *Project) Conversation(ctx context.Context, sessionID string) (*Conversation, error) {
+	c, err := ph.Ready(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -744,8 +614,8 @@ func readConversation(ctx context.Context, c *opencode.Client, sessionID string)
 
 // roleOf is the role of message id in the session, hidden by an undo or not; "" when the
 // session has no such message. It reads the hub's snapshot (making it when there is none).
-func (ph *projectHub) roleOf(ctx context.Context, sessionID, id string) (string, error) {
-	if _, err := ph.conversation(ctx, sessionID); err != nil {
+func (ph *Project) RoleOf(ctx context.Context, sessionID, id string) (string, error) {
+	if _, err := ph.Conversation(ctx, sessionID); err != nil {
 		return "", err
 	}
 	ph.mu.Lock()
@@ -760,7 +630,7 @@ func (ph *projectHub) roleOf(ctx context.Context, sessionID, id string) (string,
 
 // peekConversation is the session's conversation when a hub holds it already, else nil: it
 // never reaches OpenCode, so a page load can show it for free.
-func (h *hub) peekConversation(projectID, sessionID string) *Conversation {
+func (h *Hub) Peek(projectID, sessionID string) *Conversation {
 	h.mu.Lock()
 	ph := h.byProj[projectID]
 	h.mu.Unlock()
@@ -776,11 +646,11 @@ func (h *hub) peekConversation(projectID, sessionID string) *Conversation {
 	return ph.conversationLocked(sessionID, snap)
 }
 
-func (ph *projectHub) conversationLocked(sessionID string, snap *sessionSnap) *Conversation {
+func (ph *Project) conversationLocked(sessionID string, snap *sessionSnap) *Conversation {
 	snap.used = time.Now()
 	conv := &Conversation{SessionID: sessionID, Status: opencode.SessionStatus{Type: "idle"},
 		Messages: make([]opencode.Message, 0, len(snap.msgs)), Permissions: []opencode.Permission{}, Questions: []opencode.Question{},
-		Cursor: ph.id(ph.seq)}
+		Cursor: ph.EventID(ph.seq)}
 	if st, ok := ph.status[sessionID]; ok {
 		conv.Status = st
 	}
@@ -815,7 +685,7 @@ func (ph *projectHub) conversationLocked(sessionID string, snap *sessionSnap) *C
 	return conv
 }
 
-func (ph *projectHub) evictLocked() {
+func (ph *Project) evictLocked() {
 	for len(ph.snaps) >= snapshotLimit {
 		var oldest string
 		for id, s := range ph.snaps {
@@ -829,7 +699,7 @@ func (ph *projectHub) evictLocked() {
 
 // pending says whether a permission or question request is pending (ok), was answered
 // (answered), or is unknown to the hub.
-func (ph *projectHub) pending(kind, id string) (sessionID string, ok, answered bool) {
+func (ph *Project) Pending(kind, id string) (sessionID string, ok, answered bool) {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
 	switch kind {
@@ -845,17 +715,11 @@ func (ph *projectHub) pending(kind, id string) (sessionID string, ok, answered b
 	return "", false, ph.answered[id]
 }
 
-func (ph *projectHub) statusOf(sessionID string) opencode.SessionStatus {
+func (ph *Project) StatusOf(sessionID string) opencode.SessionStatus {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
 	if st, ok := ph.status[sessionID]; ok {
 		return st
 	}
 	return opencode.SessionStatus{Type: "idle"}
-}
-
-// writeEvent writes one server-sent event.
-func writeEvent(w interface{ Write([]byte) (int, error) }, id, typ string, data []byte) error {
-	_, err := fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", id, typ, data)
-	return err
 }
