@@ -19,7 +19,7 @@ import (
 func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	frames := "'self'"
 	if s.Preview != nil {
-		frames += " " + s.Preview.frameSource()
+		frames += " " + s.Preview.FrameSource()
 	}
 	policy := func(styles string) string {
 		return strings.Join([]string{
@@ -58,16 +58,6 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// frameSource is the CSP source matching every project's preview origin,
-// e.g. http://*.preview.localhost:8080.
-func (p *Preview) frameSource() string {
-	src := p.base.Scheme + "://*." + p.base.Hostname()
-	if port := p.base.Port(); port != "" {
-		src += ":" + port
-	}
-	return src
 }
 
 // allowHosts refuses requests whose Host is not doce's own (DOCE_BASE_URL's): a page of another

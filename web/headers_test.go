@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/doce-dev/doce/metrics"
+	"github.com/doce-dev/doce/preview"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
@@ -87,7 +88,7 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 // TestPreviewFrameSource: with previews on, doce's pages may frame preview origins and nothing
 // else but themselves.
 func TestPreviewFrameSource(t *testing.T) {
-	p, err := web.NewPreview(nil, "http://preview.localhost:8080", "http://127.0.0.1:8080", "127.0.0.1", make([]byte, 32))
+	p, err := preview.New(nil, "http://preview.localhost:8080", "http://127.0.0.1:8080", "127.0.0.1", make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}

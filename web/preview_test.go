@@ -14,81 +14,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doce-dev/doce/preview"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/store/storetest"
 )
 
-func TestSignerRefusesWhatItDidNotSignAsIs(t *testing.T) {
-	s := signer{key: []byte("0123456789abcdef0123456789abcdef")}
-	now := time.Now()
-	good := claims{Kind: kindOpen, ProjectID: "p1", UserID: "u1", SessionID: "s1", ID: "j1", Expires: now.Add(time.Minute).Unix()}
-	tok := s.sign(good)
-	if c, err := s.verify(tok, kindOpen, "p1", now); err != nil || c != good {
-		t.Fatalf("a fresh token: %+v %v", c, err)
-	}
-	payload, sig, _ := strings.Cut(tok, ".")
-	forged := good
-	forged.ProjectID = "p2"
-	forgedTok := strings.SplitN(s.sign(forged), ".", 2)[0] + "." + sig
-	other := signer{key: []byte("another key, also 32 bytes long!")}
-	for name, tc := range map[string]struct {
-		tok, kind, project string
-		at                 time.Time
-	}{
-		"expired":                  {tok, kindOpen, "p1", now.Add(time.Minute)},
-		"for another project":      {tok, kindOpen, "p2", now},
-		"a token used as a cookie": {tok, kindCookie, "p1", now},
-		"payload changed":          {forgedTok, kindOpen, "p2", now},
-		"signed with another key":  {other.sign(good), kindOpen, "p1", now},
-		"no signature":             {payload, kindOpen, "p1", now},
-		"garbage":                  {"a.b", kindOpen, "p1", now},
-		"empty":                    {"", kindOpen, "p1", now},
-	} {
-		if _, err := s.verify(tc.tok, tc.kind, tc.project, tc.at); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-}
-
-func TestPreviewHostRouting(t *testing.T) {
-	p, err := NewPreview(nil, "http://preview.localhost:8080", "http://127.0.0.1:8080", "127.0.0.1", make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := "0193a7c2-5b1e-7cc0-9a6b-3f2d4e5f6a7b"
-	for host, want := range map[string]struct {
-		id string
-		ok bool
-	}{
-		id + ".preview.localhost:8080":                          {id, true},
-		strings.ToUpper(id) + ".PREVIEW.localhost":              {id, true},
-		id + ".preview.localhost.":                              {id, true},
-		"preview.localhost:8080":                                {"", true}, // the preview domain, no project
-		"x.preview.localhost:8080":                              {"", true},
-		"a." + id + ".preview.localhost":                        {"", true},
-		"127.0.0.1:8080":                                        {"", false}, // doce
-		"localhost:8080":                                        {"", false},
-		id + ".preview.localhost.evil.example":                  {"", false},
-		id + "-preview.localhost":                               {"", false},
-		"0193a7c2-5b1e-7cc0-9a6b-3f2d4e5f6a7.preview.localhost": {"", true},
-	} {
-		got, ok := p.project(host)
-		if got != want.id || ok != want.ok {
-			t.Errorf("%s: got (%q, %v), want (%q, %v)", host, got, ok, want.id, want.ok)
-		}
-	}
-	if u := p.URL(id); u != "http://"+id+".preview.localhost:8080" {
-		t.Errorf("URL: %s", u)
-	}
-}
-
 // previewEnv is doce with previews on, a user owning a project whose "workspace" is app.
 type previewEnv struct {
 	srv, app   *httptest.Server
 	store      *store.Store
-	preview    *Preview
+	preview    *preview.Preview
 	previewURL *url.URL // the project's preview origin, reached through srv
 	project    *store.Project
 	owner      string // the owner's doce session token
@@ -121,7 +58,7 @@ func newPreviewEnv(t *testing.T) *previewEnv {
 			return
 		}
 		e.appSaw <- r
-		http.SetCookie(w, &http.Cookie{Name: previewCookie, Value: "from-the-app"})
+		http.SetCookie(w, &http.Cookie{Name: preview.Cookie, Value: "from-the-app"})
 		http.SetCookie(w, &http.Cookie{Name: "app", Value: "kept"})
 		io.WriteString(w, "<h1>the app</h1>")
 	}))
@@ -134,7 +71,7 @@ func newPreviewEnv(t *testing.T) *previewEnv {
 		t.Fatal(err)
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	e.preview, err = NewPreview(st, "http://preview.localhost:"+port, "http://127.0.0.1:"+port, "127.0.0.1", store.RandomToken(32))
+	e.preview, err = preview.New(st, "http://preview.localhost:"+port, "http://127.0.0.1:"+port, "127.0.0.1", store.RandomToken(32), DoceCookies()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,8 +145,8 @@ func (e *previewEnv) open(t *testing.T, session, projectID string) (*http.Respon
 		t.Fatalf("GET /projects/%s/preview: %d %s", projectID, resp.StatusCode, body)
 	}
 	loc, _ := url.Parse(resp.Header.Get("Location"))
-	if loc.Host != e.previewURL.Host && !strings.HasPrefix(loc.Host, projectID+".") || loc.Path != previewOpen {
-		t.Fatalf("redirected to %s, want the preview origin's %s", loc, previewOpen)
+	if loc.Host != e.previewURL.Host && !strings.HasPrefix(loc.Host, projectID+".") || loc.Path != preview.OpenPath {
+		t.Fatalf("redirected to %s, want the preview origin's %s", loc, preview.OpenPath)
 	}
 	resp, _ = e.do(t, "GET", loc.Host, loc.RequestURI(), nil, nil)
 	return resp, loc.RequestURI()
@@ -217,7 +154,7 @@ func (e *previewEnv) open(t *testing.T, session, projectID string) (*http.Respon
 
 func previewCookieOf(resp *http.Response) *http.Cookie {
 	for _, c := range resp.Cookies() {
-		if c.Name == previewCookie {
+		if c.Name == preview.Cookie {
 			return c
 		}
 	}
@@ -247,7 +184,7 @@ func TestPreviewSignInProxyAndRefusals(t *testing.T) {
 	}
 
 	// Proxied, without doce's cookies, with doce's framing rule.
-	resp, body = e.do(t, "GET", host, "/index.html?q=1", map[string]string{previewCookie: ck.Value, sessionCookie: e.owner, "theirs": "1"}, nil)
+	resp, body = e.do(t, "GET", host, "/index.html?q=1", map[string]string{preview.Cookie: ck.Value, sessionCookie: e.owner, "theirs": "1"}, nil)
 	if resp.StatusCode != http.StatusOK || body != "<h1>the app</h1>" {
 		t.Fatalf("proxied: %d %s", resp.StatusCode, body)
 	}
@@ -255,21 +192,21 @@ func TestPreviewSignInProxyAndRefusals(t *testing.T) {
 	if saw.URL.RequestURI() != "/index.html?q=1" || saw.Header.Get("Cookie") != "theirs=1" {
 		t.Errorf("the app saw %s with cookies %q, want only theirs=1", saw.URL.RequestURI(), saw.Header.Get("Cookie"))
 	}
-	if csp := resp.Header.Values("Content-Security-Policy"); len(csp) == 0 || csp[len(csp)-1] != "frame-ancestors "+e.preview.doceOrigin {
+	if csp := resp.Header.Values("Content-Security-Policy"); len(csp) == 0 || csp[len(csp)-1] != "frame-ancestors http://127.0.0.1:"+e.previewURL.Port() {
 		t.Errorf("CSP: %q", csp)
 	}
 	for _, c := range resp.Cookies() {
-		if c.Name == previewCookie {
+		if c.Name == preview.Cookie {
 			t.Error("the app's response replaced the preview cookie")
 		}
 	}
 
 	// Another site's script cannot use the cookie; a navigation from it can (as SameSite=Lax).
-	resp, _ = e.do(t, "POST", host, "/", map[string]string{previewCookie: ck.Value}, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"cors"}})
+	resp, _ = e.do(t, "POST", host, "/", map[string]string{preview.Cookie: ck.Value}, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"cors"}})
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("cross-site fetch: %d, want 403", resp.StatusCode)
 	}
-	resp, _ = e.do(t, "GET", host, "/", map[string]string{previewCookie: ck.Value}, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"navigate"}})
+	resp, _ = e.do(t, "GET", host, "/", map[string]string{preview.Cookie: ck.Value}, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"navigate"}})
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("cross-site navigation: %d, want 200", resp.StatusCode)
 	}
@@ -278,7 +215,7 @@ func TestPreviewSignInProxyAndRefusals(t *testing.T) {
 	// A response streamed for longer than the server's read timeout arrives whole, each
 	// part as it is written.
 	start := time.Now()
-	resp, body = e.do(t, "GET", host, "/slow", map[string]string{previewCookie: ck.Value}, nil)
+	resp, body = e.do(t, "GET", host, "/slow", map[string]string{preview.Cookie: ck.Value}, nil)
 	if body != "012" || time.Since(start) < 1800*time.Millisecond {
 		t.Errorf("a stream through the preview: %q after %v", body, time.Since(start))
 	}
@@ -291,7 +228,7 @@ func TestPreviewSignInProxyAndRefusals(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: "+host+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nOrigin: "+e.previewURL.String()+"\r\nCookie: "+previewCookie+"="+ck.Value+"\r\n\r\n")
+	io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: "+host+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nOrigin: "+e.previewURL.String()+"\r\nCookie: "+preview.Cookie+"="+ck.Value+"\r\n\r\n")
 	br := bufio.NewReader(conn)
 	wsResp, err := http.ReadResponse(br, nil)
 	if err != nil || wsResp.StatusCode != http.StatusSwitchingProtocols {
@@ -311,11 +248,11 @@ func TestPreviewSignInProxyAndRefusals(t *testing.T) {
 	}
 	// The cookie on another project's host, a forged one, doce's session as the cookie.
 	other := "0193a7c2-5b1e-7cc0-9a6b-3f2d4e5f6a7b"
-	resp, _ = e.do(t, "GET", other+".preview.localhost", "/", map[string]string{previewCookie: ck.Value}, nil)
+	resp, _ = e.do(t, "GET", other+".preview.localhost", "/", map[string]string{preview.Cookie: ck.Value}, nil)
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("cookie on another project's host: %d", resp.StatusCode)
 	}
-	resp, _ = e.do(t, "GET", host, "/", map[string]string{previewCookie: e.owner}, nil)
+	resp, _ = e.do(t, "GET", host, "/", map[string]string{preview.Cookie: e.owner}, nil)
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("doce's session as the preview cookie: %d", resp.StatusCode)
 	}
@@ -331,14 +268,14 @@ func TestPreviewSignInProxyAndRefusals(t *testing.T) {
 	dead.Close()
 	e.project.PreviewHostPort = deadPort
 	e.store.RecordPorts(context.Background(), e.project.ID, 0, deadPort)
-	resp, body = e.do(t, "GET", host, "/", map[string]string{previewCookie: ck.Value}, nil)
+	resp, body = e.do(t, "GET", host, "/", map[string]string{preview.Cookie: ck.Value}, nil)
 	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "The app is not running; ask the agent to start it") {
 		t.Errorf("nothing listening: %d %s", resp.StatusCode, body)
 	}
 
 	// Signed out of doce: the cookie stops working at once.
 	e.store.DeleteSession(context.Background(), e.owner)
-	resp, body = e.do(t, "GET", host, "/", map[string]string{previewCookie: ck.Value}, nil)
+	resp, body = e.do(t, "GET", host, "/", map[string]string{preview.Cookie: ck.Value}, nil)
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "/projects/"+e.project.ID) {
 		t.Errorf("signed out: %d %s", resp.StatusCode, body)
 	}
@@ -349,12 +286,12 @@ func TestPreviewRefusesExpiredAndOthersTokens(t *testing.T) {
 	// An expired token: the exchange happens past its minute.
 	resp, body := e.do(t, "GET", e.srv.Listener.Addr().String(), "/projects/"+e.project.ID+"/preview", map[string]string{sessionCookie: e.owner}, nil)
 	loc, _ := url.Parse(resp.Header.Get("Location"))
-	e.preview.now = func() time.Time { return time.Now().Add(previewTokenTTL + time.Second) }
+	e.preview.Now = func() time.Time { return time.Now().Add(preview.TokenTTL + time.Second) }
 	resp, body = e.do(t, "GET", loc.Host, loc.RequestURI(), nil, nil)
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "expired") || previewCookieOf(resp) != nil {
 		t.Errorf("expired token: %d %s", resp.StatusCode, body)
 	}
-	e.preview.now = time.Now
+	e.preview.Now = time.Now
 
 	// A token for this project taken to another project's host.
 	resp, _ = e.do(t, "GET", e.srv.Listener.Addr().String(), "/projects/"+e.project.ID+"/preview", map[string]string{sessionCookie: e.owner}, nil)

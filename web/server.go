@@ -27,6 +27,7 @@ import (
 	"github.com/doce-dev/doce/hub"
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/opencode"
+	"github.com/doce-dev/doce/preview"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
@@ -88,7 +89,7 @@ type Server struct {
 	// HubGrace is how long a project's event subscription outlives its last watcher (default 30 s).
 	HubGrace time.Duration
 	// Preview serves projects' previews on their own origins; nil when previews are off.
-	Preview *Preview
+	Preview *preview.Preview
 	// Egress is the operator's egress policy, for projects that choose none.
 	Egress EgressDefaults
 	// Quotas bound each user's projects and running workspaces.
@@ -120,6 +121,10 @@ const (
 	sessionCookie = "doce_session"
 	deviceCookie  = "doce_device"
 )
+
+// DoceCookies are the names of doce's own cookies (without a prefix), which a preview takes off
+// every request it passes to an app.
+func DoceCookies() []string { return []string{sessionCookie, deviceCookie} }
 
 // cookieName is name as this server sets and reads it.
 func (s *Server) cookieName(name string) string {
@@ -308,7 +313,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	if s.Preview != nil {
 		// Preview hosts are routed before doce's handler: none of doce's cookies, checks or
 		// pages apply there.
-		h = s.Preview.route(h)
+		h = s.Preview.Route(h)
 	}
 	return h, nil
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/doce-dev/doce/migrations"
 	"github.com/doce-dev/doce/oauth"
 	"github.com/doce-dev/doce/outbound"
+	"github.com/doce-dev/doce/preview"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/repos"
 	"github.com/doce-dev/doce/secrets"
@@ -325,11 +326,11 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 				Addresses: hosts.Address},
 		}
 		if cfg.PreviewBaseURL != "" {
-			key, err := web.PreviewKey(ctx, st, transit)
+			key, err := preview.Key(ctx, st, transit)
 			if err != nil {
 				return fmt.Errorf("unable to load the preview signing key: %w", err)
 			}
-			if srv.Preview, err = web.NewPreview(st, cfg.PreviewBaseURL, cfg.BaseURL, cfg.WorkspaceHost, key); err != nil {
+			if srv.Preview, err = preview.New(st, cfg.PreviewBaseURL, cfg.BaseURL, cfg.WorkspaceHost, key, web.DoceCookies()...); err != nil {
 				return err
 			}
 			srv.Preview.Addresses = hosts.Address
