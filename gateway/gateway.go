@@ -49,7 +49,7 @@ type Gateway struct {
 
 	proxy   *httputil.ReverseProxy
 	pending sync.WaitGroup // usage being recorded
-	keys    keyCache
+	keys    *openedKeys
 }
 
 // maxBody bounds a request the gateway reads before forwarding: a long conversation with
@@ -58,6 +58,7 @@ const maxBody = 32 << 20
 
 // Handler returns the gateway's HTTP handler.
 func (g *Gateway) Handler() http.Handler {
+	g.keys = newOpenedKeys()
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        rewrite,
 		Transport:      g.Transport,

@@ -2,8 +2,9 @@ package gateway
 
 import (
 	"context"
-	"sync"
 	"time"
+
+	"github.com/maypok86/otter/v2"
 
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/store"
@@ -16,43 +17,20 @@ import (
 // stops the gateway within keyTTL.
 const keyTTL = 2 * time.Minute
 
-// keyCache holds opened provider keys by connection, each with the ciphertext it was opened
-// from.
-type keyCache struct {
-	mu   sync.Mutex
-	keys map[string]openedKey
-}
+// openedKeys holds opened provider keys by connection and the ciphertext each was opened from.
+type openedKeys = otter.Cache[keyOf, string]
 
-type openedKey struct {
-	ciphertext string
-	key        string
-	until      time.Time
+type keyOf struct{ connectionID, ciphertext string }
+
+func newOpenedKeys() *openedKeys {
+	return otter.Must(&otter.Options[keyOf, string]{MaximumSize: 10_000, ExpiryCalculator: otter.ExpiryWriting[keyOf, string](keyTTL)})
 }
 
 // open returns conn's API key: from memory when it was opened from the same ciphertext within
 // keyTTL, else from Vault.
 func (g *Gateway) open(ctx context.Context, conn *store.ProviderConnection) (string, error) {
-	now := time.Now()
-	g.keys.mu.Lock()
-	k, ok := g.keys.keys[conn.ID]
-	g.keys.mu.Unlock()
-	if ok && k.ciphertext == conn.APIKeyCiphertext && now.Before(k.until) {
-		return k.key, nil
-	}
-	plain, err := g.Secrets.Decrypt(ctx, conn.APIKeyCiphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldAPIKey))
-	if err != nil {
-		return "", err
-	}
-	g.keys.mu.Lock()
-	defer g.keys.mu.Unlock()
-	if g.keys.keys == nil {
-		g.keys.keys = map[string]openedKey{}
-	}
-	for id, k := range g.keys.keys { // few entries: one per connection in use
-		if !now.Before(k.until) {
-			delete(g.keys.keys, id)
-		}
-	}
-	g.keys.keys[conn.ID] = openedKey{ciphertext: conn.APIKeyCiphertext, key: string(plain), until: now.Add(keyTTL)}
-	return string(plain), nil
+	return g.keys.Get(ctx, keyOf{conn.ID, conn.APIKeyCiphertext}, otter.LoaderFunc[keyOf, string](func(ctx context.Context, k keyOf) (string, error) {
+		plain, err := g.Secrets.Decrypt(ctx, k.ciphertext, secrets.ConnectionContext(conn.UserID, conn.ProviderID, secrets.FieldAPIKey))
+		return string(plain), err
+	}))
 }

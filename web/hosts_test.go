@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doce-dev/doce/hosts"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
@@ -24,7 +25,7 @@ import (
 func TestProjectsShowTheirHostsState(t *testing.T) {
 	st := storetest.Open(t, storetest.SQLite)
 	s := &web.Server{Store: st, SessionTTL: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Setups: &setups.Service{Store: st, Namespace: "default"}, Verifier: &providers.Verifier{}, Hosts: &web.Hosts{Store: st}}
+		Setups: &setups.Service{Store: st, Namespace: "default"}, Verifier: &providers.Verifier{}, Hosts: hosts.NewRegistry(st, nil)}
 	h, err := s.Handler()
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/maypok86/otter/v2"
 
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
@@ -34,27 +35,10 @@ func (s *Server) stuckAfter() time.Duration {
 
 // needingAttention is the setups the ops page lists, at most a second old.
 func (s *Server) needingAttention(ctx context.Context) ([]setups.Setup, error) {
-	c := &s.setupsNeeding
-	c.Lock()
-	if time.Since(c.at) < time.Second {
-		list := c.list
-		c.Unlock()
-		return list, nil
-	}
-	c.Unlock()
-	v, err, _ := s.setupsFlight.Do("", func() (any, error) {
-		list, err := s.Setups.ListNeedingAttention(context.WithoutCancel(ctx), s.stuckAfter(), 200)
-		if err == nil {
-			c.Lock()
-			c.at, c.list = time.Now(), list
-			c.Unlock()
-		}
-		return list, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.([]setups.Setup), nil
+	return s.attention.Get(context.WithoutCancel(ctx), struct{}{}, otter.LoaderFunc[struct{}, []setups.Setup](
+		func(ctx context.Context, _ struct{}) ([]setups.Setup, error) {
+			return s.Setups.ListNeedingAttention(ctx, s.stuckAfter(), 200)
+		}))
 }
 
 func (s *Server) opsPage(c *gin.Context) {
@@ -107,11 +91,7 @@ type OpsResult struct {
 // opsAct retries or cancels each named setup, whoever owns it.
 func (s *Server) opsAct(c *gin.Context, in OpsActionInput, retry bool) []OpsResult {
 	ctx := c.Request.Context()
-	defer func() { // the next list shows what the action changed
-		s.setupsNeeding.Lock()
-		s.setupsNeeding.at = time.Time{}
-		s.setupsNeeding.Unlock()
-	}()
+	defer s.attention.InvalidateAll() // the next list shows what the action changed
 	var out []OpsResult
 	for _, id := range in.ProjectIDs {
 		p, err := s.Setups.Operate(ctx, id, retry, currentUser(c).ID)

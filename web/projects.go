@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	"github.com/maypok86/otter/v2"
 
 	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/providers"
@@ -266,26 +267,19 @@ func (s *Server) progress(ctx context.Context, p *store.Project) *workflows.Prog
 // progressMaxAge is how old a running setup's step table may be when a page or stream shows it.
 const progressMaxAge = 500 * time.Millisecond
 
-type cachedProgress struct {
-	at time.Time
-	pr *workflows.Progress
-}
-
-// liveProgress asks the running workflow, sharing one query per project among all callers.
+// liveProgress asks the running workflow, sharing one query per project among all callers. A
+// failed query is kept as nil for progressMaxAge too: it is not asked again at once.
 func (s *Server) liveProgress(ctx context.Context, projectID string) *workflows.Progress {
-	if v, ok := s.progressCache.Load(projectID); ok && time.Since(v.(cachedProgress).at) < progressMaxAge {
-		return v.(cachedProgress).pr
-	}
-	v, _, _ := s.progressFlight.Do(projectID, func() (any, error) {
-		pr, err := s.Setups.Progress(context.WithoutCancel(ctx), projectID)
-		if err != nil {
-			s.Log.Warn("progress query failed", "project_id", projectID, "error", err)
-			pr = nil
-		}
-		s.progressCache.Store(projectID, cachedProgress{at: time.Now(), pr: pr})
-		return pr, nil
-	})
-	return v.(*workflows.Progress)
+	pr, _ := s.progressCache.Get(context.WithoutCancel(ctx), projectID, otter.LoaderFunc[string, *workflows.Progress](
+		func(ctx context.Context, id string) (*workflows.Progress, error) {
+			pr, err := s.Setups.Progress(ctx, id)
+			if err != nil {
+				s.Log.Warn("progress query failed", "project_id", id, "error", err)
+				return nil, nil
+			}
+			return pr, nil
+		}))
+	return pr
 }
 
 var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)

@@ -17,13 +17,14 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/maypok86/otter/v2"
 	"go.temporal.io/sdk/client"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/catalog"
 	"github.com/doce-dev/doce/forges"
 	"github.com/doce-dev/doce/gateway"
+	"github.com/doce-dev/doce/hosts"
 	"github.com/doce-dev/doce/hub"
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/opencode"
@@ -32,6 +33,7 @@ import (
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workflows"
 	"github.com/doce-dev/doce/workspace"
 )
 
@@ -54,7 +56,7 @@ type Server struct {
 	Workspace *workspace.Manager // reads a project's files for Download
 	// Hosts, when set, knows the Docker hosts projects are on: where to reach them, whether
 	// their workers are there (a project on an unreachable one says so), their engines.
-	Hosts    *Hosts
+	Hosts    *hosts.Registry
 	Verifier *providers.Verifier
 	// Outbound makes doce's requests to addresses users give (their git forges) under the
 	// outbound policy (DOCE_ALLOWED_PRIVATE_HOSTS).
@@ -99,17 +101,11 @@ type Server struct {
 	router  *gin.Engine
 	ensured sync.Map // project id → when ensureRunning last asked
 	events  *hub.Hub
-	// progressCache and progressFlight share running setups' progress queries among tabs.
-	progressCache  sync.Map // project id → cachedProgress
-	progressFlight singleflight.Group
-	// setupsNeeding is the ops list, asked of Temporal's visibility at most once a second
-	// however many operators (or scripts) load it: visibility is rate-limited per namespace.
-	setupsNeeding struct {
-		sync.Mutex
-		at   time.Time
-		list []setups.Setup
-	}
-	setupsFlight singleflight.Group
+	// progress shares running setups' progress queries among tabs, by project id.
+	progressCache *otter.Cache[string, *workflows.Progress]
+	// attention is the ops list, asked of Temporal's visibility at most once a second however
+	// many operators (or scripts) load it: visibility is rate-limited per namespace.
+	attention *otter.Cache[struct{}, []setups.Setup]
 }
 
 // Cookie names. Over https (SecureCookies) they carry the __Host- prefix: browsers then keep
@@ -160,6 +156,10 @@ func (s *Server) Handler() (http.Handler, error) {
 	if s.Catalog == nil {
 		s.Catalog = &catalog.Catalog{}
 	}
+	s.progressCache = otter.Must(&otter.Options[string, *workflows.Progress]{
+		MaximumSize: 10_000, ExpiryCalculator: otter.ExpiryWriting[string, *workflows.Progress](progressMaxAge)})
+	s.attention = otter.Must(&otter.Options[struct{}, []setups.Setup]{
+		ExpiryCalculator: otter.ExpiryWriting[struct{}, []setups.Setup](time.Second)})
 	if s.Agent != nil {
 		s.events = hub.New(func(ctx context.Context, projectID string) (*opencode.Client, error) {
 			p, err := s.Store.Project(ctx, projectID)

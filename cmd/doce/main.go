@@ -28,6 +28,7 @@ import (
 	"github.com/doce-dev/doce/catalog"
 	"github.com/doce-dev/doce/config"
 	"github.com/doce-dev/doce/gateway"
+	"github.com/doce-dev/doce/hosts"
 	"github.com/doce-dev/doce/legacy"
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/migrations"
@@ -256,7 +257,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		}
 		// The shared queue takes the workflows and the short database steps; the host's own
 		// queue the steps that drive its Docker engine and the OpenCode servers on it.
-		host, err := registerHost(ctx, cfg, st, ws, log)
+		host, err := hosts.Register(ctx, cfg, st, ws, log)
 		if err != nil {
 			return err
 		}
@@ -271,7 +272,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		if err := worker.ConfigurePool(ctx, tc, cfg.TaskQueue, host, poolConfig(cfg)); err != nil {
 			return err
 		}
-		g.Go(func() error { beatHost(ctx, st, ws, eg, cfg, log); return nil })
+		g.Go(func() error { hosts.Beat(ctx, cfg, st, ws, eg.check, log); return nil })
 		g.Go(func() error {
 			// Ready projects without an idle watch get one, so none runs forever unnoticed.
 			n, err := newSetups(cfg, tc, st).EnsureIdleWatches(ctx)
@@ -311,11 +312,11 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		m.WatchPool(cfg.PoolSize, st.PoolCounts)
 		// Projects are on many Docker hosts: each one's address and engine come from the host
 		// its worker registered.
-		hosts := &web.Hosts{Store: st, Own: ws}
-		defer hosts.Close()
+		registry := hosts.NewRegistry(st, ws)
+		defer registry.Close()
 		outboundHTTP := outboundClient(ctx, cfg, log)
 		srv := &web.Server{
-			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, Hosts: hosts, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Catalog: modelCatalog,
+			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, Hosts: registry, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Catalog: modelCatalog,
 			Payloads: codec, TemporalUIURL: cfg.TemporalUIURL,
 			Verifier: &providers.Verifier{HTTP: outboundHTTP, BaseURLs: cfg.ProviderBaseURLs}, Outbound: outboundHTTP,
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, BaseURL: cfg.BaseURL, SecureCookies: cfg.SecureCookies(), Log: log,
@@ -323,7 +324,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			Egress:         web.EgressDefaults{Mode: cfg.EgressMode, Allow: cfg.EgressAllow},
 			Quotas:         web.Quotas{Projects: cfg.QuotaProjects, Running: cfg.QuotaRunning, CreatePerHour: cfg.QuotaCreatePerHour},
 			Agent: &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy),
-				Addresses: hosts.Address},
+				Addresses: registry.Address},
 		}
 		if cfg.PreviewBaseURL != "" {
 			key, err := preview.Key(ctx, st, transit)
@@ -333,7 +334,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			if srv.Preview, err = preview.New(st, cfg.PreviewBaseURL, cfg.BaseURL, cfg.WorkspaceHost, key, web.DoceCookies()...); err != nil {
 				return err
 			}
-			srv.Preview.Addresses = hosts.Address
+			srv.Preview.Addresses = registry.Address
 			log.Info("previews on", "url", srv.Preview.URL("<project-id>"))
 		}
 		h, err := srv.Handler()
