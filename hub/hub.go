@@ -72,6 +72,7 @@ type Project struct {
 	firstConn chan struct{} // closed once the first subscription is up
 	client    *opencode.Client
 	notify    map[chan struct{}]struct{}
+	retry     chan struct{} // Reconnect's nudge: try again now rather than after the backoff
 
 	seq    uint64
 	ring   []Event
@@ -112,7 +113,7 @@ func (h *Hub) Acquire(projectID string) *Project {
 	if ph == nil {
 		ph = &Project{
 			h: h, projectID: projectID, epoch: hex.EncodeToString(store.RandomToken(4)),
-			firstConn: make(chan struct{}), notify: map[chan struct{}]struct{}{},
+			firstConn: make(chan struct{}), notify: map[chan struct{}]struct{}{}, retry: make(chan struct{}, 1),
 			status: map[string]opencode.SessionStatus{}, perms: map[string]opencode.Permission{},
 			quests: map[string]opencode.Question{}, answered: map[string]bool{}, snaps: map[string]*sessionSnap{},
 			loads:   map[string]*snapLoad{},
@@ -133,7 +134,22 @@ func (h *Hub) Acquire(projectID string) *Project {
 	return ph
 }
 
-// release drops a reference; the upstream closes after the grace period without any.
+// Reconnect makes the project's subscription, if it is down, try again at once: the caller
+// knows the workspace answers now (its new address is recorded).
+func (h *Hub) Reconnect(projectID string) {
+	h.mu.Lock()
+	ph := h.byProj[projectID]
+	h.mu.Unlock()
+	if ph == nil {
+		return
+	}
+	select {
+	case ph.retry <- struct{}{}:
+	default: // a nudge is pending already
+	}
+}
+
+// Release drops a reference; the upstream closes after the grace period without any.
 func (ph *Project) Release() {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
@@ -178,8 +194,10 @@ func (ph *Project) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
+			backoff = min(backoff*2, maxBackoff)
+		case <-ph.retry:
+			backoff = 250 * time.Millisecond
 		}
-		backoff = min(backoff*2, maxBackoff)
 	}
 }
 

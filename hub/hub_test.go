@@ -255,3 +255,36 @@ func TestHubHidesRevertedMessages(t *testing.T) {
 		return conv.Revert == nil && len(conv.Messages) == 3
 	})
 }
+
+// TestReconnectSkipsTheBackoff: a workspace that answers again (its new port recorded) is
+// reached at once after Reconnect, not after the backoff grown while it was down.
+func TestReconnectSkipsTheBackoff(t *testing.T) {
+	f := &fakeOpenCode{events: make(chan string, 10)}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	var up atomic.Bool
+	var tries atomic.Int32
+	h := New(func(context.Context, string) (*opencode.Client, error) {
+		tries.Add(1)
+		if !up.Load() {
+			return nil, fmt.Errorf("the workspace does not answer yet")
+		}
+		return opencode.New(srv.URL, "pw", srv.Client()), nil
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Minute)
+	defer h.Close()
+	ph := h.Acquire("p1")
+	defer ph.Release()
+	// 250 ms, 500 ms, 1 s: by the fourth try the next wait is 2 s or more.
+	waitFor(t, "the backoff to grow", func() bool { return tries.Load() >= 4 })
+	up.Store(true)
+	start := time.Now()
+	h.Reconnect("p1")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := ph.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("reached %s after Reconnect: the backoff was waited out", took)
+	}
+}

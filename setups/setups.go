@@ -173,14 +173,14 @@ func (s *Service) Delete(ctx context.Context, p *store.Project, requestedBy stri
 }
 
 // EnsureRunning starts the ready project's workspace again if its container stopped, and
-// re-hands it its credentials. It returns once the workflow is started, not done.
+// re-hands it its credentials. It returns when the workflow is done (or ctx ends).
 func (s *Service) EnsureRunning(ctx context.Context, p *store.Project) error {
 	if p.Status != status.Ready {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	sctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	run, err := s.Temporal.ExecuteWorkflow(sctx, client.StartWorkflowOptions{
 		ID:                       workflows.EnsureRunningWorkflowID(p.ID),
 		TaskQueue:                s.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
@@ -193,6 +193,11 @@ func (s *Service) EnsureRunning(ctx context.Context, p *store.Project) error {
 	}, workflows.TypeProjectEnsureRunning, workflows.StepInput{ProjectID: p.ID})
 	if err != nil {
 		return fmt.Errorf("setups: unable to ensure %s runs: %w", p.ID, err)
+	}
+	// Waited for, so the caller knows when the workspace is where the database says: a
+	// container Docker restarted on new ports has them recorded by then.
+	if err := run.Get(ctx, nil); err != nil {
+		return fmt.Errorf("setups: ensuring %s runs: %w", p.ID, err)
 	}
 	return nil
 }

@@ -389,10 +389,17 @@ func (s *Server) ensureRunning(ctx context.Context, p *store.Project) {
 		return
 	}
 	s.ensured.Store(p.ID, now)
-	ctx = context.WithoutCancel(ctx)
 	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+		defer cancel()
 		if err := s.Setups.EnsureRunning(ctx, p); err != nil {
 			s.Log.Warn("unable to ensure the workspace runs", "project_id", p.ID, "error", err)
+			return
+		}
+		// The workspace answers where the database says now: the hub need not wait out its
+		// backoff to find it (a container Docker restarted is on new ports).
+		if s.events != nil {
+			s.events.Reconnect(p.ID)
 		}
 	}()
 }
