@@ -377,22 +377,30 @@ func (s *Server) ownProject(c *gin.Context) (*store.Project, bool) {
 	return p, true
 }
 
-// ensureRunning starts the project's workspace again in the background if it stopped; opening a
-// project is the moment its owner wants it up. It asks at most every 10 s per project, so a
-// page reloaded over and over does not start a workflow each time; API reads do not ask.
+// ensureRunning starts the project's workspace again in the background if it stopped, or finds
+// where Docker restarted it; opening a project is the moment its owner wants it up, and a hub
+// that lost its workspace asks too. One ask at a time per project, and none within ensureEvery
+// of the last answer, so a page reloaded over and over does not start a workflow each time.
 func (s *Server) ensureRunning(ctx context.Context, p *store.Project) {
 	if p.Status != status.Ready {
 		return
 	}
-	now := time.Now()
-	if last, ok := s.ensured.Load(p.ID); ok && now.Sub(last.(time.Time)) < 10*time.Second {
+	s.ensureMu.Lock()
+	last, asked := s.ensuring[p.ID]
+	if asked && (last.IsZero() || time.Since(last) < ensureEvery) {
+		s.ensureMu.Unlock()
 		return
 	}
-	s.ensured.Store(p.ID, now)
+	s.ensuring[p.ID] = time.Time{} // under way
+	s.ensureMu.Unlock()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 		defer cancel()
-		if err := s.Setups.EnsureRunning(ctx, p); err != nil {
+		err := s.Setups.EnsureRunning(ctx, p)
+		s.ensureMu.Lock()
+		s.ensuring[p.ID] = time.Now()
+		s.ensureMu.Unlock()
+		if err != nil {
 			s.Log.Warn("unable to ensure the workspace runs", "project_id", p.ID, "error", err)
 			return
 		}
@@ -403,6 +411,9 @@ func (s *Server) ensureRunning(ctx context.Context, p *store.Project) {
 		}
 	}()
 }
+
+// ensureEvery is how soon after an ask ends ensureRunning may ask again for the same project.
+const ensureEvery = 2 * time.Second
 
 // recordActivity tells the ready project's idle watch that someone has it open, in the
 // background: the page does not wait for Temporal. setups.Service signals at most once a minute

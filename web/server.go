@@ -97,10 +97,12 @@ type Server struct {
 	// Quotas bound each user's projects and running workspaces.
 	Quotas Quotas
 
-	pages   map[string]*template.Template
-	router  *gin.Engine
-	ensured sync.Map // project id → when ensureRunning last asked
-	events  *hub.Hub
+	pages  map[string]*template.Template
+	router *gin.Engine
+	// ensuring is, by project id, when ensureRunning's last ask ended (zero: under way).
+	ensureMu sync.Mutex
+	ensuring map[string]time.Time
+	events   *hub.Hub
 	// progress shares running setups' progress queries among tabs, by project id.
 	progressCache *otter.Cache[string, *workflows.Progress]
 	// attention is the ops list, asked of Temporal's visibility at most once a second however
@@ -173,7 +175,15 @@ func (s *Server) Handler() (http.Handler, error) {
 				s.Catalog.Load(ctx, p.OwnerUserID, oc)
 			}
 		}
+		// A workspace that stops answering while a page watches it has crashed or was
+		// restarted by Docker on new ports: find it (or start it) without waiting for a reload.
+		s.events.OnLost = func(ctx context.Context, projectID string) {
+			if p, err := s.Store.Project(ctx, projectID); err == nil {
+				s.ensureRunning(ctx, p)
+			}
+		}
 	}
+	s.ensuring = map[string]time.Time{}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	if err := r.SetTrustedProxies(s.TrustedProxies); err != nil {
