@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,14 +18,17 @@ import (
 	"github.com/doce-dev/doce/workspace"
 )
 
-// Trees is what importing asks of a project's workspace: whether a repository is there whole,
-// and placing one.
+// Trees is what the repository activities ask of a project's workspace: whether a repository
+// is there whole, placing one, and committing and taking out the work to push.
 type Trees interface {
 	HasRepository(ctx context.Context, projectID string) (bool, error)
 	PlaceTree(ctx context.Context, projectID, dir string) error
+	Commit(ctx context.Context, projectID string, author workspace.Author, message string) (bool, error)
+	Bundle(ctx context.Context, projectID string, w io.Writer, max int64) error
 }
 
-// Repositories imports the repository a project was made from into its workspace.
+// Repositories imports the repository a project was made from into its workspace, and pushes
+// the project's work back to its forge.
 type Repositories struct {
 	Store     *store.Store
 	Secrets   Decrypter

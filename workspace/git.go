@@ -13,6 +13,9 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 )
 
+// ErrNotRunning: the project's workspace container is stopped.
+var ErrNotRunning = errors.New("workspace: the workspace is not running")
+
 // ErrBundleTooLarge: the workspace's repository is larger than a push may carry.
 var ErrBundleTooLarge = errors.New("workspace: the repository is larger than the push limit")
 
@@ -75,9 +78,12 @@ func (m *Manager) exec(ctx context.Context, projectID string, env, cmd []string,
 		User: strconv.Itoa(AgentUID) + ":" + strconv.Itoa(AgentUID), WorkingDir: workspaceDir,
 		Env: env, Cmd: cmd, AttachStdout: true, AttachStderr: true,
 	})
-	if cerrdefs.IsNotFound(err) {
+	switch {
+	case cerrdefs.IsNotFound(err):
 		return ErrNoWorkspace
-	} else if err != nil {
+	case cerrdefs.IsConflict(err):
+		return ErrNotRunning // Docker's answer for an exec in a stopped container
+	case err != nil:
 		return fmt.Errorf("workspace: unable to run %s in the workspace: %w", cmd[0], err)
 	}
 	att, err := m.docker.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
