@@ -70,7 +70,7 @@ func (a *Repositories) PushWork(ctx context.Context, in workflows.PushWorkInput)
 		return workflows.PushWorkResult{}, workspaceError("Taking the work out of the workspace", err)
 	}
 
-	res, err := repos.Push(ctx, a.Policy, repos.PushRequest{Remote: remote, Bundle: bundle, Branch: in.Branch, Base: in.Base}, a.Limits)
+	res, err := repos.Push(ctx, a.Policy, repos.PushRequest{Remote: remote, Bundle: bundle, Branch: in.Branch, Base: in.Base, OwnBranch: in.PullRequest}, a.Limits)
 	var refused *repos.Error
 	if errors.As(err, &refused) {
 		return workflows.PushWorkResult{}, refusedPush(refused.Message)
@@ -141,7 +141,7 @@ func (a *Repositories) pushConnection(ctx context.Context, p *store.Project) (*s
 	if p.RepositoryURL == "" {
 		return nil, refusedPush("The project was not made from a git repository: there is nowhere to push.")
 	}
-	f, err := a.forgeFor(ctx, p)
+	f, err := a.Store.ForgeForURL(ctx, p.OwnerUserID, p.RepositoryURL)
 	if err != nil {
 		return nil, err
 	}

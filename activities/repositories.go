@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -56,7 +55,7 @@ func (a *Repositories) Import(ctx context.Context, in workflows.StepInput) error
 		return err
 	}
 	src := repos.Source{URL: p.RepositoryURL, Ref: p.RepositoryRef}
-	if f, err := a.forgeFor(ctx, p); err != nil {
+	if f, err := a.Store.ForgeForURL(ctx, p.OwnerUserID, p.RepositoryURL); err != nil {
 		return err
 	} else if f != nil {
 		token, err := a.Secrets.Decrypt(ctx, f.TokenCiphertext, secrets.ForgeContext(f.UserID, f.ID))
@@ -84,20 +83,4 @@ func (a *Repositories) Import(ctx context.Context, in workflows.StepInput) error
 		return err
 	}
 	return a.Workspace.PlaceTree(ctx, p.ID, tree)
-}
-
-// forgeFor is the owner's forge connection whose address the repository's URL is under (the
-// longest such, for forges served under a path); nil when none is: a public clone.
-func (a *Repositories) forgeFor(ctx context.Context, p *store.Project) (*store.ForgeConnection, error) {
-	fs, err := a.Store.ForgeConnectionsByUser(ctx, p.OwnerUserID)
-	if err != nil {
-		return nil, err
-	}
-	var best *store.ForgeConnection
-	for i, f := range fs {
-		if strings.HasPrefix(p.RepositoryURL, f.BaseURL+"/") && (best == nil || len(f.BaseURL) > len(best.BaseURL)) {
-			best = &fs[i]
-		}
-	}
-	return best, nil
 }

@@ -93,6 +93,19 @@ func ValidateRef(ref string) error {
 	return nil
 }
 
+// ValidateBranch checks a branch name to push to by git check-ref-format's rules: ValidateRef's,
+// and no part that starts with a dot, no name that ends with one, and not HEAD or @.
+func ValidateBranch(branch string) error {
+	bad := branch == "" || branch == "@" || branch == "HEAD" || strings.HasSuffix(branch, ".") || strings.HasPrefix(branch, "refs/")
+	for _, part := range strings.Split(branch, "/") {
+		bad = bad || strings.HasPrefix(part, ".")
+	}
+	if bad || ValidateRef(branch) != nil {
+		return &Error{"That is not a branch name git accepts: use letters, digits and - _ . / (e.g. doce/my-change)."}
+	}
+	return nil
+}
+
 // Clone clones src into dir (which must not exist) under policy and lim. progress, when set, is
 // called every half second with the bytes written so far (a caller heartbeats with it).
 func Clone(ctx context.Context, policy *outbound.Policy, src Source, dir string, lim Limits, progress func(int64)) error {

@@ -22,6 +22,8 @@ type PushRequest struct {
 	// Base is the branch the work is measured against (a pull request's base); empty: the
 	// repository's default branch. It must exist on the forge.
 	Base string
+	// OwnBranch asks that Branch not be Base: a pull request's head needs a branch of its own.
+	OwnBranch bool
 }
 
 // PushResult is what a push did.
@@ -90,6 +92,8 @@ func Push(ctx context.Context, policy *outbound.Policy, req PushRequest, lim Lim
 	}
 	baseCommit, hasBase := refs.heads[res.Base]
 	switch {
+	case req.OwnBranch && res.Base == req.Branch:
+		return PushResult{}, &Error{fmt.Sprintf("A pull request needs a branch of its own: push to a branch other than its base (%s).", res.Base)}
 	case req.Base != "" && !hasBase:
 		return PushResult{}, &Error{fmt.Sprintf("The repository has no branch %q to measure the work against: name an existing base branch.", res.Base)}
 	case hasBase && baseCommit == res.Commit:

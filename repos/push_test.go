@@ -133,6 +133,8 @@ func TestPush(t *testing.T) {
 	refused("non-fast-forward", err, "has commits the workspace does not have")
 	_, err = push(b, "protected", "")
 	refused("protected", err, "refused the push to protected")
+	_, err = repos.Push(ctx, loopback, repos.PushRequest{Remote: remote, Bundle: b, Branch: "main", OwnBranch: true}, limits)
+	refused("pull request from the base", err, "needs a branch of its own")
 	_, err = push(b, "feature", "nope")
 	refused("missing base", err, `no branch "nope"`)
 

@@ -73,14 +73,31 @@ const (
 	PushFailed  PushStatus = "failed"
 )
 
-// RecordPushStarted marks a push of the project's work to branch as running since at. The pull
-// request recorded is forgotten when the branch changes: it was the other branch's.
+// PushStale is how long a push may be recorded as running before another may start anyway:
+// longer than a push's steps with all their retries take, so only a push whose run was lost
+// without recording its end is overtaken.
+const PushStale = time.Hour
+
+// RecordPushStarted marks a push of the project's work to branch as running since at, unless
+// one is running (ErrConflict). The pull request recorded is forgotten when the branch
+// changes: it was the other branch's.
 func (s *Store) RecordPushStarted(ctx context.Context, id, branch string, at time.Time) error {
-	return s.setProject(ctx, id, "record a push", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+	at = at.UTC()
+	err := s.setProject(ctx, id, "record a push", func(q *bun.UpdateQuery) *bun.UpdateQuery {
 		return q.Set("pull_request_url = CASE WHEN push_branch = ? THEN pull_request_url ELSE '' END", branch).
 			Set("pull_request_number = CASE WHEN push_branch = ? THEN pull_request_number ELSE 0 END", branch).
-			Set("push_branch = ?", branch).Set("push_status = ?", PushRunning).Set("push_error = ''").Set("push_at = ?", at.UTC())
+			Set("push_branch = ?", branch).Set("push_status = ?", PushRunning).Set("push_error = ''").Set("push_at = ?", at).
+			WhereGroup(" AND ", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+				return q.Where("push_status <> ?", PushRunning).WhereOr("push_at < ?", at.Add(-PushStale))
+			})
 	})
+	if errors.Is(err, ErrNotFound) {
+		if _, perr := s.Project(ctx, id); perr != nil {
+			return perr
+		}
+		return ErrConflict
+	}
+	return err
 }
 
 // PushOutcome is how a push ended.

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -39,6 +40,12 @@ func TestRecordPush(t *testing.T) {
 		if got := get(); got.PushBranch != "work" || got.PushStatus != store.PushRunning || got.PushAt == nil || !got.PushAt.Equal(at) {
 			t.Fatalf("started: %+v", got)
 		}
+		if err := st.RecordPushStarted(ctx, p.ID, "other", at.Add(time.Minute)); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("a second push while one runs: %v, want ErrConflict", err)
+		}
+		if err := st.RecordPushStarted(ctx, "no-such-project", "work", at); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("no project: %v", err)
+		}
 		if err := st.RecordPush(ctx, p.ID, "work", store.PushOutcome{Status: store.PushDone, Commit: "abc", PullRequestURL: "https://git.example.com/ada/app/pulls/3", PullRequestNumber: 3}); err != nil {
 			t.Fatal(err)
 		}
@@ -61,6 +68,10 @@ func TestRecordPush(t *testing.T) {
 		}
 		if got := get(); got.PushStatus != store.PushRunning || got.PullRequestNumber != 0 {
 			t.Fatalf("late outcome of another branch: %+v", got)
+		}
+		// A push recorded as running for longer than any can run was lost: another may start.
+		if err := st.RecordPushStarted(ctx, p.ID, "other", at.Add(2*time.Minute+store.PushStale+time.Second)); err != nil {
+			t.Fatalf("after a lost push: %v", err)
 		}
 	})
 }

@@ -48,6 +48,8 @@ type PushWorkInput struct {
 	Branch    string
 	Message   string
 	Base      string // the branch the work must be beyond; empty: the repository's default
+	// PullRequest says a pull request of Branch follows, so Branch must not be the base.
+	PullRequest bool `json:",omitempty"`
 }
 
 // PushWorkResult is what ActPushWork did.
@@ -131,7 +133,7 @@ func push(ctx workflow.Context, in PushInput, rec *PushRecord) error {
 	}
 	work := PushWorkInput{ProjectID: in.ProjectID, Branch: in.Branch, Message: in.Message}
 	if in.PullRequest != nil {
-		work.Base = in.PullRequest.Base
+		work.Base, work.PullRequest = in.PullRequest.Base, true
 	}
 	var res PushWorkResult
 	if err := workflow.ExecuteActivity(onQueue(ctx, pushWorkOpts, queue), ActPushWork, work).Get(ctx, &res); err != nil {
