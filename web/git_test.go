@@ -87,4 +87,5 @@ func TestPushRefusals(t *testing.T) {
 	if resp, _ := do(t, bob, "GET", api+p.ID+"/git", "", nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("bob reads alice's git: %d", resp.StatusCode)
 	}
+
 }
