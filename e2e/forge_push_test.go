@@ -122,7 +122,15 @@ func TestForgePushGitea(t *testing.T) {
 	}
 	p := created.Project
 	waitStatus(t, hc, doce, p.ID, "ready", 6*time.Minute)
-	waitAnswer(t, hc, doce.URL, p.ID, "Wrote pushed.txt.")
+	// Read in the workspace, not through OpenCode, which a loaded machine can make slow to answer.
+	fileIs := func(want string) {
+		t.Helper()
+		waitFor(t, "the agent to write pushed.txt", 4*time.Minute, func() (bool, error) {
+			out, err := exec.Command("docker", "exec", "-u", "1000:1000", "doce-"+p.ID+"-opencode", "cat", "/workspace/pushed.txt").CombinedOutput()
+			return err == nil && string(out) == want, fmt.Errorf("%v: %q", err, out)
+		})
+	}
+	fileIs("first line\n")
 
 	// Before any push: the repository, and doce's branch named after the project (its slug).
 	if gs := getGit(t, hc, doce, p.ID); gs.Repository != cloneURL || gs.Ref != "main" || gs.Branch != "doce/write-pushed-file-start-the-project" || gs.LastPush != nil || gs.PullRequest != nil {
@@ -181,7 +189,7 @@ func TestForgePushGitea(t *testing.T) {
 
 	// Another change, pushed to the same branch (the default now): the same pull request.
 	send(t, hc, doce.URL, p.ID, "CHANGE-PUSHED-FILE: once more.")
-	waitAnswer(t, hc, doce.URL, p.ID, "Changed pushed.txt.")
+	fileIs("first line\nsecond line\n")
 	gs = pushAndWait(t, hc, doce, p.ID, map[string]any{"message": "Extend pushed.txt", "pullRequest": map[string]any{"title": "Pushed again"}})
 	if gs.LastPush.Status != "done" || gs.PullRequest == nil || gs.PullRequest.Number != number || gs.Branch != "doce/change" || gs.LastPush.Commit == firstCommit {
 		t.Fatalf("second push: %+v %+v, want pull request #%d updated", gs.LastPush, gs.PullRequest, number)
