@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // gitState is GET /api/v1/projects/{id}/git.
@@ -73,7 +75,8 @@ func giteaJSON(t *testing.T, g giteaEnv, path string, out any) {
 // (the mock LLM's bash tool calls) write a file, and pushes the work to a branch with a pull
 // request: the pull request is on Gitea with the change and the owner as author, and doce's own
 // opencode.json stays out. After another change a second push updates the same pull request.
-// A base branch that does not exist and a protected branch end the push failed with the reason,
+// The project page's Git tab shows it and pushes to another branch with a pull request of its
+// own. A base branch that does not exist and a protected branch end the push failed with the reason,
 // at once. The forge token is nowhere in the workspace (files, environment, .git/config), in
 // the container's configuration, in the push's workflow history, in doce's answers or its log.
 func TestForgePushGitea(t *testing.T) {
@@ -209,6 +212,44 @@ func TestForgePushGitea(t *testing.T) {
 	recordHistory(t, stack, "project-push:"+p.ID, "project_push.json")
 	if hist := workflowHistory(t, stack, "project-push:"+p.ID); strings.Contains(hist, g.Token) || !strings.Contains(hist, "Extend pushed.txt") {
 		t.Errorf("the push's history holds the token, or is not the second push's")
+	}
+
+	// The page's Git tab shows the pull request, and pushes the work to another branch with a
+	// pull request of its own (under the page's CSP: newBrowser fails on any violation).
+	bctx := newBrowser(t, 1280, 900)
+	run(t, bctx, "sign in",
+		chromedp.Navigate(doce.URL+"/login"),
+		chromedp.WaitVisible(`#username`),
+		chromedp.SendKeys(`#username`, "admin"),
+		chromedp.SendKeys(`#password`, "correct horse battery"),
+		chromedp.Submit(`#password`),
+		chromedp.WaitNotPresent(`#password`),
+	)
+	var shownBranch string
+	run(t, bctx, "open the Git tab",
+		chromedp.Navigate(doce.URL+"/projects/"+p.ID),
+		chromedp.WaitVisible(`#tab-git`),
+		chromedp.Click(`#tab-git`),
+		chromedp.WaitVisible(fmt.Sprintf(`//a[@id="git-pr-url" and normalize-space()="#%d on doce/change"]`, number)),
+		chromedp.Value(`#git-branch`, &shownBranch),
+	)
+	if shownBranch != "doce/change" {
+		t.Errorf("the Git tab's branch is %q, want doce/change", shownBranch)
+	}
+	run(t, bctx, "push from the page",
+		chromedp.SetValue(`#git-branch`, "doce/from-page"),
+		chromedp.SendKeys(`#git-title`, "From the page"),
+		chromedp.Click(`#git-push-button`),
+		chromedp.WaitVisible(`//p[@id="git-status" and starts-with(normalize-space(), "Pushed ") and contains(., "to doce/from-page")]`),
+		chromedp.WaitVisible(`//a[@id="git-pr-url" and contains(normalize-space(), "on doce/from-page")]`),
+	)
+	gs = getGit(t, hc, doce, p.ID)
+	if gs.Branch != "doce/from-page" || gs.LastPush == nil || gs.LastPush.Status != "done" || gs.PullRequest == nil || gs.PullRequest.Number == number {
+		t.Fatalf("after the page's push: %+v", gs)
+	}
+	giteaJSON(t, g, fmt.Sprintf("%s/pulls/%d", repoAPI, gs.PullRequest.Number), &pr)
+	if pr.State != "open" || pr.Title != "From the page" || pr.Head.Ref != "doce/from-page" || pr.Base.Ref != "main" {
+		t.Errorf("the page's pull request on Gitea: %+v", pr)
 	}
 
 	// What a person has to fix ends the push at once, with the reason.
