@@ -3,9 +3,9 @@ package activities
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -17,14 +17,17 @@ import (
 	"github.com/doce-dev/doce/workspace"
 )
 
-// Trees is what importing asks of a project's workspace: whether a repository is there whole,
-// and placing one.
+// Trees is what the repository activities ask of a project's workspace: whether a repository
+// is there whole, placing one, and committing and taking out the work to push.
 type Trees interface {
 	HasRepository(ctx context.Context, projectID string) (bool, error)
 	PlaceTree(ctx context.Context, projectID, dir string) error
+	Commit(ctx context.Context, projectID string, author workspace.Author, message string) (bool, error)
+	Bundle(ctx context.Context, projectID string, w io.Writer, max int64) error
 }
 
-// Repositories imports the repository a project was made from into its workspace.
+// Repositories imports the repository a project was made from into its workspace, and pushes
+// the project's work back to its forge.
 type Repositories struct {
 	Store     *store.Store
 	Secrets   Decrypter
@@ -52,7 +55,7 @@ func (a *Repositories) Import(ctx context.Context, in workflows.StepInput) error
 		return err
 	}
 	src := repos.Source{URL: p.RepositoryURL, Ref: p.RepositoryRef}
-	if f, err := a.forgeFor(ctx, p); err != nil {
+	if f, err := a.Store.ForgeForURL(ctx, p.OwnerUserID, p.RepositoryURL); err != nil {
 		return err
 	} else if f != nil {
 		token, err := a.Secrets.Decrypt(ctx, f.TokenCiphertext, secrets.ForgeContext(f.UserID, f.ID))
@@ -80,20 +83,4 @@ func (a *Repositories) Import(ctx context.Context, in workflows.StepInput) error
 		return err
 	}
 	return a.Workspace.PlaceTree(ctx, p.ID, tree)
-}
-
-// forgeFor is the owner's forge connection whose address the repository's URL is under (the
-// longest such, for forges served under a path); nil when none is: a public clone.
-func (a *Repositories) forgeFor(ctx context.Context, p *store.Project) (*store.ForgeConnection, error) {
-	fs, err := a.Store.ForgeConnectionsByUser(ctx, p.OwnerUserID)
-	if err != nil {
-		return nil, err
-	}
-	var best *store.ForgeConnection
-	for i, f := range fs {
-		if strings.HasPrefix(p.RepositoryURL, f.BaseURL+"/") && (best == nil || len(f.BaseURL) > len(best.BaseURL)) {
-			best = &fs[i]
-		}
-	}
-	return best, nil
 }

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cgi"
@@ -24,11 +25,35 @@ import (
 	"github.com/doce-dev/doce/workspace"
 )
 
-// fakeTrees records what Import places, as the workspace would hold it.
+// fakeTrees records what Import places, as the workspace would hold it; work, when set, is a
+// repository standing for the workspace's, which Commit and Bundle use as the workspace would.
 type fakeTrees struct {
 	has    bool
 	err    error
 	placed []string // files of the placed tree, relative
+	work   string
+}
+
+func (f *fakeTrees) Commit(_ context.Context, _ string, author workspace.Author, message string) (bool, error) {
+	if out, err := exec.Command("git", "-C", f.work, "add", "-A").CombinedOutput(); err != nil {
+		return false, fmt.Errorf("%v: %s", err, out)
+	}
+	if exec.Command("git", "-C", f.work, "diff", "--cached", "--quiet").Run() == nil {
+		return false, nil
+	}
+	cmd := exec.Command("git", "-C", f.work, "commit", "-q", "--no-verify", "-m", message)
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME="+author.Name, "GIT_AUTHOR_EMAIL="+author.Email,
+		"GIT_COMMITTER_NAME="+author.Name, "GIT_COMMITTER_EMAIL="+author.Email)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return false, fmt.Errorf("%v: %s", err, out)
+	}
+	return true, nil
+}
+
+func (f *fakeTrees) Bundle(_ context.Context, _ string, w io.Writer, max int64) error {
+	cmd := exec.Command("git", "-C", f.work, "bundle", "create", "-q", "-", "HEAD")
+	cmd.Stdout = w
+	return cmd.Run()
 }
 
 func (f *fakeTrees) HasRepository(context.Context, string) (bool, error) { return f.has, f.err }

@@ -60,6 +60,12 @@ type Account struct {
 type Forge interface {
 	// Me returns the account the token signs in as: the check that a token works.
 	Me(ctx context.Context) (Account, error)
+	// FindPullRequest returns the open pull request (GitLab: merge request) of branch head
+	// into base on repo, nil when there is none.
+	FindPullRequest(ctx context.Context, repo, head, base string) (*PullRequest, error)
+	// OpenPullRequest opens a pull request of branch head into base on repo. Both branches
+	// are repo's own.
+	OpenPullRequest(ctx context.Context, repo, head, base, title, body string) (PullRequest, error)
 }
 
 // Errors a Forge returns besides transport errors (which the outbound policy's refusal is
@@ -69,6 +75,8 @@ var (
 	ErrUnauthorized = errors.New("forges: the forge refused the token")
 	// ErrNotForge: something answered at the URL, but not this kind of forge's API.
 	ErrNotForge = errors.New("forges: no forge API of this kind at that address")
+	// ErrNoRepository: the repository is not there, or the token may not see it.
+	ErrNoRepository = errors.New("forges: no such repository, or the token may not see it")
 )
 
 // FieldError is a problem with one field of what the user gave, in words they can act on.

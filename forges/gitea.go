@@ -55,3 +55,57 @@ func giteaError(resp *gitea.Response, err error) error {
 	}
 	return err
 }
+
+func (g *giteaForge) FindPullRequest(ctx context.Context, repo, head, base string) (*PullRequest, error) {
+	owner, name, err := ownerName(repo)
+	if err != nil {
+		return nil, err
+	}
+	c, err := g.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The newest pull request of head into base, whatever its state.
+	pr, resp, err := c.GetPullRequestByBaseHead(owner, name, base, head)
+	switch {
+	case resp != nil && resp.StatusCode == http.StatusNotFound:
+		return nil, nil
+	case err != nil:
+		return nil, giteaPullError(resp, err)
+	case pr.State != gitea.StateOpen || pr.HasMerged:
+		return nil, nil
+	}
+	return &PullRequest{Number: pr.Index, URL: pr.HTMLURL}, nil
+}
+
+func (g *giteaForge) OpenPullRequest(ctx context.Context, repo, head, base, title, body string) (PullRequest, error) {
+	owner, name, err := ownerName(repo)
+	if err != nil {
+		return PullRequest{}, err
+	}
+	c, err := g.client(ctx)
+	if err != nil {
+		return PullRequest{}, err
+	}
+	pr, resp, err := c.CreatePullRequest(owner, name, gitea.CreatePullRequestOption{Head: head, Base: base, Title: title, Body: body})
+	if err != nil {
+		return PullRequest{}, giteaPullError(resp, err)
+	}
+	return PullRequest{Number: pr.Index, URL: pr.HTMLURL}, nil
+}
+
+// giteaPullError sorts the SDK's error of a pull request call; its message is the forge's
+// reason, which the SDK takes from the answer's body.
+func giteaPullError(resp *gitea.Response, err error) error {
+	switch {
+	case resp == nil:
+		return err
+	case unauthorized(resp.StatusCode):
+		return ErrUnauthorized
+	case resp.StatusCode == http.StatusNotFound:
+		return ErrNoRepository
+	case resp.StatusCode == http.StatusUnprocessableEntity || resp.StatusCode == http.StatusConflict:
+		return refused(err.Error())
+	}
+	return fmt.Errorf("forges: Gitea answered %d", resp.StatusCode)
+}

@@ -50,3 +50,55 @@ func githubError(resp *github.Response, err error) error {
 	}
 	return err
 }
+
+func (g *gitHub) FindPullRequest(ctx context.Context, repo, head, base string) (*PullRequest, error) {
+	owner, name, err := ownerName(repo)
+	if err != nil {
+		return nil, err
+	}
+	prs, resp, err := g.c.PullRequests.List(ctx, owner, name, &github.PullRequestListOptions{
+		State: "open", Head: owner + ":" + head, Base: base, ListOptions: github.ListOptions{PerPage: 1}})
+	if err != nil {
+		return nil, githubPullError(resp, err)
+	}
+	if len(prs) == 0 {
+		return nil, nil
+	}
+	return &PullRequest{Number: int64(prs[0].GetNumber()), URL: prs[0].GetHTMLURL()}, nil
+}
+
+func (g *gitHub) OpenPullRequest(ctx context.Context, repo, head, base, title, body string) (PullRequest, error) {
+	owner, name, err := ownerName(repo)
+	if err != nil {
+		return PullRequest{}, err
+	}
+	pr, resp, err := g.c.PullRequests.Create(ctx, owner, name, &github.NewPullRequest{
+		Title: github.Ptr(title), Head: github.Ptr(head), Base: github.Ptr(base), Body: github.Ptr(body)})
+	if err != nil {
+		return PullRequest{}, githubPullError(resp, err)
+	}
+	return PullRequest{Number: int64(pr.GetNumber()), URL: pr.GetHTMLURL()}, nil
+}
+
+// githubPullError sorts go-github's error of a pull request call. GitHub answers 404 for a
+// repository the token may not see, and 422 with its reasons for a pull request it refuses.
+func githubPullError(resp *github.Response, err error) error {
+	var er *github.ErrorResponse
+	switch {
+	case resp == nil:
+		return err
+	case unauthorized(resp.StatusCode):
+		return ErrUnauthorized
+	case resp.StatusCode == http.StatusNotFound:
+		return ErrNoRepository
+	case resp.StatusCode == http.StatusUnprocessableEntity && errors.As(err, &er):
+		reason := er.Message
+		for _, e := range er.Errors {
+			if e.Message != "" {
+				reason += ": " + e.Message
+			}
+		}
+		return refused(reason)
+	}
+	return fmt.Errorf("forges: GitHub answered %d", resp.StatusCode)
+}

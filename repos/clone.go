@@ -93,53 +93,27 @@ func ValidateRef(ref string) error {
 	return nil
 }
 
+// ValidateBranch checks a branch name to push to by git check-ref-format's rules: ValidateRef's,
+// and no part that starts with a dot, no name that ends with one, and not HEAD or @.
+func ValidateBranch(branch string) error {
+	bad := branch == "" || branch == "@" || branch == "HEAD" || strings.HasSuffix(branch, ".") || strings.HasPrefix(branch, "refs/")
+	for _, part := range strings.Split(branch, "/") {
+		bad = bad || strings.HasPrefix(part, ".")
+	}
+	if bad || ValidateRef(branch) != nil {
+		return &Error{"That is not a branch name git accepts: use letters, digits and - _ . / (e.g. doce/my-change)."}
+	}
+	return nil
+}
+
 // Clone clones src into dir (which must not exist) under policy and lim. progress, when set, is
 // called every half second with the bytes written so far (a caller heartbeats with it).
 func Clone(ctx context.Context, policy *outbound.Policy, src Source, dir string, lim Limits, progress func(int64)) error {
-	u, err := url.Parse(src.URL)
+	env, cleanup, err := remoteEnv(ctx, policy, src.URL, src.Username, src.Token)
 	if err != nil {
-		return &Error{"That is not a repository URL."}
+		return err
 	}
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-	}
-	addr, err := policy.Pin(ctx, u.Hostname())
-	if outbound.Refused(err) {
-		return &Error{outbound.RefusedMessage}
-	} else if err != nil {
-		return err // a name that does not resolve now may later
-	}
-	home, err := os.MkdirTemp("", "doce-git-home-")
-	if err != nil {
-		return fmt.Errorf("repos: unable to make git a home: %w", err)
-	}
-	defer os.RemoveAll(home)
-
-	// git runs with no configuration but this: no system or user files, no prompts, no proxy,
-	// http(s) only, no redirect to elsewhere, every object checked, no hook, and the one
-	// address the policy allowed pinned for the host, so DNS cannot move it.
-	config := [][2]string{
-		{"http.curloptResolve", u.Hostname() + ":" + port + ":" + bracket(addr)},
-		{"http.followRedirects", "false"},
-		{"protocol.allow", "never"},
-		{"protocol.http.allow", "always"},
-		{"protocol.https.allow", "always"},
-		{"transfer.fsckObjects", "true"},
-		{"core.hooksPath", "/dev/null"},
-		{"credential.helper", ""},
-		{"http.lowSpeedLimit", "1024"},
-		{"http.lowSpeedTime", "60"},
-	}
-	if src.Token != "" {
-		basic := base64.StdEncoding.EncodeToString([]byte(src.Username + ":" + src.Token))
-		config = append(config, [2]string{"http.extraHeader", "Authorization: Basic " + basic})
-	}
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "LC_ALL=C", "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=",
-		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_COUNT=" + strconv.Itoa(len(config))}
-	for i, kv := range config {
-		env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, kv[0]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, kv[1]))
-	}
+	defer cleanup()
 	args := []string{"clone", "--single-branch", "--quiet"}
 	if src.Ref != "" {
 		args = append(args, "--branch", src.Ref)
@@ -189,6 +163,65 @@ func Clone(ctx context.Context, policy *outbound.Policy, src Source, dir string,
 			}
 		}
 	}
+}
+
+// remoteEnv is the environment of one git process that talks to the remote at rawURL under
+// policy: no configuration but this, with the token (when set) only here, as an HTTP basic
+// header. cleanup removes the empty home it gives git.
+func remoteEnv(ctx context.Context, policy *outbound.Policy, rawURL, username, token string) (env []string, cleanup func(), err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, nil, &Error{"That is not a repository URL."}
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	addr, err := policy.Pin(ctx, u.Hostname())
+	if outbound.Refused(err) {
+		return nil, nil, &Error{outbound.RefusedMessage}
+	} else if err != nil {
+		return nil, nil, err // a name that does not resolve now may later
+	}
+	// git runs with no configuration but this: no system or user files, no prompts, no proxy,
+	// http(s) only, no redirect to elsewhere, every object checked, no hook, and the one
+	// address the policy allowed pinned for the host, so DNS cannot move it.
+	config := [][2]string{
+		{"http.curloptResolve", u.Hostname() + ":" + port + ":" + bracket(addr)},
+		{"http.followRedirects", "false"},
+		{"protocol.allow", "never"},
+		{"protocol.http.allow", "always"},
+		{"protocol.https.allow", "always"},
+		{"http.lowSpeedLimit", "1024"},
+		{"http.lowSpeedTime", "60"},
+	}
+	if token != "" {
+		basic := base64.StdEncoding.EncodeToString([]byte(username + ":" + token))
+		config = append(config, [2]string{"http.extraHeader", "Authorization: Basic " + basic})
+	}
+	env, cleanup, err = localEnv(config...)
+	return env, cleanup, err
+}
+
+// localEnv is the environment of a git process that reads no configuration but config and
+// doce's own: every object checked, no hooks, no credential helper, no prompts.
+func localEnv(config ...[2]string) (env []string, cleanup func(), err error) {
+	home, err := os.MkdirTemp("", "doce-git-home-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("repos: unable to make git a home: %w", err)
+	}
+	config = append([][2]string{
+		{"transfer.fsckObjects", "true"},
+		{"fetch.fsckObjects", "true"},
+		{"core.hooksPath", "/dev/null"},
+		{"credential.helper", ""},
+	}, config...)
+	env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "LC_ALL=C", "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=",
+		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_COUNT=" + strconv.Itoa(len(config))}
+	for i, kv := range config {
+		env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, kv[0]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, kv[1]))
+	}
+	return env, func() { os.RemoveAll(home) }, nil
 }
 
 // cloneError turns what git said into words for the user; what it cannot place is an ordinary

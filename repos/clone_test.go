@@ -156,4 +156,10 @@ func TestValidate(t *testing.T) {
 			t.Errorf("ValidateRef(%q) = %v, want ok=%v", ref, err, ok)
 		}
 	}
+	for branch, ok := range map[string]bool{"main": true, "doce/my-change": true, "v1.2": true, "": false, "HEAD": false, "@": false,
+		"a/.hidden": false, ".x": false, "x.": false, "refs/heads/x": false, "a..b": false, "a b": false, "-x": false} {
+		if err := repos.ValidateBranch(branch); (err == nil) != ok {
+			t.Errorf("ValidateBranch(%q) = %v, want ok=%v", branch, err, ok)
+		}
+	}
 }

@@ -202,6 +202,33 @@ func (s *Service) EnsureRunning(ctx context.Context, p *store.Project) error {
 	return nil
 }
 
+// ErrPushRunning means a push of the project runs already.
+var ErrPushRunning = errors.New("setups: a push of the project is running")
+
+// Push starts pushing the project's work as in asks; one push of a project runs at a time
+// (ErrPushRunning). It returns once the workflow is started, not done.
+func (s *Service) Push(ctx context.Context, p *store.Project, in workflows.PushInput) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.ProjectPushWorkflowID(p.ID),
+		TaskQueue:                s.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		Memo:                     map[string]any{"project": p.Name},
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SAProjectID.ValueSet(p.ID),
+			workflows.SAUserID.ValueSet(p.OwnerUserID),
+		),
+	}, workflows.TypeProjectPush, in)
+	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		return ErrPushRunning
+	} else if err != nil {
+		return fmt.Errorf("setups: unable to start the push of %s: %w", p.ID, err)
+	}
+	return nil
+}
+
 // Disconnect starts taking providerID away from the user everywhere; the connection is gone
 // once every project using it has forgotten it.
 func (s *Service) Disconnect(ctx context.Context, userID, providerID, requestedBy string) error {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -93,4 +94,21 @@ func (s *Store) UpdateForgeCiphertext(ctx context.Context, f *ForgeConnection) e
 		return fmt.Errorf("store: unable to store rewrapped forge connection: %w", err)
 	}
 	return nil
+}
+
+// ForgeForURL is the user's forge connection whose address the repository URL is under (the
+// longest such, for forges served under a path); nil when none is. Only that forge is ever
+// lent the connection's token, so no token goes to another address.
+func (s *Store) ForgeForURL(ctx context.Context, userID, repositoryURL string) (*ForgeConnection, error) {
+	fs, err := s.ForgeConnectionsByUser(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	var best *ForgeConnection
+	for i, f := range fs {
+		if strings.HasPrefix(repositoryURL, f.BaseURL+"/") && (best == nil || len(f.BaseURL) > len(best.BaseURL)) {
+			best = &fs[i]
+		}
+	}
+	return best, nil
 }

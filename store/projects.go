@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,6 +51,83 @@ type Project struct {
 	// clones it into the workspace); empty for a project from a prompt alone.
 	RepositoryURL string `bun:"repository_url"`
 	RepositoryRef string `bun:"repository_ref"`
+	// The project's work pushed to the repository (RecordPushStarted, RecordPush): the branch,
+	// the last push's status, why it failed, when it started, the commit it pushed, and the
+	// pull request open for the branch (number 0: none).
+	PushBranch        string     `bun:"push_branch"`
+	PushStatus        PushStatus `bun:"push_status"`
+	PushError         string     `bun:"push_error"`
+	PushAt            *time.Time `bun:"push_at"`
+	PushCommit        string     `bun:"push_commit"`
+	PullRequestURL    string     `bun:"pull_request_url"`
+	PullRequestNumber int64      `bun:"pull_request_number"`
+}
+
+// PushStatus is where a project's last push is.
+type PushStatus string
+
+// Push statuses; empty: never pushed.
+const (
+	PushRunning PushStatus = "running"
+	PushDone    PushStatus = "done"
+	PushFailed  PushStatus = "failed"
+)
+
+// PushStale is how long a push may be recorded as running before another may start anyway:
+// longer than a push's steps with all their retries take, so only a push whose run was lost
+// without recording its end is overtaken.
+const PushStale = time.Hour
+
+// RecordPushStarted marks a push of the project's work to branch as running since at, unless
+// one is running (ErrConflict). The pull request recorded is forgotten when the branch
+// changes: it was the other branch's.
+func (s *Store) RecordPushStarted(ctx context.Context, id, branch string, at time.Time) error {
+	at = at.UTC()
+	err := s.setProject(ctx, id, "record a push", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("pull_request_url = CASE WHEN push_branch = ? THEN pull_request_url ELSE '' END", branch).
+			Set("pull_request_number = CASE WHEN push_branch = ? THEN pull_request_number ELSE 0 END", branch).
+			Set("push_branch = ?", branch).Set("push_status = ?", PushRunning).Set("push_error = ''").Set("push_at = ?", at).
+			WhereGroup(" AND ", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+				return q.Where("push_status <> ?", PushRunning).WhereOr("push_at < ?", at.Add(-PushStale))
+			})
+	})
+	if errors.Is(err, ErrNotFound) {
+		if _, perr := s.Project(ctx, id); perr != nil {
+			return perr
+		}
+		return ErrConflict
+	}
+	return err
+}
+
+// PushOutcome is how a push ended.
+type PushOutcome struct {
+	Status PushStatus // PushDone or PushFailed
+	Error  string     // why it failed, fit to show
+	Commit string     // the commit the branch points at, when done
+	// PullRequestURL and PullRequestNumber name the pull request open for the branch, when one
+	// was asked for and opened or found.
+	PullRequestURL    string
+	PullRequestNumber int64
+}
+
+// RecordPush records how the project's push to branch ended. An outcome for a branch the
+// project no longer pushes to (a later push changed it) is dropped.
+func (s *Store) RecordPush(ctx context.Context, id, branch string, o PushOutcome) error {
+	err := s.setProject(ctx, id, "record a push", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		q = q.Set("push_status = ?", o.Status).Set("push_error = ?", o.Error).Where("push_branch = ?", branch)
+		if o.Commit != "" {
+			q = q.Set("push_commit = ?", o.Commit)
+		}
+		if o.PullRequestNumber != 0 {
+			q = q.Set("pull_request_url = ?", o.PullRequestURL).Set("pull_request_number = ?", o.PullRequestNumber)
+		}
+		return q
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // CreateProject inserts p as pending and returns it with created=true. When p carries a

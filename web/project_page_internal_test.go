@@ -40,3 +40,25 @@ func TestProjectPageRendersConversation(t *testing.T) {
 		t.Error("the agent's text reached the page as HTML, or the placeholder prompt shows too")
 	}
 }
+
+// The page of a project made from a repository has a Git tab to push it; others have none.
+func TestProjectPageGitTab(t *testing.T) {
+	s := &Server{}
+	if err := s.parseTemplates(); err != nil {
+		t.Fatal(err)
+	}
+	for _, repo := range []*Repository{{URL: "https://git.example.com/ada/app.git", Ref: "dev"}, nil} {
+		var buf bytes.Buffer
+		err := s.pages["project.html"].Execute(&buf, map[string]any{"Title": "p", "Path": "/projects/p1",
+			"Project": ProjectView{ID: "p1", Name: "Shop", Status: "ready", Repository: repo}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		html := buf.String()
+		has := strings.Contains(html, `id="tab-git"`) && strings.Contains(html, `<form id="git-push"`) &&
+			strings.Contains(html, "into <code>dev</code>") && strings.Contains(html, `placeholder="Work on Shop made in doce"`)
+		if has != (repo != nil) || (repo == nil && strings.Contains(html, "git-push")) {
+			t.Errorf("repository %v: Git tab %v\n%s", repo, has, html)
+		}
+	}
+}

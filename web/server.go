@@ -352,6 +352,7 @@ func (s *Server) conversationRoutes(g *gin.RouterGroup) {
 	g.GET("/models", s.apiModels)
 	g.GET("/stream", s.stream)
 	s.workbenchRoutes(g) // web/changes.go, web/terminal.go
+	s.gitRoutes(g)       // web/git.go
 }
 
 func (s *Server) parseTemplates() error {

@@ -29,8 +29,8 @@ type Activities struct {
 	OAuth       *activities.OAuth
 	Pool        *activities.Pool
 	Hosts       *activities.Hosts
-	// Repositories imports the repository a project is made from (a host's step: it writes
-	// into the workspace).
+	// Repositories imports the repository a project is made from and pushes its work back (a
+	// host's steps: they reach into the workspace), and opens pull requests.
 	Repositories *activities.Repositories
 }
 
@@ -78,6 +78,8 @@ func Register(r sdkworker.Registry, acts Activities) {
 	reg(acts.Hosts.Place, workflows.ActPlaceProject)
 	reg(acts.Hosts.ProjectHost, workflows.ActProjectHost)
 	reg(acts.Hosts.ProjectHosts, workflows.ActProjectHosts)
+	reg(acts.Repositories.OpenPullRequest, workflows.ActOpenPullRequest)
+	reg(acts.Repositories.RecordPush, workflows.ActRecordPush)
 }
 
 // RegisterHost adds the activities that run on a Docker host: its containers, the OpenCode
@@ -90,6 +92,7 @@ func RegisterHost(r sdkworker.ActivityRegistry, acts Activities) {
 	reg(acts.OpenCode.SessionCreate, workflows.ActSessionCreate)
 	reg(acts.OpenCode.SendInitialPrompt, workflows.ActSendInitialPrompt)
 	reg(acts.Repositories.Import, workflows.ActImportRepository)
+	reg(acts.Repositories.PushWork, workflows.ActPushWork)
 	reg(acts.Docker.ComposeDown, workflows.ActComposeDown)
 	reg(acts.Docker.ContainerState, workflows.ActContainerState)
 	reg(acts.OpenCode.RemoveProviderCredentials, workflows.ActRemoveCredentials)

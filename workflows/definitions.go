@@ -20,6 +20,7 @@ const (
 	TypeCredentialPush       = "CredentialPush"
 	TypeOAuthLogin           = "OAuthLogin"
 	TypeOAuthRefresh         = "OAuthRefresh"
+	TypeProjectPush          = "ProjectPush"
 )
 
 // Definitions is every workflow by type: the worker registers this table and the replay tests
@@ -37,6 +38,7 @@ var Definitions = map[string]any{
 	TypeCredentialPush:       CredentialPush,
 	TypeOAuthLogin:           OAuthLogin,
 	TypeOAuthRefresh:         OAuthRefresh,
+	TypeProjectPush:          ProjectPush,
 }
 
 // Register registers every workflow of Definitions on r, a worker or a replayer.

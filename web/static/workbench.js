@@ -49,6 +49,49 @@
   select(tabs[0], false);
   function shown(id) { return $(id).getAttribute("aria-selected") === "true"; }
 
+  // ---- git ----
+
+  // The Git tab pushes the work to the project's repository and follows the push until it ends.
+  var git = {
+    timer: null, edited: false,
+    load: function () {
+      return call("GET", api + "/git").then(git.show, function (err) { $("git-error").textContent = err.message; });
+    },
+    show: function (body) {
+      var g = body.git, last = g.lastPush, status = $("git-status"), error = $("git-error");
+      if (!git.edited) $("git-branch").value = g.branch;
+      var a = $("git-pr-url"), pr = g.pullRequest;
+      $("git-pr-link").hidden = !(pr && /^https?:\/\//.test(pr.url));
+      if (!$("git-pr-link").hidden) { a.href = pr.url; a.textContent = "#" + pr.number + " on " + g.branch; }
+      error.textContent = "";
+      if (!last) status.textContent = "Not pushed yet.";
+      else if (last.status === "running") status.textContent = "Pushing to " + g.branch + "…";
+      else if (last.status === "done") status.textContent = "Pushed " + (last.commit || "").slice(0, 10) + " to " + g.branch + " (" + new Date(last.at).toLocaleString() + ").";
+      else { status.textContent = "The last push to " + g.branch + " failed:"; error.textContent = last.error || ""; }
+      var running = !!last && last.status === "running";
+      $("git-push-button").disabled = running;
+      clearTimeout(git.timer);
+      if (running) git.timer = setTimeout(git.load, 1500);
+    }
+  };
+  if ($("git-push")) {
+    onShow["tab-git"] = git.load;
+    $("git-branch").addEventListener("input", function () { git.edited = true; });
+    $("git-push").addEventListener("submit", function (e) {
+      e.preventDefault();
+      var body = { branch: $("git-branch").value.trim(), message: $("git-message").value.trim() };
+      if ($("git-pr").checked) body.pullRequest = { title: $("git-title").value.trim() };
+      $("git-error").textContent = "";
+      $("git-status").textContent = "Starting the push…";
+      $("git-push-button").disabled = true;
+      call("POST", api + "/git/push", body).then(function (res) { git.edited = false; git.show(res); }, function (err) {
+        $("git-push-button").disabled = false;
+        $("git-status").textContent = "";
+        $("git-error").textContent = err.message;
+      });
+    });
+  }
+
   // ---- review ----
 
   var review = {

@@ -1,0 +1,196 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/doce-dev/doce/forges"
+	"github.com/doce-dev/doce/repos"
+	"github.com/doce-dev/doce/secrets"
+	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workflows"
+	"github.com/doce-dev/doce/workspace"
+)
+
+// refusedPush ends a push for a person to act on, with msg shown to them.
+func refusedPush(msg string) error {
+	return temporal.NewNonRetryableApplicationError(msg, workflows.ErrTypePushRefused, nil)
+}
+
+// PushWork commits the changes in the project's workspace as its owner (no hook runs), takes
+// the repository's HEAD out as a git bundle no larger than the import limit, and pushes it from
+// this side to in.Branch of the project's repository with the token of the owner's forge
+// connection, which never enters the workspace. Run again after a lost result it commits
+// nothing new and finds the forge has the work.
+func (a *Repositories) PushWork(ctx context.Context, in workflows.PushWorkInput) (workflows.PushWorkResult, error) {
+	stop := heartbeatWhile(ctx)
+	defer stop()
+	p, err := loadProject(ctx, a.Store, in.ProjectID)
+	if err != nil {
+		return workflows.PushWorkResult{}, err
+	}
+	remote, err := a.remote(ctx, p, "push from project "+p.ID)
+	if err != nil {
+		return workflows.PushWorkResult{}, err
+	}
+	owner, err := a.Store.UserByID(ctx, p.OwnerUserID)
+	if err != nil {
+		return workflows.PushWorkResult{}, err
+	}
+	author := workspace.Author{Name: owner.Username, Email: owner.Username + "@doce.invalid"}
+	committed, err := a.Workspace.Commit(ctx, p.ID, author, in.Message)
+	if err != nil {
+		return workflows.PushWorkResult{}, workspaceError("Committing in the workspace", err)
+	}
+
+	dir, err := os.MkdirTemp("", "doce-push-bundle-")
+	if err != nil {
+		return workflows.PushWorkResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	bundle := filepath.Join(dir, "work.bundle")
+	f, err := os.OpenFile(bundle, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return workflows.PushWorkResult{}, err
+	}
+	err = a.Workspace.Bundle(ctx, p.ID, f, a.Limits.MaxBytes)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, workspace.ErrBundleTooLarge) {
+		return workflows.PushWorkResult{}, refusedPush(fmt.Sprintf("The project's repository is larger than the limit of %d MB a push may carry.", a.Limits.MaxBytes>>20))
+	} else if err != nil {
+		return workflows.PushWorkResult{}, workspaceError("Taking the work out of the workspace", err)
+	}
+
+	res, err := repos.Push(ctx, a.Policy, repos.PushRequest{Remote: remote, Bundle: bundle, Branch: in.Branch, Base: in.Base, OwnBranch: in.PullRequest}, a.Limits)
+	var refused *repos.Error
+	if errors.As(err, &refused) {
+		return workflows.PushWorkResult{}, refusedPush(refused.Message)
+	} else if err != nil {
+		return workflows.PushWorkResult{}, err
+	}
+	return workflows.PushWorkResult{Commit: res.Commit, Base: res.Base, Committed: committed, UpToDate: res.UpToDate}, nil
+}
+
+// OpenPullRequest finds the open pull request of in.Head into in.Base on the project's forge,
+// or opens one: a retried step, and every later push of the branch, keeps the one.
+func (a *Repositories) OpenPullRequest(ctx context.Context, in workflows.OpenPullRequestInput) (workflows.PullRequestRef, error) {
+	p, err := loadProject(ctx, a.Store, in.ProjectID)
+	if err != nil {
+		return workflows.PullRequestRef{}, err
+	}
+	conn, err := a.pushConnection(ctx, p)
+	if err != nil {
+		return workflows.PullRequestRef{}, err
+	}
+	repo, err := forges.RepoPath(conn.BaseURL, p.RepositoryURL)
+	if err != nil {
+		return workflows.PullRequestRef{}, refusedPush("The project's repository URL names no repository on " + conn.BaseURL + ".")
+	}
+	token, err := a.token(ctx, p, conn, "pull request for project "+p.ID)
+	if err != nil {
+		return workflows.PullRequestRef{}, err
+	}
+	f, err := forges.Open(conn.Kind, conn.BaseURL, token, a.Policy.Client(30*time.Second))
+	if err != nil {
+		return workflows.PullRequestRef{}, err
+	}
+	pr, err := f.FindPullRequest(ctx, repo, in.Head, in.Base)
+	if err == nil && pr == nil {
+		var opened forges.PullRequest
+		opened, err = f.OpenPullRequest(ctx, repo, in.Head, in.Base, in.Title, in.Body)
+		pr = &opened
+	}
+	var refused *forges.RefusedError
+	switch {
+	case err == nil:
+		return workflows.PullRequestRef{Number: pr.Number, URL: pr.URL}, nil
+	case errors.Is(err, forges.ErrUnauthorized):
+		return workflows.PullRequestRef{}, refusedPush("The forge refused the token of your connection to it for pull requests: connect it again with a token that may open pull requests on this repository.")
+	case errors.Is(err, forges.ErrNoRepository):
+		return workflows.PullRequestRef{}, refusedPush("The forge has no repository " + repo + " that your token may see.")
+	case errors.As(err, &refused):
+		return workflows.PullRequestRef{}, refusedPush(refused.Error())
+	}
+	return workflows.PullRequestRef{}, err
+}
+
+// RecordPush records how a push ended on the project.
+func (a *Repositories) RecordPush(ctx context.Context, rec workflows.PushRecord) error {
+	o := store.PushOutcome{Status: store.PushDone, Commit: rec.Commit}
+	if rec.Failed {
+		o.Status, o.Error = store.PushFailed, rec.Error
+	}
+	if rec.PullRequest != nil {
+		o.PullRequestURL, o.PullRequestNumber = rec.PullRequest.URL, rec.PullRequest.Number
+	}
+	return a.Store.RecordPush(ctx, rec.ProjectID, rec.Branch, o)
+}
+
+// pushConnection is the owner's forge connection serving the project's repository; a project
+// not made from one, or whose forge is not connected, cannot push.
+func (a *Repositories) pushConnection(ctx context.Context, p *store.Project) (*store.ForgeConnection, error) {
+	if p.RepositoryURL == "" {
+		return nil, refusedPush("The project was not made from a git repository: there is nowhere to push.")
+	}
+	f, err := a.Store.ForgeForURL(ctx, p.OwnerUserID, p.RepositoryURL)
+	if err != nil {
+		return nil, err
+	}
+	if f == nil {
+		return nil, refusedPush("Connect the forge of " + p.RepositoryURL + " under Forges to push to it.")
+	}
+	return f, nil
+}
+
+// remote is where the project's work is pushed, with the owner's token.
+func (a *Repositories) remote(ctx context.Context, p *store.Project, use string) (repos.Source, error) {
+	f, err := a.pushConnection(ctx, p)
+	if err != nil {
+		return repos.Source{}, err
+	}
+	token, err := a.token(ctx, p, f, use)
+	if err != nil {
+		return repos.Source{}, err
+	}
+	return repos.Source{URL: p.RepositoryURL, Username: f.AccountLogin, Token: token}, nil
+}
+
+// token decrypts the connection's token for one use, audited.
+func (a *Repositories) token(ctx context.Context, p *store.Project, f *store.ForgeConnection, use string) (string, error) {
+	token, err := a.Secrets.Decrypt(ctx, f.TokenCiphertext, secrets.ForgeContext(f.UserID, f.ID))
+	if errors.Is(err, secrets.ErrUndecryptable) {
+		return "", refusedPush("The token of your connection to " + f.BaseURL + " cannot be read: connect the forge again.")
+	} else if err != nil {
+		return "", err
+	}
+	if err := a.Store.Audit(ctx, nil, store.AuditEvent{ActorID: p.OwnerUserID, Action: "forge.decrypt-for-use", TargetType: "forge", TargetID: f.ID, Detail: use}); err != nil {
+		return "", err
+	}
+	return string(token), nil
+}
+
+// workspaceError sorts what went wrong running git in the workspace: no workspace, or git
+// refusing there, is for the user; anything else is retried.
+func workspaceError(what string, err error) error {
+	var exit *workspace.ExitError
+	switch {
+	case errors.Is(err, workspace.ErrNoWorkspace), errors.Is(err, workspace.ErrNotRunning):
+		return refusedPush("The project's workspace is not running: start the project, then push.")
+	case errors.As(err, &exit):
+		line, _, _ := strings.Cut(strings.TrimSpace(exit.Stderr), "\n")
+		if len(line) > 300 {
+			line = line[:300]
+		}
+		return refusedPush(what + " failed; git said: " + line)
+	}
+	return err
+}

@@ -1,0 +1,243 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/doce-dev/doce/repos"
+	"github.com/doce-dev/doce/setups"
+	"github.com/doce-dev/doce/status"
+	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workflows"
+)
+
+// The Git routes: a project made from a repository pushes its work back to a branch of it and
+// opens a pull request (ProjectPush), the owner's only, under /api/v1/projects/{id}/ and
+// /projects/{id}/ (the page's script).
+
+const (
+	maxCommitMessage = 10000 // characters
+	maxPullTitle     = 256
+	maxPullBody      = 60000
+)
+
+func (s *Server) gitRoutes(g *gin.RouterGroup) {
+	g.GET("/git", s.apiGit)
+	g.POST("/git/push", s.apiPush)
+}
+
+// gitProject loads the caller's own project, answering JSON on the page's routes too.
+func (s *Server) gitProject(c *gin.Context) (*store.Project, bool) {
+	p, err := s.Store.ProjectForOwner(c.Request.Context(), currentUser(c).ID, c.Param("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		s.failJSON(c, errNotFound("project"))
+		return nil, false
+	} else if err != nil {
+		s.failJSON(c, err)
+		return nil, false
+	}
+	return p, true
+}
+
+// gitView is a project's repository and its last push as the API shows them.
+type gitView struct {
+	Repository  string           `json:"repository"` // the clone URL; empty: not made from a repository
+	Ref         string           `json:"ref"`        // the branch or tag it was made from
+	Branch      string           `json:"branch"`     // the branch pushes go to (the last one's, or the default)
+	PullRequest *pullRequestView `json:"pullRequest,omitempty"`
+	LastPush    *pushView        `json:"lastPush,omitempty"`
+}
+
+type pullRequestView struct {
+	URL    string `json:"url"`
+	Number int64  `json:"number"`
+}
+
+type pushView struct {
+	Status string    `json:"status"` // running, done or failed
+	Error  string    `json:"error,omitempty"`
+	At     time.Time `json:"at"` // when it started
+	Commit string    `json:"commit,omitempty"`
+}
+
+func gitOf(p *store.Project) gitView {
+	v := gitView{Repository: p.RepositoryURL, Ref: p.RepositoryRef, Branch: defaultBranch(p)}
+	if p.PullRequestNumber != 0 {
+		v.PullRequest = &pullRequestView{URL: p.PullRequestURL, Number: p.PullRequestNumber}
+	}
+	if p.PushStatus != "" && p.PushAt != nil {
+		v.LastPush = &pushView{Status: string(p.PushStatus), Error: p.PushError, At: p.PushAt.UTC(), Commit: p.PushCommit}
+	}
+	return v
+}
+
+// defaultBranch is where a push goes when none is named: the branch pushed to last, else one
+// of doce's own named after the project.
+func defaultBranch(p *store.Project) string {
+	if p.PushBranch != "" {
+		return p.PushBranch
+	}
+	if b := "doce/" + p.Slug; repos.ValidateBranch(b) == nil {
+		return b
+	}
+	return "doce/work"
+}
+
+func (s *Server) apiGit(c *gin.Context) {
+	p, ok := s.gitProject(c)
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"git": gitOf(p)})
+}
+
+// PushInput is the body of POST /git/push.
+type PushInput struct {
+	Branch      string `json:"branch"`
+	Message     string `json:"message"`
+	PullRequest *struct {
+		Title string `json:"title"`
+		Body  string `json:"body"`
+		Base  string `json:"base"`
+	} `json:"pullRequest"`
+}
+
+// apiPush starts pushing the project's work to a branch of its repository, and opening a pull
+// request when asked. The answer comes once the push is recorded as running; GET /git follows it.
+func (s *Server) apiPush(c *gin.Context) {
+	p, ok := s.gitProject(c)
+	if !ok {
+		return
+	}
+	var in PushInput
+	if !bindJSONAs(c, s, &in) {
+		return
+	}
+	if e := checkJSONText(&in); e != nil {
+		s.failJSON(c, e)
+		return
+	}
+	ctx := c.Request.Context()
+	wf, err := s.pushInput(c, p, in)
+	if err != nil {
+		s.failJSON(c, err)
+		return
+	}
+	if err := s.Store.RecordPushStarted(ctx, p.ID, wf.Branch, time.Now()); errors.Is(err, store.ErrConflict) {
+		s.failJSON(c, errPushRunning)
+		return
+	} else if err != nil {
+		s.failJSON(c, err)
+		return
+	}
+	if err := s.Setups.Push(ctx, p, wf); err != nil {
+		s.Log.Error("unable to start the push", "project_id", p.ID, "error", err)
+		e := &Error{Status: http.StatusServiceUnavailable, Code: "push_not_started",
+			Message: "The push could not start: the workflow service is unreachable. Try again in a minute."}
+		if errors.Is(err, setups.ErrPushRunning) {
+			e = errPushRunning
+		}
+		if rerr := s.Store.RecordPush(ctx, p.ID, wf.Branch, store.PushOutcome{Status: store.PushFailed, Error: e.Message}); rerr != nil {
+			s.Log.Warn("unable to record the push that did not start", "project_id", p.ID, "error", rerr)
+		}
+		s.failJSON(c, e)
+		return
+	}
+	detail := "branch " + wf.Branch
+	if wf.PullRequest != nil {
+		detail += " with a pull request"
+	}
+	if err := s.Store.Audit(ctx, nil, store.AuditEvent{ActorID: currentUser(c).ID, Action: "project.push", TargetType: "project", TargetID: p.ID, Detail: detail}); err != nil {
+		s.Log.Warn("unable to record the push", "project_id", p.ID, "error", err)
+	}
+	if p, err = s.Store.Project(ctx, p.ID); err != nil {
+		s.failJSON(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"git": gitOf(p)})
+}
+
+var errPushRunning = &Error{Status: http.StatusConflict, Code: "push_running", Message: "A push of this project is running: wait until it ends."}
+
+// pushInput checks what the user asked against the project and fills in the defaults.
+func (s *Server) pushInput(c *gin.Context, p *store.Project, in PushInput) (workflows.PushInput, error) {
+	if p.RepositoryURL == "" {
+		return workflows.PushInput{}, &Error{Status: http.StatusConflict, Code: "no_repository",
+			Message: "This project was not made from a git repository, so there is nowhere to push it. Download it instead, or make a project from a repository."}
+	}
+	switch p.Status {
+	case status.Ready:
+	case status.Stopped, status.Stopping, status.Starting:
+		return workflows.PushInput{}, &Error{Status: http.StatusConflict, Code: "not_running", Message: "The project's workspace is stopped: start it, then push."}
+	default:
+		return workflows.PushInput{}, &Error{Status: http.StatusConflict, Code: "not_ready", Message: "The project's workspace is not ready yet: push once its setup has finished."}
+	}
+	conn, err := s.Store.ForgeForURL(c.Request.Context(), p.OwnerUserID, p.RepositoryURL)
+	if err != nil {
+		return workflows.PushInput{}, err
+	}
+	if conn == nil {
+		return workflows.PushInput{}, &Error{Status: http.StatusConflict, Code: "no_forge",
+			Message: "Connect the forge of " + p.RepositoryURL + " under Settings → Forges, with a token that may push, to push to it."}
+	}
+
+	out := workflows.PushInput{ProjectID: p.ID, RequestedBy: currentUser(c).ID, Branch: strings.TrimSpace(in.Branch)}
+	if out.Branch == "" {
+		out.Branch = defaultBranch(p)
+	}
+	if err := repos.ValidateBranch(out.Branch); err != nil {
+		return workflows.PushInput{}, errBadRequest("branch", err.Error())
+	}
+	out.Message = strings.TrimSpace(in.Message)
+	if out.Message == "" {
+		out.Message = "Work on " + p.Name + " made in doce"
+	}
+	if e := freeText("message", out.Message, maxCommitMessage, true); e != nil {
+		return workflows.PushInput{}, e
+	}
+	if in.PullRequest == nil {
+		return out, nil
+	}
+	pr := &workflows.PullRequestInput{Title: strings.TrimSpace(in.PullRequest.Title), Body: strings.TrimSpace(in.PullRequest.Body), Base: strings.TrimSpace(in.PullRequest.Base)}
+	if pr.Title == "" {
+		pr.Title, _, _ = strings.Cut(out.Message, "\n")
+		if utf8.RuneCountInString(pr.Title) > maxPullTitle {
+			pr.Title = string([]rune(pr.Title)[:maxPullTitle])
+		}
+	}
+	if e := freeText("pullRequest.title", pr.Title, maxPullTitle, false); e != nil {
+		return workflows.PushInput{}, e
+	}
+	if e := freeText("pullRequest.body", pr.Body, maxPullBody, true); e != nil {
+		return workflows.PushInput{}, e
+	}
+	if pr.Base == "" {
+		pr.Base = p.RepositoryRef // the branch the project was made from; none: the repository's default
+	} else if err := repos.ValidateBranch(pr.Base); err != nil {
+		return workflows.PushInput{}, errBadRequest("pullRequest.base", err.Error())
+	}
+	if pr.Base == out.Branch {
+		return workflows.PushInput{}, errBadRequest("branch", "A pull request needs a branch of its own: push to a branch other than its base ("+out.Branch+").")
+	}
+	out.PullRequest = pr
+	return out, nil
+}
+
+// freeText checks a text field: at most limit characters, no control characters but (when
+// lines) line breaks and tabs.
+func freeText(field, s string, limit int, lines bool) *Error {
+	if utf8.RuneCountInString(s) > limit {
+		return errBadRequest(field, "Keep the "+field+" under "+strconv.Itoa(limit)+" characters.")
+	}
+	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && !(lines && (r == '\n' || r == '\t' || r == '\r')) }) >= 0 {
+		return errBadRequest(field, "The "+field+" holds control characters: send plain text.")
+	}
+	return nil
+}

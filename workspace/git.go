@@ -1,0 +1,147 @@
+package workspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// ErrNotRunning: the project's workspace container is stopped.
+var ErrNotRunning = errors.New("workspace: the workspace is not running")
+
+// ErrBundleTooLarge: the workspace's repository is larger than a push may carry.
+var ErrBundleTooLarge = errors.New("workspace: the repository is larger than the push limit")
+
+// ExitError is a command in the workspace that ended with a non-zero status; Stderr is the
+// start of what it said (the workspace's own words: show them as such).
+type ExitError struct {
+	Code   int
+	Stderr string
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("workspace: the command exited with %d: %s", e.Code, strings.TrimSpace(e.Stderr))
+}
+
+// Author is who a commit made for the user is by.
+type Author struct{ Name, Email string }
+
+// gitNoHooks is the configuration every git doce runs in a workspace gets: none of the
+// repository's hooks run, nothing is signed (no key is there to sign with).
+var gitNoHooks = []string{"GIT_CONFIG_COUNT=2",
+	"GIT_CONFIG_KEY_0=core.hooksPath", "GIT_CONFIG_VALUE_0=/dev/null",
+	"GIT_CONFIG_KEY_1=commit.gpgSign", "GIT_CONFIG_VALUE_1=false"}
+
+// commitScript stages everything but doce's own opencode.json and AGENTS.md (the workspace's
+// configuration, not the project's work) and commits it, unless nothing is staged.
+const commitScript = `git add -A -- . ':(top,exclude)` + configFile + `' ':(top,exclude)` + agentsFile + `' && ` +
+	`if git diff --cached --quiet; then echo nothing; else git commit --quiet --no-verify -m "$DOCE_COMMIT_MESSAGE" && echo committed; fi`
+
+// Commit commits every change in the project's repository as the agent, by author, with no
+// hook run. committed is false when there was nothing to commit.
+func (m *Manager) Commit(ctx context.Context, projectID string, author Author, message string) (committed bool, err error) {
+	env := append([]string{"DOCE_COMMIT_MESSAGE=" + message,
+		"GIT_AUTHOR_NAME=" + author.Name, "GIT_AUTHOR_EMAIL=" + author.Email,
+		"GIT_COMMITTER_NAME=" + author.Name, "GIT_COMMITTER_EMAIL=" + author.Email}, gitNoHooks...)
+	var out strings.Builder
+	if err := m.exec(ctx, projectID, env, []string{"sh", "-c", commitScript}, &limitWriter{w: &out, max: 4 << 10}); err != nil {
+		return false, err
+	}
+	return strings.TrimSpace(out.String()) == "committed", nil
+}
+
+// Bundle writes a git bundle of the workspace repository's HEAD (its whole history) to w. A
+// bundle over max bytes stops with ErrBundleTooLarge.
+func (m *Manager) Bundle(ctx context.Context, projectID string, w io.Writer, max int64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lw := &limitWriter{w: w, max: max, over: cancel}
+	err := m.exec(ctx, projectID, gitNoHooks, []string{"git", "bundle", "create", "--quiet", "-", "HEAD"}, lw)
+	if lw.exceeded {
+		return ErrBundleTooLarge
+	}
+	return err
+}
+
+// exec runs cmd in the project's workspace as the agent, in /workspace, with env, its output
+// to stdout; a non-zero exit is an *ExitError.
+func (m *Manager) exec(ctx context.Context, projectID string, env, cmd []string, stdout io.Writer) error {
+	name := containerName(projectID)
+	created, err := m.docker.ContainerExecCreate(ctx, name, container.ExecOptions{
+		User: strconv.Itoa(AgentUID) + ":" + strconv.Itoa(AgentUID), WorkingDir: workspaceDir,
+		Env: env, Cmd: cmd, AttachStdout: true, AttachStderr: true,
+	})
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return ErrNoWorkspace
+	case cerrdefs.IsConflict(err):
+		return ErrNotRunning // Docker's answer for an exec in a stopped container
+	case err != nil:
+		return fmt.Errorf("workspace: unable to run %s in the workspace: %w", cmd[0], err)
+	}
+	att, err := m.docker.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return fmt.Errorf("workspace: unable to attach to %s in the workspace: %w", cmd[0], err)
+	}
+	defer att.Close()
+	// The connection is closed when ctx ends, so a copy stopped by the size limit returns.
+	stop := context.AfterFunc(ctx, func() { att.Close() })
+	defer stop()
+	var stderr strings.Builder
+	if _, err := stdcopy.StdCopy(stdout, &limitWriter{w: &stderr, max: 8 << 10}, att.Reader); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("workspace: unable to read %s's output: %w", cmd[0], err)
+	}
+	insp, err := m.docker.ContainerExecInspect(ctx, created.ID)
+	if err != nil {
+		return fmt.Errorf("workspace: unable to read %s's exit status: %w", cmd[0], err)
+	}
+	if insp.Running {
+		return fmt.Errorf("workspace: %s still runs after its output ended", cmd[0])
+	}
+	if insp.ExitCode != 0 {
+		return &ExitError{Code: insp.ExitCode, Stderr: stderr.String()}
+	}
+	return nil
+}
+
+// limitWriter passes on at most max bytes; past that it keeps nothing more, says so, and
+// calls over (when set) once. A writer of text for people keeps the start silently.
+type limitWriter struct {
+	w        io.Writer
+	max, n   int64
+	exceeded bool
+	over     func()
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.exceeded {
+		return len(p), nil
+	}
+	if rest := l.max - l.n; int64(len(p)) > rest {
+		if rest > 0 {
+			if _, err := l.w.Write(p[:rest]); err != nil {
+				return 0, err
+			}
+		}
+		l.n, l.exceeded = l.max, true
+		if l.over != nil {
+			l.over()
+		}
+		return len(p), nil
+	}
+	l.n += int64(len(p))
+	if _, err := l.w.Write(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
