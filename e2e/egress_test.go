@@ -248,9 +248,12 @@ func TestPublishedPortsOnlyForDoce(t *testing.T) {
 	b := createProject(t, hc, doce, "a neighbour")
 	waitStatus(t, hc, doce, a.ID, "ready", 4*time.Minute)
 	waitStatus(t, hc, doce, b.ID, "ready", 4*time.Minute)
-	if status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+a.ID+"/sessions", nil); status != http.StatusOK {
-		t.Fatalf("doce reaching the workspace's OpenCode: %d %s", status, body)
-	}
+	// A 503 says "try again in a few seconds" while doce first reaches the workspace; a client
+	// does as it says.
+	waitFor(t, "doce reaching the workspace's OpenCode", time.Minute, func() (bool, error) {
+		status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+a.ID+"/sessions", nil)
+		return status == http.StatusOK, fmt.Errorf("%d %s", status, body)
+	})
 	st := openStoreAt(t, doce)
 	defer st.Close()
 	p, err := st.Project(context.Background(), a.ID)
