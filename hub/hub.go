@@ -25,6 +25,7 @@ const (
 	ringBytes     = 16 << 20 // and at most this much of them
 	hubGrace      = 30 * time.Second
 	maxBackoff    = 5 * time.Second
+	eagerFor      = 30 * time.Second // an outage this young is retried every second at most
 	connectWait   = 10 * time.Second // a request waits this long for a cold hub to reach OpenCode
 	snapshotLimit = 32               // sessions whose messages a hub keeps
 )
@@ -43,6 +44,7 @@ type Hub struct {
 	connect func(ctx context.Context, projectID string) (*opencode.Client, error)
 	log     *slog.Logger
 	grace   time.Duration
+	eager   time.Duration // eagerFor; tests shorten it
 	// OnConnect runs (in its own goroutine) each time a subscription comes up.
 	OnConnect func(ctx context.Context, projectID string, oc *opencode.Client)
 	// OnLost runs (in its own goroutine) when a subscription that was up goes down.
@@ -57,7 +59,7 @@ func New(connect func(context.Context, string) (*opencode.Client, error), log *s
 	if grace <= 0 {
 		grace = hubGrace
 	}
-	return &Hub{connect: connect, log: log, grace: grace, byProj: map[string]*Project{}}
+	return &Hub{connect: connect, log: log, grace: grace, eager: eagerFor, byProj: map[string]*Project{}}
 }
 
 // Project is one project's upstream subscription and what it learned from it.
@@ -174,9 +176,12 @@ func (ph *Project) Release() {
 
 // run keeps the subscription up until the hub is closed, reconnecting with backoff. After a
 // gap the events in between are lost, so watchers get a reset and the snapshots are dropped.
+// For the first half minute of an outage it tries every second at most: a workspace Docker
+// restarted answers a few seconds later, and its owner is waiting for it.
 func (ph *Project) run(ctx context.Context) {
 	backoff := 250 * time.Millisecond
 	everConnected, announced := false, false
+	var down time.Time // when the outage began
 	for ctx.Err() == nil {
 		err := ph.subscribe(ctx, &everConnected)
 		if ctx.Err() != nil {
@@ -192,14 +197,18 @@ func (ph *Project) run(ctx context.Context) {
 			// "starting" while doce starts the workspace.
 			ph.connected, announced = false, true
 			ph.emitLocked("workspace.status", map[string]string{"state": "unavailable"})
-			backoff = 250 * time.Millisecond
+			backoff, down = 250*time.Millisecond, time.Now()
 		}
 		ph.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
-			backoff = min(backoff*2, maxBackoff)
+			limit := maxBackoff
+			if time.Since(down) < ph.h.eager {
+				limit = time.Second
+			}
+			backoff = min(backoff*2, limit)
 		case <-ph.retry:
 			backoff = 250 * time.Millisecond
 		}
