@@ -47,10 +47,8 @@ type Hub struct {
 	eager   time.Duration // eagerFor; tests shorten it
 	// OnConnect runs (in its own goroutine) each time a subscription comes up.
 	OnConnect func(ctx context.Context, projectID string, oc *opencode.Client)
-	// OnLost runs (in its own goroutine) when a subscription that was up goes down.
-	OnLost func(ctx context.Context, projectID string)
-	mu     sync.Mutex
-	byProj map[string]*Project
+	mu        sync.Mutex
+	byProj    map[string]*Project
 }
 
 // New returns a hub that reaches a project's OpenCode through connect and keeps a subscription
@@ -189,9 +187,6 @@ func (ph *Project) run(ctx context.Context) {
 		}
 		ph.h.log.Debug("workspace event stream ended", "project_id", ph.projectID, "error", err)
 		ph.mu.Lock()
-		if ph.connected && ph.h.OnLost != nil {
-			go ph.h.OnLost(ctx, ph.projectID)
-		}
 		if ph.connected || !announced {
 			// Said once per outage, and once before the first connection, so a page can show
 			// "starting" while doce starts the workspace.

@@ -378,8 +378,7 @@ func (s *Server) ownProject(c *gin.Context) (*store.Project, bool) {
 }
 
 // ensureRunning starts the project's workspace again in the background if it stopped, or finds
-// where Docker restarted it; opening a project is the moment its owner wants it up, and a hub
-// that lost its workspace asks too. One ask at a time per project, and none within ensureEvery
+// where Docker restarted it; opening a project is the moment its owner wants it up. One ask at a time per project, and none within ensureEvery
 // of the last answer, so a page reloaded over and over does not start a workflow each time.
 func (s *Server) ensureRunning(ctx context.Context, p *store.Project) {
 	if p.Status != status.Ready {

@@ -175,13 +175,6 @@ func (s *Server) Handler() (http.Handler, error) {
 				s.Catalog.Load(ctx, p.OwnerUserID, oc)
 			}
 		}
-		// A workspace that stops answering while a page watches it has crashed or was
-		// restarted by Docker on new ports: find it (or start it) without waiting for a reload.
-		s.events.OnLost = func(ctx context.Context, projectID string) {
-			if p, err := s.Store.Project(ctx, projectID); err == nil {
-				s.ensureRunning(ctx, p)
-			}
-		}
 	}
 	s.ensuring = map[string]time.Time{}
 	gin.SetMode(gin.ReleaseMode)
