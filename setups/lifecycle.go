@@ -62,17 +62,9 @@ func (s *Service) move(ctx context.Context, p *store.Project, from []status.Proj
 		}
 		return ErrWrongState
 	}
-	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflowID,
-		TaskQueue:                s.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		Memo:                     map[string]any{"project": p.Name, "requestedBy": requestedBy},
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SAProjectID.ValueSet(p.ID),
-			workflows.SAUserID.ValueSet(p.OwnerUserID),
-		),
-	}, workflowType, workflows.StepInput{ProjectID: p.ID})
+	o := s.projectRun(p, workflowID, enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING)
+	o.Memo["requestedBy"] = requestedBy
+	_, err = s.Temporal.ExecuteWorkflow(ctx, o, workflowType, workflows.StepInput{ProjectID: p.ID})
 	if err != nil {
 		if was != to {
 			_, _ = s.Store.TransitionProject(context.WithoutCancel(ctx), p.ID, []status.Project{to}, was, "")

@@ -47,6 +47,23 @@ var ErrNotWaiting = errors.New("setups: the setup is not waiting for an operator
 
 const callTimeout = 10 * time.Second
 
+// projectRun is how a workflow about project p starts after its setup: on doce's queue, under
+// the given id, a finished run of it no bar to a new one, and findable in the Temporal UI by
+// project and owner.
+func (s *Service) projectRun(p *store.Project, id string, conflict enumspb.WorkflowIdConflictPolicy) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                s.TaskQueue,
+		WorkflowIDConflictPolicy: conflict,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		Memo:                     map[string]any{"project": p.Name},
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SAProjectID.ValueSet(p.ID),
+			workflows.SAUserID.ValueSet(p.OwnerUserID),
+		),
+	}
+}
+
 // Start starts p's ProjectSetup. The workflow id is fixed per project and a running run is
 // reused, so starting twice never runs two setups.
 func (s *Service) Start(ctx context.Context, p *store.Project, requestedBy string) error {
@@ -180,17 +197,8 @@ func (s *Service) EnsureRunning(ctx context.Context, p *store.Project) error {
 	}
 	sctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	run, err := s.Temporal.ExecuteWorkflow(sctx, client.StartWorkflowOptions{
-		ID:                       workflows.EnsureRunningWorkflowID(p.ID),
-		TaskQueue:                s.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		Memo:                     map[string]any{"project": p.Name},
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SAProjectID.ValueSet(p.ID),
-			workflows.SAUserID.ValueSet(p.OwnerUserID),
-		),
-	}, workflows.TypeProjectEnsureRunning, workflows.StepInput{ProjectID: p.ID})
+	run, err := s.Temporal.ExecuteWorkflow(sctx, s.projectRun(p, workflows.EnsureRunningWorkflowID(p.ID), enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING),
+		workflows.TypeProjectEnsureRunning, workflows.StepInput{ProjectID: p.ID})
 	if err != nil {
 		return fmt.Errorf("setups: unable to ensure %s runs: %w", p.ID, err)
 	}
@@ -210,17 +218,8 @@ var ErrPushRunning = errors.New("setups: a push of the project is running")
 func (s *Service) Push(ctx context.Context, p *store.Project, in workflows.PushInput) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.ProjectPushWorkflowID(p.ID),
-		TaskQueue:                s.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		Memo:                     map[string]any{"project": p.Name},
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SAProjectID.ValueSet(p.ID),
-			workflows.SAUserID.ValueSet(p.OwnerUserID),
-		),
-	}, workflows.TypeProjectPush, in)
+	_, err := s.Temporal.ExecuteWorkflow(ctx, s.projectRun(p, workflows.ProjectPushWorkflowID(p.ID), enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL),
+		workflows.TypeProjectPush, in)
 	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		return ErrPushRunning
 	} else if err != nil {
