@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // pullAndWait asks for a pull and waits until it has ended, returning how.
@@ -138,6 +140,32 @@ func TestForgePullGitea(t *testing.T) {
 	}
 	if out := inWorkspace(`cat shared.txt; test -e .git/MERGE_HEAD && echo MERGING; ls .git/doce-pull.bundle 2>/dev/null; ` + dirty); out != "line one, from the workspace\nline two, from Gitea\n" {
 		t.Errorf("the workspace after the conflicting pull:\n%s\nwant the workspace's shared.txt, no merge under way, a clean tree", out)
+	}
+
+	// The page's Git tab shows the conflict; once the workspace takes Gitea's line one, its Pull
+	// button merges (under the page's CSP: newBrowser fails on any violation).
+	bctx := newBrowser(t, 1280, 900)
+	run(t, bctx, "sign in",
+		chromedp.Navigate(doce.URL+"/login"),
+		chromedp.WaitVisible(`#username`),
+		chromedp.SendKeys(`#username`, "admin"),
+		chromedp.SendKeys(`#password`, "correct horse battery"),
+		chromedp.Submit(`#password`),
+		chromedp.WaitNotPresent(`#password`),
+	)
+	run(t, bctx, "the Git tab shows the conflict",
+		chromedp.Navigate(doce.URL+"/projects/"+p.ID),
+		chromedp.WaitVisible(`#tab-git`),
+		chromedp.Click(`#tab-git`),
+		chromedp.WaitVisible(`//p[@id="git-pull-error" and contains(., "project's work in: shared.txt.")]`),
+	)
+	inWorkspace(`printf 'line one, from Gitea\nline two, from Gitea\n' > shared.txt`)
+	run(t, bctx, "pull from the page",
+		chromedp.Click(`#git-pull-button`),
+		chromedp.WaitVisible(`//p[@id="git-pull-status" and starts-with(normalize-space(), "Merged main at ") and contains(., " behind.")]`),
+	)
+	if gs = getGit(t, hc, doce, p.ID); gs.LastPull == nil || gs.LastPull.Status != "done" || gs.LastPull.Commit != mainAt() || gs.LastPull.Behind == nil || *gs.LastPull.Behind != 0 {
+		t.Errorf("after the page's pull: %+v", gs.LastPull)
 	}
 
 	// A branch Gitea does not have: refused at once, with the reason.
