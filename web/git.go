@@ -19,7 +19,8 @@ import (
 )
 
 // The Git routes: a project made from a repository pushes its work back to a branch of it and
-// opens a pull request (ProjectPush), the owner's only, under /api/v1/projects/{id}/ and
+// opens a pull request (ProjectPush), and merges a branch of it into its workspace
+// (ProjectPull), the owner's only, under /api/v1/projects/{id}/ and
 // /projects/{id}/ (the page's script).
 
 const (
@@ -47,7 +48,7 @@ func (s *Server) gitProject(c *gin.Context) (*store.Project, bool) {
 	return p, true
 }
 
-// gitView is a project's repository and its last push as the API shows them.
+// gitView is a project's repository, its last push and its last pull as the API shows them.
 type gitView struct {
 	Repository  string           `json:"repository"` // the clone URL; empty: not made from a repository
 	Ref         string           `json:"ref"`        // the branch or tag it was made from
