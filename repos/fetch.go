@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -55,15 +56,25 @@ func FetchBundle(ctx context.Context, policy *outbound.Policy, src Source, base,
 		}
 	}
 	ref := "refs/heads/" + res.Base
-	if _, err := run(ctx, remote, repo, "fetch", "--quiet", "--no-tags", "--", src.URL, "+"+ref+":"+ref); err != nil {
-		var ge *gitError
-		if errors.As(err, &ge) && strings.Contains(strings.ToLower(ge.stderr), "couldn't find remote ref") {
-			return FetchResult{}, &Error{fmt.Sprintf("The repository has no branch %q to pull: name an existing branch.", res.Base)}
-		}
-		return FetchResult{}, fetchError(ctx, src, err)
-	}
-	if sizeOf(repo) > lim.MaxBytes {
+	// Measured as it arrives, as a clone is: a base past the limit is stopped, not downloaded.
+	fctx, fcancel := context.WithCancel(ctx)
+	defer fcancel()
+	cmd := exec.CommandContext(fctx, "git", "fetch", "--quiet", "--no-tags", "--", src.URL, "+"+ref+":"+ref)
+	cmd.Env, cmd.Dir = remote, repo
+	var stderr strings.Builder
+	cmd.Stderr = &limitedWriter{w: &stderr, n: 8 << 10}
+	tooLarge, err := runWatched(cmd, fcancel, repo, lim.MaxBytes, nil)
+	var exit *exec.ExitError
+	switch {
+	case tooLarge:
 		return FetchResult{}, &Error{fmt.Sprintf("The base branch is larger than the limit of %d MB a pull may carry.", lim.MaxBytes>>20)}
+	case err == nil:
+	case ctx.Err() == nil && errors.As(err, &exit) && strings.Contains(strings.ToLower(stderr.String()), "couldn't find remote ref"):
+		return FetchResult{}, &Error{fmt.Sprintf("The repository has no branch %q to pull: name an existing branch.", res.Base)}
+	case errors.As(err, &exit):
+		return FetchResult{}, fetchError(ctx, src, &gitError{args: "fetch", stderr: stderr.String()})
+	default:
+		return FetchResult{}, fetchError(ctx, src, err)
 	}
 	out, err := run(ctx, local, repo, "rev-parse", "--verify", ref+"^{commit}")
 	if err != nil {
