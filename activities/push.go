@@ -199,7 +199,7 @@ func workspaceError(what string, err error) error {
 // repository on this side with the token of the owner's forge connection, which never enters
 // the workspace, commits the changes in the workspace as its owner (no hook runs), and merges
 // the base into the workspace's branch from a bundle handed in on the command's input.
-// Conflicts abort the merge, leaving the workspace as it was, and end the pull naming the
+// Conflicts abort the merge, leaving the workspace's files as they were, and end the pull naming the
 // files. Run again after a lost result it commits nothing new and finds the base merged.
 func (a *Repositories) PullWork(ctx context.Context, in workflows.PullWorkInput) (workflows.PullWorkResult, error) {
 	stop := heartbeatWhile(ctx)
@@ -259,7 +259,7 @@ func conflictMessage(base string, files []string) string {
 		more = fmt.Sprintf(" and %d more", len(files)-20)
 		files = files[:20]
 	}
-	return fmt.Sprintf("The base (%s) changed the same lines as the project's work in: %s%s. Nothing was merged: the workspace is as it was.",
+	return fmt.Sprintf("The base (%s) changed the same lines as the project's work in: %s%s. Nothing was merged: the workspace's files are as they were.",
 		base, strings.Join(files, ", "), more)
 }
 
