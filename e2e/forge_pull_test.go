@@ -38,9 +38,10 @@ func pullAndWait(t *testing.T, hc *recordingClient, doce *doceProcess, id string
 // on Gitea's main branch through its API while the workspace has work of its own, and pulls:
 // the workspace has Gitea's change and its own, committed, and the Git state counts the
 // workspace ahead and not behind. Then Gitea and the workspace change the same line: the pull
-// fails naming the file, and the workspace's files are as they were (the merge aborted). The forge token
-// is nowhere in the workspace, the container's configuration, the pull's workflow history,
-// doce's answers or its log.
+// fails naming the file, and the workspace's files are as they were (the merge aborted). The
+// page's Git tab shows the conflict, and its Pull button merges once the workspace takes Gitea's
+// line. The forge token is nowhere in the workspace, the container's configuration, the pull's
+// workflow history, doce's answers or its log.
 func TestForgePullGitea(t *testing.T) {
 	stack := requireStack(t)
 	g := requireGitea(t)
