@@ -194,3 +194,80 @@ func workspaceError(what string, err error) error {
 	}
 	return err
 }
+
+// PullWork fetches in.Base (empty: the repository's default branch) of the project's
+// repository on this side with the token of the owner's forge connection, which never enters
+// the workspace, commits the changes in the workspace as its owner (no hook runs), and merges
+// the base into the workspace's branch from a bundle handed in on the command's input.
+// Conflicts abort the merge, leaving the workspace's files as they were, and end the pull naming the
+// files. Run again after a lost result it commits nothing new and finds the base merged.
+func (a *Repositories) PullWork(ctx context.Context, in workflows.PullWorkInput) (workflows.PullWorkResult, error) {
+	stop := heartbeatWhile(ctx)
+	defer stop()
+	p, err := loadProject(ctx, a.Store, in.ProjectID)
+	if err != nil {
+		return workflows.PullWorkResult{}, err
+	}
+	remote, err := a.remote(ctx, p, "pull into project "+p.ID)
+	if err != nil {
+		return workflows.PullWorkResult{}, err
+	}
+	owner, err := a.Store.UserByID(ctx, p.OwnerUserID)
+	if err != nil {
+		return workflows.PullWorkResult{}, err
+	}
+
+	dir, err := os.MkdirTemp("", "doce-pull-bundle-")
+	if err != nil {
+		return workflows.PullWorkResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	bundle := filepath.Join(dir, "base.bundle")
+	fetched, err := repos.FetchBundle(ctx, a.Policy, remote, in.Base, bundle, a.Limits)
+	var refused *repos.Error
+	if errors.As(err, &refused) {
+		return workflows.PullWorkResult{}, refusedPush(refused.Message)
+	} else if err != nil {
+		return workflows.PullWorkResult{}, err
+	}
+
+	// The agent's work is committed first, as a push does: the merge then never touches an
+	// uncommitted change, and a conflict leaves it as the commit it now is.
+	author := workspace.Author{Name: owner.Username, Email: owner.Username + "@doce.invalid"}
+	if _, err := a.Workspace.Commit(ctx, p.ID, author, "Work on "+p.Name+" made in doce, before merging "+fetched.Base); err != nil {
+		return workflows.PullWorkResult{}, workspaceError("Committing in the workspace", err)
+	}
+	f, err := os.Open(bundle)
+	if err != nil {
+		return workflows.PullWorkResult{}, err
+	}
+	defer f.Close()
+	merged, err := a.Workspace.Merge(ctx, p.ID, f, fetched.Base, author, "Merge "+fetched.Base+" of "+p.RepositoryURL)
+	if err != nil {
+		return workflows.PullWorkResult{}, workspaceError("Merging in the workspace", err)
+	}
+	if len(merged.Conflicts) > 0 {
+		return workflows.PullWorkResult{}, refusedPush(conflictMessage(fetched.Base, merged.Conflicts))
+	}
+	return workflows.PullWorkResult{Base: fetched.Base, Commit: fetched.Commit, Ahead: merged.Ahead, Behind: merged.Behind}, nil
+}
+
+// conflictMessage names the files a merge of base conflicted in, the first 20 of them.
+func conflictMessage(base string, files []string) string {
+	more := ""
+	if len(files) > 20 {
+		more = fmt.Sprintf(" and %d more", len(files)-20)
+		files = files[:20]
+	}
+	return fmt.Sprintf("The base (%s) changed the same lines as the project's work in: %s%s. Nothing was merged: the workspace's files are as they were.",
+		base, strings.Join(files, ", "), more)
+}
+
+// RecordPull records how a pull ended on the project.
+func (a *Repositories) RecordPull(ctx context.Context, rec workflows.PullRecord) error {
+	o := store.PullOutcome{Status: store.PushDone, Base: rec.Base, Commit: rec.Commit, Ahead: rec.Ahead, Behind: rec.Behind}
+	if rec.Failed {
+		o.Status, o.Error = store.PushFailed, rec.Error
+	}
+	return a.Store.RecordPull(ctx, rec.ProjectID, o)
+}

@@ -24,6 +24,7 @@ type Trees interface {
 	PlaceTree(ctx context.Context, projectID, dir string) error
 	Commit(ctx context.Context, projectID string, author workspace.Author, message string) (bool, error)
 	Bundle(ctx context.Context, projectID string, w io.Writer, max int64) error
+	Merge(ctx context.Context, projectID string, r io.Reader, base string, author workspace.Author, message string) (workspace.MergeResult, error)
 }
 
 // Repositories imports the repository a project was made from into its workspace, and pushes

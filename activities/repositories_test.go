@@ -56,6 +56,35 @@ func (f *fakeTrees) Bundle(_ context.Context, _ string, w io.Writer, max int64) 
 	return cmd.Run()
 }
 
+// Merge fetches base from the bundle and merges it, as the workspace does; conflicts abort it.
+func (f *fakeTrees) Merge(_ context.Context, _ string, r io.Reader, base string, author workspace.Author, message string) (workspace.MergeResult, error) {
+	bundle := filepath.Join(f.work, ".git", "in.bundle")
+	b, _ := io.ReadAll(r)
+	if err := os.WriteFile(bundle, b, 0o600); err != nil {
+		return workspace.MergeResult{}, err
+	}
+	defer os.Remove(bundle)
+	gitIn := func(args ...string) (string, error) {
+		cmd := exec.Command("git", append([]string{"-C", f.work}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME="+author.Name, "GIT_AUTHOR_EMAIL="+author.Email,
+			"GIT_COMMITTER_NAME="+author.Name, "GIT_COMMITTER_EMAIL="+author.Email)
+		out, err := cmd.Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	if _, err := gitIn("fetch", "-q", bundle, "+refs/heads/"+base+":refs/doce/base"); err != nil {
+		return workspace.MergeResult{}, err
+	}
+	if _, err := gitIn("merge", "-q", "--no-edit", "-m", message, "refs/doce/base"); err != nil {
+		files, _ := gitIn("diff", "--name-only", "--diff-filter=U")
+		gitIn("merge", "--abort")
+		return workspace.MergeResult{Conflicts: strings.Fields(files)}, nil
+	}
+	counts, err := gitIn("rev-list", "--left-right", "--count", "HEAD...refs/doce/base")
+	var res workspace.MergeResult
+	fmt.Sscanf(counts, "%d %d", &res.Ahead, &res.Behind)
+	return res, err
+}
+
 func (f *fakeTrees) HasRepository(context.Context, string) (bool, error) { return f.has, f.err }
 
 func (f *fakeTrees) PlaceTree(_ context.Context, _ string, dir string) error {

@@ -27,6 +27,11 @@ type gitState struct {
 		Status, Error, Commit string
 		At                    time.Time
 	}
+	LastPull *struct {
+		Status, Error, Base, Commit string
+		At                          time.Time
+		Ahead, Behind               *int
+	}
 }
 
 func getGit(t *testing.T, hc *recordingClient, doce *doceProcess, id string) gitState {

@@ -126,38 +126,45 @@ func Clone(ctx context.Context, policy *outbound.Policy, src Source, dir string,
 	cmd.Env = env
 	var stderr strings.Builder
 	cmd.Stderr = &limitedWriter{w: &stderr, n: 8 << 10}
+	tooLarge, err := runWatched(cmd, cancel, dir, lim.MaxBytes, progress)
+	switch {
+	case tooLarge:
+		return &Error{fmt.Sprintf("The repository is larger than the import limit of %d MB.", lim.MaxBytes>>20)}
+	case errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		return &Error{fmt.Sprintf("Cloning the repository took longer than %s.", lim.Timeout)}
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return cloneError(src, stderr.String())
+		}
+		return err
+	}
+	return nil
+}
+
+// runWatched runs cmd, made with a context cancel ends, and every half second measures dir: past
+// max it cancels cmd. tooLarge says dir went past max, what arrived after the last tick
+// included. progress, when set, is told each size.
+func runWatched(cmd *exec.Cmd, cancel func(), dir string, max int64, progress func(int64)) (tooLarge bool, err error) {
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("repos: unable to run git: %w", err)
+		return false, fmt.Errorf("repos: unable to run git: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	tooLarge := false
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case err := <-done:
-			switch {
-			case tooLarge:
-				return &Error{fmt.Sprintf("The repository is larger than the import limit of %d MB.", lim.MaxBytes>>20)}
-			case errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
-				return &Error{fmt.Sprintf("Cloning the repository took longer than %s.", lim.Timeout)}
-			case ctx.Err() != nil:
-				return ctx.Err()
-			case err != nil:
-				return cloneError(src, stderr.String())
-			}
-			// What arrived while the last tick slept counts too.
-			if n := sizeOf(dir); n > lim.MaxBytes {
-				return &Error{fmt.Sprintf("The repository is larger than the import limit of %d MB.", lim.MaxBytes>>20)}
-			}
-			return nil
+			return tooLarge || sizeOf(dir) > max, err
 		case <-tick.C:
 			n := sizeOf(dir)
 			if progress != nil {
 				progress(n)
 			}
-			if n > lim.MaxBytes && !tooLarge {
+			if n > max && !tooLarge {
 				tooLarge = true
 				cancel()
 			}

@@ -210,20 +210,31 @@ func (s *Service) EnsureRunning(ctx context.Context, p *store.Project) error {
 	return nil
 }
 
-// ErrPushRunning means a push of the project runs already.
-var ErrPushRunning = errors.New("setups: a push of the project is running")
+// ErrPushRunning means a push or a pull of the project runs already.
+var ErrPushRunning = errors.New("setups: a push or pull of the project is running")
 
-// Push starts pushing the project's work as in asks; one push of a project runs at a time
-// (ErrPushRunning). It returns once the workflow is started, not done.
+// Push starts pushing the project's work as in asks; one push or pull of a project runs at a
+// time (ErrPushRunning). It returns once the workflow is started, not done.
 func (s *Service) Push(ctx context.Context, p *store.Project, in workflows.PushInput) error {
+	return s.startGit(ctx, p, workflows.TypeProjectPush, in)
+}
+
+// Pull starts merging the project's base branch into its workspace as in asks, under the
+// push's workflow id: a pull and a push never run at once (ErrPushRunning).
+func (s *Service) Pull(ctx context.Context, p *store.Project, in workflows.PullInput) error {
+	return s.startGit(ctx, p, workflows.TypeProjectPull, in)
+}
+
+// startGit starts a git workflow of the project, unless one runs.
+func (s *Service) startGit(ctx context.Context, p *store.Project, workflowType string, in any) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	_, err := s.Temporal.ExecuteWorkflow(ctx, s.projectRun(p, workflows.ProjectPushWorkflowID(p.ID), enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL),
-		workflows.TypeProjectPush, in)
+		workflowType, in)
 	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		return ErrPushRunning
 	} else if err != nil {
-		return fmt.Errorf("setups: unable to start the push of %s: %w", p.ID, err)
+		return fmt.Errorf("setups: unable to start %s of %s: %w", workflowType, p.ID, err)
 	}
 	return nil
 }

@@ -61,6 +61,16 @@ type Project struct {
 	PushCommit        string     `bun:"push_commit"`
 	PullRequestURL    string     `bun:"pull_request_url"`
 	PullRequestNumber int64      `bun:"pull_request_number"`
+	// The base branch pulled into the workspace (RecordPullStarted, RecordPull): the branch,
+	// the last pull's status, why it failed, when it started, the base commit it merged, and
+	// the workspace's HEAD ahead of and behind that commit when it ended (nil: not counted).
+	PullBase   string     `bun:"pull_base"`
+	PullStatus PushStatus `bun:"pull_status"`
+	PullError  string     `bun:"pull_error"`
+	PullAt     *time.Time `bun:"pull_at"`
+	PullCommit string     `bun:"pull_commit"`
+	PullAhead  *int       `bun:"pull_ahead"`
+	PullBehind *int       `bun:"pull_behind"`
 }
 
 // PushStatus is where a project's last push is.
@@ -121,6 +131,51 @@ func (s *Store) RecordPush(ctx context.Context, id, branch string, o PushOutcome
 		}
 		if o.PullRequestNumber != 0 {
 			q = q.Set("pull_request_url = ?", o.PullRequestURL).Set("pull_request_number = ?", o.PullRequestNumber)
+		}
+		return q
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// RecordPullStarted marks a pull of base into the project's workspace as running since at,
+// unless one is running (ErrConflict); a pull shares PushStatus's statuses and PushStale.
+func (s *Store) RecordPullStarted(ctx context.Context, id, base string, at time.Time) error {
+	at = at.UTC()
+	err := s.setProject(ctx, id, "record a pull", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("pull_base = ?", base).Set("pull_status = ?", PushRunning).Set("pull_error = ''").Set("pull_at = ?", at).
+			WhereGroup(" AND ", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+				return q.Where("pull_status <> ?", PushRunning).WhereOr("pull_at < ?", at.Add(-PushStale))
+			})
+	})
+	if errors.Is(err, ErrNotFound) {
+		if _, perr := s.Project(ctx, id); perr != nil {
+			return perr
+		}
+		return ErrConflict
+	}
+	return err
+}
+
+// PullOutcome is how a pull ended.
+type PullOutcome struct {
+	Status        PushStatus // PushDone or PushFailed
+	Error         string     // why it failed, fit to show
+	Base          string     // the base branch, when known (a pull of the default branch finds it)
+	Commit        string     // the base commit fetched, when known
+	Ahead, Behind *int       // the workspace's HEAD against Commit, when counted
+}
+
+// RecordPull records how the project's pull ended; the figures of an earlier pull are replaced
+// (by nothing when this one did not count them).
+func (s *Store) RecordPull(ctx context.Context, id string, o PullOutcome) error {
+	err := s.setProject(ctx, id, "record a pull", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		q = q.Set("pull_status = ?", o.Status).Set("pull_error = ?", o.Error).Set("pull_commit = ?", o.Commit).
+			Set("pull_ahead = ?", o.Ahead).Set("pull_behind = ?", o.Behind)
+		if o.Base != "" {
+			q = q.Set("pull_base = ?", o.Base)
 		}
 		return q
 	})

@@ -75,3 +75,55 @@ func TestRecordPush(t *testing.T) {
 		}
 	})
 }
+
+// TestRecordPull: a pull runs and ends with the base it found, its commit and the counts; a
+// second pull while one runs is refused; a failure forgets the counts of the pull before.
+func TestRecordPull(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		u := &store.User{Username: "ada", PasswordHash: "h", Role: store.RoleUser}
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		p, _, err := st.CreateProject(ctx, &store.Project{OwnerUserID: u.ID, Name: "app", Slug: "app", ProviderID: "openai", ModelID: "m",
+			RepositoryURL: "https://git.example.com/ada/app.git"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		get := func() *store.Project {
+			t.Helper()
+			got, err := st.Project(ctx, p.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		at := time.Date(2026, 12, 9, 10, 0, 0, 0, time.UTC)
+		if err := st.RecordPullStarted(ctx, p.ID, "", at); err != nil {
+			t.Fatal(err)
+		}
+		if got := get(); got.PullStatus != store.PushRunning || got.PullAt == nil || !got.PullAt.Equal(at) || got.PullAhead != nil {
+			t.Fatalf("started: %+v", got)
+		}
+		if err := st.RecordPullStarted(ctx, p.ID, "main", at.Add(time.Minute)); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("a second pull while one runs: %v, want ErrConflict", err)
+		}
+		if err := st.RecordPullStarted(ctx, "no-such-project", "main", at); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("no project: %v", err)
+		}
+		ahead, behind := 2, 0
+		if err := st.RecordPull(ctx, p.ID, store.PullOutcome{Status: store.PushDone, Base: "main", Commit: "abc", Ahead: &ahead, Behind: &behind}); err != nil {
+			t.Fatal(err)
+		}
+		if got := get(); got.PullStatus != store.PushDone || got.PullBase != "main" || got.PullCommit != "abc" || got.PullAhead == nil || *got.PullAhead != 2 || got.PullBehind == nil || *got.PullBehind != 0 {
+			t.Fatalf("done: %+v", got)
+		}
+		if err := st.RecordPullStarted(ctx, p.ID, "main", at.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		st.RecordPull(ctx, p.ID, store.PullOutcome{Status: store.PushFailed, Error: "conflict in a.txt"})
+		if got := get(); got.PullStatus != store.PushFailed || got.PullError != "conflict in a.txt" || got.PullAhead != nil || got.PullBase != "main" {
+			t.Fatalf("failed: %+v", got)
+		}
+	})
+}

@@ -19,7 +19,8 @@ import (
 )
 
 // The Git routes: a project made from a repository pushes its work back to a branch of it and
-// opens a pull request (ProjectPush), the owner's only, under /api/v1/projects/{id}/ and
+// opens a pull request (ProjectPush), and merges a branch of it into its workspace
+// (ProjectPull), the owner's only, under /api/v1/projects/{id}/ and
 // /projects/{id}/ (the page's script).
 
 const (
@@ -31,6 +32,7 @@ const (
 func (s *Server) gitRoutes(g *gin.RouterGroup) {
 	g.GET("/git", s.apiGit)
 	g.POST("/git/push", s.apiPush)
+	g.POST("/git/pull", s.apiPull)
 }
 
 // gitProject loads the caller's own project, answering JSON on the page's routes too.
@@ -46,13 +48,14 @@ func (s *Server) gitProject(c *gin.Context) (*store.Project, bool) {
 	return p, true
 }
 
-// gitView is a project's repository and its last push as the API shows them.
+// gitView is a project's repository, its last push and its last pull as the API shows them.
 type gitView struct {
 	Repository  string           `json:"repository"` // the clone URL; empty: not made from a repository
 	Ref         string           `json:"ref"`        // the branch or tag it was made from
 	Branch      string           `json:"branch"`     // the branch pushes go to (the last one's, or the default)
 	PullRequest *pullRequestView `json:"pullRequest,omitempty"`
 	LastPush    *pushView        `json:"lastPush,omitempty"`
+	LastPull    *pullView        `json:"lastPull,omitempty"`
 }
 
 type pullRequestView struct {
@@ -67,6 +70,19 @@ type pushView struct {
 	Commit string    `json:"commit,omitempty"`
 }
 
+// pullView is the last pull. Ahead and Behind count the commits of the workspace's HEAD not in
+// the base and of the base not in HEAD, taken when the pull ended against the base as it then
+// fetched it (Commit): later work in the workspace or on the forge is not in them.
+type pullView struct {
+	Status string    `json:"status"` // running, done or failed
+	Error  string    `json:"error,omitempty"`
+	At     time.Time `json:"at"`             // when it started
+	Base   string    `json:"base,omitempty"` // empty until a pull of the default branch has found it
+	Commit string    `json:"commit,omitempty"`
+	Ahead  *int      `json:"ahead,omitempty"`
+	Behind *int      `json:"behind,omitempty"`
+}
+
 func gitOf(p *store.Project) gitView {
 	v := gitView{Repository: p.RepositoryURL, Ref: p.RepositoryRef, Branch: defaultBranch(p)}
 	if p.PullRequestNumber != 0 {
@@ -74,6 +90,10 @@ func gitOf(p *store.Project) gitView {
 	}
 	if p.PushStatus != "" && p.PushAt != nil {
 		v.LastPush = &pushView{Status: string(p.PushStatus), Error: p.PushError, At: p.PushAt.UTC(), Commit: p.PushCommit}
+	}
+	if p.PullStatus != "" && p.PullAt != nil {
+		v.LastPull = &pullView{Status: string(p.PullStatus), Error: p.PullError, At: p.PullAt.UTC(), Base: p.PullBase,
+			Commit: p.PullCommit, Ahead: p.PullAhead, Behind: p.PullBehind}
 	}
 	return v
 }
@@ -164,28 +184,104 @@ func (s *Server) apiPush(c *gin.Context) {
 	c.JSON(http.StatusAccepted, gin.H{"git": gitOf(p)})
 }
 
-var errPushRunning = &Error{Status: http.StatusConflict, Code: "push_running", Message: "A push of this project is running: wait until it ends."}
+var errPushRunning = &Error{Status: http.StatusConflict, Code: "push_running", Message: "A push or pull of this project is running: wait until it ends."}
 
-// pushInput checks what the user asked against the project and fills in the defaults.
-func (s *Server) pushInput(c *gin.Context, p *store.Project, in PushInput) (workflows.PushInput, error) {
+// PullInput is the body of POST /git/pull.
+type PullInput struct {
+	Base string `json:"base"`
+}
+
+// apiPull starts merging a branch of the project's repository (by default the one it was made
+// from, else the repository's default) into its workspace. The answer comes once the pull is
+// recorded as running; GET /git follows it.
+func (s *Server) apiPull(c *gin.Context) {
+	p, ok := s.gitProject(c)
+	if !ok {
+		return
+	}
+	var in PullInput
+	if !bindJSONAs(c, s, &in) {
+		return
+	}
+	if e := checkJSONText(&in); e != nil {
+		s.failJSON(c, e)
+		return
+	}
+	if err := s.gitReady(c, p, "pull"); err != nil {
+		s.failJSON(c, err)
+		return
+	}
+	wf := workflows.PullInput{ProjectID: p.ID, RequestedBy: currentUser(c).ID, Base: strings.TrimSpace(in.Base)}
+	if wf.Base == "" {
+		wf.Base = p.RepositoryRef // the branch the project was made from; none: the repository's default
+	} else if err := repos.ValidateBranch(wf.Base); err != nil {
+		s.failJSON(c, errBadRequest("base", err.Error()))
+		return
+	}
+	ctx := c.Request.Context()
+	if err := s.Store.RecordPullStarted(ctx, p.ID, wf.Base, time.Now()); errors.Is(err, store.ErrConflict) {
+		s.failJSON(c, errPushRunning)
+		return
+	} else if err != nil {
+		s.failJSON(c, err)
+		return
+	}
+	if err := s.Setups.Pull(ctx, p, wf); err != nil {
+		s.Log.Error("unable to start the pull", "project_id", p.ID, "error", err)
+		e := &Error{Status: http.StatusServiceUnavailable, Code: "pull_not_started",
+			Message: "The pull could not start: the workflow service is unreachable. Try again in a minute."}
+		if errors.Is(err, setups.ErrPushRunning) {
+			e = errPushRunning
+		}
+		if rerr := s.Store.RecordPull(ctx, p.ID, store.PullOutcome{Status: store.PushFailed, Error: e.Message}); rerr != nil {
+			s.Log.Warn("unable to record the pull that did not start", "project_id", p.ID, "error", rerr)
+		}
+		s.failJSON(c, e)
+		return
+	}
+	detail := "default branch"
+	if wf.Base != "" {
+		detail = "branch " + wf.Base
+	}
+	if err := s.Store.Audit(ctx, nil, store.AuditEvent{ActorID: currentUser(c).ID, Action: "project.pull", TargetType: "project", TargetID: p.ID, Detail: detail}); err != nil {
+		s.Log.Warn("unable to record the pull", "project_id", p.ID, "error", err)
+	}
+	if p, err := s.Store.Project(ctx, p.ID); err != nil {
+		s.failJSON(c, err)
+	} else {
+		c.JSON(http.StatusAccepted, gin.H{"git": gitOf(p)})
+	}
+}
+
+// gitReady refuses a push or pull (what) of a project not made from a repository, whose
+// workspace is not running, or whose forge is not connected.
+func (s *Server) gitReady(c *gin.Context, p *store.Project, what string) error {
 	if p.RepositoryURL == "" {
-		return workflows.PushInput{}, &Error{Status: http.StatusConflict, Code: "no_repository",
-			Message: "This project was not made from a git repository, so there is nowhere to push it. Download it instead, or make a project from a repository."}
+		return &Error{Status: http.StatusConflict, Code: "no_repository",
+			Message: "This project was not made from a git repository, so there is nowhere to " + what + " from or to. Download it instead, or make a project from a repository."}
 	}
 	switch p.Status {
 	case status.Ready:
 	case status.Stopped, status.Stopping, status.Starting:
-		return workflows.PushInput{}, &Error{Status: http.StatusConflict, Code: "not_running", Message: "The project's workspace is stopped: start it, then push."}
+		return &Error{Status: http.StatusConflict, Code: "not_running", Message: "The project's workspace is stopped: start it, then " + what + "."}
 	default:
-		return workflows.PushInput{}, &Error{Status: http.StatusConflict, Code: "not_ready", Message: "The project's workspace is not ready yet: push once its setup has finished."}
+		return &Error{Status: http.StatusConflict, Code: "not_ready", Message: "The project's workspace is not ready yet: " + what + " once its setup has finished."}
 	}
 	conn, err := s.Store.ForgeForURL(c.Request.Context(), p.OwnerUserID, p.RepositoryURL)
 	if err != nil {
-		return workflows.PushInput{}, err
+		return err
 	}
 	if conn == nil {
-		return workflows.PushInput{}, &Error{Status: http.StatusConflict, Code: "no_forge",
-			Message: "Connect the forge of " + p.RepositoryURL + " under Settings → Forges, with a token that may push, to push to it."}
+		return &Error{Status: http.StatusConflict, Code: "no_forge",
+			Message: "Connect the forge of " + p.RepositoryURL + " under Settings → Forges, with a token that may " + what + ", to " + what + " with it."}
+	}
+	return nil
+}
+
+// pushInput checks what the user asked against the project and fills in the defaults.
+func (s *Server) pushInput(c *gin.Context, p *store.Project, in PushInput) (workflows.PushInput, error) {
+	if err := s.gitReady(c, p, "push"); err != nil {
+		return workflows.PushInput{}, err
 	}
 
 	out := workflows.PushInput{ProjectID: p.ID, RequestedBy: currentUser(c).ID, Branch: strings.TrimSpace(in.Branch)}

@@ -66,7 +66,7 @@ func TestPushRefusals(t *testing.T) {
 	if err := e.store.RecordPushStarted(ctx, p.ID, "doce/shop", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	expect("a push running", alice, p.ID, ok, http.StatusConflict, "", "A push of this project is running")
+	expect("a push running", alice, p.ID, ok, http.StatusConflict, "", "A push or pull of this project is running")
 
 	resp, body := do(t, alice, "GET", api+fromPrompt.ID+"/git", "", nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"repository":""`) || !strings.Contains(body, `"branch":"doce/shop"`) || strings.Contains(body, "lastPush") {
@@ -88,4 +88,60 @@ func TestPushRefusals(t *testing.T) {
 		t.Errorf("bob reads alice's git: %d", resp.StatusCode)
 	}
 
+}
+
+// TestPullRefusals: every pull that cannot work as asked is refused before a workflow starts;
+// GET /git shows the last pull with the counts it took.
+func TestPullRefusals(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.user(t, "alice"), e.user(t, "bob")
+	ctx := context.Background()
+	aliceID := mustUser(t, e, "alice")
+	mk := func(repo string) *store.Project {
+		p := &store.Project{OwnerUserID: aliceID, Name: "Shop", Slug: "shop", ProviderID: "openai", ModelID: "gpt-5", RepositoryURL: repo, RepositoryRef: "dev"}
+		if _, _, err := e.store.CreateProject(ctx, p, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.DB.NewUpdate().Model((*store.Project)(nil)).Set("status = ?", status.Ready).Where("id = ?", p.ID).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	fromPrompt := mk("")
+	p := mk("https://git.example.com/alice/shop.git")
+	api := e.srv.URL + "/api/v1/projects/"
+	expect := func(what string, c *http.Client, id string, body any, code int, field, says string) {
+		t.Helper()
+		resp, got := do(t, c, "POST", api+id+"/git/pull", "", body)
+		var out struct {
+			Error struct{ Code, Message, Field string }
+		}
+		_ = json.Unmarshal([]byte(got), &out)
+		if resp.StatusCode != code || out.Error.Field != field || !strings.Contains(out.Error.Message, says) {
+			t.Errorf("%s: %d %s; want %d on %q saying %q", what, resp.StatusCode, got, code, field, says)
+		}
+	}
+	ok := map[string]any{}
+	expect("another user's project", bob, p.ID, ok, http.StatusNotFound, "", "No such project")
+	expect("a project from a prompt", alice, fromPrompt.ID, ok, http.StatusConflict, "", "not made from a git repository")
+	expect("no forge connection", alice, p.ID, ok, http.StatusConflict, "", "Connect the forge of https://git.example.com/alice/shop.git")
+	f := &store.ForgeConnection{ID: store.NewID(), UserID: aliceID, Kind: "gitea", BaseURL: "https://git.example.com",
+		AccountLogin: "alice", TokenCiphertext: "vault:v1:sealed", DisplayHint: "…6789"}
+	if err := e.store.CreateForgeConnection(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	expect("a bad base", alice, p.ID, map[string]any{"base": "a..b"}, http.StatusBadRequest, "base", "not a branch name")
+	expect("not JSON", alice, p.ID, "[", http.StatusBadRequest, "", "not valid JSON")
+	if err := e.store.RecordPullStarted(ctx, p.ID, "dev", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	expect("a pull running", alice, p.ID, ok, http.StatusConflict, "", "A push or pull of this project is running")
+
+	ahead, behind := 3, 0
+	e.store.RecordPull(ctx, p.ID, store.PullOutcome{Status: store.PushDone, Commit: "abc", Ahead: &ahead, Behind: &behind})
+	resp, body := do(t, alice, "GET", api+p.ID+"/git", "", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"lastPull":{"status":"done",`) ||
+		!strings.Contains(body, `"base":"dev","commit":"abc","ahead":3,"behind":0}`) {
+		t.Errorf("git after a pull: %d %s", resp.StatusCode, body)
+	}
 }

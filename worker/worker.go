@@ -80,6 +80,7 @@ func Register(r sdkworker.Registry, acts Activities) {
 	reg(acts.Hosts.ProjectHosts, workflows.ActProjectHosts)
 	reg(acts.Repositories.OpenPullRequest, workflows.ActOpenPullRequest)
 	reg(acts.Repositories.RecordPush, workflows.ActRecordPush)
+	reg(acts.Repositories.RecordPull, workflows.ActRecordPull)
 }
 
 // RegisterHost adds the activities that run on a Docker host: its containers, the OpenCode
@@ -93,6 +94,7 @@ func RegisterHost(r sdkworker.ActivityRegistry, acts Activities) {
 	reg(acts.OpenCode.SendInitialPrompt, workflows.ActSendInitialPrompt)
 	reg(acts.Repositories.Import, workflows.ActImportRepository)
 	reg(acts.Repositories.PushWork, workflows.ActPushWork)
+	reg(acts.Repositories.PullWork, workflows.ActPullWork)
 	reg(acts.Docker.ComposeDown, workflows.ActComposeDown)
 	reg(acts.Docker.ContainerState, workflows.ActContainerState)
 	reg(acts.OpenCode.RemoveProviderCredentials, workflows.ActRemoveCredentials)

@@ -21,6 +21,7 @@ const (
 	TypeOAuthLogin           = "OAuthLogin"
 	TypeOAuthRefresh         = "OAuthRefresh"
 	TypeProjectPush          = "ProjectPush"
+	TypeProjectPull          = "ProjectPull"
 )
 
 // Definitions is every workflow by type: the worker registers this table and the replay tests
@@ -39,6 +40,7 @@ var Definitions = map[string]any{
 	TypeOAuthLogin:           OAuthLogin,
 	TypeOAuthRefresh:         OAuthRefresh,
 	TypeProjectPush:          ProjectPush,
+	TypeProjectPull:          ProjectPull,
 }
 
 // Register registers every workflow of Definitions on r, a worker or a replayer.

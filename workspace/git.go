@@ -51,7 +51,7 @@ func (m *Manager) Commit(ctx context.Context, projectID string, author Author, m
 		"GIT_AUTHOR_NAME=" + author.Name, "GIT_AUTHOR_EMAIL=" + author.Email,
 		"GIT_COMMITTER_NAME=" + author.Name, "GIT_COMMITTER_EMAIL=" + author.Email}, gitNoHooks...)
 	var out strings.Builder
-	if err := m.exec(ctx, projectID, env, []string{"sh", "-c", commitScript}, &limitWriter{w: &out, max: 4 << 10}); err != nil {
+	if err := m.exec(ctx, projectID, env, []string{"sh", "-c", commitScript}, nil, &limitWriter{w: &out, max: 4 << 10}); err != nil {
 		return false, err
 	}
 	return strings.TrimSpace(out.String()) == "committed", nil
@@ -63,20 +63,71 @@ func (m *Manager) Bundle(ctx context.Context, projectID string, w io.Writer, max
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	lw := &limitWriter{w: w, max: max, over: cancel}
-	err := m.exec(ctx, projectID, gitNoHooks, []string{"git", "bundle", "create", "--quiet", "-", "HEAD"}, lw)
+	err := m.exec(ctx, projectID, gitNoHooks, []string{"git", "bundle", "create", "--quiet", "-", "HEAD"}, nil, lw)
 	if lw.exceeded {
 		return ErrBundleTooLarge
 	}
 	return err
 }
 
-// exec runs cmd in the project's workspace as the agent, in /workspace, with env, its output
-// to stdout; a non-zero exit is an *ExitError.
-func (m *Manager) exec(ctx context.Context, projectID string, env, cmd []string, stdout io.Writer) error {
+// mergeScript keeps the bundle on its stdin in the repository's .git, fetches DOCE_BASE from it
+// to refs/doce/base and merges that into HEAD. Conflicts abort the merge, leaving the tree as it
+// was, and are told as "conflict" and the files; a merge is told as "merged" and the commits
+// HEAD is ahead of and behind the base.
+const mergeScript = `set -e
+f="$(git rev-parse --absolute-git-dir)/doce-pull.bundle"
+trap 'rm -f "$f"' EXIT
+cat > "$f"
+git fetch --quiet --no-tags "$f" "+refs/heads/$DOCE_BASE:refs/doce/base"
+if ! git merge --quiet --no-edit --no-verify -m "$DOCE_MERGE_MESSAGE" refs/doce/base >/dev/null; then
+  files="$(git diff --name-only --diff-filter=U)"
+  git merge --abort 2>/dev/null || true
+  [ -n "$files" ] || exit 1
+  echo conflict; echo "$files"; exit 0
+fi
+echo merged; git rev-list --left-right --count HEAD...refs/doce/base`
+
+// MergeResult is what Merge did.
+type MergeResult struct {
+	Conflicts     []string // the files both sides changed; the merge was aborted
+	Ahead, Behind int      // HEAD against the base once merged
+}
+
+// Merge brings the bundle read from r into the project's repository and merges its branch base
+// into HEAD as author, with no hook run. On conflicts the merge is aborted and they are named.
+func (m *Manager) Merge(ctx context.Context, projectID string, r io.Reader, base string, author Author, message string) (MergeResult, error) {
+	env := append([]string{"DOCE_BASE=" + base, "DOCE_MERGE_MESSAGE=" + message, "GIT_MERGE_AUTOEDIT=no",
+		"GIT_AUTHOR_NAME=" + author.Name, "GIT_AUTHOR_EMAIL=" + author.Email,
+		"GIT_COMMITTER_NAME=" + author.Name, "GIT_COMMITTER_EMAIL=" + author.Email}, gitNoHooks...)
+	var out strings.Builder
+	if err := m.exec(ctx, projectID, env, []string{"sh", "-c", mergeScript}, r, &limitWriter{w: &out, max: 64 << 10}); err != nil {
+		return MergeResult{}, err
+	}
+	return parseMerge(out.String())
+}
+
+// parseMerge reads mergeScript's output.
+func parseMerge(out string) (MergeResult, error) {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	switch {
+	case lines[0] == "conflict" && len(lines) > 1:
+		return MergeResult{Conflicts: lines[1:]}, nil
+	case lines[0] == "merged" && len(lines) == 2:
+		var res MergeResult
+		if _, err := fmt.Sscanf(lines[1], "%d %d", &res.Ahead, &res.Behind); err == nil {
+			return res, nil
+		}
+	}
+	return MergeResult{}, fmt.Errorf("workspace: the merge said what doce cannot read: %.200q", out)
+}
+
+// exec runs cmd in the project's workspace as the agent, in /workspace, with env, stdin (when
+// set) on its standard input and its output to stdout; a non-zero exit is an *ExitError.
+func (m *Manager) exec(ctx context.Context, projectID string, env, cmd []string, stdin io.Reader, stdout io.Writer) error {
 	name := containerName(projectID)
 	created, err := m.docker.ContainerExecCreate(ctx, name, container.ExecOptions{
 		User: strconv.Itoa(AgentUID) + ":" + strconv.Itoa(AgentUID), WorkingDir: workspaceDir,
-		Env: env, Cmd: cmd, AttachStdout: true, AttachStderr: true,
+		Env: env, Cmd: cmd, AttachStdin: stdin != nil, AttachStdout: true, AttachStderr: true,
 	})
 	switch {
 	case cerrdefs.IsNotFound(err):
@@ -94,6 +145,13 @@ func (m *Manager) exec(ctx context.Context, projectID string, env, cmd []string,
 	// The connection is closed when ctx ends, so a copy stopped by the size limit returns.
 	stop := context.AfterFunc(ctx, func() { att.Close() })
 	defer stop()
+	if stdin != nil {
+		go func() {
+			// A command that stops reading ends the copy with an error: its exit status tells.
+			_, _ = io.Copy(att.Conn, stdin)
+			_ = att.CloseWrite()
+		}()
+	}
 	var stderr strings.Builder
 	if _, err := stdcopy.StdCopy(stdout, &limitWriter{w: &stderr, max: 8 << 10}, att.Reader); err != nil {
 		if ctx.Err() != nil {

@@ -51,7 +51,8 @@
 
   // ---- git ----
 
-  // The Git tab pushes the work to the project's repository and follows the push until it ends.
+  // The Git tab pushes the work to the project's repository, pulls a branch of it into the
+  // workspace, and follows either until it ends (one runs at a time).
   var git = {
     timer: null, edited: false,
     load: function () {
@@ -68,8 +69,16 @@
       else if (last.status === "running") status.textContent = "Pushing to " + g.branch + "…";
       else if (last.status === "done") status.textContent = "Pushed " + (last.commit || "").slice(0, 10) + " to " + g.branch + " (" + new Date(last.at).toLocaleString() + ").";
       else { status.textContent = "The last push to " + g.branch + " failed:"; error.textContent = last.error || ""; }
-      var running = !!last && last.status === "running";
+      var pull = g.lastPull, pstatus = $("git-pull-status"), perror = $("git-pull-error");
+      perror.textContent = "";
+      if (!pull) pstatus.textContent = "Not pulled yet.";
+      else if (pull.status === "running") pstatus.textContent = "Pulling " + (pull.base || "the default branch") + "…";
+      else if (pull.status === "done") pstatus.textContent = "Merged " + pull.base + " at " + (pull.commit || "").slice(0, 10) + " (" + new Date(pull.at).toLocaleString() + "). Then the workspace was " +
+        pull.ahead + " commit" + (pull.ahead === 1 ? "" : "s") + " ahead of it and " + pull.behind + " behind.";
+      else { pstatus.textContent = "The last pull of " + (pull.base || "the default branch") + " failed:"; perror.textContent = pull.error || ""; }
+      var running = (!!last && last.status === "running") || (!!pull && pull.status === "running");
       $("git-push-button").disabled = running;
+      $("git-pull-button").disabled = running;
       clearTimeout(git.timer);
       if (running) git.timer = setTimeout(git.load, 1500);
     }
@@ -88,6 +97,17 @@
         $("git-push-button").disabled = false;
         $("git-status").textContent = "";
         $("git-error").textContent = err.message;
+      });
+    });
+    $("git-pull").addEventListener("submit", function (e) {
+      e.preventDefault();
+      $("git-pull-error").textContent = "";
+      $("git-pull-status").textContent = "Starting the pull…";
+      $("git-pull-button").disabled = true;
+      call("POST", api + "/git/pull", { base: $("git-base").value.trim() }).then(git.show, function (err) {
+        $("git-pull-button").disabled = false;
+        $("git-pull-status").textContent = "";
+        $("git-pull-error").textContent = err.message;
       });
     });
   }
