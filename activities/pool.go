@@ -269,10 +269,10 @@ func (a *Pool) create(ctx context.Context, in workflows.PoolCreateInput) error {
 	if err != nil {
 		return err
 	}
-	// The server answers; its instance (configuration, tools, the git state) loads at the
-	// first request that needs a directory: this one, so the claiming project's need not wait.
-	// Providers load later, at the first prompt, after PUT /auth has handed over the key.
-	if _, err := c.Config(ctx); err != nil {
+	// The server answers; its instance (configuration, plugins, tools, file watcher) loads at
+	// the first requests that need it: these, so the claiming project's first prompt need not
+	// wait for them. Providers load at that prompt, after PUT /auth has handed over the key.
+	if err := c.Preload(ctx); err != nil {
 		return fmt.Errorf("load the OpenCode instance: %w", err)
 	}
 	err = d.Store.MarkPoolFree(ctx, in.ID, ws.ContainerID, ws.ContainerName, ws.HostPort)
