@@ -266,12 +266,14 @@ func TestPrebuiltFirstAnswer(t *testing.T) {
 	// request to the LLM, once the answer is back.
 	firstTurn := func(prompt string) (string, agentRequest) {
 		t.Helper()
-		waitPoolFree(t, doce, 1, 3*time.Minute)
+		// A pooled workspace starts at the smallest CPU share: on a busy machine that is slow.
+		waitPoolFree(t, doce, 1, 6*time.Minute)
 		free := pooledIDs(t, doce)
 		p := createProject(t, hc, doce, prompt)
 		if !free[p.ID] {
 			t.Fatalf("project %s did not claim the pooled workspace %v", p.ID, free)
 		}
+		waitStatus(t, hc, doce, p.ID, "ready", 3*time.Minute)
 		waitAnswer(t, hc, doce.URL, p.ID, "Hello from the mock.")
 		rq, ok := llm.completionWith(prompt, true)
 		if !ok {
