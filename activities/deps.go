@@ -37,7 +37,7 @@ type Containers interface {
 	Stop(ctx context.Context, projectID string) error
 	Down(ctx context.Context, projectID string) error
 	Inspect(ctx context.Context, projectID string) (workspace.Container, error)
-	PooledIDs(ctx context.Context) ([]string, error)
+	PooledIDs(ctx context.Context, owner string) ([]string, error)
 }
 
 // Workspaces is what the OpenCode activities ask of a project's workspace: whether it runs and

@@ -96,12 +96,13 @@ func (a *Pool) Plan(ctx context.Context, in workflows.PoolPlanInput) (workflows.
 	}
 	// Workspaces the pool made whose row is gone and that no project claimed: left over by a
 	// removal that stopped between the row and Docker. Any host's row counts as known: a pool
-	// from before hosts may share its engine with a host's.
+	// from before hosts may share its engine with a host's. Only this pool's own are looked
+	// at: another doce on the same engine keeps its rows in another database.
 	known := map[string]bool{}
 	for _, w := range all {
 		known[w.ID] = true
 	}
-	ids, err := a.Docker.Workspace.PooledIDs(ctx)
+	ids, err := a.Docker.Workspace.PooledIDs(ctx, poolOwner(ctx))
 	if err != nil {
 		return workflows.PoolPlan{}, err
 	}
@@ -160,6 +161,10 @@ func (a *Pool) nextConfig(ctx context.Context) ([]byte, error) {
 	}
 	return agent.Config(p, conn, a.Docker.Ask, a.Docker.GatewayURL)
 }
+
+// poolOwner names the pool whose step this is: its task queue, where all its steps run, and
+// which no other pool on the engine shares.
+func poolOwner(ctx context.Context) string { return activity.GetInfo(ctx).TaskQueue }
 
 // host is the pool's host with what it holds.
 func (a *Pool) host(ctx context.Context, name string) (*store.HostLoad, error) {
@@ -247,7 +252,7 @@ func (a *Pool) create(ctx context.Context, in workflows.PoolCreateInput) error {
 	}
 	ws, err := d.Workspace.Up(ctx, workspace.Spec{
 		ProjectID: in.ID, Image: in.Image, Password: string(pw), MemoryBytes: d.Memory, NanoCPUs: d.NanoCPUs, PidsLimit: d.Pids, DNS: d.DNS, Env: d.Env,
-		OpenCodeConfig: in.Config, Pooled: true, ConfigSum: agent.ConfigSum(in.Config),
+		OpenCodeConfig: in.Config, Pooled: true, ConfigSum: agent.ConfigSum(in.Config), PoolOwner: poolOwner(ctx),
 	})
 	if err != nil {
 		return err
@@ -269,10 +274,10 @@ func (a *Pool) create(ctx context.Context, in workflows.PoolCreateInput) error {
 	if err != nil {
 		return err
 	}
-	// The server answers; its instance (configuration, tools, the git state) loads at the
-	// first request that needs a directory: this one, so the claiming project's need not wait.
-	// Providers load later, at the first prompt, after PUT /auth has handed over the key.
-	if _, err := c.Config(ctx); err != nil {
+	// The server answers; its instance (configuration, plugins, tools, file watcher) loads at
+	// the first requests that need it: these, so the claiming project's first prompt need not
+	// wait for them. Providers load at that prompt, after PUT /auth has handed over the key.
+	if err := c.Preload(ctx); err != nil {
 		return fmt.Errorf("load the OpenCode instance: %w", err)
 	}
 	err = d.Store.MarkPoolFree(ctx, in.ID, ws.ContainerID, ws.ContainerName, ws.HostPort)

@@ -243,6 +243,11 @@ type doceSetups struct {
 }
 
 func newDoceSetups(b *testing.B, stack stackEnv, extraEnv ...string) *doceSetups {
+	return newDoceSetupsOn(b, stack, benchBaseURL, extraEnv...)
+}
+
+// newDoceSetupsOn is newDoceSetups with the custom provider at baseURL.
+func newDoceSetupsOn(b *testing.B, stack stackEnv, baseURL string, extraEnv ...string) *doceSetups {
 	doce := startDoce(b, stack, fmt.Sprintf("bench-%d", time.Now().UnixNano()), append([]string{
 		fmt.Sprintf("DOCE_WORKSPACE_MEMORY=%d", benchMemory), fmt.Sprintf("DOCE_WORKSPACE_PIDS=%d", benchPids)}, extraEnv...)...)
 	hc := newClient(b)
@@ -250,7 +255,7 @@ func newDoceSetups(b *testing.B, stack stackEnv, extraEnv ...string) *doceSetups
 		b.Fatalf("setup: %v", err)
 	}
 	if status, body := apiCall(b, hc, doce.URL, "POST", "/api/v1/connections",
-		map[string]any{"providerId": "custom", "apiKey": "sk-bench", "baseURL": benchBaseURL, "models": "mock-model"}); status != http.StatusCreated {
+		map[string]any{"providerId": "custom", "apiKey": "sk-bench", "baseURL": baseURL, "models": "mock-model"}); status != http.StatusCreated {
 		b.Fatalf("connect: %d %s", status, body)
 	}
 	ws, err := workspace.NewManager("127.0.0.1")
@@ -948,5 +953,144 @@ func BenchmarkGateway(b *testing.B) {
 		if r.Path == "/v1/chat/completions" && r.Authorization != "Bearer "+key {
 			b.Fatalf("a request reached the mock with %q", r.Authorization)
 		}
+	}
+}
+
+// BenchmarkFirstToken measures how long a user waits for the agent to start working, at the
+// mock LLM (through the LLM gateway, as in production), with a doce keeping one prebuilt
+// workspace:
+//   - create → first LLM request: from POST /api/v1/projects to the first chat completion the
+//     project's first prompt causes (OpenCode asks for the session's title alongside the
+//     agent's turn), and to the agent's own turn (the request that offers tools);
+//   - a follow-up message → its LLM request, through doce (POST .../messages) against the same
+//     prompt sent straight to the workspace's OpenCode (prompt_async), alternating which goes
+//     first each round.
+//
+// Before timing, one project teaches the pool the configuration the rest use; each round waits,
+// untimed, for the pool to hold a free workspace again. Reports p50s (target: ≤ 1 s create →
+// first LLM request; follow-up ≤ straight + 20 ms).
+func BenchmarkFirstToken(b *testing.B) {
+	stack := requireStack(b)
+	docker, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer docker.Close()
+	llm := startMockLLM(b, hostGatewayIP(b))
+	d := newDoceSetupsOn(b, stack, "http://host.docker.internal:"+llm.port()+"/v1", "DOCE_WORKSPACE_POOL=1")
+	defer d.close()
+	waitPoolFree(b, d.doce, 1, 5*time.Minute)
+	d.round(b, 1) // the pool learns the benchmark's configuration
+
+	var first, agentTurn, viaDoce, straight []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		waitPoolFree(b, d.doce, 1, 5*time.Minute)
+		b.StartTimer()
+		marker := fmt.Sprintf("first-token round %d at %d", i, time.Now().UnixNano())
+		start := time.Now()
+		status, body := apiCall(b, d.hc, d.doce.URL, "POST", "/api/v1/projects",
+			map[string]any{"prompt": marker, "providerId": "custom", "modelId": "mock-model"})
+		if status != http.StatusCreated {
+			b.Fatalf("create: %d %s", status, body)
+		}
+		var created struct{ Project struct{ ID string } }
+		json.Unmarshal(body, &created)
+		id := created.Project.ID
+		rq := waitCompletion(b, llm, marker, false)
+		first = append(first, rq.At.Sub(start))
+		rq = waitCompletion(b, llm, marker, true)
+		agentTurn = append(agentTurn, rq.At.Sub(start))
+
+		b.StopTimer()
+		oc, sessionID := benchOpenCode(b, docker, id)
+		b.StartTimer()
+		viaDoceOnce := func() time.Duration {
+			waitIdle(b, oc)
+			m := fmt.Sprintf("follow-up through doce %d at %d", i, time.Now().UnixNano())
+			start := time.Now()
+			if status, body := apiCall(b, d.hc, d.doce.URL, "POST", "/api/v1/projects/"+id+"/messages", map[string]any{"text": m}); status != http.StatusAccepted {
+				b.Fatalf("POST messages: %d %s", status, body)
+			}
+			return waitCompletion(b, llm, m, true).At.Sub(start)
+		}
+		straightOnce := func() time.Duration {
+			waitIdle(b, oc)
+			m := fmt.Sprintf("follow-up straight %d at %d", i, time.Now().UnixNano())
+			start := time.Now()
+			if err := oc.PromptAsync(context.Background(), sessionID, opencode.Model{ProviderID: "custom", ModelID: "mock-model"}, m); err != nil {
+				b.Fatal(err)
+			}
+			return waitCompletion(b, llm, m, true).At.Sub(start)
+		}
+		if i%2 == 0 {
+			viaDoce = append(viaDoce, viaDoceOnce())
+			straight = append(straight, straightOnce())
+		} else {
+			straight = append(straight, straightOnce())
+			viaDoce = append(viaDoce, viaDoceOnce())
+		}
+		b.Logf("round %d: create → first LLM request %s, → agent's turn %s; follow-up through doce %s, straight %s", i+1,
+			first[i].Round(time.Millisecond), agentTurn[i].Round(time.Millisecond), viaDoce[i].Round(time.Millisecond), straight[i].Round(time.Millisecond))
+		b.StopTimer()
+		d.ws.Down(context.Background(), id)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	p50 := func(ds []time.Duration) time.Duration { return slices.Sorted(slices.Values(ds))[len(ds)/2] }
+	b.Logf("\n| path (p50 of %d) | ms |\n|---|---|\n| create → first LLM request, prebuilt workspace | %d |\n| create → the agent's turn, prebuilt workspace | %d |\n| follow-up through doce → LLM request | %d |\n| same prompt straight to OpenCode → LLM request | %d |",
+		b.N, p50(first).Milliseconds(), p50(agentTurn).Milliseconds(), p50(viaDoce).Milliseconds(), p50(straight).Milliseconds())
+	b.ReportMetric(float64(p50(first).Microseconds())/1000, "create-first-llm-p50-ms")
+	b.ReportMetric(float64(p50(agentTurn).Microseconds())/1000, "create-agent-turn-p50-ms")
+	b.ReportMetric(float64(p50(viaDoce).Microseconds())/1000, "followup-doce-p50-ms")
+	b.ReportMetric(float64(p50(straight).Microseconds())/1000, "followup-straight-p50-ms")
+}
+
+// waitCompletion waits, up to two minutes, for the mock's first chat completion request that
+// holds marker (the agent's turn only, with agentTurn).
+func waitCompletion(b *testing.B, llm *mockLLM, marker string, agentTurn bool) llmRequest {
+	b.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if rq, ok := llm.completionWith(marker, agentTurn); ok {
+			return rq
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("no LLM request with %q after 2m", marker)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// benchOpenCode reaches a project's OpenCode as doce does (its published port, its password)
+// and names the session its setup opened.
+func benchOpenCode(b *testing.B, docker *dockerclient.Client, projectID string) (*opencode.Client, string) {
+	b.Helper()
+	ci, err := docker.ContainerInspect(context.Background(), "doce-"+projectID+"-opencode")
+	if err != nil {
+		b.Fatal(err)
+	}
+	oc := opencode.New("http://127.0.0.1:"+ci.NetworkSettings.Ports["4096/tcp"][0].HostPort, envOf(ci.Config.Env, "OPENCODE_SERVER_PASSWORD"), nil)
+	sessions, err := oc.Sessions(context.Background())
+	if err != nil || len(sessions) == 0 {
+		b.Fatalf("the project's sessions: %v (%d)", err, len(sessions))
+	}
+	return oc, sessions[len(sessions)-1].ID
+}
+
+// waitIdle waits, up to two minutes, until no session of oc is busy.
+func waitIdle(b *testing.B, oc *opencode.Client) {
+	b.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		busy, err := oc.Busy(context.Background())
+		if err == nil && !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("OpenCode still busy after 2m (%v)", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -31,6 +31,7 @@ type llmRequest struct {
 	Path          string
 	Authorization string
 	Body          string
+	At            time.Time // when it arrived
 }
 
 // hostGatewayIP is the Docker host's address on the default bridge (docker0): what
@@ -133,10 +134,22 @@ func (m *mockLLM) requests() []llmRequest {
 	return append([]llmRequest(nil), m.got...)
 }
 
+// completionWith is the first chat completion request whose body holds marker, and whether
+// one came; agentTurn asks for the agent's own turn (it offers tools), not the title OpenCode
+// asks for alongside a session's first prompt.
+func (m *mockLLM) completionWith(marker string, agentTurn bool) (llmRequest, bool) {
+	for _, rq := range m.requests() {
+		if rq.Path == "/v1/chat/completions" && strings.Contains(rq.Body, marker) && (!agentTurn || strings.Contains(rq.Body, `"tools":[`)) {
+			return rq, true
+		}
+	}
+	return llmRequest{}, false
+}
+
 func (m *mockLLM) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	m.mu.Lock()
-	m.got = append(m.got, llmRequest{Path: r.URL.Path, Authorization: r.Header.Get("Authorization"), Body: string(body)})
+	m.got = append(m.got, llmRequest{Path: r.URL.Path, Authorization: r.Header.Get("Authorization"), Body: string(body), At: time.Now()})
 	m.mu.Unlock()
 
 	switch r.URL.Path {

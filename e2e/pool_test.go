@@ -3,10 +3,12 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -230,4 +232,112 @@ func assertNoDockerObjects(t *testing.T, projectID string) {
 		ns, _ := docker.NetworkList(ctx, network.ListOptions{Filters: f})
 		return len(cs)+len(vs.Volumes)+len(ns) == 0, fmt.Errorf("%d containers, %d volumes, %d networks", len(cs), len(vs.Volumes), len(ns))
 	})
+}
+
+// TestPrebuiltFirstAnswer: a claimed prebuilt workspace answers its project's first prompt as
+// a cold one would. The first project claims the pool's workspace on the base configuration
+// (its setup writes the project's configuration and OpenCode loads it again); the second
+// claims one started on the project's configuration, whose OpenCode loaded its instance before
+// the claim. Both first prompts reach the mock LLM with the project's model, the user's key
+// (no request goes without it) and the same tools and system prompt, and both answers come
+// back to the project.
+func TestPrebuiltFirstAnswer(t *testing.T) {
+	stack := requireStack(t)
+	docker := dockerClient(t)
+	llm := startMockLLM(t, hostGatewayIP(t))
+	doce := startDoce(t, stack, fmt.Sprintf("first-answer-%d", time.Now().UnixNano()), "DOCE_WORKSPACE_POOL=1")
+	hc := newClient(t)
+	if resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}}); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first-run setup: %v", err)
+	}
+	key := "sk-first-" + base64.RawURLEncoding.EncodeToString(store.RandomToken(18))
+	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/connections", map[string]any{
+		"providerId": "custom", "apiKey": key, "baseURL": "http://host.docker.internal:" + llm.port() + "/v1", "models": "mock-model"})
+	if status != http.StatusCreated {
+		t.Fatalf("connect: %d %s", status, body)
+	}
+	t.Cleanup(func() {
+		for id := range pooledIDs(t, doce) {
+			downWorkspace(id)
+		}
+	})
+
+	// firstTurn creates a project on a free pooled workspace and returns the agent's first
+	// request to the LLM, once the answer is back.
+	firstTurn := func(prompt string) (string, agentRequest) {
+		t.Helper()
+		// A pooled workspace starts at the smallest CPU share: on a busy machine that is slow.
+		waitPoolFree(t, doce, 1, 6*time.Minute)
+		free := pooledIDs(t, doce)
+		p := createProject(t, hc, doce, prompt)
+		if !free[p.ID] {
+			t.Fatalf("project %s did not claim the pooled workspace %v", p.ID, free)
+		}
+		waitStatus(t, hc, doce, p.ID, "ready", 3*time.Minute)
+		waitAnswer(t, hc, doce.URL, p.ID, "Hello from the mock.")
+		rq, ok := llm.completionWith(prompt, true)
+		if !ok {
+			t.Fatalf("the mock saw no agent turn for %q", prompt)
+		}
+		return p.ID, parseAgentRequest(t, rq)
+	}
+	base, onBase := firstTurn("First answer, base configuration")
+	own, onOwn := firstTurn("First answer, own configuration")
+	if a, b := poolConfigLabel(t, docker, base), poolConfigLabel(t, docker, own); a == b {
+		t.Fatalf("both projects claimed a workspace on configuration %s; the second should have had its own", a)
+	}
+	for _, rq := range llm.requests() {
+		if rq.Path == "/v1/chat/completions" && rq.Authorization != "Bearer "+key {
+			t.Errorf("a completion reached the LLM with Authorization %q, not the user's key", rq.Authorization)
+		}
+	}
+	for name, got := range map[string]agentRequest{"base": onBase, "own": onOwn} {
+		if got.Model != "mock-model" {
+			t.Errorf("the %s-configuration project's first turn asked model %q, want mock-model", name, got.Model)
+		}
+	}
+	if !slices.Equal(onBase.Tools, onOwn.Tools) {
+		t.Errorf("the preloaded workspace offered tools %v, the reloaded one %v", onOwn.Tools, onBase.Tools)
+	}
+	if onBase.System != onOwn.System {
+		t.Errorf("the preloaded workspace's system prompt differs from the reloaded one's:\n%s\n---\n%s", onOwn.System, onBase.System)
+	}
+	if len(onOwn.Tools) == 0 || onOwn.System == "" {
+		t.Fatalf("the first turn offered no tools (%v) or no system prompt", onOwn.Tools)
+	}
+}
+
+// agentRequest is what an agent's chat completion asked for.
+type agentRequest struct {
+	Model  string
+	Tools  []string // function names, sorted
+	System string
+}
+
+func parseAgentRequest(t *testing.T, rq llmRequest) agentRequest {
+	t.Helper()
+	var body struct {
+		Model string `json:"model"`
+		Tools []struct {
+			Function struct{ Name string } `json:"function"`
+		} `json:"tools"`
+		Messages []struct {
+			Role    string          `json:"role"`
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal([]byte(rq.Body), &body); err != nil {
+		t.Fatalf("the agent's request: %v", err)
+	}
+	out := agentRequest{Model: body.Model}
+	for _, tool := range body.Tools {
+		out.Tools = append(out.Tools, tool.Function.Name)
+	}
+	slices.Sort(out.Tools)
+	for _, m := range body.Messages {
+		if m.Role == "system" {
+			out.System += string(m.Content)
+		}
+	}
+	return out
 }

@@ -198,6 +198,25 @@ func (c *Client) Config(ctx context.Context) (Config, error) {
 	return cfg, err
 }
 
+// preloadPaths are requests that make an OpenCode 1.18.33 instance load, ahead of its first
+// prompt, what that prompt would otherwise load and what depends on no credential: the
+// instance and its configuration (GET /config), plugins and commands (GET /command), the tool
+// registry (GET /experimental/tool/ids), and the file watcher, project copies and location
+// services (GET /find/file). The providers are left out on purpose: their state takes the
+// stored credentials when it loads, and a state loaded before PUT /auth calls the LLM with no
+// key (measured).
+var preloadPaths = []string{"/config", "/command", "/experimental/tool/ids", "/find/file?query=AGENTS.md&limit=1"}
+
+// Preload has the server load its instance, up to the providers (see preloadPaths).
+func (c *Client) Preload(ctx context.Context) error {
+	for _, p := range preloadPaths {
+		if err := c.do(ctx, http.MethodGet, p, nil, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // DeleteAuth removes providerID's credential from the server's auth.json.
 func (c *Client) DeleteAuth(ctx context.Context, providerID string) error {
 	return c.do(ctx, http.MethodDelete, "/auth/"+authPath(providerID), nil, nil)

@@ -44,6 +44,9 @@ const (
 	LabelPool = "dev.doce.pool"
 	// LabelPoolConfig is the sum of the configuration a pooled workspace started on.
 	LabelPoolConfig = "dev.doce.pool.config"
+	// LabelPoolOwner names the pool that made a pooled workspace (its task queue): a pool
+	// sweeps only its own leftovers, never the workspaces of another doce sharing the engine.
+	LabelPoolOwner = "dev.doce.pool.owner"
 )
 
 // Where things are in the workspace image (scripts/workspace-image.sh).
@@ -149,6 +152,8 @@ type Spec struct {
 	// the configuration it starts on (a label, read back by Pooled).
 	Pooled    bool
 	ConfigSum string
+	// PoolOwner names the pool that made a pooled workspace.
+	PoolOwner string
 }
 
 // Workspace is a running workspace.
@@ -184,13 +189,15 @@ func containerLabels(s Spec) map[string]string {
 	if s.Pooled {
 		l[LabelPool] = "true"
 		l[LabelPoolConfig] = s.ConfigSum
+		l[LabelPoolOwner] = s.PoolOwner
 	}
 	return l
 }
 
-// PooledIDs lists the ids of every workspace made for the pool, claimed or not.
-func (m *Manager) PooledIDs(ctx context.Context) ([]string, error) {
-	cs, err := m.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelPool+"=true"))})
+// PooledIDs lists the ids of every workspace pool owner made, claimed or not.
+func (m *Manager) PooledIDs(ctx context.Context, owner string) ([]string, error) {
+	cs, err := m.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", LabelPool+"=true"), filters.Arg("label", LabelPoolOwner+"="+owner))})
 	if err != nil {
 		return nil, fmt.Errorf("workspace: unable to list pooled containers: %w", err)
 	}
