@@ -7,7 +7,6 @@ import (
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,21 +26,7 @@ import (
 // workspace ends the pull naming the file, the merge aborted; a branch the forge lacks is
 // refused for a person to fix.
 func TestPullWork(t *testing.T) {
-	backend := "/usr/lib/git-core/git-http-backend"
-	if _, err := os.Stat(backend); err != nil {
-		t.Skip("git http-backend is not installed")
-	}
-	git := func(dir string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("git %v: %v", args, err)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	backend, git := gitTools(t)
 	root, work, other := t.TempDir(), t.TempDir(), t.TempDir()
 	git(work, "init", "-q", "-b", "main")
 	os.WriteFile(filepath.Join(work, "a.txt"), []byte("one\n"), 0o644)

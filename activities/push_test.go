@@ -26,21 +26,7 @@ import (
 // token of the owner's connection; a second run changes nothing; a project with no connection
 // to its forge is refused for a person to fix.
 func TestPushWork(t *testing.T) {
-	backend := "/usr/lib/git-core/git-http-backend"
-	if _, err := os.Stat(backend); err != nil {
-		t.Skip("git http-backend is not installed")
-	}
-	git := func(dir string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("git %v: %v", args, err)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	backend, git := gitTools(t)
 	root, work := t.TempDir(), t.TempDir()
 	git(work, "init", "-q", "-b", "main")
 	git(work, "commit", "-q", "--allow-empty", "-m", "first")
@@ -115,5 +101,26 @@ func TestPushWork(t *testing.T) {
 	}
 	if err := val.Get(&res); err != nil || res.Committed || !res.UpToDate {
 		t.Errorf("second run: %+v %v", res, err)
+	}
+}
+
+// gitTools is git's smart-HTTP backend (the test skips without it) and a git that runs in a
+// directory with a fixed identity and no user configuration, failing the test on an error.
+func gitTools(t *testing.T) (backend string, git func(dir string, args ...string) string) {
+	t.Helper()
+	backend = "/usr/lib/git-core/git-http-backend"
+	if _, err := os.Stat(backend); err != nil {
+		t.Skip("git http-backend is not installed")
+	}
+	return backend, func(dir string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("git %v: %v", args, err)
+		}
+		return strings.TrimSpace(string(out))
 	}
 }

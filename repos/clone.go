@@ -231,6 +231,28 @@ func localEnv(config ...[2]string) (env []string, cleanup func(), err error) {
 	return env, func() { os.RemoveAll(home) }, nil
 }
 
+// scratchRepo makes an empty bare repository of doce's own, named name in a fresh directory
+// prefixed by prefix, with the local git environment (localEnv) to work in it. cleanup removes
+// both.
+func scratchRepo(ctx context.Context, prefix, name string) (repo string, local []string, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("repos: unable to make a scratch repository: %w", err)
+	}
+	local, cleanHome, err := localEnv()
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, nil, err
+	}
+	cleanup = func() { cleanHome(); os.RemoveAll(dir) }
+	repo = filepath.Join(dir, name)
+	if _, err := run(ctx, local, "", "init", "--quiet", "--bare", repo); err != nil {
+		cleanup()
+		return "", nil, nil, err
+	}
+	return repo, local, cleanup, nil
+}
+
 // cloneError turns what git said into words for the user; what it cannot place is an ordinary
 // error, retried.
 func cloneError(src Source, stderr string) error {

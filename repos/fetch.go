@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
 	"github.com/doce-dev/doce/outbound"
@@ -26,20 +24,11 @@ type FetchResult struct {
 func FetchBundle(ctx context.Context, policy *outbound.Policy, src Source, base, bundle string, lim Limits) (FetchResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, lim.Timeout)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "doce-pull-")
-	if err != nil {
-		return FetchResult{}, fmt.Errorf("repos: unable to make a scratch repository: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	repo := filepath.Join(dir, "base.git")
-	local, cleanup, err := localEnv()
+	repo, local, cleanup, err := scratchRepo(ctx, "doce-pull-", "base.git")
 	if err != nil {
 		return FetchResult{}, err
 	}
 	defer cleanup()
-	if _, err := run(ctx, local, "", "init", "--quiet", "--bare", repo); err != nil {
-		return FetchResult{}, err
-	}
 	remote, cleanupRemote, err := remoteEnv(ctx, policy, src.URL, src.Username, src.Token)
 	if err != nil {
 		return FetchResult{}, err

@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
 	"github.com/doce-dev/doce/outbound"
@@ -46,21 +44,11 @@ const bundleRef = "refs/heads/doce-push"
 func Push(ctx context.Context, policy *outbound.Policy, req PushRequest, lim Limits) (PushResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, lim.Timeout)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "doce-push-")
-	if err != nil {
-		return PushResult{}, fmt.Errorf("repos: unable to make a scratch repository: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	repo := filepath.Join(dir, "work.git")
-
-	local, cleanup, err := localEnv()
+	repo, local, cleanup, err := scratchRepo(ctx, "doce-push-", "work.git")
 	if err != nil {
 		return PushResult{}, err
 	}
 	defer cleanup()
-	if _, err := run(ctx, local, "", "init", "--quiet", "--bare", repo); err != nil {
-		return PushResult{}, err
-	}
 	// fetch checks each object as it comes (fetch.fsckObjects; older gits skip that for a
 	// bundle), fsck then the whole repository: every object sound and reachable.
 	for _, args := range [][]string{{"fetch", "--quiet", "--no-tags", "--", req.Bundle, "HEAD:" + bundleRef}, {"fsck", "--no-progress", "--no-dangling"}} {
