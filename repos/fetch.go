@@ -76,10 +76,17 @@ func FetchBundle(ctx context.Context, policy *outbound.Policy, src Source, base,
 	return res, nil
 }
 
-// fetchError is remoteError with words for a fetch.
+// fetchError turns a failed fetch into words for the user, as a clone's: a fetch only reads, so
+// a refused token is asked to read, not to write.
 func fetchError(ctx context.Context, src Source, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	var ge *gitError
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return &Error{"The forge did not hand over the base branch in time."}
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.As(err, &ge):
+		return cloneError(src, ge.stderr)
 	}
-	return remoteError(ctx, src, err)
+	return err
 }

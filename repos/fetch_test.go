@@ -49,7 +49,7 @@ func TestFetchBundle(t *testing.T) {
 	wrong := remote
 	wrong.Token = "not-the-token"
 	_, err = repos.FetchBundle(ctx, loopback, wrong, "main", filepath.Join(t.TempDir(), "b"), limits)
-	refused("wrong token", err, "refused the token")
+	refused("wrong token", err, "a token that may read this repository")
 	small := limits
 	small.MaxBytes = 1
 	_, err = repos.FetchBundle(ctx, loopback, remote, "main", filepath.Join(t.TempDir(), "b"), small)
