@@ -639,7 +639,15 @@ func readConversation(ctx context.Context, c *opencode.Client, sessionID string)
 	return msgs, ss, err
 }
 
-// roleOf is the role of message id in the session, hidden by an undo or not; "" when the
+// Knows says whether the hub follows the session's messages: the session existed as of the
+// last event (a deleted session is forgotten), so a caller need not ask OpenCode.
+func (ph *Project) Knows(sessionID string) bool {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	return ph.snaps[sessionID] != nil
+}
+
+// RoleOf is the role of message id in the session, hidden by an undo or not; "" when the
 // session has no such message. It reads the hub's snapshot (making it when there is none).
 func (ph *Project) RoleOf(ctx context.Context, sessionID, id string) (string, error) {
 	if _, err := ph.Conversation(ctx, sessionID); err != nil {

@@ -289,3 +289,22 @@ func TestReconnectSkipsTheBackoff(t *testing.T) {
 		t.Errorf("reached %s after Reconnect: the backoff was waited out", took)
 	}
 }
+
+// TestKnowsFollowsTheSnapshot: a session whose messages the hub read is known until it is
+// deleted; one never read is not.
+func TestKnowsFollowsTheSnapshot(t *testing.T) {
+	h, f := newTestHub(t, time.Minute)
+	ph := h.Acquire("p1")
+	defer ph.Release()
+	if ph.Knows("ses_a") {
+		t.Fatal("a session never read is known")
+	}
+	if _, err := ph.Conversation(context.Background(), "ses_a"); err != nil {
+		t.Fatal(err)
+	}
+	if !ph.Knows("ses_a") {
+		t.Fatal("a session read is not known")
+	}
+	f.events <- `{"id":"evt_1","type":"session.deleted","properties":{"info":{"id":"ses_a","title":"t","time":{"created":1,"updated":2}}}}`
+	waitFor(t, "the deleted session to be forgotten", func() bool { return !ph.Knows("ses_a") })
+}

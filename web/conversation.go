@@ -89,12 +89,16 @@ func (s *Server) withAgent(c *gin.Context, p *store.Project, notFound *Error, fn
 	return true
 }
 
-// inSession runs op on the session sid, 404 when the project's OpenCode does not hold it.
+// inSession runs op on the session sid, 404 when the project's OpenCode does not hold it. A
+// session the hub follows is known to exist without asking OpenCode: a message sent in an open
+// conversation goes straight through.
 func (s *Server) inSession(c *gin.Context, p *store.Project, sid string, op func(ctx context.Context, oc *opencode.Client) error) bool {
-	return s.withAgent(c, p, errUnknownSession, func(oc *opencode.Client, _ *hub.Project) error {
+	return s.withAgent(c, p, errUnknownSession, func(oc *opencode.Client, ph *hub.Project) error {
 		ctx := c.Request.Context()
-		if _, err := oc.Session(ctx, sid); err != nil {
-			return err
+		if !ph.Knows(sid) {
+			if _, err := oc.Session(ctx, sid); err != nil {
+				return err
+			}
 		}
 		return op(ctx, oc)
 	})
