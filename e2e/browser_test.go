@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -65,6 +67,14 @@ func newBrowser(t *testing.T, width, height int, extra ...chromedp.ExecAllocator
 			if strings.Contains(ev.Entry.Text, "Content Security Policy") {
 				v.add(ev.Entry.URL + ": " + ev.Entry.Text)
 			}
+		case *runtime.EventExceptionThrown:
+			if d := ev.ExceptionDetails; d != nil {
+				msg := d.Text
+				if d.Exception != nil && d.Exception.Description != "" {
+					msg = d.Exception.Description
+				}
+				v.scriptError(fmt.Sprintf("%s:%d: %s", d.URL, d.LineNumber+1, msg))
+			}
 		}
 	})
 	t.Cleanup(func() {
@@ -84,6 +94,20 @@ type violationLog struct {
 	mu      sync.Mutex
 	list    []string
 	dialogs atomic.Int32
+	// scriptErrors are the page scripts' uncaught exceptions, said when a step fails.
+	scriptErrors []string
+}
+
+func (v *violationLog) scriptError(s string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.scriptErrors = append(v.scriptErrors, s)
+}
+
+func (v *violationLog) scriptErrorsSoFar() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.scriptErrors)
 }
 
 // browserViolations maps each newBrowser context to its log.
@@ -121,7 +145,11 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 		defer stop()
 		chromedp.Run(c, chromedp.Location(&loc), chromedp.Evaluate(`document.body ? document.body.innerText.slice(0, 600) : ''`, &text),
 			chromedp.Evaluate(`Array.from(document.querySelectorAll('[role=status], [role=alert]')).filter(e => e.innerText.trim()).map(e => (e.id || e.className) + ': ' + e.innerText.trim()).join(' | ')`, &statuses))
-		t.Fatalf("%s: %v (at %s, showing %q; status lines: %q)", what, err, loc, text, statuses)
+		var scriptErrors []string
+		if v := violationsOf(ctx); v != nil {
+			scriptErrors = v.scriptErrorsSoFar()
+		}
+		t.Fatalf("%s: %v (at %s, showing %q; status lines: %q; script errors: %q)", what, err, loc, text, statuses, scriptErrors)
 	}
 }
 

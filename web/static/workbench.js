@@ -361,7 +361,10 @@
       termStatus.textContent = "";
       openTerm(body.terminal);
       showTerm(body.terminal.id);
-    }, function (err) { termStatus.textContent = err.message; }).then(function () { b.disabled = false; });
+    }).catch(function (err) {
+      // The request's error, or the emulator failing to open: said, never silent.
+      termStatus.textContent = err.message || String(err);
+    }).then(function () { b.disabled = false; });
   }
 
   function closeTerm(id) {
