@@ -16,34 +16,7 @@ import (
 // with a 4xx a person can act on; another user's project is 404; GET /git shows the branch a
 // push goes to and the last push.
 func TestPushRefusals(t *testing.T) {
-	e := newEnv(t)
-	alice, bob := e.user(t, "alice"), e.user(t, "bob")
-	ctx := context.Background()
-	aliceID := mustUser(t, e, "alice")
-	mk := func(repo string) *store.Project {
-		p := &store.Project{OwnerUserID: aliceID, Name: "Shop", Slug: "shop", ProviderID: "openai", ModelID: "gpt-5", RepositoryURL: repo, RepositoryRef: "dev"}
-		if _, _, err := e.store.CreateProject(ctx, p, nil); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.store.DB.NewUpdate().Model((*store.Project)(nil)).Set("status = ?", status.Ready).Where("id = ?", p.ID).Exec(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	fromPrompt := mk("")
-	p := mk("https://git.example.com/alice/shop.git")
-	api := e.srv.URL + "/api/v1/projects/"
-	expect := func(what string, c *http.Client, id string, body any, code int, field, says string) {
-		t.Helper()
-		resp, got := do(t, c, "POST", api+id+"/git/push", "", body)
-		var out struct {
-			Error struct{ Code, Message, Field string }
-		}
-		_ = json.Unmarshal([]byte(got), &out)
-		if resp.StatusCode != code || out.Error.Field != field || !strings.Contains(out.Error.Message, says) {
-			t.Errorf("%s: %d %s; want %d on %q saying %q", what, resp.StatusCode, got, code, field, says)
-		}
-	}
+	e, alice, bob, ctx, aliceID, fromPrompt, p, api, expect := gitFixture(t, "push")
 	ok := map[string]any{"branch": "doce/shop", "message": "Add a cart"}
 	expect("another user's project", bob, p.ID, ok, http.StatusNotFound, "", "No such project")
 	expect("a project from a prompt", alice, fromPrompt.ID, ok, http.StatusConflict, "", "not made from a git repository")
@@ -93,34 +66,7 @@ func TestPushRefusals(t *testing.T) {
 // TestPullRefusals: every pull that cannot work as asked is refused before a workflow starts;
 // GET /git shows the last pull with the counts it took.
 func TestPullRefusals(t *testing.T) {
-	e := newEnv(t)
-	alice, bob := e.user(t, "alice"), e.user(t, "bob")
-	ctx := context.Background()
-	aliceID := mustUser(t, e, "alice")
-	mk := func(repo string) *store.Project {
-		p := &store.Project{OwnerUserID: aliceID, Name: "Shop", Slug: "shop", ProviderID: "openai", ModelID: "gpt-5", RepositoryURL: repo, RepositoryRef: "dev"}
-		if _, _, err := e.store.CreateProject(ctx, p, nil); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.store.DB.NewUpdate().Model((*store.Project)(nil)).Set("status = ?", status.Ready).Where("id = ?", p.ID).Exec(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	fromPrompt := mk("")
-	p := mk("https://git.example.com/alice/shop.git")
-	api := e.srv.URL + "/api/v1/projects/"
-	expect := func(what string, c *http.Client, id string, body any, code int, field, says string) {
-		t.Helper()
-		resp, got := do(t, c, "POST", api+id+"/git/pull", "", body)
-		var out struct {
-			Error struct{ Code, Message, Field string }
-		}
-		_ = json.Unmarshal([]byte(got), &out)
-		if resp.StatusCode != code || out.Error.Field != field || !strings.Contains(out.Error.Message, says) {
-			t.Errorf("%s: %d %s; want %d on %q saying %q", what, resp.StatusCode, got, code, field, says)
-		}
-	}
+	e, alice, bob, ctx, aliceID, fromPrompt, p, api, expect := gitFixture(t, "pull")
 	ok := map[string]any{}
 	expect("another user's project", bob, p.ID, ok, http.StatusNotFound, "", "No such project")
 	expect("a project from a prompt", alice, fromPrompt.ID, ok, http.StatusConflict, "", "not made from a git repository")
@@ -144,4 +90,40 @@ func TestPullRefusals(t *testing.T) {
 		!strings.Contains(body, `"base":"dev","commit":"abc","ahead":3,"behind":0}`) {
 		t.Errorf("git after a pull: %d %s", resp.StatusCode, body)
 	}
+}
+
+// gitFixture is alice with two ready projects (one made from a prompt, one from a repository),
+// bob, and expect: POST /git/<route> on a project answers code with an error on field saying says.
+func gitFixture(t *testing.T, route string) (e *env, alice, bob *http.Client, ctx context.Context, aliceID string, fromPrompt, p *store.Project, api string,
+	expect func(what string, c *http.Client, id string, body any, code int, field, says string)) {
+	t.Helper()
+	e = newEnv(t)
+	alice, bob = e.user(t, "alice"), e.user(t, "bob")
+	ctx = context.Background()
+	aliceID = mustUser(t, e, "alice")
+	mk := func(repo string) *store.Project {
+		p := &store.Project{OwnerUserID: aliceID, Name: "Shop", Slug: "shop", ProviderID: "openai", ModelID: "gpt-5", RepositoryURL: repo, RepositoryRef: "dev"}
+		if _, _, err := e.store.CreateProject(ctx, p, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.DB.NewUpdate().Model((*store.Project)(nil)).Set("status = ?", status.Ready).Where("id = ?", p.ID).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	fromPrompt = mk("")
+	p = mk("https://git.example.com/alice/shop.git")
+	api = e.srv.URL + "/api/v1/projects/"
+	expect = func(what string, c *http.Client, id string, body any, code int, field, says string) {
+		t.Helper()
+		resp, got := do(t, c, "POST", api+id+"/git/"+route, "", body)
+		var out struct {
+			Error struct{ Code, Message, Field string }
+		}
+		_ = json.Unmarshal([]byte(got), &out)
+		if resp.StatusCode != code || out.Error.Field != field || !strings.Contains(out.Error.Message, says) {
+			t.Errorf("%s: %d %s; want %d on %q saying %q", what, resp.StatusCode, got, code, field, says)
+		}
+	}
+	return
 }
