@@ -160,6 +160,7 @@ func TestForgePullGitea(t *testing.T) {
 		chromedp.Click(`#tab-git`),
 		chromedp.WaitVisible(`//p[@id="git-pull-error" and contains(., "project's work in: shared.txt.")]`),
 	)
+	screenshot(t, bctx, "40-git-pull-conflict")
 	inWorkspace(`printf 'line one, from Gitea\nline two, from Gitea\n' > shared.txt`)
 	run(t, bctx, "pull from the page",
 		chromedp.Click(`#git-pull-button`),

@@ -248,6 +248,7 @@ func TestForgePushGitea(t *testing.T) {
 		chromedp.WaitVisible(`//p[@id="git-status" and starts-with(normalize-space(), "Pushed ") and contains(., "to doce/from-page")]`),
 		chromedp.WaitVisible(`//a[@id="git-pr-url" and contains(normalize-space(), "on doce/from-page")]`),
 	)
+	screenshot(t, bctx, "41-git-pushed")
 	gs = getGit(t, hc, doce, p.ID)
 	if gs.Branch != "doce/from-page" || gs.LastPush == nil || gs.LastPush.Status != "done" || gs.PullRequest == nil || gs.PullRequest.Number == number {
 		t.Fatalf("after the page's push: %+v", gs)
