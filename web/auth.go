@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -47,7 +48,7 @@ func (s *Server) requireUser(c *gin.Context) {
 		return
 	}
 	if isAPI(c) {
-		s.fail(c, &Error{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "Sign in first."})
+		s.fail(c, httperr.New(http.StatusUnauthorized, "unauthenticated", "Sign in first."))
 		return
 	}
 	n, err := s.Store.CountUsers(c.Request.Context())
@@ -69,15 +70,15 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.
 
 var usernameRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{3,64}$`)
 
-func validateCredentials(username, password string) *Error {
+func validateCredentials(username, password string) *httperr.Error {
 	if !usernameRE.MatchString(username) {
-		return errBadRequest("username", "Use 3 to 64 letters, digits, dots, dashes or underscores.")
+		return httperr.Invalid("username", "Use 3 to 64 letters, digits, dots, dashes or underscores.")
 	}
 	if len(password) < 10 {
-		return errBadRequest("password", "Use a password of at least 10 characters.")
+		return httperr.Invalid("password", "Use a password of at least 10 characters.")
 	}
 	if len(password) > 72 {
-		return errBadRequest("password", "Use a password of at most 72 bytes.")
+		return httperr.Invalid("password", "Use a password of at most 72 bytes.")
 	}
 	return nil
 }
@@ -109,7 +110,7 @@ func (s *Server) setupSubmit(c *gin.Context) {
 	}
 	u := &store.User{Username: username, PasswordHash: hash}
 	if err := s.Store.CreateFirstAdmin(c.Request.Context(), u); errors.Is(err, store.ErrConflict) {
-		s.fail(c, &Error{Status: http.StatusConflict, Code: "already_set_up", Message: "doce is already set up. Sign in instead."})
+		s.fail(c, httperr.New(http.StatusConflict, "already_set_up", "doce is already set up. Sign in instead."))
 		return
 	} else if err != nil {
 		s.fail(c, err)
@@ -158,7 +159,7 @@ func (s *Server) loginSubmit(c *gin.Context) {
 	ok, rehash, err := store.CheckPassword(hash, password)
 	if errors.Is(err, store.ErrPasswordReset) {
 		s.loginFailed(c, keys)
-		page["Error"] = &Error{Status: http.StatusUnauthorized, Code: "password_reset", Message: "Your password must be reset. Ask an administrator to set a new one."}
+		page["Error"] = httperr.New(http.StatusUnauthorized, "password_reset", "Your password must be reset. Ask an administrator to set a new one.")
 		s.render(c, http.StatusUnauthorized, "login.html", page)
 		return
 	} else if err != nil {
@@ -167,12 +168,12 @@ func (s *Server) loginSubmit(c *gin.Context) {
 	}
 	if !ok || u == nil {
 		s.loginFailed(c, keys)
-		page["Error"] = &Error{Status: http.StatusUnauthorized, Code: "bad_credentials", Message: "Wrong username or password."}
+		page["Error"] = httperr.New(http.StatusUnauthorized, "bad_credentials", "Wrong username or password.")
 		s.render(c, http.StatusUnauthorized, "login.html", page)
 		return
 	}
 	if u.DisabledAt != nil {
-		page["Error"] = &Error{Status: http.StatusUnauthorized, Code: "disabled", Message: "This account is disabled. Ask an administrator."}
+		page["Error"] = httperr.New(http.StatusUnauthorized, "disabled", "This account is disabled. Ask an administrator.")
 		s.render(c, http.StatusUnauthorized, "login.html", page)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/hub"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/store"
@@ -32,9 +33,9 @@ const (
 )
 
 var (
-	errUnknownMessage = &Error{Status: http.StatusNotFound, Code: "not_found", Field: "messageId", Message: "No such message in this session."}
-	errStillBusy      = &Error{Status: http.StatusConflict, Code: "busy",
-		Message: "The agent did not stop in time; wait until it is idle and try again."}
+	errUnknownMessage = &httperr.Error{Status: http.StatusNotFound, Code: "not_found", Field: "messageId", Message: "No such message in this session."}
+	errStillBusy      = httperr.New(http.StatusConflict, "busy",
+		"The agent did not stop in time; wait until it is idle and try again.")
 )
 
 func (s *Server) workbenchRoutes(g *gin.RouterGroup) {
@@ -111,7 +112,7 @@ func (s *Server) apiChanges(c *gin.Context) {
 		return
 	}
 	var out Changes
-	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, _ *hub.Project) (err error) {
+	if s.withAgent(c, p, httperr.NotFound("project"), func(oc *opencode.Client, _ *hub.Project) (err error) {
 		out.Base, out.Files, err = workspaceChanges(c.Request.Context(), oc)
 		return err
 	}) {
@@ -150,7 +151,7 @@ func (s *Server) apiTurnChanges(c *gin.Context) {
 	}
 	mid := c.Param("messageId")
 	if !validRequestID.MatchString(mid) {
-		s.failJSON(c, errUnknownMessage)
+		s.fail(c, errUnknownMessage)
 		return
 	}
 	var files []ChangedFile
@@ -182,7 +183,7 @@ func (s *Server) apiRevert(c *gin.Context) {
 		return
 	}
 	if in.MessageID == "" {
-		s.failJSON(c, errBadRequest("messageId", "Name the user message to undo from (messageId)."))
+		s.fail(c, httperr.Invalid("messageId", "Name the user message to undo from (messageId)."))
 		return
 	}
 	sessionFromBody(c, in.Session)
@@ -191,7 +192,7 @@ func (s *Server) apiRevert(c *gin.Context) {
 		return
 	}
 	if !validRequestID.MatchString(in.MessageID) {
-		s.failJSON(c, errUnknownMessage)
+		s.fail(c, errUnknownMessage)
 		return
 	}
 	var ss opencode.Session
@@ -205,7 +206,7 @@ func (s *Server) apiRevert(c *gin.Context) {
 			return err
 		}
 		if role != "user" {
-			return errBadRequest("messageId", "Undo goes back to before one of your messages: name a user message of this session.")
+			return httperr.Invalid("messageId", "Undo goes back to before one of your messages: name a user message of this session.")
 		}
 		ss, err = whenIdle(ctx, oc, ph, sid, func() (opencode.Session, error) { return oc.Revert(ctx, sid, in.MessageID) })
 		if err == nil {
@@ -296,7 +297,7 @@ func (s *Server) pathSession(c *gin.Context) (*store.Project, string, bool) {
 	}
 	sid := c.Param("sid")
 	if !validRequestID.MatchString(sid) {
-		s.failJSON(c, errUnknownSession)
+		s.fail(c, errUnknownSession)
 		return nil, "", false
 	}
 	return p, sid, true
@@ -315,7 +316,7 @@ func (s *Server) apiRenameSession(c *gin.Context) {
 	}
 	in.Title = strings.TrimSpace(in.Title)
 	if in.Title == "" || utf8.RuneCountInString(in.Title) > 100 {
-		s.failJSON(c, errBadRequest("title", "Use a title of 1 to 100 characters."))
+		s.fail(c, httperr.Invalid("title", "Use a title of 1 to 100 characters."))
 		return
 	}
 	var ss opencode.Session
@@ -333,8 +334,8 @@ func (s *Server) apiDeleteSession(c *gin.Context) {
 		return
 	}
 	if sid == p.OpenCodeSessionID {
-		s.failJSON(c, &Error{Status: http.StatusConflict, Code: "main_session",
-			Message: "This is the project's main session, the one its page opens with: it cannot be deleted."})
+		s.fail(c, httperr.New(http.StatusConflict, "main_session",
+			"This is the project's main session, the one its page opens with: it cannot be deleted."))
 		return
 	}
 	if s.withAgent(c, p, errUnknownSession, func(oc *opencode.Client, ph *hub.Project) error {
@@ -360,7 +361,7 @@ func (s *Server) apiFork(c *gin.Context) {
 		return
 	}
 	if in.MessageID != "" && !validRequestID.MatchString(in.MessageID) {
-		s.failJSON(c, errUnknownMessage)
+		s.fail(c, errUnknownMessage)
 		return
 	}
 	var ss opencode.Session
@@ -381,14 +382,14 @@ func (s *Server) apiCompact(c *gin.Context) {
 	}
 	model, err := s.modelFor(c, p, "")
 	if err != nil {
-		s.failJSON(c, err)
+		s.fail(c, err)
 		return
 	}
 	if s.inSession(c, p, sid, func(_ context.Context, oc *opencode.Client) error {
 		ph := s.events.Acquire(p.ID) // keeps the hub, and the events the page waits for, up meanwhile
 		if ph.StatusOf(sid).Type != "idle" {
 			ph.Release()
-			return &Error{Status: http.StatusConflict, Code: "busy", Message: "The agent is working in this session: compact it once it is idle."}
+			return httperr.New(http.StatusConflict, "busy", "The agent is working in this session: compact it once it is idle.")
 		}
 		go func() {
 			defer ph.Release()

@@ -10,6 +10,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -62,7 +63,7 @@ func (s *Server) codecCORS(c *gin.Context) {
 	}
 	// Same-origin requests and clients that are no browser (the CLI) send no foreign Origin.
 	if origin != "" && !sameOrigin(c.Request, origin) {
-		s.codecFail(c, http.StatusForbidden, "This origin may not use the codec endpoint. Set DOCE_TEMPORAL_UI_URL to the Temporal UI's address.")
+		s.fail(c, httperr.New(http.StatusForbidden, "forbidden_origin", "This origin may not use the codec endpoint. Set DOCE_TEMPORAL_UI_URL to the Temporal UI's address."))
 	}
 }
 
@@ -76,28 +77,23 @@ func (s *Server) requireCodecAdmin(c *gin.Context) {
 	u := currentUser(c)
 	switch {
 	case u == nil:
-		s.codecFail(c, http.StatusUnauthorized, "Sign in to doce as an administrator first.")
+		s.fail(c, httperr.New(http.StatusUnauthorized, "unauthenticated", "Sign in to doce as an administrator first."))
 	case u.Role != store.RoleAdmin:
-		s.codecFail(c, http.StatusForbidden, "Only administrators may decode workflow payloads.")
+		s.fail(c, httperr.New(http.StatusForbidden, "forbidden", "Only administrators may decode workflow payloads."))
 	}
-}
-
-func (s *Server) codecFail(c *gin.Context, status int, msg string) {
-	code := map[int]string{http.StatusUnauthorized: "unauthenticated", http.StatusForbidden: "forbidden", http.StatusBadRequest: "invalid"}[status]
-	c.AbortWithStatusJSON(status, gin.H{"error": &Error{Status: status, Code: code, Message: msg}})
 }
 
 // codec answers /codec/encode or /codec/decode.
 func (s *Server) codec(encode bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if s.Payloads == nil {
-			s.fail(c, errNotFound("page"))
+			s.fail(c, httperr.NotFound("page"))
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxCodecBody))
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			s.codecFail(c, http.StatusRequestEntityTooLarge, "Send at most 4 MiB of payloads at a time.")
+			s.fail(c, httperr.New(http.StatusRequestEntityTooLarge, "too_large", "Send at most 4 MiB of payloads at a time."))
 			return
 		} else if err != nil {
 			s.fail(c, err)
@@ -105,7 +101,7 @@ func (s *Server) codec(encode bool) gin.HandlerFunc {
 		}
 		var in commonpb.Payloads
 		if err := protojson.Unmarshal(body, &in); err != nil {
-			s.codecFail(c, http.StatusBadRequest, `Send a Payloads message as protobuf JSON: {"payloads":[...]}.`)
+			s.fail(c, httperr.New(http.StatusBadRequest, "invalid", `Send a Payloads message as protobuf JSON: {"payloads":[...]}.`))
 			return
 		}
 		op, verb := s.Payloads.Decode, "decoded"
@@ -115,7 +111,7 @@ func (s *Server) codec(encode bool) gin.HandlerFunc {
 		out, err := op(in.Payloads)
 		if err != nil {
 			s.Log.Warn("codec endpoint: payloads not "+verb, "error", err)
-			s.codecFail(c, http.StatusBadRequest, "These payloads could not be "+verb+" with doce's key.")
+			s.fail(c, httperr.New(http.StatusBadRequest, "invalid", "These payloads could not be "+verb+" with doce's key."))
 			return
 		}
 		b, err := protojson.Marshal(&commonpb.Payloads{Payloads: out})

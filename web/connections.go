@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/doce-dev/doce/forges"
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/store"
@@ -67,7 +68,7 @@ func connectionView(c store.ProviderConnection) ConnectionView {
 func (s *Server) connect(c *gin.Context, u *store.User, in ConnectInput) (*store.ProviderConnection, error) {
 	prov, ok := providers.Lookup(strings.TrimSpace(in.ProviderID))
 	if !ok {
-		return nil, errBadRequest("providerId", "Unknown provider. Pick one of the providers listed on the Providers page.")
+		return nil, httperr.Invalid("providerId", "Unknown provider. Pick one of the providers listed on the Providers page.")
 	}
 	if prov.Supports(store.AuthWellKnown) {
 		return s.connectWellKnown(c, u, prov, in)
@@ -92,10 +93,10 @@ func (s *Server) connect(c *gin.Context, u *store.User, in ConnectInput) (*store
 		if err := s.Verifier.Verify(ctx, prov, in.APIKey, conn.BaseURL); err != nil {
 			var fe *providers.FieldError
 			if errors.As(err, &fe) {
-				return nil, errBadRequest(fe.Field, fe.Message)
+				return nil, httperr.Invalid(fe.Field, fe.Message)
 			}
 			s.Log.Warn("key check failed", "provider_id", prov.ID, "error", err)
-			return nil, &Error{Status: http.StatusBadGateway, Code: "provider_unreachable", Field: "apiKey",
+			return nil, &httperr.Error{Status: http.StatusBadGateway, Code: "provider_unreachable", Field: "apiKey",
 				Message: "Could not ask " + prov.Name + " whether the key works. Try again, or connect without checking."}
 		}
 	}
@@ -114,7 +115,7 @@ func (s *Server) connect(c *gin.Context, u *store.User, in ConnectInput) (*store
 func (s *Server) connectWellKnown(c *gin.Context, u *store.User, prov providers.Provider, in ConnectInput) (*store.ProviderConnection, error) {
 	base, err := providers.ValidateBaseURL(in.WellKnownURL)
 	if err != nil {
-		return nil, errBadRequest("wellKnownUrl", "Enter your organisation's http(s) address, e.g. https://ai.example.com.")
+		return nil, httperr.Invalid("wellKnownUrl", "Enter your organisation's http(s) address, e.g. https://ai.example.com.")
 	}
 	if err := providers.ValidateToken(in.Token); err != nil {
 		return nil, fieldError(err)
@@ -146,7 +147,7 @@ func (s *Server) saveConnection(c *gin.Context, u *store.User, prov providers.Pr
 	case err != nil:
 		return nil, err
 	case existing.Status == store.ConnRevoked:
-		return nil, &Error{Status: http.StatusConflict, Code: "disconnecting", Field: "providerId",
+		return nil, &httperr.Error{Status: http.StatusConflict, Code: "disconnecting", Field: "providerId",
 			Message: prov.Name + " is being disconnected. Connect it again once that is done."}
 	case !in.Replace:
 		return nil, errAlreadyConnected(prov)
@@ -172,8 +173,8 @@ func (s *Server) saveConnection(c *gin.Context, u *store.User, prov providers.Pr
 	return conn, nil
 }
 
-func errAlreadyConnected(prov providers.Provider) *Error {
-	return &Error{Status: http.StatusConflict, Code: "already_connected", Field: "providerId",
+func errAlreadyConnected(prov providers.Provider) *httperr.Error {
+	return &httperr.Error{Status: http.StatusConflict, Code: "already_connected", Field: "providerId",
 		Message: prov.Name + " is already connected. Replace its key (replace: true, or tick Replace) or disconnect it first."}
 }
 
@@ -182,7 +183,7 @@ func (s *Server) disconnect(c *gin.Context) (*store.ProviderConnection, bool) {
 	u := currentUser(c)
 	conn, err := s.Store.Connection(c.Request.Context(), u.ID, c.Param("providerId"))
 	if errors.Is(err, store.ErrNotFound) {
-		s.fail(c, errNotFound("connection"))
+		s.fail(c, httperr.NotFound("connection"))
 		return nil, false
 	} else if err != nil {
 		s.fail(c, err)
@@ -216,7 +217,7 @@ type PreferredInput struct {
 func (s *Server) setPreferred(c *gin.Context, providerID string) bool {
 	err := s.Store.SetPreferredProvider(c.Request.Context(), currentUser(c).ID, providerID)
 	if errors.Is(err, store.ErrNotFound) {
-		s.fail(c, errBadRequest("preferredProviderId", "Connect that provider first; only a connected provider can be preferred."))
+		s.fail(c, httperr.Invalid("preferredProviderId", "Connect that provider first; only a connected provider can be preferred."))
 		return false
 	} else if err != nil {
 		s.fail(c, err)
@@ -245,11 +246,11 @@ func (s *Server) preferredSubmit(c *gin.Context) {
 func fieldError(err error) error {
 	var fe *providers.FieldError
 	if errors.As(err, &fe) {
-		return errBadRequest(fe.Field, fe.Message)
+		return httperr.Invalid(fe.Field, fe.Message)
 	}
 	var ffe *forges.FieldError
 	if errors.As(err, &ffe) {
-		return errBadRequest(ffe.Field, ffe.Message)
+		return httperr.Invalid(ffe.Field, ffe.Message)
 	}
 	return err
 }
@@ -258,7 +259,7 @@ func (s *Server) providersPage(c *gin.Context) {
 	s.renderProviders(c, http.StatusOK, nil, ConnectInput{})
 }
 
-func (s *Server) renderProviders(c *gin.Context, status int, formErr *Error, in ConnectInput) {
+func (s *Server) renderProviders(c *gin.Context, status int, formErr *httperr.Error, in ConnectInput) {
 	u := currentUser(c)
 	conns, err := s.Store.ConnectionsByUser(c.Request.Context(), u.ID)
 	if err != nil {
@@ -290,7 +291,7 @@ func (s *Server) connectSubmit(c *gin.Context) {
 	var in ConnectInput
 	_ = c.ShouldBind(&in) // absent fields stay empty and fail validation below
 	if _, err := s.connect(c, currentUser(c), in); err != nil {
-		e := s.public(c, err)
+		e := s.shown(c, err)
 		if e.Status >= 500 {
 			s.fail(c, e)
 			return
@@ -343,7 +344,7 @@ func bindJSON(c *gin.Context, s *Server, v any) bool {
 		if errors.As(err, &mbe) {
 			s.fail(c, errTooLarge)
 		} else {
-			s.fail(c, errBadRequest("", "The body is not valid JSON for this request: send a JSON object with the documented fields."))
+			s.fail(c, httperr.Invalid("", "The body is not valid JSON for this request: send a JSON object with the documented fields."))
 		}
 		return false
 	}

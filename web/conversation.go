@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/doce-dev/doce/agent"
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/hub"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/providers"
@@ -29,11 +30,13 @@ const (
 )
 
 var (
-	errUnknownSession = &Error{Status: http.StatusNotFound, Code: "not_found", Field: "session", Message: "No such session in this project."}
-	errWorkspaceDown  = &Error{Status: http.StatusServiceUnavailable, Code: "workspace_unavailable",
-		Message: "The workspace is stopped or starting; it is being started. Try again in a few seconds."}
-	errNotReady = &Error{Status: http.StatusConflict, Code: "not_ready",
-		Message: "The project's setup has not finished: its conversation opens once the setup is done."}
+	errUnknownSession = &httperr.Error{Status: http.StatusNotFound, Code: "not_found", Field: "session", Message: "No such session in this project."}
+	errWorkspaceDown  = httperr.New(http.StatusServiceUnavailable, "workspace_unavailable",
+		"The workspace is stopped or starting; it is being started. Try again in a few seconds.")
+
+	errNotReady = httperr.New(http.StatusConflict, "not_ready",
+		"The project's setup has not finished: its conversation opens once the setup is done.")
+
 	validRequestID = regexp.MustCompile(`^[A-Za-z0-9_]{1,100}$`)
 )
 
@@ -42,14 +45,14 @@ var (
 func (s *Server) chatProject(c *gin.Context) (*store.Project, bool) {
 	p, err := s.Store.ProjectForOwner(c.Request.Context(), currentUser(c).ID, c.Param("id"))
 	if errors.Is(err, store.ErrNotFound) {
-		s.failJSON(c, errNotFound("project"))
+		s.fail(c, httperr.NotFound("project"))
 		return nil, false
 	} else if err != nil {
-		s.failJSON(c, err)
+		s.fail(c, err)
 		return nil, false
 	}
 	if p.Status != status.Ready || s.events == nil {
-		s.failJSON(c, errNotReady)
+		s.fail(c, errNotReady)
 		return nil, false
 	}
 	return p, true
@@ -67,7 +70,7 @@ func (s *Server) chatSession(c *gin.Context) (*store.Project, string, bool) {
 		id = p.OpenCodeSessionID
 	}
 	if !validRequestID.MatchString(id) {
-		s.failJSON(c, errUnknownSession)
+		s.fail(c, errUnknownSession)
 		return nil, "", false
 	}
 	return p, id, true
@@ -75,7 +78,7 @@ func (s *Server) chatSession(c *gin.Context) (*store.Project, string, bool) {
 
 // withAgent runs fn with the project's hub and its OpenCode client, once the hub reaches the
 // workspace, and answers what went wrong (chatFail, notFound for what OpenCode does not know).
-func (s *Server) withAgent(c *gin.Context, p *store.Project, notFound *Error, fn func(oc *opencode.Client, ph *hub.Project) error) bool {
+func (s *Server) withAgent(c *gin.Context, p *store.Project, notFound *httperr.Error, fn func(oc *opencode.Client, ph *hub.Project) error) bool {
 	ph := s.events.Acquire(p.ID)
 	defer ph.Release()
 	oc, err := ph.Ready(c.Request.Context())
@@ -83,7 +86,7 @@ func (s *Server) withAgent(c *gin.Context, p *store.Project, notFound *Error, fn
 		err = fn(oc, ph)
 	}
 	if err != nil {
-		s.chatFail(c, p, err, notFound)
+		s.fail(c, s.agentError(c, p, err, notFound))
 		return false
 	}
 	return true
@@ -104,30 +107,24 @@ func (s *Server) inSession(c *gin.Context, p *store.Project, sid string, op func
 	})
 }
 
-// failJSON answers err as JSON, whatever the path: the page's script reads these routes.
-func (s *Server) failJSON(c *gin.Context, err error) {
-	e := s.public(c, err)
-	c.AbortWithStatusJSON(e.Status, gin.H{"error": e})
-}
-
-// chatFail turns what reaching the workspace went wrong with into an answer: a workspace
-// that does not answer is 503 and is started; OpenCode not knowing the thing is 404.
-func (s *Server) chatFail(c *gin.Context, p *store.Project, err error, notFound *Error) {
+// agentError is what reaching the workspace went wrong with, as the person may see it: a
+// workspace that does not answer is 503 and is started; OpenCode not knowing the thing is
+// notFound; OpenCode refusing the request is 400.
+func (s *Server) agentError(c *gin.Context, p *store.Project, err error, notFound *httperr.Error) error {
 	var se *opencode.StatusError
-	var e *Error
+	var e *httperr.Error
 	switch {
 	case errors.As(err, &e):
+		return err
 	case opencode.IsNotFound(err):
-		err = notFound
+		return notFound.WithCause(err)
 	case errors.As(err, &se) && se.Code >= 400 && se.Code < 500:
-		s.Log.Warn("opencode refused a conversation request", "project_id", p.ID, "error", err)
-		err = &Error{Status: http.StatusBadRequest, Code: "refused", Message: "The agent refused this request."}
+		return httperr.New(http.StatusBadRequest, "refused", "The agent refused this request.").WithCause(err)
 	case errors.Is(err, hub.ErrUnavailable), errors.Is(err, agent.ErrNotStarted), !errors.As(err, &se) && c.Request.Context().Err() == nil:
-		s.Log.Info("workspace unavailable", "project_id", p.ID, "error", err)
 		s.ensureRunning(c.Request.Context(), p)
-		err = errWorkspaceDown
+		return errWorkspaceDown.WithCause(err)
 	}
-	s.failJSON(c, err)
+	return err
 }
 
 func (s *Server) apiMessages(c *gin.Context) {
@@ -162,15 +159,15 @@ func (s *Server) apiSend(c *gin.Context) {
 	in.Text = strings.TrimSpace(in.Text)
 	switch {
 	case in.Text == "":
-		s.failJSON(c, errBadRequest("text", "Write a message first."))
+		s.fail(c, httperr.Invalid("text", "Write a message first."))
 		return
 	case !utf8.ValidString(in.Text) || utf8.RuneCountInString(in.Text) > maxPromptLen:
-		s.failJSON(c, errBadRequest("text", "Keep a message under 20,000 characters of UTF-8 text."))
+		s.fail(c, httperr.Invalid("text", "Keep a message under 20,000 characters of UTF-8 text."))
 		return
 	}
 	model, err := s.modelFor(c, p, in.ModelID)
 	if err != nil {
-		s.failJSON(c, err)
+		s.fail(c, err)
 		return
 	}
 	if s.inSession(c, p, sid, func(ctx context.Context, oc *opencode.Client) error {
@@ -192,14 +189,14 @@ func (s *Server) modelFor(c *gin.Context, p *store.Project, modelID string) (ope
 			return opencode.Model{}, err
 		}
 		if !slices.ContainsFunc(models, func(m ModelView) bool { return m.ID == modelID }) {
-			return opencode.Model{}, errBadRequest("modelId", "The project's provider does not offer that model: pick one from GET models.")
+			return opencode.Model{}, httperr.Invalid("modelId", "The project's provider does not offer that model: pick one from GET models.")
 		}
 	}
 	m := opencode.Model{ProviderID: p.ProviderID, ModelID: modelID}
 	if p.ProviderID == providers.WellKnownID {
 		var err error
 		if m.ProviderID, m.ModelID, err = providers.SplitModel(modelID); err != nil {
-			return opencode.Model{}, errBadRequest("modelId", "A well-known provider's model is provider/model.")
+			return opencode.Model{}, httperr.Invalid("modelId", "A well-known provider's model is provider/model.")
 		}
 	}
 	return m, nil
@@ -245,7 +242,7 @@ func (s *Server) apiSessions(c *gin.Context) {
 		return
 	}
 	var views []SessionView
-	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, ph *hub.Project) error {
+	if s.withAgent(c, p, httperr.NotFound("project"), func(oc *opencode.Client, ph *hub.Project) error {
 		list, err := oc.Sessions(c.Request.Context())
 		views = make([]SessionView, 0, len(list))
 		for _, ss := range list {
@@ -268,7 +265,7 @@ func (s *Server) bindTitle(c *gin.Context, def string) (string, bool) {
 	}
 	in.Title = strings.TrimSpace(in.Title)
 	if utf8.RuneCountInString(in.Title) > 100 || !utf8.ValidString(in.Title) {
-		s.failJSON(c, errBadRequest("title", "Use a title of at most 100 characters."))
+		s.fail(c, httperr.Invalid("title", "Use a title of at most 100 characters."))
 		return "", false
 	}
 	if in.Title == "" {
@@ -287,7 +284,7 @@ func (s *Server) apiNewSession(c *gin.Context) {
 		return
 	}
 	var ss opencode.Session
-	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, _ *hub.Project) (err error) {
+	if s.withAgent(c, p, httperr.NotFound("project"), func(oc *opencode.Client, _ *hub.Project) (err error) {
 		ss, err = oc.CreateSession(c.Request.Context(), title)
 		return err
 	}) {
@@ -307,7 +304,7 @@ func (s *Server) apiPermission(c *gin.Context) {
 		return
 	}
 	if in.Reply != opencode.ReplyOnce && in.Reply != opencode.ReplyAlways && in.Reply != opencode.ReplyReject {
-		s.failJSON(c, errBadRequest("reply", `Reply "once", "always" or "reject".`))
+		s.fail(c, httperr.Invalid("reply", `Reply "once", "always" or "reject".`))
 		return
 	}
 	s.answer(c, p, "permission", func(oc *opencode.Client, id string) error {
@@ -328,12 +325,12 @@ func (s *Server) apiQuestion(c *gin.Context) {
 		return
 	}
 	if in.Reject == (in.Answers != nil) {
-		s.failJSON(c, errBadRequest("answers", `Send {"answers": [[label, ...], ...]} with one list per question, or {"reject": true}.`))
+		s.fail(c, httperr.Invalid("answers", `Send {"answers": [[label, ...], ...]} with one list per question, or {"reject": true}.`))
 		return
 	}
 	for _, a := range in.Answers {
 		if len(a) == 0 {
-			s.failJSON(c, errBadRequest("answers", "Answer every question with at least one label."))
+			s.fail(c, httperr.Invalid("answers", "Answer every question with at least one label."))
 			return
 		}
 	}
@@ -348,14 +345,14 @@ func (s *Server) apiQuestion(c *gin.Context) {
 // answer replies to a pending permission or question: unknown is 404, answered before 409.
 func (s *Server) answer(c *gin.Context, p *store.Project, kind string, reply func(*opencode.Client, string) error) {
 	id := c.Param("requestId")
-	notPending := errNotFound(kind + " request")
+	notPending := httperr.NotFound(kind + " request")
 	if !validRequestID.MatchString(id) {
-		s.failJSON(c, notPending)
+		s.fail(c, notPending)
 		return
 	}
 	if s.withAgent(c, p, notPending, func(oc *opencode.Client, ph *hub.Project) error {
 		if _, ok, answered := ph.Pending(kind, id); !ok && answered {
-			return &Error{Status: http.StatusConflict, Code: "answered", Message: "That " + kind + " request was answered already."}
+			return httperr.New(http.StatusConflict, "answered", "That "+kind+" request was answered already.")
 		} else if !ok {
 			return notPending
 		}
@@ -380,7 +377,7 @@ func (s *Server) apiModels(c *gin.Context) {
 	}
 	models, err := s.modelsOf(c, p)
 	if err != nil {
-		s.failJSON(c, err)
+		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"providerId": p.ProviderID, "current": p.ModelID, "models": models})
@@ -463,9 +460,9 @@ func bindJSONAs(c *gin.Context, s *Server, v any) bool {
 	if err := c.ShouldBindJSON(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			s.failJSON(c, &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "The request body is over 256 KiB."})
+			s.fail(c, httperr.New(http.StatusRequestEntityTooLarge, "too_large", "The request body is over 256 KiB."))
 		} else {
-			s.failJSON(c, errBadRequest("", "The body is not valid JSON for this request: send a JSON object with the documented fields."))
+			s.fail(c, httperr.Invalid("", "The body is not valid JSON for this request: send a JSON object with the documented fields."))
 		}
 		return false
 	}

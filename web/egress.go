@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/doce-dev/doce/egress"
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -96,15 +97,15 @@ func (s *Server) egressSubmit(c *gin.Context) {
 func (s *Server) setEgress(c *gin.Context, p *store.Project, mode string, list []string) (egressView, error) {
 	if mode != "" {
 		if _, err := egress.ParseMode(mode); err != nil {
-			return egressView{}, errBadRequest("mode", "The egress mode must be open, allow-list or off (or empty for the operator's default).")
+			return egressView{}, httperr.Invalid("mode", "The egress mode must be open, allow-list or off (or empty for the operator's default).")
 		}
 	}
 	if len(list) > egress.MaxAllowed {
-		return egressView{}, errBadRequest("allow", "An allow list holds at most 100 hosts.")
+		return egressView{}, httperr.Invalid("allow", "An allow list holds at most 100 hosts.")
 	}
 	allow, err := egress.ParseAllowList(strings.Join(list, ","))
 	if err != nil {
-		return egressView{}, errBadRequest("allow", "Each allowed host must be a host name (registry.npmjs.org), *.domain (*.pypi.org) or an IP address.")
+		return egressView{}, httperr.Invalid("allow", "Each allowed host must be a host name (registry.npmjs.org), *.domain (*.pypi.org) or an IP address.")
 	}
 	joined := strings.Join(allow, ",")
 	if err := s.Store.SetProjectEgress(c.Request.Context(), p.ID, mode, joined); err != nil {

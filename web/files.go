@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workspace"
@@ -46,8 +47,8 @@ type FileView struct {
 
 // workspacePath checks a path from the browser names something inside the workspace: relative,
 // no "..", no NUL or other control characters. "" (and ".") is the workspace's root.
-func workspacePath(p string) (string, *Error) {
-	bad := errBadRequest("path", "Give a path inside the project, relative to its root (for example src/main.go), without \"..\".")
+func workspacePath(p string) (string, *httperr.Error) {
+	bad := httperr.Invalid("path", "Give a path inside the project, relative to its root (for example src/main.go), without \"..\".")
 	if len(p) > 4096 || !utf8.ValidString(p) || strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "", bad
 	}
@@ -78,7 +79,7 @@ func (s *Server) apiExport(c *gin.Context) {
 	switch opts.Format {
 	case workspace.FormatTarGz, workspace.FormatZip:
 	default:
-		s.fail(c, errBadRequest("format", "Pick format tar.gz or zip."))
+		s.fail(c, httperr.Invalid("format", "Pick format tar.gz or zip."))
 		return
 	}
 	switch c.Query("git") {
@@ -86,7 +87,7 @@ func (s *Server) apiExport(c *gin.Context) {
 	case "1", "true":
 		opts.Git = true
 	default:
-		s.fail(c, errBadRequest("git", "Use git=1 to include the .git folder, or leave it out."))
+		s.fail(c, httperr.Invalid("git", "Use git=1 to include the .git folder, or leave it out."))
 		return
 	}
 	ws := s.Workspace
@@ -105,8 +106,8 @@ func (s *Server) apiExport(c *gin.Context) {
 	}
 	files, err := ws.Files(c.Request.Context(), p.ID)
 	if errors.Is(err, workspace.ErrNoWorkspace) {
-		s.fail(c, &Error{Status: http.StatusConflict, Code: "no_workspace",
-			Message: "This project has no workspace to download yet: its setup has not created it, or it was deleted."})
+		s.fail(c, httperr.New(http.StatusConflict, "no_workspace",
+			"This project has no workspace to download yet: its setup has not created it, or it was deleted."))
 		return
 	} else if err != nil {
 		s.Log.Warn("unable to read workspace files", "project_id", p.ID, "error", err)
@@ -135,26 +136,24 @@ func (s *Server) apiExport(c *gin.Context) {
 func (s *Server) filesClient(c *gin.Context, p *store.Project) (*opencode.Client, bool) {
 	oc, err := s.Agent.Client(c.Request.Context(), p)
 	if err != nil {
-		s.chatFail(c, p, err, errWorkspaceDown)
+		s.fail(c, s.agentError(c, p, err, errWorkspaceDown))
 		return nil, false
 	}
 	return oc, true
 }
 
-// filesFailed answers an OpenCode file call that failed. OpenCode answers a path it cannot
-// list or read with a 500 of its own, which here means "no such file"; the rest is as for
-// the conversation (a workspace that does not answer is 503 and is started).
-func (s *Server) filesFailed(c *gin.Context, p *store.Project, what string, err error) {
+// filesError is what an OpenCode file call that failed says to the person. OpenCode answers a
+// path it cannot list or read with a 500 of its own, which here means "no such file"; the rest
+// is as for the conversation (a workspace that does not answer is 503 and is started).
+func (s *Server) filesError(c *gin.Context, p *store.Project, what string, err error) error {
 	if errors.Is(err, opencode.ErrTooLarge) {
-		s.failJSON(c, &Error{Status: http.StatusUnprocessableEntity, Code: "too_large", Message: "This " + what + " is too large to show here: download the project instead."})
-		return
+		return httperr.New(http.StatusUnprocessableEntity, "too_large", "This "+what+" is too large to show here: download the project instead.")
 	}
 	var se *opencode.StatusError
 	if errors.As(err, &se) && se.Code >= 500 || opencode.IsNotFound(err) {
-		s.failJSON(c, errNotFound(what+" in this project"))
-		return
+		return httperr.NotFound(what + " in this project").WithCause(err)
 	}
-	s.chatFail(c, p, err, errNotFound(what+" in this project"))
+	return s.agentError(c, p, err, httperr.NotFound(what+" in this project"))
 }
 
 // apiFiles lists a folder of the workspace: ?path= relative to its root, "" for the root.
@@ -165,7 +164,7 @@ func (s *Server) apiFiles(c *gin.Context) {
 	}
 	dir, bad := workspacePath(c.Query("path"))
 	if bad != nil {
-		s.failJSON(c, bad)
+		s.fail(c, bad)
 		return
 	}
 	oc, ok := s.filesClient(c, p)
@@ -176,7 +175,7 @@ func (s *Server) apiFiles(c *gin.Context) {
 	defer cancel()
 	nodes, err := oc.Files(ctx, dir)
 	if err != nil {
-		s.filesFailed(c, p, "folder", err)
+		s.fail(c, s.filesError(c, p, "folder", err))
 		return
 	}
 	entries := make([]FileEntry, 0, len(nodes))
@@ -195,11 +194,11 @@ func (s *Server) apiFileContent(c *gin.Context) {
 	}
 	file, bad := workspacePath(c.Query("path"))
 	if bad != nil {
-		s.failJSON(c, bad)
+		s.fail(c, bad)
 		return
 	}
 	if file == "" {
-		s.failJSON(c, errBadRequest("path", "Give the path of a file in the project."))
+		s.fail(c, httperr.Invalid("path", "Give the path of a file in the project."))
 		return
 	}
 	oc, ok := s.filesClient(c, p)
@@ -210,7 +209,7 @@ func (s *Server) apiFileContent(c *gin.Context) {
 	defer cancel()
 	fc, err := oc.FileContent(ctx, file, maxViewRead)
 	if err != nil {
-		s.filesFailed(c, p, "file", err)
+		s.fail(c, s.filesError(c, p, "file", err))
 		return
 	}
 	v := FileView{Path: file, Type: fc.Type, MimeType: fc.MimeType, Truncated: fc.Truncated}

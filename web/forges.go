@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/doce-dev/doce/forges"
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/store"
 )
@@ -76,8 +77,8 @@ func (s *Server) connectForge(c *gin.Context, u *store.User, in ForgeInput) (*st
 	return f, nil
 }
 
-func errForgeConnected(base string) *Error {
-	return &Error{Status: http.StatusConflict, Code: "already_connected", Field: "baseURL",
+func errForgeConnected(base string) *httperr.Error {
+	return &httperr.Error{Status: http.StatusConflict, Code: "already_connected", Field: "baseURL",
 		Message: base + " is already connected. Disconnect it first to connect it with another token."}
 }
 
@@ -86,7 +87,7 @@ func (s *Server) disconnectForge(c *gin.Context) error {
 	u := currentUser(c)
 	id := c.Param("id")
 	if err := s.Store.DeleteForgeConnection(c.Request.Context(), u.ID, id); errors.Is(err, store.ErrNotFound) {
-		return errNotFound("forge connection")
+		return httperr.NotFound("forge connection")
 	} else if err != nil {
 		return err
 	}
@@ -140,7 +141,7 @@ func (s *Server) forgesPage(c *gin.Context) {
 	s.renderForges(c, http.StatusOK, nil, ForgeInput{Kind: forges.GitHub})
 }
 
-func (s *Server) renderForges(c *gin.Context, status int, formErr *Error, in ForgeInput) {
+func (s *Server) renderForges(c *gin.Context, status int, formErr *httperr.Error, in ForgeInput) {
 	views, err := s.forgeViews(c)
 	if err != nil {
 		s.fail(c, err)
@@ -154,7 +155,7 @@ func (s *Server) connectForgeSubmit(c *gin.Context) {
 	var in ForgeInput
 	_ = c.ShouldBind(&in) // absent fields stay empty and fail validation
 	if _, err := s.connectForge(c, currentUser(c), in); err != nil {
-		e := s.public(c, err)
+		e := s.shown(c, err)
 		if e.Status >= 500 {
 			s.fail(c, e)
 			return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/repos"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/status"
@@ -39,10 +40,10 @@ func (s *Server) gitRoutes(g *gin.RouterGroup) {
 func (s *Server) gitProject(c *gin.Context) (*store.Project, bool) {
 	p, err := s.Store.ProjectForOwner(c.Request.Context(), currentUser(c).ID, c.Param("id"))
 	if errors.Is(err, store.ErrNotFound) {
-		s.failJSON(c, errNotFound("project"))
+		s.fail(c, httperr.NotFound("project"))
 		return nil, false
 	} else if err != nil {
-		s.failJSON(c, err)
+		s.fail(c, err)
 		return nil, false
 	}
 	return p, true
@@ -141,33 +142,34 @@ func (s *Server) apiPush(c *gin.Context) {
 		return
 	}
 	if e := checkJSONText(&in); e != nil {
-		s.failJSON(c, e)
+		s.fail(c, e)
 		return
 	}
 	ctx := c.Request.Context()
 	wf, err := s.pushInput(c, p, in)
 	if err != nil {
-		s.failJSON(c, err)
+		s.fail(c, err)
 		return
 	}
 	if err := s.Store.RecordPushStarted(ctx, p.ID, wf.Branch, time.Now()); errors.Is(err, store.ErrConflict) {
-		s.failJSON(c, errPushRunning)
+		s.fail(c, errPushRunning)
 		return
 	} else if err != nil {
-		s.failJSON(c, err)
+		s.fail(c, err)
 		return
 	}
 	if err := s.Setups.Push(ctx, p, wf); err != nil {
 		s.Log.Error("unable to start the push", "project_id", p.ID, "error", err)
-		e := &Error{Status: http.StatusServiceUnavailable, Code: "push_not_started",
-			Message: "The push could not start: the workflow service is unreachable. Try again in a minute."}
+		e := httperr.New(http.StatusServiceUnavailable, "push_not_started",
+			"The push could not start: the workflow service is unreachable. Try again in a minute.")
+
 		if errors.Is(err, setups.ErrPushRunning) {
 			e = errPushRunning
 		}
 		if rerr := s.Store.RecordPush(ctx, p.ID, wf.Branch, store.PushOutcome{Status: store.PushFailed, Error: e.Message}); rerr != nil {
 			s.Log.Warn("unable to record the push that did not start", "project_id", p.ID, "error", rerr)
 		}
-		s.failJSON(c, e)
+		s.fail(c, e)
 		return
 	}
 	detail := "branch " + wf.Branch
@@ -178,13 +180,13 @@ func (s *Server) apiPush(c *gin.Context) {
 		s.Log.Warn("unable to record the push", "project_id", p.ID, "error", err)
 	}
 	if p, err = s.Store.Project(ctx, p.ID); err != nil {
-		s.failJSON(c, err)
+		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusAccepted, gin.H{"git": gitOf(p)})
 }
 
-var errPushRunning = &Error{Status: http.StatusConflict, Code: "push_running", Message: "A push or pull of this project is running: wait until it ends."}
+var errPushRunning = httperr.New(http.StatusConflict, "push_running", "A push or pull of this project is running: wait until it ends.")
 
 // PullInput is the body of POST /git/pull.
 type PullInput struct {
@@ -204,39 +206,40 @@ func (s *Server) apiPull(c *gin.Context) {
 		return
 	}
 	if e := checkJSONText(&in); e != nil {
-		s.failJSON(c, e)
+		s.fail(c, e)
 		return
 	}
 	if err := s.gitReady(c, p, "pull"); err != nil {
-		s.failJSON(c, err)
+		s.fail(c, err)
 		return
 	}
 	wf := workflows.PullInput{ProjectID: p.ID, RequestedBy: currentUser(c).ID, Base: strings.TrimSpace(in.Base)}
 	if wf.Base == "" {
 		wf.Base = p.RepositoryRef // the branch the project was made from; none: the repository's default
 	} else if err := repos.ValidateBranch(wf.Base); err != nil {
-		s.failJSON(c, errBadRequest("base", err.Error()))
+		s.fail(c, httperr.Invalid("base", err.Error()))
 		return
 	}
 	ctx := c.Request.Context()
 	if err := s.Store.RecordPullStarted(ctx, p.ID, wf.Base, time.Now()); errors.Is(err, store.ErrConflict) {
-		s.failJSON(c, errPushRunning)
+		s.fail(c, errPushRunning)
 		return
 	} else if err != nil {
-		s.failJSON(c, err)
+		s.fail(c, err)
 		return
 	}
 	if err := s.Setups.Pull(ctx, p, wf); err != nil {
 		s.Log.Error("unable to start the pull", "project_id", p.ID, "error", err)
-		e := &Error{Status: http.StatusServiceUnavailable, Code: "pull_not_started",
-			Message: "The pull could not start: the workflow service is unreachable. Try again in a minute."}
+		e := httperr.New(http.StatusServiceUnavailable, "pull_not_started",
+			"The pull could not start: the workflow service is unreachable. Try again in a minute.")
+
 		if errors.Is(err, setups.ErrPushRunning) {
 			e = errPushRunning
 		}
 		if rerr := s.Store.RecordPull(ctx, p.ID, store.PullOutcome{Status: store.PushFailed, Error: e.Message}); rerr != nil {
 			s.Log.Warn("unable to record the pull that did not start", "project_id", p.ID, "error", rerr)
 		}
-		s.failJSON(c, e)
+		s.fail(c, e)
 		return
 	}
 	detail := "default branch"
@@ -247,7 +250,7 @@ func (s *Server) apiPull(c *gin.Context) {
 		s.Log.Warn("unable to record the pull", "project_id", p.ID, "error", err)
 	}
 	if p, err := s.Store.Project(ctx, p.ID); err != nil {
-		s.failJSON(c, err)
+		s.fail(c, err)
 	} else {
 		c.JSON(http.StatusAccepted, gin.H{"git": gitOf(p)})
 	}
@@ -257,23 +260,25 @@ func (s *Server) apiPull(c *gin.Context) {
 // workspace is not running, or whose forge is not connected.
 func (s *Server) gitReady(c *gin.Context, p *store.Project, what string) error {
 	if p.RepositoryURL == "" {
-		return &Error{Status: http.StatusConflict, Code: "no_repository",
-			Message: "This project was not made from a git repository, so there is nowhere to " + what + " from or to. Download it instead, or make a project from a repository."}
+		return httperr.New(http.StatusConflict, "no_repository",
+			"This project was not made from a git repository, so there is nowhere to "+what+" from or to. Download it instead, or make a project from a repository.")
+
 	}
 	switch p.Status {
 	case status.Ready:
 	case status.Stopped, status.Stopping, status.Starting:
-		return &Error{Status: http.StatusConflict, Code: "not_running", Message: "The project's workspace is stopped: start it, then " + what + "."}
+		return httperr.New(http.StatusConflict, "not_running", "The project's workspace is stopped: start it, then "+what+".")
 	default:
-		return &Error{Status: http.StatusConflict, Code: "not_ready", Message: "The project's workspace is not ready yet: " + what + " once its setup has finished."}
+		return httperr.New(http.StatusConflict, "not_ready", "The project's workspace is not ready yet: "+what+" once its setup has finished.")
 	}
 	conn, err := s.Store.ForgeForURL(c.Request.Context(), p.OwnerUserID, p.RepositoryURL)
 	if err != nil {
 		return err
 	}
 	if conn == nil {
-		return &Error{Status: http.StatusConflict, Code: "no_forge",
-			Message: "Connect the forge of " + p.RepositoryURL + " under Settings → Forges, with a token that may " + what + ", to " + what + " with it."}
+		return httperr.New(http.StatusConflict, "no_forge",
+			"Connect the forge of "+p.RepositoryURL+" under Settings → Forges, with a token that may "+what+", to "+what+" with it.")
+
 	}
 	return nil
 }
@@ -289,7 +294,7 @@ func (s *Server) pushInput(c *gin.Context, p *store.Project, in PushInput) (work
 		out.Branch = defaultBranch(p)
 	}
 	if err := repos.ValidateBranch(out.Branch); err != nil {
-		return workflows.PushInput{}, errBadRequest("branch", err.Error())
+		return workflows.PushInput{}, httperr.Invalid("branch", err.Error())
 	}
 	out.Message = strings.TrimSpace(in.Message)
 	if out.Message == "" {
@@ -317,10 +322,10 @@ func (s *Server) pushInput(c *gin.Context, p *store.Project, in PushInput) (work
 	if pr.Base == "" {
 		pr.Base = p.RepositoryRef // the branch the project was made from; none: the repository's default
 	} else if err := repos.ValidateBranch(pr.Base); err != nil {
-		return workflows.PushInput{}, errBadRequest("pullRequest.base", err.Error())
+		return workflows.PushInput{}, httperr.Invalid("pullRequest.base", err.Error())
 	}
 	if pr.Base == out.Branch {
-		return workflows.PushInput{}, errBadRequest("branch", "A pull request needs a branch of its own: push to a branch other than its base ("+out.Branch+").")
+		return workflows.PushInput{}, httperr.Invalid("branch", "A pull request needs a branch of its own: push to a branch other than its base ("+out.Branch+").")
 	}
 	out.PullRequest = pr
 	return out, nil
@@ -328,12 +333,12 @@ func (s *Server) pushInput(c *gin.Context, p *store.Project, in PushInput) (work
 
 // freeText checks a text field: at most limit characters, no control characters but (when
 // lines) line breaks and tabs.
-func freeText(field, s string, limit int, lines bool) *Error {
+func freeText(field, s string, limit int, lines bool) *httperr.Error {
 	if utf8.RuneCountInString(s) > limit {
-		return errBadRequest(field, "Keep the "+field+" under "+strconv.Itoa(limit)+" characters.")
+		return httperr.Invalid(field, "Keep the "+field+" under "+strconv.Itoa(limit)+" characters.")
 	}
 	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && !(lines && (r == '\n' || r == '\t' || r == '\r')) }) >= 0 {
-		return errBadRequest(field, "The "+field+" holds control characters: send plain text.")
+		return httperr.Invalid(field, "The "+field+" holds control characters: send plain text.")
 	}
 	return nil
 }

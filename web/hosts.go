@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -54,7 +55,7 @@ func (s *Server) hostDrainSubmit(drain bool) gin.HandlerFunc {
 		name := c.Param("name")
 		err := s.Store.SetHostDrained(ctx, name, drain)
 		if errors.Is(err, store.ErrNotFound) {
-			s.fail(c, errNotFound("host"))
+			s.fail(c, httperr.NotFound("host"))
 			return
 		} else if err != nil {
 			s.fail(c, err)

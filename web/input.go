@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/doce-dev/doce/httperr"
+
 	"errors"
 	"fmt"
 	"mime"
@@ -39,12 +41,12 @@ func textProblem(s string, limit int) string {
 	return ""
 }
 
-func errInvalidText(field, where, problem string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "invalid_text", Field: field,
+func errInvalidText(field, where, problem string) *httperr.Error {
+	return &httperr.Error{Status: http.StatusBadRequest, Code: "invalid_text", Field: field,
 		Message: fmt.Sprintf("The %s %q %s. Send printable UTF-8 text.", where, field, problem)}
 }
 
-var errTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "The request body is over 256 KiB."}
+var errTooLarge = httperr.New(http.StatusRequestEntityTooLarge, "too_large", "The request body is over 256 KiB.")
 
 // checkInput is the one validation layer every route passes: path parameters, query values and
 // form fields must be valid UTF-8 without NUL and of bounded length, and form bodies are capped
@@ -58,7 +60,7 @@ func (s *Server) checkInput(c *gin.Context) {
 	}
 	q, err := parseQuery(c.Request)
 	if err != nil {
-		s.fail(c, errBadRequest("", "The query string is malformed: "+err.Error()+"."))
+		s.fail(c, httperr.Invalid("", "The query string is malformed: "+err.Error()+"."))
 		return
 	}
 	for k, vs := range q {
@@ -91,7 +93,7 @@ func (s *Server) checkInput(c *gin.Context) {
 		if errors.As(err, &mbe) {
 			s.fail(c, errTooLarge)
 		} else {
-			s.fail(c, errBadRequest("", "The form body is malformed."))
+			s.fail(c, httperr.Invalid("", "The form body is malformed."))
 		}
 		return
 	}
@@ -119,11 +121,11 @@ func parseQuery(r *http.Request) (map[string][]string, error) {
 
 // checkJSONText walks a bound JSON value's strings: encoding/json replaces invalid UTF-8 but
 // lets "\u0000" through.
-func checkJSONText(v any) *Error {
+func checkJSONText(v any) *httperr.Error {
 	return walkStrings(reflect.ValueOf(v), "")
 }
 
-func walkStrings(v reflect.Value, field string) *Error {
+func walkStrings(v reflect.Value, field string) *httperr.Error {
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
 		if !v.IsNil() {

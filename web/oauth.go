@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/oauth"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/setups"
@@ -25,23 +26,23 @@ type LoginInput struct {
 func (s *Server) startLogin(c *gin.Context, in LoginInput) (providers.Provider, workflows.LoginStatus, error) {
 	prov, ok := providers.Lookup(c.Param("providerId"))
 	if !ok {
-		return prov, workflows.LoginStatus{}, errNotFound("provider")
+		return prov, workflows.LoginStatus{}, httperr.NotFound("provider")
 	}
 	if prov.OAuth == nil {
-		return prov, workflows.LoginStatus{}, errBadRequest("providerId", prov.Name+" has no sign-in; connect it with a key.")
+		return prov, workflows.LoginStatus{}, httperr.Invalid("providerId", prov.Name+" has no sign-in; connect it with a key.")
 	}
 	if in.EnterpriseURL != "" {
 		if !prov.OAuth.Enterprise {
-			return prov, workflows.LoginStatus{}, errBadRequest("enterpriseUrl", prov.Name+" has no enterprise hosts; leave the field empty.")
+			return prov, workflows.LoginStatus{}, httperr.Invalid("enterpriseUrl", prov.Name+" has no enterprise hosts; leave the field empty.")
 		}
 		if _, err := oauth.EnterpriseURL(in.EnterpriseURL); err != nil {
-			return prov, workflows.LoginStatus{}, errBadRequest("enterpriseUrl", "Enter your GitHub Enterprise host, e.g. company.ghe.com (https).")
+			return prov, workflows.LoginStatus{}, httperr.Invalid("enterpriseUrl", "Enter your GitHub Enterprise host, e.g. company.ghe.com (https).")
 		}
 	}
 	u := currentUser(c)
 	ctx := c.Request.Context()
 	if existing, err := s.Store.Connection(ctx, u.ID, prov.ID); err == nil && existing.Status == store.ConnRevoked {
-		return prov, workflows.LoginStatus{}, &Error{Status: http.StatusConflict, Code: "disconnecting", Field: "providerId",
+		return prov, workflows.LoginStatus{}, &httperr.Error{Status: http.StatusConflict, Code: "disconnecting", Field: "providerId",
 			Message: prov.Name + " is being disconnected. Sign in again once that is done."}
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return prov, workflows.LoginStatus{}, err
@@ -57,11 +58,11 @@ func (s *Server) startLogin(c *gin.Context, in LoginInput) (providers.Provider, 
 func (s *Server) loginStatus(c *gin.Context) (providers.Provider, workflows.LoginStatus, error) {
 	prov, ok := providers.Lookup(c.Param("providerId"))
 	if !ok || prov.OAuth == nil {
-		return prov, workflows.LoginStatus{}, errNotFound("sign-in")
+		return prov, workflows.LoginStatus{}, httperr.NotFound("sign-in")
 	}
 	st, err := s.Setups.LoginStatus(c.Request.Context(), currentUser(c).ID, prov.ID)
 	if errors.Is(err, setups.ErrNoLogin) {
-		return prov, st, errNotFound("sign-in")
+		return prov, st, httperr.NotFound("sign-in")
 	}
 	return prov, st, err
 }
@@ -94,7 +95,7 @@ func (s *Server) loginSubmitOAuth(c *gin.Context) {
 	_ = c.ShouldBind(&in)
 	prov, _, err := s.startLogin(c, in)
 	if err != nil {
-		e := s.public(c, err)
+		e := s.shown(c, err)
 		if e.Status >= 500 || e.Status == http.StatusNotFound {
 			s.fail(c, e)
 			return

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/maypok86/otter/v2"
 
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
 )
@@ -22,7 +23,7 @@ const defaultStuckAfter = 15 * time.Minute
 // requireAdmin keeps the ops pages to administrators.
 func (s *Server) requireAdmin(c *gin.Context) {
 	if u := currentUser(c); u == nil || u.Role != store.RoleAdmin {
-		s.fail(c, &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "Only administrators can see operations."})
+		s.fail(c, httperr.New(http.StatusForbidden, "forbidden", "Only administrators can see operations."))
 	}
 }
 
@@ -101,7 +102,7 @@ func (s *Server) opsAct(c *gin.Context, in OpsActionInput, retry bool) []OpsResu
 		case errors.Is(err, store.ErrNotFound):
 			r.Message = "No such project."
 		default:
-			r.Message = s.public(c, setupError(err, p)).Message
+			r.Message = s.shown(c, setupError(err, p)).Message
 		}
 		out = append(out, r)
 	}
@@ -119,11 +120,11 @@ func (s *Server) opsSubmit(retry bool) gin.HandlerFunc {
 			_ = c.ShouldBind(&in)
 		}
 		if len(in.ProjectIDs) == 0 {
-			s.fail(c, errBadRequest("projectIds", "Select at least one setup."))
+			s.fail(c, httperr.Invalid("projectIds", "Select at least one setup."))
 			return
 		}
 		if len(in.ProjectIDs) > 200 {
-			s.fail(c, errBadRequest("projectIds", "Act on at most 200 setups at once."))
+			s.fail(c, httperr.Invalid("projectIds", "Act on at most 200 setups at once."))
 			return
 		}
 		results := s.opsAct(c, in, retry)

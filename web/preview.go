@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/doce-dev/doce/httperr"
+
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -11,7 +13,7 @@ import (
 // frames this address, and links to it for a new tab.
 func (s *Server) previewRedirect(c *gin.Context) {
 	if s.Preview == nil {
-		s.fail(c, &Error{Status: http.StatusNotFound, Code: "previews_off", Message: "Previews are off on this doce: its operator sets DOCE_PREVIEW_BASE_URL to turn them on."})
+		s.fail(c, httperr.New(http.StatusNotFound, "previews_off", "Previews are off on this doce: its operator sets DOCE_PREVIEW_BASE_URL to turn them on."))
 		return
 	}
 	p, ok := s.ownProject(c)

@@ -17,6 +17,7 @@ import (
 	"github.com/maypok86/otter/v2"
 
 	"github.com/doce-dev/doce/agent"
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/repos"
 	"github.com/doce-dev/doce/status"
@@ -117,7 +118,7 @@ func (s *Server) projectView(c *gin.Context, p *store.Project) ProjectView {
 func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectInput) (p *store.Project, created bool, err error) {
 	ctx := c.Request.Context()
 	if len(in.RequestID) > 100 || textProblem(in.RequestID, 100) != "" || strings.IndexFunc(in.RequestID, unicode.IsControl) >= 0 {
-		return nil, false, errBadRequest("requestId", "Use a request id (or Idempotency-Key) of at most 100 printable characters.")
+		return nil, false, httperr.Invalid("requestId", "Use a request id (or Idempotency-Key) of at most 100 printable characters.")
 	}
 	if in.Repository != nil {
 		in.RepositoryURL, in.RepositoryRef = in.Repository.URL, in.Repository.Ref
@@ -125,11 +126,11 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	if strings.TrimSpace(in.RepositoryURL) != "" {
 		u, err := repos.ValidateURL(in.RepositoryURL)
 		if err != nil {
-			return nil, false, errBadRequest("repositoryUrl", err.Error())
+			return nil, false, httperr.Invalid("repositoryUrl", err.Error())
 		}
 		in.RepositoryURL, in.RepositoryRef = u, strings.TrimSpace(in.RepositoryRef)
 		if err := repos.ValidateRef(in.RepositoryRef); err != nil {
-			return nil, false, errBadRequest("repositoryRef", err.Error())
+			return nil, false, httperr.Invalid("repositoryRef", err.Error())
 		}
 	} else {
 		in.RepositoryURL, in.RepositoryRef = "", ""
@@ -137,11 +138,11 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	in.Prompt = strings.TrimSpace(in.Prompt)
 	switch {
 	case in.Prompt == "" && in.RepositoryURL == "":
-		return nil, false, errBadRequest("prompt", "Describe what the project should build, or make it from a repository.")
+		return nil, false, httperr.Invalid("prompt", "Describe what the project should build, or make it from a repository.")
 	case utf8.RuneCountInString(in.Prompt) > maxPromptLen:
-		return nil, false, errBadRequest("prompt", "Keep the prompt under 20,000 characters.")
+		return nil, false, httperr.Invalid("prompt", "Keep the prompt under 20,000 characters.")
 	case !utf8.ValidString(in.Prompt):
-		return nil, false, errBadRequest("prompt", "The prompt is not valid UTF-8 text.")
+		return nil, false, httperr.Invalid("prompt", "The prompt is not valid UTF-8 text.")
 	}
 	in.Name = strings.TrimSpace(in.Name)
 	if in.Name == "" && in.Prompt == "" {
@@ -150,7 +151,7 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 		in.Name = nameFromPrompt(in.Prompt)
 	}
 	if utf8.RuneCountInString(in.Name) > 100 || strings.IndexFunc(in.Name, unicode.IsControl) >= 0 {
-		return nil, false, errBadRequest("name", "Use a name of at most 100 characters, without control characters.")
+		return nil, false, httperr.Invalid("name", "Use a name of at most 100 characters, without control characters.")
 	}
 
 	// A repeated request gets its project back whatever the quotas say now.
@@ -166,7 +167,7 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 		return nil, false, err
 	}
 	if len(conns) == 0 {
-		return nil, false, &Error{Status: http.StatusConflict, Code: "no_provider", Field: "providerId",
+		return nil, false, &httperr.Error{Status: http.StatusConflict, Code: "no_provider", Field: "providerId",
 			Message: "Connect a provider on the Providers page first."}
 	}
 	if in.ProviderID == "" {
@@ -178,7 +179,7 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	}
 	i := slices.IndexFunc(conns, func(cn store.ProviderConnection) bool { return cn.ProviderID == in.ProviderID })
 	if i < 0 {
-		return nil, false, errBadRequest("providerId", "That provider is not connected. Pick a connected provider or connect it on the Providers page.")
+		return nil, false, httperr.Invalid("providerId", "That provider is not connected. Pick a connected provider or connect it on the Providers page.")
 	}
 	conn := conns[i]
 	models := s.providerModelIDs(&conn)
@@ -187,10 +188,10 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 		in.ModelID = models[0]
 	}
 	if (conn.ProviderID == providers.CustomID || conn.ProviderID == providers.WellKnownID) && !slices.Contains(models, in.ModelID) {
-		return nil, false, errBadRequest("modelId", "Pick one of the models this provider serves: "+strings.Join(models, ", ")+".")
+		return nil, false, httperr.Invalid("modelId", "Pick one of the models this provider serves: "+strings.Join(models, ", ")+".")
 	}
 	if in.ModelID == "" || len(in.ModelID) > 200 || strings.IndexFunc(in.ModelID, unicode.IsControl) >= 0 {
-		return nil, false, errBadRequest("modelId", "Enter the model id to use, e.g. "+strings.Join(models, ", ")+".")
+		return nil, false, httperr.Invalid("modelId", "Enter the model id to use, e.g. "+strings.Join(models, ", ")+".")
 	}
 
 	p = &store.Project{
@@ -211,8 +212,9 @@ func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectIn
 	// Starting is idempotent too: the workflow id is the project's, and a running run is reused.
 	if err := s.Setups.Start(ctx, p, u.ID); err != nil {
 		s.Log.Error("unable to start project setup", "project_id", p.ID, "error", err)
-		return p, created, &Error{Status: http.StatusServiceUnavailable, Code: "setup_not_started",
-			Message: "The project was saved but its setup could not start: the workflow service is unreachable. Try again in a minute."}
+		return p, created, httperr.New(http.StatusServiceUnavailable, "setup_not_started",
+			"The project was saved but its setup could not start: the workflow service is unreachable. Try again in a minute.")
+
 	}
 	if created && s.Metrics != nil {
 		s.Metrics.SetupsStarted.WithLabelValues(p.ProviderID).Inc()
@@ -314,7 +316,7 @@ func (s *Server) projectsPage(c *gin.Context) {
 	s.renderProjects(c, http.StatusOK, nil, CreateProjectInput{})
 }
 
-func (s *Server) renderProjects(c *gin.Context, status int, formErr *Error, in CreateProjectInput) {
+func (s *Server) renderProjects(c *gin.Context, status int, formErr *httperr.Error, in CreateProjectInput) {
 	u := currentUser(c)
 	ctx := c.Request.Context()
 	ps, err := s.Store.ProjectsByOwner(ctx, u.ID)
@@ -350,7 +352,7 @@ func (s *Server) createProjectSubmit(c *gin.Context) {
 	_ = c.ShouldBind(&in)
 	p, _, err := s.createProject(c, currentUser(c), in)
 	if err != nil {
-		e := s.public(c, err)
+		e := s.shown(c, err)
 		if p != nil { // saved, setup not started: show it with the reason
 			c.Redirect(http.StatusSeeOther, "/projects/"+p.ID)
 			return
@@ -368,7 +370,7 @@ func (s *Server) createProjectSubmit(c *gin.Context) {
 func (s *Server) ownProject(c *gin.Context) (*store.Project, bool) {
 	p, err := s.Store.ProjectForOwner(c.Request.Context(), currentUser(c).ID, c.Param("id"))
 	if errors.Is(err, store.ErrNotFound) {
-		s.fail(c, errNotFound("project"))
+		s.fail(c, httperr.NotFound("project"))
 		return nil, false
 	} else if err != nil {
 		s.fail(c, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -66,11 +67,13 @@ func (s *Server) checkCreate(c *gin.Context, userID string) error {
 			return err
 		}
 		c.Header("Retry-After", strconv.Itoa(int(wait.Seconds())))
-		return &Error{Status: http.StatusTooManyRequests, Code: "quota_rate", Message: fmt.Sprintf(
-			"You made %d projects in the last hour, the most allowed. Try again in %s.", u.CreatedSince, wait.Round(time.Minute).String())}
+		return httperr.New(http.StatusTooManyRequests, "quota_rate", fmt.Sprintf(
+			"You made %d projects in the last hour, the most allowed. Try again in %s.", u.CreatedSince, wait.Round(time.Minute).String()))
+
 	case q.Projects > 0 && u.Projects >= q.Projects:
-		return &Error{Status: http.StatusForbidden, Code: "quota_projects", Message: fmt.Sprintf(
-			"You have %d projects, the most allowed. Delete one to make another, or ask an administrator for more.", u.Projects)}
+		return httperr.New(http.StatusForbidden, "quota_projects", fmt.Sprintf(
+			"You have %d projects, the most allowed. Delete one to make another, or ask an administrator for more.", u.Projects))
+
 	}
 	if err := checkRunning(q, u); err != nil {
 		return err
@@ -103,8 +106,9 @@ func (s *Server) checkRoom(ctx context.Context) error {
 	if full == 0 {
 		return nil
 	}
-	return &Error{Status: http.StatusServiceUnavailable, Code: "no_room",
-		Message: "Every Docker host is full: no workspace can be made now. Delete a project you no longer need, or ask an administrator to add room."}
+	return httperr.New(http.StatusServiceUnavailable, "no_room",
+		"Every Docker host is full: no workspace can be made now. Delete a project you no longer need, or ask an administrator to add room.")
+
 }
 
 // checkStart refuses to start a workspace past the user's running quota.
@@ -122,8 +126,9 @@ func (s *Server) checkStart(ctx context.Context, userID string) error {
 
 func checkRunning(q Quotas, u store.Usage) error {
 	if q.Running > 0 && u.Running >= q.Running {
-		return &Error{Status: http.StatusForbidden, Code: "quota_running", Message: fmt.Sprintf(
-			"%d of your workspaces are running, the most allowed at once. Stop one of them first.", u.Running)}
+		return httperr.New(http.StatusForbidden, "quota_running", fmt.Sprintf(
+			"%d of your workspaces are running, the most allowed at once. Stop one of them first.", u.Running))
+
 	}
 	return nil
 }
@@ -177,12 +182,12 @@ func (s *Server) setUserQuota(c *gin.Context, userID string, in QuotaInput) erro
 		v     *int
 	}{{"projects", in.Projects}, {"running", in.Running}, {"createPerHour", in.CreatePerHour}} {
 		if f.v != nil && (*f.v < 0 || *f.v > maxQuota) {
-			return errBadRequest(f.field, fmt.Sprintf("A quota is a whole number from 0 (no limit) to %d, or empty for the default.", maxQuota))
+			return httperr.Invalid(f.field, fmt.Sprintf("A quota is a whole number from 0 (no limit) to %d, or empty for the default.", maxQuota))
 		}
 	}
 	ctx := c.Request.Context()
 	if _, err := s.Store.UserByID(ctx, userID); errors.Is(err, store.ErrNotFound) {
-		return errNotFound("user")
+		return httperr.NotFound("user")
 	} else if err != nil {
 		return err
 	}
@@ -204,7 +209,7 @@ func quotaText(v *int) string {
 func (s *Server) apiUserQuota(c *gin.Context) {
 	ctx := c.Request.Context()
 	if _, err := s.Store.UserByID(ctx, c.Param("id")); errors.Is(err, store.ErrNotFound) {
-		s.fail(c, errNotFound("user"))
+		s.fail(c, httperr.NotFound("user"))
 		return
 	} else if err != nil {
 		s.fail(c, err)
@@ -244,7 +249,7 @@ func (s *Server) userQuotaSubmit(c *gin.Context) {
 		}
 		n, err := strconv.Atoi(raw)
 		if err != nil {
-			s.fail(c, errBadRequest(f.name, fmt.Sprintf("A quota is a whole number from 0 (no limit) to %d, or empty for the default.", maxQuota)))
+			s.fail(c, httperr.Invalid(f.name, fmt.Sprintf("A quota is a whole number from 0 (no limit) to %d, or empty for the default.", maxQuota)))
 			return
 		}
 		*f.to = &n

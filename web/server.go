@@ -25,6 +25,7 @@ import (
 	"github.com/doce-dev/doce/forges"
 	"github.com/doce-dev/doce/gateway"
 	"github.com/doce-dev/doce/hosts"
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/hub"
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/opencode"
@@ -184,9 +185,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	}
 	r.Use(s.logRequests, gin.CustomRecovery(s.recovered), s.checkInput)
 	r.HandleMethodNotAllowed = true
-	r.NoRoute(func(c *gin.Context) { s.fail(c, errNotFound("page")) })
+	r.NoRoute(func(c *gin.Context) { s.fail(c, httperr.NotFound("page")) })
 	r.NoMethod(func(c *gin.Context) {
-		s.fail(c, &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "This address does not accept " + c.Request.Method + "."})
+		s.fail(c, &httperr.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "This address does not accept " + c.Request.Method + "."})
 	})
 
 	static, _ := fs.Sub(staticFS, "static")
@@ -246,7 +247,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	ops.POST("/hosts/:name/drain", s.hostDrainSubmit(true))
 	ops.POST("/hosts/:name/undrain", s.hostDrainSubmit(false))
 
-	codec := r.Group("/codec", s.codecCORS)
+	codec := r.Group("/codec", jsonErrors, s.codecCORS)
 	for _, op := range []string{"/encode", "/decode"} {
 		codec.OPTIONS(op, func(*gin.Context) {}) // codecCORS answers the preflight
 		codec.POST(op, s.requireCodecAdmin, s.codec(op == "/encode"))
@@ -335,6 +336,7 @@ func headAsGet(h http.Handler) http.Handler {
 
 // conversationRoutes are served twice: under /api/v1 and for the page under /projects.
 func (s *Server) conversationRoutes(g *gin.RouterGroup) {
+	g.Use(jsonErrors)
 	g.GET("/messages", s.apiMessages)
 	g.POST("/messages", s.apiSend)
 	g.POST("/abort", s.apiAbort)
@@ -375,7 +377,7 @@ type fieldData struct {
 var funcs = template.FuncMap{
 	"forgeName": forges.Name,
 	// field builds a form field, with formErr's message when it concerns this field.
-	"field": func(name, label, typ, value string, formErr *Error) fieldData {
+	"field": func(name, label, typ, value string, formErr *httperr.Error) fieldData {
 		f := fieldData{Name: name, Label: label, Type: typ, Value: value}
 		if formErr != nil && formErr.Field == name {
 			f.Error = formErr.Message
@@ -431,53 +433,40 @@ func (s *Server) logRequests(c *gin.Context) {
 }
 
 func (s *Server) recovered(c *gin.Context, v any) {
-	s.Log.Error("panic in handler", "route", c.FullPath(), "panic", fmt.Sprint(v))
-	s.fail(c, errInternal)
+	s.fail(c, httperr.Internal(fmt.Errorf("panic in handler: %v", v)))
 }
 
-// Error is an error fit to show: an HTTP status, a stable code, a message a person can act on,
-// and the form field it concerns. Internal errors become errInternal before reaching anyone.
-type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-}
+// jsonErrors marks a group of routes whose errors are answered as JSON wherever they are
+// mounted: the page's own scripts read them (the conversation routes under /projects/:id).
+func jsonErrors(c *gin.Context) { c.Set(jsonErrorsKey, true) }
 
-func (e *Error) Error() string { return e.Message }
+const jsonErrorsKey = "doce.jsonErrors"
 
-var errInternal = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "Something went wrong on our side. Try again; if it persists, tell your operator."}
-
-func errNotFound(what string) *Error {
-	return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "No such " + what + "."}
-}
-
-func errBadRequest(field, msg string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "invalid", Message: msg, Field: field}
-}
-
-// public turns any error into one safe to show, logging the internal ones.
-func (s *Server) public(c *gin.Context, err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	if errors.Is(err, context.Canceled) {
-		return &Error{Status: 499, Code: "canceled", Message: "The request was canceled."}
-	}
-	s.Log.Error("request failed", "route", c.FullPath(), "error", err)
-	return errInternal
-}
-
-// fail answers with err: JSON under /api, an error page elsewhere.
+// fail is the one way a handler answers an error: JSON under /api and on routes the page's
+// scripts read, an error page elsewhere. What is not an httperr.Error is internal: the person
+// sees a generic message and the log gets the cause.
 func (s *Server) fail(c *gin.Context, err error) {
-	e := s.public(c, err)
-	if isAPI(c) {
+	e := s.shown(c, err)
+	if isAPI(c) || c.GetBool(jsonErrorsKey) {
 		c.AbortWithStatusJSON(e.Status, gin.H{"error": e})
 		return
 	}
 	s.render(c, e.Status, "error.html", gin.H{"Title": http.StatusText(e.Status), "Error": e})
 	c.Abort()
+}
+
+// shown is err as it may be shown, logging the cause of an internal one. Handlers that put
+// an error in a form or a batch result use it; the rest call fail.
+func (s *Server) shown(c *gin.Context, err error) *httperr.Error {
+	e := httperr.From(err)
+	if cause := errors.Unwrap(e); cause != nil {
+		level := slog.LevelInfo // the person was told why; the cause is for whoever looks later
+		if e.Code == httperr.Internal(nil).Code {
+			level = slog.LevelError
+		}
+		s.Log.Log(c.Request.Context(), level, "request failed", "route", c.FullPath(), "status", e.Status, "error", cause)
+	}
+	return e
 }
 
 func isAPI(c *gin.Context) bool {

@@ -6,13 +6,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 )
 
-var errNotWaiting = &Error{Status: http.StatusConflict, Code: "not_waiting",
-	Message: "This setup is not waiting for an operator: only a setup stopped at a failed step can be retried or cancelled."}
+var errNotWaiting = httperr.New(http.StatusConflict, "not_waiting",
+	"This setup is not waiting for an operator: only a setup stopped at a failed step can be retried or cancelled.")
 
 // setupError turns the setups package's refusals into answers a person can act on.
 func setupError(err error, p *store.Project) error {
@@ -22,14 +23,15 @@ func setupError(err error, p *store.Project) error {
 	case errors.Is(err, setups.ErrWrongState):
 		return errWrongState(p.Status)
 	case errors.Is(err, setups.ErrNoAnswer):
-		return &Error{Status: http.StatusServiceUnavailable, Code: "setup_not_answering",
-			Message: "The setup did not answer in time: no worker is running it now. Try again in a minute."}
+		return httperr.New(http.StatusServiceUnavailable, "setup_not_answering",
+			"The setup did not answer in time: no worker is running it now. Try again in a minute.")
+
 	}
 	return err
 }
 
 // errWrongState says why a stop or start cannot begin from the project's status.
-func errWrongState(s status.Project) *Error {
+func errWrongState(s status.Project) *httperr.Error {
 	msg := "The workspace cannot be stopped or started while the project is " + string(s) + "."
 	switch s {
 	case status.Ready:
@@ -47,7 +49,7 @@ func errWrongState(s status.Project) *Error {
 	case status.Deleting, status.Deleted, status.Cancelled:
 		msg = "The project is " + string(s) + "; it has no workspace to stop or start."
 	}
-	return &Error{Status: http.StatusConflict, Code: "wrong_state", Message: msg}
+	return httperr.New(http.StatusConflict, "wrong_state", msg)
 }
 
 // projectAction runs one of the actions below on the caller's own project.

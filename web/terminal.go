@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/hub"
 	"github.com/doce-dev/doce/opencode"
 )
@@ -31,7 +32,7 @@ const (
 // port from outside it; the terminal runs inside.
 var terminalEnv = map[string]string{"OPENCODE_SERVER_PASSWORD": "", "OPENCODE_SERVER_USERNAME": ""}
 
-var errUnknownTerminal = &Error{Status: http.StatusNotFound, Code: "not_found", Field: "terminal", Message: "No such terminal in this workspace."}
+var errUnknownTerminal = &httperr.Error{Status: http.StatusNotFound, Code: "not_found", Field: "terminal", Message: "No such terminal in this workspace."}
 
 func (s *Server) terminalRoutes(g *gin.RouterGroup) {
 	g.GET("/terminals", s.apiTerminals)
@@ -59,7 +60,7 @@ func (s *Server) apiTerminals(c *gin.Context) {
 		return
 	}
 	var views []TerminalView
-	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, _ *hub.Project) error {
+	if s.withAgent(c, p, httperr.NotFound("project"), func(oc *opencode.Client, _ *hub.Project) error {
 		list, err := oc.PTYs(c.Request.Context())
 		views = make([]TerminalView, 0, len(list))
 		for _, t := range list {
@@ -81,7 +82,7 @@ func (s *Server) apiNewTerminal(c *gin.Context) {
 		return
 	}
 	var t opencode.PTY
-	if s.withAgent(c, p, errNotFound("project"), func(oc *opencode.Client, _ *hub.Project) (err error) {
+	if s.withAgent(c, p, httperr.NotFound("project"), func(oc *opencode.Client, _ *hub.Project) (err error) {
 		t, err = oc.CreatePTY(c.Request.Context(), title, terminalEnv)
 		return err
 	}) {
@@ -93,7 +94,7 @@ func (s *Server) apiNewTerminal(c *gin.Context) {
 func (s *Server) terminalID(c *gin.Context) (string, bool) {
 	tid := c.Param("tid")
 	if !validRequestID.MatchString(tid) {
-		s.failJSON(c, errUnknownTerminal)
+		s.fail(c, errUnknownTerminal)
 		return "", false
 	}
 	return tid, true
@@ -113,7 +114,7 @@ func (s *Server) apiResizeTerminal(c *gin.Context) {
 		return
 	}
 	if in.Rows < 1 || in.Rows > maxRows || in.Cols < 1 || in.Cols > maxCols {
-		s.failJSON(c, errBadRequest("rows", "Send {\"rows\", \"cols\"}: 1 to 500 rows and 1 to 1000 columns."))
+		s.fail(c, httperr.Invalid("rows", "Send {\"rows\", \"cols\"}: 1 to 500 rows and 1 to 1000 columns."))
 		return
 	}
 	var t opencode.PTY
@@ -150,7 +151,7 @@ func (s *Server) apiConnectTerminal(c *gin.Context) {
 	// doce's own pages may (cross-site WebSocket hijacking). Without Origin it is no browser.
 	if o := c.GetHeader("Origin"); o != "" {
 		if u, err := url.Parse(o); err != nil || !strings.EqualFold(u.Host, c.Request.Host) {
-			s.failJSON(c, &Error{Status: http.StatusForbidden, Code: "origin", Message: "Terminals open only from doce's own pages."})
+			s.fail(c, httperr.New(http.StatusForbidden, "origin", "Terminals open only from doce's own pages."))
 			return
 		}
 	}
@@ -166,7 +167,7 @@ func (s *Server) apiConnectTerminal(c *gin.Context) {
 	if v := c.Query("cursor"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < -1 {
-			s.failJSON(c, errBadRequest("cursor", "cursor is the count the terminal's last cursor frame gave, or -1 to skip past output."))
+			s.fail(c, httperr.Invalid("cursor", "cursor is the count the terminal's last cursor frame gave, or -1 to skip past output."))
 			return
 		}
 		cursor = n

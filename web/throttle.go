@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -81,10 +82,11 @@ func accountSubject(username, source string) string {
 // retryAfter is a Retry-After header's value for wait.
 func retryAfter(wait time.Duration) string { return strconv.Itoa(int(math.Ceil(wait.Seconds()))) }
 
-func errThrottled(wait time.Duration) *Error {
+func errThrottled(wait time.Duration) *httperr.Error {
 	secs := int(math.Ceil(wait.Seconds()))
-	return &Error{Status: http.StatusTooManyRequests, Code: "too_many_attempts",
-		Message: "Too many failed sign-ins. Wait " + strconv.Itoa(secs) + " seconds before trying again."}
+	return httperr.New(http.StatusTooManyRequests, "too_many_attempts",
+		"Too many failed sign-ins. Wait "+strconv.Itoa(secs)+" seconds before trying again.")
+
 }
 
 // loginFailed counts a failed sign-in and audits every lockout it starts.
@@ -118,14 +120,14 @@ func (s *Server) lockouts(c *gin.Context) ([]store.LoginThrottle, error) {
 
 func (s *Server) clearLockout(c *gin.Context, in LockoutInput) error {
 	if in.Kind != store.ThrottleAccount && in.Kind != store.ThrottleAddress {
-		return errBadRequest("kind", "Name the kind of lockout: account or address.")
+		return httperr.Invalid("kind", "Name the kind of lockout: account or address.")
 	}
 	ok, err := s.Store.ClearLoginThrottle(c.Request.Context(), store.ThrottleKey{Kind: in.Kind, Subject: in.Subject})
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return errNotFound("lockout")
+		return httperr.NotFound("lockout")
 	}
 	return s.Store.Audit(c.Request.Context(), nil, store.AuditEvent{ActorID: currentUser(c).ID, Action: "login.unlock", TargetType: in.Kind, TargetID: in.Subject})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -44,13 +45,13 @@ func (s *Server) loadBearer(c *gin.Context, header string) {
 	scheme, secret, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
 		c.Header("WWW-Authenticate", `Bearer error="invalid_request"`)
-		s.fail(c, &Error{Status: http.StatusUnauthorized, Code: "invalid_authorization", Message: "Send the API token as \"Authorization: Bearer <token>\"."})
+		s.fail(c, httperr.New(http.StatusUnauthorized, "invalid_authorization", "Send the API token as \"Authorization: Bearer <token>\"."))
 		return
 	}
 	u, t, err := s.Store.UserByAPIToken(c.Request.Context(), strings.TrimSpace(secret))
 	if errors.Is(err, store.ErrNotFound) {
 		c.Header("WWW-Authenticate", `Bearer error="invalid_token"`)
-		s.fail(c, &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Message: "This API token is unknown, revoked or expired. Create a new one on your account page."})
+		s.fail(c, httperr.New(http.StatusUnauthorized, "invalid_token", "This API token is unknown, revoked or expired. Create a new one on your account page."))
 		return
 	} else if err != nil {
 		s.fail(c, err)
@@ -58,13 +59,13 @@ func (s *Server) loadBearer(c *gin.Context, header string) {
 	}
 	safe := c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead
 	if t.Scope == store.ScopeRead && !safe {
-		s.fail(c, &Error{Status: http.StatusForbidden, Code: "token_read_only", Message: "This API token is read-only: it cannot " + c.Request.Method + ". Use a read-write token to make changes."})
+		s.fail(c, httperr.New(http.StatusForbidden, "token_read_only", "This API token is read-only: it cannot "+c.Request.Method+". Use a read-write token to make changes."))
 		return
 	}
 	// Creating, disabling or unlocking accounts takes a token made for it: a leaked read-write
 	// token of an administrator must not mint accounts that outlive the token.
 	if t.Scope != store.ScopeAdmin && !safe && strings.HasPrefix(c.FullPath(), "/api/v1/admin/") { // the route matched, however the path was spelt
-		s.fail(c, &Error{Status: http.StatusForbidden, Code: "token_not_admin", Message: "This API token cannot manage accounts. An administrator makes a token of scope \"admin\" for that."})
+		s.fail(c, httperr.New(http.StatusForbidden, "token_not_admin", "This API token cannot manage accounts. An administrator makes a token of scope \"admin\" for that."))
 		return
 	}
 	// A failure to note the use must not fail the request it was for.
@@ -102,43 +103,43 @@ func tokenView(t store.APIToken) TokenView {
 func (s *Server) createToken(c *gin.Context, in TokenInput) (string, *store.APIToken, error) {
 	if currentToken(c) != nil {
 		// A token that could mint tokens would outlive its own expiry and revocation.
-		return "", nil, &Error{Status: http.StatusForbidden, Code: "token_cannot_create_tokens", Message: "API tokens cannot create tokens. Sign in with your password to create one."}
+		return "", nil, httperr.New(http.StatusForbidden, "token_cannot_create_tokens", "API tokens cannot create tokens. Sign in with your password to create one.")
 	}
 	in.Name = strings.TrimSpace(in.Name)
 	switch {
 	case in.Name == "":
-		return "", nil, errBadRequest("name", "Name the token, e.g. after the script that will use it.")
+		return "", nil, httperr.Invalid("name", "Name the token, e.g. after the script that will use it.")
 	case !utf8.ValidString(in.Name) || strings.IndexFunc(in.Name, unicode.IsControl) >= 0:
-		return "", nil, errBadRequest("name", "Use letters, digits, spaces and punctuation in the name.")
+		return "", nil, httperr.Invalid("name", "Use letters, digits, spaces and punctuation in the name.")
 	case utf8.RuneCountInString(in.Name) > maxTokenNameLen:
-		return "", nil, errBadRequest("name", "Use a name of at most "+strconv.Itoa(maxTokenNameLen)+" characters.")
+		return "", nil, httperr.Invalid("name", "Use a name of at most "+strconv.Itoa(maxTokenNameLen)+" characters.")
 	}
 	u := currentUser(c)
 	switch {
 	case in.Scope == store.ScopeAdmin && u.Role != store.RoleAdmin:
-		return "", nil, errBadRequest("scope", `Only administrators make tokens of scope "admin". Choose "read" or "write".`)
+		return "", nil, httperr.Invalid("scope", `Only administrators make tokens of scope "admin". Choose "read" or "write".`)
 	case in.Scope != store.ScopeRead && in.Scope != store.ScopeWrite && in.Scope != store.ScopeAdmin:
-		return "", nil, errBadRequest("scope", `Choose the scope "read" (read-only), "write" (read-write) or, for administrators, "admin" (read-write and account management).`)
+		return "", nil, httperr.Invalid("scope", `Choose the scope "read" (read-only), "write" (read-write) or, for administrators, "admin" (read-write and account management).`)
 	}
 	if in.ExpiresInDays == 0 {
 		in.ExpiresInDays = defaultTokenDays
 	}
 	if in.ExpiresInDays < 1 || in.ExpiresInDays > maxTokenDays {
-		return "", nil, errBadRequest("expiresInDays", "A token lasts 1 to "+strconv.Itoa(maxTokenDays)+" days.")
+		return "", nil, httperr.Invalid("expiresInDays", "A token lasts 1 to "+strconv.Itoa(maxTokenDays)+" days.")
 	}
 	live, err := s.Store.APITokens(c.Request.Context(), u.ID)
 	if err != nil {
 		return "", nil, err
 	}
 	if len(live) >= maxTokensPerUser {
-		return "", nil, &Error{Status: http.StatusConflict, Code: "too_many_tokens", Message: "You have " + strconv.Itoa(maxTokensPerUser) + " tokens. Revoke one you no longer use first."}
+		return "", nil, httperr.New(http.StatusConflict, "too_many_tokens", "You have "+strconv.Itoa(maxTokensPerUser)+" tokens. Revoke one you no longer use first.")
 	}
 	return s.Store.CreateAPIToken(c.Request.Context(), u.ID, in.Name, in.Scope, time.Now().AddDate(0, 0, in.ExpiresInDays))
 }
 
 func (s *Server) revokeToken(c *gin.Context) error {
 	if err := s.Store.RevokeAPIToken(c.Request.Context(), currentUser(c).ID, c.Param("id")); errors.Is(err, store.ErrNotFound) {
-		return errNotFound("API token")
+		return httperr.NotFound("API token")
 	} else if err != nil {
 		return err
 	}
@@ -170,7 +171,7 @@ func (s *Server) createTokenSubmit(c *gin.Context) {
 	_ = c.ShouldBind(&in)
 	secret, t, err := s.createToken(c, in)
 	if err != nil {
-		e := s.public(c, err)
+		e := s.shown(c, err)
 		if e.Status >= 500 {
 			s.fail(c, e)
 			return

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/doce-dev/doce/gateway"
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -47,7 +48,7 @@ const maxUsageDays = 366
 
 // usageQuery reads from, to (UTC dates, default: this month so far) and groupBy from the query
 // string; admin allows grouping by user.
-func usageQuery(c *gin.Context, admin bool) (store.UsageQuery, *Error) {
+func usageQuery(c *gin.Context, admin bool) (store.UsageQuery, *httperr.Error) {
 	now := time.Now().UTC()
 	q := store.UsageQuery{
 		From:    c.DefaultQuery("from", time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)),
@@ -58,13 +59,13 @@ func usageQuery(c *gin.Context, admin bool) (store.UsageQuery, *Error) {
 	to, terr := time.Parse(time.DateOnly, q.To)
 	switch {
 	case ferr != nil:
-		return q, errBadRequest("from", "from must be a date such as 2026-12-01.")
+		return q, httperr.Invalid("from", "from must be a date such as 2026-12-01.")
 	case terr != nil:
-		return q, errBadRequest("to", "to must be a date such as 2026-12-31.")
+		return q, httperr.Invalid("to", "to must be a date such as 2026-12-31.")
 	case to.Before(from):
-		return q, errBadRequest("to", "to must not be before from.")
+		return q, httperr.Invalid("to", "to must not be before from.")
 	case to.Sub(from) > maxUsageDays*24*time.Hour:
-		return q, errBadRequest("to", "Ask for at most a year at a time.")
+		return q, httperr.Invalid("to", "Ask for at most a year at a time.")
 	}
 	switch q.GroupBy {
 	case store.GroupProject, store.GroupModel, store.GroupDay:
@@ -75,9 +76,9 @@ func usageQuery(c *gin.Context, admin bool) (store.UsageQuery, *Error) {
 		fallthrough
 	default:
 		if admin {
-			return q, errBadRequest("groupBy", "groupBy must be project, model, day or user.")
+			return q, httperr.Invalid("groupBy", "groupBy must be project, model, day or user.")
 		}
-		return q, errBadRequest("groupBy", "groupBy must be project, model or day.")
+		return q, httperr.Invalid("groupBy", "groupBy must be project, model or day.")
 	}
 	return q, nil
 }
@@ -121,13 +122,13 @@ type BudgetInput struct {
 // maxBudgetUSD keeps a budget in what the database holds with room to spare.
 const maxBudgetUSD = 1e6
 
-func (in BudgetInput) nanos() (*int64, *Error) {
+func (in BudgetInput) nanos() (*int64, *httperr.Error) {
 	if in.MonthlyUSD == nil {
 		return nil, nil
 	}
 	v := *in.MonthlyUSD
 	if math.IsNaN(v) || v < 0 || v > maxBudgetUSD {
-		return nil, errBadRequest("monthlyUsd", "A monthly budget is a number of dollars from 0 to 1000000, or null for none.")
+		return nil, httperr.Invalid("monthlyUsd", "A monthly budget is a number of dollars from 0 to 1000000, or null for none.")
 	}
 	n := int64(math.Round(v * 1e9))
 	return &n, nil
@@ -229,7 +230,7 @@ func (s *Server) setProjectBudget(ctx context.Context, p *store.Project, in Budg
 		return err
 	}
 	if ul := l.UserLimit(); n != nil && ul != nil && *n > *ul {
-		return errBadRequest("monthlyUsd", "A project's budget can only be lower than yours ("+gateway.Dollars(*ul)+" a month); ask an admin for more.")
+		return httperr.Invalid("monthlyUsd", "A project's budget can only be lower than yours ("+gateway.Dollars(*ul)+" a month); ask an admin for more.")
 	}
 	return s.Store.SetBudget(ctx, store.BudgetProject, p.ID, n)
 }
@@ -253,7 +254,7 @@ func (s *Server) setUserBudget(ctx context.Context, userID string, in BudgetInpu
 		return e
 	}
 	if _, err := s.Store.UserByID(ctx, userID); errors.Is(err, store.ErrNotFound) {
-		return errNotFound("user")
+		return httperr.NotFound("user")
 	} else if err != nil {
 		return err
 	}
@@ -414,14 +415,14 @@ func (s *Server) projectBudgetSubmit(c *gin.Context) {
 }
 
 // budgetForm reads a budget field of a form: dollars, or empty for none.
-func budgetForm(v string) (BudgetInput, *Error) {
+func budgetForm(v string) (BudgetInput, *httperr.Error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return BudgetInput{}, nil
 	}
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil {
-		return BudgetInput{}, errBadRequest("monthlyUsd", "A monthly budget is a number of dollars, such as 20 or 7.50, or empty for none.")
+		return BudgetInput{}, httperr.Invalid("monthlyUsd", "A monthly budget is a number of dollars, such as 20 or 7.50, or empty for none.")
 	}
 	return BudgetInput{MonthlyUSD: &f}, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -25,7 +26,7 @@ func (s *Server) changePassword(c *gin.Context, in PasswordInput) error {
 	if currentToken(c) != nil {
 		// A password change ends every API token; and a token holder must not take over the
 		// account by guessing, or knowing, its password.
-		return &Error{Status: http.StatusForbidden, Code: "token_cannot_change_password", Message: "API tokens cannot change passwords. Sign in with your password to change it."}
+		return httperr.New(http.StatusForbidden, "token_cannot_change_password", "API tokens cannot change passwords. Sign in with your password to change it.")
 	}
 	u := currentUser(c)
 	ctx := c.Request.Context()
@@ -40,7 +41,7 @@ func (s *Server) changePassword(c *gin.Context, in PasswordInput) error {
 		return err
 	} else if !ok {
 		s.loginFailed(c, keys)
-		return errBadRequest("currentPassword", "That is not your current password.")
+		return httperr.Invalid("currentPassword", "That is not your current password.")
 	}
 	if e := validateCredentials(u.Username, in.New); e != nil {
 		e.Field = "newPassword"
@@ -66,7 +67,7 @@ func (s *Server) accountSubmit(c *gin.Context) {
 	var in PasswordInput
 	_ = c.ShouldBind(&in)
 	if err := s.changePassword(c, in); err != nil {
-		e := s.public(c, err)
+		e := s.shown(c, err)
 		if e.Status >= 500 {
 			s.fail(c, e)
 			return
@@ -123,7 +124,7 @@ func (s *Server) createUser(c *gin.Context, in NewUserInput) (*store.User, error
 		u.Role = store.RoleAdmin
 	}
 	if err := s.Store.AddUser(c.Request.Context(), u, currentUser(c).ID); errors.Is(err, store.ErrConflict) {
-		return nil, &Error{Status: http.StatusConflict, Code: "username_taken", Field: "username", Message: "That username is taken. Pick another."}
+		return nil, &httperr.Error{Status: http.StatusConflict, Code: "username_taken", Field: "username", Message: "That username is taken. Pick another."}
 	} else if err != nil {
 		return nil, err
 	}
@@ -133,10 +134,10 @@ func (s *Server) createUser(c *gin.Context, in NewUserInput) (*store.User, error
 func (s *Server) disableUser(c *gin.Context) error {
 	id := c.Param("id")
 	if id == currentUser(c).ID {
-		return errBadRequest("", "You cannot disable yourself.")
+		return httperr.Invalid("", "You cannot disable yourself.")
 	}
 	if err := s.Store.DisableUser(c.Request.Context(), id, currentUser(c).ID); errors.Is(err, store.ErrNotFound) {
-		return errNotFound("active user")
+		return httperr.NotFound("active user")
 	} else if err != nil {
 		return err
 	}
@@ -147,7 +148,7 @@ func (s *Server) usersPage(c *gin.Context) {
 	s.renderUsers(c, http.StatusOK, nil, NewUserInput{})
 }
 
-func (s *Server) renderUsers(c *gin.Context, status int, formErr *Error, in NewUserInput) {
+func (s *Server) renderUsers(c *gin.Context, status int, formErr *httperr.Error, in NewUserInput) {
 	us, err := s.Store.Users(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
@@ -190,7 +191,7 @@ func (s *Server) usersSubmit(c *gin.Context) {
 	var in NewUserInput
 	_ = c.ShouldBind(&in)
 	if _, err := s.createUser(c, in); err != nil {
-		e := s.public(c, err)
+		e := s.shown(c, err)
 		if e.Status >= 500 {
 			s.fail(c, e)
 			return
