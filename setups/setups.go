@@ -112,10 +112,18 @@ func (s *Service) Retry(ctx context.Context, p *store.Project, requestedBy strin
 	return s.Start(ctx, p, requestedBy)
 }
 
-// Operate is an operator's retry (or, with retry false, cancel) of project id's setup, the one
-// both the ops page and `doce setups` use: a deleted project is no such project. It returns the
-// project it acted on, for explaining a refusal.
-func (s *Service) Operate(ctx context.Context, projectID string, retry bool, requestedBy string) (*store.Project, error) {
+// Operation is what an operator does to a setup stopped at a failed step.
+type Operation string
+
+const (
+	OpRetry  Operation = "retry"  // run the failed step again
+	OpCancel Operation = "cancel" // tear the setup down
+)
+
+// Operate does op to project id's setup for an operator, the one way both the ops page and
+// `doce setups` act: a deleted project is no such project. It returns the project it acted
+// on, for explaining a refusal.
+func (s *Service) Operate(ctx context.Context, projectID string, op Operation, requestedBy string) (*store.Project, error) {
 	p, err := s.Store.Project(ctx, projectID)
 	if err == nil && p.DeletedAt != nil {
 		err = store.ErrNotFound
@@ -123,7 +131,7 @@ func (s *Service) Operate(ctx context.Context, projectID string, retry bool, req
 	if err != nil {
 		return nil, err
 	}
-	if retry {
+	if op == OpRetry {
 		return p, s.Retry(ctx, p, requestedBy)
 	}
 	return p, s.Cancel(ctx, p)

@@ -107,7 +107,7 @@ func isBinaryPatch(p string) bool {
 }
 
 func (s *Server) apiChanges(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return
 	}
@@ -291,7 +291,7 @@ func (s *Server) apiTodos(c *gin.Context) {
 
 // pathSession is the project and the session named in the path (…/sessions/{sid}/…).
 func (s *Server) pathSession(c *gin.Context) (*store.Project, string, bool) {
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return nil, "", false
 	}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/doce-dev/doce/httperr"
+	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/store"
 )
 
@@ -83,8 +84,8 @@ func (s *Server) requireCodecAdmin(c *gin.Context) {
 	}
 }
 
-// codec answers /codec/encode or /codec/decode.
-func (s *Server) codec(encode bool) gin.HandlerFunc {
+// codec answers /codec/encode or /codec/decode: op with doce's payload codec, said as verb.
+func (s *Server) codec(op func(*secrets.PayloadCodec, []*commonpb.Payload) ([]*commonpb.Payload, error), verb string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if s.Payloads == nil {
 			s.fail(c, httperr.NotFound("page"))
@@ -104,11 +105,7 @@ func (s *Server) codec(encode bool) gin.HandlerFunc {
 			s.fail(c, httperr.New(http.StatusBadRequest, "invalid", `Send a Payloads message as protobuf JSON: {"payloads":[...]}.`))
 			return
 		}
-		op, verb := s.Payloads.Decode, "decoded"
-		if encode {
-			op, verb = s.Payloads.Encode, "encoded"
-		}
-		out, err := op(in.Payloads)
+		out, err := op(s.Payloads, in.Payloads)
 		if err != nil {
 			s.Log.Warn("codec endpoint: payloads not "+verb, "error", err)
 			s.fail(c, httperr.New(http.StatusBadRequest, "invalid", "These payloads could not be "+verb+" with doce's key."))

@@ -40,17 +40,9 @@ var (
 	validRequestID = regexp.MustCompile(`^[A-Za-z0-9_]{1,100}$`)
 )
 
-// chatProject loads the caller's own project, ready for a conversation. Anybody else's
-// project is 404, admins' included.
-func (s *Server) chatProject(c *gin.Context) (*store.Project, bool) {
-	p, err := s.Store.ProjectForOwner(c.Request.Context(), currentUser(c).ID, c.Param("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		s.fail(c, httperr.NotFound("project"))
-		return nil, false
-	} else if err != nil {
-		s.fail(c, err)
-		return nil, false
-	}
+// readyProject is the request's project when it is ready for a conversation.
+func (s *Server) readyProject(c *gin.Context) (*store.Project, bool) {
+	p := project(c)
 	if p.Status != status.Ready || s.events == nil {
 		s.fail(c, errNotReady)
 		return nil, false
@@ -58,10 +50,10 @@ func (s *Server) chatProject(c *gin.Context) (*store.Project, bool) {
 	return p, true
 }
 
-// chatSession is chatProject and the session the request is about: ?session=, else the one
+// chatSession is readyProject and the session the request is about: ?session=, else the one
 // the setup opened.
 func (s *Server) chatSession(c *gin.Context) (*store.Project, string, bool) {
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return nil, "", false
 	}
@@ -237,7 +229,7 @@ func sessionView(ss opencode.Session, status string) SessionView {
 }
 
 func (s *Server) apiSessions(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return
 	}
@@ -275,7 +267,7 @@ func (s *Server) bindTitle(c *gin.Context, def string) (string, bool) {
 }
 
 func (s *Server) apiNewSession(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return
 	}
@@ -293,7 +285,7 @@ func (s *Server) apiNewSession(c *gin.Context) {
 }
 
 func (s *Server) apiPermission(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return
 	}
@@ -313,7 +305,7 @@ func (s *Server) apiPermission(c *gin.Context) {
 }
 
 func (s *Server) apiQuestion(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return
 	}
@@ -371,7 +363,7 @@ type ModelView struct {
 }
 
 func (s *Server) apiModels(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return
 	}
@@ -387,7 +379,7 @@ func (s *Server) apiModels(c *gin.Context) {
 // every tab; a reconnect with Last-Event-ID (or ?after=) resumes after that event, or gets
 // reset when it cannot.
 func (s *Server) stream(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return
 	}

@@ -52,20 +52,14 @@ func (s *Server) egressOf(mode, allow string) egressView {
 }
 
 func (s *Server) apiProjectEgress(c *gin.Context) {
-	p, ok := s.ownProject(c)
-	if !ok {
-		return
-	}
+	p := project(c)
 	c.JSON(http.StatusOK, gin.H{"egress": s.egressOf(p.EgressMode, p.EgressAllow)})
 }
 
 // apiSetProjectEgress sets what the project's workspace reaches; the egress proxy applies it
 // to the workspace's next connection.
 func (s *Server) apiSetProjectEgress(c *gin.Context) {
-	p, ok := s.ownProject(c)
-	if !ok {
-		return
-	}
+	p := project(c)
 	var in struct {
 		Mode  string   `json:"mode"`
 		Allow []string `json:"allow"`
@@ -83,10 +77,7 @@ func (s *Server) apiSetProjectEgress(c *gin.Context) {
 
 // egressSubmit is the project page's form: a mode, and an allow list one host a line.
 func (s *Server) egressSubmit(c *gin.Context) {
-	p, ok := s.ownProject(c)
-	if !ok {
-		return
-	}
+	p := project(c)
 	if _, err := s.setEgress(c, p, c.PostForm("mode"), strings.Fields(c.PostForm("allow"))); err != nil {
 		s.fail(c, err)
 		return

@@ -24,10 +24,7 @@ const (
 // stopped as idle. Each event's id is a hash of what it shows, so a reconnecting browser
 // (which sends Last-Event-ID) is not sent what it already has.
 func (s *Server) projectEvents(c *gin.Context) {
-	p, ok := s.ownProject(c)
-	if !ok {
-		return
-	}
+	p := project(c)
 	w := c.Writer
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")

@@ -71,10 +71,7 @@ func workspacePath(p string) (string, *httperr.Error) {
 // node_modules left out, and .git unless ?git=1. It reads the workspace volume through Docker,
 // so a stopped workspace downloads too.
 func (s *Server) apiExport(c *gin.Context) {
-	p, ok := s.ownProject(c)
-	if !ok {
-		return
-	}
+	p := project(c)
 	opts := workspace.ExportOptions{Format: c.DefaultQuery("format", workspace.FormatTarGz), Root: p.Slug}
 	switch opts.Format {
 	case workspace.FormatTarGz, workspace.FormatZip:
@@ -158,7 +155,7 @@ func (s *Server) filesError(c *gin.Context, p *store.Project, what string, err e
 
 // apiFiles lists a folder of the workspace: ?path= relative to its root, "" for the root.
 func (s *Server) apiFiles(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return
 	}
@@ -188,7 +185,7 @@ func (s *Server) apiFiles(c *gin.Context) {
 
 // apiFileContent reads a file of the workspace for the viewer: ?path= relative to its root.
 func (s *Server) apiFileContent(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return
 	}

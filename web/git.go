@@ -36,19 +36,6 @@ func (s *Server) gitRoutes(g *gin.RouterGroup) {
 	g.POST("/git/pull", s.apiPull)
 }
 
-// gitProject loads the caller's own project, answering JSON on the page's routes too.
-func (s *Server) gitProject(c *gin.Context) (*store.Project, bool) {
-	p, err := s.Store.ProjectForOwner(c.Request.Context(), currentUser(c).ID, c.Param("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		s.fail(c, httperr.NotFound("project"))
-		return nil, false
-	} else if err != nil {
-		s.fail(c, err)
-		return nil, false
-	}
-	return p, true
-}
-
 // gitView is a project's repository, its last push and its last pull as the API shows them.
 type gitView struct {
 	Repository  string           `json:"repository"` // the clone URL; empty: not made from a repository
@@ -112,10 +99,7 @@ func defaultBranch(p *store.Project) string {
 }
 
 func (s *Server) apiGit(c *gin.Context) {
-	p, ok := s.gitProject(c)
-	if !ok {
-		return
-	}
+	p := project(c)
 	c.JSON(http.StatusOK, gin.H{"git": gitOf(p)})
 }
 
@@ -133,10 +117,7 @@ type PushInput struct {
 // apiPush starts pushing the project's work to a branch of its repository, and opening a pull
 // request when asked. The answer comes once the push is recorded as running; GET /git follows it.
 func (s *Server) apiPush(c *gin.Context) {
-	p, ok := s.gitProject(c)
-	if !ok {
-		return
-	}
+	p := project(c)
 	var in PushInput
 	if !bindJSONAs(c, s, &in) {
 		return
@@ -197,10 +178,7 @@ type PullInput struct {
 // from, else the repository's default) into its workspace. The answer comes once the pull is
 // recorded as running; GET /git follows it.
 func (s *Server) apiPull(c *gin.Context) {
-	p, ok := s.gitProject(c)
-	if !ok {
-		return
-	}
+	p := project(c)
 	var in PullInput
 	if !bindJSONAs(c, s, &in) {
 		return

@@ -48,33 +48,36 @@ func (s *Server) apiOpsHosts(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"hosts": views})
 }
 
-// hostDrainSubmit drains (or undrains) a host, from the ops page or the API.
-func (s *Server) hostDrainSubmit(drain bool) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		ctx := c.Request.Context()
-		name := c.Param("name")
-		err := s.Store.SetHostDrained(ctx, name, drain)
-		if errors.Is(err, store.ErrNotFound) {
-			s.fail(c, httperr.NotFound("host"))
-			return
-		} else if err != nil {
-			s.fail(c, err)
-			return
-		}
-		action := "host.undrain"
-		if drain {
-			action = "host.drain"
-		}
-		if err := s.Store.Audit(ctx, nil, store.AuditEvent{ActorID: currentUser(c).ID, Action: action, TargetType: "host", TargetID: name}); err != nil {
-			s.Log.Warn("unable to record the audit event", "error", err)
-		}
-		if s.Hosts != nil {
-			s.Hosts.Refresh()
-		}
-		if isAPI(c) {
-			c.JSON(http.StatusOK, gin.H{"host": name, "drained": drain})
-			return
-		}
-		c.Redirect(http.StatusSeeOther, "/ops#hosts")
+// drainHost stops placing new workspaces on a host, from the ops page or the API.
+func (s *Server) drainHost(c *gin.Context) { s.setHostDrained(c, true) }
+
+// undrainHost places new workspaces on a drained host again.
+func (s *Server) undrainHost(c *gin.Context) { s.setHostDrained(c, false) }
+
+func (s *Server) setHostDrained(c *gin.Context, drained bool) {
+	ctx := c.Request.Context()
+	name := c.Param("name")
+	err := s.Store.SetHostDrained(ctx, name, drained)
+	if errors.Is(err, store.ErrNotFound) {
+		s.fail(c, httperr.NotFound("host"))
+		return
+	} else if err != nil {
+		s.fail(c, err)
+		return
 	}
+	action := "host.undrain"
+	if drained {
+		action = "host.drain"
+	}
+	if err := s.Store.Audit(ctx, nil, store.AuditEvent{ActorID: currentUser(c).ID, Action: action, TargetType: "host", TargetID: name}); err != nil {
+		s.Log.Warn("unable to record the audit event", "error", err)
+	}
+	if s.Hosts != nil {
+		s.Hosts.Refresh()
+	}
+	if isAPI(c) {
+		c.JSON(http.StatusOK, gin.H{"host": name, "drained": drained})
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/ops#hosts")
 }

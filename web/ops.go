@@ -90,12 +90,12 @@ type OpsResult struct {
 }
 
 // opsAct retries or cancels each named setup, whoever owns it.
-func (s *Server) opsAct(c *gin.Context, in OpsActionInput, retry bool) []OpsResult {
+func (s *Server) opsAct(c *gin.Context, in OpsActionInput, op setups.Operation) []OpsResult {
 	ctx := c.Request.Context()
 	defer s.attention.InvalidateAll() // the next list shows what the action changed
 	var out []OpsResult
 	for _, id := range in.ProjectIDs {
-		p, err := s.Setups.Operate(ctx, id, retry, currentUser(c).ID)
+		p, err := s.Setups.Operate(ctx, id, op, currentUser(c).ID)
 		r := OpsResult{ProjectID: id, OK: err == nil}
 		switch {
 		case err == nil:
@@ -109,7 +109,7 @@ func (s *Server) opsAct(c *gin.Context, in OpsActionInput, retry bool) []OpsResu
 	return out
 }
 
-func (s *Server) opsSubmit(retry bool) gin.HandlerFunc {
+func (s *Server) opsSubmit(op setups.Operation) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var in OpsActionInput
 		if isAPI(c) {
@@ -127,7 +127,7 @@ func (s *Server) opsSubmit(retry bool) gin.HandlerFunc {
 			s.fail(c, httperr.Invalid("projectIds", "Act on at most 200 setups at once."))
 			return
 		}
-		results := s.opsAct(c, in, retry)
+		results := s.opsAct(c, in, op)
 		if isAPI(c) {
 			c.JSON(http.StatusOK, gin.H{"results": results})
 			return

@@ -16,10 +16,7 @@ func (s *Server) previewRedirect(c *gin.Context) {
 		s.fail(c, httperr.New(http.StatusNotFound, "previews_off", "Previews are off on this doce: its operator sets DOCE_PREVIEW_BASE_URL to turn them on."))
 		return
 	}
-	p, ok := s.ownProject(c)
-	if !ok {
-		return
-	}
+	p := project(c)
 	sess, err := s.Store.SessionByToken(c.Request.Context(), s.readCookie(c, sessionCookie))
 	if err != nil {
 		s.fail(c, err)

@@ -367,17 +367,24 @@ func (s *Server) createProjectSubmit(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, "/projects/"+p.ID)
 }
 
-func (s *Server) ownProject(c *gin.Context) (*store.Project, bool) {
+// withProject loads the caller's own project named by :id for every route under
+// /projects/:id, pages and API alike. Anybody else's project is 404, admins' included.
+func (s *Server) withProject(c *gin.Context) {
 	p, err := s.Store.ProjectForOwner(c.Request.Context(), currentUser(c).ID, c.Param("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		s.fail(c, httperr.NotFound("project"))
-		return nil, false
+		return
 	} else if err != nil {
 		s.fail(c, err)
-		return nil, false
+		return
 	}
-	return p, true
+	c.Set(projectKey, p)
 }
+
+const projectKey = "doce.project"
+
+// project is the project withProject loaded for this request.
+func project(c *gin.Context) *store.Project { return c.MustGet(projectKey).(*store.Project) }
 
 // ensureRunning starts the project's workspace again in the background if it stopped, or finds
 // where Docker restarted it; opening a project is the moment its owner wants it up. One ask at a time per project, and none within ensureEvery
@@ -432,10 +439,7 @@ func (s *Server) recordActivity(c *gin.Context, p *store.Project) {
 }
 
 func (s *Server) projectPage(c *gin.Context) {
-	p, ok := s.ownProject(c)
-	if !ok {
-		return
-	}
+	p := project(c)
 	s.ensureRunning(c.Request.Context(), p)
 	s.recordActivity(c, p)
 	v := s.projectView(c, p)
@@ -500,10 +504,7 @@ func (s *Server) apiCreateProject(c *gin.Context) {
 }
 
 func (s *Server) apiProject(c *gin.Context) {
-	p, ok := s.ownProject(c)
-	if !ok {
-		return
-	}
+	p := project(c)
 	v := s.projectView(c, p)
 	v.Progress = s.progress(c.Request.Context(), p)
 	b, err := s.budgetView(c.Request.Context(), p)

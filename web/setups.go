@@ -52,19 +52,17 @@ func errWrongState(s status.Project) *httperr.Error {
 	return httperr.New(http.StatusConflict, "wrong_state", msg)
 }
 
-// projectAction runs one of the actions below on the caller's own project.
-func (s *Server) projectAction(action func(*Server, *gin.Context, *store.Project) error, apiStatus int) gin.HandlerFunc {
+// projectAction runs one of the actions below on the request's project. The API answers 202:
+// the action goes on in its workflow.
+func (s *Server) projectAction(action func(*Server, *gin.Context, *store.Project) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		p, ok := s.ownProject(c)
-		if !ok {
-			return
-		}
+		p := project(c)
 		if err := action(s, c, p); err != nil {
 			s.fail(c, setupError(err, p))
 			return
 		}
 		if isAPI(c) {
-			c.JSON(apiStatus, gin.H{"project": s.projectView(c, p)})
+			c.JSON(http.StatusAccepted, gin.H{"project": s.projectView(c, p)})
 			return
 		}
 		if p.Status == status.Deleting {

@@ -55,7 +55,7 @@ func terminalView(p opencode.PTY) TerminalView {
 }
 
 func (s *Server) apiTerminals(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return
 	}
@@ -73,7 +73,7 @@ func (s *Server) apiTerminals(c *gin.Context) {
 }
 
 func (s *Server) apiNewTerminal(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return
 	}
@@ -101,7 +101,7 @@ func (s *Server) terminalID(c *gin.Context) (string, bool) {
 }
 
 func (s *Server) apiResizeTerminal(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return
 	}
@@ -127,7 +127,7 @@ func (s *Server) apiResizeTerminal(c *gin.Context) {
 }
 
 func (s *Server) apiDeleteTerminal(c *gin.Context) {
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return
 	}
@@ -155,7 +155,7 @@ func (s *Server) apiConnectTerminal(c *gin.Context) {
 			return
 		}
 	}
-	p, ok := s.chatProject(c)
+	p, ok := s.readyProject(c)
 	if !ok {
 		return
 	}

@@ -190,10 +190,7 @@ func (s *Server) budgetView(ctx context.Context, p *store.Project) (*BudgetView,
 
 // apiProjectBudget is GET /api/v1/projects/{id}/budget.
 func (s *Server) apiProjectBudget(c *gin.Context) {
-	p, ok := s.ownProject(c)
-	if !ok {
-		return
-	}
+	p := project(c)
 	v, err := s.budgetView(c.Request.Context(), p)
 	if err != nil {
 		s.fail(c, err)
@@ -205,10 +202,7 @@ func (s *Server) apiProjectBudget(c *gin.Context) {
 // apiSetProjectBudget is PUT /api/v1/projects/{id}/budget: the owner's budget for one project,
 // at most the one an admin set them.
 func (s *Server) apiSetProjectBudget(c *gin.Context) {
-	p, ok := s.ownProject(c)
-	if !ok {
-		return
-	}
+	p := project(c)
 	var in BudgetInput
 	if !bindJSON(c, s, &in) {
 		return
@@ -398,10 +392,7 @@ func (s *Server) usagePage(c *gin.Context) {
 
 // projectBudgetSubmit is the project page's budget form.
 func (s *Server) projectBudgetSubmit(c *gin.Context) {
-	p, ok := s.ownProject(c)
-	if !ok {
-		return
-	}
+	p := project(c)
 	in, e := budgetForm(c.PostForm("monthlyUsd"))
 	if e != nil {
 		s.fail(c, e)

@@ -87,7 +87,7 @@ func runSetups(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 		}
 		failed := 0
 		for _, id := range ids {
-			if err := actOn(ctx, svc, id, args[0]); err != nil {
+			if _, err := svc.Operate(ctx, id, setups.Operation(args[0]), "operator-cli"); err != nil {
 				failed++
 				fmt.Printf("%s: not done: %v\n", id, err)
 				continue
@@ -102,9 +102,4 @@ func runSetups(ctx context.Context, cfg *config.Config, log *slog.Logger, args [
 		fmt.Fprint(os.Stderr, setupsUsage)
 		return fmt.Errorf("setups: unknown subcommand %q", args[0])
 	}
-}
-
-func actOn(ctx context.Context, svc *setups.Service, id, action string) error {
-	_, err := svc.Operate(ctx, id, action == "retry", "operator-cli")
-	return err
 }
