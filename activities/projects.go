@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/status"
@@ -33,7 +34,7 @@ func (a *Projects) RecordProgress(ctx context.Context, u workflows.ProgressUpdat
 		progress = string(b)
 	}
 	err := a.Store.RecordSetupProgress(ctx, u.ProjectID, u.Step, u.Status, u.Error, progress)
-	if err == store.ErrNotFound {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil // deleted meanwhile: nothing to record
 	}
 	if err == nil && a.Metrics != nil {

@@ -36,7 +36,7 @@ type fakeTrees struct {
 
 func (f *fakeTrees) Commit(_ context.Context, _ string, author workspace.Author, message string) (bool, error) {
 	if out, err := exec.Command("git", "-C", f.work, "add", "-A").CombinedOutput(); err != nil {
-		return false, fmt.Errorf("%v: %s", err, out)
+		return false, fmt.Errorf("%w: %s", err, out)
 	}
 	if exec.Command("git", "-C", f.work, "diff", "--cached", "--quiet").Run() == nil {
 		return false, nil
@@ -45,7 +45,7 @@ func (f *fakeTrees) Commit(_ context.Context, _ string, author workspace.Author,
 	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME="+author.Name, "GIT_AUTHOR_EMAIL="+author.Email,
 		"GIT_COMMITTER_NAME="+author.Name, "GIT_COMMITTER_EMAIL="+author.Email)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return false, fmt.Errorf("%v: %s", err, out)
+		return false, fmt.Errorf("%w: %s", err, out)
 	}
 	return true, nil
 }

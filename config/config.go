@@ -511,7 +511,7 @@ var hostName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 func previewBaseURL(v, base string) (string, error) {
 	b, err := url.Parse(base)
 	if err != nil {
-		return "", nil // DOCE_BASE_URL's own check reports it
+		return "", nil //nolint:nilerr // DOCE_BASE_URL's own check reports it
 	}
 	if v == "" {
 		ip := net.ParseIP(b.Hostname())

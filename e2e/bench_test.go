@@ -489,7 +489,7 @@ func BenchmarkStreams50(b *testing.B) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						req, _ := http.NewRequestWithContext(ctx, "GET", doce.URL+"/api/v1/projects/"+tc.projects[i%len(tc.projects)]+"/stream", nil)
+						req, _ := http.NewRequestWithContext(ctx, http.MethodGet, doce.URL+"/api/v1/projects/"+tc.projects[i%len(tc.projects)]+"/stream", nil)
 						resp, err := (&http.Client{Jar: hc.Jar}).Do(req)
 						if err == nil && resp.StatusCode != http.StatusOK {
 							err = fmt.Errorf("stream: %d", resp.StatusCode)
@@ -867,7 +867,7 @@ func BenchmarkGateway(b *testing.B) {
 	// stream returns the time to the first content chunk and to the end of the answer, and
 	// whether the first chunk arrived before the mock had written the last.
 	stream := func(u, auth string) (first, last time.Duration, streamed bool) {
-		req, _ := http.NewRequest("POST", u, strings.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+auth)
 		start := time.Now()

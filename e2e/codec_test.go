@@ -181,7 +181,7 @@ func TestWorkflowPayloadsEncrypted(t *testing.T) {
 	}
 	decode := func(hc *http.Client, headers map[string]string) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", doce.URL+"/codec/decode", bytes.NewReader(reqBody))
+		req, _ := http.NewRequest(http.MethodPost, doce.URL+"/codec/decode", bytes.NewReader(reqBody))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Namespace", "default")
 		for k, v := range headers {
@@ -243,7 +243,7 @@ func TestWorkflowPayloadsEncrypted(t *testing.T) {
 	}
 	// The preflight: the UI's origin may, another may not.
 	for origin, want := range map[string]string{uiOrigin: uiOrigin, "http://evil.test": ""} {
-		req, _ := http.NewRequest("OPTIONS", doce.URL+"/codec/decode", nil)
+		req, _ := http.NewRequest(http.MethodOptions, doce.URL+"/codec/decode", nil)
 		req.Header.Set("Origin", origin)
 		req.Header.Set("Access-Control-Request-Method", "POST")
 		req.Header.Set("Access-Control-Request-Headers", "content-type,x-namespace")

@@ -203,7 +203,7 @@ func TestComposeRunsDoce(t *testing.T) {
 	serveID := strings.TrimSpace(compose("ps", "-q", "doce-serve"))
 	waitFor(t, "doce-serve healthy", time.Minute, func() (bool, error) {
 		out, err := exec.Command("docker", "inspect", "-f", "{{.State.Health.Status}}", serveID).Output()
-		return strings.TrimSpace(string(out)) == "healthy", fmt.Errorf("health %q %v", strings.TrimSpace(string(out)), err)
+		return strings.TrimSpace(string(out)) == "healthy", fmt.Errorf("health %q %w", strings.TrimSpace(string(out)), err)
 	})
 	// The workers' healthcheck (a file each keeps fresh, read by doce probe) passes.
 	workerIDs := strings.Fields(compose("ps", "-q", "doce-worker"))
@@ -213,7 +213,7 @@ func TestComposeRunsDoce(t *testing.T) {
 	for _, id := range workerIDs {
 		waitFor(t, "doce-worker healthy", time.Minute, func() (bool, error) {
 			out, err := exec.Command("docker", "inspect", "-f", "{{.State.Health.Status}}", id).Output()
-			return strings.TrimSpace(string(out)) == "healthy", fmt.Errorf("health %q %v", strings.TrimSpace(string(out)), err)
+			return strings.TrimSpace(string(out)) == "healthy", fmt.Errorf("health %q %w", strings.TrimSpace(string(out)), err)
 		})
 	}
 	size, _ := exec.Command("docker", "image", "inspect", "-f", "{{.Size}}", image).Output()

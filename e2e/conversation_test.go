@@ -41,7 +41,7 @@ type sseStream struct {
 func openStream(t *testing.T, hc *recordingClient, base, path, lastEventID string) *sseStream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", base+path, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
@@ -439,7 +439,7 @@ func TestConversationEndToEnd(t *testing.T) {
 	expectError(t, status, body, http.StatusNotFound, "No such question request")
 	status, body = apiCall(t, hc, doce.URL, "POST", base+"/questions/que_unknown1", map[string]any{})
 	expectError(t, status, body, http.StatusBadRequest, "one list per question")
-	req, _ := http.NewRequest("POST", doce.URL+base+"/messages", strings.NewReader("{not json"))
+	req, _ := http.NewRequest(http.MethodPost, doce.URL+base+"/messages", strings.NewReader("{not json"))
 	req.Header.Set("Content-Type", "application/json")
 	if resp, err := hc.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("malformed JSON: %v %v", resp, err)

@@ -95,7 +95,7 @@ func assertOneOfEach(t *testing.T, docker *dockerclient.Client, projectID, promp
 	base := "http://127.0.0.1:" + ci.NetworkSettings.Ports["4096/tcp"][0].HostPort
 	password := envOf(ci.Config.Env, "OPENCODE_SERVER_PASSWORD")
 	get := func(path string, out any) {
-		req, _ := http.NewRequest("GET", base+path, nil)
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 		req.SetBasicAuth("opencode", password)
 		resp, err := (&http.Client{Timeout: time.Minute}).Do(req) // OpenCode is slow on a loaded machine
 		if err != nil {
@@ -154,7 +154,7 @@ func sessionDump(docker *dockerclient.Client, projectID string) string {
 	}
 	base := "http://127.0.0.1:" + ci.NetworkSettings.Ports["4096/tcp"][0].HostPort
 	get := func(path string) []byte {
-		req, _ := http.NewRequest("GET", base+path, nil)
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 		req.SetBasicAuth("opencode", envOf(ci.Config.Env, "OPENCODE_SERVER_PASSWORD"))
 		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 		if err != nil {

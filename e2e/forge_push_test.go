@@ -135,7 +135,7 @@ func TestForgePushGitea(t *testing.T) {
 		t.Helper()
 		waitFor(t, "the agent to write pushed.txt", 4*time.Minute, func() (bool, error) {
 			out, err := exec.Command("docker", "exec", "-u", "1000:1000", "doce-"+p.ID+"-opencode", "cat", "/workspace/pushed.txt").CombinedOutput()
-			return err == nil && string(out) == want, fmt.Errorf("%v: %q", err, out)
+			return err == nil && string(out) == want, fmt.Errorf("%w: %q", err, out)
 		})
 	}
 	fileIs("first line\n")

@@ -294,7 +294,7 @@ func TestGatewayKeepsKeysOutOfWorkspaces(t *testing.T) {
 		{"/p/custom/chat/completions", store.GatewayTokenPrefix + "made-up", http.StatusUnauthorized},
 		{"/p/custom/chat/completions", customKey, http.StatusUnauthorized},
 	} {
-		req, _ := http.NewRequest("POST", gw+tc.path, strings.NewReader(`{"model":"mock-model","messages":[]}`))
+		req, _ := http.NewRequest(http.MethodPost, gw+tc.path, strings.NewReader(`{"model":"mock-model","messages":[]}`))
 		req.Header.Set("Authorization", "Bearer "+tc.token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -167,7 +167,7 @@ func startGitea(bin string) (giteaEnv, func(), error) {
 		cmd.Env, cmd.Dir = env, dir
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			return "", fmt.Errorf("gitea %s: %v\n%s", args[0], err, out)
+			return "", fmt.Errorf("gitea %s: %w\n%s", args[0], err, out)
 		}
 		return string(out), nil
 	}
@@ -211,7 +211,7 @@ func startGitea(bin string) (giteaEnv, func(), error) {
 		select {
 		case err := <-exited:
 			os.RemoveAll(dir)
-			return giteaEnv{}, nil, fmt.Errorf("gitea web exited: %v\n%s", err, logs.String())
+			return giteaEnv{}, nil, fmt.Errorf("gitea web exited: %w\n%s", err, logs.String())
 		default:
 		}
 		if giteaAnswers(g.URL) {

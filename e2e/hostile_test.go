@@ -138,23 +138,23 @@ func TestHostileInputOnTheRealStack(t *testing.T) {
 	}
 	for _, v := range values {
 		for _, path := range []string{"/setup", "/login", "/api/v1/projects"} {
-			req, _ := http.NewRequest("GET", doce.URL+path, nil)
+			req, _ := http.NewRequest(http.MethodGet, doce.URL+path, nil)
 			req.Host = v
 			do(anonymous, req)
 		}
 		for _, cookie := range []string{"doce_device", "doce_session", "__Host-doce_session"} {
 			for _, cv := range []string{v, url.QueryEscape(v)} {
-				req, _ := http.NewRequest("POST", doce.URL+"/login", strings.NewReader("username=admin&password=wrong+guess"))
+				req, _ := http.NewRequest(http.MethodPost, doce.URL+"/login", strings.NewReader("username=admin&password=wrong+guess"))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.Header.Set("Cookie", cookie+"="+cv)
 				do(anonymous, req)
-				req, _ = http.NewRequest("GET", doce.URL+"/projects", nil)
+				req, _ = http.NewRequest(http.MethodGet, doce.URL+"/projects", nil)
 				req.Header.Set("Cookie", cookie+"="+cv)
 				do(anonymous, req)
 			}
 		}
 		for _, path := range []string{"/api/v1/admin/users", "/api/v1/account/password", "/api/v1/account/tokens"} {
-			req, _ := http.NewRequest("POST", doce.URL+path, strings.NewReader(`{"username":"mallory","password":"correct horse battery","admin":true}`))
+			req, _ := http.NewRequest(http.MethodPost, doce.URL+path, strings.NewReader(`{"username":"mallory","password":"correct horse battery","admin":true}`))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+url.QueryEscape(v))
 			do(anonymous, req)

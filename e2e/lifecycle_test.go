@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -31,7 +32,7 @@ import (
 func containerRunning(t *testing.T, docker *dockerclient.Client, projectID string) (exists, running bool) {
 	t.Helper()
 	ci, err := docker.ContainerInspect(context.Background(), "doce-"+projectID+"-opencode")
-	if dockerclient.IsErrNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		return false, false
 	} else if err != nil {
 		t.Fatal(err)
@@ -269,7 +270,7 @@ func watchPage(t *testing.T, hc *recordingClient, doce *doceProcess, projectID s
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			req, _ := http.NewRequestWithContext(ctx, "GET", doce.URL+"/projects/"+projectID+"/events", nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, doce.URL+"/projects/"+projectID+"/events", nil)
 			resp, err := stream.Do(req)
 			if err == nil {
 				sc := bufio.NewScanner(resp.Body)

@@ -378,11 +378,11 @@ func storedRefreshToken(t *testing.T, stack stackEnv, doce *doceProcess, userID,
 func waitWorkflowStatus(t *testing.T, tc client.Client, workflowID string, want enumspb.WorkflowExecutionStatus, timeout time.Duration) {
 	t.Helper()
 	waitFor(t, workflowID+" "+want.String(), timeout, func() (bool, error) {
-		d, err := tc.DescribeWorkflowExecution(context.Background(), workflowID, "")
+		d, err := tc.DescribeWorkflow(context.Background(), workflowID, "")
 		if err != nil {
 			return false, err
 		}
-		st := d.GetWorkflowExecutionInfo().GetStatus()
+		st := d.RawResponse.GetWorkflowExecutionInfo().GetStatus()
 		return st == want, fmt.Errorf("status %s", st)
 	})
 }

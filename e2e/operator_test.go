@@ -228,7 +228,7 @@ func TestOperatorCommandsFromTheDocs(t *testing.T) {
 		cmd := exec.Command(doceBinary(t), "setups", "retry", "-all")
 		cmd.Env = doce.Env
 		out, err := cmd.CombinedOutput()
-		return strings.Contains(string(out), retried.ID+": retry accepted"), fmt.Errorf("%s %v", out, err)
+		return strings.Contains(string(out), retried.ID+": retry accepted"), fmt.Errorf("%s %w", out, err)
 	})
 	waitStatus(t, hc, doce, retried.ID, "ready", 2*time.Minute)
 

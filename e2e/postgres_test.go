@@ -77,7 +77,7 @@ func TestTwoWebNodesShareOnePostgres(t *testing.T) {
 
 	// A streams the progress of B's project until it is ready (the stream stays open after:
 	// an open page keeps the workspace up).
-	req, _ := http.NewRequest("GET", a.URL+"/projects/"+projectID+"/events", nil)
+	req, _ := http.NewRequest(http.MethodGet, a.URL+"/projects/"+projectID+"/events", nil)
 	stream := &http.Client{Jar: hcA.Jar, Timeout: 3 * time.Minute}
 	resp, err = stream.Do(req)
 	if err != nil || resp.StatusCode != http.StatusOK {

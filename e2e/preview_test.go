@@ -309,7 +309,7 @@ func previewLink(t *testing.T, hc *recordingClient, doce *doceProcess, projectID
 // previewRequest makes a request for path on the project's preview host. Go's resolver may
 // not resolve *.localhost: it dials doce's loopback address and names the host in Host.
 func previewRequest(doce *doceProcess, projectID, pathAndQuery string) *http.Request {
-	req, _ := http.NewRequest("GET", doce.URL+pathAndQuery, nil)
+	req, _ := http.NewRequest(http.MethodGet, doce.URL+pathAndQuery, nil)
 	req.Host = projectID + ".preview.localhost" + doce.URL[strings.LastIndex(doce.URL, ":"):]
 	return req
 }
@@ -364,7 +364,7 @@ func measurePreviewProxy(t *testing.T, doce *doceProcess, projectID string, cook
 	defer tr.CloseIdleConnections()
 	via := func(proxied bool, path string) *http.Request {
 		if !proxied {
-			req, _ := http.NewRequest("GET", direct+path, nil)
+			req, _ := http.NewRequest(http.MethodGet, direct+path, nil)
 			return req
 		}
 		req := previewRequest(doce, projectID, path)

@@ -114,7 +114,7 @@ func TestQuotas(t *testing.T) {
 	}
 	gone(c.ID)
 	before := snapshot()
-	req, _ := http.NewRequest("POST", doce.URL+"/api/v1/projects", strings.NewReader(`{"prompt":"a fourth in the hour","modelId":"mock-model"}`))
+	req, _ := http.NewRequest(http.MethodPost, doce.URL+"/api/v1/projects", strings.NewReader(`{"prompt":"a fourth in the hour","modelId":"mock-model"}`))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {

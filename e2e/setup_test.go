@@ -256,7 +256,7 @@ func testProjectSetupEndToEnd(t *testing.T, dialect string) {
 	if r.StatusCode != http.StatusUnauthorized {
 		t.Errorf("OpenCode without password: %d, want 401", r.StatusCode)
 	}
-	req, _ := http.NewRequest("GET", "http://127.0.0.1:"+port+"/session", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+port+"/session", nil)
 	req.SetBasicAuth("opencode", password)
 	r, err = oc.Do(req)
 	if err != nil {
@@ -463,7 +463,7 @@ func TestReplaceAndDisconnectReachRunningProjects(t *testing.T) {
 	tokenOf := func() (string, error) {
 		cs, err := docker.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", workspace.LabelProject+"="+p.ID))})
 		if err != nil || len(cs) != 1 {
-			return "", fmt.Errorf("containers: %d %v", len(cs), err)
+			return "", fmt.Errorf("containers: %d %w", len(cs), err)
 		}
 		var auth map[string]struct{ Key string }
 		json.Unmarshal(readContainerFile(t, docker, cs[0].ID, workspace.AuthFile), &auth)
@@ -485,7 +485,7 @@ func TestReplaceAndDisconnectReachRunningProjects(t *testing.T) {
 		}
 		defer st.Close()
 		_, err = st.GatewayGrant(context.Background(), now)
-		return err == nil && strings.HasPrefix(now, store.GatewayTokenPrefix) && !strings.Contains(now, "second-key"), fmt.Errorf("token %q: %v", now, err)
+		return err == nil && strings.HasPrefix(now, store.GatewayTokenPrefix) && !strings.Contains(now, "second-key"), fmt.Errorf("token %q: %w", now, err)
 	})
 	t.Logf("a new token reached the workspace %s after the reply", time.Since(replaced).Round(10*time.Millisecond))
 	recordHistory(t, stack, "credential-push:"+mustUserID(t, doce, "admin")+":custom", "credential_push.json")

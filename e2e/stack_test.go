@@ -71,7 +71,7 @@ func doceBinary(t testing.TB) string {
 		binPath = filepath.Join(dir, "doce")
 		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/doce").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {

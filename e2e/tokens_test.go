@@ -154,7 +154,7 @@ func TestBrowserAPIToken(t *testing.T) {
 	if !strings.HasPrefix(token, store.APITokenPrefix) {
 		t.Fatalf("the page shows %q as the new token", token)
 	}
-	req, _ := http.NewRequest("GET", doce.URL+"/api/v1/projects", nil)
+	req, _ := http.NewRequest(http.MethodGet, doce.URL+"/api/v1/projects", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

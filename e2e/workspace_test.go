@@ -244,7 +244,7 @@ func openCodeOf(t *testing.T, ci container.InspectResponse) openCode {
 
 func (o openCode) get(t *testing.T, path string, out any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", o.base+path, nil)
+	req, _ := http.NewRequest(http.MethodGet, o.base+path, nil)
 	req.SetBasicAuth("opencode", o.password)
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {

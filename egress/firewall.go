@@ -153,7 +153,7 @@ func syncChain(ipt *iptables.IPTables, chain, mark string, head []string, want [
 func ensureIPv6() error {
 	ipt, err := iptables.NewWithProtocol(iptables.ProtocolIPv6)
 	if err != nil {
-		return nil // no ip6tables: the host has no IPv6 to route
+		return nil //nolint:nilerr // no ip6tables: the host has no IPv6 to route
 	}
 	for _, rule := range [][]string{
 		{"INPUT", "-i", InterfacePrefix + "+", "-j", "REJECT"},

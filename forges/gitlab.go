@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,7 +73,8 @@ func (g *gitLab) Me(ctx context.Context) (Account, error) {
 		Name     string `json:"name"`
 	}
 	err := g.call(ctx, http.MethodGet, "/user", nil, &u)
-	if st, ok := err.(*apiStatus); ok {
+	var st *apiStatus
+	if errors.As(err, &st) {
 		if unauthorized(st.code) {
 			return Account{}, ErrUnauthorized
 		}
@@ -117,7 +119,8 @@ func (g *gitLab) OpenPullRequest(ctx context.Context, repo, head, base, title, b
 // token may not see, 409 for a merge request of the branches that is open already and 422 for
 // one it refuses otherwise.
 func gitlabPullError(err error) error {
-	st, ok := err.(*apiStatus)
+	var st *apiStatus
+	ok := errors.As(err, &st)
 	switch {
 	case !ok:
 		return err

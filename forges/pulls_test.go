@@ -38,7 +38,7 @@ func (f *pullForge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	web := "http://" + r.Host
 	switch {
 	// GitHub
-	case f.kind == forges.GitHub && r.Method == "GET" && path == "/api/v3/repos/ada/app/pulls":
+	case f.kind == forges.GitHub && r.Method == http.MethodGet && path == "/api/v3/repos/ada/app/pulls":
 		out := []map[string]any{}
 		for _, pr := range f.prs {
 			if "ada:"+pr["head"].(string) == r.URL.Query().Get("head") && pr["base"] == r.URL.Query().Get("base") && pr["state"] == "open" {
@@ -46,7 +46,7 @@ func (f *pullForge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		_ = json.NewEncoder(w).Encode(out)
-	case f.kind == forges.GitHub && r.Method == "POST" && path == "/api/v3/repos/ada/app/pulls":
+	case f.kind == forges.GitHub && r.Method == http.MethodPost && path == "/api/v3/repos/ada/app/pulls":
 		if in["base"] != "main" {
 			w.WriteHeader(http.StatusUnprocessableEntity)
 			_, _ = w.Write([]byte(`{"message":"Validation Failed","errors":[{"resource":"PullRequest","field":"base","code":"invalid"},{"message":"No commits between x and work"}]}`))
@@ -56,7 +56,7 @@ func (f *pullForge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 		_ = json.NewEncoder(w).Encode(map[string]any{"number": n, "html_url": fmt.Sprintf("%s/ada/app/pull/%d", web, n)})
 	// GitLab
-	case f.kind == forges.GitLab && r.Method == "GET" && path == "/api/v4/projects/group%2Fsub%2Fapp/merge_requests":
+	case f.kind == forges.GitLab && r.Method == http.MethodGet && path == "/api/v4/projects/group%2Fsub%2Fapp/merge_requests":
 		out := []map[string]any{}
 		q := r.URL.Query()
 		for _, pr := range f.prs {
@@ -65,7 +65,7 @@ func (f *pullForge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		_ = json.NewEncoder(w).Encode(out)
-	case f.kind == forges.GitLab && r.Method == "POST" && path == "/api/v4/projects/group%2Fsub%2Fapp/merge_requests":
+	case f.kind == forges.GitLab && r.Method == http.MethodPost && path == "/api/v4/projects/group%2Fsub%2Fapp/merge_requests":
 		if in["target_branch"] != "main" {
 			w.WriteHeader(http.StatusUnprocessableEntity)
 			_, _ = w.Write([]byte(`{"message":["The target branch does not exist"]}`))
@@ -75,7 +75,7 @@ func (f *pullForge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 		_ = json.NewEncoder(w).Encode(map[string]any{"iid": n, "web_url": fmt.Sprintf("%s/group/sub/app/-/merge_requests/%d", web, n)})
 	// Gitea
-	case f.kind == forges.Gitea && r.Method == "GET" && strings.HasPrefix(path, "/api/v1/repos/ada/app/pulls/"):
+	case f.kind == forges.Gitea && r.Method == http.MethodGet && strings.HasPrefix(path, "/api/v1/repos/ada/app/pulls/"):
 		base, head, _ := strings.Cut(strings.TrimPrefix(path, "/api/v1/repos/ada/app/pulls/"), "/")
 		for i := len(f.prs) - 1; i >= 0; i-- {
 			if pr := f.prs[i]; pr["head"] == head && pr["base"] == base {
@@ -85,7 +85,7 @@ func (f *pullForge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(`{"message":"pull request does not exist"}`))
-	case f.kind == forges.Gitea && r.Method == "POST" && path == "/api/v1/repos/ada/app/pulls":
+	case f.kind == forges.Gitea && r.Method == http.MethodPost && path == "/api/v1/repos/ada/app/pulls":
 		if in["base"] != "main" {
 			w.WriteHeader(http.StatusUnprocessableEntity)
 			_, _ = w.Write([]byte(`{"message":"There are no changes between the head and the base"}`))

@@ -276,7 +276,7 @@ func refuse(w http.ResponseWriter, shape string, status int, typ, msg string) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(body)
+	_ = json.NewEncoder(w).Encode(body) // the agent went away: nothing to tell it
 }
 
 func googleStatus(code int) string {

@@ -131,7 +131,7 @@ func (r *rig) project(t *testing.T, user, providerID, key string) (*store.Projec
 }
 
 func (r *rig) post(t *testing.T, path, header, token, body string) (int, string) {
-	req, _ := http.NewRequest("POST", r.srv.URL+path, strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, r.srv.URL+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if header == "Authorization" {
 		token = "Bearer " + token

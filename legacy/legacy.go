@@ -57,23 +57,9 @@ func (im *Importer) Import(ctx context.Context, path string) (*Report, error) {
 		return nil, fmt.Errorf("legacy: unable to open %s: %w", path, err)
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, `SELECT u.id, u.username, u.password_hash, u.created_at, s.openrouter_api_key, s.default_model
-		FROM users u LEFT JOIN user_settings s ON s.user_id = u.id ORDER BY u.created_at`)
+	users, err := readUsers(ctx, db)
 	if err != nil {
-		return nil, fmt.Errorf("legacy: %s is not a doce.dev database (users, user_settings): %w", path, err)
-	}
-	var users []legacyUser
-	for rows.Next() {
-		var u legacyUser
-		if err := rows.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.CreatedAt, &u.Key, &u.DefaultModel); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("legacy: unable to read users: %w", err)
-		}
-		users = append(users, u)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("legacy: unable to read users: %w", err)
+		return nil, fmt.Errorf("legacy: %s: %w", path, err)
 	}
 	rep := &Report{}
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM projects WHERE deleted_at IS NULL`).Scan(&rep.LegacyProjects); err != nil {
@@ -85,6 +71,28 @@ func (im *Importer) Import(ctx context.Context, path string) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// readUsers reads doce.dev's users with their OpenRouter key and default model.
+func readUsers(ctx context.Context, db *sql.DB) ([]legacyUser, error) {
+	rows, err := db.QueryContext(ctx, `SELECT u.id, u.username, u.password_hash, u.created_at, s.openrouter_api_key, s.default_model
+		FROM users u LEFT JOIN user_settings s ON s.user_id = u.id ORDER BY u.created_at`)
+	if err != nil {
+		return nil, fmt.Errorf("not a doce.dev database (users, user_settings): %w", err)
+	}
+	defer rows.Close()
+	var users []legacyUser
+	for rows.Next() {
+		var u legacyUser
+		if err := rows.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.CreatedAt, &u.Key, &u.DefaultModel); err != nil {
+			return nil, fmt.Errorf("unable to read users: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("unable to read users: %w", err)
+	}
+	return users, nil
 }
 
 func (im *Importer) importUser(ctx context.Context, lu legacyUser, rep *Report) error {

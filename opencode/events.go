@@ -94,7 +94,7 @@ func (s *EventStream) readLine() ([]byte, error) {
 	for {
 		chunk, err := s.r.ReadSlice('\n')
 		line = append(line, chunk...)
-		if err == bufio.ErrBufferFull {
+		if errors.Is(err, bufio.ErrBufferFull) {
 			if len(line) > maxEventSize {
 				return nil, errors.New("opencode: an event is larger than 16 MiB")
 			}

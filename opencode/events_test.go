@@ -2,6 +2,7 @@ package opencode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -37,7 +38,7 @@ func TestEventsReadsOpenCodesStream(t *testing.T) {
 	if err != nil || ev.Type != "message.part.delta" || !strings.Contains(string(ev.Properties), big) {
 		t.Fatalf("second = %s, %v", ev.Type, err)
 	}
-	if _, err := s.Next(); err != io.EOF {
+	if _, err := s.Next(); !errors.Is(err, io.EOF) {
 		t.Fatalf("end = %v, want EOF", err)
 	}
 	if _, err := New(srv.URL, "wrong", srv.Client()).Events(context.Background()); err == nil || !strings.Contains(err.Error(), "401") {

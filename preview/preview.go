@@ -136,10 +136,6 @@ func (p *Preview) FrameSource() string {
 	return src
 }
 
-// secure says whether the preview origin is https. http://*.localhost counts as secure to
-// browsers, so __Host- cookies work there too.
-func (p *Preview) secure() bool { return p.base.Scheme == "https" }
-
 // project finds which project's preview host names, if any. ok is false for hosts outside
 // the preview domain; id is "" for the preview domain itself or a malformed label.
 func (p *Preview) project(host string) (id string, ok bool) {

@@ -193,7 +193,8 @@ func run(ctx context.Context, env []string, dir string, args ...string) (string,
 	cmd.Stdout = &limitedWriter{w: &stdout, n: 1 << 20}
 	cmd.Stderr = &limitedWriter{w: &stderr, n: 8 << 10}
 	if err := cmd.Run(); err != nil {
-		if _, ok := err.(*exec.ExitError); ok {
+		exitError := &exec.ExitError{}
+		if errors.As(err, &exitError) {
 			return "", &gitError{args: args[0], stderr: stderr.String()}
 		}
 		return "", fmt.Errorf("repos: unable to run git %s: %w", args[0], err)

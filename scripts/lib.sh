@@ -8,6 +8,8 @@ VAULT_VERSION=1.21.1
 # Gitea is a forge for the end-to-end tests only (tools/giteaserver pins it; keep the two in step).
 GITEA_VERSION=1.27.3
 OPENCODE_VERSION=1.18.33
+# The linter make test runs after go vet (.golangci.yml).
+GOLANGCI_LINT_VERSION=v2.15.0
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DOCE_CACHE=${DOCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/doce}
@@ -17,6 +19,7 @@ VAULT_BIN="$BIN/vault-$VAULT_VERSION"
 # Gitea reads its translations and templates from options/ beside the binary (its STATIC_ROOT_PATH).
 GITEA_DIR="$DOCE_CACHE/gitea-$GITEA_VERSION"
 GITEA_BIN="$GITEA_DIR/gitea"
+GOLANGCI_LINT_BIN="$BIN/golangci-lint-$GOLANGCI_LINT_VERSION"
 # The workspace image (scripts/workspace-image.sh) is tagged by a hash of what it is made from:
 # that script (package list, suite, layer recipe; its comment and blank lines left out) and the
 # OpenCode version. make run and make test hand this tag to doce and the tests. Each build also

@@ -69,6 +69,9 @@ test)
   log "go vet"
   go vet ./...
   phase "go vet"
+  log "golangci-lint"
+  "$GOLANGCI_LINT_BIN" run ./...
+  phase "golangci-lint"
   log "go test"
   # End-to-end tests that mostly wait (timers, retries, restarts) run three at a time.
   go test -count=1 -timeout 60m -parallel 3 ${GOTESTFLAGS:-} ./... 2>&1 | tee "$GO_TEST_LOG"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what doce's stack needs and is missing: the Temporal CLI, Vault and (for the tests) Gitea
-# (built from the Go module proxy at pinned versions, in parallel, cached by version), a Docker engine, the
+# and golangci-lint (built from the Go module proxy at pinned versions, in parallel, cached by
+# version), a Docker engine, the
 # OpenCode workspace image, and Debian's chromium, postgresql and docker-compose for the tests.
 # Idempotent: a second run only checks.
 source "$(dirname "$0")/lib.sh"
@@ -35,6 +36,14 @@ build_gitea() {
     chmod -R u+w "$GITEA_DIR.tmp" && rm -rf "$GITEA_DIR" && mv "$GITEA_DIR.tmp" "$GITEA_DIR"
 }
 
+build_golangci_lint() {
+  local gobin
+  gobin=$(mktemp -d)
+  (cd "$gobin" && CGO_ENABLED=0 GOBIN="$gobin" go install -trimpath -ldflags='-s -w' \
+    "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION") &&
+    mv "$gobin/golangci-lint" "$GOLANGCI_LINT_BIN" && rm -rf "$gobin"
+}
+
 pids=() names=()
 if [ ! -x "$TEMPORAL_BIN" ]; then
   log "building temporal CLI $TEMPORAL_CLI_VERSION (about 6 min on a fresh machine) -> $TEMPORAL_BIN"
@@ -48,6 +57,11 @@ fi
 if [ ! -x "$GITEA_BIN" ]; then
   log "building gitea $GITEA_VERSION for the forge tests (about 5 min of CPU on a fresh machine) -> $GITEA_BIN"
   build_gitea >"$DOCE_CACHE/logs/build-gitea.log" 2>&1 & pids+=($!) names+=(gitea)
+fi
+
+if [ ! -x "$GOLANGCI_LINT_BIN" ]; then
+  log "building golangci-lint $GOLANGCI_LINT_VERSION (about 5 min on a fresh machine) -> $GOLANGCI_LINT_BIN"
+  build_golangci_lint >"$DOCE_CACHE/logs/build-golangci-lint.log" 2>&1 & pids+=($!) names+=(golangci-lint)
 fi
 
 # Browser tests drive Debian's Chromium.

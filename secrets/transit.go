@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -168,7 +169,7 @@ func (t *Transit) Decrypt(ctx context.Context, ciphertext, keyContext string) (p
 	})
 	if err != nil {
 		var rerr *vault.ResponseError
-		if errors.As(err, &rerr) && rerr.StatusCode == 400 {
+		if errors.As(err, &rerr) && rerr.StatusCode == http.StatusBadRequest {
 			return nil, fmt.Errorf("%w: %s", ErrUndecryptable, strings.Join(rerr.Errors, "; "))
 		}
 		return nil, fmt.Errorf("secrets: unable to decrypt: %w", err)

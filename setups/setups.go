@@ -170,7 +170,7 @@ func (s *Service) update(ctx context.Context, projectID, name string) error {
 	case errors.As(err, &appErr) && appErr.Type() == workflows.ErrTypeNotWaiting:
 		return ErrNotWaiting
 	case errors.Is(err, context.DeadlineExceeded) || isDeadline(err):
-		return fmt.Errorf("%w: %s of %s: %v", ErrNoAnswer, name, projectID, err)
+		return fmt.Errorf("%w: %s of %s: %w", ErrNoAnswer, name, projectID, err)
 	}
 	return err
 }

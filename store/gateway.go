@@ -85,7 +85,7 @@ JOIN projects AS p ON p.id = t.project_id
 JOIN provider_connections AS c ON c.id = t.connection_id
 WHERE t.token_hash = ? AND p.deleted_at IS NULL AND p.status NOT IN (?)
 	AND c.user_id = p.owner_user_id AND c.provider_id = p.provider_id`,
-		hashToken(token), bun.In([]status.Project{status.Deleting, status.Deleted})).
+		hashToken(token), bun.List([]status.Project{status.Deleting, status.Deleted})).
 		Scan(ctx, &p.ID, &p.OwnerUserID, &p.ProviderID,
 			&c.ID, &c.UserID, &c.ProviderID, &c.AuthType, &c.Status, &c.APIKeyCiphertext, &c.BaseURL)
 	if err != nil {

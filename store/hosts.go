@@ -251,7 +251,7 @@ func hostLoads(ctx context.Context, db bun.IDB) ([]HostLoad, error) {
 	}
 	var projects, pooled []count
 	err := db.NewSelect().Model((*Project)(nil)).Column("host").ColumnExpr("count(*) AS n").
-		Where("host <> ''").Where("deleted_at IS NULL").Where("status IN (?)", bun.In(holdsWorkspace)).
+		Where("host <> ''").Where("deleted_at IS NULL").Where("status IN (?)", bun.List(holdsWorkspace)).
 		Group("host").Scan(ctx, &projects)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to count projects by host: %w", err)
@@ -340,7 +340,7 @@ func (s *Store) ProjectHosts(ctx context.Context, ids []string) (map[string]stri
 		ID   string `bun:"id"`
 		Host string `bun:"host"`
 	}
-	if err := s.DB.NewSelect().Model((*Project)(nil)).Column("id", "host").Where("id IN (?)", bun.In(ids)).Scan(ctx, &rows); err != nil {
+	if err := s.DB.NewSelect().Model((*Project)(nil)).Column("id", "host").Where("id IN (?)", bun.List(ids)).Scan(ctx, &rows); err != nil {
 		return nil, fmt.Errorf("store: unable to find the hosts of projects: %w", err)
 	}
 	for _, r := range rows {

@@ -175,7 +175,7 @@ func claimPoolWorkspace(ctx context.Context, tx bun.Tx, c *PoolClaim) (*PoolWork
 	for range 5 {
 		w := new(PoolWorkspace)
 		err := tx.NewSelect().Model(w).Where("status = ?", PoolFree).Where("image = ?", c.Image).
-			Where("config_sum IN (?)", bun.In(c.Configs)).Where("host IN (?)", bun.In(hosts)).
+			Where("config_sum IN (?)", bun.List(c.Configs)).Where("host IN (?)", bun.List(hosts)).
 			OrderExpr("CASE WHEN config_sum = ? THEN 0 ELSE 1 END, created_at", c.Configs[0]).Limit(1).Scan(ctx)
 		if errors.Is(notFound(err), ErrNotFound) {
 			return nil, nil

@@ -241,7 +241,7 @@ func (s *Store) ProjectByRequest(ctx context.Context, ownerID, requestID string)
 	}
 	existing := new(Project)
 	err := s.DB.NewSelect().Model(existing).Where("owner_user_id = ?", ownerID).Where("request_id = ?", requestID).Scan(ctx)
-	if err := notFound(err); err == ErrNotFound {
+	if err := notFound(err); errors.Is(err, ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("store: unable to find project by request: %w", err)
@@ -316,7 +316,7 @@ func (s *Store) RecordSetupStarted(ctx context.Context, id, workflowID string) e
 func (s *Store) RecordSetupProgress(ctx context.Context, id, step string, to status.Project, setupError, progress string) error {
 	return s.setProject(ctx, id, "record setup progress", func(q *bun.UpdateQuery) *bun.UpdateQuery {
 		q = q.Set("setup_step = ?", step).Set("status = ?", to).Set("setup_error = ?", setupError).
-			Where("status NOT IN (?)", bun.In([]status.Project{status.Deleting, status.Deleted}))
+			Where("status NOT IN (?)", bun.List([]status.Project{status.Deleting, status.Deleted}))
 		if progress != "" {
 			q = q.Set("setup_progress = ?", progress)
 		}
@@ -412,7 +412,7 @@ func (s *Store) SetProjectPassword(ctx context.Context, id, ciphertext string) e
 func (s *Store) TransitionProject(ctx context.Context, id string, from []status.Project, to status.Project, setupError string) (bool, error) {
 	res, err := s.DB.NewUpdate().Model((*Project)(nil)).
 		Set("status = ?", to).Set("setup_error = ?", setupError).Set("updated_at = ?", time.Now().UTC()).
-		Where("id = ?", id).Where("deleted_at IS NULL").Where("status IN (?)", bun.In(from)).
+		Where("id = ?", id).Where("deleted_at IS NULL").Where("status IN (?)", bun.List(from)).
 		Exec(ctx)
 	if err != nil {
 		return false, fmt.Errorf("store: unable to move project to %s: %w", to, err)
@@ -472,7 +472,7 @@ func (s *Store) ProjectsUsingProvider(ctx context.Context, userID, providerID st
 	var ps []Project
 	err := s.DB.NewSelect().Model(&ps).
 		Where("owner_user_id = ?", userID).Where("provider_id = ?", providerID).Where("deleted_at IS NULL").
-		Where("status NOT IN (?)", bun.In([]status.Project{status.Deleting, status.Deleted})).
+		Where("status NOT IN (?)", bun.List([]status.Project{status.Deleting, status.Deleted})).
 		Order("created_at").Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: unable to list projects using %s: %w", providerID, err)
@@ -508,8 +508,8 @@ func (s *Store) ProjectUsage(ctx context.Context, ownerID string, since time.Tim
 	var u Usage
 	err := s.DB.NewSelect().Model((*Project)(nil)).
 		ColumnExpr("COALESCE(SUM(CASE WHEN deleted_at IS NULL AND status NOT IN (?) THEN 1 ELSE 0 END), 0) AS projects",
-			bun.In([]status.Project{status.Deleting, status.Deleted})).
-		ColumnExpr("COALESCE(SUM(CASE WHEN deleted_at IS NULL AND status IN (?) THEN 1 ELSE 0 END), 0) AS running", bun.In(runningStatuses)).
+			bun.List([]status.Project{status.Deleting, status.Deleted})).
+		ColumnExpr("COALESCE(SUM(CASE WHEN deleted_at IS NULL AND status IN (?) THEN 1 ELSE 0 END), 0) AS running", bun.List(runningStatuses)).
 		ColumnExpr("COALESCE(SUM(CASE WHEN created_at >= ? THEN 1 ELSE 0 END), 0) AS created_since", since.UTC()).
 		Where("owner_user_id = ?", ownerID).
 		Scan(ctx, &u)

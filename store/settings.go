@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -23,7 +24,7 @@ type UserSettings struct {
 func (s *Store) Settings(ctx context.Context, userID string) (*UserSettings, error) {
 	us := new(UserSettings)
 	err := s.DB.NewSelect().Model(us).Where("user_id = ?", userID).Scan(ctx)
-	if err := notFound(err); err == ErrNotFound {
+	if err := notFound(err); errors.Is(err, ErrNotFound) {
 		return &UserSettings{UserID: userID}, nil
 	} else if err != nil {
 		return nil, err

@@ -49,7 +49,7 @@ func TestCodecEndpoint(t *testing.T) {
 	// {"payloads":[{"metadata":{"encoding":"json/plain"},"data":"ImhlbGxvIg=="}]}: "hello" as JSON.
 	const body = `{"payloads":[{"metadata":{"encoding":"anNvbi9wbGFpbg=="},"data":"ImhlbGxvIg=="}]}`
 	post := func(c *http.Client, path, origin, site, body string) (*http.Response, string) {
-		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Namespace", "default")
 		if origin != "" {
@@ -91,7 +91,7 @@ func TestCodecEndpoint(t *testing.T) {
 	}
 	// The preflight opens CORS to the UI's origin only.
 	for origin, want := range map[string]string{ui: ui, "http://evil.test": ""} {
-		req, _ := http.NewRequest("OPTIONS", srv.URL+"/codec/decode", nil)
+		req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/codec/decode", nil)
 		req.Header.Set("Origin", origin)
 		req.Header.Set("Access-Control-Request-Method", "POST")
 		resp, err := http.DefaultClient.Do(req)

@@ -19,7 +19,7 @@ func TestProjectEgressAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	put := func(c *http.Client, body string) (int, string) {
-		req, _ := http.NewRequest("PUT", e.srv.URL+"/api/v1/projects/"+p.ID+"/egress", strings.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPut, e.srv.URL+"/api/v1/projects/"+p.ID+"/egress", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := c.Do(req)
 		if err != nil {

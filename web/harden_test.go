@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -416,7 +417,7 @@ func TestSmallerFindings(t *testing.T) {
 	if body := read(t, resp); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "username_taken") {
 		t.Fatalf("create ALICE next to alice: %d %s", resp.StatusCode, body)
 	}
-	if err := e.store.CreateUser(context.Background(), &store.User{Username: "aLiCe", PasswordHash: "x", Role: store.RoleUser}); err != store.ErrConflict {
+	if err := e.store.CreateUser(context.Background(), &store.User{Username: "aLiCe", PasswordHash: "x", Role: store.RoleUser}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("store accepts aLiCe next to alice: %v", err)
 	}
 	alice := client()

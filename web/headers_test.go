@@ -210,7 +210,7 @@ func TestNoMetricsOnTheWebPort(t *testing.T) {
 		t.Fatalf("/metrics on the web port: %d", resp.StatusCode)
 	}
 	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if !strings.Contains(rec.Body.String(), `doce_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 1`) {
 		t.Errorf("the refused request was not counted:\n%.2000s", rec.Body.String())
 	}
@@ -250,7 +250,7 @@ func TestHostPrefixedCookiesOverHTTPS(t *testing.T) {
 	u, _ := st.UserByUsername(ctx, "admin")
 	token, _ := st.CreateSession(ctx, u.ID, time.Hour)
 	for name, want := range map[string]int{"doce_session": http.StatusSeeOther, "__Host-doce_session": http.StatusOK} {
-		req, _ := http.NewRequest("GET", srv.URL+"/projects", nil)
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/projects", nil)
 		req.AddCookie(&http.Cookie{Name: name, Value: token})
 		resp, err := http.DefaultTransport.RoundTrip(req)
 		if err != nil {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"github.com/gin-gonic/gin"
 
 	"github.com/doce-dev/doce/providers"
@@ -42,7 +43,7 @@ func (s *Server) providerModelIDs(conn *store.ProviderConnection) []string {
 // modelsOf lists the models a project's conversation can switch among.
 func (s *Server) modelsOf(c *gin.Context, p *store.Project) ([]ModelView, error) {
 	conn, err := s.Store.Connection(c.Request.Context(), p.OwnerUserID, p.ProviderID)
-	if err != nil && err != store.ErrNotFound {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	if conn != nil && len(conn.Models()) > 0 {

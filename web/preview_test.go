@@ -215,7 +215,7 @@ func TestPreviewSignInProxyAndRefusals(t *testing.T) {
 	// A response streamed for longer than the server's read timeout arrives whole, each
 	// part as it is written.
 	start := time.Now()
-	resp, body = e.do(t, "GET", host, "/slow", map[string]string{preview.Cookie: ck.Value}, nil)
+	_, body = e.do(t, "GET", host, "/slow", map[string]string{preview.Cookie: ck.Value}, nil)
 	if body != "012" || time.Since(start) < 1800*time.Millisecond {
 		t.Errorf("a stream through the preview: %q after %v", body, time.Since(start))
 	}
@@ -284,10 +284,10 @@ func TestPreviewSignInProxyAndRefusals(t *testing.T) {
 func TestPreviewRefusesExpiredAndOthersTokens(t *testing.T) {
 	e := newPreviewEnv(t)
 	// An expired token: the exchange happens past its minute.
-	resp, body := e.do(t, "GET", e.srv.Listener.Addr().String(), "/projects/"+e.project.ID+"/preview", map[string]string{sessionCookie: e.owner}, nil)
+	resp, _ := e.do(t, "GET", e.srv.Listener.Addr().String(), "/projects/"+e.project.ID+"/preview", map[string]string{sessionCookie: e.owner}, nil)
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	e.preview.Now = func() time.Time { return time.Now().Add(preview.TokenTTL + time.Second) }
-	resp, body = e.do(t, "GET", loc.Host, loc.RequestURI(), nil, nil)
+	resp, body := e.do(t, "GET", loc.Host, loc.RequestURI(), nil, nil)
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "expired") || previewCookieOf(resp) != nil {
 		t.Errorf("expired token: %d %s", resp.StatusCode, body)
 	}

@@ -179,7 +179,7 @@ func (s *Server) apiConnectTerminal(c *gin.Context) {
 			return err // unknown: 404 before upgrading, rather than OpenCode's close 4404 after
 		}
 		u, hdr, hc := oc.PTYConnect(tid, cursor)
-		conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: hc, HTTPHeader: hdr})
+		conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: hc, HTTPHeader: hdr}) //nolint:bodyclose // the handshake's body is the connection, or closed by Dial when it fails
 		if err != nil {
 			if resp != nil && resp.StatusCode == http.StatusNotFound {
 				return errUnknownTerminal
@@ -208,7 +208,7 @@ func (s *Server) apiConnectTerminal(c *gin.Context) {
 	down.Close(code, reason)
 	up.Close(code, reason)
 	cancel()
-	<-done
+	<-done //nolint:errcheck // the other direction's end; the first one chose how to close
 }
 
 // pipeFrames copies messages from src to dst, type and bytes unchanged, until either fails.

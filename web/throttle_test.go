@@ -32,7 +32,7 @@ func TestLoginThrottleLeavesTheOwnerAWayIn(t *testing.T) {
 	login := func(c *http.Client, from, user, password string) int {
 		t.Helper()
 		body := url.Values{"username": {user}, "password": {password}}.Encode()
-		req, _ := http.NewRequest("POST", srv.URL+"/login", strings.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/login", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("X-Forwarded-For", from)
 		resp, err := c.Do(req)

@@ -113,7 +113,7 @@ func TestAPITokens(t *testing.T) {
 
 	// With bob's cookie and alice's token, the request is alice's.
 	resp, body = do(t, bob, "GET", api+"/account/tokens", "Bearer "+ro, nil)
-	if resp.StatusCode != 200 || !strings.Contains(body, `"name":"reader"`) {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"name":"reader"`) {
 		t.Errorf("token over cookie: %d %s", resp.StatusCode, body)
 	}
 	// Pages never take a token.
@@ -122,7 +122,7 @@ func TestAPITokens(t *testing.T) {
 		t.Errorf("a page with a bearer token: %d → %s, want 303 → /login", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	// Cross-origin protection stands in front of bearer requests too.
-	req, _ := http.NewRequest("POST", api+"/account/password", strings.NewReader(`{}`))
+	req, _ := http.NewRequest(http.MethodPost, api+"/account/password", strings.NewReader(`{}`))
 	req.Header.Set("Authorization", "Bearer "+rw)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
@@ -132,11 +132,11 @@ func TestAPITokens(t *testing.T) {
 	}
 
 	// Uses are audited once per token per hour, however many requests.
-	resp, body = do(t, alice, "GET", api+"/audit", "", nil)
+	_, body = do(t, alice, "GET", api+"/audit", "", nil)
 	if n := strings.Count(body, `"action":"api_token.use"`); n != 2 || !strings.Contains(body, `"action":"api_token.create"`) {
 		t.Errorf("audit has %d token uses (want 2: one per token): %s", n, body)
 	}
-	resp, body = do(t, alice, "GET", api+"/account/tokens", "", nil)
+	_, body = do(t, alice, "GET", api+"/account/tokens", "", nil)
 	var list struct{ Tokens []struct{ ID, Name string } }
 	json.Unmarshal([]byte(body), &list)
 	if !strings.Contains(body, `"lastUsedAt"`) || len(list.Tokens) != 2 || strings.Contains(body, rw) || strings.Contains(body, ro) {
@@ -144,7 +144,7 @@ func TestAPITokens(t *testing.T) {
 	}
 
 	// Revoked through the API and on the page: refused at once.
-	if resp, body := do(t, alice, "DELETE", api+"/account/tokens/"+created.APIToken.ID, "", nil); resp.StatusCode != 200 {
+	if resp, body := do(t, alice, "DELETE", api+"/account/tokens/"+created.APIToken.ID, "", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("revoke: %d %s", resp.StatusCode, body)
 	}
 	for _, tok := range list.Tokens {

@@ -207,7 +207,7 @@ func TestUsersSeeOnlyTheirProjects(t *testing.T) {
 func TestCrossOriginPostRefused(t *testing.T) {
 	e := newEnv(t)
 	c := e.user(t, "alice")
-	req, _ := http.NewRequest("POST", e.srv.URL+"/settings/providers", strings.NewReader("providerId=openai&apiKey=sk-x"))
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/settings/providers", strings.NewReader("providerId=openai&apiKey=sk-x"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
 	req.Header.Set("Origin", "https://evil.example")
@@ -285,7 +285,7 @@ func TestConnectWithVerifyRefusedKey(t *testing.T) {
 	defer llm.Close()
 	e := newEnv(t)
 	c := e.user(t, "alice")
-	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/connections", strings.NewReader(
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/v1/connections", strings.NewReader(
 		`{"providerId":"custom","apiKey":"sk-wrong","baseURL":"`+llm.URL+`/v1","models":"m","verify":true}`))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)

@@ -298,7 +298,7 @@ func (m *Manager) createNetwork(ctx context.Context, projectID string) error {
 	case err == nil, cerrdefs.IsConflict(err):
 		return nil
 	case strings.Contains(err.Error(), "address pool") || strings.Contains(err.Error(), "predefined address space"):
-		return fmt.Errorf("%w (%v)", ErrAddressPoolFull, err)
+		return fmt.Errorf("%w (%w)", ErrAddressPoolFull, err)
 	}
 	return fmt.Errorf("workspace: unable to create network: %w", err)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,10 +32,10 @@ func runMigrateDB(ctx context.Context, log *slog.Logger, args []string, out io.W
 	}
 	path, ok := strings.CutPrefix(*from, "sqlite:")
 	if !ok || path == "" {
-		return errors.New("migrate-db: --from must be sqlite:PATH, the SQLite file of the installation\n" + migrateDBUsage)
+		return fmt.Errorf("migrate-db: --from must be sqlite:PATH, the SQLite file of the installation\n%s", migrateDBUsage)
 	}
 	if !store.IsPostgres(*to) {
-		return errors.New("migrate-db: --to must be a postgres:// URL\n" + migrateDBUsage)
+		return fmt.Errorf("migrate-db: --to must be a postgres:// URL\n%s", migrateDBUsage)
 	}
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("migrate-db: the source: %w", err)
