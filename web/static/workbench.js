@@ -55,6 +55,15 @@
   // workspace, and follows either until it ends (one runs at a time).
   var git = {
     timer: null, edited: false,
+    seen: {}, // the push and pull outcomes shown so far, to bring a new failure into view once
+    // reveal scrolls a failure not shown before into view: the workbench scrolls on its own,
+    // so the reason below a tall panel's forms would otherwise sit out of sight under "failed:".
+    reveal: function (kind, outcome, node) {
+      var key = outcome ? outcome.status + " " + outcome.at : "";
+      if (git.seen[kind] === key) return;
+      git.seen[kind] = key;
+      if (outcome && outcome.status === "failed" && shown("tab-git")) node.scrollIntoView({ block: "nearest" });
+    },
     load: function () {
       return call("GET", api + "/git").then(git.show, function (err) { $("git-error").textContent = err.message; });
     },
@@ -76,6 +85,8 @@
       else if (pull.status === "done") pstatus.textContent = "Merged " + pull.base + " at " + (pull.commit || "").slice(0, 10) + " (" + new Date(pull.at).toLocaleString() + "). Then the workspace was " +
         pull.ahead + " commit" + (pull.ahead === 1 ? "" : "s") + " ahead of it and " + pull.behind + " behind.";
       else { pstatus.textContent = "The last pull of " + (pull.base || "the default branch") + " failed:"; perror.textContent = pull.error || ""; }
+      git.reveal("push", last, error);
+      git.reveal("pull", pull, perror);
       var running = (!!last && last.status === "running") || (!!pull && pull.status === "running");
       $("git-push-button").disabled = running;
       $("git-pull-button").disabled = running;
