@@ -56,7 +56,8 @@ func (a *Repositories) Import(ctx context.Context, in workflows.StepInput) error
 		return err
 	}
 	src := repos.Source{URL: p.RepositoryURL, Ref: p.RepositoryRef}
-	if f, err := a.Store.ForgeForURL(ctx, p.OwnerUserID, p.RepositoryURL); err != nil {
+	f, err := a.Store.ForgeForURL(ctx, p.OwnerUserID, p.RepositoryURL)
+	if err != nil {
 		return err
 	} else if f != nil {
 		token, err := a.Secrets.Decrypt(ctx, f.TokenCiphertext, secrets.ForgeContext(f.UserID, f.ID))
@@ -78,7 +79,11 @@ func (a *Repositories) Import(ctx context.Context, in workflows.StepInput) error
 	tree := filepath.Join(dir, "repository")
 	err = repos.Clone(ctx, a.Policy, src, tree, a.Limits, nil)
 	var refused *repos.Error
-	if errors.As(err, &refused) {
+	if errors.As(err, &refused) && refused.TokenRefused && f != nil {
+		return a.refusedToken(ctx, f, "read this repository", func(msg string) error {
+			return temporal.NewNonRetryableApplicationError(msg, workflows.ErrTypeImportRefused, nil)
+		})
+	} else if errors.As(err, &refused) {
 		return temporal.NewNonRetryableApplicationError(refused.Message, workflows.ErrTypeImportRefused, nil)
 	} else if err != nil {
 		return err
