@@ -111,14 +111,15 @@ func ValidateBranch(branch string) error {
 }
 
 // Clone clones src into dir (which must not exist) under policy and lim. progress, when set, is
-// called every half second with the bytes written so far (a caller heartbeats with it).
-func Clone(ctx context.Context, policy *outbound.Policy, src Source, dir string, lim Limits, progress func(int64)) error {
+// told what git reports as it receives the objects and, once the clone is whole, the objects and
+// bytes received (git names no bytes for a small clone: then those its objects take on disk).
+func Clone(ctx context.Context, policy *outbound.Policy, src Source, dir string, lim Limits, progress func(CloneProgress)) error {
 	env, cleanup, err := remoteEnv(ctx, policy, src.URL, src.Username, src.Token)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	args := []string{"clone", "--single-branch", "--quiet"}
+	args := []string{"clone", "--single-branch", "--progress"}
 	if src.Ref != "" {
 		args = append(args, "--branch", src.Ref)
 	}
@@ -129,8 +130,9 @@ func Clone(ctx context.Context, policy *outbound.Policy, src Source, dir string,
 	cmd := exec.CommandContext(cctx, "git", args...)
 	cmd.Env = env
 	var stderr strings.Builder
-	cmd.Stderr = &limitedWriter{w: &stderr, n: 8 << 10}
-	tooLarge, err := runWatched(cmd, cancel, dir, lim.MaxBytes, progress)
+	pw := &progressWriter{keep: &limitedWriter{w: &stderr, n: 8 << 10}, report: progress}
+	cmd.Stderr = pw
+	tooLarge, err := runWatched(cmd, cancel, dir, lim.MaxBytes)
 	switch {
 	case tooLarge:
 		return &Error{Message: fmt.Sprintf("The repository is larger than the import limit of %d MB.", lim.MaxBytes>>20)}
@@ -145,13 +147,19 @@ func Clone(ctx context.Context, policy *outbound.Policy, src Source, dir string,
 		}
 		return err
 	}
+	if progress != nil && pw.last.TotalObjects > 0 {
+		if pw.last.Bytes == 0 {
+			pw.last.Bytes = sizeOf(filepath.Join(dir, ".git", "objects"))
+		}
+		progress(pw.last)
+	}
 	return nil
 }
 
 // runWatched runs cmd, made with a context cancel ends, and every half second measures dir: past
 // max it cancels cmd. tooLarge says dir went past max, what arrived after the last tick
-// included. progress, when set, is told each size.
-func runWatched(cmd *exec.Cmd, cancel func(), dir string, max int64, progress func(int64)) (tooLarge bool, err error) {
+// included.
+func runWatched(cmd *exec.Cmd, cancel func(), dir string, max int64) (tooLarge bool, err error) {
 	if err := cmd.Start(); err != nil {
 		return false, fmt.Errorf("repos: unable to run git: %w", err)
 	}
@@ -164,11 +172,7 @@ func runWatched(cmd *exec.Cmd, cancel func(), dir string, max int64, progress fu
 		case err := <-done:
 			return tooLarge || sizeOf(dir) > max, err
 		case <-tick.C:
-			n := sizeOf(dir)
-			if progress != nil {
-				progress(n)
-			}
-			if n > max && !tooLarge {
+			if n := sizeOf(dir); n > max && !tooLarge {
 				tooLarge = true
 				cancel()
 			}

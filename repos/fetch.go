@@ -52,7 +52,7 @@ func FetchBundle(ctx context.Context, policy *outbound.Policy, src Source, base,
 	cmd.Env, cmd.Dir = remote, repo
 	var stderr strings.Builder
 	cmd.Stderr = &limitedWriter{w: &stderr, n: 8 << 10}
-	tooLarge, err := runWatched(cmd, fcancel, repo, lim.MaxBytes, nil)
+	tooLarge, err := runWatched(cmd, fcancel, repo, lim.MaxBytes)
 	var exit *exec.ExitError
 	switch {
 	case tooLarge:
