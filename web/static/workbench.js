@@ -54,7 +54,7 @@
   // The Git tab pushes the work to the project's repository, pulls a branch of it into the
   // workspace, and follows either until it ends (one runs at a time).
   var git = {
-    timer: null, edited: false,
+    timer: null, edited: false, running: false, // running: a push or pull was running when last shown
     seen: {}, // the push and pull outcomes shown so far, to bring a new failure into view once
     // reveal scrolls a failure not shown before into view: the workbench scrolls on its own,
     // so the reason below a tall panel's forms would otherwise sit out of sight under "failed:".
