@@ -70,6 +70,7 @@
     // changes lists what a push would commit: the files changed since the last commit.
     changes: function () {
       var status = $("git-changes-status"), ul = $("git-changes");
+      if (!status.textContent) status.textContent = "Reading the changes…";
       return call("GET", api + "/changes?base=head").then(function (body) {
         var files = body.files || [], add = 0, del = 0;
         ul.textContent = "";
