@@ -36,7 +36,7 @@ func (a *Repositories) PushWork(ctx context.Context, in workflows.PushWorkInput)
 	if err != nil {
 		return workflows.PushWorkResult{}, err
 	}
-	remote, err := a.remote(ctx, p, "push from project "+p.ID)
+	remote, conn, err := a.remote(ctx, p, "push from project "+p.ID)
 	if err != nil {
 		return workflows.PushWorkResult{}, err
 	}
@@ -72,7 +72,9 @@ func (a *Repositories) PushWork(ctx context.Context, in workflows.PushWorkInput)
 
 	res, err := repos.Push(ctx, a.Policy, repos.PushRequest{Remote: remote, Bundle: bundle, Branch: in.Branch, Base: in.Base, OwnBranch: in.PullRequest}, a.Limits)
 	var refused *repos.Error
-	if errors.As(err, &refused) {
+	if errors.As(err, &refused) && refused.TokenRefused {
+		return workflows.PushWorkResult{}, a.refusedToken(ctx, conn, "write to this repository", refusedPush)
+	} else if errors.As(err, &refused) {
 		return workflows.PushWorkResult{}, refusedPush(refused.Message)
 	} else if err != nil {
 		return workflows.PushWorkResult{}, err
@@ -114,7 +116,7 @@ func (a *Repositories) OpenPullRequest(ctx context.Context, in workflows.OpenPul
 	case err == nil:
 		return workflows.PullRequestRef{Number: pr.Number, URL: pr.URL}, nil
 	case errors.Is(err, forges.ErrUnauthorized):
-		return workflows.PullRequestRef{}, refusedPush("The forge refused the token of your connection to it for pull requests: connect it again with a token that may open pull requests on this repository.")
+		return workflows.PullRequestRef{}, a.refusedToken(ctx, conn, "open pull requests on this repository", refusedPush)
 	case errors.Is(err, forges.ErrNoRepository):
 		return workflows.PullRequestRef{}, refusedPush("The forge has no repository " + repo + " that your token may see.")
 	case errors.As(err, &refused):
@@ -151,17 +153,29 @@ func (a *Repositories) pushConnection(ctx context.Context, p *store.Project) (*s
 	return f, nil
 }
 
-// remote is where the project's work is pushed, with the owner's token.
-func (a *Repositories) remote(ctx context.Context, p *store.Project, use string) (repos.Source, error) {
+// remote is where the project's work is pushed, with the owner's token, and the connection
+// the token is of.
+func (a *Repositories) remote(ctx context.Context, p *store.Project, use string) (repos.Source, *store.ForgeConnection, error) {
 	f, err := a.pushConnection(ctx, p)
 	if err != nil {
-		return repos.Source{}, err
+		return repos.Source{}, nil, err
 	}
 	token, err := a.token(ctx, p, f, use)
 	if err != nil {
-		return repos.Source{}, err
+		return repos.Source{}, nil, err
 	}
-	return repos.Source{URL: p.RepositoryURL, Username: f.AccountLogin, Token: token}, nil
+	return repos.Source{URL: p.RepositoryURL, Username: f.AccountLogin, Token: token}, f, nil
+}
+
+// refusedToken records that the forge refused the token of connection f, so that its owner sees
+// the connection needs a new one, and ends the step with refuse, naming the connection; may is
+// what the token has to be allowed. A failure to record it is retried.
+func (a *Repositories) refusedToken(ctx context.Context, f *store.ForgeConnection, may string, refuse func(string) error) error {
+	if err := a.Store.MarkForgeTokenRefused(ctx, f); err != nil {
+		return err
+	}
+	return refuse(fmt.Sprintf("%s at %s refused the token of your connection to it (account %s): it was revoked or has expired, or it may not %s. "+
+		"Replace the token on the Forges page, then try again.", forges.Name(f.Kind), f.BaseURL, f.AccountLogin, may))
 }
 
 // token decrypts the connection's token for one use, audited.
@@ -208,7 +222,7 @@ func (a *Repositories) PullWork(ctx context.Context, in workflows.PullWorkInput)
 	if err != nil {
 		return workflows.PullWorkResult{}, err
 	}
-	remote, err := a.remote(ctx, p, "pull into project "+p.ID)
+	remote, conn, err := a.remote(ctx, p, "pull into project "+p.ID)
 	if err != nil {
 		return workflows.PullWorkResult{}, err
 	}
@@ -225,7 +239,9 @@ func (a *Repositories) PullWork(ctx context.Context, in workflows.PullWorkInput)
 	bundle := filepath.Join(dir, "base.bundle")
 	fetched, err := repos.FetchBundle(ctx, a.Policy, remote, in.Base, bundle, a.Limits)
 	var refused *repos.Error
-	if errors.As(err, &refused) {
+	if errors.As(err, &refused) && refused.TokenRefused {
+		return workflows.PullWorkResult{}, a.refusedToken(ctx, conn, "read this repository", refusedPush)
+	} else if errors.As(err, &refused) {
 		return workflows.PullWorkResult{}, refusedPush(refused.Message)
 	} else if err != nil {
 		return workflows.PullWorkResult{}, err

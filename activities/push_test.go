@@ -24,7 +24,8 @@ import (
 
 // TestPushWork commits the workspace's change as the owner and pushes it to the forge with the
 // token of the owner's connection; a second run changes nothing; a project with no connection
-// to its forge is refused for a person to fix.
+// to its forge is refused for a person to fix, and one whose token the forge no longer takes is
+// refused naming the connection, which is marked as needing a new token.
 func TestPushWork(t *testing.T) {
 	backend, git := gitTools(t)
 	root, work := t.TempDir(), t.TempDir()
@@ -35,11 +36,12 @@ func TestPushWork(t *testing.T) {
 	git(bare, "config", "http.receivepack", "true")
 	const token = "token-of-the-forge-0123"
 	var seen []string
+	accept := token // what the forge takes; another value revokes the connection's token
 	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}, Stderr: io.Discard}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pw, _ := r.BasicAuth()
 		seen = append(seen, user+":"+pw)
-		if pw != token {
+		if pw != accept {
 			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
 			http.Error(w, "authentication required", http.StatusUnauthorized)
 			return
@@ -101,6 +103,14 @@ func TestPushWork(t *testing.T) {
 	}
 	if err := val.Get(&res); err != nil || res.Committed || !res.UpToDate {
 		t.Errorf("second run: %+v %v", res, err)
+	}
+
+	// The token is revoked on the forge.
+	accept = "another-token"
+	_, err = r.env.ExecuteActivity(acts.PushWork, in)
+	refused(err, "Gitea at "+srv.URL+" refused the token of your connection to it (account ada)")
+	if got, err := r.st.ForgeConnection(r.ctx, r.user.ID, f.ID); err != nil || got.TokenRefusedAt == nil {
+		t.Errorf("the connection is not marked as needing a new token: %+v %v", got, err)
 	}
 }
 

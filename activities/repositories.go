@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/doce-dev/doce/outbound"
@@ -56,7 +58,8 @@ func (a *Repositories) Import(ctx context.Context, in workflows.StepInput) error
 		return err
 	}
 	src := repos.Source{URL: p.RepositoryURL, Ref: p.RepositoryRef}
-	if f, err := a.Store.ForgeForURL(ctx, p.OwnerUserID, p.RepositoryURL); err != nil {
+	f, err := a.Store.ForgeForURL(ctx, p.OwnerUserID, p.RepositoryURL)
+	if err != nil {
 		return err
 	} else if f != nil {
 		token, err := a.Secrets.Decrypt(ctx, f.TokenCiphertext, secrets.ForgeContext(f.UserID, f.ID))
@@ -76,9 +79,24 @@ func (a *Repositories) Import(ctx context.Context, in workflows.StepInput) error
 	}
 	defer os.RemoveAll(dir)
 	tree := filepath.Join(dir, "repository")
-	err = repos.Clone(ctx, a.Policy, src, tree, a.Limits, nil)
+	// What git reports it received goes to the setup page, once a second at most, and the
+	// whole when the clone ends. Progress is worth no failure: a write that fails is logged.
+	var wrote time.Time
+	err = repos.Clone(ctx, a.Policy, src, tree, a.Limits, func(pr repos.CloneProgress) {
+		if pr.Objects < pr.TotalObjects && time.Since(wrote) < time.Second {
+			return
+		}
+		wrote = time.Now()
+		if err := a.Store.RecordImportProgress(ctx, p.ID, pr.Objects, pr.TotalObjects, pr.Bytes); err != nil {
+			activity.GetLogger(ctx).Warn("unable to record the clone's progress", "project_id", p.ID, "error", err)
+		}
+	})
 	var refused *repos.Error
-	if errors.As(err, &refused) {
+	if errors.As(err, &refused) && refused.TokenRefused && f != nil {
+		return a.refusedToken(ctx, f, "read this repository", func(msg string) error {
+			return temporal.NewNonRetryableApplicationError(msg, workflows.ErrTypeImportRefused, nil)
+		})
+	} else if errors.As(err, &refused) {
 		return temporal.NewNonRetryableApplicationError(refused.Message, workflows.ErrTypeImportRefused, nil)
 	} else if err != nil {
 		return err

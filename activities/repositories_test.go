@@ -162,6 +162,10 @@ func TestImportLendsTheTokenOfTheForgeItsURLIsUnder(t *testing.T) {
 		if len(trees.placed) == 0 || !strings.Contains(strings.Join(trees.placed, " "), ".git/HEAD") {
 			t.Errorf("%s: placed %v", tc.url, trees.placed)
 		}
+		// What git said it received is recorded for the setup page.
+		if got, err := r.st.Project(r.ctx, p.ID); err != nil || got.ImportObjects == 0 || got.ImportObjects != got.ImportTotalObjects || got.ImportBytes == 0 {
+			t.Errorf("%s: the clone's progress recorded: %d of %d objects, %d bytes (%v)", tc.url, got.ImportObjects, got.ImportTotalObjects, got.ImportBytes, err)
+		}
 		for _, pw := range seen {
 			if pw != tc.want && pw != "" {
 				t.Errorf("%s: the server saw token %q, want %q", tc.url, pw, tc.want)

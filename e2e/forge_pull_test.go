@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -32,6 +33,31 @@ func pullAndWait(t *testing.T, hc *recordingClient, doce *doceProcess, id string
 		return g.LastPull.Status != "running", fmt.Errorf("%+v", *g.LastPull)
 	})
 	return g
+}
+
+// inSight waits until the element id holds text and lies whole in the visible part of the
+// workbench (a scroll box of its own) and of the window, saying where it is when it does not.
+func inSight(t *testing.T, ctx context.Context, id, text string) {
+	t.Helper()
+	js := fmt.Sprintf(`(function () {
+  var e = document.getElementById(%q), b = e && e.closest(".bench");
+  if (!e || !b) return "no element";
+  var r = e.getBoundingClientRect(), v = b.getBoundingClientRect();
+  var ok = e.textContent.indexOf(%q) >= 0 && r.height > 0 && r.top >= v.top && r.bottom <= v.bottom + 1 && r.top >= 0 && r.bottom <= window.innerHeight + 1;
+  return ok ? "" : JSON.stringify({text: e.textContent, top: r.top, bottom: r.bottom, benchTop: v.top, benchBottom: v.bottom, window: window.innerHeight});
+})()`, id, text)
+	var where string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		run(t, ctx, "where #"+id+" is", chromedp.Evaluate(js, &where))
+		if where == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("#%s is not in sight with %q: %s", id, text, where)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // TestForgePullGitea makes a project from a private repository on a real Gitea, changes a file
@@ -154,12 +180,17 @@ func TestForgePullGitea(t *testing.T) {
 		chromedp.Submit(`#password`),
 		chromedp.WaitNotPresent(`#password`),
 	)
-	run(t, bctx, "the Git tab shows the conflict",
-		chromedp.Navigate(doce.URL+"/projects/"+p.ID),
-		chromedp.WaitVisible(`#tab-git`),
-		chromedp.Click(`#tab-git`),
-		chromedp.WaitVisible(`//p[@id="git-pull-error" and contains(., "project's work in: shared.txt.")]`),
-	)
+	// The workbench scrolls on its own: the reason must be in its visible part, not below it
+	// under "failed:", when the tab opens and again after the page is loaded anew.
+	for _, step := range []string{"the Git tab shows the conflict", "the Git tab still shows it after a reload"} {
+		run(t, bctx, step,
+			chromedp.Navigate(doce.URL+"/projects/"+p.ID),
+			chromedp.WaitVisible(`#tab-git`),
+			chromedp.Click(`#tab-git`),
+			chromedp.WaitVisible(`//p[@id="git-pull-error" and contains(., "project's work in: shared.txt.")]`),
+		)
+		inSight(t, bctx, "git-pull-error", "project's work in: shared.txt.")
+	}
 	screenshot(t, bctx, "40-git-pull-conflict")
 	inWorkspace(`printf 'line one, from Gitea\nline two, from Gitea\n' > shared.txt`)
 	run(t, bctx, "pull from the page",

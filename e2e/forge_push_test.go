@@ -80,8 +80,8 @@ func giteaJSON(t *testing.T, g giteaEnv, path string, out any) {
 // (the mock LLM's bash tool calls) write a file, and pushes the work to a branch with a pull
 // request: the pull request is on Gitea with the change and the owner as author, and doce's own
 // opencode.json stays out. After another change a second push updates the same pull request.
-// The project page's Git tab shows it and pushes to another branch with a pull request of its
-// own. A base branch that does not exist and a protected branch end the push failed with the reason,
+// The project page's Git tab shows it, lists the work not committed yet with its line counts,
+// and pushes it to another branch with a pull request of its own. A base branch that does not exist and a protected branch end the push failed with the reason,
 // at once. The forge token is nowhere in the workspace (files, environment, .git/config), in
 // the container's configuration, in the push's workflow history, in doce's answers or its log.
 func TestForgePushGitea(t *testing.T) {
@@ -219,6 +219,21 @@ func TestForgePushGitea(t *testing.T) {
 		t.Errorf("the push's history holds the token, or is not the second push's")
 	}
 
+	// Work not committed yet (as the agent's user): the Git tab lists it, without doce's own
+	// files, as does GET /changes?base=head; the page's push commits it and the list empties.
+	if out, err := exec.Command("docker", "exec", "-u", "1000:1000", "-w", "/workspace", "doce-"+p.ID+"-opencode", "bash", "-c",
+		"printf 'third line\n' >> pushed.txt && printf 'one\ntwo\n' > notes.txt").CombinedOutput(); err != nil {
+		t.Fatalf("change the workspace: %v\n%s", err, out)
+	}
+	from, files := getChanges(t, hc, doce.URL, "/api/v1/projects/"+p.ID+"/changes?base=head")
+	if f, n := fileIn(files, "pushed.txt"), fileIn(files, "notes.txt"); from != "head" || len(files) != 2 || f == nil || f.Status != "modified" || f.Additions != 1 ||
+		n == nil || n.Status != "added" || n.Additions != 2 {
+		t.Errorf("changes not committed yet (base %q): %+v; want pushed.txt +1 and notes.txt +2 alone", from, files)
+	}
+	if status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID+"/changes?base=nope", nil); status != http.StatusBadRequest || !strings.Contains(string(body), `"field":"base"`) {
+		t.Errorf("changes?base=nope: %d %s, want 400 on base", status, body)
+	}
+
 	// The page's Git tab shows the pull request, and pushes the work to another branch with a
 	// pull request of its own (under the page's CSP: newBrowser fails on any violation).
 	bctx := newBrowser(t, 1280, 900)
@@ -237,16 +252,32 @@ func TestForgePushGitea(t *testing.T) {
 		chromedp.Click(`#tab-git`),
 		chromedp.WaitVisible(fmt.Sprintf(`//a[@id="git-pr-url" and normalize-space()="#%d on doce/change"]`, number)),
 		chromedp.Value(`#git-branch`, &shownBranch),
+		chromedp.WaitVisible(`//p[@id="git-changes-status" and starts-with(normalize-space(), "2 files changed since the last commit, +3 −0 lines.")]`),
+		chromedp.WaitVisible(`//ul[@id="git-changes"]/li[span[@class="badge" and .="modified"] and button[.="pushed.txt"] and span[@class="count" and normalize-space()="+1 −0"]]`),
+		chromedp.WaitVisible(`//ul[@id="git-changes"]/li[span[@class="badge" and .="added"] and button[.="notes.txt"] and span[@class="count" and normalize-space()="+2 −0"]]`),
 	)
 	if shownBranch != "doce/change" {
 		t.Errorf("the Git tab's branch is %q, want doce/change", shownBranch)
 	}
+	var listed int
+	run(t, bctx, "count the changed files", chromedp.Evaluate(`document.querySelectorAll("#git-changes li").length`, &listed))
+	if listed != 2 {
+		t.Errorf("the Git tab lists %d changed files, want 2 (doce's own files left out)", listed)
+	}
+	screenshot(t, bctx, "42-git-changes")
+	run(t, bctx, "open a changed file in Review",
+		chromedp.Click(`//ul[@id="git-changes"]//button[.="notes.txt"]`),
+		chromedp.WaitVisible(`//h3[@id="review-path" and .="notes.txt"]`),
+		chromedp.WaitVisible(`//pre[@id="review-patch"]/span[@class="add" and .="+two"]`),
+		chromedp.Click(`#tab-git`),
+	)
 	run(t, bctx, "push from the page",
 		chromedp.SetValue(`#git-branch`, "doce/from-page"),
 		chromedp.SendKeys(`#git-title`, "From the page"),
 		chromedp.Click(`#git-push-button`),
 		chromedp.WaitVisible(`//p[@id="git-status" and starts-with(normalize-space(), "Pushed ") and contains(., "to doce/from-page")]`),
 		chromedp.WaitVisible(`//a[@id="git-pr-url" and contains(normalize-space(), "on doce/from-page")]`),
+		chromedp.WaitVisible(`//p[@id="git-changes-status" and normalize-space()="No changes since the last commit."]`),
 	)
 	screenshot(t, bctx, "41-git-pushed")
 	gs = getGit(t, hc, doce, p.ID)

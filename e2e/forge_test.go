@@ -151,7 +151,8 @@ func giteaCall(t *testing.T, g giteaEnv, method, path string, in any) (int, []by
 // TestForgeImportGitea makes a project from a private repository on a real Gitea, without a
 // prompt: the setup's import step clones it on doce's side with the token of the owner's Gitea
 // connection, and the workspace holds the branch asked for, with an origin that carries no
-// credential and no copy of the token anywhere. A branch that does not exist stops the setup at the import step with
+// credential and no copy of the token anywhere; the setup page says what the clone received (git's
+// count of objects, and their bytes). A branch that does not exist stops the setup at the import step with
 // the reason, after one attempt.
 func TestForgeImportGitea(t *testing.T) {
 	stack := requireStack(t)
@@ -200,10 +201,35 @@ func TestForgeImportGitea(t *testing.T) {
 	p := create("feature", "")
 	waitStatus(t, hc, doce, p.ID, "ready", 4*time.Minute)
 	_, body = apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID, nil)
-	var got struct{ Project struct{ Name, Prompt string } }
+	var got struct {
+		Project struct {
+			Name, Prompt string
+			Import       *struct{ ReceivedObjects, TotalObjects, ReceivedBytes int64 }
+		}
+	}
 	if json.Unmarshal(body, &got); got.Project.Name != repo || got.Project.Prompt != "" {
 		t.Errorf("project made without a prompt: %s", body)
 	}
+	// The clone's progress, as git reported it: every object of the branch, and their bytes,
+	// about the size of the pack a clone of our own receives (a file in its own commit, a README).
+	var local bytes.Buffer
+	dir := t.TempDir()
+	clone := exec.Command("git", "-c", "http.extraHeader=Authorization: token "+g.Token, "clone", "-q", "--single-branch", "--branch", "feature", cloneURL, dir)
+	clone.Stderr = &local
+	if err := clone.Run(); err != nil {
+		t.Fatalf("clone the branch here: %v\n%s", err, local.String())
+	}
+	count, _ := exec.Command("git", "-C", dir, "count-objects", "-v").Output()
+	objects := 0
+	for _, line := range strings.Split(string(count), "\n") {
+		if n, ok := strings.CutPrefix(line, "in-pack: "); ok {
+			fmt.Sscan(n, &objects)
+		}
+	}
+	if im := got.Project.Import; im == nil || objects == 0 || im.TotalObjects != int64(objects) || im.ReceivedObjects != im.TotalObjects || im.ReceivedBytes < 100 || im.ReceivedBytes > 64<<10 {
+		t.Errorf("the import's progress: %+v; want all %d objects of the branch received, some hundred bytes", im, objects)
+	}
+
 	// On a busy machine OpenCode may still be slow to answer just after the setup: 503 says so.
 	waitFor(t, "feature.txt in the workspace", 2*time.Minute, func() (bool, error) {
 		status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID+"/files/content?path=feature.txt", nil)
@@ -237,7 +263,8 @@ grep -rIl -e "$TOKEN" /workspace /home 2>/dev/null && echo TOKEN-FOUND || true; 
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !bytes.Contains(page, []byte("From <code>"+cloneURL+"</code> at <code>feature</code>")) || bytes.Contains(page, []byte("data-first-prompt")) {
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(page, []byte("From <code>"+cloneURL+"</code> at <code>feature</code>")) || bytes.Contains(page, []byte("data-first-prompt")) ||
+		!bytes.Contains(page, []byte(fmt.Sprintf("<small data-import>— received %d objects, ", objects))) {
 		t.Errorf("project page: %d\n%s", resp.StatusCode, page)
 	}
 	// The review of the project's changes works on the imported repository: an edit shows.

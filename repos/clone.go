@@ -41,8 +41,12 @@ type Limits struct {
 
 // Error is a clone that cannot work as asked (a refused token, no such repository or ref, too
 // large, too slow, an address the policy refuses): retrying it does not help. Message is fit to
-// show the user.
-type Error struct{ Message string }
+// show the user. TokenRefused says the forge refused the token it was given (401 or 403): the
+// connection it came from needs a new one.
+type Error struct {
+	Message      string
+	TokenRefused bool
+}
 
 func (e *Error) Error() string { return e.Message }
 
@@ -52,13 +56,13 @@ func ValidateURL(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	switch {
 	case raw == "":
-		return "", &Error{"Enter the repository's URL, e.g. https://git.example.com/team/app.git."}
+		return "", &Error{Message: "Enter the repository's URL, e.g. https://git.example.com/team/app.git."}
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(raw) > 2048 || u.Path == "" || u.Path == "/":
-		return "", &Error{"That is not an http(s) URL of a repository, e.g. https://git.example.com/team/app.git."}
+		return "", &Error{Message: "That is not an http(s) URL of a repository, e.g. https://git.example.com/team/app.git."}
 	case u.User != nil:
-		return "", &Error{"Leave credentials out of the URL: doce uses the token of your forge connection."}
+		return "", &Error{Message: "Leave credentials out of the URL: doce uses the token of your forge connection."}
 	case u.RawQuery != "" || u.Fragment != "":
-		return "", &Error{"Give the repository's clone URL alone, without ? or # parts."}
+		return "", &Error{Message: "Give the repository's clone URL alone, without ? or # parts."}
 	}
 	u.Host = strings.ToLower(u.Host)
 	return u.String(), nil
@@ -88,7 +92,7 @@ func ValidateRef(ref string) error {
 			return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune("~^:?*[\\", r)
 		}) >= 0
 	if bad {
-		return &Error{"That is not a branch or tag name git accepts."}
+		return &Error{Message: "That is not a branch or tag name git accepts."}
 	}
 	return nil
 }
@@ -101,20 +105,21 @@ func ValidateBranch(branch string) error {
 		bad = bad || strings.HasPrefix(part, ".")
 	}
 	if bad || ValidateRef(branch) != nil {
-		return &Error{"That is not a branch name git accepts: use letters, digits and - _ . / (e.g. doce/my-change)."}
+		return &Error{Message: "That is not a branch name git accepts: use letters, digits and - _ . / (e.g. doce/my-change)."}
 	}
 	return nil
 }
 
 // Clone clones src into dir (which must not exist) under policy and lim. progress, when set, is
-// called every half second with the bytes written so far (a caller heartbeats with it).
-func Clone(ctx context.Context, policy *outbound.Policy, src Source, dir string, lim Limits, progress func(int64)) error {
+// told what git reports as it receives the objects and, once the clone is whole, the objects and
+// bytes received (git names no bytes for a small clone: then those its objects take on disk).
+func Clone(ctx context.Context, policy *outbound.Policy, src Source, dir string, lim Limits, progress func(CloneProgress)) error {
 	env, cleanup, err := remoteEnv(ctx, policy, src.URL, src.Username, src.Token)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	args := []string{"clone", "--single-branch", "--quiet"}
+	args := []string{"clone", "--single-branch", "--progress"}
 	if src.Ref != "" {
 		args = append(args, "--branch", src.Ref)
 	}
@@ -125,13 +130,14 @@ func Clone(ctx context.Context, policy *outbound.Policy, src Source, dir string,
 	cmd := exec.CommandContext(cctx, "git", args...)
 	cmd.Env = env
 	var stderr strings.Builder
-	cmd.Stderr = &limitedWriter{w: &stderr, n: 8 << 10}
-	tooLarge, err := runWatched(cmd, cancel, dir, lim.MaxBytes, progress)
+	pw := &progressWriter{keep: &limitedWriter{w: &stderr, n: 8 << 10}, report: progress}
+	cmd.Stderr = pw
+	tooLarge, err := runWatched(cmd, cancel, dir, lim.MaxBytes)
 	switch {
 	case tooLarge:
-		return &Error{fmt.Sprintf("The repository is larger than the import limit of %d MB.", lim.MaxBytes>>20)}
+		return &Error{Message: fmt.Sprintf("The repository is larger than the import limit of %d MB.", lim.MaxBytes>>20)}
 	case errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
-		return &Error{fmt.Sprintf("Cloning the repository took longer than %s.", lim.Timeout)}
+		return &Error{Message: fmt.Sprintf("Cloning the repository took longer than %s.", lim.Timeout)}
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case err != nil:
@@ -141,13 +147,19 @@ func Clone(ctx context.Context, policy *outbound.Policy, src Source, dir string,
 		}
 		return err
 	}
+	if progress != nil && pw.last.TotalObjects > 0 {
+		if pw.last.Bytes == 0 {
+			pw.last.Bytes = sizeOf(filepath.Join(dir, ".git", "objects"))
+		}
+		progress(pw.last)
+	}
 	return nil
 }
 
 // runWatched runs cmd, made with a context cancel ends, and every half second measures dir: past
 // max it cancels cmd. tooLarge says dir went past max, what arrived after the last tick
-// included. progress, when set, is told each size.
-func runWatched(cmd *exec.Cmd, cancel func(), dir string, max int64, progress func(int64)) (tooLarge bool, err error) {
+// included.
+func runWatched(cmd *exec.Cmd, cancel func(), dir string, max int64) (tooLarge bool, err error) {
 	if err := cmd.Start(); err != nil {
 		return false, fmt.Errorf("repos: unable to run git: %w", err)
 	}
@@ -160,11 +172,7 @@ func runWatched(cmd *exec.Cmd, cancel func(), dir string, max int64, progress fu
 		case err := <-done:
 			return tooLarge || sizeOf(dir) > max, err
 		case <-tick.C:
-			n := sizeOf(dir)
-			if progress != nil {
-				progress(n)
-			}
-			if n > max && !tooLarge {
+			if n := sizeOf(dir); n > max && !tooLarge {
 				tooLarge = true
 				cancel()
 			}
@@ -178,7 +186,7 @@ func runWatched(cmd *exec.Cmd, cancel func(), dir string, max int64, progress fu
 func remoteEnv(ctx context.Context, policy *outbound.Policy, rawURL, username, token string) (env []string, cleanup func(), err error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, nil, &Error{"That is not a repository URL."}
+		return nil, nil, &Error{Message: "That is not a repository URL."}
 	}
 	port := u.Port()
 	if port == "" {
@@ -186,7 +194,7 @@ func remoteEnv(ctx context.Context, policy *outbound.Policy, rawURL, username, t
 	}
 	addr, err := policy.Pin(ctx, u.Hostname())
 	if outbound.Refused(err) {
-		return nil, nil, &Error{outbound.RefusedMessage}
+		return nil, nil, &Error{Message: outbound.RefusedMessage}
 	} else if err != nil {
 		return nil, nil, err // a name that does not resolve now may later
 	}
@@ -259,20 +267,20 @@ func cloneError(src Source, stderr string) error {
 	s := strings.ToLower(stderr)
 	switch {
 	case strings.Contains(s, "remote branch") && strings.Contains(s, "not found"):
-		return &Error{fmt.Sprintf("The repository has no branch or tag %q.", src.Ref)}
+		return &Error{Message: fmt.Sprintf("The repository has no branch or tag %q.", src.Ref)}
 	case strings.Contains(s, "authentication failed") || strings.Contains(s, "could not read username") ||
 		strings.Contains(s, "returned error: 401") || strings.Contains(s, "returned error: 403"):
 		if src.Token == "" {
-			return &Error{"The repository needs a token: connect its forge under Forges, then retry."}
+			return &Error{Message: "The repository needs a token: connect its forge under Forges, then retry."}
 		}
-		return &Error{"The forge refused the token of your connection to it: connect it again with a token that may read this repository."}
+		return &Error{Message: "The forge refused the token of your connection to it: connect it again with a token that may read this repository.", TokenRefused: true}
 	case strings.Contains(s, "returned error: 404") || strings.Contains(s, "not found") || strings.Contains(s, "not a git repository") ||
 		strings.Contains(s, "repository") && strings.Contains(s, "does not exist"):
-		return &Error{"No repository answered at " + src.URL + " (or your token may not see it)."}
+		return &Error{Message: "No repository answered at " + src.URL + " (or your token may not see it)."}
 	case strings.Contains(s, "returned error: 30") || strings.Contains(s, "redirect"):
-		return &Error{"That address redirects elsewhere: give the repository's own clone URL."}
+		return &Error{Message: "That address redirects elsewhere: give the repository's own clone URL."}
 	case strings.Contains(s, "fsck") || strings.Contains(s, "object") && strings.Contains(s, "corrupt"):
-		return &Error{"The repository sent objects that fail git's checks; doce does not import it."}
+		return &Error{Message: "The repository sent objects that fail git's checks; doce does not import it."}
 	}
 	return fmt.Errorf("repos: git clone failed: %s", strings.TrimSpace(stderr))
 }

@@ -123,6 +123,9 @@ func TestCloneRefusals(t *testing.T) {
 			if !errors.As(err, &re) || !strings.Contains(re.Message, tc.says) {
 				t.Fatalf("got %v, want a repos.Error saying %q", err, tc.says)
 			}
+			if re.TokenRefused != (tc.name == "wrong token") {
+				t.Errorf("TokenRefused = %v", re.TokenRefused)
+			}
 			if strings.Contains(err.Error(), "wrong") && tc.name == "wrong token" {
 				t.Errorf("the error holds the token: %v", err)
 			}

@@ -41,7 +41,7 @@ func FetchBundle(ctx context.Context, policy *outbound.Policy, src Source, base,
 			return FetchResult{}, err
 		}
 		if res.Base = refs.defaultBranch; res.Base == "" {
-			return FetchResult{}, &Error{"The repository has no default branch to pull: name the branch."}
+			return FetchResult{}, &Error{Message: "The repository has no default branch to pull: name the branch."}
 		}
 	}
 	ref := "refs/heads/" + res.Base
@@ -52,14 +52,14 @@ func FetchBundle(ctx context.Context, policy *outbound.Policy, src Source, base,
 	cmd.Env, cmd.Dir = remote, repo
 	var stderr strings.Builder
 	cmd.Stderr = &limitedWriter{w: &stderr, n: 8 << 10}
-	tooLarge, err := runWatched(cmd, fcancel, repo, lim.MaxBytes, nil)
+	tooLarge, err := runWatched(cmd, fcancel, repo, lim.MaxBytes)
 	var exit *exec.ExitError
 	switch {
 	case tooLarge:
-		return FetchResult{}, &Error{fmt.Sprintf("The base branch is larger than the limit of %d MB a pull may carry.", lim.MaxBytes>>20)}
+		return FetchResult{}, &Error{Message: fmt.Sprintf("The base branch is larger than the limit of %d MB a pull may carry.", lim.MaxBytes>>20)}
 	case err == nil:
 	case ctx.Err() == nil && errors.As(err, &exit) && strings.Contains(strings.ToLower(stderr.String()), "couldn't find remote ref"):
-		return FetchResult{}, &Error{fmt.Sprintf("The repository has no branch %q to pull: name an existing branch.", res.Base)}
+		return FetchResult{}, &Error{Message: fmt.Sprintf("The repository has no branch %q to pull: name an existing branch.", res.Base)}
 	case errors.As(err, &exit):
 		return FetchResult{}, fetchError(ctx, src, &gitError{args: "fetch", stderr: stderr.String()})
 	default:
@@ -82,7 +82,7 @@ func fetchError(ctx context.Context, src Source, err error) error {
 	var ge *gitError
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return &Error{"The forge did not hand over the base branch in time."}
+		return &Error{Message: "The forge did not hand over the base branch in time."}
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case errors.As(err, &ge):

@@ -55,7 +55,7 @@ func Push(ctx context.Context, policy *outbound.Policy, req PushRequest, lim Lim
 		if _, err := run(ctx, local, repo, args...); err != nil {
 			var ge *gitError
 			if errors.As(err, &ge) && ctx.Err() == nil {
-				return PushResult{}, &Error{"The work taken out of the workspace failed git's checks (a damaged or incomplete repository): doce does not push it."}
+				return PushResult{}, &Error{Message: "The work taken out of the workspace failed git's checks (a damaged or incomplete repository): doce does not push it."}
 			}
 			return PushResult{}, err
 		}
@@ -81,11 +81,11 @@ func Push(ctx context.Context, policy *outbound.Policy, req PushRequest, lim Lim
 	baseCommit, hasBase := refs.heads[res.Base]
 	switch {
 	case req.OwnBranch && res.Base == req.Branch:
-		return PushResult{}, &Error{fmt.Sprintf("A pull request needs a branch of its own: push to a branch other than its base (%s).", res.Base)}
+		return PushResult{}, &Error{Message: fmt.Sprintf("A pull request needs a branch of its own: push to a branch other than its base (%s).", res.Base)}
 	case req.Base != "" && !hasBase:
-		return PushResult{}, &Error{fmt.Sprintf("The repository has no branch %q to measure the work against: name an existing base branch.", res.Base)}
+		return PushResult{}, &Error{Message: fmt.Sprintf("The repository has no branch %q to measure the work against: name an existing base branch.", res.Base)}
 	case hasBase && baseCommit == res.Commit:
-		return PushResult{}, &Error{fmt.Sprintf("Nothing to push: the workspace has no commits beyond %s.", res.Base)}
+		return PushResult{}, &Error{Message: fmt.Sprintf("Nothing to push: the workspace has no commits beyond %s.", res.Base)}
 	case refs.heads[req.Branch] == res.Commit:
 		res.UpToDate = true
 		return res, nil
@@ -147,9 +147,9 @@ func pushError(ctx context.Context, req PushRequest, err error) error {
 	s := strings.ToLower(ge.stderr)
 	switch {
 	case strings.Contains(s, "protected") || strings.Contains(s, "pre-receive hook declined") || strings.Contains(s, "remote rejected"):
-		return &Error{fmt.Sprintf("The forge refused the push to %s (a protected branch, or a rule of the repository): push to another branch.", req.Branch)}
+		return &Error{Message: fmt.Sprintf("The forge refused the push to %s (a protected branch, or a rule of the repository): push to another branch.", req.Branch)}
 	case strings.Contains(s, "non-fast-forward") || strings.Contains(s, "fetch first") || strings.Contains(s, "[rejected]"):
-		return &Error{fmt.Sprintf("The branch %s on the forge has commits the workspace does not have: push to another branch, or bring them into the workspace first.", req.Branch)}
+		return &Error{Message: fmt.Sprintf("The branch %s on the forge has commits the workspace does not have: push to another branch, or bring them into the workspace first.", req.Branch)}
 	}
 	return remoteError(ctx, req.Remote, err)
 }
@@ -160,7 +160,7 @@ func remoteError(ctx context.Context, src Source, err error) error {
 	var ge *gitError
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return &Error{"The forge did not take the push in time."}
+		return &Error{Message: "The forge did not take the push in time."}
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case !errors.As(err, &ge):
@@ -168,8 +168,8 @@ func remoteError(ctx context.Context, src Source, err error) error {
 	}
 	e := cloneError(src, ge.stderr)
 	var re *Error
-	if errors.As(e, &re) && strings.Contains(re.Message, "refused the token") {
-		return &Error{"The forge refused the token of your connection to it: connect it again with a token that may write to this repository."}
+	if errors.As(e, &re) && re.TokenRefused {
+		return &Error{Message: "The forge refused the token of your connection to it: connect it again with a token that may write to this repository.", TokenRefused: true}
 	}
 	return e
 }

@@ -95,6 +95,8 @@ func TestPush(t *testing.T) {
 		var re *repos.Error
 		if !errors.As(err, &re) || !strings.Contains(re.Message, says) {
 			t.Errorf("%s: %v, want a repos.Error saying %q", what, err, says)
+		} else if re.TokenRefused != (what == "wrong token") {
+			t.Errorf("%s: TokenRefused = %v", what, re.TokenRefused)
 		}
 		if err != nil && strings.Contains(err.Error(), token) {
 			t.Errorf("%s: the error holds the token", what)

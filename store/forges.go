@@ -14,17 +14,20 @@ import (
 type ForgeConnection struct {
 	bun.BaseModel `bun:"table:forge_connections"`
 
-	ID              string    `bun:"id,pk"`
-	UserID          string    `bun:"user_id"`
-	Kind            string    `bun:"kind"` // forges.GitHub, forges.GitLab, forges.Gitea
-	BaseURL         string    `bun:"base_url"`
-	AccountLogin    string    `bun:"account_login"`
-	AccountName     string    `bun:"account_name"`
-	TokenCiphertext string    `bun:"token_ciphertext"`
-	KeyVersion      int       `bun:"key_version"`
-	DisplayHint     string    `bun:"display_hint"`
-	CreatedAt       time.Time `bun:"created_at"`
-	UpdatedAt       time.Time `bun:"updated_at"`
+	ID              string `bun:"id,pk"`
+	UserID          string `bun:"user_id"`
+	Kind            string `bun:"kind"` // forges.GitHub, forges.GitLab, forges.Gitea
+	BaseURL         string `bun:"base_url"`
+	AccountLogin    string `bun:"account_login"`
+	AccountName     string `bun:"account_name"`
+	TokenCiphertext string `bun:"token_ciphertext"`
+	KeyVersion      int    `bun:"key_version"`
+	DisplayHint     string `bun:"display_hint"`
+	// TokenRefusedAt is when the forge last refused the token (revoked, expired, or without
+	// the access a push, pull or import needed); nil while it works.
+	TokenRefusedAt *time.Time `bun:"token_refused_at"`
+	CreatedAt      time.Time  `bun:"created_at"`
+	UpdatedAt      time.Time  `bun:"updated_at"`
 }
 
 // CreateForgeConnection inserts f, whose ID the caller chose (its token is sealed to it). A
@@ -73,6 +76,43 @@ func (s *Store) DeleteForgeConnection(ctx context.Context, userID, id string) er
 			return fmt.Errorf("store: unable to delete forge connection: %w", err)
 		}
 		return s.Audit(ctx, tx, AuditEvent{ActorID: userID, Action: "forge.disconnect", TargetType: "forge", TargetID: id, Detail: f.Kind + " " + f.BaseURL})
+	})
+}
+
+// ReplaceForgeToken stores f's new token (and the account it signs in as) on its existing row,
+// which makes it a working connection again.
+func (s *Store) ReplaceForgeToken(ctx context.Context, f *ForgeConnection) error {
+	f.UpdatedAt, f.TokenRefusedAt = time.Now().UTC().Truncate(time.Microsecond), nil
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model(f).
+			Column("account_login", "account_name", "token_ciphertext", "key_version", "display_hint", "token_refused_at", "updated_at").
+			WherePK().Where("user_id = ?", f.UserID).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("store: unable to replace forge token: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return s.Audit(ctx, tx, AuditEvent{ActorID: f.UserID, Action: "forge.replace", TargetType: "forge", TargetID: f.ID,
+			Detail: f.Kind + " " + f.BaseURL + " as " + f.AccountLogin})
+	})
+}
+
+// MarkForgeTokenRefused records that the forge refused f's token, unless the token was
+// replaced since f was read (the new one is not the one refused).
+func (s *Store) MarkForgeTokenRefused(ctx context.Context, f *ForgeConnection) error {
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		res, err := tx.NewUpdate().Model((*ForgeConnection)(nil)).Set("token_refused_at = ?", now).
+			Where("id = ?", f.ID).Where("updated_at = ?", f.UpdatedAt).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("store: unable to mark forge token refused: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		f.TokenRefusedAt = &now
+		return s.Audit(ctx, tx, AuditEvent{ActorID: f.UserID, Action: "forge.token-refused", TargetType: "forge", TargetID: f.ID, Detail: f.Kind + " " + f.BaseURL})
 	})
 }
 

@@ -89,3 +89,57 @@ func TestForgeConnections(t *testing.T) {
 		}
 	})
 }
+
+// TestForgeTokenRefused: a refusal marks the connection, a refusal of a token already replaced
+// does not, and replacing the token clears the mark; each is audited.
+func TestForgeTokenRefused(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		ada := &store.User{Username: "ada", PasswordHash: "h", Role: store.RoleUser}
+		if err := st.CreateUser(ctx, ada); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateForgeConnection(ctx, &store.ForgeConnection{ID: store.NewID(), UserID: ada.ID, Kind: "gitea",
+			BaseURL: "https://git.example.com", AccountLogin: "ada", TokenCiphertext: "vault:v1:old"}); err != nil {
+			t.Fatal(err)
+		}
+		list, err := st.ForgeConnectionsByUser(ctx, ada.ID)
+		if err != nil || len(list) != 1 || list[0].TokenRefusedAt != nil {
+			t.Fatalf("connections: %+v %v", list, err)
+		}
+		read := list[0] // as a push reads it before the forge refuses its token
+		if err := st.MarkForgeTokenRefused(ctx, &read); err != nil || read.TokenRefusedAt == nil {
+			t.Fatalf("mark: %v %+v", err, read)
+		}
+		if got, _ := st.ForgeConnection(ctx, ada.ID, read.ID); got.TokenRefusedAt == nil || !got.TokenRefusedAt.Equal(*read.TokenRefusedAt) {
+			t.Errorf("marked: %+v", got)
+		}
+
+		next := read
+		next.TokenCiphertext, next.AccountLogin, next.DisplayHint = "vault:v1:new", "ada2", "…wxyz"
+		if err := st.ReplaceForgeToken(ctx, &next); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := st.ForgeConnection(ctx, ada.ID, read.ID)
+		if got.TokenRefusedAt != nil || got.TokenCiphertext != "vault:v1:new" || got.AccountLogin != "ada2" || got.DisplayHint != "…wxyz" || !got.UpdatedAt.Equal(next.UpdatedAt) {
+			t.Errorf("replaced: %+v", got)
+		}
+		// The old token's refusal, arriving late, leaves the new one alone.
+		if err := st.MarkForgeTokenRefused(ctx, &read); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := st.ForgeConnection(ctx, ada.ID, read.ID); got.TokenRefusedAt != nil {
+			t.Errorf("a refusal of the replaced token marked the new one: %+v", got)
+		}
+		// Another user's connection cannot be replaced.
+		theirs := next
+		theirs.UserID = store.NewID()
+		if err := st.ReplaceForgeToken(ctx, &theirs); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("replace another user's: %v", err)
+		}
+		evs, _ := st.AuditEventsByActor(ctx, ada.ID, 10)
+		if len(evs) != 3 || evs[0].Action != "forge.replace" || evs[1].Action != "forge.token-refused" || evs[2].Action != "forge.connect" {
+			t.Errorf("audit events: %+v", evs)
+		}
+	})
+}

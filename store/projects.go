@@ -51,6 +51,10 @@ type Project struct {
 	// clones it into the workspace); empty for a project from a prompt alone.
 	RepositoryURL string `bun:"repository_url"`
 	RepositoryRef string `bun:"repository_ref"`
+	// What the clone of the repository received, as git reported it (RecordImportProgress).
+	ImportObjects      int64 `bun:"import_objects"`
+	ImportTotalObjects int64 `bun:"import_total_objects"`
+	ImportBytes        int64 `bun:"import_bytes"`
 	// The project's work pushed to the repository (RecordPushStarted, RecordPush): the branch,
 	// the last push's status, why it failed, when it started, the commit it pushed, and the
 	// pull request open for the branch (number 0: none).
@@ -321,6 +325,14 @@ func (s *Store) RecordSetupProgress(ctx context.Context, id, step string, to sta
 			q = q.Set("setup_progress = ?", progress)
 		}
 		return q
+	})
+}
+
+// RecordImportProgress records what the clone of the project's repository has received so far:
+// objects of the total git announced, and bytes.
+func (s *Store) RecordImportProgress(ctx context.Context, id string, objects, totalObjects, bytes int64) error {
+	return s.setProject(ctx, id, "record import progress", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("import_objects = ?", objects).Set("import_total_objects = ?", totalObjects).Set("import_bytes = ?", bytes)
 	})
 }
 

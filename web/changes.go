@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -14,6 +15,7 @@ import (
 	"github.com/doce-dev/doce/hub"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workspace"
 )
 
 // The workbench routes (docs/conversation.md, "The workbench"): what the agent changed, undo
@@ -111,9 +113,19 @@ func (s *Server) apiChanges(c *gin.Context) {
 	if !ok {
 		return
 	}
+	// ?base=head: only what is not committed yet (the Git tab: what a push would commit).
+	headOnly := false
+	switch c.Query("base") {
+	case "":
+	case "head":
+		headOnly = true
+	default:
+		s.fail(c, httperr.Invalid("base", "base is head (the changes not committed yet), or left out (everything the work changed)."))
+		return
+	}
 	var out Changes
 	if s.withAgent(c, p, httperr.NotFound("project"), func(oc *opencode.Client, _ *hub.Project) (err error) {
-		out.Base, out.Files, err = workspaceChanges(c.Request.Context(), oc)
+		out.Base, out.Files, err = workspaceChanges(c.Request.Context(), oc, headOnly)
 		return err
 	}) {
 		c.JSON(http.StatusOK, out)
@@ -124,22 +136,28 @@ func (s *Server) apiChanges(c *gin.Context) {
 // with its first commit on main and works on branch "work" (scripts/workspace-image.sh), so the
 // diff against the merge base with main covers the agent's commits too. A workspace on its
 // default branch (made before, or switched back by the agent) has no such base: its review is
-// the working tree against HEAD, untracked files included.
-func workspaceChanges(ctx context.Context, oc *opencode.Client) (string, []ChangedFile, error) {
-	v, err := oc.VCS(ctx)
-	if err != nil {
-		return "", nil, err
-	}
-	if v.Branch != "" && v.DefaultBranch != "" && v.Branch != v.DefaultBranch {
-		ds, err := oc.VCSDiff(ctx, "branch")
+// the working tree against HEAD, untracked files included, as is the review headOnly asks for.
+func workspaceChanges(ctx context.Context, oc *opencode.Client, headOnly bool) (string, []ChangedFile, error) {
+	if !headOnly {
+		v, err := oc.VCS(ctx)
 		if err != nil {
 			return "", nil, err
 		}
-		return "start", reviewOf(ds), nil
+		if v.Branch != "" && v.DefaultBranch != "" && v.Branch != v.DefaultBranch {
+			ds, err := oc.VCSDiff(ctx, "branch")
+			if err != nil {
+				return "", nil, err
+			}
+			return "start", reviewOf(ds), nil
+		}
 	}
 	ds, err := oc.VCSDiff(ctx, "git")
 	if err != nil {
 		return "", nil, err
+	}
+	if headOnly {
+		// What a push would commit: doce's own files are never in it.
+		ds = slices.DeleteFunc(ds, func(d opencode.FileDiff) bool { return workspace.Uncommitted(d.File) })
 	}
 	return "head", reviewOf(ds), nil
 }

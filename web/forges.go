@@ -18,68 +18,101 @@ type ForgeInput struct {
 	Kind    string `json:"kind" form:"kind"`
 	BaseURL string `json:"baseURL" form:"baseURL"` // empty: github.com or gitlab.com
 	Token   string `json:"token" form:"token"`
+	// Replace swaps the token of the connection to this forge (one the forge refused, say);
+	// without it a second connection is refused.
+	Replace bool `json:"replace" form:"replace"`
 }
 
 // ForgeView is a forge connection as its owner sees it: never the token, only a hint.
 type ForgeView struct {
-	ID          string    `json:"id"`
-	Kind        string    `json:"kind"`
-	Forge       string    `json:"forgeName"`
-	BaseURL     string    `json:"baseURL"`
-	Account     string    `json:"account"`
-	AccountName string    `json:"accountName,omitempty"`
-	DisplayHint string    `json:"displayHint"`
-	CreatedAt   time.Time `json:"createdAt"`
+	ID          string `json:"id"`
+	Kind        string `json:"kind"`
+	Forge       string `json:"forgeName"`
+	BaseURL     string `json:"baseURL"`
+	Account     string `json:"account"`
+	AccountName string `json:"accountName,omitempty"`
+	DisplayHint string `json:"displayHint"`
+	// Status is "connected", or "needs-token" once the forge refused the token on a push, pull
+	// or import (at TokenRefusedAt) until it is replaced.
+	Status         string     `json:"status"`
+	TokenRefusedAt *time.Time `json:"tokenRefusedAt,omitempty"`
+	CreatedAt      time.Time  `json:"createdAt"`
 }
 
 func forgeView(f store.ForgeConnection) ForgeView {
-	return ForgeView{ID: f.ID, Kind: f.Kind, Forge: forges.Name(f.Kind), BaseURL: f.BaseURL, Account: f.AccountLogin,
-		AccountName: f.AccountName, DisplayHint: f.DisplayHint, CreatedAt: f.CreatedAt}
+	v := ForgeView{ID: f.ID, Kind: f.Kind, Forge: forges.Name(f.Kind), BaseURL: f.BaseURL, Account: f.AccountLogin,
+		AccountName: f.AccountName, DisplayHint: f.DisplayHint, Status: "connected", TokenRefusedAt: f.TokenRefusedAt, CreatedAt: f.CreatedAt}
+	if f.TokenRefusedAt != nil {
+		v.Status = "needs-token"
+	}
+	return v
 }
 
 // connectForge checks in's token with the forge (who it signs in as), seals it with Vault to
-// the new row and stores the connection.
-func (s *Server) connectForge(c *gin.Context, u *store.User, in ForgeInput) (*store.ForgeConnection, error) {
+// the new row and stores the connection; with in.Replace, to the existing connection's row,
+// which then works again. replaced says it did that.
+func (s *Server) connectForge(c *gin.Context, u *store.User, in ForgeInput) (f *store.ForgeConnection, replaced bool, err error) {
 	base, err := forges.Normalize(in.Kind, in.BaseURL)
 	if err != nil {
-		return nil, fieldError(err)
+		return nil, false, fieldError(err)
 	}
 	if err := forges.ValidateToken(in.Token); err != nil {
-		return nil, fieldError(err)
+		return nil, false, fieldError(err)
 	}
 	ctx := c.Request.Context()
 	// Refuse a second connection before asking the forge; the unique key settles a race.
-	existing, err := s.Store.ForgeConnectionsByUser(ctx, u.ID)
+	conns, err := s.Store.ForgeConnectionsByUser(ctx, u.ID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	for _, f := range existing {
-		if f.BaseURL == base {
-			return nil, errForgeConnected(base)
+	var existing *store.ForgeConnection
+	for i := range conns {
+		if conns[i].BaseURL == base {
+			existing = &conns[i]
 		}
+	}
+	switch {
+	case existing != nil && !in.Replace:
+		return nil, false, errForgeConnected(base)
+	case existing != nil && existing.Kind != in.Kind:
+		return nil, false, &httperr.Error{Status: http.StatusBadRequest, Code: "invalid_input", Field: "kind",
+			Message: base + " is connected as " + forges.Name(existing.Kind) + ": replace its token as such, or disconnect it first."}
+	case existing == nil && in.Replace:
+		return nil, false, &httperr.Error{Status: http.StatusNotFound, Code: "not_found", Field: "baseURL",
+			Message: base + " is not connected, so it has no token to replace: connect it without replace."}
 	}
 	acct, err := forges.Check(ctx, in.Kind, base, in.Token, s.Outbound)
 	if err != nil {
-		return nil, fieldError(err)
+		return nil, false, fieldError(err)
 	}
-	f := &store.ForgeConnection{ID: store.NewID(), UserID: u.ID, Kind: in.Kind, BaseURL: base,
-		AccountLogin: acct.Login, AccountName: acct.Name, DisplayHint: "…" + in.Token[max(0, len(in.Token)-4):]}
+	f = &store.ForgeConnection{ID: store.NewID(), UserID: u.ID, Kind: in.Kind, BaseURL: base}
+	if existing != nil {
+		f = existing
+	}
+	f.AccountLogin, f.AccountName, f.DisplayHint = acct.Login, acct.Name, "…"+in.Token[max(0, len(in.Token)-4):]
 	f.TokenCiphertext, f.KeyVersion, err = s.Secrets.Encrypt(ctx, []byte(in.Token), secrets.ForgeContext(u.ID, f.ID))
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	if existing != nil {
+		if err := s.Store.ReplaceForgeToken(ctx, f); err != nil {
+			return nil, false, err
+		}
+		s.Log.Info("forge token replaced", "user_id", u.ID, "forge_id", f.ID, "kind", f.Kind, "base_url", f.BaseURL, "account", f.AccountLogin)
+		return f, true, nil
 	}
 	if err := s.Store.CreateForgeConnection(ctx, f); errors.Is(err, store.ErrConflict) {
-		return nil, errForgeConnected(base)
+		return nil, false, errForgeConnected(base)
 	} else if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	s.Log.Info("forge connected", "user_id", u.ID, "forge_id", f.ID, "kind", f.Kind, "base_url", f.BaseURL, "account", f.AccountLogin)
-	return f, nil
+	return f, false, nil
 }
 
 func errForgeConnected(base string) *httperr.Error {
 	return &httperr.Error{Status: http.StatusConflict, Code: "already_connected", Field: "baseURL",
-		Message: base + " is already connected. Disconnect it first to connect it with another token."}
+		Message: base + " is already connected. Replace its token (replace: true, or the Replace token form beside it), or disconnect it first."}
 }
 
 // disconnectForge deletes the caller's forge connection named in the path.
@@ -121,12 +154,16 @@ func (s *Server) apiConnectForge(c *gin.Context) {
 	if !bindJSON(c, s, &in) {
 		return
 	}
-	f, err := s.connectForge(c, currentUser(c), in)
+	f, replaced, err := s.connectForge(c, currentUser(c), in)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"forge": forgeView(*f)})
+	status := http.StatusCreated
+	if replaced {
+		status = http.StatusOK
+	}
+	c.JSON(status, gin.H{"forge": forgeView(*f)})
 }
 
 func (s *Server) apiDisconnectForge(c *gin.Context) {
@@ -154,7 +191,7 @@ func (s *Server) renderForges(c *gin.Context, status int, formErr *httperr.Error
 func (s *Server) connectForgeSubmit(c *gin.Context) {
 	var in ForgeInput
 	_ = c.ShouldBind(&in) // absent fields stay empty and fail validation
-	if _, err := s.connectForge(c, currentUser(c), in); err != nil {
+	if _, _, err := s.connectForge(c, currentUser(c), in); err != nil {
 		e := s.shown(c, err)
 		if e.Status >= 500 {
 			s.fail(c, e)

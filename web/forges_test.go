@@ -133,6 +133,52 @@ func TestForgeDisconnectOnlyYours(t *testing.T) {
 	}
 }
 
+// TestForgeNeedsToken: a connection whose token a forge refused says so in the list and on the
+// page, which offers to replace it; a replace names a connected forge of the same kind.
+func TestForgeNeedsToken(t *testing.T) {
+	e := newEnv(t)
+	alice := e.user(t, "alice")
+	ctx := context.Background()
+	f := &store.ForgeConnection{ID: store.NewID(), UserID: mustUser(t, e, "alice"), Kind: "gitea", BaseURL: "https://git.example.com",
+		AccountLogin: "alice", TokenCiphertext: "vault:v1:sealed", DisplayHint: "…6789"}
+	if err := e.store.CreateForgeConnection(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	api := e.srv.URL + "/api/v1"
+	status := func() map[string]any {
+		t.Helper()
+		resp, body := do(t, alice, "GET", api+"/forges", "", nil)
+		var out struct{ Forges []map[string]any }
+		if json.Unmarshal([]byte(body), &out); resp.StatusCode != http.StatusOK || len(out.Forges) != 1 {
+			t.Fatalf("list: %d %s", resp.StatusCode, body)
+		}
+		return out.Forges[0]
+	}
+	if v := status(); v["status"] != "connected" || v["tokenRefusedAt"] != nil {
+		t.Errorf("before a refusal: %v", v)
+	}
+	read, _ := e.store.ForgeConnection(ctx, f.UserID, f.ID)
+	if err := e.store.MarkForgeTokenRefused(ctx, read); err != nil {
+		t.Fatal(err)
+	}
+	if v := status(); v["status"] != "needs-token" || v["tokenRefusedAt"] == nil {
+		t.Errorf("after a refusal: %v", v)
+	}
+	resp, page := do(t, alice, "GET", e.srv.URL+"/settings/forges", "", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `data-forge-status="needs-token"`) || !strings.Contains(page, "Needs a new token") ||
+		!strings.Contains(page, `<details class="replace-token" open>`) || !strings.Contains(page, `name="replace" value="true"`) {
+		t.Errorf("forges page: %d\n%s", resp.StatusCode, page)
+	}
+	resp, body := do(t, alice, "POST", api+"/forges", "", map[string]any{"kind": "github", "baseURL": "https://git.example.com", "token": "another-token", "replace": true})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `"field":"kind"`) {
+		t.Errorf("replace as another kind: %d %s", resp.StatusCode, body)
+	}
+	resp, body = do(t, alice, "POST", api+"/forges", "", map[string]any{"kind": "gitea", "baseURL": "https://other.example.com", "token": "another-token", "replace": true})
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "not connected") {
+		t.Errorf("replace of a forge not connected: %d %s", resp.StatusCode, body)
+	}
+}
+
 // TestCreateProjectRepositoryInput: a repository a project is to be made from is checked before
 // anything is stored; the API's nested fields and the form's flat ones are named alike.
 func TestCreateProjectRepositoryInput(t *testing.T) {

@@ -62,3 +62,20 @@ func TestProjectPageGitTab(t *testing.T) {
 		}
 	}
 }
+
+// TestImportReceived words the clone's progress as the setup page shows it.
+func TestImportReceived(t *testing.T) {
+	for _, tc := range []struct {
+		v    ImportView
+		want string
+	}{
+		{ImportView{ReceivedObjects: 450, TotalObjects: 1000, ReceivedBytes: 3 << 19}, "receiving: 450 of 1000 objects, 1.50 MiB"},
+		{ImportView{ReceivedObjects: 7, TotalObjects: 7, ReceivedBytes: 215}, "received 7 objects, 215 bytes"},
+		{ImportView{ReceivedObjects: 9, TotalObjects: 9, ReceivedBytes: 2304}, "received 9 objects, 2.25 KiB"},
+		{ImportView{ReceivedObjects: 9, TotalObjects: 9, ReceivedBytes: 5 << 30}, "received 9 objects, 5.00 GiB"},
+	} {
+		if got := tc.v.Received(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.v, got, tc.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
@@ -80,6 +81,37 @@ type ProjectView struct {
 	Egress egressView `json:"egress"`
 	// Repository is the git repository the project was made from, if any.
 	Repository *Repository `json:"repository,omitempty"`
+	// Import is what the setup's clone of the repository received, once git reported it.
+	Import *ImportView `json:"import,omitempty"`
+}
+
+// ImportView is what the clone of a project's repository received: objects of the total git
+// announced, and bytes.
+type ImportView struct {
+	ReceivedObjects int64 `json:"receivedObjects"`
+	TotalObjects    int64 `json:"totalObjects"`
+	ReceivedBytes   int64 `json:"receivedBytes"`
+}
+
+// Received is the import as the setup page words it.
+func (v ImportView) Received() string {
+	if v.ReceivedObjects == v.TotalObjects {
+		return fmt.Sprintf("received %d objects, %s", v.TotalObjects, humanBytes(v.ReceivedBytes))
+	}
+	return fmt.Sprintf("receiving: %d of %d objects, %s", v.ReceivedObjects, v.TotalObjects, humanBytes(v.ReceivedBytes))
+}
+
+// humanBytes is n in bytes, KiB, MiB or GiB, as git words them.
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.2f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 const maxPromptLen = 20000
@@ -93,6 +125,9 @@ func (s *Server) projectView(c *gin.Context, p *store.Project) ProjectView {
 	}
 	if p.RepositoryURL != "" {
 		v.Repository = &Repository{URL: p.RepositoryURL, Ref: p.RepositoryRef}
+	}
+	if p.ImportTotalObjects > 0 {
+		v.Import = &ImportView{ReceivedObjects: p.ImportObjects, TotalObjects: p.ImportTotalObjects, ReceivedBytes: p.ImportBytes}
 	}
 	if p.WorkflowID != "" {
 		v.TemporalURL = s.Setups.RunURL(p.WorkflowID, "")

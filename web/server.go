@@ -187,7 +187,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) { s.fail(c, httperr.NotFound("page")) })
 	r.NoMethod(func(c *gin.Context) {
-		s.fail(c, &httperr.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "This address does not accept " + c.Request.Method + "."})
+		s.fail(c, httperr.New(http.StatusMethodNotAllowed, "method_not_allowed", "This address does not accept "+c.Request.Method+"."))
 	})
 
 	static, _ := fs.Sub(staticFS, "static")

@@ -39,6 +39,10 @@ var gitNoHooks = []string{"GIT_CONFIG_COUNT=2",
 	"GIT_CONFIG_KEY_0=core.hooksPath", "GIT_CONFIG_VALUE_0=/dev/null",
 	"GIT_CONFIG_KEY_1=commit.gpgSign", "GIT_CONFIG_VALUE_1=false"}
 
+// Uncommitted says whether a path of the workspace is one of doce's own files (its
+// configuration), which no commit doce makes for the user ever holds.
+func Uncommitted(path string) bool { return path == configFile || path == agentsFile }
+
 // commitScript stages everything but doce's own opencode.json and AGENTS.md (the workspace's
 // configuration, not the project's work) and commits it, unless nothing is staged.
 const commitScript = `git add -A -- . ':(top,exclude)` + configFile + `' ':(top,exclude)` + agentsFile + `' && ` +

@@ -54,9 +54,33 @@
   // The Git tab pushes the work to the project's repository, pulls a branch of it into the
   // workspace, and follows either until it ends (one runs at a time).
   var git = {
-    timer: null, edited: false,
+    timer: null, edited: false, running: false, // running: a push or pull was running when last shown
+    seen: {}, // the push and pull outcomes shown so far, to bring a new failure into view once
+    // reveal scrolls a failure not shown before into view: the workbench scrolls on its own,
+    // so the reason below a tall panel's forms would otherwise sit out of sight under "failed:".
+    reveal: function (kind, outcome, node) {
+      var key = outcome ? outcome.status + " " + outcome.at : "";
+      if (git.seen[kind] === key) return;
+      git.seen[kind] = key;
+      if (outcome && outcome.status === "failed" && shown("tab-git")) node.scrollIntoView({ block: "nearest" });
+    },
     load: function () {
       return call("GET", api + "/git").then(git.show, function (err) { $("git-error").textContent = err.message; });
+    },
+    // changes lists what a push would commit: the files changed since the last commit.
+    changes: function () {
+      var status = $("git-changes-status"), ul = $("git-changes");
+      if (!status.textContent) status.textContent = "Reading the changes…";
+      return call("GET", api + "/changes?base=head").then(function (body) {
+        var files = body.files || [], add = 0, del = 0;
+        ul.textContent = "";
+        files.forEach(function (f) {
+          add += f.additions || 0; del += f.deletions || 0;
+          ul.appendChild(changedItem(f, function () { review.openAt(f.path); }));
+        });
+        status.textContent = !files.length ? "No changes since the last commit." :
+          files.length + (files.length === 1 ? " file" : " files") + " changed since the last commit, +" + add + " −" + del + " lines. Open one to see its diff in Review.";
+      }, function (err) { status.textContent = err.message; });
     },
     show: function (body) {
       var g = body.git, last = g.lastPush, status = $("git-status"), error = $("git-error");
@@ -76,15 +100,19 @@
       else if (pull.status === "done") pstatus.textContent = "Merged " + pull.base + " at " + (pull.commit || "").slice(0, 10) + " (" + new Date(pull.at).toLocaleString() + "). Then the workspace was " +
         pull.ahead + " commit" + (pull.ahead === 1 ? "" : "s") + " ahead of it and " + pull.behind + " behind.";
       else { pstatus.textContent = "The last pull of " + (pull.base || "the default branch") + " failed:"; perror.textContent = pull.error || ""; }
+      git.reveal("push", last, error);
+      git.reveal("pull", pull, perror);
       var running = (!!last && last.status === "running") || (!!pull && pull.status === "running");
       $("git-push-button").disabled = running;
       $("git-pull-button").disabled = running;
       clearTimeout(git.timer);
       if (running) git.timer = setTimeout(git.load, 1500);
+      else if (git.running) git.changes(); // the push or pull committed what was changed
+      git.running = running;
     }
   };
   if ($("git-push")) {
-    onShow["tab-git"] = git.load;
+    onShow["tab-git"] = function () { git.load(); git.changes(); };
     $("git-branch").addEventListener("input", function () { git.edited = true; });
     $("git-push").addEventListener("submit", function (e) {
       e.preventDefault();
@@ -114,6 +142,23 @@
 
   // ---- review ----
 
+  // changedItem is a changed file in a list: its status, its path as a button, its line counts.
+  function changedItem(f, open) {
+    var li = el("li");
+    var b = el("button", "link", f.path);
+    b.type = "button";
+    b.dataset.path = f.path;
+    b.addEventListener("click", open);
+    li.appendChild(el("span", "badge", f.status));
+    li.appendChild(b);
+    var n = el("span", "count");
+    n.appendChild(el("span", "add", "+" + (f.additions || 0)));
+    n.appendChild(document.createTextNode(" "));
+    n.appendChild(el("span", "del", "−" + (f.deletions || 0)));
+    li.appendChild(n);
+    return li;
+  }
+
   var review = {
     turn: null, // the user message whose turn is shown, or null for everything
     files: [], open: null, stale: true,
@@ -137,19 +182,7 @@
       ul.textContent = "";
       var still = false;
       review.files.forEach(function (f) {
-        var li = el("li");
-        var b = el("button", "link", f.path);
-        b.type = "button";
-        b.dataset.path = f.path;
-        b.addEventListener("click", function () { review.show(f, true); });
-        li.appendChild(el("span", "badge", f.status));
-        li.appendChild(b);
-        var n = el("span", "count");
-        n.appendChild(el("span", "add", "+" + (f.additions || 0)));
-        n.appendChild(document.createTextNode(" "));
-        n.appendChild(el("span", "del", "−" + (f.deletions || 0)));
-        li.appendChild(n);
-        ul.appendChild(li);
+        ul.appendChild(changedItem(f, function () { review.show(f, true); }));
         if (review.open === f.path) { still = true; review.show(f, false); }
       });
       if (!still) { review.open = null; $("review-diff").hidden = true; }
@@ -170,6 +203,14 @@
       });
       pre.hidden = !f.patch;
       if (focus) $("review-path").focus();
+    },
+    // openAt shows everything the work changed in the Review tab, opened at path.
+    openAt: function (path) {
+      review.turn = null;
+      review.open = path;
+      review.stale = false; // read once, below, not again on showing the tab
+      select($("tab-review"), false);
+      review.load().then(function () { if (review.open === path) $("review-path").focus(); });
     }
   };
   onShow["tab-review"] = function () { if (review.stale) review.load(); };
@@ -177,6 +218,7 @@
   // burst of edits is over, when it is in view; later, when it is shown, otherwise.
   var reviewChanged = debounce(function () {
     if (shown("tab-review")) review.load(); else review.stale = true;
+    if ($("tab-git") && shown("tab-git")) git.changes();
   }, 800);
   $("review-refresh").addEventListener("click", function () { review.load(); });
   $("review-all").addEventListener("click", function () { review.turn = null; review.load(); });

@@ -1,0 +1,1 @@
+ALTER TABLE forge_connections DROP COLUMN token_refused_at;
