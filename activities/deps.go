@@ -7,9 +7,9 @@ import (
 	"github.com/doce-dev/doce/workspace"
 )
 
-// The interfaces below are what the activities use of Vault and Docker, so each can run in a
-// test without either; secrets.Transit and workspace.Manager are the real ones the worker
-// injects.
+// The interfaces below are what the activities use of Vault and the workspace backend, so each
+// can run in a test without either; secrets.Transit and a workspace.Backend are the real ones
+// the worker injects.
 
 // Decrypter opens a ciphertext bound to a Transit context; a ciphertext Vault refuses for that
 // context is secrets.ErrUndecryptable.
@@ -57,7 +57,7 @@ type Workspaces interface {
 var (
 	_ Cipher       = (*secrets.Transit)(nil)
 	_ KeyRewrapper = (*secrets.Transit)(nil)
-	_ Containers   = (*workspace.Manager)(nil)
-	_ Workspaces   = (*workspace.Manager)(nil)
-	_ Trees        = (*workspace.Manager)(nil)
+	_ Containers   = workspace.Backend(nil)
+	_ Workspaces   = workspace.Backend(nil)
+	_ Trees        = workspace.Backend(nil)
 )

@@ -68,13 +68,15 @@ type Config struct {
 	// histories still need.
 	PayloadKey string
 
-	OpenCodeImage   string        // DOCE_OPENCODE_IMAGE
-	WorkspaceMemory int64         // DOCE_WORKSPACE_MEMORY, e.g. 1g
-	WorkspacePids   int64         // DOCE_WORKSPACE_PIDS: processes and threads a workspace may run
-	WorkspaceHost   string        // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
-	WorkspaceProxy  string        // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
-	WorkspaceDNS    []string      // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
-	WorkspaceIdle   time.Duration // DOCE_WORKSPACE_IDLE: a workspace nobody uses for this long is stopped
+	// WorkspaceBackend is where workspaces run (DOCE_WORKSPACE_BACKEND): workspace.BackendDocker.
+	WorkspaceBackend string
+	OpenCodeImage    string        // DOCE_OPENCODE_IMAGE
+	WorkspaceMemory  int64         // DOCE_WORKSPACE_MEMORY, e.g. 1g
+	WorkspacePids    int64         // DOCE_WORKSPACE_PIDS: processes and threads a workspace may run
+	WorkspaceHost    string        // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
+	WorkspaceProxy   string        // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
+	WorkspaceDNS     []string      // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
+	WorkspaceIdle    time.Duration // DOCE_WORKSPACE_IDLE: a workspace nobody uses for this long is stopped
 	// A repository a project is made from is cloned on the worker within ImportMaxBytes
 	// (DOCE_IMPORT_MAX_SIZE, e.g. 1g, .git included) and ImportTimeout (DOCE_IMPORT_TIMEOUT).
 	ImportMaxBytes int64
@@ -281,6 +283,11 @@ func load(getenv func(string) string) (*Config, error) {
 	}
 	c.HostHeartbeat = duration(get, "DOCE_HOST_HEARTBEAT", "10s", time.Second, &errs)
 	c.PoolMaxAge = duration(get, "DOCE_WORKSPACE_POOL_MAX_AGE", "24h", time.Minute, &errs)
+	switch c.WorkspaceBackend = get("DOCE_WORKSPACE_BACKEND", "docker"); c.WorkspaceBackend {
+	case "docker":
+	default:
+		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_BACKEND=%q is not a workspace backend (docker)", c.WorkspaceBackend))
+	}
 	if net.ParseIP(c.WorkspaceHost) == nil {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_HOST=%q is not an IP address", c.WorkspaceHost))
 	}

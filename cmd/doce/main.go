@@ -218,14 +218,14 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 	defer tc.Close()
 
 	// The worker runs workspaces; the web tier reads their files (Download).
-	ws, err := workspace.NewManager(cfg.WorkspaceHost)
+	backend, ws, err := newBackend(cfg)
 	if err != nil {
 		return err
 	}
-	defer ws.Close()
+	defer backend.Close()
 	g, ctx := errgroup.WithContext(ctx)
 	if work {
-		if err := ws.Ping(ctx); err != nil {
+		if err := backend.Ping(ctx); err != nil {
 			return err
 		}
 		if err := worker.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace); err != nil {
@@ -237,8 +237,8 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return err
 		}
 		g.Go(func() error { return eg.proxy.Serve(ctx, eg.listener) })
-		docker := &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, NanoCPUs: cfg.WorkspaceNanoCPUs, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS, Env: eg.env, Ask: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Host: cfg.HostName}
-		oc := &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, Ask: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Host: cfg.HostName,
+		docker := &activities.Docker{Store: st, Secrets: patientTransit, Workspace: backend, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, NanoCPUs: cfg.WorkspaceNanoCPUs, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS, Env: eg.env, Ask: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Host: cfg.HostName}
+		oc := &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: backend, Ask: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Host: cfg.HostName,
 			Agent: &agent.Connector{Secrets: patientTransit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)}}
 		acts := worker.Activities{
 			Docker:      docker,
@@ -251,7 +251,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 				URLs: cfg.OAuthURLs, ClientIDs: cfg.OAuthClientIDs, Scopes: cfg.OAuthScopes,
 				HTTP: outboundClient(ctx, cfg, log)}}, // a GitHub Enterprise host is user-given
 			Hosts: &activities.Hosts{Store: st},
-			Repositories: &activities.Repositories{Store: st, Secrets: patientTransit, Workspace: ws, Host: cfg.HostName,
+			Repositories: &activities.Repositories{Store: st, Secrets: patientTransit, Workspace: backend, Host: cfg.HostName,
 				Policy: outboundPolicy(ctx, cfg, log), // a repository's forge is user-given
 				Limits: repos.Limits{MaxBytes: cfg.ImportMaxBytes, Timeout: cfg.ImportTimeout}},
 		}
@@ -283,7 +283,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return nil
 		})
 		if cfg.WorkerHealthFile != "" {
-			g.Go(func() error { writeWorkerHealth(ctx, cfg.WorkerHealthFile, tc, ws, log); return nil })
+			g.Go(func() error { writeWorkerHealth(ctx, cfg.WorkerHealthFile, tc, backend, log); return nil })
 		}
 		g.Go(func() error {
 			<-ctx.Done()
@@ -316,7 +316,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		defer registry.Close()
 		outboundHTTP := outboundClient(ctx, cfg, log)
 		srv := &web.Server{
-			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, Hosts: registry, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Catalog: modelCatalog,
+			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: backend, Hosts: registry, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Catalog: modelCatalog,
 			Payloads: codec, TemporalUIURL: cfg.TemporalUIURL,
 			Verifier: &providers.Verifier{HTTP: outboundHTTP, BaseURLs: cfg.ProviderBaseURLs}, Outbound: outboundHTTP,
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, BaseURL: cfg.BaseURL, SecureCookies: cfg.SecureCookies(), Log: log,
@@ -381,6 +381,17 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		log.Info("metrics listening", "addr", cfg.MetricsAddr)
 	}
 	return g.Wait()
+}
+
+// newBackend opens the workspace backend DOCE_WORKSPACE_BACKEND names. docker is the Docker
+// engine behind it, for what only Docker workspaces have: the egress firewall and proxy, and
+// hosts with their address pools.
+func newBackend(cfg *config.Config) (b workspace.Backend, docker *workspace.Manager, err error) {
+	docker, err = workspace.NewManager(cfg.WorkspaceHost)
+	if err != nil {
+		return nil, nil, err
+	}
+	return docker, docker, nil
 }
 
 func poolConfig(cfg *config.Config) workflows.PoolConfig {
@@ -524,7 +535,7 @@ const workerHealthEvery = 10 * time.Second
 
 // writeWorkerHealth rewrites path while the worker's Temporal and Docker answer, and removes it
 // when either does not, until ctx ends.
-func writeWorkerHealth(ctx context.Context, path string, tc client.Client, ws *workspace.Manager, log *slog.Logger) {
+func writeWorkerHealth(ctx context.Context, path string, tc client.Client, ws workspace.Backend, log *slog.Logger) {
 	defer os.Remove(path)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
