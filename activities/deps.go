@@ -45,7 +45,7 @@ type Containers interface {
 // and the configuration of a prebuilt one.
 type Workspaces interface {
 	Inspect(ctx context.Context, projectID string) (workspace.Container, error)
-	Accepts(ctx context.Context, hostPort int) error
+	Accepts(ctx context.Context, projectID string, hostPort int) error
 	Start(ctx context.Context, projectID string) (workspace.Workspace, error)
 	Stop(ctx context.Context, projectID string) error
 	Pooled(ctx context.Context, projectID string) (pooled bool, configSum string, err error)

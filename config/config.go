@@ -68,8 +68,15 @@ type Config struct {
 	// histories still need.
 	PayloadKey string
 
-	// WorkspaceBackend is where workspaces run (DOCE_WORKSPACE_BACKEND): workspace.BackendDocker.
+	// WorkspaceBackend is where workspaces run (DOCE_WORKSPACE_BACKEND): docker or kubernetes.
 	WorkspaceBackend string
+	// The Kubernetes backend's cluster: Kubeconfig (DOCE_KUBECONFIG; empty: in-cluster), the
+	// namespace of every workspace (DOCE_KUBE_NAMESPACE), their volumes' storage class
+	// (DOCE_KUBE_STORAGE_CLASS; empty: the default) and size (DOCE_KUBE_STORAGE_SIZE).
+	Kubeconfig       string
+	KubeNamespace    string
+	KubeStorageClass string
+	KubeStorageBytes int64
 	OpenCodeImage    string        // DOCE_OPENCODE_IMAGE
 	WorkspaceMemory  int64         // DOCE_WORKSPACE_MEMORY, e.g. 1g
 	WorkspacePids    int64         // DOCE_WORKSPACE_PIDS: processes and threads a workspace may run
@@ -284,9 +291,16 @@ func load(getenv func(string) string) (*Config, error) {
 	c.HostHeartbeat = duration(get, "DOCE_HOST_HEARTBEAT", "10s", time.Second, &errs)
 	c.PoolMaxAge = duration(get, "DOCE_WORKSPACE_POOL_MAX_AGE", "24h", time.Minute, &errs)
 	switch c.WorkspaceBackend = get("DOCE_WORKSPACE_BACKEND", "docker"); c.WorkspaceBackend {
-	case "docker":
+	case "docker", "kubernetes":
 	default:
-		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_BACKEND=%q is not a workspace backend (docker)", c.WorkspaceBackend))
+		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_BACKEND=%q is not a workspace backend (docker or kubernetes)", c.WorkspaceBackend))
+	}
+	c.Kubeconfig, c.KubeStorageClass = get("DOCE_KUBECONFIG", ""), get("DOCE_KUBE_STORAGE_CLASS", "")
+	if c.KubeNamespace = get("DOCE_KUBE_NAMESPACE", "doce"); !hostName.MatchString(c.KubeNamespace) {
+		errs = append(errs, fmt.Errorf("DOCE_KUBE_NAMESPACE=%q is not a namespace name (lower-case letters, digits, inner dashes; at most 63)", c.KubeNamespace))
+	}
+	if c.KubeStorageBytes, err = units.RAMInBytes(get("DOCE_KUBE_STORAGE_SIZE", "10g")); err != nil || c.KubeStorageBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("DOCE_KUBE_STORAGE_SIZE=%q is not a size of at least 1m (e.g. 10g)", getenv("DOCE_KUBE_STORAGE_SIZE")))
 	}
 	if net.ParseIP(c.WorkspaceHost) == nil {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_HOST=%q is not an IP address", c.WorkspaceHost))

@@ -30,7 +30,7 @@ type Backend interface {
 	// Inspect says whether the workspace exists and runs, and where it is reached.
 	Inspect(ctx context.Context, projectID string) (Container, error)
 	// Accepts checks something accepts on the OpenCode port a running workspace is reached at.
-	Accepts(ctx context.Context, hostPort int) error
+	Accepts(ctx context.Context, projectID string, hostPort int) error
 
 	// The pool: which workspaces a pool made, whether a project's was one, and giving a
 	// claimed one its full share of the CPU.
@@ -51,7 +51,8 @@ type Backend interface {
 
 // Backends DOCE_WORKSPACE_BACKEND names.
 const (
-	BackendDocker = "docker"
+	BackendDocker     = "docker"
+	BackendKubernetes = "kubernetes"
 )
 
 var _ Backend = (*Manager)(nil)
