@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,10 @@ type KubeConfig struct {
 	// Clients are the address ranges besides doce's own pods (LabelApp=AppDoce in the
 	// namespace) that may reach a workspace's ports: doce run outside the cluster.
 	Clients []string
+	// Served are the endpoints outside the pods that doce serves to workspaces
+	// (DOCE_WORKSPACE_SERVED, the LLM gateway of a doce run outside the cluster): a workspace
+	// reaches them though they are private addresses.
+	Served []netip.AddrPort
 }
 
 // Labels of the Kubernetes backend. doce's own pods carry LabelApp=AppDoce: the NetworkPolicy
@@ -337,7 +342,8 @@ var (
 )
 
 // networkPolicy lets into the workspace only doce (its pods, and Clients) on OpenCode's and
-// the preview's ports, and out of it DNS, doce (the LLM gateway) and the public internet.
+// the preview's ports, and out of it DNS, doce (the LLM gateway), Served and the public
+// internet.
 func (k *Kube) networkPolicy(projectID string) *networkingv1.NetworkPolicy {
 	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
 	port := func(proto corev1.Protocol, n int32) networkingv1.NetworkPolicyPort {
@@ -348,6 +354,21 @@ func (k *Kube) networkPolicy(projectID string) *networkingv1.NetworkPolicy {
 	for _, c := range k.cfg.Clients {
 		from = append(from, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: c}})
 	}
+	egress := []networkingv1.NetworkPolicyEgressRule{
+		// The cluster's DNS, wherever it runs.
+		{Ports: []networkingv1.NetworkPolicyPort{port(udp, 53), port(tcp, 53)}},
+		{To: []networkingv1.NetworkPolicyPeer{doce}},
+		{To: []networkingv1.NetworkPolicyPeer{
+			{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: blockedV4}},
+			{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: blockedV6}},
+		}},
+	}
+	for _, ap := range k.cfg.Served {
+		egress = append(egress, networkingv1.NetworkPolicyEgressRule{
+			To:    []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: netip.PrefixFrom(ap.Addr(), ap.Addr().BitLen()).String()}}},
+			Ports: []networkingv1.NetworkPolicyPort{port(tcp, int32(ap.Port()))},
+		})
+	}
 	return &networkingv1.NetworkPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: kubeName(projectID), Namespace: k.cfg.Namespace, Labels: labels(projectID, "")},
 		Spec: networkingv1.NetworkPolicySpec{
@@ -356,15 +377,7 @@ func (k *Kube) networkPolicy(projectID string) *networkingv1.NetworkPolicy {
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{
 				From: from, Ports: []networkingv1.NetworkPolicyPort{port(tcp, kubeOpenCodePort), port(tcp, AppPort)},
 			}},
-			Egress: []networkingv1.NetworkPolicyEgressRule{
-				// The cluster's DNS, wherever it runs.
-				{Ports: []networkingv1.NetworkPolicyPort{port(udp, 53), port(tcp, 53)}},
-				{To: []networkingv1.NetworkPolicyPeer{doce}},
-				{To: []networkingv1.NetworkPolicyPeer{
-					{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: blockedV4}},
-					{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: blockedV6}},
-				}},
-			},
+			Egress: egress,
 		},
 	}
 }

@@ -3,6 +3,7 @@ package workspace
 import (
 	"context"
 	"encoding/json"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -29,7 +30,8 @@ func fakeKube(t *testing.T) (*Kube, *fake.Clientset) {
 		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: kubeContainer, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
 		return false, nil, nil // the tracker stores it, with this status
 	})
-	return newKube(c, nil, KubeConfig{Namespace: testNS, StorageBytes: 5 << 30, Clients: []string{"192.0.2.10/32"}}), c
+	return newKube(c, nil, KubeConfig{Namespace: testNS, StorageBytes: 5 << 30, Clients: []string{"192.0.2.10/32"},
+		Served: []netip.AddrPort{netip.MustParseAddrPort("10.88.0.1:8081")}}), c
 }
 
 func testSpec(id string) Spec {
@@ -155,18 +157,25 @@ func TestKubeNetworkPolicy(t *testing.T) {
 	}
 	// Out: the public internet, not the private, loopback or metadata ranges.
 	var public *networkingv1.IPBlock
+	served := false
 	for _, r := range np.Spec.Egress {
 		for _, to := range r.To {
 			if to.IPBlock != nil && to.IPBlock.CIDR == "0.0.0.0/0" {
 				public = to.IPBlock
 			}
-			if to.IPBlock != nil && to.IPBlock.CIDR != "0.0.0.0/0" && to.IPBlock.CIDR != "::/0" {
+			if to.IPBlock != nil && to.IPBlock.CIDR == "10.88.0.1/32" {
+				// The one private address let through: a served endpoint, on its port only.
+				if len(r.Ports) != 1 || r.Ports[0].Port.IntValue() != 8081 {
+					t.Errorf("egress to the served endpoint on ports %+v", r.Ports)
+				}
+				served = true
+			} else if to.IPBlock != nil && to.IPBlock.CIDR != "0.0.0.0/0" && to.IPBlock.CIDR != "::/0" {
 				t.Errorf("egress to %s", to.IPBlock.CIDR)
 			}
 		}
 	}
-	if public == nil {
-		t.Fatal("no egress to the public internet")
+	if public == nil || !served {
+		t.Fatalf("no egress to the public internet (%v) or the served endpoint (%v)", public, served)
 	}
 	for _, blocked := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "127.0.0.0/8", "100.64.0.0/10"} {
 		if !slices.Contains(public.Except, blocked) {

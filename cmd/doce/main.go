@@ -395,8 +395,16 @@ func newBackend(cfg *config.Config) (b workspace.Backend, docker *workspace.Mana
 		for _, c := range cfg.WorkspaceClients {
 			clients = append(clients, c.String())
 		}
+		// What doce serves outside the cluster; host.docker.internal means something only
+		// where DOCE_HOST_GATEWAY says what (doce's own pods are let through anyway).
+		var served []netip.AddrPort
+		for _, e := range cfg.WorkspaceServed {
+			if ap, err := e.Resolve(cfg.HostGateway); err == nil {
+				served = append(served, ap)
+			}
+		}
 		k, err := workspace.NewKube(workspace.KubeConfig{Kubeconfig: cfg.Kubeconfig, Namespace: cfg.KubeNamespace,
-			StorageClass: cfg.KubeStorageClass, StorageBytes: cfg.KubeStorageBytes, Clients: clients})
+			StorageClass: cfg.KubeStorageClass, StorageBytes: cfg.KubeStorageBytes, Clients: clients, Served: served})
 		return k, nil, err
 	}
 	docker, err = workspace.NewManager(cfg.WorkspaceHost)
