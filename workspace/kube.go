@@ -166,8 +166,13 @@ func (k *Kube) Up(ctx context.Context, s Spec) (Workspace, error) {
 		if err := k.writeConfigIfMissing(ctx, s.ProjectID, s.OpenCodeConfig); err != nil {
 			return Workspace{}, err
 		}
-	} else if err := k.createPod(ctx, s.ProjectID, p, s.OpenCodeConfig); err != nil {
-		return Workspace{}, err
+	} else {
+		if err := k.waitGone(ctx, s.ProjectID); err != nil {
+			return Workspace{}, err
+		}
+		if err := k.createPod(ctx, s.ProjectID, p, s.OpenCodeConfig); err != nil {
+			return Workspace{}, err
+		}
 	}
 	return k.waitRunning(ctx, s.ProjectID)
 }
@@ -399,6 +404,17 @@ func (k *Kube) podExists(ctx context.Context, projectID string) (bool, error) {
 }
 
 func (k *Kube) createPod(ctx context.Context, projectID string, p podParams, config []byte) error {
+	// A pod that ended for good (evicted, its node lost) keeps its name until deleted.
+	if old, err := k.getPod(ctx, projectID); err != nil {
+		return err
+	} else if old != nil && (old.Status.Phase == corev1.PodFailed || old.Status.Phase == corev1.PodSucceeded) {
+		if err := k.client.CoreV1().Pods(k.cfg.Namespace).Delete(ctx, old.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("workspace: unable to delete the ended pod: %w", err)
+		}
+		if err := k.waitGone(ctx, projectID); err != nil {
+			return err
+		}
+	}
 	pvc, err := k.client.CoreV1().PersistentVolumeClaims(k.cfg.Namespace).Get(ctx, kubeName(projectID), metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("workspace: unable to read the volume claim: %w", err)

@@ -225,6 +225,20 @@ func TestKubeStopKeepsTheClaimAndStartMakesThePodAgain(t *testing.T) {
 		!slices.ContainsFunc(oc.Env, func(e corev1.EnvVar) bool { return e.Name == "HTTP_PROXY" && e.Value == "http://proxy:3128" }) {
 		t.Errorf("pod made again differs: %+v", oc)
 	}
+	// An evicted pod keeps its name: a start deletes it and makes the pod again.
+	pod.Status.Phase, pod.Status.ContainerStatuses = corev1.PodFailed, nil
+	if _, err := c.CoreV1().Pods(testNS).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := k.Inspect(ctx, id); err != nil || w.Running {
+		t.Fatalf("evicted: %+v, %v", w, err)
+	}
+	if _, err := k.Start(ctx, id); err != nil {
+		t.Fatalf("start after an eviction: %v", err)
+	}
+	if w, err := k.Inspect(ctx, id); err != nil || !w.Running {
+		t.Errorf("after the start that followed an eviction: %+v, %v", w, err)
+	}
 	if _, err := k.Start(ctx, "0193c1d2-0000-7000-8000-000000000000"); err != ErrNoWorkspace {
 		t.Errorf("Start of no workspace: %v", err)
 	}
