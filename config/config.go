@@ -71,10 +71,12 @@ type Config struct {
 	// WorkspaceBackend is where workspaces run (DOCE_WORKSPACE_BACKEND): docker or kubernetes.
 	WorkspaceBackend string
 	// The Kubernetes backend's cluster: Kubeconfig (DOCE_KUBECONFIG; empty: in-cluster), the
-	// namespace of every workspace (DOCE_KUBE_NAMESPACE), their volumes' storage class
+	// namespace of every workspace (DOCE_KUBE_NAMESPACE), the one doce's own pods run in
+	// (DOCE_KUBE_DOCE_NAMESPACE), their volumes' storage class
 	// (DOCE_KUBE_STORAGE_CLASS; empty: the default) and size (DOCE_KUBE_STORAGE_SIZE).
 	Kubeconfig       string
 	KubeNamespace    string
+	KubeDoceNS       string
 	KubeStorageClass string
 	KubeStorageBytes int64
 	OpenCodeImage    string        // DOCE_OPENCODE_IMAGE
@@ -296,8 +298,11 @@ func load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_BACKEND=%q is not a workspace backend (docker or kubernetes)", c.WorkspaceBackend))
 	}
 	c.Kubeconfig, c.KubeStorageClass = get("DOCE_KUBECONFIG", ""), get("DOCE_KUBE_STORAGE_CLASS", "")
-	if c.KubeNamespace = get("DOCE_KUBE_NAMESPACE", "doce"); !hostName.MatchString(c.KubeNamespace) {
-		errs = append(errs, fmt.Errorf("DOCE_KUBE_NAMESPACE=%q is not a namespace name (lower-case letters, digits, inner dashes; at most 63)", c.KubeNamespace))
+	c.KubeNamespace, c.KubeDoceNS = get("DOCE_KUBE_NAMESPACE", "doce-workspaces"), get("DOCE_KUBE_DOCE_NAMESPACE", "doce")
+	for k, ns := range map[string]string{"DOCE_KUBE_NAMESPACE": c.KubeNamespace, "DOCE_KUBE_DOCE_NAMESPACE": c.KubeDoceNS} {
+		if !hostName.MatchString(ns) {
+			errs = append(errs, fmt.Errorf("%s=%q is not a namespace name (lower-case letters, digits, inner dashes; at most 63)", k, ns))
+		}
 	}
 	if c.KubeStorageBytes, err = units.RAMInBytes(get("DOCE_KUBE_STORAGE_SIZE", "10g")); err != nil || c.KubeStorageBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("DOCE_KUBE_STORAGE_SIZE=%q is not a size of at least 1m (e.g. 10g)", getenv("DOCE_KUBE_STORAGE_SIZE")))

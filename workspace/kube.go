@@ -31,14 +31,14 @@ import (
 type KubeConfig struct {
 	// Kubeconfig is the file to reach the cluster with; empty: the in-cluster service account.
 	Kubeconfig string
-	// Namespace holds every workspace's objects.
-	Namespace string
+	// Namespace holds every workspace's objects; DoceNamespace is where doce's own pods run
+	// (LabelApp=AppDoce), the only pods a workspace's NetworkPolicy lets in.
+	Namespace, DoceNamespace string
 	// StorageClass of the workspaces' volumes; empty: the cluster's default.
 	StorageClass string
 	// StorageBytes is the size each workspace's volume asks for.
 	StorageBytes int64
-	// Clients are the address ranges besides doce's own pods (LabelApp=AppDoce in the
-	// namespace) that may reach a workspace's ports: doce run outside the cluster.
+	// Clients are the address ranges besides doce's own pods that may reach a workspace's ports: doce run outside the cluster.
 	Clients []string
 	// Served are the endpoints outside the pods that doce serves to workspaces
 	// (DOCE_WORKSPACE_SERVED, the LLM gateway of a doce run outside the cluster): a workspace
@@ -354,7 +354,11 @@ func (k *Kube) networkPolicy(projectID string) *networkingv1.NetworkPolicy {
 	port := func(proto corev1.Protocol, n int32) networkingv1.NetworkPolicyPort {
 		return networkingv1.NetworkPolicyPort{Protocol: &proto, Port: ptr(intstr.FromInt32(n))}
 	}
-	doce := networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelApp: AppDoce}}}
+	// doce's pods, in doce's namespace alone: a label is anyone's to set on a pod of their own.
+	doce := networkingv1.NetworkPolicyPeer{
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": k.cfg.DoceNamespace}},
+		PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{LabelApp: AppDoce}},
+	}
 	from := []networkingv1.NetworkPolicyPeer{doce}
 	for _, c := range k.cfg.Clients {
 		from = append(from, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: c}})

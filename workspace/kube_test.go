@@ -30,7 +30,7 @@ func fakeKube(t *testing.T) (*Kube, *fake.Clientset) {
 		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: kubeContainer, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
 		return false, nil, nil // the tracker stores it, with this status
 	})
-	return newKube(c, nil, KubeConfig{Namespace: testNS, StorageBytes: 5 << 30, Clients: []string{"192.0.2.10/32"},
+	return newKube(c, nil, KubeConfig{Namespace: testNS, DoceNamespace: "doce", StorageBytes: 5 << 30, Clients: []string{"192.0.2.10/32"},
 		Served: []netip.AddrPort{netip.MustParseAddrPort("10.88.0.1:8081")}}), c
 }
 
@@ -145,7 +145,8 @@ func TestKubeNetworkPolicy(t *testing.T) {
 		t.Fatalf("ingress rules %+v", np.Spec.Ingress)
 	}
 	in := np.Spec.Ingress[0]
-	if len(in.From) != 2 || in.From[0].PodSelector.MatchLabels[LabelApp] != AppDoce || in.From[1].IPBlock.CIDR != "192.0.2.10/32" {
+	if len(in.From) != 2 || in.From[0].PodSelector.MatchLabels[LabelApp] != AppDoce || in.From[1].IPBlock.CIDR != "192.0.2.10/32" ||
+		in.From[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "doce" {
 		t.Errorf("ingress from %+v", in.From)
 	}
 	var ports []int

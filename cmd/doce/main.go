@@ -403,7 +403,7 @@ func newBackend(cfg *config.Config) (b workspace.Backend, docker *workspace.Mana
 				served = append(served, ap)
 			}
 		}
-		k, err := workspace.NewKube(workspace.KubeConfig{Kubeconfig: cfg.Kubeconfig, Namespace: cfg.KubeNamespace,
+		k, err := workspace.NewKube(workspace.KubeConfig{Kubeconfig: cfg.Kubeconfig, Namespace: cfg.KubeNamespace, DoceNamespace: cfg.KubeDoceNS,
 			StorageClass: cfg.KubeStorageClass, StorageBytes: cfg.KubeStorageBytes, Clients: clients, Served: served})
 		return k, nil, err
 	}
