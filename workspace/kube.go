@@ -145,7 +145,8 @@ func (k *Kube) Up(ctx context.Context, s Spec) (Workspace, error) {
 	}); err != nil {
 		return Workspace{}, err
 	}
-	pvc, err := k.claim(s)
+	p := podParams{Image: s.Image, MemoryBytes: s.MemoryBytes, NanoCPUs: s.NanoCPUs, DNS: s.DNS, Env: s.Env, Import: s.Import}
+	pvc, err := k.claim(s, p)
 	if err != nil {
 		return Workspace{}, err
 	}
@@ -155,12 +156,11 @@ func (k *Kube) Up(ctx context.Context, s Spec) (Workspace, error) {
 	}); err != nil {
 		return Workspace{}, err
 	}
-	p := podParams{Image: s.Image, MemoryBytes: s.MemoryBytes, NanoCPUs: s.NanoCPUs, DNS: s.DNS, Env: s.Env, Import: s.Import}
-	running, err := k.podExists(ctx, s.ProjectID)
+	exists, err := k.podExists(ctx, s.ProjectID)
 	if err != nil {
 		return Workspace{}, err
 	}
-	if running {
+	if exists {
 		// A prebuilt workspace was started before its project was known: it gets the
 		// project's configuration now. A file already there (the agent's edits) is kept.
 		if err := k.writeConfigIfMissing(ctx, s.ProjectID, s.OpenCodeConfig); err != nil {
@@ -199,12 +199,12 @@ func (k *Kube) ensureSecret(ctx context.Context, s Spec) error {
 	})
 }
 
-func (k *Kube) claim(s Spec) (*corev1.PersistentVolumeClaim, error) {
-	p, err := json.Marshal(podParams{Image: s.Image, MemoryBytes: s.MemoryBytes, NanoCPUs: s.NanoCPUs, DNS: s.DNS, Env: s.Env, Import: s.Import})
+func (k *Kube) claim(s Spec, p podParams) (*corev1.PersistentVolumeClaim, error) {
+	made, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
 	}
-	ann := map[string]string{annotationPod: string(p)}
+	ann := map[string]string{annotationPod: string(made)}
 	if s.Pooled {
 		ann[annotationPoolOwner], ann[annotationPoolSum] = s.PoolOwner, s.ConfigSum
 	}
