@@ -7,9 +7,9 @@ import (
 	"github.com/doce-dev/doce/workspace"
 )
 
-// The interfaces below are what the activities use of Vault and Docker, so each can run in a
-// test without either; secrets.Transit and workspace.Manager are the real ones the worker
-// injects.
+// The interfaces below are what the activities use of Vault and the workspace backend, so each
+// can run in a test without either; secrets.Transit and a workspace.Backend are the real ones
+// the worker injects.
 
 // Decrypter opens a ciphertext bound to a Transit context; a ciphertext Vault refuses for that
 // context is secrets.ErrUndecryptable.
@@ -45,7 +45,7 @@ type Containers interface {
 // and the configuration of a prebuilt one.
 type Workspaces interface {
 	Inspect(ctx context.Context, projectID string) (workspace.Container, error)
-	Accepts(ctx context.Context, hostPort int) error
+	Accepts(ctx context.Context, projectID string, hostPort int) error
 	Start(ctx context.Context, projectID string) (workspace.Workspace, error)
 	Stop(ctx context.Context, projectID string) error
 	Pooled(ctx context.Context, projectID string) (pooled bool, configSum string, err error)
@@ -57,7 +57,7 @@ type Workspaces interface {
 var (
 	_ Cipher       = (*secrets.Transit)(nil)
 	_ KeyRewrapper = (*secrets.Transit)(nil)
-	_ Containers   = (*workspace.Manager)(nil)
-	_ Workspaces   = (*workspace.Manager)(nil)
-	_ Trees        = (*workspace.Manager)(nil)
+	_ Containers   = workspace.Backend(nil)
+	_ Workspaces   = workspace.Backend(nil)
+	_ Trees        = workspace.Backend(nil)
 )

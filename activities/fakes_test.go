@@ -133,7 +133,7 @@ func (w *fakeWorkspace) Inspect(context.Context, string) (workspace.Container, e
 }
 
 // Accepts dials the port as the real one does: a fake's ports are loopback listeners.
-func (w *fakeWorkspace) Accepts(ctx context.Context, hostPort int) error {
+func (w *fakeWorkspace) Accepts(ctx context.Context, _ string, hostPort int) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort)))
 	if err != nil {

@@ -185,7 +185,7 @@ func (a *OpenCode) look(ctx context.Context, p *store.Project) look {
 			return nil, w, err
 		}
 		if w.Running && w.HostPort > 0 && !moved && !restarted {
-			if a.Workspace.Accepts(ctx, w.HostPort) == nil {
+			if a.Workspace.Accepts(ctx, p.ID, w.HostPort) == nil {
 				refused = 0
 			} else if refused++; refused >= refusedLooks {
 				restarted = true

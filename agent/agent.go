@@ -3,8 +3,8 @@
 // tier both use it, so there is one place that knows where a workspace listens and how its
 // password is kept.
 //
-// It is its own package rather than part of workspace/ because workspace/ is the Docker side
-// (containers, volumes) and imports the Docker client; reaching OpenCode needs only the project
+// It is its own package rather than part of workspace/ because workspace/ is the engine side
+// (containers, pods, volumes) and imports the Docker and Kubernetes clients; reaching OpenCode needs only the project
 // row, Vault and HTTP, and the web tier must not depend on Docker.
 package agent
 
@@ -43,6 +43,9 @@ type Connector struct {
 	// DOCE_WORKSPACE_HOST its worker registered), for a tier that reaches projects on many
 	// hosts; an empty answer means Host.
 	Addresses func(ctx context.Context, host string) string
+	// Locate, when set, says where a project's workspace is reached, ahead of Host and
+	// Addresses: the Kubernetes backend's pod IP, which changes each time the pod is made.
+	Locate func(ctx context.Context, projectID string) (string, error)
 	// HTTP carries every request, through DOCE_WORKSPACE_PROXY when set (see NewHTTPClient).
 	HTTP *http.Client
 }
@@ -58,7 +61,11 @@ func (c *Connector) Client(ctx context.Context, p *store.Project) (*opencode.Cli
 		return nil, err
 	}
 	addr := c.Host
-	if p.Host != "" && c.Addresses != nil {
+	if c.Locate != nil {
+		if addr, err = c.Locate(ctx, p.ID); err != nil {
+			return nil, err
+		}
+	} else if p.Host != "" && c.Addresses != nil {
 		if a := c.Addresses(ctx, p.Host); a != "" {
 			addr = a
 		}

@@ -68,13 +68,24 @@ type Config struct {
 	// histories still need.
 	PayloadKey string
 
-	OpenCodeImage   string        // DOCE_OPENCODE_IMAGE
-	WorkspaceMemory int64         // DOCE_WORKSPACE_MEMORY, e.g. 1g
-	WorkspacePids   int64         // DOCE_WORKSPACE_PIDS: processes and threads a workspace may run
-	WorkspaceHost   string        // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
-	WorkspaceProxy  string        // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
-	WorkspaceDNS    []string      // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
-	WorkspaceIdle   time.Duration // DOCE_WORKSPACE_IDLE: a workspace nobody uses for this long is stopped
+	// WorkspaceBackend is where workspaces run (DOCE_WORKSPACE_BACKEND): docker or kubernetes.
+	WorkspaceBackend string
+	// The Kubernetes backend's cluster: Kubeconfig (DOCE_KUBECONFIG; empty: in-cluster), the
+	// namespace of every workspace (DOCE_KUBE_NAMESPACE), the one doce's own pods run in
+	// (DOCE_KUBE_DOCE_NAMESPACE), their volumes' storage class
+	// (DOCE_KUBE_STORAGE_CLASS; empty: the default) and size (DOCE_KUBE_STORAGE_SIZE).
+	Kubeconfig       string
+	KubeNamespace    string
+	KubeDoceNS       string
+	KubeStorageClass string
+	KubeStorageBytes int64
+	OpenCodeImage    string        // DOCE_OPENCODE_IMAGE
+	WorkspaceMemory  int64         // DOCE_WORKSPACE_MEMORY, e.g. 1g
+	WorkspacePids    int64         // DOCE_WORKSPACE_PIDS: processes and threads a workspace may run
+	WorkspaceHost    string        // DOCE_WORKSPACE_HOST: where published OpenCode ports are bound and reached
+	WorkspaceProxy   string        // DOCE_WORKSPACE_PROXY: HTTP proxy the worker reaches OpenCode servers through
+	WorkspaceDNS     []string      // DOCE_WORKSPACE_DNS: comma-separated name server IPs for workspaces (default: Docker's)
+	WorkspaceIdle    time.Duration // DOCE_WORKSPACE_IDLE: a workspace nobody uses for this long is stopped
 	// A repository a project is made from is cloned on the worker within ImportMaxBytes
 	// (DOCE_IMPORT_MAX_SIZE, e.g. 1g, .git included) and ImportTimeout (DOCE_IMPORT_TIMEOUT).
 	ImportMaxBytes int64
@@ -281,6 +292,21 @@ func load(getenv func(string) string) (*Config, error) {
 	}
 	c.HostHeartbeat = duration(get, "DOCE_HOST_HEARTBEAT", "10s", time.Second, &errs)
 	c.PoolMaxAge = duration(get, "DOCE_WORKSPACE_POOL_MAX_AGE", "24h", time.Minute, &errs)
+	switch c.WorkspaceBackend = get("DOCE_WORKSPACE_BACKEND", "docker"); c.WorkspaceBackend {
+	case "docker", "kubernetes":
+	default:
+		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_BACKEND=%q is not a workspace backend (docker or kubernetes)", c.WorkspaceBackend))
+	}
+	c.Kubeconfig, c.KubeStorageClass = get("DOCE_KUBECONFIG", ""), get("DOCE_KUBE_STORAGE_CLASS", "")
+	c.KubeNamespace, c.KubeDoceNS = get("DOCE_KUBE_NAMESPACE", "doce-workspaces"), get("DOCE_KUBE_DOCE_NAMESPACE", "doce")
+	for k, ns := range map[string]string{"DOCE_KUBE_NAMESPACE": c.KubeNamespace, "DOCE_KUBE_DOCE_NAMESPACE": c.KubeDoceNS} {
+		if !hostName.MatchString(ns) {
+			errs = append(errs, fmt.Errorf("%s=%q is not a namespace name (lower-case letters, digits, inner dashes; at most 63)", k, ns))
+		}
+	}
+	if c.KubeStorageBytes, err = units.RAMInBytes(get("DOCE_KUBE_STORAGE_SIZE", "10g")); err != nil || c.KubeStorageBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("DOCE_KUBE_STORAGE_SIZE=%q is not a size of at least 1m (e.g. 10g)", getenv("DOCE_KUBE_STORAGE_SIZE")))
+	}
 	if net.ParseIP(c.WorkspaceHost) == nil {
 		errs = append(errs, fmt.Errorf("DOCE_WORKSPACE_HOST=%q is not an IP address", c.WorkspaceHost))
 	}

@@ -18,7 +18,8 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if c.HTTPAddr != "127.0.0.1:8080" || c.DBPath != "data/doce.db" || c.WorkspaceMemory != 1<<30 || c.WorkspacePids != 1024 ||
 		c.WorkspaceIdle != 30*time.Minute || c.SecureCookies() || c.HostName != "local" || c.HostMaxWorkspaces != 0 ||
-		c.HostMemory != 0 || c.HostHeartbeat != 10*time.Second {
+		c.HostMemory != 0 || c.HostHeartbeat != 10*time.Second || c.WorkspaceBackend != "docker" ||
+		c.KubeNamespace != "doce-workspaces" || c.KubeDoceNS != "doce" || c.KubeStorageBytes != 10<<30 {
 		t.Errorf("defaults: %+v", c)
 	}
 	if c.EgressMode != "open" || c.EgressProxyPort != 3128 || c.WorkspaceFirewall != "iptables" || c.WorkspaceNanoCPUs != 2e9 ||
@@ -69,6 +70,10 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		"DOCE_QUOTA_CREATE_PER_HOUR":   "1.5",
 		"DOCE_GATEWAY_ADDR":            "host-gateway:0",
 		"DOCE_GATEWAY_URL":             "gateway",
+		"DOCE_WORKSPACE_BACKEND":       "podman",
+		"DOCE_KUBE_NAMESPACE":          "Doce_NS",
+		"DOCE_KUBE_DOCE_NAMESPACE":     "-doce",
+		"DOCE_KUBE_STORAGE_SIZE":       "big",
 	}
 	_, err := load(func(k string) string { return env[k] })
 	if err == nil {

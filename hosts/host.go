@@ -18,21 +18,23 @@ import (
 // The host holds at most DOCE_HOST_MAX_WORKSPACES, and never more workspaces than its engine's
 // address pools have networks for: a full pool refuses new projects a place, rather than
 // failing their setups.
-func Register(ctx context.Context, cfg *config.Config, st *store.Store, ws *workspace.Manager, log *slog.Logger) (workflows.HostQueue, error) {
+func Register(ctx context.Context, cfg *config.Config, st *store.Store, ws workspace.Backend, log *slog.Logger) (workflows.HostQueue, error) {
 	hq := workflows.HostQueue{Host: cfg.HostName, TaskQueue: workflows.HostTaskQueue(cfg.TaskQueue, cfg.HostName)}
 	limit := cfg.HostMaxWorkspaces
-	room, err := ws.NetworkRoom(ctx)
-	if err != nil {
-		return hq, err
-	}
-	if limit == 0 || room < limit {
-		limit = room
-		if room == 0 {
-			limit = -1 // room for none (0 would mean no limit)
+	if nr, ok := ws.(networkRoomer); ok {
+		room, err := nr.NetworkRoom(ctx)
+		if err != nil {
+			return hq, err
 		}
-		log.Info("the engine's address pools bound the host's workspaces", "host", hq.Host, "networks", room)
+		if limit == 0 || room < limit {
+			limit = room
+			if room == 0 {
+				limit = -1 // room for none (0 would mean no limit)
+			}
+			log.Info("the engine's address pools bound the host's workspaces", "host", hq.Host, "networks", room)
+		}
 	}
-	err = st.RegisterHost(ctx, &store.Host{
+	err := st.RegisterHost(ctx, &store.Host{
 		Name: hq.Host, TaskQueue: hq.TaskQueue, DockerHost: os.Getenv("DOCKER_HOST"), Address: cfg.WorkspaceHost,
 		MaxWorkspaces: limit, MemoryBytes: cfg.HostMemory, WorkspaceMemoryBytes: cfg.WorkspaceMemory,
 		HeartbeatSeconds: int(max(cfg.HostHeartbeat/time.Second, 1)),
@@ -48,10 +50,16 @@ func Register(ctx context.Context, cfg *config.Config, st *store.Store, ws *work
 	return hq, nil
 }
 
+// networkRoomer is a backend whose workspaces each take a network from a bounded address pool:
+// Docker's (workspace.Manager). A cluster's pods take no network of their own.
+type networkRoomer interface {
+	NetworkRoom(ctx context.Context) (int, error)
+}
+
 // Beat records the host's heartbeat every DOCE_HOST_HEARTBEAT while its Docker engine
 // answers, and runs check (the workspace firewall's), until ctx ends; then it records the host stopped,
 // so nothing more is placed on it.
-func Beat(ctx context.Context, cfg *config.Config, st *store.Store, ws *workspace.Manager, check func() error, log *slog.Logger) {
+func Beat(ctx context.Context, cfg *config.Config, st *store.Store, ws workspace.Backend, check func() error, log *slog.Logger) {
 	t := time.NewTicker(cfg.HostHeartbeat)
 	defer t.Stop()
 	for {

@@ -24,9 +24,9 @@ const maxAge = time.Second
 // reads the hosts table at most once per maxAge, however many requests ask.
 type Registry struct {
 	Store *store.Store
-	// Own is the engine of this process's DOCKER_HOST: projects without a host, and hosts
-	// registered with the default socket, are read through it.
-	Own *workspace.Manager
+	// Own is this process's backend (the engine of its DOCKER_HOST, or its cluster): projects
+	// without a host, and hosts registered with the default socket, are read through it.
+	Own workspace.Backend
 
 	list     *otter.Cache[struct{}, []store.HostLoad]
 	mu       sync.Mutex
@@ -35,7 +35,7 @@ type Registry struct {
 
 // NewRegistry returns the registry of the hosts in st; own is the engine of this process's
 // DOCKER_HOST (nil when it has none).
-func NewRegistry(st *store.Store, own *workspace.Manager) *Registry {
+func NewRegistry(st *store.Store, own workspace.Backend) *Registry {
 	return &Registry{Store: st, Own: own, list: otter.Must(&otter.Options[struct{}, []store.HostLoad]{
 		ExpiryCalculator: otter.ExpiryWriting[struct{}, []store.HostLoad](maxAge),
 	})}
@@ -92,7 +92,7 @@ func (h *Registry) State(ctx context.Context, name string) string {
 }
 
 // Workspace is the Docker engine of the named host, for reading a project's files.
-func (h *Registry) Workspace(ctx context.Context, name string) (*workspace.Manager, error) {
+func (h *Registry) Workspace(ctx context.Context, name string) (workspace.Backend, error) {
 	endpoint := ""
 	if name != "" {
 		l, ok := h.host(ctx, name)

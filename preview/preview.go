@@ -58,6 +58,8 @@ type Preview struct {
 	workspaceHost string // where workspaces publish their preview ports
 	// Addresses, when set, says where a Docker host's ports are reached (see agent.Connector).
 	Addresses func(ctx context.Context, host string) string
+	// Locate, when set, says where a project's workspace is reached (see agent.Connector).
+	Locate func(ctx context.Context, projectID string) (string, error)
 	// Now is the preview's clock (tests move it).
 	Now func() time.Time
 
@@ -224,7 +226,12 @@ func (p *Preview) serve(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	addr := p.workspaceHost
-	if proj.Host != "" && p.Addresses != nil {
+	if p.Locate != nil {
+		if addr, err = p.Locate(r.Context(), proj.ID); err != nil {
+			p.notRunning(w)
+			return
+		}
+	} else if proj.Host != "" && p.Addresses != nil {
 		if a := p.Addresses(r.Context(), proj.Host); a != "" {
 			addr = a
 		}

@@ -54,7 +54,7 @@ type Server struct {
 	Store     *store.Store
 	Secrets   *secrets.Transit
 	Setups    *setups.Service
-	Workspace *workspace.Manager // reads a project's files for Download
+	Workspace workspace.Backend // reads a project's files for Download
 	// Hosts, when set, knows the Docker hosts projects are on: where to reach them, whether
 	// their workers are there (a project on an unreachable one says so), their engines.
 	Hosts    *hosts.Registry

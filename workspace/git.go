@@ -48,26 +48,52 @@ func Uncommitted(path string) bool { return path == configFile || path == agents
 const commitScript = `git add -A -- . ':(top,exclude)` + configFile + `' ':(top,exclude)` + agentsFile + `' && ` +
 	`if git diff --cached --quiet; then echo nothing; else git commit --quiet --no-verify -m "$DOCE_COMMIT_MESSAGE" && echo committed; fi`
 
+// runFunc runs cmd in a project's workspace as the agent, in /workspace, with env, stdin (when
+// set) on its standard input and its output to stdout; a non-zero exit is an *ExitError. Each
+// backend has its own (Docker's exec, the Kubernetes exec subresource); the git work below is
+// written once over it.
+type runFunc func(ctx context.Context, env, cmd []string, stdin io.Reader, stdout io.Writer) error
+
 // Commit commits every change in the project's repository as the agent, by author, with no
 // hook run. committed is false when there was nothing to commit.
 func (m *Manager) Commit(ctx context.Context, projectID string, author Author, message string) (committed bool, err error) {
-	env := append([]string{"DOCE_COMMIT_MESSAGE=" + message,
-		"GIT_AUTHOR_NAME=" + author.Name, "GIT_AUTHOR_EMAIL=" + author.Email,
-		"GIT_COMMITTER_NAME=" + author.Name, "GIT_COMMITTER_EMAIL=" + author.Email}, gitNoHooks...)
-	var out strings.Builder
-	if err := m.exec(ctx, projectID, env, []string{"sh", "-c", commitScript}, nil, &limitWriter{w: &out, max: 4 << 10}); err != nil {
-		return false, err
-	}
-	return strings.TrimSpace(out.String()) == "committed", nil
+	return commit(ctx, m.runIn(projectID), author, message)
 }
 
 // Bundle writes a git bundle of the workspace repository's HEAD (its whole history) to w. A
 // bundle over max bytes stops with ErrBundleTooLarge.
 func (m *Manager) Bundle(ctx context.Context, projectID string, w io.Writer, max int64) error {
+	return bundle(ctx, m.runIn(projectID), w, max)
+}
+
+// Merge brings the bundle read from r into the project's repository and merges its branch base
+// into HEAD as author, with no hook run. On conflicts the merge is aborted and they are named.
+func (m *Manager) Merge(ctx context.Context, projectID string, r io.Reader, base string, author Author, message string) (MergeResult, error) {
+	return merge(ctx, m.runIn(projectID), r, base, author, message)
+}
+
+func (m *Manager) runIn(projectID string) runFunc {
+	return func(ctx context.Context, env, cmd []string, stdin io.Reader, stdout io.Writer) error {
+		return m.exec(ctx, projectID, env, cmd, stdin, stdout)
+	}
+}
+
+func commit(ctx context.Context, run runFunc, author Author, message string) (committed bool, err error) {
+	env := append([]string{"DOCE_COMMIT_MESSAGE=" + message,
+		"GIT_AUTHOR_NAME=" + author.Name, "GIT_AUTHOR_EMAIL=" + author.Email,
+		"GIT_COMMITTER_NAME=" + author.Name, "GIT_COMMITTER_EMAIL=" + author.Email}, gitNoHooks...)
+	var out strings.Builder
+	if err := run(ctx, env, []string{"sh", "-c", commitScript}, nil, &limitWriter{w: &out, max: 4 << 10}); err != nil {
+		return false, err
+	}
+	return strings.TrimSpace(out.String()) == "committed", nil
+}
+
+func bundle(ctx context.Context, run runFunc, w io.Writer, max int64) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	lw := &limitWriter{w: w, max: max, over: cancel}
-	err := m.exec(ctx, projectID, gitNoHooks, []string{"git", "bundle", "create", "--quiet", "-", "HEAD"}, nil, lw)
+	err := run(ctx, gitNoHooks, []string{"git", "bundle", "create", "--quiet", "-", "HEAD"}, nil, lw)
 	if lw.exceeded {
 		return ErrBundleTooLarge
 	}
@@ -97,14 +123,12 @@ type MergeResult struct {
 	Ahead, Behind int      // HEAD against the base once merged
 }
 
-// Merge brings the bundle read from r into the project's repository and merges its branch base
-// into HEAD as author, with no hook run. On conflicts the merge is aborted and they are named.
-func (m *Manager) Merge(ctx context.Context, projectID string, r io.Reader, base string, author Author, message string) (MergeResult, error) {
+func merge(ctx context.Context, run runFunc, r io.Reader, base string, author Author, message string) (MergeResult, error) {
 	env := append([]string{"DOCE_BASE=" + base, "DOCE_MERGE_MESSAGE=" + message, "GIT_MERGE_AUTOEDIT=no",
 		"GIT_AUTHOR_NAME=" + author.Name, "GIT_AUTHOR_EMAIL=" + author.Email,
 		"GIT_COMMITTER_NAME=" + author.Name, "GIT_COMMITTER_EMAIL=" + author.Email}, gitNoHooks...)
 	var out strings.Builder
-	if err := m.exec(ctx, projectID, env, []string{"sh", "-c", mergeScript}, r, &limitWriter{w: &out, max: 64 << 10}); err != nil {
+	if err := run(ctx, env, []string{"sh", "-c", mergeScript}, r, &limitWriter{w: &out, max: 64 << 10}); err != nil {
 		return MergeResult{}, err
 	}
 	return parseMerge(out.String())

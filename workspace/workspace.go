@@ -1,6 +1,7 @@
-// Package workspace runs a project's containers on Docker, compose-style: one network, two
-// volumes and the OpenCode container per project, all found again by name and label, so every
-// operation is idempotent.
+// Package workspace runs a project's workspace behind one interface, Backend. Manager runs it
+// on Docker, compose-style: one network, two volumes and the OpenCode container per project;
+// Kube runs it on Kubernetes: a volume claim, a Secret, a NetworkPolicy and a pod (kube.go).
+// Both find everything again by name and label, so every operation is idempotent.
 package workspace
 
 import (
@@ -558,7 +559,7 @@ func (c Container) String() string {
 // Accepts dials the host port a workspace is published on. Docker publishes each port through
 // a docker-proxy process; one that died leaves the container running with nothing accepting
 // on its port, and a dial refused there is how that shows.
-func (m *Manager) Accepts(ctx context.Context, hostPort int) error {
+func (m *Manager) Accepts(ctx context.Context, _ string, hostPort int) error {
 	host := m.publishHost
 	switch host {
 	case "", "0.0.0.0":

@@ -218,28 +218,31 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 	defer tc.Close()
 
 	// The worker runs workspaces; the web tier reads their files (Download).
-	ws, err := workspace.NewManager(cfg.WorkspaceHost)
+	backend, ws, err := newBackend(cfg)
 	if err != nil {
 		return err
 	}
-	defer ws.Close()
+	defer backend.Close()
 	g, ctx := errgroup.WithContext(ctx)
 	if work {
-		if err := ws.Ping(ctx); err != nil {
+		if err := backend.Ping(ctx); err != nil {
 			return err
 		}
 		if err := worker.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace); err != nil {
 			return err
 		}
 		// Before any workspace starts: the firewall and the proxy they find their way out by.
-		eg, err := newWorkspaceEgress(ctx, cfg, st, ws, log)
-		if err != nil {
-			return err
+		// A cluster's workspaces have their NetworkPolicy instead.
+		eg := &workspaceEgress{}
+		if ws != nil {
+			if eg, err = newWorkspaceEgress(ctx, cfg, st, ws, log); err != nil {
+				return err
+			}
+			g.Go(func() error { return eg.proxy.Serve(ctx, eg.listener) })
 		}
-		g.Go(func() error { return eg.proxy.Serve(ctx, eg.listener) })
-		docker := &activities.Docker{Store: st, Secrets: patientTransit, Workspace: ws, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, NanoCPUs: cfg.WorkspaceNanoCPUs, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS, Env: eg.env, Ask: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Host: cfg.HostName}
-		oc := &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: ws, Ask: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Host: cfg.HostName,
-			Agent: &agent.Connector{Secrets: patientTransit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)}}
+		docker := &activities.Docker{Store: st, Secrets: patientTransit, Workspace: backend, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, NanoCPUs: cfg.WorkspaceNanoCPUs, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS, Env: eg.env, Ask: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Host: cfg.HostName}
+		oc := &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: backend, Ask: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Host: cfg.HostName,
+			Agent: &agent.Connector{Secrets: patientTransit, Host: cfg.WorkspaceHost, Locate: locate(backend), HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)}}
 		acts := worker.Activities{
 			Docker:      docker,
 			OpenCode:    oc,
@@ -251,13 +254,13 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 				URLs: cfg.OAuthURLs, ClientIDs: cfg.OAuthClientIDs, Scopes: cfg.OAuthScopes,
 				HTTP: outboundClient(ctx, cfg, log)}}, // a GitHub Enterprise host is user-given
 			Hosts: &activities.Hosts{Store: st},
-			Repositories: &activities.Repositories{Store: st, Secrets: patientTransit, Workspace: ws, Host: cfg.HostName,
+			Repositories: &activities.Repositories{Store: st, Secrets: patientTransit, Workspace: backend, Host: cfg.HostName,
 				Policy: outboundPolicy(ctx, cfg, log), // a repository's forge is user-given
 				Limits: repos.Limits{MaxBytes: cfg.ImportMaxBytes, Timeout: cfg.ImportTimeout}},
 		}
 		// The shared queue takes the workflows and the short database steps; the host's own
 		// queue the steps that drive its Docker engine and the OpenCode servers on it.
-		host, err := hosts.Register(ctx, cfg, st, ws, log)
+		host, err := hosts.Register(ctx, cfg, st, backend, log)
 		if err != nil {
 			return err
 		}
@@ -272,7 +275,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		if err := worker.ConfigurePool(ctx, tc, cfg.TaskQueue, host, poolConfig(cfg)); err != nil {
 			return err
 		}
-		g.Go(func() error { hosts.Beat(ctx, cfg, st, ws, eg.check, log); return nil })
+		g.Go(func() error { hosts.Beat(ctx, cfg, st, backend, eg.check, log); return nil })
 		g.Go(func() error {
 			// Ready projects without an idle watch get one, so none runs forever unnoticed.
 			n, err := newSetups(cfg, tc, st).EnsureIdleWatches(ctx)
@@ -283,7 +286,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			return nil
 		})
 		if cfg.WorkerHealthFile != "" {
-			g.Go(func() error { writeWorkerHealth(ctx, cfg.WorkerHealthFile, tc, ws, log); return nil })
+			g.Go(func() error { writeWorkerHealth(ctx, cfg.WorkerHealthFile, tc, backend, log); return nil })
 		}
 		g.Go(func() error {
 			<-ctx.Done()
@@ -312,11 +315,11 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		m.WatchPool(cfg.PoolSize, st.PoolCounts)
 		// Projects are on many Docker hosts: each one's address and engine come from the host
 		// its worker registered.
-		registry := hosts.NewRegistry(st, ws)
+		registry := hosts.NewRegistry(st, backend)
 		defer registry.Close()
 		outboundHTTP := outboundClient(ctx, cfg, log)
 		srv := &web.Server{
-			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: ws, Hosts: registry, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Catalog: modelCatalog,
+			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: backend, Hosts: registry, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Catalog: modelCatalog,
 			Payloads: codec, TemporalUIURL: cfg.TemporalUIURL,
 			Verifier: &providers.Verifier{HTTP: outboundHTTP, BaseURLs: cfg.ProviderBaseURLs}, Outbound: outboundHTTP,
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, BaseURL: cfg.BaseURL, SecureCookies: cfg.SecureCookies(), Log: log,
@@ -324,7 +327,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			Egress:         web.EgressDefaults{Mode: cfg.EgressMode, Allow: cfg.EgressAllow},
 			Quotas:         web.Quotas{Projects: cfg.QuotaProjects, Running: cfg.QuotaRunning, CreatePerHour: cfg.QuotaCreatePerHour},
 			Agent: &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy),
-				Addresses: registry.Address},
+				Addresses: registry.Address, Locate: locate(backend)},
 		}
 		if cfg.PreviewBaseURL != "" {
 			key, err := preview.Key(ctx, st, transit)
@@ -334,7 +337,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			if srv.Preview, err = preview.New(st, cfg.PreviewBaseURL, cfg.BaseURL, cfg.WorkspaceHost, key, web.DoceCookies()...); err != nil {
 				return err
 			}
-			srv.Preview.Addresses = registry.Address
+			srv.Preview.Addresses, srv.Preview.Locate = registry.Address, locate(backend)
 			log.Info("previews on", "url", srv.Preview.URL("<project-id>"))
 		}
 		h, err := srv.Handler()
@@ -383,6 +386,43 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 	return g.Wait()
 }
 
+// newBackend opens the workspace backend DOCE_WORKSPACE_BACKEND names. docker is the Docker
+// engine behind it, for what only Docker workspaces have: the egress firewall and proxy, and
+// hosts with their address pools.
+func newBackend(cfg *config.Config) (b workspace.Backend, docker *workspace.Manager, err error) {
+	if cfg.WorkspaceBackend == workspace.BackendKubernetes {
+		clients := make([]string, 0, len(cfg.WorkspaceClients))
+		for _, c := range cfg.WorkspaceClients {
+			clients = append(clients, c.String())
+		}
+		// What doce serves outside the cluster; host.docker.internal means something only
+		// where DOCE_HOST_GATEWAY says what (doce's own pods are let through anyway).
+		var served []netip.AddrPort
+		for _, e := range cfg.WorkspaceServed {
+			if ap, err := e.Resolve(cfg.HostGateway); err == nil {
+				served = append(served, ap)
+			}
+		}
+		k, err := workspace.NewKube(workspace.KubeConfig{Kubeconfig: cfg.Kubeconfig, Namespace: cfg.KubeNamespace, DoceNamespace: cfg.KubeDoceNS,
+			StorageClass: cfg.KubeStorageClass, StorageBytes: cfg.KubeStorageBytes, Clients: clients, Served: served})
+		return k, nil, err
+	}
+	docker, err = workspace.NewManager(cfg.WorkspaceHost)
+	if err != nil {
+		return nil, nil, err
+	}
+	return docker, docker, nil
+}
+
+// locate is where the Kubernetes backend's workspaces are reached (their pods' IPs); nil for
+// Docker's, which are reached at their published ports.
+func locate(b workspace.Backend) func(context.Context, string) (string, error) {
+	if k, ok := b.(*workspace.Kube); ok {
+		return k.Address
+	}
+	return nil
+}
+
 func poolConfig(cfg *config.Config) workflows.PoolConfig {
 	return workflows.PoolConfig{Size: cfg.PoolSize, Image: cfg.OpenCodeImage, MaxAge: cfg.PoolMaxAge}
 }
@@ -420,7 +460,7 @@ func outboundPolicy(ctx context.Context, cfg *config.Config, log *slog.Logger) *
 // hostGateway is the address workspaces reach as host.docker.internal: DOCE_HOST_GATEWAY, or
 // the Docker bridge's gateway when the engine answers; invalid when neither says.
 func hostGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) netip.Addr {
-	if cfg.HostGateway.IsValid() {
+	if cfg.HostGateway.IsValid() || cfg.WorkspaceBackend != workspace.BackendDocker {
 		return cfg.HostGateway
 	}
 	ws, err := workspace.NewManager(cfg.WorkspaceHost)
@@ -524,7 +564,7 @@ const workerHealthEvery = 10 * time.Second
 
 // writeWorkerHealth rewrites path while the worker's Temporal and Docker answer, and removes it
 // when either does not, until ctx ends.
-func writeWorkerHealth(ctx context.Context, path string, tc client.Client, ws *workspace.Manager, log *slog.Logger) {
+func writeWorkerHealth(ctx context.Context, path string, tc client.Client, ws workspace.Backend, log *slog.Logger) {
 	defer os.Remove(path)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)

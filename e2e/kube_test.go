@@ -1,0 +1,256 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/remotecommand"
+
+	"github.com/doce-dev/doce/workspace"
+)
+
+// kubeEnv is the test cluster, when there is one: DOCE_TEST_KUBECONFIG and the rest, set by
+// whoever started it.
+type kubeEnv struct {
+	Kubeconfig, Namespace, Image, StorageClass string
+	// HostIP is this machine as the cluster's pods reach it: where the LLM gateway listens.
+	HostIP string
+	client *kubernetes.Clientset
+	rest   *rest.Config
+}
+
+// requireKube returns the test cluster, or skips the test when there is none.
+func requireKube(t *testing.T) kubeEnv {
+	t.Helper()
+	k := kubeEnv{
+		Kubeconfig:   os.Getenv("DOCE_TEST_KUBECONFIG"),
+		Namespace:    os.Getenv("DOCE_TEST_KUBE_NAMESPACE"),
+		Image:        os.Getenv("DOCE_TEST_KUBE_IMAGE"),
+		StorageClass: os.Getenv("DOCE_TEST_KUBE_STORAGE_CLASS"),
+		HostIP:       os.Getenv("DOCE_TEST_KUBE_HOST_IP"),
+	}
+	if k.Kubeconfig == "" {
+		t.Skip("needs a Kubernetes cluster: set DOCE_TEST_KUBECONFIG (and DOCE_TEST_KUBE_HOST_IP, DOCE_TEST_KUBE_NAMESPACE, DOCE_TEST_KUBE_IMAGE)")
+	}
+	if k.Namespace == "" || k.HostIP == "" || net.ParseIP(k.HostIP) == nil {
+		t.Fatal("DOCE_TEST_KUBECONFIG is set but DOCE_TEST_KUBE_NAMESPACE or DOCE_TEST_KUBE_HOST_IP (an IP address) is not")
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", k.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.client, err = kubernetes.NewForConfig(rc); err != nil {
+		t.Fatal(err)
+	}
+	k.rest = rc
+	return k
+}
+
+// exec runs cmd in the project's workspace pod as the agent and returns its output.
+func (k kubeEnv) exec(t *testing.T, projectID string, cmd ...string) string {
+	t.Helper()
+	req := k.client.CoreV1().RESTClient().Post().Namespace(k.Namespace).Resource("pods").Name("doce-"+projectID).
+		SubResource("exec").VersionedParams(&corev1.PodExecOptions{Container: "opencode", Command: cmd, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+	ex, err := remotecommand.NewSPDYExecutor(k.rest, "POST", req.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &errb}); err != nil {
+		t.Fatalf("exec %v: %v: %s", cmd, err, errb.String())
+	}
+	return out.String()
+}
+
+// objects counts what the cluster holds labelled with the project, by kind.
+func (k kubeEnv) objects(t *testing.T, projectID string) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	sel := metav1.ListOptions{LabelSelector: workspace.LabelProject + "=" + projectID}
+	n := map[string]int{}
+	pods, err := k.client.CoreV1().Pods(k.Namespace).List(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			n["pod"]++
+		}
+	}
+	pvcs, err := k.client.CoreV1().PersistentVolumeClaims(k.Namespace).List(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n["claim"] = len(pvcs.Items)
+	secs, err := k.client.CoreV1().Secrets(k.Namespace).List(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n["secret"] = len(secs.Items)
+	nps, err := k.client.NetworkingV1().NetworkPolicies(k.Namespace).List(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n["policy"] = len(nps.Items)
+	return n
+}
+
+// TestKubernetesWorkspace runs a project on the Kubernetes backend: setup to ready with the
+// mock LLM answering the prompt, the files read through OpenCode and exported through the API
+// server's exec, a stop that deletes the pod and keeps the files, a start, and a teardown that
+// leaves nothing labelled with the project.
+func TestKubernetesWorkspace(t *testing.T) {
+	stack := requireStack(t)
+	kube := requireKube(t)
+	image := kube.Image
+	if image == "" {
+		image = stack.OpenCodeImage
+	}
+	// The mock stands where the gateway, on this machine, reaches it (the outbound policy lets
+	// it dial the Docker bridge's gateway); workspaces reach only the gateway.
+	llm := startMockLLM(t, hostGatewayIP(t))
+	gateway := freeAddrOn(t, kube.HostIP)
+	env := []string{
+		"DOCE_WORKSPACE_BACKEND=kubernetes",
+		"DOCE_KUBECONFIG=" + kube.Kubeconfig,
+		"DOCE_KUBE_NAMESPACE=" + kube.Namespace,
+		"DOCE_KUBE_STORAGE_SIZE=256m",
+		"DOCE_OPENCODE_IMAGE=" + image,
+		"DOCE_GATEWAY_ADDR=" + gateway,
+		"DOCE_GATEWAY_URL=http://" + gateway,
+		// The provider's base URL names host.docker.internal: the gateway dials it there.
+		"DOCE_HOST_GATEWAY=" + hostGatewayIP(t),
+		// doce runs on a node, outside the cluster: its address reaches the pods.
+		"DOCE_WORKSPACE_CLIENTS=" + kube.HostIP,
+	}
+	if kube.StorageClass != "" {
+		env = append(env, "DOCE_KUBE_STORAGE_CLASS="+kube.StorageClass)
+	}
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-kube-%d", time.Now().UnixNano()), env...)
+	hc := newClient(t)
+	resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}})
+	if err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first-run setup: %v", err)
+	}
+	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/connections",
+		map[string]any{"providerId": "custom", "apiKey": "sk-e2e-kube", "baseURL": "http://host.docker.internal:" + llm.port() + "/v1", "models": "mock-model"})
+	if status != http.StatusCreated {
+		t.Fatalf("connect: %d %s", status, body)
+	}
+	const prompt = "a project on kubernetes"
+	p := createProject(t, hc, doce, prompt)
+	t.Cleanup(func() { _ = kubeDown(kube, p.ID) })
+	began := time.Now()
+	waitStatus(t, hc, doce, p.ID, "ready", 5*time.Minute)
+	t.Logf("setup on Kubernetes took %s to ready", time.Since(began).Round(10*time.Millisecond))
+	// The prompt went through the gateway to the mock.
+	waitFor(t, "the prompt reaches the mock LLM", time.Minute, func() (bool, error) {
+		return llm.requestsWith(prompt) != "", fmt.Errorf("%d requests, none with the prompt", len(llm.requests()))
+	})
+	if n := kube.objects(t, p.ID); n["pod"] != 1 || n["claim"] != 1 || n["secret"] != 1 || n["policy"] != 1 {
+		t.Fatalf("objects of the ready project: %v, want one of each", n)
+	}
+
+	// Files: one the agent's side writes, read back through OpenCode and in the export.
+	kube.exec(t, p.ID, "sh", "-c", "echo kept across a stop > /workspace/marker.txt")
+	readMarker := func() {
+		t.Helper()
+		status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID+"/files/content?path=marker.txt", nil)
+		var v struct{ File struct{ Content string } }
+		json.Unmarshal(body, &v)
+		if status != http.StatusOK || strings.TrimSpace(v.File.Content) != "kept across a stop" {
+			t.Fatalf("marker.txt through OpenCode: %d %.300s", status, body)
+		}
+	}
+	readMarker()
+	status, body = apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID+"/export", nil)
+	if status != http.StatusOK {
+		t.Fatalf("export: %d %.300s", status, body)
+	}
+	names := tarGzNames(t, body)
+	for _, want := range []string{"marker.txt", "AGENTS.md", "opencode.json"} {
+		if !slices.ContainsFunc(names, func(n string) bool { return strings.HasSuffix(n, "/"+want) }) {
+			t.Errorf("the export has no %s: %v", want, names)
+		}
+	}
+
+	// Stop deletes the pod and keeps the claim; start makes the pod again on the same files.
+	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+p.ID+"/stop", nil)
+	if status != http.StatusAccepted {
+		t.Fatalf("stop: %d %s", status, body)
+	}
+	waitStatus(t, hc, doce, p.ID, "stopped", 2*time.Minute)
+	waitFor(t, "the pod gone, the claim kept", time.Minute, func() (bool, error) {
+		n := kube.objects(t, p.ID)
+		return n["pod"] == 0 && n["claim"] == 1, fmt.Errorf("%v", n)
+	})
+	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+p.ID+"/start", nil)
+	if status != http.StatusAccepted {
+		t.Fatalf("start: %d %s", status, body)
+	}
+	waitStatus(t, hc, doce, p.ID, "ready", 5*time.Minute)
+	readMarker()
+
+	// Teardown leaves nothing labelled with the project.
+	if status, body := apiCall(t, hc, doce.URL, "DELETE", "/api/v1/projects/"+p.ID, nil); status != http.StatusAccepted {
+		t.Fatalf("delete: %d %s", status, body)
+	}
+	waitFor(t, "nothing left of the deleted project", 2*time.Minute, func() (bool, error) {
+		n := kube.objects(t, p.ID)
+		return n["pod"]+n["claim"]+n["secret"]+n["policy"] == 0, fmt.Errorf("%v", n)
+	})
+}
+
+// kubeDown removes what a failed test left of a project.
+func kubeDown(k kubeEnv, projectID string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := "doce-" + projectID
+	zero := int64(0)
+	_ = k.client.CoreV1().Pods(k.Namespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	_ = k.client.CoreV1().PersistentVolumeClaims(k.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	_ = k.client.CoreV1().Secrets(k.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	return k.client.NetworkingV1().NetworkPolicies(k.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+}
+
+func tarGzNames(t *testing.T, b []byte) []string {
+	t.Helper()
+	gz, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("the export is no gzip: %v", err)
+	}
+	tr := tar.NewReader(gz)
+	var names []string
+	for range 100000 {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names
+		} else if err != nil {
+			t.Fatalf("the export is no whole tar: %v", err)
+		}
+		names = append(names, h.Name)
+	}
+	t.Fatal("the export has more than 100000 entries")
+	return nil
+}

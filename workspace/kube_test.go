@@ -1,0 +1,300 @@
+package workspace
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+const testNS = "doce-ws"
+
+// fakeKube is the backend on client-go's fake clientset, where a pod runs as soon as it is
+// created (there is no kubelet to run it).
+func fakeKube(t *testing.T) (*Kube, *fake.Clientset) {
+	t.Helper()
+	c := fake.NewClientset()
+	c.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		pod := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		pod.Status.Phase, pod.Status.PodIP = corev1.PodRunning, "10.244.0.7"
+		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: kubeContainer, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+		return false, nil, nil // the tracker stores it, with this status
+	})
+	return newKube(c, nil, KubeConfig{Namespace: testNS, DoceNamespace: "doce", StorageBytes: 5 << 30, Clients: []string{"192.0.2.10/32"},
+		Served: []netip.AddrPort{netip.MustParseAddrPort("10.88.0.1:8081")}}), c
+}
+
+func testSpec(id string) Spec {
+	return Spec{ProjectID: id, Image: "doce/workspace:test", Password: "s3cret-pw", MemoryBytes: 1 << 30, NanoCPUs: 2e9,
+		PidsLimit: 1024, OpenCodeConfig: []byte(`{"model":"x"}`), Env: []string{"HTTP_PROXY=http://proxy:3128"}}
+}
+
+func TestKubeUpMakesAHardenedPod(t *testing.T) {
+	ctx := context.Background()
+	k, c := fakeKube(t)
+	const id = "0193c1d2-aaaa-7bbb-8ccc-0123456789ab"
+	ws, err := k.Up(ctx, testSpec(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws.ContainerName != "doce-"+id || ws.HostPort != 4096 || ws.PreviewHostPort != AppPort {
+		t.Errorf("workspace %+v", ws)
+	}
+	pod, err := c.CoreV1().Pods(testNS).Get(ctx, "doce-"+id, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pod.Labels[LabelProject] != id || pod.Labels[LabelManaged] != "true" {
+		t.Errorf("pod labels %v", pod.Labels)
+	}
+	ps := pod.Spec
+	sc := ps.SecurityContext
+	if sc == nil || *sc.RunAsUser != 1000 || *sc.RunAsGroup != 1000 || *sc.FSGroup != 1000 || !*sc.RunAsNonRoot ||
+		sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod security context %+v", sc)
+	}
+	if ps.AutomountServiceAccountToken == nil || *ps.AutomountServiceAccountToken || ps.EnableServiceLinks == nil || *ps.EnableServiceLinks {
+		t.Error("the pod gets a service-account token or service links")
+	}
+	if ps.HostNetwork || ps.HostPID || ps.HostIPC {
+		t.Error("the pod shares a host namespace")
+	}
+	if len(ps.Containers) != 1 || len(ps.InitContainers) != 1 {
+		t.Fatalf("containers %d, init containers %d", len(ps.Containers), len(ps.InitContainers))
+	}
+	for _, ct := range append(slices.Clone(ps.InitContainers), ps.Containers...) {
+		s := ct.SecurityContext
+		if s == nil || *s.AllowPrivilegeEscalation || *s.Privileged || !*s.ReadOnlyRootFilesystem || !*s.RunAsNonRoot ||
+			s.Capabilities == nil || !slices.Equal(s.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(s.Capabilities.Add) != 0 {
+			t.Errorf("%s: security context %+v", ct.Name, s)
+		}
+		if ct.Resources.Limits.Memory().Value() != 1<<30 || ct.Resources.Requests.Memory().Value() != 1<<30 ||
+			ct.Resources.Limits.Cpu().MilliValue() != 2000 || ct.Resources.Requests.Cpu().MilliValue() != 250 {
+			t.Errorf("%s: resources %+v", ct.Name, ct.Resources)
+		}
+	}
+	oc := ps.Containers[0]
+	if p := oc.ReadinessProbe; p == nil || p.TCPSocket == nil || p.TCPSocket.Port.IntValue() != 4096 {
+		t.Errorf("readiness probe %+v", oc.ReadinessProbe)
+	}
+	var pw *corev1.EnvVar
+	for i, e := range oc.Env {
+		if e.Name == "OPENCODE_SERVER_PASSWORD" {
+			pw = &oc.Env[i]
+		}
+	}
+	if pw == nil || pw.Value != "" || pw.ValueFrom == nil || pw.ValueFrom.SecretKeyRef == nil || pw.ValueFrom.SecretKeyRef.Name != "doce-"+id {
+		t.Errorf("OpenCode's password does not come from the Secret: %+v", pw)
+	}
+	var tmp *corev1.Volume
+	for i, v := range ps.Volumes {
+		if v.Name == "tmp" {
+			tmp = &ps.Volumes[i]
+		}
+	}
+	if tmp == nil || tmp.EmptyDir == nil || tmp.EmptyDir.Medium != corev1.StorageMediumMemory || tmp.EmptyDir.SizeLimit.Value() != 256<<20 {
+		t.Errorf("/tmp is not a bounded in-memory volume: %+v", tmp)
+	}
+	// The password is in the Secret, and nowhere else: not in the pod, not on the claim.
+	pvc, err := c.CoreV1().PersistentVolumeClaims(testNS).Get(ctx, "doce-"+id, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, obj := range map[string]any{"pod": pod, "claim": pvc} {
+		b, _ := json.Marshal(obj)
+		if strings.Contains(string(b), "s3cret-pw") {
+			t.Errorf("the %s holds the password", what)
+		}
+	}
+	sec, err := c.CoreV1().Secrets(testNS).Get(ctx, "doce-"+id, metav1.GetOptions{})
+	if err != nil || string(sec.Data[kubePasswordKey]) != "s3cret-pw" || sec.Labels[LabelProject] != id {
+		t.Errorf("secret %+v, %v", sec, err)
+	}
+	if pvc.Spec.Resources.Requests.Storage().Value() != 5<<30 || pvc.Labels[LabelProject] != id {
+		t.Errorf("claim %+v", pvc)
+	}
+}
+
+func TestKubeNetworkPolicy(t *testing.T) {
+	ctx := context.Background()
+	k, c := fakeKube(t)
+	const id = "0193c1d2-aaaa-7bbb-8ccc-0123456789ac"
+	if _, err := k.Up(ctx, testSpec(id)); err != nil {
+		t.Fatal(err)
+	}
+	np, err := c.NetworkingV1().NetworkPolicies(testNS).Get(ctx, "doce-"+id, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if np.Spec.PodSelector.MatchLabels[LabelProject] != id || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) ||
+		!slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+		t.Errorf("policy selects %v, types %v", np.Spec.PodSelector, np.Spec.PolicyTypes)
+	}
+	// In: doce's pods and the configured clients, on OpenCode's and the preview's ports only.
+	if len(np.Spec.Ingress) != 1 {
+		t.Fatalf("ingress rules %+v", np.Spec.Ingress)
+	}
+	in := np.Spec.Ingress[0]
+	if len(in.From) != 2 || in.From[0].PodSelector.MatchLabels[LabelApp] != AppDoce || in.From[1].IPBlock.CIDR != "192.0.2.10/32" ||
+		in.From[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "doce" {
+		t.Errorf("ingress from %+v", in.From)
+	}
+	var ports []int
+	for _, p := range in.Ports {
+		ports = append(ports, p.Port.IntValue())
+	}
+	if !slices.Equal(ports, []int{4096, AppPort}) {
+		t.Errorf("ingress ports %v", ports)
+	}
+	// Out: the public internet, not the private, loopback or metadata ranges.
+	var public *networkingv1.IPBlock
+	served := false
+	for _, r := range np.Spec.Egress {
+		for _, to := range r.To {
+			if to.IPBlock != nil && to.IPBlock.CIDR == "0.0.0.0/0" {
+				public = to.IPBlock
+			}
+			if to.IPBlock != nil && to.IPBlock.CIDR == "10.88.0.1/32" {
+				// The one private address let through: a served endpoint, on its port only.
+				if len(r.Ports) != 1 || r.Ports[0].Port.IntValue() != 8081 {
+					t.Errorf("egress to the served endpoint on ports %+v", r.Ports)
+				}
+				served = true
+			} else if to.IPBlock != nil && to.IPBlock.CIDR != "0.0.0.0/0" && to.IPBlock.CIDR != "::/0" {
+				t.Errorf("egress to %s", to.IPBlock.CIDR)
+			}
+		}
+	}
+	if public == nil || !served {
+		t.Fatalf("no egress to the public internet (%v) or the served endpoint (%v)", public, served)
+	}
+	for _, blocked := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "127.0.0.0/8", "100.64.0.0/10"} {
+		if !slices.Contains(public.Except, blocked) {
+			t.Errorf("egress reaches %s", blocked)
+		}
+	}
+}
+
+func TestKubeStopKeepsTheClaimAndStartMakesThePodAgain(t *testing.T) {
+	ctx := context.Background()
+	k, c := fakeKube(t)
+	const id = "0193c1d2-aaaa-7bbb-8ccc-0123456789ad"
+	if _, err := k.Up(ctx, testSpec(id)); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := k.Inspect(ctx, id); err != nil || !w.Exists || !w.Running || w.HostPort != 4096 {
+		t.Fatalf("running: %+v, %v", w, err)
+	}
+	if addr, err := k.Address(ctx, id); err != nil || addr != "10.244.0.7" {
+		t.Errorf("address %q, %v", addr, err)
+	}
+	if err := k.Stop(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CoreV1().Pods(testNS).Get(ctx, "doce-"+id, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the pod is still there after Stop: %v", err)
+	}
+	if w, err := k.Inspect(ctx, id); err != nil || !w.Exists || w.Running || w.HostPort != 0 {
+		t.Errorf("stopped: %+v, %v", w, err)
+	}
+	if _, err := k.Address(ctx, id); err != ErrNotRunning {
+		t.Errorf("address of a stopped workspace: %v", err)
+	}
+	if err := k.Stop(ctx, id); err != nil {
+		t.Errorf("a second Stop: %v", err)
+	}
+	if _, err := k.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	pod, err := c.CoreV1().Pods(testNS).Get(ctx, "doce-"+id, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Made again as it was: its image, limits and environment came back from the claim.
+	oc := pod.Spec.Containers[0]
+	if oc.Image != "doce/workspace:test" || oc.Resources.Limits.Memory().Value() != 1<<30 ||
+		!slices.ContainsFunc(oc.Env, func(e corev1.EnvVar) bool { return e.Name == "HTTP_PROXY" && e.Value == "http://proxy:3128" }) {
+		t.Errorf("pod made again differs: %+v", oc)
+	}
+	// An evicted pod keeps its name: a start deletes it and makes the pod again.
+	pod.Status.Phase, pod.Status.ContainerStatuses = corev1.PodFailed, nil
+	if _, err := c.CoreV1().Pods(testNS).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := k.Inspect(ctx, id); err != nil || w.Running {
+		t.Fatalf("evicted: %+v, %v", w, err)
+	}
+	if _, err := k.Start(ctx, id); err != nil {
+		t.Fatalf("start after an eviction: %v", err)
+	}
+	if w, err := k.Inspect(ctx, id); err != nil || !w.Running {
+		t.Errorf("after the start that followed an eviction: %+v, %v", w, err)
+	}
+	if _, err := k.Start(ctx, "0193c1d2-0000-7000-8000-000000000000"); err != ErrNoWorkspace {
+		t.Errorf("Start of no workspace: %v", err)
+	}
+}
+
+func TestKubeDownLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	k, c := fakeKube(t)
+	const id, other = "0193c1d2-aaaa-7bbb-8ccc-0123456789ae", "0193c1d2-aaaa-7bbb-8ccc-0123456789af"
+	for _, p := range []string{id, other} {
+		if _, err := k.Up(ctx, testSpec(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := k.Down(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Down(ctx, id); err != nil {
+		t.Errorf("a second Down: %v", err)
+	}
+	sel := metav1.ListOptions{LabelSelector: LabelProject + "=" + id}
+	pods, _ := c.CoreV1().Pods(testNS).List(ctx, sel)
+	pvcs, _ := c.CoreV1().PersistentVolumeClaims(testNS).List(ctx, sel)
+	secs, _ := c.CoreV1().Secrets(testNS).List(ctx, sel)
+	nps, _ := c.NetworkingV1().NetworkPolicies(testNS).List(ctx, sel)
+	if n := len(pods.Items) + len(pvcs.Items) + len(secs.Items) + len(nps.Items); n != 0 {
+		t.Errorf("%d objects left after Down", n)
+	}
+	if w, err := k.Inspect(ctx, id); err != nil || w.Exists {
+		t.Errorf("after Down: %+v, %v", w, err)
+	}
+	// The other project's are untouched.
+	if w, err := k.Inspect(ctx, other); err != nil || !w.Running {
+		t.Errorf("the other project after Down: %+v, %v", w, err)
+	}
+}
+
+func TestKubePool(t *testing.T) {
+	ctx := context.Background()
+	k, _ := fakeKube(t)
+	s := testSpec("0193c1d2-aaaa-7bbb-8ccc-0123456789b0")
+	s.Pooled, s.ConfigSum, s.PoolOwner = true, strings.Repeat("ab", 32), "doce-host-local"
+	if _, err := k.Up(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Up(ctx, testSpec("0193c1d2-aaaa-7bbb-8ccc-0123456789b1")); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := k.PooledIDs(ctx, "doce-host-local"); err != nil || !slices.Equal(ids, []string{s.ProjectID}) {
+		t.Errorf("pooled ids %v, %v", ids, err)
+	}
+	if ids, err := k.PooledIDs(ctx, "another-pool"); err != nil || len(ids) != 0 {
+		t.Errorf("another pool's ids %v, %v", ids, err)
+	}
+	if pooled, sum, err := k.Pooled(ctx, s.ProjectID); err != nil || !pooled || sum != s.ConfigSum {
+		t.Errorf("pooled %v %q %v", pooled, sum, err)
+	}
+}
