@@ -28,28 +28,27 @@ import (
 	"github.com/doce-dev/doce/workspace"
 )
 
-// kubeEnv is the test cluster, when there is one: DOCE_TEST_KUBECONFIG and the rest, set by
+// kubeBackendEnv is the test cluster, when there is one: DOCE_TEST_KUBECONFIG and the rest, set by
 // whoever started it.
-type kubeEnv struct {
-	Kubeconfig, Namespace, Image, StorageClass string
+type kubeBackendEnv struct {
+	Kubeconfig, Namespace, StorageClass string
 	// HostIP is this machine as the cluster's pods reach it: where the LLM gateway listens.
 	HostIP string
 	client *kubernetes.Clientset
 	rest   *rest.Config
 }
 
-// requireKube returns the test cluster, or skips the test when there is none.
-func requireKube(t *testing.T) kubeEnv {
+// requireKubeBackend returns the test cluster, or skips the test when there is none.
+func requireKubeBackend(t *testing.T) kubeBackendEnv {
 	t.Helper()
-	k := kubeEnv{
+	k := kubeBackendEnv{
 		Kubeconfig:   os.Getenv("DOCE_TEST_KUBECONFIG"),
 		Namespace:    os.Getenv("DOCE_TEST_KUBE_NAMESPACE"),
-		Image:        os.Getenv("DOCE_TEST_KUBE_IMAGE"),
 		StorageClass: os.Getenv("DOCE_TEST_KUBE_STORAGE_CLASS"),
 		HostIP:       os.Getenv("DOCE_TEST_KUBE_HOST_IP"),
 	}
 	if k.Kubeconfig == "" {
-		t.Skip("needs a Kubernetes cluster: set DOCE_TEST_KUBECONFIG (and DOCE_TEST_KUBE_HOST_IP, DOCE_TEST_KUBE_NAMESPACE, DOCE_TEST_KUBE_IMAGE)")
+		t.Skip("needs a Kubernetes cluster: set DOCE_TEST_KUBECONFIG (and DOCE_TEST_KUBE_HOST_IP, DOCE_TEST_KUBE_NAMESPACE)")
 	}
 	if k.Namespace == "" || k.HostIP == "" || net.ParseIP(k.HostIP) == nil {
 		t.Fatal("DOCE_TEST_KUBECONFIG is set but DOCE_TEST_KUBE_NAMESPACE or DOCE_TEST_KUBE_HOST_IP (an IP address) is not")
@@ -66,7 +65,7 @@ func requireKube(t *testing.T) kubeEnv {
 }
 
 // exec runs cmd in the project's workspace pod as the agent and returns its output.
-func (k kubeEnv) exec(t *testing.T, projectID string, cmd ...string) string {
+func (k kubeBackendEnv) exec(t *testing.T, projectID string, cmd ...string) string {
 	t.Helper()
 	req := k.client.CoreV1().RESTClient().Post().Namespace(k.Namespace).Resource("pods").Name("doce-"+projectID).
 		SubResource("exec").VersionedParams(&corev1.PodExecOptions{Container: "opencode", Command: cmd, Stdout: true, Stderr: true}, scheme.ParameterCodec)
@@ -84,7 +83,7 @@ func (k kubeEnv) exec(t *testing.T, projectID string, cmd ...string) string {
 }
 
 // objects counts what the cluster holds labelled with the project, by kind.
-func (k kubeEnv) objects(t *testing.T, projectID string) map[string]int {
+func (k kubeBackendEnv) objects(t *testing.T, projectID string) map[string]int {
 	t.Helper()
 	ctx := context.Background()
 	sel := metav1.ListOptions{LabelSelector: workspace.LabelProject + "=" + projectID}
@@ -122,11 +121,7 @@ func (k kubeEnv) objects(t *testing.T, projectID string) map[string]int {
 // leaves nothing labelled with the project.
 func TestKubernetesWorkspace(t *testing.T) {
 	stack := requireStack(t)
-	kube := requireKube(t)
-	image := kube.Image
-	if image == "" {
-		image = stack.OpenCodeImage
-	}
+	kube := requireKubeBackend(t)
 	// The mock stands where the gateway, on this machine, reaches it (the outbound policy lets
 	// it dial the Docker bridge's gateway); workspaces reach only the gateway.
 	llm := startMockLLM(t, hostGatewayIP(t))
@@ -136,7 +131,8 @@ func TestKubernetesWorkspace(t *testing.T) {
 		"DOCE_KUBECONFIG=" + kube.Kubeconfig,
 		"DOCE_KUBE_NAMESPACE=" + kube.Namespace,
 		"DOCE_KUBE_STORAGE_SIZE=256m",
-		"DOCE_OPENCODE_IMAGE=" + image,
+		// The cluster's containerd holds the workspace image under the same name.
+		"DOCE_OPENCODE_IMAGE=" + stack.OpenCodeImage,
 		"DOCE_GATEWAY_ADDR=" + gateway,
 		"DOCE_GATEWAY_URL=http://" + gateway,
 		// The provider's base URL names host.docker.internal: the gateway dials it there.
@@ -223,7 +219,7 @@ func TestKubernetesWorkspace(t *testing.T) {
 }
 
 // kubeDown removes what a failed test left of a project.
-func kubeDown(k kubeEnv, projectID string) error {
+func kubeDown(k kubeBackendEnv, projectID string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	name := "doce-" + projectID
