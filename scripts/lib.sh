@@ -8,6 +8,11 @@ VAULT_VERSION=1.21.1
 # Gitea is a forge for the end-to-end tests only (tools/giteaserver pins it; keep the two in step).
 GITEA_VERSION=1.27.3
 OPENCODE_VERSION=1.18.33
+# The test cluster of the Kubernetes backend (scripts/kube-cluster.sh); tools/kubeserver and
+# tools/etcdserver pin the first two (keep them in step).
+KUBERNETES_VERSION=v1.34.4
+ETCD_VERSION=v3.6.17
+KUBE_ROUTER_VERSION=v2.1.0
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DOCE_CACHE=${DOCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/doce}
@@ -17,6 +22,14 @@ VAULT_BIN="$BIN/vault-$VAULT_VERSION"
 # Gitea reads its translations and templates from options/ beside the binary (its STATIC_ROOT_PATH).
 GITEA_DIR="$DOCE_CACHE/gitea-$GITEA_VERSION"
 GITEA_BIN="$GITEA_DIR/gitea"
+# kube-apiserver, controller-manager, scheduler, kubelet and kubectl are one multi-call binary;
+# the pause image is Kubernetes' own pause.c, compiled here and packed as an OCI archive.
+KUBE_DIR="$DOCE_CACHE/kubernetes-$KUBERNETES_VERSION"
+KUBESERVER_BIN="$KUBE_DIR/kubeserver"
+KUBE_PAUSE_TAR="$KUBE_DIR/pause.tar"
+KUBE_PAUSE_IMAGE=localhost/doce/pause:$KUBERNETES_VERSION
+ETCD_BIN="$BIN/etcd-$ETCD_VERSION"
+KUBE_ROUTER_BIN="$BIN/kube-router-$KUBE_ROUTER_VERSION"
 # The workspace image (scripts/workspace-image.sh) is tagged by a hash of what it is made from:
 # that script (package list, suite, layer recipe; its comment and blank lines left out) and the
 # OpenCode version. make run and make test hand this tag to doce and the tests. Each build also
