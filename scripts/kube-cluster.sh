@@ -13,6 +13,7 @@
 # cluster is for (make test's shell): a cluster whose owner died is torn down by the next `up`,
 # and `down` leaves a cluster whose owner lives to that owner.
 source "$(dirname "$0")/lib.sh"
+source "$ROOT/scripts/services.sh" # free_port
 
 KUBE_RUN=${DOCE_KUBE_RUN:-/tmp/doce-kube}
 NODE=doce-node
@@ -111,7 +112,7 @@ up() {
   mkdir -p "$KUBE_RUN"/{pki,logs,etcd,cni,kubelet,cni-ipam}
   chmod 700 "$KUBE_RUN"
   echo "${DOCE_KUBE_OWNER:-}" >"$KUBE_RUN/owner"
-  local t0=$SECONDS p
+  local t0=$SECONDS p pid name
   # What exists before the cluster touches the host, so that `down` removes only what it added.
   for p in "${HOST_PATHS[@]}"; do [ -e "$p" ] || echo "$p" >>"$KUBE_RUN/host-paths"; done
   { kube_chains ip; kube_chains ip6; } >"$KUBE_RUN/chains-before"
@@ -187,7 +188,7 @@ EOF
     --client-ca-file "$KUBE_RUN/pki/ca.crt" --authorization-mode Node,RBAC \
     --enable-admission-plugins NodeRestriction \
     --kubelet-client-certificate "$KUBE_RUN/pki/apiserver-kubelet.crt" \
-    --kubelet-client-key "$KUBE_RUN/pki/apiserver-kubelet.key" \
+    --kubelet-client-key "$KUBE_RUN/pki/apiserver-kubelet.key" --kubelet-preferred-address-types InternalIP \
     --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$KUBE_RUN/pki/sa.pub" \
     --service-account-signing-key-file "$KUBE_RUN/pki/sa.key" --service-cluster-ip-range "$SERVICE_CIDR" \
     --v 1
@@ -238,11 +239,13 @@ EOF
   start kubelet "$KUBESERVER_BIN" kubelet --config "$KUBE_RUN/kubelet.yaml" \
     --kubeconfig "$KUBE_RUN/kubelet.kubeconfig" --root-dir "$KUBE_RUN/kubelet" \
     --hostname-override "$NODE" --node-ip "$node_ip" --v 1
+  wait_for "the node (log: $KUBE_RUN/logs/kubelet.log)" 90 \
+    kubectl wait --for=condition=Ready "node/$NODE" --timeout 1s
+  # kube-router finds its node at start: once the kubelet has registered it.
   start kube-router "$KUBE_ROUTER_BIN" --kubeconfig "$KUBE_RUN/kube-router.kubeconfig" \
     --hostname-override "$NODE" --run-firewall=true --run-router=false --run-service-proxy=false \
     --service-cluster-ip-range "$SERVICE_CIDR" --health-port "$router_port" --metrics-port 0
-  wait_for "the node (log: $KUBE_RUN/logs/kubelet.log)" 90 \
-    kubectl wait --for=condition=Ready "node/$NODE" --timeout 1s
+  wait_for "kube-router (log: $KUBE_RUN/logs/kube-router.log)" 60 curl -sf "http://127.0.0.1:$router_port/healthz"
 
   # PVCs: the hostpath provisioner of the controller-manager, as the default class.
   kubectl apply -f - >/dev/null <<EOF
@@ -259,6 +262,9 @@ kind: Namespace
 metadata: {name: $NAMESPACE}
 EOF
   wait "$import_pid" || die "importing $OPENCODE_IMAGE failed; see $KUBE_RUN/logs/image-import.log"
+  while read -r pid name; do
+    kill -0 "$pid" 2>/dev/null || die "$name stopped; see $KUBE_RUN/logs/$name.log"
+  done <"$KUBE_RUN/pids"
   log "kubernetes cluster up in $((SECONDS - t0))s (node $NODE at $node_ip, API $api, namespace $NAMESPACE, image $OPENCODE_IMAGE)"
   echo "$KUBE_RUN/admin.kubeconfig"
 }
@@ -275,19 +281,17 @@ down() {
   if alive && kubectl get --raw /readyz >/dev/null 2>&1; then
     kubectl delete pods --all -A --grace-period 0 --force --wait=false >/dev/null 2>&1 || true
     local deadline=$((SECONDS + 30))
-    while ((SECONDS < deadline)) && [ -n "$(ctr -a "$KUBE_RUN/containerd.sock" -n k8s.io tasks ls -q 2>/dev/null)" ]; do
-      sleep 0.5
-    done
+    while ((SECONDS < deadline)) && running_tasks | grep -q .; do sleep 0.5; done
   fi
   # Anything still running (a kubelet that died first) is killed through containerd.
   if [ -S "$KUBE_RUN/containerd.sock" ]; then
-    for name in $(ctr -a "$KUBE_RUN/containerd.sock" -n k8s.io tasks ls -q 2>/dev/null); do
+    for name in $(running_tasks); do
       ctr -a "$KUBE_RUN/containerd.sock" -n k8s.io tasks kill -s KILL "$name" >/dev/null 2>&1 || true
     done
   fi
   if [ -f "$KUBE_RUN/pids" ]; then
     tac "$KUBE_RUN/pids" | while read -r pid name; do kill "$pid" 2>/dev/null || true; done
-    local deadline=$((SECONDS + 20))
+    local deadline=$((SECONDS + 10))
     while alive && ((SECONDS < deadline)); do sleep 0.2; done
     tac "$KUBE_RUN/pids" | while read -r pid name; do kill -KILL "$pid" 2>/dev/null || true; done
   fi
@@ -317,6 +321,11 @@ down() {
   [ -f "$KUBE_RUN/host-paths" ] && while read -r p; do rm -rf "$p"; done <"$KUBE_RUN/host-paths"
   rm -rf "$KUBE_RUN"
   log "kubernetes cluster down in $((SECONDS - t0))s"
+}
+
+# running_tasks: the ids of the containers that run in the cluster's containerd.
+running_tasks() {
+  ctr -a "$KUBE_RUN/containerd.sock" -n k8s.io tasks ls 2>/dev/null | awk '$3 == "RUNNING" { print $1 }' || true
 }
 
 # remove_kube_chains FAMILY: removes the KUBE-* chains the cluster added (the kubelet's canary
