@@ -49,10 +49,15 @@ owner_alive() {
   [ -z "$owner" ] || kill -0 "$owner" 2>/dev/null
 }
 
-alive() { # any process of the cluster still running?
-  local pid name
+# alive: any process of the cluster still running? (Its processes outlive the `up` that started
+# them; a zombie not reaped yet counts as stopped.)
+alive() {
+  local pid name state
   [ -f "$KUBE_RUN/pids" ] || return 1
-  while read -r pid name; do kill -0 "$pid" 2>/dev/null && return 0; done <"$KUBE_RUN/pids"
+  while read -r pid name; do
+    state=$(sed 's/.*) \(.\).*/\1/' "/proc/$pid/stat" 2>/dev/null) || continue
+    [ "$state" != Z ] && return 0
+  done <"$KUBE_RUN/pids"
   return 1
 }
 
