@@ -10,6 +10,11 @@ GITEA_VERSION=1.27.3
 OPENCODE_VERSION=1.18.33
 # The linter make test runs after go vet (.golangci.yml).
 GOLANGCI_LINT_VERSION=v2.15.0
+# The test cluster of the Kubernetes backend (scripts/kube-cluster.sh); tools/kubeserver and
+# tools/etcdserver pin the first two (keep them in step).
+KUBERNETES_VERSION=v1.34.4
+ETCD_VERSION=v3.6.17
+KUBE_ROUTER_VERSION=v2.1.0
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DOCE_CACHE=${DOCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/doce}
@@ -20,6 +25,14 @@ VAULT_BIN="$BIN/vault-$VAULT_VERSION"
 GITEA_DIR="$DOCE_CACHE/gitea-$GITEA_VERSION"
 GITEA_BIN="$GITEA_DIR/gitea"
 GOLANGCI_LINT_BIN="$BIN/golangci-lint-$GOLANGCI_LINT_VERSION"
+# kube-apiserver, controller-manager, scheduler, kubelet and kubectl are one multi-call binary;
+# the pause image is Kubernetes' own pause.c, compiled here and packed as an OCI archive.
+KUBE_DIR="$DOCE_CACHE/kubernetes-$KUBERNETES_VERSION"
+KUBESERVER_BIN="$KUBE_DIR/kubeserver"
+KUBE_PAUSE_TAR="$KUBE_DIR/pause.tar"
+KUBE_PAUSE_IMAGE=localhost/doce/pause:$KUBERNETES_VERSION
+ETCD_BIN="$BIN/etcd-$ETCD_VERSION"
+KUBE_ROUTER_BIN="$BIN/kube-router-$KUBE_ROUTER_VERSION"
 # The workspace image (scripts/workspace-image.sh) is tagged by a hash of what it is made from:
 # that script (package list, suite, layer recipe; its comment and blank lines left out) and the
 # OpenCode version. make run and make test hand this tag to doce and the tests. Each build also

@@ -16,6 +16,10 @@ phase() {
 print_phases() {
   local rc=$?
   stop_services
+  if [ -n "${kube_pid:-}" ] && [ "${kube_rc:-0}" != 3 ]; then
+    kill "$kube_pid" 2>/dev/null && wait "$kube_pid" 2>/dev/null
+    DOCE_KUBE_OWNER=$$ "$ROOT/scripts/kube-cluster.sh" down 2>&1 | tail -n 1 >&2 || true
+  fi
   ((${#PHASES[@]})) || exit $rc
   printf '\n\033[1m%-28s %6s\033[0m\n' phase time >&2
   printf '%s\n' "${PHASES[@]}" >&2
@@ -38,12 +42,36 @@ tport=$(free_port)
 vport=$(free_port)
 pport=$(free_port)
 vtoken=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+# The Kubernetes test cluster starts beside the other services (root only: containerd, the
+# kubelet and iptables need it); its tests skip without it.
+kube_pid=
+if [ "$(id -u)" = 0 ]; then
+  log "starting the kubernetes test cluster (log: $LOGS/kube-cluster.log)"
+  DOCE_KUBE_OWNER=$$ "$ROOT/scripts/kube-cluster.sh" up >"$LOGS/kubeconfig" 2>"$LOGS/kube-cluster.log" &
+  kube_pid=$!
+fi
 log "starting temporal dev server on 127.0.0.1:$tport and vault dev server on 127.0.0.1:$vport (logs: $LOGS)"
 start_temporal "$tport" 0
 start_vault_dev "$vport" "$vtoken"
 log "starting postgres on 127.0.0.1:$pport"
 start_postgres "$pport"
 phase "services (temporal, vault, pg)"
+if [ -n "$kube_pid" ]; then
+  kube_rc=0
+  wait "$kube_pid" || kube_rc=$?
+  if [ "$kube_rc" = 0 ]; then
+    export DOCE_TEST_KUBECONFIG=$(cat "$LOGS/kubeconfig") DOCE_TEST_KUBE_NAMESPACE=doce-test
+    export DOCE_TEST_KUBESERVER=$KUBESERVER_BIN
+  elif [ "$kube_rc" = 3 ]; then
+    # Another make test on this machine has the one cluster it can run: the tests of the
+    # Kubernetes backend skip in this run.
+    log "$(tail -n 1 "$LOGS/kube-cluster.log"); the kubernetes tests skip"
+  else
+    cat "$LOGS/kube-cluster.log" >&2
+    die "the kubernetes test cluster did not start"
+  fi
+  phase "kubernetes cluster (rest)"
+fi
 
 export DOCE_TEST_STACK=1
 export DOCE_TEST_TEMPORAL_ADDRESS=127.0.0.1:$tport

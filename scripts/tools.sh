@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what doce's stack needs and is missing: the Temporal CLI, Vault and (for the tests) Gitea
-# and golangci-lint (built from the Go module proxy at pinned versions, in parallel, cached by
-# version), a Docker engine, the
-# OpenCode workspace image, and Debian's chromium, postgresql and docker-compose for the tests.
+# and golangci-lint and a Kubernetes cluster's parts (built from the Go module proxy at pinned
+# versions, in parallel, cached by version), a Docker engine, the OpenCode workspace image, and
+# Debian's chromium, postgresql, docker-compose, containerd, CNI plugins and ipset for the tests.
 # Idempotent: a second run only checks.
 source "$(dirname "$0")/lib.sh"
 
@@ -44,6 +44,58 @@ build_golangci_lint() {
     mv "$gobin/golangci-lint" "$GOLANGCI_LINT_BIN" && rm -rf "$gobin"
 }
 
+# The test cluster (scripts/kube-cluster.sh): the control plane, kubelet and kubectl as one
+# multi-call binary of the nested module tools/kubeserver (k8s.io/kubernetes cannot be installed
+# directly: its go.mod replaces its staging modules with folders), stamped with the version they
+# report; and the pause image every pod's sandbox runs, compiled from Kubernetes' pause.c.
+build_kubernetes() {
+  local v=k8s.io/component-base/version minor=${KUBERNETES_VERSION#v*.}
+  minor=${minor%%.*}
+  mkdir -p "$KUBE_DIR"
+  (cd "$ROOT/tools/kubeserver" && CGO_ENABLED=0 go build -trimpath \
+    -ldflags="-s -w -X $v.gitVersion=$KUBERNETES_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean" \
+    -o "$KUBESERVER_BIN.tmp" . &&
+    build_pause "$(go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c") &&
+    mv "$KUBESERVER_BIN.tmp" "$KUBESERVER_BIN"
+}
+
+# build_pause SOURCE: a one-layer OCI image archive holding /pause, named $KUBE_PAUSE_IMAGE.
+build_pause() {
+  local d layer config manifest
+  d=$(mktemp -d)
+  mkdir -p "$d/rootfs" "$d/oci/blobs/sha256"
+  gcc -Os -static -DVERSION="$KUBERNETES_VERSION" -o "$d/rootfs/pause" "$1" && strip "$d/rootfs/pause" &&
+    tar -C "$d/rootfs" --owner=0 --group=0 --mtime=@0 -cf "$d/layer.tar" pause || return
+  layer=$(sha256sum <"$d/layer.tar" | cut -d' ' -f1)
+  mv "$d/layer.tar" "$d/oci/blobs/sha256/$layer"
+  printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/pause"],"User":"65535:65535"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+    "$layer" >"$d/config.json"
+  config=$(sha256sum <"$d/config.json" | cut -d' ' -f1)
+  mv "$d/config.json" "$d/oci/blobs/sha256/$config"
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}]}' \
+    "$config" "$(stat -c %s "$d/oci/blobs/sha256/$config")" "$layer" "$(stat -c %s "$d/oci/blobs/sha256/$layer")" >"$d/manifest.json"
+  manifest=$(sha256sum <"$d/manifest.json" | cut -d' ' -f1)
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' \
+    "$manifest" "$(stat -c %s "$d/manifest.json")" "$KUBE_PAUSE_IMAGE" "${KUBE_PAUSE_IMAGE##*:}" >"$d/oci/index.json"
+  mv "$d/manifest.json" "$d/oci/blobs/sha256/$manifest"
+  echo '{"imageLayoutVersion":"1.0.0"}' >"$d/oci/oci-layout"
+  tar -C "$d/oci" -cf "$KUBE_PAUSE_TAR" oci-layout index.json blobs && rm -rf "$d"
+}
+
+build_etcd() {
+  # etcd's server module replaces its sibling modules with folders: built like Vault.
+  (cd "$ROOT/tools/etcdserver" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' \
+    -o "$ETCD_BIN.tmp" go.etcd.io/etcd/server/v3) && mv "$ETCD_BIN.tmp" "$ETCD_BIN"
+}
+
+build_kube_router() {
+  local gobin
+  gobin=$(mktemp -d)
+  (cd "$gobin" && CGO_ENABLED=0 GOBIN="$gobin" go install -trimpath -ldflags='-s -w' \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION") &&
+    mv "$gobin/kube-router" "$KUBE_ROUTER_BIN" && rm -rf "$gobin"
+}
+
 pids=() names=()
 if [ ! -x "$TEMPORAL_BIN" ]; then
   log "building temporal CLI $TEMPORAL_CLI_VERSION (about 6 min on a fresh machine) -> $TEMPORAL_BIN"
@@ -62,6 +114,32 @@ fi
 if [ ! -x "$GOLANGCI_LINT_BIN" ]; then
   log "building golangci-lint $GOLANGCI_LINT_VERSION (about 5 min on a fresh machine) -> $GOLANGCI_LINT_BIN"
   build_golangci_lint >"$DOCE_CACHE/logs/build-golangci-lint.log" 2>&1 & pids+=($!) names+=(golangci-lint)
+fi
+
+# The test cluster's parts; the cluster is for root only (containerd, kubelet, iptables).
+if [ "$(id -u)" = 0 ]; then
+  if [ ! -x "$KUBESERVER_BIN" ] || [ ! -f "$KUBE_PAUSE_TAR" ]; then
+    log "building kubernetes $KUBERNETES_VERSION for the test cluster (about 25 min on a fresh machine) -> $KUBESERVER_BIN"
+    build_kubernetes >"$DOCE_CACHE/logs/build-kubernetes.log" 2>&1 & pids+=($!) names+=(kubernetes)
+  fi
+  if [ ! -x "$ETCD_BIN" ]; then
+    log "building etcd $ETCD_VERSION for the test cluster (about 3 min on a fresh machine) -> $ETCD_BIN"
+    build_etcd >"$DOCE_CACHE/logs/build-etcd.log" 2>&1 & pids+=($!) names+=(etcd)
+  fi
+  if [ ! -x "$KUBE_ROUTER_BIN" ]; then
+    log "building kube-router $KUBE_ROUTER_VERSION for the test cluster (about 4 min on a fresh machine) -> $KUBE_ROUTER_BIN"
+    build_kube_router >"$DOCE_CACHE/logs/build-kube-router.log" 2>&1 & pids+=($!) names+=(kube-router)
+  fi
+  missing=()
+  command -v containerd >/dev/null 2>&1 || missing+=(containerd)
+  [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+  command -v ipset >/dev/null 2>&1 || missing+=(ipset)
+  if ((${#missing[@]})); then
+    log "installing Debian's ${missing[*]} (Kubernetes test cluster)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >"$DOCE_CACHE/logs/apt-kube.log" 2>&1 \
+      || die "apt-get install ${missing[*]} failed; see $DOCE_CACHE/logs/apt-kube.log"
+  fi
 fi
 
 # Browser tests drive Debian's Chromium.
