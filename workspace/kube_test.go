@@ -3,6 +3,7 @@ package workspace
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -207,7 +208,7 @@ func TestKubeStopKeepsTheClaimAndStartMakesThePodAgain(t *testing.T) {
 	if w, err := k.Inspect(ctx, id); err != nil || !w.Exists || w.Running || w.HostPort != 0 {
 		t.Errorf("stopped: %+v, %v", w, err)
 	}
-	if _, err := k.Address(ctx, id); err != ErrNotRunning {
+	if _, err := k.Address(ctx, id); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("address of a stopped workspace: %v", err)
 	}
 	if err := k.Stop(ctx, id); err != nil {
@@ -240,7 +241,7 @@ func TestKubeStopKeepsTheClaimAndStartMakesThePodAgain(t *testing.T) {
 	if w, err := k.Inspect(ctx, id); err != nil || !w.Running {
 		t.Errorf("after the start that followed an eviction: %+v, %v", w, err)
 	}
-	if _, err := k.Start(ctx, "0193c1d2-0000-7000-8000-000000000000"); err != ErrNoWorkspace {
+	if _, err := k.Start(ctx, "0193c1d2-0000-7000-8000-000000000000"); !errors.Is(err, ErrNoWorkspace) {
 		t.Errorf("Start of no workspace: %v", err)
 	}
 }
