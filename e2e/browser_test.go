@@ -174,14 +174,7 @@ func TestBrowserFlow(t *testing.T) {
 	proxy := startFaultProxy(t)
 	doce := startDoce(t, stack, fmt.Sprintf("e2e-browser-%d", time.Now().UnixNano()), "DOCE_WORKSPACE_PROXY="+proxy.URL)
 	ctx := newBrowser(t, 1280, 900)
-	t.Cleanup(func() {
-		st := openStoreAt(t, doce)
-		defer st.Close()
-		ps, _ := st.ProjectsPage(context.Background(), "", 100)
-		for _, p := range ps {
-			downWorkspace(p.ID)
-		}
-	})
+	downWorkspacesAtEnd(t, doce)
 
 	var loc string
 	run(t, ctx, "first-run setup",

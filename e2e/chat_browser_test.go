@@ -32,14 +32,7 @@ func chatBrowser(t *testing.T, name, key string, env ...string) (context.Context
 	stack := requireStack(t)
 	llm := startMockLLM(t, hostGatewayIP(t))
 	doce := startDoce(t, stack, fmt.Sprintf("e2e-%s-%d", name, time.Now().UnixNano()), env...)
-	t.Cleanup(func() {
-		st := openStoreAt(t, doce)
-		defer st.Close()
-		ps, _ := st.ProjectsPage(context.Background(), "", 100)
-		for _, p := range ps {
-			downWorkspace(p.ID)
-		}
-	})
+	downWorkspacesAtEnd(t, doce)
 	ctx := newBrowser(t, 1280, 900)
 	run(t, ctx, "first-run setup",
 		chromedp.Navigate(doce.URL),

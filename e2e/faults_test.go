@@ -362,6 +362,19 @@ func openStoreAt(t *testing.T, doce *doceProcess) *store.Store {
 }
 
 // downWorkspace removes a project's Docker objects, whatever state the test left them in.
+// downWorkspacesAtEnd removes the workspace of every project doce made, when the test ends.
+// The test's own context is canceled by then: the cleanup uses one of its own.
+func downWorkspacesAtEnd(t *testing.T, doce *doceProcess) {
+	t.Cleanup(func() {
+		st := openStoreAt(t, doce)
+		defer st.Close()
+		ps, _ := st.ProjectsPage(context.Background(), "", 100)
+		for _, p := range ps {
+			downWorkspace(p.ID)
+		}
+	})
+}
+
 func downWorkspace(projectID string) {
 	if ws, err := workspace.NewManager("127.0.0.1"); err == nil {
 		ws.Down(context.Background(), projectID)

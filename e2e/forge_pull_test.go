@@ -73,14 +73,7 @@ func TestForgePullGitea(t *testing.T) {
 	g := requireGitea(t)
 	doce := startDoce(t, stack, fmt.Sprintf("e2e-pull-%d", time.Now().UnixNano()))
 	hc := admin(t, doce, "sk-pull-e2e")
-	t.Cleanup(func() {
-		st := openStoreAt(t, doce)
-		defer st.Close()
-		ps, _ := st.ProjectsPage(t.Context(), "", 100)
-		for _, p := range ps {
-			downWorkspace(p.ID)
-		}
-	})
+	downWorkspacesAtEnd(t, doce)
 
 	repo := fmt.Sprintf("pull-%d", time.Now().UnixNano())
 	if status, body := giteaCall(t, g, "POST", "/user/repos", map[string]any{"name": repo, "private": true, "auto_init": true, "default_branch": "main"}); status != http.StatusCreated {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -97,14 +96,7 @@ func TestForgePushGitea(t *testing.T) {
 		"providerId": "custom", "apiKey": "sk-push-e2e", "baseURL": "http://host.docker.internal:" + llm.port() + "/v1", "models": "mock-model"}); status != http.StatusCreated {
 		t.Fatalf("connect the mock LLM: %d %s", status, body)
 	}
-	t.Cleanup(func() {
-		st := openStoreAt(t, doce)
-		defer st.Close()
-		ps, _ := st.ProjectsPage(context.Background(), "", 100)
-		for _, p := range ps {
-			downWorkspace(p.ID)
-		}
-	})
+	downWorkspacesAtEnd(t, doce)
 
 	repo := fmt.Sprintf("push-%d", time.Now().UnixNano())
 	if status, body := giteaCall(t, g, "POST", "/user/repos", map[string]any{"name": repo, "private": true, "auto_init": true, "default_branch": "main"}); status != http.StatusCreated {

@@ -135,10 +135,22 @@ func expectField(t *testing.T, what string, status int, body []byte, field, msg 
 // giteaCall calls Gitea's API as its administrator.
 func giteaCall(t *testing.T, g giteaEnv, method, path string, in any) (int, []byte) {
 	t.Helper()
+	return giteaRequest(t, g, method, path, in, func(r *http.Request) { r.Header.Set("Authorization", "token "+g.Token) })
+}
+
+// giteaBasic calls Gitea's API as its administrator with the password: Gitea manages access
+// tokens only so.
+func giteaBasic(t *testing.T, g giteaEnv, method, path string, in any) (int, []byte) {
+	t.Helper()
+	return giteaRequest(t, g, method, path, in, func(r *http.Request) { r.SetBasicAuth(g.Admin, g.Password) })
+}
+
+func giteaRequest(t *testing.T, g giteaEnv, method, path string, in any, auth func(*http.Request)) (int, []byte) {
+	t.Helper()
 	b, _ := json.Marshal(in)
 	req, _ := http.NewRequest(method, g.URL+"/api/v1"+path, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "token "+g.Token)
+	auth(req)
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatalf("gitea %s %s: %v", method, path, err)

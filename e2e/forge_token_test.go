@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -13,23 +11,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 )
-
-// giteaBasic calls Gitea's API as its administrator with the password: Gitea manages access
-// tokens only so.
-func giteaBasic(t *testing.T, g giteaEnv, method, path string, in any) (int, []byte) {
-	t.Helper()
-	b, _ := json.Marshal(in)
-	req, _ := http.NewRequest(method, g.URL+"/api/v1"+path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.SetBasicAuth(g.Admin, g.Password)
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("gitea %s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
-}
 
 // TestForgeTokenRevokedGitea connects a real Gitea with a token of its own, makes a project from
 // a private repository with it, and revokes the token in Gitea: the next push fails at once
@@ -41,14 +22,7 @@ func TestForgeTokenRevokedGitea(t *testing.T) {
 	g := requireGitea(t)
 	doce := startDoce(t, stack, fmt.Sprintf("e2e-revoke-%d", time.Now().UnixNano()))
 	hc := admin(t, doce, "sk-revoke-e2e")
-	t.Cleanup(func() {
-		st := openStoreAt(t, doce)
-		defer st.Close()
-		ps, _ := st.ProjectsPage(t.Context(), "", 100)
-		for _, p := range ps {
-			downWorkspace(p.ID)
-		}
-	})
+	downWorkspacesAtEnd(t, doce)
 
 	name := fmt.Sprintf("doce-revoke-%d", time.Now().UnixNano())
 	status, body := giteaBasic(t, g, "POST", "/users/"+g.Admin+"/tokens", map[string]any{"name": name, "scopes": []string{"all"}})
