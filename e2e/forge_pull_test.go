@@ -18,21 +18,12 @@ import (
 // pullAndWait asks for a pull and waits until it has ended, returning how.
 func pullAndWait(t *testing.T, hc *recordingClient, doce *doceProcess, id string, in map[string]any) gitState {
 	t.Helper()
-	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+id+"/git/pull", in)
-	var v struct{ Git gitState }
-	if json.Unmarshal(body, &v); status != http.StatusAccepted || v.Git.LastPull == nil || v.Git.LastPull.Status != "running" {
-		t.Fatalf("pull %v: %d %s", in, status, body)
-	}
-	started := v.Git.LastPull.At
-	var g gitState
-	waitFor(t, "the pull to end", 4*time.Minute, func() (bool, error) {
-		g = getGit(t, hc, doce, id)
-		if g.LastPull == nil || !g.LastPull.At.Equal(started) {
-			t.Fatalf("the pull recorded is not the one started at %s: %+v", started, g.LastPull)
+	return gitRunAndWait(t, hc, doce, id, "pull", in, func(g gitState) (string, time.Time, any) {
+		if g.LastPull == nil {
+			return "", time.Time{}, nil
 		}
-		return g.LastPull.Status != "running", fmt.Errorf("%+v", *g.LastPull)
+		return g.LastPull.Status, g.LastPull.At, g.LastPull
 	})
-	return g
 }
 
 // inSight waits until the element id holds text and lies whole in the visible part of the

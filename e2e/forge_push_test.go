@@ -46,19 +46,38 @@ func getGit(t *testing.T, hc *recordingClient, doce *doceProcess, id string) git
 // pushAndWait asks for a push and waits until it has ended, returning how.
 func pushAndWait(t *testing.T, hc *recordingClient, doce *doceProcess, id string, in map[string]any) gitState {
 	t.Helper()
-	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+id+"/git/push", in)
-	var v struct{ Git gitState }
-	if json.Unmarshal(body, &v); status != http.StatusAccepted || v.Git.LastPush == nil || v.Git.LastPush.Status != "running" {
-		t.Fatalf("push %v: %d %s", in, status, body)
-	}
-	started := v.Git.LastPush.At
-	var g gitState
-	waitFor(t, "the push to end", 4*time.Minute, func() (bool, error) {
-		g = getGit(t, hc, doce, id)
-		if g.LastPush == nil || !g.LastPush.At.Equal(started) {
-			t.Fatalf("the push recorded is not the one started at %s: %+v", started, g.LastPush)
+	return gitRunAndWait(t, hc, doce, id, "push", in, func(g gitState) (string, time.Time, any) {
+		if g.LastPush == nil {
+			return "", time.Time{}, nil
 		}
-		return g.LastPush.Status != "running", fmt.Errorf("%+v", *g.LastPush)
+		return g.LastPush.Status, g.LastPush.At, g.LastPush
+	})
+}
+
+// gitRunAndWait asks for a push or a pull (op) and waits until the run it started has ended;
+// last reads that run's status, start and whole record (nil: none) from the project's Git state.
+func gitRunAndWait(t *testing.T, hc *recordingClient, doce *doceProcess, id, op string, in map[string]any,
+	last func(gitState) (status string, at time.Time, run any)) gitState {
+	t.Helper()
+	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+id+"/git/"+op, in)
+	var v struct{ Git gitState }
+	var st string
+	var started time.Time
+	var run any
+	if json.Unmarshal(body, &v) == nil {
+		st, started, run = last(v.Git)
+	}
+	if status != http.StatusAccepted || run == nil || st != "running" {
+		t.Fatalf("%s %v: %d %s", op, in, status, body)
+	}
+	var g gitState
+	waitFor(t, "the "+op+" to end", 4*time.Minute, func() (bool, error) {
+		g = getGit(t, hc, doce, id)
+		st, at, run := last(g)
+		if run == nil || !at.Equal(started) {
+			t.Fatalf("the %s recorded is not the one started at %s: %+v", op, started, run)
+		}
+		return st != "running", fmt.Errorf("%+v", run)
 	})
 	return g
 }
