@@ -57,7 +57,7 @@ func newBrowser(t *testing.T, width, height int, extra ...chromedp.ExecAllocator
 	// Every browser test fails on a Content-Security-Policy violation: each page must work under
 	// doce's policy, and a refused script or style would leave it half working.
 	v := &violationLog{}
-	browserViolations.Store(ctx, v)
+	ctx = context.WithValue(ctx, violationKey{}, v)
 	chromedp.ListenTarget(ctx, func(ev any) {
 		switch ev := ev.(type) {
 		case *page.EventJavascriptDialogOpening:
@@ -110,8 +110,9 @@ func (v *violationLog) scriptErrorsSoFar() []string {
 	return slices.Clone(v.scriptErrors)
 }
 
-// browserViolations maps each newBrowser context to its log.
-var browserViolations sync.Map
+// violationKey carries a newBrowser context's log, so contexts derived from it (a step's
+// timeout) find it too.
+type violationKey struct{}
 
 func (v *violationLog) add(s string) {
 	v.mu.Lock()
@@ -129,8 +130,8 @@ func (v *violationLog) take() []string {
 }
 
 func violationsOf(ctx context.Context) *violationLog {
-	v, _ := browserViolations.Load(ctx)
-	return v.(*violationLog)
+	v, _ := ctx.Value(violationKey{}).(*violationLog)
+	return v
 }
 
 // run runs browser actions, bounded in time, failing the test with what was being done.

@@ -599,17 +599,22 @@
 
   var files = {
     box: $("files"), viewer: $("viewer"), open: null, shown: new Map(), timer: null,
-    // list shows the folder dir inside container ul.
+    // list shows the folder dir inside container ul. An unchanged folder keeps its nodes, so a
+    // refresh never takes away the button someone is clicking, their focus or open folders.
     list: function (dir, ul) {
       return call("GET", api + "/files?path=" + encodeURIComponent(dir)).then(function (body) {
-        ul.textContent = "";
         var entries = (body.entries || []).slice().sort(function (a, b) {
           return (a.type === b.type ? 0 : a.type === "directory" ? -1 : 1) || a.name.localeCompare(b.name);
         });
+        var sig = JSON.stringify(entries.map(function (f) { return [f.name, f.type, !!f.ignored]; }));
+        if (ul.dataset.sig === sig) { files.shown.set(dir, ul); return; }
+        ul.dataset.sig = sig;
+        ul.textContent = "";
         if (!entries.length) ul.appendChild(el("li", "note", "(empty)"));
         entries.forEach(function (f) { ul.appendChild(files.entry(f)); });
         files.shown.set(dir, ul);
       }, function (err) {
+        delete ul.dataset.sig;
         ul.textContent = "";
         ul.appendChild(el("li", "error", err.message));
       });
