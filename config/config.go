@@ -73,12 +73,15 @@ type Config struct {
 	// The Kubernetes backend's cluster: Kubeconfig (DOCE_KUBECONFIG; empty: in-cluster), the
 	// namespace of every workspace (DOCE_KUBE_NAMESPACE), the one doce's own pods run in
 	// (DOCE_KUBE_DOCE_NAMESPACE), their volumes' storage class
-	// (DOCE_KUBE_STORAGE_CLASS; empty: the default) and size (DOCE_KUBE_STORAGE_SIZE).
+	// (DOCE_KUBE_STORAGE_CLASS; empty: the default) and size (DOCE_KUBE_STORAGE_SIZE), and
+	// whether a volume is handed to the agent by a chown-only init container
+	// (DOCE_KUBE_CHOWN_VOLUME, for storage that ignores fsGroup).
 	Kubeconfig       string
 	KubeNamespace    string
 	KubeDoceNS       string
 	KubeStorageClass string
 	KubeStorageBytes int64
+	KubeChownVolume  bool
 	OpenCodeImage    string        // DOCE_OPENCODE_IMAGE
 	WorkspaceMemory  int64         // DOCE_WORKSPACE_MEMORY, e.g. 1g
 	WorkspacePids    int64         // DOCE_WORKSPACE_PIDS: processes and threads a workspace may run
@@ -303,6 +306,9 @@ func load(getenv func(string) string) (*Config, error) {
 		if !hostName.MatchString(ns) {
 			errs = append(errs, fmt.Errorf("%s=%q is not a namespace name (lower-case letters, digits, inner dashes; at most 63)", k, ns))
 		}
+	}
+	if c.KubeChownVolume, err = strconv.ParseBool(get("DOCE_KUBE_CHOWN_VOLUME", "false")); err != nil {
+		errs = append(errs, fmt.Errorf("DOCE_KUBE_CHOWN_VOLUME=%q is not true or false", getenv("DOCE_KUBE_CHOWN_VOLUME")))
 	}
 	if c.KubeStorageBytes, err = units.RAMInBytes(get("DOCE_KUBE_STORAGE_SIZE", "10g")); err != nil || c.KubeStorageBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("DOCE_KUBE_STORAGE_SIZE=%q is not a size of at least 1m (e.g. 10g)", getenv("DOCE_KUBE_STORAGE_SIZE")))

@@ -34,6 +34,8 @@ type kubeBackendEnv struct {
 	Kubeconfig, Namespace, StorageClass string
 	// HostIP is this machine as the cluster's pods reach it: where the LLM gateway listens.
 	HostIP string
+	// ChownVolume: the cluster's volumes ignore fsGroup (DOCE_KUBE_CHOWN_VOLUME).
+	ChownVolume bool
 	client *kubernetes.Clientset
 	rest   *rest.Config
 }
@@ -46,12 +48,10 @@ func requireKubeBackend(t *testing.T) kubeBackendEnv {
 		Namespace:    os.Getenv("DOCE_TEST_KUBE_NAMESPACE"),
 		StorageClass: os.Getenv("DOCE_TEST_KUBE_STORAGE_CLASS"),
 		HostIP:       os.Getenv("DOCE_TEST_KUBE_HOST_IP"),
+		ChownVolume:  os.Getenv("DOCE_TEST_KUBE_CHOWN_VOLUME") == "true",
 	}
-	// make test's cluster does not set DOCE_TEST_KUBE_HOST_IP yet: its hostpath volumes are
-	// root's, and the workspace's seed step (uid 1000) cannot write them until the backend
-	// hands them over (docs/kubernetes.md, "Not yet").
 	if k.Kubeconfig == "" || k.HostIP == "" {
-		t.Skip("needs a Kubernetes cluster whose volumes a uid-1000 pod can write: set DOCE_TEST_KUBECONFIG, DOCE_TEST_KUBE_HOST_IP and DOCE_TEST_KUBE_NAMESPACE")
+		t.Skip("needs a Kubernetes cluster: set DOCE_TEST_KUBECONFIG, DOCE_TEST_KUBE_HOST_IP and DOCE_TEST_KUBE_NAMESPACE (make test does, as root)")
 	}
 	if k.Namespace == "" || net.ParseIP(k.HostIP) == nil {
 		t.Fatal("DOCE_TEST_KUBECONFIG is set but DOCE_TEST_KUBE_NAMESPACE is not, or DOCE_TEST_KUBE_HOST_IP is no IP address")
@@ -145,6 +145,9 @@ func TestKubernetesWorkspace(t *testing.T) {
 	}
 	if kube.StorageClass != "" {
 		env = append(env, "DOCE_KUBE_STORAGE_CLASS="+kube.StorageClass)
+	}
+	if kube.ChownVolume {
+		env = append(env, "DOCE_KUBE_CHOWN_VOLUME=true")
 	}
 	doce := startDoce(t, stack, fmt.Sprintf("e2e-kube-%d", time.Now().UnixNano()), env...)
 	hc := newClient(t)

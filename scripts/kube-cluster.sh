@@ -18,6 +18,9 @@ source "$ROOT/scripts/services.sh" # free_port
 KUBE_RUN=${DOCE_KUBE_RUN:-/tmp/doce-kube}
 NODE=doce-node
 POD_CIDR=10.244.0.0/24
+# The bridge's address, the pods' gateway: where they reach this machine (test.sh names it to
+# the tests as DOCE_TEST_KUBE_HOST_IP).
+POD_GATEWAY=10.244.0.1
 CLUSTER_CIDR=10.244.0.0/16
 SERVICE_CIDR=10.96.0.0/24
 # Not doce*: doce's own firewall claims the interfaces of its Docker networks by that prefix.
@@ -174,6 +177,11 @@ EOF
   start containerd containerd --config "$KUBE_RUN/containerd.toml"
   local ctr=(ctr -a "$KUBE_RUN/containerd.sock" -n k8s.io)
   wait_for "containerd (log: $KUBE_RUN/logs/containerd.log)" 30 "${ctr[@]}" version
+  # The bridge plugin would make the bridge at the first pod; made now, this machine has the
+  # pods' gateway address before any pod runs, for the tests to listen on.
+  ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
+  ip addr replace "$POD_GATEWAY/${POD_CIDR#*/}" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
   # Docker's FORWARD policy is DROP: let pod traffic through the bridge.
   iptables -I FORWARD -i "$BRIDGE" -j ACCEPT -m comment --comment doce-kube
   iptables -I FORWARD -o "$BRIDGE" -j ACCEPT -m comment --comment doce-kube

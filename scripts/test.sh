@@ -61,6 +61,8 @@ if [ -n "$kube_pid" ]; then
   wait "$kube_pid" || kube_rc=$?
   if [ "$kube_rc" = 0 ]; then
     export DOCE_TEST_KUBECONFIG=$(cat "$LOGS/kubeconfig") DOCE_TEST_KUBE_NAMESPACE=doce-test
+    # The pods' gateway (kube-cluster.sh's POD_GATEWAY); the hostpath volumes are root's.
+    export DOCE_TEST_KUBE_HOST_IP=10.244.0.1 DOCE_TEST_KUBE_CHOWN_VOLUME=true
     export DOCE_TEST_KUBESERVER=$KUBESERVER_BIN
   elif [ "$kube_rc" = 3 ]; then
     # Another make test on this machine has the one cluster it can run: the tests of the

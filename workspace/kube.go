@@ -38,6 +38,10 @@ type KubeConfig struct {
 	StorageClass string
 	// StorageBytes is the size each workspace's volume asks for.
 	StorageBytes int64
+	// ChownVolume hands each volume to the agent with an init container that is root with
+	// CAP_CHOWN alone, for storage that ignores fsGroup (hostPath provisioners make root-owned
+	// folders).
+	ChownVolume bool
 	// Clients are the address ranges besides doce's own pods that may reach a workspace's ports: doce run outside the cluster.
 	Clients []string
 	// Served are the endpoints outside the pods that doce serves to workspaces
@@ -322,6 +326,19 @@ func (k *Kube) pod(projectID string, p podParams, pooled bool, config []byte) *c
 				{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &tmp}}},
 			},
 		},
+	}
+	if k.cfg.ChownVolume {
+		owner := corev1.Container{
+			Name: "volume-owner", Image: p.Image, Command: []string{"chown", strconv.Itoa(AgentUID) + ":" + strconv.Itoa(AgentUID), kubeSeedDir},
+			VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: kubeSeedDir}},
+			Resources:    res,
+			SecurityContext: &corev1.SecurityContext{
+				RunAsUser: ptr(int64(0)), RunAsGroup: ptr(int64(0)), RunAsNonRoot: ptr(false),
+				AllowPrivilegeEscalation: &f, Privileged: &f, ReadOnlyRootFilesystem: ptr(true),
+				Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"CHOWN"}},
+			},
+		}
+		pod.Spec.InitContainers = append([]corev1.Container{owner}, pod.Spec.InitContainers...)
 	}
 	if len(p.DNS) > 0 {
 		pod.Spec.DNSPolicy = corev1.DNSNone

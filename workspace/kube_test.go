@@ -299,3 +299,37 @@ func TestKubePool(t *testing.T) {
 		t.Errorf("pooled %v %q %v", pooled, sum, err)
 	}
 }
+
+// TestKubeChownVolumeAddsOnlyCapChown: for storage that ignores fsGroup, one init container
+// hands the volume to the agent, root with CAP_CHOWN alone, before the seed step.
+func TestKubeChownVolumeAddsOnlyCapChown(t *testing.T) {
+	ctx := context.Background()
+	k, c := fakeKube(t)
+	k.cfg.ChownVolume = true
+	const id = "0193c1d2-aaaa-7bbb-8ccc-0123456789ac"
+	if _, err := k.Up(ctx, testSpec(id)); err != nil {
+		t.Fatal(err)
+	}
+	pod, err := c.CoreV1().Pods(testNS).Get(ctx, "doce-"+id, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inits := pod.Spec.InitContainers
+	if len(inits) != 2 || inits[0].Name != "volume-owner" || inits[1].Name != "seed" {
+		t.Fatalf("init containers %v, want volume-owner then seed", inits)
+	}
+	o := inits[0]
+	s := o.SecurityContext
+	if s == nil || *s.RunAsUser != 0 || *s.RunAsNonRoot || *s.AllowPrivilegeEscalation || *s.Privileged || !*s.ReadOnlyRootFilesystem ||
+		!slices.Equal(s.Capabilities.Drop, []corev1.Capability{"ALL"}) || !slices.Equal(s.Capabilities.Add, []corev1.Capability{"CHOWN"}) {
+		t.Errorf("volume-owner security context %+v", s)
+	}
+	if !slices.Equal(o.Command, []string{"chown", "1000:1000", kubeSeedDir}) || len(o.VolumeMounts) != 1 || o.VolumeMounts[0].Name != "data" {
+		t.Errorf("volume-owner runs %v on %v", o.Command, o.VolumeMounts)
+	}
+	// Without the setting, no container of the pod runs as root.
+	k.cfg.ChownVolume = false
+	if p := k.pod(id, podParams{Image: "x", MemoryBytes: 1 << 30}, false, nil); len(p.Spec.InitContainers) != 1 {
+		t.Errorf("init containers without ChownVolume: %d", len(p.Spec.InitContainers))
+	}
+}

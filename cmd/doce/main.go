@@ -404,7 +404,7 @@ func newBackend(cfg *config.Config) (b workspace.Backend, docker *workspace.Mana
 			}
 		}
 		k, err := workspace.NewKube(workspace.KubeConfig{Kubeconfig: cfg.Kubeconfig, Namespace: cfg.KubeNamespace, DoceNamespace: cfg.KubeDoceNS,
-			StorageClass: cfg.KubeStorageClass, StorageBytes: cfg.KubeStorageBytes, Clients: clients, Served: served})
+			StorageClass: cfg.KubeStorageClass, StorageBytes: cfg.KubeStorageBytes, ChownVolume: cfg.KubeChownVolume, Clients: clients, Served: served})
 		return k, nil, err
 	}
 	docker, err = workspace.NewManager(cfg.WorkspaceHost)
