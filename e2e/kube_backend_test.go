@@ -36,8 +36,8 @@ type kubeBackendEnv struct {
 	HostIP string
 	// ChownVolume: the cluster's volumes ignore fsGroup (DOCE_KUBE_CHOWN_VOLUME).
 	ChownVolume bool
-	client *kubernetes.Clientset
-	rest   *rest.Config
+	client      *kubernetes.Clientset
+	rest        *rest.Config
 }
 
 // requireKubeBackend returns the test cluster, or skips the test when there is none.
