@@ -200,6 +200,9 @@ func (a *OpenCode) look(ctx context.Context, p *store.Project) look {
 				if w, moved, err = follow(ctx, a.Store, a.Workspace.Inspect, p); err != nil {
 					return nil, w, err
 				}
+				// The workspace may be reached elsewhere now (a pod's new address) though its
+				// port is the same.
+				c = nil
 			}
 		}
 		if moved || c == nil {

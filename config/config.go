@@ -141,6 +141,11 @@ type Config struct {
 	// the address workspaces know as host.docker.internal. It is in every workspace's
 	// environment: keep it fixed.
 	EgressProxyPort int
+	// KubeEgressProxy (DOCE_KUBE_EGRESS_PROXY, host:port) is where the Kubernetes backend's
+	// workspaces find the egress proxy: by default the Service doce-egress in doce's namespace
+	// (deploy/kubernetes), on DOCE_EGRESS_PROXY_PORT. An IP address (a doce run outside the
+	// cluster) is where the worker's proxy listens, and the one address workspaces reach it at.
+	KubeEgressProxy string
 	// EgressMode (DOCE_WORKSPACE_EGRESS) is the egress of projects that choose none, and
 	// EgressAllow (DOCE_WORKSPACE_EGRESS_ALLOW) hosts every allow-list project reaches.
 	EgressMode  egress.Mode
@@ -446,6 +451,10 @@ func loadEgress(c *Config, get func(string, string) string, errs *[]error) {
 	if c.EgressProxyPort, err = strconv.Atoi(v); err != nil || c.EgressProxyPort < 1 || c.EgressProxyPort > 65535 {
 		*errs = append(*errs, fmt.Errorf("DOCE_EGRESS_PROXY_PORT=%q is not a port number", v))
 	}
+	c.KubeEgressProxy = get("DOCE_KUBE_EGRESS_PROXY", net.JoinHostPort("doce-egress."+c.KubeDoceNS+".svc", strconv.Itoa(c.EgressProxyPort)))
+	if h, p, err := net.SplitHostPort(c.KubeEgressProxy); err != nil || h == "" || !validPort(p) {
+		*errs = append(*errs, fmt.Errorf("DOCE_KUBE_EGRESS_PROXY=%q is not host:port (e.g. doce-egress.doce.svc:3128)", c.KubeEgressProxy))
+	}
 	if c.EgressMode, err = egress.ParseMode(get("DOCE_WORKSPACE_EGRESS", string(egress.Open))); err != nil {
 		*errs = append(*errs, fmt.Errorf("DOCE_WORKSPACE_EGRESS: %w", err))
 	}
@@ -639,4 +648,9 @@ func (c *Config) String() string {
 		" queue=" + c.TaskQueue + " vault=" + c.VaultAddr + " image=" + c.OpenCodeImage +
 		" memory=" + strconv.FormatInt(c.WorkspaceMemory>>20, 10) + "MiB pids=" + strconv.FormatInt(c.WorkspacePids, 10) +
 		" pool=" + strconv.Itoa(c.PoolSize) + " host=" + c.HostName + " egress=" + string(c.EgressMode) + " firewall=" + c.WorkspaceFirewall + " gateway=" + c.GatewayAddr + " (" + c.GatewayURL + ")"
+}
+
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 1 && n <= 65535
 }

@@ -60,23 +60,32 @@ var probeLine = regexp.MustCompile(`rc=(\d+) ms=(\d+) code=(\d+) connect=(\d+)`)
 // The status is the answer's, or the proxy's answer to a CONNECT that got no further.
 func probe(t *testing.T, projectID string, args ...string) probeResult {
 	t.Helper()
+	out, err := exec.Command("docker", "exec", "-u", "1000:1000", "doce-"+projectID+"-opencode", "bash", "-c", probeScript(args...)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker exec: %v\n%s", err, out)
+	}
+	return parseProbe(t, string(out))
+}
+
+// probeScript is the shell script that runs curl with args and prints what probeResult holds.
+func probeScript(args ...string) string {
 	quoted := make([]string, len(args))
 	for i, a := range args {
 		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	// curl times the request itself: on this shared machine starting curl can take a second.
-	script := `codes=$(curl -sS -m 5 -o /tmp/probe.out -w '%{http_code} %{http_connect} %{time_total}' ` + strings.Join(quoted, " ") +
+	return `codes=$(curl -sS -m 5 -o /tmp/probe.out -w '%{http_code} %{http_connect} %{time_total}' ` + strings.Join(quoted, " ") +
 		` 2>/tmp/probe.err); rc=$?; set -- $codes; ` +
 		`echo "rc=$rc ms=$(awk "BEGIN{printf \"%d\", ${3:-0}*1000}") code=${1:-0} connect=${2:-0}"; cat /tmp/probe.out /tmp/probe.err 2>/dev/null | head -c 400; rm -f /tmp/probe.out /tmp/probe.err`
-	out, err := exec.Command("docker", "exec", "-u", "1000:1000", "doce-"+projectID+"-opencode", "bash", "-c", script).CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker exec: %v\n%s", err, out)
-	}
-	m := probeLine.FindStringSubmatch(string(out))
+}
+
+func parseProbe(t *testing.T, out string) probeResult {
+	t.Helper()
+	m := probeLine.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("probe printed no result: %s", out)
 	}
-	r := probeResult{out: string(out)}
+	r := probeResult{out: out}
 	r.rc, _ = strconv.Atoi(m[1])
 	ms, _ := strconv.Atoi(m[2])
 	r.took = time.Duration(ms) * time.Millisecond

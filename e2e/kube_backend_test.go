@@ -128,7 +128,11 @@ func TestKubernetesWorkspace(t *testing.T) {
 	// The mock stands where the gateway, on this machine, reaches it (the outbound policy lets
 	// it dial the Docker bridge's gateway); workspaces reach only the gateway.
 	llm := startMockLLM(t, hostGatewayIP(t))
-	gateway := freeAddrOn(t, kube.HostIP)
+	gateway, proxy := freeAddrOn(t, kube.HostIP), freeAddrOn(t, kube.HostIP)
+	// Stand-ins for the internet, on this machine: the proxy may dial the pods' gateway at
+	// all (DOCE_WORKSPACE_PRIVATE_HOSTS); whether a project may is its egress mode's to say.
+	allowed := "http://" + net.JoinHostPort(kube.HostIP, listenOn(t, kube.HostIP, "the allowed destination")) + "/"
+	unserved := "http://" + net.JoinHostPort(kube.HostIP, listenOn(t, kube.HostIP, "a host service")) + "/"
 	env := []string{
 		"DOCE_WORKSPACE_BACKEND=kubernetes",
 		"DOCE_KUBECONFIG=" + kube.Kubeconfig,
@@ -138,6 +142,9 @@ func TestKubernetesWorkspace(t *testing.T) {
 		"DOCE_OPENCODE_IMAGE=" + stack.OpenCodeImage,
 		"DOCE_GATEWAY_ADDR=" + gateway,
 		"DOCE_GATEWAY_URL=http://" + gateway,
+		// The worker's egress proxy, where the pods reach this machine.
+		"DOCE_KUBE_EGRESS_PROXY=" + proxy,
+		"DOCE_WORKSPACE_PRIVATE_HOSTS=" + kube.HostIP,
 		// The provider's base URL names host.docker.internal: the gateway dials it there.
 		"DOCE_HOST_GATEWAY=" + hostGatewayIP(t),
 		// doce runs on a node, outside the cluster: its address reaches the pods.
@@ -197,6 +204,8 @@ func TestKubernetesWorkspace(t *testing.T) {
 		}
 	}
 
+	kube.checkEgress(t, hc, doce, p.ID, proxy, allowed, unserved)
+
 	// Stop deletes the pod and keeps the claim; start makes the pod again on the same files.
 	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+p.ID+"/stop", nil)
 	if status != http.StatusAccepted {
@@ -222,6 +231,72 @@ func TestKubernetesWorkspace(t *testing.T) {
 		n := kube.objects(t, p.ID)
 		return n["pod"]+n["claim"]+n["secret"]+n["policy"] == 0, fmt.Errorf("%v", n)
 	})
+}
+
+// checkEgress runs probes in the project's pod: its NetworkPolicy lets nothing out directly
+// but DNS, doce and the endpoints doce serves, and the egress proxy applies the project's mode
+// (open, allow-list, off) to what goes through it. The proxy knows the pod by its address:
+// the same request from this machine is no workspace's.
+func (k kubeBackendEnv) checkEgress(t *testing.T, hc *recordingClient, doce *doceProcess, projectID, proxy, allowed, unserved string) {
+	t.Helper()
+	setEgress := func(mode string, allow ...string) {
+		t.Helper()
+		status, body := apiCall(t, hc, doce.URL, "PUT", "/api/v1/projects/"+projectID+"/egress", map[string]any{"mode": mode, "allow": append([]string{}, allow...)})
+		if status != http.StatusOK || !strings.Contains(string(body), `"effective":"`+mode+`"`) {
+			t.Fatalf("set egress %s: %d %s", mode, status, body)
+		}
+	}
+	probe := func(args ...string) probeResult {
+		t.Helper()
+		return parseProbe(t, k.exec(t, projectID, "bash", "-c", probeScript(args...)))
+	}
+	blocked := func(what string, args ...string) {
+		t.Helper()
+		r := probe(args...)
+		t.Logf("%s: curl exit %d, HTTP %d, %s", what, r.rc, r.status, r.took)
+		if r.rc == 0 && r.status != http.StatusForbidden || r.status/100 == 2 {
+			t.Errorf("%s: reached (exit %d, HTTP %d):\n%s", what, r.rc, r.status, r.out)
+		}
+	}
+	reached := func(what string, args ...string) {
+		t.Helper()
+		r := probe(args...)
+		t.Logf("%s: curl exit %d, HTTP %d, %s", what, r.rc, r.status, r.took)
+		if r.rc != 0 || !strings.Contains(r.out, "the allowed destination") {
+			t.Errorf("%s: not reached (exit %d, HTTP %d):\n%s", what, r.rc, r.status, r.out)
+		}
+	}
+	direct := func(url string) []string { return []string{"--noproxy", "*", url} }
+	// NO_PROXY names the pods' gateway (the LLM gateway is served there): the stand-in for the
+	// internet on the same address is reached through the proxy only when curl is told to.
+	proxied := func(args ...string) []string { return append([]string{"--noproxy", ""}, args...) }
+
+	setEgress("open")
+	blocked("direct to this machine, on a port not served", direct(unserved)...)
+	blocked("direct to the metadata address", direct("http://169.254.169.254/latest/meta-data/")...)
+	blocked("direct to the destination the proxy would reach", direct(allowed)...)
+	reached("open: the destination, through the proxy", proxied(allowed)...)
+
+	setEgress("allow-list", k.HostIP)
+	reached("allow-list: the listed destination", proxied(allowed)...)
+	reached("allow-list: the listed destination, tunnelled (CONNECT)", proxied("-p", allowed)...)
+	blocked("allow-list: a host not listed", "http://example.com/")
+
+	setEgress("off")
+	blocked("off: the listed destination", proxied(allowed)...)
+	blocked("off: the listed destination, tunnelled (CONNECT)", proxied("-p", allowed)...)
+
+	// From this machine, the proxy is no way out: it is for workspaces alone.
+	proxyURL, _ := url.Parse("http://" + proxy)
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}}
+	resp, err := c.Get(allowed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a request from this machine through the proxy: HTTP %d, want 403 (not a workspace)", resp.StatusCode)
+	}
 }
 
 // kubeDown removes what a failed test left of a project.

@@ -58,7 +58,7 @@ func TestKubeManifests(t *testing.T) {
 	for _, want := range []string{
 		"namespace/doce", "namespace/doce-workspaces", "serviceaccount/doce",
 		"role.rbac.authorization.k8s.io/doce-workspaces", "rolebinding.rbac.authorization.k8s.io/doce-workspaces",
-		"configmap/doce", "service/doce", "deployment.apps/doce-serve", "deployment.apps/doce-worker",
+		"configmap/doce", "service/doce", "service/doce-egress", "deployment.apps/doce-serve", "deployment.apps/doce-worker",
 		"networkpolicy.networking.k8s.io/default-deny",
 	} {
 		if !strings.Contains(out, want+"\n") {

@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,8 +46,8 @@ type KubeConfig struct {
 	// Clients are the address ranges besides doce's own pods that may reach a workspace's ports: doce run outside the cluster.
 	Clients []string
 	// Served are the endpoints outside the pods that doce serves to workspaces
-	// (DOCE_WORKSPACE_SERVED, the LLM gateway of a doce run outside the cluster): a workspace
-	// reaches them though they are private addresses.
+	// (DOCE_WORKSPACE_SERVED, the LLM gateway and egress proxy of a doce run outside the
+	// cluster): a workspace reaches them though they are private addresses.
 	Served []netip.AddrPort
 }
 
@@ -143,10 +144,7 @@ func (k *Kube) Up(ctx context.Context, s Spec) (Workspace, error) {
 	if err := k.ensureSecret(ctx, s); err != nil {
 		return Workspace{}, err
 	}
-	if err := k.ensure(ctx, "network policy", func() error {
-		_, err := k.client.NetworkingV1().NetworkPolicies(k.cfg.Namespace).Create(ctx, k.networkPolicy(s.ProjectID), metav1.CreateOptions{})
-		return err
-	}); err != nil {
+	if err := k.ensurePolicy(ctx, s.ProjectID, s.DNS); err != nil {
 		return Workspace{}, err
 	}
 	p := podParams{Image: s.Image, MemoryBytes: s.MemoryBytes, NanoCPUs: s.NanoCPUs, DNS: s.DNS, Env: s.Env, Import: s.Import}
@@ -354,40 +352,51 @@ const (
 
 func ptr[T any](v T) *T { return &v }
 
-// blockedV4 and blockedV6 are the ranges a workspace reaches no address of: private, loopback,
-// link-local (cloud metadata), carrier-grade NAT and the special-purpose ones, as the Docker
-// backend's egress rules keep them out (outbound.Public).
-var (
-	blockedV4 = []string{"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-		"192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4"}
-	blockedV6 = []string{"::1/128", "64:ff9b::/96", "64:ff9b:1::/48", "2001:db8::/32", "2002::/16", "fc00::/7", "fe80::/10", "ff00::/8"}
-)
+// podReady is the pod's Ready condition: every container passed its readiness probe.
+func podReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
 
 // networkPolicy lets into the workspace only doce (its pods, and Clients) on OpenCode's and
-// the preview's ports, and out of it DNS, doce (the LLM gateway), Served and the public
-// internet.
-func (k *Kube) networkPolicy(projectID string) *networkingv1.NetworkPolicy {
+// the preview's ports, and out of it only DNS, doce's pods and Served (the LLM gateway and the
+// egress proxy of a doce run outside the cluster). The internet is reached through the egress
+// proxy alone, under the project's egress mode, as on the Docker backend: a policy that let
+// public addresses through would bypass allow-list and off.
+//
+// DNS goes to the cluster's resolver (pods in kube-system) and to the workspace's own
+// resolvers (dns, DOCE_WORKSPACE_DNS), not to port 53 anywhere: that would be a way out to any
+// host willing to listen on it.
+func (k *Kube) networkPolicy(projectID string, dns []string) *networkingv1.NetworkPolicy {
 	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
 	port := func(proto corev1.Protocol, n int32) networkingv1.NetworkPolicyPort {
 		return networkingv1.NetworkPolicyPort{Protocol: &proto, Port: ptr(intstr.FromInt32(n))}
 	}
+	inNamespace := func(ns string) *metav1.LabelSelector {
+		return &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
+	}
 	// doce's pods, in doce's namespace alone: a label is anyone's to set on a pod of their own.
 	doce := networkingv1.NetworkPolicyPeer{
-		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": k.cfg.DoceNamespace}},
+		NamespaceSelector: inNamespace(k.cfg.DoceNamespace),
 		PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{LabelApp: AppDoce}},
 	}
 	from := []networkingv1.NetworkPolicyPeer{doce}
 	for _, c := range k.cfg.Clients {
 		from = append(from, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: c}})
 	}
+	resolvers := []networkingv1.NetworkPolicyPeer{{NamespaceSelector: inNamespace("kube-system")}}
+	for _, d := range dns {
+		if a, err := netip.ParseAddr(d); err == nil {
+			resolvers = append(resolvers, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: netip.PrefixFrom(a, a.BitLen()).String()}})
+		}
+	}
 	egress := []networkingv1.NetworkPolicyEgressRule{
-		// The cluster's DNS, wherever it runs.
-		{Ports: []networkingv1.NetworkPolicyPort{port(udp, 53), port(tcp, 53)}},
+		{To: resolvers, Ports: []networkingv1.NetworkPolicyPort{port(udp, 53), port(tcp, 53)}},
 		{To: []networkingv1.NetworkPolicyPeer{doce}},
-		{To: []networkingv1.NetworkPolicyPeer{
-			{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: blockedV4}},
-			{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: blockedV6}},
-		}},
 	}
 	for _, ap := range k.cfg.Served {
 		egress = append(egress, networkingv1.NetworkPolicyEgressRule{
@@ -406,6 +415,51 @@ func (k *Kube) networkPolicy(projectID string) *networkingv1.NetworkPolicy {
 			Egress: egress,
 		},
 	}
+}
+
+// ensurePolicy makes the project's NetworkPolicy, or brings one an earlier doce made up to
+// date, so that a workspace made before a policy change gets it at its next start.
+func (k *Kube) ensurePolicy(ctx context.Context, projectID string, dns []string) error {
+	want := k.networkPolicy(projectID, dns)
+	nps := k.client.NetworkingV1().NetworkPolicies(k.cfg.Namespace)
+	_, err := nps.Create(ctx, want, metav1.CreateOptions{})
+	if !apierrors.IsAlreadyExists(err) {
+		if err != nil {
+			return fmt.Errorf("workspace: unable to create the network policy: %w", err)
+		}
+		return nil
+	}
+	have, err := nps.Get(ctx, want.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("workspace: unable to read the network policy: %w", err)
+	}
+	if equality.Semantic.DeepEqual(have.Spec, want.Spec) {
+		return nil
+	}
+	have.Spec = want.Spec
+	if _, err := nps.Update(ctx, have, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("workspace: unable to update the network policy: %w", err)
+	}
+	return nil
+}
+
+// Networks maps the address of each workspace pod to its project, for the egress proxy to
+// know which project a connection comes from. A pod without capabilities cannot send from an
+// address other than its own.
+func (k *Kube) Networks(ctx context.Context) (map[netip.Prefix]string, error) {
+	l, err := k.client.CoreV1().Pods(k.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelManaged + "=true"})
+	if err != nil {
+		return nil, fmt.Errorf("workspace: unable to list workspace pods: %w", err)
+	}
+	out := map[netip.Prefix]string{}
+	for _, p := range l.Items {
+		for _, ip := range p.Status.PodIPs {
+			if a, err := netip.ParseAddr(ip.IP); err == nil {
+				out[netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())] = p.Labels[LabelProject]
+			}
+		}
+	}
+	return out, nil
 }
 
 func (k *Kube) getPod(ctx context.Context, projectID string) (*corev1.Pod, error) {
@@ -496,6 +550,9 @@ func (k *Kube) Start(ctx context.Context, projectID string) (Workspace, error) {
 	var p podParams
 	if err := json.Unmarshal([]byte(pvc.Annotations[annotationPod]), &p); err != nil {
 		return Workspace{}, fmt.Errorf("workspace: the volume claim does not say what its pod is made of: %w", err)
+	}
+	if err := k.ensurePolicy(ctx, projectID, p.DNS); err != nil {
+		return Workspace{}, err
 	}
 	// A pod still going away from a Stop cannot be made again under its name until it is gone.
 	if err := k.waitGone(ctx, projectID); err != nil {
@@ -602,14 +659,23 @@ func (k *Kube) Address(ctx context.Context, projectID string) (string, error) {
 	return pod.Status.PodIP, nil
 }
 
-// Accepts dials OpenCode's port on the project's pod.
+// Accepts dials OpenCode's port on the project's pod once the kubelet's readiness probe has
+// found it open. Before that a refusal proves nothing: OpenCode opens its port a while after
+// the pod runs, and nothing stands in front of it (Docker's published port has docker-proxy,
+// which Accepts exists to find missing).
 func (k *Kube) Accepts(ctx context.Context, projectID string, port int) error {
-	addr, err := k.Address(ctx, projectID)
+	pod, err := k.getPod(ctx, projectID)
 	if err != nil {
 		return err
 	}
+	if pod == nil || pod.Status.PodIP == "" || pod.DeletionTimestamp != nil {
+		return ErrNotRunning
+	}
+	if !podReady(pod) {
+		return nil
+	}
 	d := net.Dialer{Timeout: time.Second}
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("workspace: nothing accepts on the pod's port %d: %w", port, err)
 	}

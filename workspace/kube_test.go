@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -157,31 +158,107 @@ func TestKubeNetworkPolicy(t *testing.T) {
 	if !slices.Equal(ports, []int{4096, AppPort}) {
 		t.Errorf("ingress ports %v", ports)
 	}
-	// Out: the public internet, not the private, loopback or metadata ranges.
-	var public *networkingv1.IPBlock
-	served := false
-	for _, r := range np.Spec.Egress {
+	// Out: DNS to the cluster's resolver, doce's pods and the served endpoint, each on its
+	// port; no address block beyond: the internet is the egress proxy's to reach.
+	if len(np.Spec.Egress) != 3 {
+		t.Fatalf("egress rules %+v, want DNS, doce and the served endpoint", np.Spec.Egress)
+	}
+	dns, doce, served := np.Spec.Egress[0], np.Spec.Egress[1], np.Spec.Egress[2]
+	if len(dns.To) != 1 || dns.To[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "kube-system" || dns.To[0].IPBlock != nil ||
+		len(dns.Ports) != 2 || dns.Ports[0].Port.IntValue() != 53 || dns.Ports[1].Port.IntValue() != 53 {
+		t.Errorf("DNS rule %+v: want port 53 to kube-system alone", dns)
+	}
+	if len(doce.To) != 1 || doce.To[0].PodSelector.MatchLabels[LabelApp] != AppDoce || doce.To[0].IPBlock != nil {
+		t.Errorf("doce rule %+v", doce)
+	}
+	if len(served.To) != 1 || served.To[0].IPBlock == nil || served.To[0].IPBlock.CIDR != "10.88.0.1/32" ||
+		len(served.Ports) != 1 || served.Ports[0].Port.IntValue() != 8081 {
+		t.Errorf("served rule %+v: want 10.88.0.1/32 on 8081 alone", served)
+	}
+
+	// The workspace's own resolvers are let through on port 53, as addresses.
+	if p := k.networkPolicy(id, []string{"192.0.2.53"}); len(p.Spec.Egress[0].To) != 2 || p.Spec.Egress[0].To[1].IPBlock.CIDR != "192.0.2.53/32" {
+		t.Errorf("DNS rule with a resolver: %+v", p.Spec.Egress[0])
+	}
+}
+
+// TestKubeStartUpdatesAnOlderPolicy: a workspace made under another policy (one that let the
+// internet through) gets the current one when it starts again.
+func TestKubeStartUpdatesAnOlderPolicy(t *testing.T) {
+	ctx := context.Background()
+	k, c := fakeKube(t)
+	const id = "0193c1d2-aaaa-7bbb-8ccc-0123456789ad"
+	if _, err := k.Up(ctx, testSpec(id)); err != nil {
+		t.Fatal(err)
+	}
+	nps := c.NetworkingV1().NetworkPolicies(testNS)
+	old, err := nps.Get(ctx, "doce-"+id, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Spec.Egress = append(old.Spec.Egress, networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}}}})
+	if _, err := nps.Update(ctx, old, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Stop(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	now, err := nps.Get(ctx, "doce-"+id, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range now.Spec.Egress {
 		for _, to := range r.To {
 			if to.IPBlock != nil && to.IPBlock.CIDR == "0.0.0.0/0" {
-				public = to.IPBlock
-			}
-			if to.IPBlock != nil && to.IPBlock.CIDR == "10.88.0.1/32" {
-				// The one private address let through: a served endpoint, on its port only.
-				if len(r.Ports) != 1 || r.Ports[0].Port.IntValue() != 8081 {
-					t.Errorf("egress to the served endpoint on ports %+v", r.Ports)
-				}
-				served = true
-			} else if to.IPBlock != nil && to.IPBlock.CIDR != "0.0.0.0/0" && to.IPBlock.CIDR != "::/0" {
-				t.Errorf("egress to %s", to.IPBlock.CIDR)
+				t.Fatal("the started workspace kept the older policy's way to the internet")
 			}
 		}
 	}
-	if public == nil || !served {
-		t.Fatalf("no egress to the public internet (%v) or the served endpoint (%v)", public, served)
+}
+
+// TestKubeNetworksNamesEachPodsProject: the egress proxy tells workspaces apart by their pods'
+// addresses.
+func TestKubeNetworksNamesEachPodsProject(t *testing.T) {
+	ctx := context.Background()
+	k, c := fakeKube(t)
+	const a, b = "0193c1d2-aaaa-7bbb-8ccc-0123456789ae", "0193c1d2-aaaa-7bbb-8ccc-0123456789af"
+	for _, id := range []string{a, b} {
+		if _, err := k.Up(ctx, testSpec(id)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for _, blocked := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "127.0.0.0/8", "100.64.0.0/10"} {
-		if !slices.Contains(public.Except, blocked) {
-			t.Errorf("egress reaches %s", blocked)
+	// The fake gives every pod one address: give b its own, as a cluster would.
+	pod, err := c.CoreV1().Pods(testNS).Get(ctx, "doce-"+b, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.PodIPs = []corev1.PodIP{{IP: "10.244.0.8"}, {IP: "fd00::8"}}
+	if _, err := c.CoreV1().Pods(testNS).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod, _ = c.CoreV1().Pods(testNS).Get(ctx, "doce-"+a, metav1.GetOptions{})
+	pod.Status.PodIPs = []corev1.PodIP{{IP: "10.244.0.7"}}
+	if _, err := c.CoreV1().Pods(testNS).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	nets, err := k.Networks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[netip.Prefix]string{
+		netip.MustParsePrefix("10.244.0.7/32"): a,
+		netip.MustParsePrefix("10.244.0.8/32"): b,
+		netip.MustParsePrefix("fd00::8/128"):   b,
+	}
+	if len(nets) != len(want) {
+		t.Fatalf("networks %v, want %v", nets, want)
+	}
+	for p, id := range want {
+		if nets[p] != id {
+			t.Errorf("%s → %q, want %q", p, nets[p], id)
 		}
 	}
 }
@@ -331,5 +408,41 @@ func TestKubeChownVolumeAddsOnlyCapChown(t *testing.T) {
 	k.cfg.ChownVolume = false
 	if p := k.pod(id, podParams{Image: "x", MemoryBytes: 1 << 30}, false, nil); len(p.Spec.InitContainers) != 1 {
 		t.Errorf("init containers without ChownVolume: %d", len(p.Spec.InitContainers))
+	}
+}
+
+// TestKubeAcceptsWaitsForReadiness: before the kubelet finds OpenCode's port open, a refused
+// dial proves nothing; after, it does.
+func TestKubeAcceptsWaitsForReadiness(t *testing.T) {
+	ctx := context.Background()
+	k, c := fakeKube(t)
+	const id = "0193c1d2-aaaa-7bbb-8ccc-0123456789b0"
+	if _, err := k.Up(ctx, testSpec(id)); err != nil {
+		t.Fatal(err)
+	}
+	// A port nothing listens on, on loopback.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	pod, err := c.CoreV1().Pods(testNS).Get(ctx, "doce-"+id, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.PodIP = "127.0.0.1"
+	if _, err := c.CoreV1().Pods(testNS).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Accepts(ctx, id, closed); err != nil {
+		t.Errorf("a pod not ready yet: %v, want nil", err)
+	}
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	if _, err := c.CoreV1().Pods(testNS).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Accepts(ctx, id, closed); err == nil {
+		t.Error("a ready pod whose port refuses: nil, want an error")
 	}
 }

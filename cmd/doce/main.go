@@ -218,7 +218,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 	defer tc.Close()
 
 	// The worker runs workspaces; the web tier reads their files (Download).
-	backend, ws, err := newBackend(cfg)
+	backend, err := newBackend(cfg)
 	if err != nil {
 		return err
 	}
@@ -231,15 +231,12 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		if err := worker.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace); err != nil {
 			return err
 		}
-		// Before any workspace starts: the firewall and the proxy they find their way out by.
-		// A cluster's workspaces have their NetworkPolicy instead.
-		eg := &workspaceEgress{}
-		if ws != nil {
-			if eg, err = newWorkspaceEgress(ctx, cfg, st, ws, log); err != nil {
-				return err
-			}
-			g.Go(func() error { return eg.proxy.Serve(ctx, eg.listener) })
+		// Before any workspace starts: the proxy they find their way out by, and the firewall.
+		eg, err := newWorkspaceEgress(ctx, cfg, st, backend, log)
+		if err != nil {
+			return err
 		}
+		g.Go(func() error { return eg.proxy.Serve(ctx, eg.listener) })
 		docker := &activities.Docker{Store: st, Secrets: patientTransit, Workspace: backend, Image: cfg.OpenCodeImage, Memory: cfg.WorkspaceMemory, NanoCPUs: cfg.WorkspaceNanoCPUs, Pids: cfg.WorkspacePids, DNS: cfg.WorkspaceDNS, Env: eg.env, Ask: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Host: cfg.HostName}
 		oc := &activities.OpenCode{Store: st, Secrets: patientTransit, Workspace: backend, Ask: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Host: cfg.HostName,
 			Agent: &agent.Connector{Secrets: patientTransit, Host: cfg.WorkspaceHost, Locate: locate(backend), HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy)}}
@@ -386,32 +383,17 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 	return g.Wait()
 }
 
-// newBackend opens the workspace backend DOCE_WORKSPACE_BACKEND names. docker is the Docker
-// engine behind it, for what only Docker workspaces have: the egress firewall and proxy, and
-// hosts with their address pools.
-func newBackend(cfg *config.Config) (b workspace.Backend, docker *workspace.Manager, err error) {
+// newBackend opens the workspace backend DOCE_WORKSPACE_BACKEND names.
+func newBackend(cfg *config.Config) (workspace.Backend, error) {
 	if cfg.WorkspaceBackend == workspace.BackendKubernetes {
 		clients := make([]string, 0, len(cfg.WorkspaceClients))
 		for _, c := range cfg.WorkspaceClients {
 			clients = append(clients, c.String())
 		}
-		// What doce serves outside the cluster; host.docker.internal means something only
-		// where DOCE_HOST_GATEWAY says what (doce's own pods are let through anyway).
-		var served []netip.AddrPort
-		for _, e := range cfg.WorkspaceServed {
-			if ap, err := e.Resolve(cfg.HostGateway); err == nil {
-				served = append(served, ap)
-			}
-		}
-		k, err := workspace.NewKube(workspace.KubeConfig{Kubeconfig: cfg.Kubeconfig, Namespace: cfg.KubeNamespace, DoceNamespace: cfg.KubeDoceNS,
-			StorageClass: cfg.KubeStorageClass, StorageBytes: cfg.KubeStorageBytes, ChownVolume: cfg.KubeChownVolume, Clients: clients, Served: served})
-		return k, nil, err
+		return workspace.NewKube(workspace.KubeConfig{Kubeconfig: cfg.Kubeconfig, Namespace: cfg.KubeNamespace, DoceNamespace: cfg.KubeDoceNS,
+			StorageClass: cfg.KubeStorageClass, StorageBytes: cfg.KubeStorageBytes, ChownVolume: cfg.KubeChownVolume, Clients: clients, Served: kubeServed(cfg)})
 	}
-	docker, err = workspace.NewManager(cfg.WorkspaceHost)
-	if err != nil {
-		return nil, nil, err
-	}
-	return docker, docker, nil
+	return workspace.NewManager(cfg.WorkspaceHost)
 }
 
 // locate is where the Kubernetes backend's workspaces are reached (their pods' IPs); nil for
