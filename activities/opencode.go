@@ -172,7 +172,8 @@ const refusedLooks = 3
 // recorded, on p too, so that this step and every later one reach OpenCode where it is now.
 // A container that runs while nothing accepts on its published port lost the docker-proxy
 // that publishes it (killed, or the engine failed to start it under load); Docker never
-// notices, so look restarts the container once, which publishes it again on new ports.
+// notices, so look restarts the container once, which publishes it again on new ports. A
+// workspace found stopped (its pod deleted) is started again, once too.
 func (a *OpenCode) look(ctx context.Context, p *store.Project) look {
 	var (
 		c         *opencode.Client
@@ -184,7 +185,19 @@ func (a *OpenCode) look(ctx context.Context, p *store.Project) look {
 		if err != nil {
 			return nil, w, err
 		}
-		if w.Running && w.HostPort > 0 && !moved && !restarted {
+		if w.Exists && w.Status == "exited" && !restarted {
+			// Gone while doce waited for it: a pod deleted or evicted (nothing makes a
+			// workspace's pod again by itself), a container Docker gave up restarting.
+			restarted = true
+			activity.GetLogger(ctx).Warn("the workspace stopped while doce waited for OpenCode; starting it again", "project_id", p.ID)
+			if _, err := a.Workspace.Start(ctx, p.ID); err != nil {
+				return nil, w, err
+			}
+			if w, moved, err = follow(ctx, a.Store, a.Workspace.Inspect, p); err != nil {
+				return nil, w, err
+			}
+			c = nil
+		} else if w.Running && w.HostPort > 0 && !moved && !restarted {
 			if a.Workspace.Accepts(ctx, p.ID, w.HostPort) == nil {
 				refused = 0
 			} else if refused++; refused >= refusedLooks {

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -125,48 +126,12 @@ func (k kubeBackendEnv) objects(t *testing.T, projectID string) map[string]int {
 func TestKubernetesWorkspace(t *testing.T) {
 	stack := requireStack(t)
 	kube := requireKubeBackend(t)
-	// The mock stands where the gateway, on this machine, reaches it (the outbound policy lets
-	// it dial the Docker bridge's gateway); workspaces reach only the gateway.
-	llm := startMockLLM(t, hostGatewayIP(t))
-	gateway, proxy := freeAddrOn(t, kube.HostIP), freeAddrOn(t, kube.HostIP)
 	// Stand-ins for the internet, on this machine: the proxy may dial the pods' gateway at
 	// all (DOCE_WORKSPACE_PRIVATE_HOSTS); whether a project may is its egress mode's to say.
 	allowed := "http://" + net.JoinHostPort(kube.HostIP, listenOn(t, kube.HostIP, "the allowed destination")) + "/"
 	unserved := "http://" + net.JoinHostPort(kube.HostIP, listenOn(t, kube.HostIP, "a host service")) + "/"
-	env := []string{
-		"DOCE_WORKSPACE_BACKEND=kubernetes",
-		"DOCE_KUBECONFIG=" + kube.Kubeconfig,
-		"DOCE_KUBE_NAMESPACE=" + kube.Namespace,
-		"DOCE_KUBE_STORAGE_SIZE=256m",
-		// The cluster's containerd holds the workspace image under the same name.
-		"DOCE_OPENCODE_IMAGE=" + stack.OpenCodeImage,
-		"DOCE_GATEWAY_ADDR=" + gateway,
-		"DOCE_GATEWAY_URL=http://" + gateway,
-		// The worker's egress proxy, where the pods reach this machine.
-		"DOCE_KUBE_EGRESS_PROXY=" + proxy,
-		"DOCE_WORKSPACE_PRIVATE_HOSTS=" + kube.HostIP,
-		// The provider's base URL names host.docker.internal: the gateway dials it there.
-		"DOCE_HOST_GATEWAY=" + hostGatewayIP(t),
-		// doce runs on a node, outside the cluster: its address reaches the pods.
-		"DOCE_WORKSPACE_CLIENTS=" + kube.HostIP,
-	}
-	if kube.StorageClass != "" {
-		env = append(env, "DOCE_KUBE_STORAGE_CLASS="+kube.StorageClass)
-	}
-	if kube.ChownVolume {
-		env = append(env, "DOCE_KUBE_CHOWN_VOLUME=true")
-	}
-	doce := startDoce(t, stack, fmt.Sprintf("e2e-kube-%d", time.Now().UnixNano()), env...)
-	hc := newClient(t)
-	resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}})
-	if err != nil || resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("first-run setup: %v", err)
-	}
-	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/connections",
-		map[string]any{"providerId": "custom", "apiKey": "sk-e2e-kube", "baseURL": "http://host.docker.internal:" + llm.port() + "/v1", "models": "mock-model"})
-	if status != http.StatusCreated {
-		t.Fatalf("connect: %d %s", status, body)
-	}
+	d := kube.startDoce(t, stack, "DOCE_WORKSPACE_PRIVATE_HOSTS="+kube.HostIP)
+	doce, hc, llm, proxy := d.doce, d.hc, d.llm, d.proxy
 	const prompt = "a project on kubernetes"
 	p := createProject(t, hc, doce, prompt)
 	t.Cleanup(func() { _ = kubeDown(kube, p.ID) })
@@ -183,17 +148,27 @@ func TestKubernetesWorkspace(t *testing.T) {
 
 	// Files: one the agent's side writes, read back through OpenCode and in the export.
 	kube.exec(t, p.ID, "sh", "-c", "echo kept across a stop > /workspace/marker.txt")
+	// OpenCode's first request after a start can outlast the files API's 20 s on a loaded
+	// machine (the page says to try again): a few tries are allowed.
 	readMarker := func() {
 		t.Helper()
-		status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID+"/files/content?path=marker.txt", nil)
-		var v struct{ File struct{ Content string } }
-		json.Unmarshal(body, &v)
-		if status != http.StatusOK || strings.TrimSpace(v.File.Content) != "kept across a stop" {
-			t.Fatalf("marker.txt through OpenCode: %d %.300s", status, body)
-		}
+		began := time.Now()
+		waitFor(t, "marker.txt through OpenCode", 2*time.Minute, func() (bool, error) {
+			status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID+"/files/content?path=marker.txt", nil)
+			var v struct{ File struct{ Content string } }
+			json.Unmarshal(body, &v)
+			if status == http.StatusServiceUnavailable {
+				return false, fmt.Errorf("%d %.300s", status, body)
+			}
+			if status != http.StatusOK || strings.TrimSpace(v.File.Content) != "kept across a stop" {
+				t.Fatalf("marker.txt through OpenCode: %d %.300s", status, body)
+			}
+			return true, nil
+		})
+		t.Logf("marker.txt read back in %s", time.Since(began).Round(10*time.Millisecond))
 	}
 	readMarker()
-	status, body = apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID+"/export", nil)
+	status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/projects/"+p.ID+"/export", nil)
 	if status != http.StatusOK {
 		t.Fatalf("export: %d %.300s", status, body)
 	}
@@ -205,6 +180,15 @@ func TestKubernetesWorkspace(t *testing.T) {
 	}
 
 	kube.checkEgress(t, hc, doce, p.ID, proxy, allowed, unserved)
+
+	// The preview: an app on the pod's preview port, through doce's preview origin.
+	kube.exec(t, p.ID, "sh", "-c", "mkdir -p /workspace/site && echo '<h1>preview on kubernetes</h1>' > /workspace/site/index.html && "+
+		"(setsid python3 -m http.server "+strconv.Itoa(workspace.AppPort)+" -d /workspace/site >/dev/null 2>&1 &)")
+	cookie := previewCookieFor(t, doce, previewLink(t, hc, doce, p.ID))
+	waitFor(t, "the preview through doce", time.Minute, func() (bool, error) {
+		status, body := previewGet(t, doce, p.ID, "/", cookie)
+		return status == http.StatusOK && strings.Contains(body, "preview on kubernetes"), fmt.Errorf("%d %.200s", status, body)
+	})
 
 	// Stop deletes the pod and keeps the claim; start makes the pod again on the same files.
 	status, body = apiCall(t, hc, doce.URL, "POST", "/api/v1/projects/"+p.ID+"/stop", nil)
@@ -230,6 +214,103 @@ func TestKubernetesWorkspace(t *testing.T) {
 	waitFor(t, "nothing left of the deleted project", 2*time.Minute, func() (bool, error) {
 		n := kube.objects(t, p.ID)
 		return n["pod"]+n["claim"]+n["secret"]+n["policy"] == 0, fmt.Errorf("%v", n)
+	})
+}
+
+// kubeDoce is a doce on the Kubernetes backend, signed in as its admin with the mock LLM
+// connected.
+type kubeDoce struct {
+	doce  *doceProcess
+	hc    *recordingClient
+	llm   *mockLLM
+	proxy string // where the worker's egress proxy listens
+}
+
+func (k kubeBackendEnv) startDoce(t *testing.T, stack stackEnv, extra ...string) kubeDoce {
+	t.Helper()
+	// The mock stands where the gateway, on this machine, reaches it (the outbound policy lets
+	// it dial the Docker bridge's gateway); workspaces reach only the gateway.
+	llm := startMockLLM(t, hostGatewayIP(t))
+	gateway, proxy := freeAddrOn(t, k.HostIP), freeAddrOn(t, k.HostIP)
+	env := []string{
+		"DOCE_WORKSPACE_BACKEND=kubernetes",
+		"DOCE_KUBECONFIG=" + k.Kubeconfig,
+		"DOCE_KUBE_NAMESPACE=" + k.Namespace,
+		"DOCE_KUBE_STORAGE_SIZE=256m",
+		// The cluster's containerd holds the workspace image under the same name.
+		"DOCE_OPENCODE_IMAGE=" + stack.OpenCodeImage,
+		"DOCE_GATEWAY_ADDR=" + gateway,
+		"DOCE_GATEWAY_URL=http://" + gateway,
+		// The worker's egress proxy, where the pods reach this machine.
+		"DOCE_KUBE_EGRESS_PROXY=" + proxy,
+		// The provider's base URL names host.docker.internal: the gateway dials it there.
+		"DOCE_HOST_GATEWAY=" + hostGatewayIP(t),
+		// doce runs on a node, outside the cluster: its address reaches the pods.
+		"DOCE_WORKSPACE_CLIENTS=" + k.HostIP,
+	}
+	if k.StorageClass != "" {
+		env = append(env, "DOCE_KUBE_STORAGE_CLASS="+k.StorageClass)
+	}
+	if k.ChownVolume {
+		env = append(env, "DOCE_KUBE_CHOWN_VOLUME=true")
+	}
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-kube-%d", time.Now().UnixNano()), append(env, extra...)...)
+	hc := newClient(t)
+	resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}})
+	if err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first-run setup: %v", err)
+	}
+	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/connections",
+		map[string]any{"providerId": "custom", "apiKey": "sk-e2e-kube", "baseURL": "http://host.docker.internal:" + llm.port() + "/v1", "models": "mock-model"})
+	if status != http.StatusCreated {
+		t.Fatalf("connect: %d %s", status, body)
+	}
+	return kubeDoce{doce: doce, hc: hc, llm: llm, proxy: proxy}
+}
+
+// TestKubernetesPodKilledMidSetupThenIdle: the project's pod is deleted while setup waits for
+// OpenCode (as an eviction or a node's loss would); setup makes it again and reaches ready.
+// Then, unwatched, the workspace is stopped for idleness: the pod goes, the claim stays.
+func TestKubernetesPodKilledMidSetupThenIdle(t *testing.T) {
+	stack := requireStack(t)
+	kube := requireKubeBackend(t)
+	const idle = 40 * time.Second
+	d := kube.startDoce(t, stack, "DOCE_WORKSPACE_IDLE="+idle.String())
+	p := createProject(t, d.hc, d.doce, "a pod killed mid-setup")
+	t.Cleanup(func() { _ = kubeDown(kube, p.ID) })
+
+	// The first pod, as soon as it runs: OpenCode takes seconds more to answer.
+	ctx := context.Background()
+	var first *corev1.Pod
+	waitFor(t, "the project's first pod running", 3*time.Minute, func() (bool, error) {
+		pod, err := kube.client.CoreV1().Pods(kube.Namespace).Get(ctx, "doce-"+p.ID, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		first = pod
+		return pod.Status.Phase == corev1.PodRunning, fmt.Errorf("phase %s", pod.Status.Phase)
+	})
+	if getProject(t, d.hc, d.doce, p.ID).Status == "ready" {
+		t.Fatalf("the project was ready before its pod could be killed")
+	}
+	zero := int64(0)
+	if err := kube.client.CoreV1().Pods(kube.Namespace).Delete(ctx, first.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, d.hc, d.doce, p.ID, "ready", 5*time.Minute)
+	pod, err := kube.client.CoreV1().Pods(kube.Namespace).Get(ctx, "doce-"+p.ID, metav1.GetOptions{})
+	if err != nil || pod.UID == first.UID {
+		t.Fatalf("after the kill: pod %v, %v; want a new one", pod.UID, err)
+	}
+	waitFor(t, "the prompt reaches the mock LLM", time.Minute, func() (bool, error) {
+		return d.llm.requestsWith("a pod killed mid-setup") != "", fmt.Errorf("%d requests, none with the prompt", len(d.llm.requests()))
+	})
+
+	// Nobody watches it: the idle stop deletes the pod and keeps the claim.
+	waitStatus(t, d.hc, d.doce, p.ID, "stopped", idle+3*time.Minute)
+	waitFor(t, "the pod gone, the claim kept", time.Minute, func() (bool, error) {
+		n := kube.objects(t, p.ID)
+		return n["pod"] == 0 && n["claim"] == 1, fmt.Errorf("%v", n)
 	})
 }
 

@@ -622,6 +622,7 @@ func (k *Kube) Inspect(ctx context.Context, projectID string) (Container, error)
 	} else if err != nil {
 		return Container{}, fmt.Errorf("workspace: unable to read the volume claim: %w", err)
 	}
+	// No pod is a stopped workspace, as Docker's exited container.
 	w := Container{Exists: true, Status: "exited"}
 	pod, err := k.getPod(ctx, projectID)
 	if err != nil || pod == nil {
