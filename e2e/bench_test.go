@@ -238,7 +238,7 @@ type doceSetups struct {
 	image string
 	doce  *doceProcess
 	hc    *recordingClient
-	ws    *workspace.Manager
+	ws    workspace.Backend // where its workspaces are removed, untimed
 	tc    client.Client
 }
 
@@ -270,6 +270,41 @@ func newDoceSetupsOn(b *testing.B, stack stackEnv, baseURL string, extraEnv ...s
 }
 
 func (d *doceSetups) close() { d.tc.Close(); d.ws.Close() }
+
+// BenchmarkSetupKubernetes runs the same setups through doce on the Kubernetes backend and on
+// Docker, side by side: the two alternate within one run (the order flips every round), each
+// round one setup on each. Run with `BENCH=SetupKubernetes make bench` as root (the test
+// cluster).
+func BenchmarkSetupKubernetes(b *testing.B) {
+	stack := requireStack(b)
+	kube := requireKubeBackend(b)
+	docker := newDoceSetups(b, stack)
+	defer docker.close()
+	env, _ := kube.doceEnv(b, stack)
+	k := newDoceSetups(b, stack, env...)
+	k.ws.Close()
+	k.ws = kube.backend(b)
+	defer k.close()
+
+	var kubeTotal, dockerTotal time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var kubeMean, dockerMean time.Duration
+		if i%2 == 0 {
+			kubeMean, dockerMean = k.round(b, 1), docker.round(b, 1)
+		} else {
+			dockerMean, kubeMean = docker.round(b, 1), k.round(b, 1)
+		}
+		b.Logf("round %d: kubernetes %s, docker %s", i+1, kubeMean.Round(time.Millisecond), dockerMean.Round(time.Millisecond))
+		kubeTotal += kubeMean
+		dockerTotal += dockerMean
+	}
+	b.ReportMetric(float64(kubeTotal.Milliseconds())/float64(b.N), "kubernetes-ms/setup")
+	b.ReportMetric(float64(dockerTotal.Milliseconds())/float64(b.N), "docker-ms/setup")
+	if dockerTotal > 0 {
+		b.ReportMetric(float64(kubeTotal)/float64(dockerTotal), "kubernetes/docker")
+	}
+}
 
 // round creates n projects at once and returns the mean time from POST /api/v1/projects to
 // ProjectSetup completing; the projects are removed untimed.

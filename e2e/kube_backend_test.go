@@ -42,7 +42,7 @@ type kubeBackendEnv struct {
 }
 
 // requireKubeBackend returns the test cluster, or skips the test when there is none.
-func requireKubeBackend(t *testing.T) kubeBackendEnv {
+func requireKubeBackend(t testing.TB) kubeBackendEnv {
 	t.Helper()
 	k := kubeBackendEnv{
 		Kubeconfig:   os.Getenv("DOCE_TEST_KUBECONFIG"),
@@ -231,8 +231,27 @@ func (k kubeBackendEnv) startDoce(t *testing.T, stack stackEnv, extra ...string)
 	// The mock stands where the gateway, on this machine, reaches it (the outbound policy lets
 	// it dial the Docker bridge's gateway); workspaces reach only the gateway.
 	llm := startMockLLM(t, hostGatewayIP(t))
+	env, proxy := k.doceEnv(t, stack)
+	doce := startDoce(t, stack, fmt.Sprintf("e2e-kube-%d", time.Now().UnixNano()), append(env, extra...)...)
+	hc := newClient(t)
+	resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}})
+	if err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first-run setup: %v", err)
+	}
+	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/connections",
+		map[string]any{"providerId": "custom", "apiKey": "sk-e2e-kube", "baseURL": "http://host.docker.internal:" + llm.port() + "/v1", "models": "mock-model"})
+	if status != http.StatusCreated {
+		t.Fatalf("connect: %d %s", status, body)
+	}
+	return kubeDoce{doce: doce, hc: hc, llm: llm, proxy: proxy}
+}
+
+// doceEnv is the settings of a doce run on this machine with its workspaces on the cluster, and
+// where its egress proxy listens.
+func (k kubeBackendEnv) doceEnv(t testing.TB, stack stackEnv) (env []string, proxy string) {
+	t.Helper()
 	gateway, proxy := freeAddrOn(t, k.HostIP), freeAddrOn(t, k.HostIP)
-	env := []string{
+	env = []string{
 		"DOCE_WORKSPACE_BACKEND=kubernetes",
 		"DOCE_KUBECONFIG=" + k.Kubeconfig,
 		"DOCE_KUBE_NAMESPACE=" + k.Namespace,
@@ -254,18 +273,17 @@ func (k kubeBackendEnv) startDoce(t *testing.T, stack stackEnv, extra ...string)
 	if k.ChownVolume {
 		env = append(env, "DOCE_KUBE_CHOWN_VOLUME=true")
 	}
-	doce := startDoce(t, stack, fmt.Sprintf("e2e-kube-%d", time.Now().UnixNano()), append(env, extra...)...)
-	hc := newClient(t)
-	resp, err := hc.PostForm(doce.URL+"/setup", url.Values{"username": {"admin"}, "password": {"correct horse battery"}})
-	if err != nil || resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("first-run setup: %v", err)
+	return env, proxy
+}
+
+// backend is the Kubernetes backend on the test cluster, as doce's worker opens it.
+func (k kubeBackendEnv) backend(t testing.TB) *workspace.Kube {
+	t.Helper()
+	b, err := workspace.NewKube(workspace.KubeConfig{Kubeconfig: k.Kubeconfig, Namespace: k.Namespace, DoceNamespace: "doce", StorageBytes: 256 << 20})
+	if err != nil {
+		t.Fatal(err)
 	}
-	status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/connections",
-		map[string]any{"providerId": "custom", "apiKey": "sk-e2e-kube", "baseURL": "http://host.docker.internal:" + llm.port() + "/v1", "models": "mock-model"})
-	if status != http.StatusCreated {
-		t.Fatalf("connect: %d %s", status, body)
-	}
-	return kubeDoce{doce: doce, hc: hc, llm: llm, proxy: proxy}
+	return b
 }
 
 // TestKubernetesPodKilledMidSetupThenIdle: the project's pod is deleted while setup waits for
