@@ -20,6 +20,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -145,6 +146,8 @@ func TestKubernetesWorkspace(t *testing.T) {
 	if n := kube.objects(t, p.ID); n["pod"] != 1 || n["claim"] != 1 || n["secret"] != 1 || n["policy"] != 1 {
 		t.Fatalf("objects of the ready project: %v, want one of each", n)
 	}
+
+	kube.checkCordon(t, hc, doce)
 
 	// Files: one the agent's side writes, read back through OpenCode and in the export.
 	kube.exec(t, p.ID, "sh", "-c", "echo kept across a stop > /workspace/marker.txt")
@@ -330,6 +333,54 @@ func TestKubernetesPodKilledMidSetupThenIdle(t *testing.T) {
 		n := kube.objects(t, p.ID)
 		return n["pod"] == 0 && n["claim"] == 1, fmt.Errorf("%v", n)
 	})
+}
+
+// checkCordon: the ops page lists the cluster's nodes, with the workspace on one, and an
+// administrator cordons it (the node becomes unschedulable) and uncordons it.
+func (k kubeBackendEnv) checkCordon(t *testing.T, hc *recordingClient, doce *doceProcess) {
+	t.Helper()
+	status, body := apiCall(t, hc, doce.URL, "GET", "/api/v1/ops/nodes", nil)
+	var v struct{ Nodes []workspace.Node }
+	if err := json.Unmarshal(body, &v); err != nil || status != http.StatusOK || len(v.Nodes) == 0 {
+		t.Fatalf("nodes: %d %s", status, body)
+	}
+	n := v.Nodes[0]
+	if !n.Ready || n.Cordoned || n.Workspaces < 1 {
+		t.Errorf("node %+v: want ready, not cordoned, with the workspace", n)
+	}
+	ctx := context.Background()
+	unschedulable := func() bool {
+		t.Helper()
+		node, err := k.client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return node.Spec.Unschedulable
+	}
+	// Whatever happens here, the next test's pods find the node schedulable.
+	t.Cleanup(func() {
+		_, _ = k.client.CoreV1().Nodes().Patch(context.Background(), n.Name, types.StrategicMergePatchType, []byte(`{"spec":{"unschedulable":false}}`), metav1.PatchOptions{})
+	})
+	if status, body := apiCall(t, hc, doce.URL, "POST", "/api/v1/ops/nodes/"+n.Name+"/cordon", nil); status != http.StatusOK || !unschedulable() {
+		t.Fatalf("cordon: %d %s (unschedulable %v)", status, body, unschedulable())
+	}
+	resp, err := hc.Get(doce.URL + "/ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `action="/ops/nodes/`+n.Name+`/uncordon"`) || strings.Contains(string(page), "Docker hosts") {
+		t.Errorf("the ops page does not show %s cordoned, or shows Docker hosts:\n%.2000s", n.Name, page)
+	}
+	resp, err = hc.PostForm(doce.URL+"/ops/nodes/"+n.Name+"/uncordon", url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || unschedulable() {
+		t.Fatalf("uncordon from the ops page: %d (unschedulable %v)", resp.StatusCode, unschedulable())
+	}
 }
 
 // checkEgress runs probes in the project's pod: its NetworkPolicy lets nothing out directly

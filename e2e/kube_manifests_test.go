@@ -41,6 +41,8 @@ func TestKubeManifests(t *testing.T) {
 		for _, ns := range namespaces {
 			_ = kube.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 		}
+		_ = kube.Client.RbacV1().ClusterRoleBindings().Delete(ctx, "doce-nodes", metav1.DeleteOptions{})
+		_ = kube.Client.RbacV1().ClusterRoles().Delete(ctx, "doce-nodes", metav1.DeleteOptions{})
 		// Gone before the next test run's dry run, which needs them absent or new.
 		_ = wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 			for _, ns := range namespaces {
@@ -58,6 +60,7 @@ func TestKubeManifests(t *testing.T) {
 	for _, want := range []string{
 		"namespace/doce", "namespace/doce-workspaces", "serviceaccount/doce",
 		"role.rbac.authorization.k8s.io/doce-workspaces", "rolebinding.rbac.authorization.k8s.io/doce-workspaces",
+		"clusterrole.rbac.authorization.k8s.io/doce-nodes", "clusterrolebinding.rbac.authorization.k8s.io/doce-nodes",
 		"configmap/doce", "service/doce", "service/doce-egress", "deployment.apps/doce-serve", "deployment.apps/doce-worker",
 		"networkpolicy.networking.k8s.io/default-deny",
 	} {
@@ -86,7 +89,10 @@ func TestKubeManifests(t *testing.T) {
 		{"get", "secrets", "doce", "no"},
 		{"create", "pods", "default", "no"},
 		{"create", "roles.rbac.authorization.k8s.io", "doce-workspaces", "no"},
-		{"list", "nodes", "", "no"},
+		{"delete", "nodes", "", "no"},
+		// The ops page lists and cordons nodes.
+		{"list", "nodes", "", "yes"},
+		{"patch", "nodes", "", "yes"},
 	} {
 		args := []string{"auth", "can-i", c.verb, c.resource, as}
 		if c.ns != "" {

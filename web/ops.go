@@ -15,6 +15,7 @@ import (
 	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
+	"github.com/doce-dev/doce/workspace"
 )
 
 // defaultStuckAfter is how long a setup may run before the ops page lists it.
@@ -62,9 +63,16 @@ func (s *Server) opsPage(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	var nodes []workspace.Node
+	if s.Nodes != nil {
+		if nodes, err = s.Nodes.Nodes(c.Request.Context()); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
 	s.render(c, http.StatusOK, "ops.html", gin.H{
 		"Title": "Operations", "Setups": list, "StuckAfter": s.stuckAfter(), "Audit": audit, "Key": key,
-		"Done": c.Query("done"), "Failed": c.Query("failed"), "Hosts": hosts,
+		"Done": c.Query("done"), "Failed": c.Query("failed"), "Hosts": hosts, "Cluster": s.Nodes != nil, "Nodes": nodes,
 	})
 }
 

@@ -57,7 +57,9 @@ type Server struct {
 	Workspace workspace.Backend // reads a project's files for Download
 	// Hosts, when set, knows the Docker hosts projects are on: where to reach them, whether
 	// their workers are there (a project on an unreachable one says so), their engines.
-	Hosts    *hosts.Registry
+	Hosts *hosts.Registry
+	// Nodes, when set (the Kubernetes backend), are the cluster's nodes the ops page cordons.
+	Nodes    NodeCordoner
 	Verifier *providers.Verifier
 	// Outbound makes doce's requests to addresses users give (their git forges) under the
 	// outbound policy (DOCE_ALLOWED_PRIVATE_HOSTS).
@@ -247,6 +249,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	ops.POST("/cancel", s.opsSubmit(setups.OpCancel))
 	ops.POST("/hosts/:name/drain", s.drainHost)
 	ops.POST("/hosts/:name/undrain", s.undrainHost)
+	ops.POST("/nodes/:name/cordon", s.cordonNode)
+	ops.POST("/nodes/:name/uncordon", s.uncordonNode)
 
 	codec := r.Group("/codec", jsonErrors, s.codecCORS)
 	codec.OPTIONS("/encode", func(*gin.Context) {}) // codecCORS answers the preflights
@@ -308,6 +312,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	apiOps.GET("/hosts", s.apiOpsHosts)
 	apiOps.POST("/hosts/:name/drain", s.drainHost)
 	apiOps.POST("/hosts/:name/undrain", s.undrainHost)
+	apiOps.GET("/nodes", s.apiOpsNodes)
+	apiOps.POST("/nodes/:name/cordon", s.cordonNode)
+	apiOps.POST("/nodes/:name/uncordon", s.uncordonNode)
 
 	s.router = r
 	cop := http.NewCrossOriginProtection()

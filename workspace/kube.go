@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -852,6 +854,60 @@ func (k *Kube) writeConfig(ctx context.Context, projectID string, config []byte,
 	}
 	if err := k.exec(ctx, projectID, nil, []string{"sh", "-c", script}, bytes.NewReader(config), io.Discard); err != nil {
 		return fmt.Errorf("workspace: unable to write %s: %w", configFile, err)
+	}
+	return nil
+}
+
+// Node is a node of the cluster as the ops page shows it: placement is the scheduler's, and
+// cordoning a node (no new pods on it) is what draining a Docker host is on this backend.
+type Node struct {
+	Name     string `json:"name"`
+	Ready    bool   `json:"ready"`
+	Cordoned bool   `json:"cordoned"`
+	// Workspaces counts the workspace pods on it.
+	Workspaces int `json:"workspaces"`
+}
+
+// ErrNoNode is a node the cluster does not have.
+var ErrNoNode = errors.New("workspace: no such node")
+
+// Nodes lists the cluster's nodes, with the workspace pods each runs.
+func (k *Kube) Nodes(ctx context.Context) ([]Node, error) {
+	nodes, err := k.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("workspace: unable to list the cluster's nodes: %w", err)
+	}
+	pods, err := k.client.CoreV1().Pods(k.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelManaged + "=true"})
+	if err != nil {
+		return nil, fmt.Errorf("workspace: unable to list workspace pods: %w", err)
+	}
+	on := map[string]int{}
+	for _, p := range pods.Items {
+		on[p.Spec.NodeName]++
+	}
+	out := make([]Node, 0, len(nodes.Items))
+	for _, n := range nodes.Items {
+		ready := false
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				ready = c.Status == corev1.ConditionTrue
+			}
+		}
+		out = append(out, Node{Name: n.Name, Ready: ready, Cordoned: n.Spec.Unschedulable, Workspaces: on[n.Name]})
+	}
+	slices.SortFunc(out, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// Cordon marks a node unschedulable, or schedulable again: the scheduler places no new
+// workspace on a cordoned node, and the ones there keep running (kubectl cordon).
+func (k *Kube) Cordon(ctx context.Context, name string, cordoned bool) error {
+	patch := fmt.Appendf(nil, `{"spec":{"unschedulable":%t}}`, cordoned)
+	_, err := k.client.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) {
+		return ErrNoNode
+	} else if err != nil {
+		return fmt.Errorf("workspace: unable to cordon node %s: %w", name, err)
 	}
 	return nil
 }

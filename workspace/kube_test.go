@@ -446,3 +446,44 @@ func TestKubeAcceptsWaitsForReadiness(t *testing.T) {
 		t.Error("a ready pod whose port refuses: nil, want an error")
 	}
 }
+
+func TestKubeNodesAndCordon(t *testing.T) {
+	ctx := context.Background()
+	k, c := fakeKube(t)
+	for _, name := range []string{"node-b", "node-a"} {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+		if _, err := c.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const id = "0193c1d2-aaaa-7bbb-8ccc-0123456789b1"
+	if _, err := k.Up(ctx, testSpec(id)); err != nil {
+		t.Fatal(err)
+	}
+	pod, _ := c.CoreV1().Pods(testNS).Get(ctx, "doce-"+id, metav1.GetOptions{})
+	pod.Spec.NodeName = "node-b"
+	if _, err := c.CoreV1().Pods(testNS).Update(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Cordon(ctx, "node-b", true); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := k.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Node{{Name: "node-a", Ready: true}, {Name: "node-b", Ready: true, Cordoned: true, Workspaces: 1}}
+	if !slices.Equal(nodes, want) {
+		t.Errorf("nodes %+v, want %+v", nodes, want)
+	}
+	if err := k.Cordon(ctx, "node-b", false); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.CoreV1().Nodes().Get(ctx, "node-b", metav1.GetOptions{}); n.Spec.Unschedulable {
+		t.Error("uncordon left the node unschedulable")
+	}
+	if err := k.Cordon(ctx, "no-such-node", true); !errors.Is(err, ErrNoNode) {
+		t.Errorf("cordon a missing node: %v, want ErrNoNode", err)
+	}
+}

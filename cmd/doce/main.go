@@ -315,8 +315,12 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 		registry := hosts.NewRegistry(st, backend)
 		defer registry.Close()
 		outboundHTTP := outboundClient(ctx, cfg, log)
+		var nodes web.NodeCordoner
+		if k, ok := backend.(*workspace.Kube); ok {
+			nodes = k
+		}
 		srv := &web.Server{
-			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: backend, Hosts: registry, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Catalog: modelCatalog,
+			Store: st, Secrets: transit, Setups: svc, Metrics: m, Workspace: backend, Hosts: registry, Nodes: nodes, PoolImage: poolImage(cfg), AgentAsk: cfg.AgentAsk, GatewayURL: cfg.GatewayURL, Catalog: modelCatalog,
 			Payloads: codec, TemporalUIURL: cfg.TemporalUIURL,
 			Verifier: &providers.Verifier{HTTP: outboundHTTP, BaseURLs: cfg.ProviderBaseURLs}, Outbound: outboundHTTP,
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, BaseURL: cfg.BaseURL, SecureCookies: cfg.SecureCookies(), Log: log,
