@@ -31,7 +31,9 @@ func TestProjectPageRendersConversation(t *testing.T) {
 		t.Fatal(err)
 	}
 	html := buf.String()
-	for _, want := range []string{`<li class="msg assistant" data-server>`, "write: completed — hello.txt", "Done &lt;script&gt;"} {
+	for _, want := range []string{`<li class="msg assistant" data-server>`, "write: completed — hello.txt", "Done &lt;script&gt;",
+		// The same markup, empty, for the script to copy.
+		`<template id="message-template"><li class="msg"><h3 class="who"></h3><div class="parts"></div><p class="error" hidden></p></li></template>`} {
 		if !strings.Contains(html, want) {
 			t.Errorf("the page lacks %q", want)
 		}

@@ -1,44 +1,6 @@
-// The site's script, on every page (the Content-Security-Policy allows scripts from /static
-// only: pages hold no inline script or event handler).
-
-// What the project page's scripts (chat.js, workbench.js) share, loaded before them.
-window.doce = (function () {
-  "use strict";
-  // el makes an element with a class and text; text only, never HTML.
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  }
-
-  // call sends a JSON request and resolves with the answer's JSON, or rejects with the
-  // server's error ({status, code, message}).
-  function call(method, path, body) {
-    var opts = { method: method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
-    return fetch(path, opts).then(function (r) {
-      return r.text().then(function (t) {
-        var j = null;
-        try { j = t ? JSON.parse(t) : {}; } catch (e) { j = null; }
-        if (r.ok) return j || {};
-        var e = (j && j.error) || {};
-        var err = new Error(e.message || "The server answered " + r.status + ". Try again.");
-        err.status = r.status; err.code = e.code;
-        throw err;
-      });
-    }, function () {
-      var err = new Error("doce did not answer: check your connection and try again.");
-      err.status = 0;
-      throw err;
-    });
-  }
-
-  return { el: el, call: call };
-})();
+// The site's script, on every page, a module like the project page's (chat/, workbench.js). The
+// Content-Security-Policy allows scripts from /static only: pages hold no inline script or
+// event handler.
 
 // Live setup progress: the server streams the progress block as server-sent events and this
 // swaps it in. Without JavaScript the page refreshes itself instead (see the layout).
@@ -52,7 +14,7 @@ window.doce = (function () {
     live.innerHTML = e.data;
     var status = live.querySelector("[data-status]");
     if (status && done[status.dataset.status]) es.close();
-    // The conversation (chat.js) starts once the setup is ready.
+    // The conversation (chat/main.js) starts once the setup is ready.
     if (status && status.dataset.status === "ready") document.dispatchEvent(new Event("doce:ready"));
   });
   // EventSource reconnects by itself, sending the last event id so nothing is repeated.
