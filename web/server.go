@@ -461,6 +461,9 @@ func (s *Server) fail(c *gin.Context, err error) {
 // an error in a form or a batch result use it; the rest call fail.
 func (s *Server) shown(c *gin.Context, err error) *httperr.Error {
 	e := httperr.From(err)
+	if e.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds())))
+	}
 	if cause := errors.Unwrap(e); cause != nil {
 		level := slog.LevelInfo // the person was told why; the cause is for whoever looks later
 		if e.Code == httperr.Internal(nil).Code {
