@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -30,11 +29,11 @@ import (
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/preview"
+	"github.com/doce-dev/doce/projects"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
-	"github.com/doce-dev/doce/workflows"
 	"github.com/doce-dev/doce/workspace"
 )
 
@@ -96,16 +95,14 @@ type Server struct {
 	// Egress is the operator's egress policy, for projects that choose none.
 	Egress EgressDefaults
 	// Quotas bound each user's projects and running workspaces.
-	Quotas Quotas
+	Quotas projects.Quotas
 
 	pages  map[string]*template.Template
 	router *gin.Engine
-	// ensuring is, by project id, when ensureRunning's last ask ended (zero: under way).
-	ensureMu sync.Mutex
-	ensuring map[string]time.Time
+	// projects does the domain work the handlers are asked for, made by Handler from the
+	// fields above.
+	projects *projects.Service
 	events   *hub.Hub
-	// progress shares running setups' progress queries among tabs, by project id.
-	progressCache *otter.Cache[string, *workflows.Progress]
 	// attention is the ops list, asked of Temporal's visibility at most once a second however
 	// many operators (or scripts) load it: visibility is rate-limited per namespace.
 	attention *otter.Cache[struct{}, []setups.Setup]
@@ -159,8 +156,6 @@ func (s *Server) Handler() (http.Handler, error) {
 	if s.Catalog == nil {
 		s.Catalog = &catalog.Catalog{}
 	}
-	s.progressCache = otter.Must(&otter.Options[string, *workflows.Progress]{
-		MaximumSize: 10_000, ExpiryCalculator: otter.ExpiryWriting[string, *workflows.Progress](progressMaxAge)})
 	s.attention = otter.Must(&otter.Options[struct{}, []setups.Setup]{
 		ExpiryCalculator: otter.ExpiryWriting[struct{}, []setups.Setup](time.Second)})
 	if s.Agent != nil {
@@ -177,7 +172,13 @@ func (s *Server) Handler() (http.Handler, error) {
 			}
 		}
 	}
-	s.ensuring = map[string]time.Time{}
+	s.projects = &projects.Service{
+		Store: s.Store, Setups: s.Setups, Hosts: s.Hosts, Catalog: s.Catalog, Metrics: s.Metrics, Log: s.Log,
+		PoolImage: s.PoolImage, AgentAsk: s.AgentAsk, GatewayURL: s.GatewayURL, Quotas: s.Quotas,
+	}
+	if s.events != nil {
+		s.projects.OnRunning = s.events.Reconnect
+	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	if err := r.SetTrustedProxies(s.TrustedProxies); err != nil {

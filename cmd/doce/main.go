@@ -35,6 +35,7 @@ import (
 	"github.com/doce-dev/doce/oauth"
 	"github.com/doce-dev/doce/outbound"
 	"github.com/doce-dev/doce/preview"
+	"github.com/doce-dev/doce/projects"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/repos"
 	"github.com/doce-dev/doce/secrets"
@@ -325,7 +326,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, BaseURL: cfg.BaseURL, SecureCookies: cfg.SecureCookies(), Log: log,
 			TrustedProxies: cfg.TrustedProxies,
 			Egress:         web.EgressDefaults{Mode: cfg.EgressMode, Allow: cfg.EgressAllow},
-			Quotas:         web.Quotas{Projects: cfg.QuotaProjects, Running: cfg.QuotaRunning, CreatePerHour: cfg.QuotaCreatePerHour},
+			Quotas:         projects.Quotas{Projects: cfg.QuotaProjects, Running: cfg.QuotaRunning, CreatePerHour: cfg.QuotaCreatePerHour},
 			Agent: &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy),
 				Addresses: registry.Address, Locate: locate(backend)},
 		}
