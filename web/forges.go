@@ -210,3 +210,12 @@ func (s *Server) disconnectForgeSubmit(c *gin.Context) {
 	}
 	c.Redirect(http.StatusSeeOther, "/settings/forges")
 }
+
+// fieldError turns a forge's complaint about one field into a 400.
+func fieldError(err error) error {
+	var fe *forges.FieldError
+	if errors.As(err, &fe) {
+		return httperr.Invalid(fe.Field, fe.Message)
+	}
+	return err
+}

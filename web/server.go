@@ -21,6 +21,7 @@ import (
 
 	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/catalog"
+	"github.com/doce-dev/doce/connections"
 	"github.com/doce-dev/doce/forges"
 	"github.com/doce-dev/doce/gateway"
 	"github.com/doce-dev/doce/hosts"
@@ -99,10 +100,11 @@ type Server struct {
 
 	pages  map[string]*template.Template
 	router *gin.Engine
-	// projects does the domain work the handlers are asked for, made by Handler from the
-	// fields above.
-	projects *projects.Service
-	events   *hub.Hub
+	// projects and connections do the domain work the handlers are asked for, made by Handler
+	// from the fields above.
+	projects    *projects.Service
+	connections *connections.Service
+	events      *hub.Hub
 	// attention is the ops list, asked of Temporal's visibility at most once a second however
 	// many operators (or scripts) load it: visibility is rate-limited per namespace.
 	attention *otter.Cache[struct{}, []setups.Setup]
@@ -179,6 +181,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	if s.events != nil {
 		s.projects.OnRunning = s.events.Reconnect
 	}
+	s.connections = &connections.Service{Store: s.Store, Secrets: s.Secrets, Setups: s.Setups, Verifier: s.Verifier, Log: s.Log}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	if err := r.SetTrustedProxies(s.TrustedProxies); err != nil {
