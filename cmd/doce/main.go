@@ -273,7 +273,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			}
 		}
 		log.Info("worker started", "task_queue", cfg.TaskQueue, "host", host.Host, "host_task_queue", host.TaskQueue)
-		if err := worker.ConfigurePool(ctx, tc, cfg.TaskQueue, host, poolConfig(cfg)); err != nil {
+		if err := newSetups(cfg, tc, st).ConfigurePool(ctx, host, poolConfig(cfg)); err != nil {
 			return err
 		}
 		g.Go(func() error { hosts.Beat(ctx, cfg, st, backend, eg.check, log); return nil })
