@@ -1,8 +1,9 @@
-// Package connections is how a user's LLM provider connections are made and unmade, whoever
-// asks: connecting with an API key or an organisation's well-known token (checked, sealed with
-// Vault, stored), replacing a key, disconnecting, picking the preferred provider, and signing
-// in to providers that have a device login. It takes a context.Context and plain values and
-// knows nothing of HTTP: its refusals are httperr errors the caller shows as they are.
+// Package connections is how a user's connections are made and unmade, whoever asks: to LLM
+// providers (an API key or an organisation's well-known token, checked, sealed with Vault and
+// stored; a replaced key, a disconnect, the preferred provider, device sign-ins) and to git
+// forges (a token checked with the forge, sealed, replaced or deleted). It takes a
+// context.Context and plain values and knows nothing of HTTP: its refusals are httperr errors
+// the caller shows as they are.
 package connections
 
 import (
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/doce-dev/doce/forges"
 	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/oauth"
 	"github.com/doce-dev/doce/providers"
@@ -28,6 +30,8 @@ type Service struct {
 	Secrets  *secrets.Transit
 	Setups   *setups.Service
 	Verifier *providers.Verifier
+	// Outbound makes the requests to forges users name, under the outbound policy.
+	Outbound *http.Client
 	Log      *slog.Logger
 }
 
@@ -157,11 +161,15 @@ func errAlreadyConnected(prov providers.Provider) *httperr.Error {
 		Message: prov.Name + " is already connected. Replace its key (replace: true, or tick Replace) or disconnect it first."}
 }
 
-// fieldError turns a provider's complaint about one field into a 400.
+// fieldError turns a provider's or forge's complaint about one field into a 400.
 func fieldError(err error) error {
 	var fe *providers.FieldError
 	if errors.As(err, &fe) {
 		return httperr.Invalid(fe.Field, fe.Message)
+	}
+	var ffe *forges.FieldError
+	if errors.As(err, &ffe) {
+		return httperr.Invalid(ffe.Field, ffe.Message)
 	}
 	return err
 }

@@ -181,7 +181,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	if s.events != nil {
 		s.projects.OnRunning = s.events.Reconnect
 	}
-	s.connections = &connections.Service{Store: s.Store, Secrets: s.Secrets, Setups: s.Setups, Verifier: s.Verifier, Log: s.Log}
+	s.connections = &connections.Service{Store: s.Store, Secrets: s.Secrets, Setups: s.Setups, Verifier: s.Verifier, Outbound: s.Outbound, Log: s.Log}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	if err := r.SetTrustedProxies(s.TrustedProxies); err != nil {
