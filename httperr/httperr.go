@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 )
 
 // Error is an error fit to show. Its JSON form is what the API answers under "error".
@@ -16,6 +17,9 @@ type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	// RetryAfter, when set, is how soon the request may succeed if sent again: the edge
+	// answers it as Retry-After.
+	RetryAfter time.Duration `json:"-"`
 
 	cause error
 }

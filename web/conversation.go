@@ -16,6 +16,7 @@ import (
 	"github.com/doce-dev/doce/httperr"
 	"github.com/doce-dev/doce/hub"
 	"github.com/doce-dev/doce/opencode"
+	"github.com/doce-dev/doce/projects"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
@@ -113,7 +114,7 @@ func (s *Server) agentError(c *gin.Context, p *store.Project, err error, notFoun
 	case errors.As(err, &se) && se.Code >= 400 && se.Code < 500:
 		return httperr.New(http.StatusBadRequest, "refused", "The agent refused this request.").WithCause(err)
 	case errors.Is(err, hub.ErrUnavailable), errors.Is(err, agent.ErrNotStarted), !errors.As(err, &se) && c.Request.Context().Err() == nil:
-		s.ensureRunning(c.Request.Context(), p)
+		s.projects.EnsureRunning(c.Request.Context(), p)
 		return errWorkspaceDown.WithCause(err)
 	}
 	return err
@@ -153,7 +154,7 @@ func (s *Server) apiSend(c *gin.Context) {
 	case in.Text == "":
 		s.fail(c, httperr.Invalid("text", "Write a message first."))
 		return
-	case !utf8.ValidString(in.Text) || utf8.RuneCountInString(in.Text) > maxPromptLen:
+	case !utf8.ValidString(in.Text) || utf8.RuneCountInString(in.Text) > projects.MaxPromptLen:
 		s.fail(c, httperr.Invalid("text", "Keep a message under 20,000 characters of UTF-8 text."))
 		return
 	}
@@ -396,7 +397,7 @@ func (s *Server) stream(c *gin.Context) {
 	go func() {
 		// A workspace that does not answer is started; the stream says when it connects.
 		if _, err := ph.Ready(bg); errors.Is(err, hub.ErrUnavailable) {
-			s.ensureRunning(bg, p)
+			s.projects.EnsureRunning(bg, p)
 		}
 	}()
 

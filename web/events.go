@@ -45,7 +45,7 @@ func (s *Server) projectEvents(c *gin.Context) {
 		v := s.projectView(c, p)
 		if setupLive(p.Status) || !p.UpdatedAt.Equal(shown) || v.HostState != shownHost {
 			shown, shownHost = p.UpdatedAt, v.HostState
-			v.Progress = s.progress(ctx, p)
+			v.Progress = s.projects.Progress(ctx, p)
 			var buf bytes.Buffer
 			if err := s.pages["project.html"].ExecuteTemplate(&buf, "progress", v); err != nil {
 				s.Log.Error("render progress failed", "error", err)
@@ -68,7 +68,7 @@ func (s *Server) projectEvents(c *gin.Context) {
 		// An open page is someone using the workspace: it stays up while the stream is open.
 		if p.Status == status.Ready && time.Since(used) >= s.Setups.ActivityEvery() {
 			used = time.Now()
-			s.recordActivity(c, p)
+			s.projects.RecordActivity(c.Request.Context(), p)
 		}
 		select {
 		case <-ctx.Done():

@@ -22,24 +22,6 @@ func (s *Server) catalogModels(userID, providerID string) ([]ModelView, bool) {
 	return out, true
 }
 
-// providerModelIDs are the model ids offered for a provider: a custom or well-known
-// connection's own list, else OpenCode's catalog once read, else doce's built-in suggestions
-// (the create-project form can come before any workspace exists).
-func (s *Server) providerModelIDs(conn *store.ProviderConnection) []string {
-	if ms := conn.Models(); len(ms) > 0 {
-		return ms
-	}
-	if ms, ok := s.catalogModels(conn.UserID, conn.ProviderID); ok && len(ms) > 0 {
-		ids := make([]string, len(ms))
-		for i, m := range ms {
-			ids[i] = m.ID
-		}
-		return ids
-	}
-	prov, _ := providers.Lookup(conn.ProviderID)
-	return prov.Models
-}
-
 // modelsOf lists the models a project's conversation can switch among.
 func (s *Server) modelsOf(c *gin.Context, p *store.Project) ([]ModelView, error) {
 	conn, err := s.Store.Connection(c.Request.Context(), p.OwnerUserID, p.ProviderID)

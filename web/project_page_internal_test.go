@@ -7,6 +7,7 @@ import (
 
 	"github.com/doce-dev/doce/hub"
 	"github.com/doce-dev/doce/opencode"
+	"github.com/doce-dev/doce/projects"
 )
 
 // The page of a ready project renders the conversation it was given, as text.
@@ -49,7 +50,7 @@ func TestProjectPageGitTab(t *testing.T) {
 	if err := s.parseTemplates(); err != nil {
 		t.Fatal(err)
 	}
-	for _, repo := range []*Repository{{URL: "https://git.example.com/ada/app.git", Ref: "dev"}, nil} {
+	for _, repo := range []*projects.Repository{{URL: "https://git.example.com/ada/app.git", Ref: "dev"}, nil} {
 		var buf bytes.Buffer
 		err := s.pages["project.html"].Execute(&buf, map[string]any{"Title": "p", "Path": "/projects/p1",
 			"Project": ProjectView{ID: "p1", Name: "Shop", Status: "ready", Repository: repo}})

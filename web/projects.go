@@ -1,54 +1,20 @@
 package web
 
 import (
-	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
-	"slices"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
-	"github.com/maypok86/otter/v2"
 
-	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/httperr"
-	"github.com/doce-dev/doce/providers"
-	"github.com/doce-dev/doce/repos"
+	"github.com/doce-dev/doce/projects"
 	"github.com/doce-dev/doce/status"
 	"github.com/doce-dev/doce/store"
 	"github.com/doce-dev/doce/workflows"
 )
-
-// CreateProjectInput is what creating a project takes, from the form or the API.
-type CreateProjectInput struct {
-	Name       string `json:"name" form:"name"`
-	Prompt     string `json:"prompt" form:"prompt"`
-	ProviderID string `json:"providerId" form:"providerId"`
-	ModelID    string `json:"modelId" form:"modelId"`
-	// RequestID makes the create idempotent: the form carries one per render, API clients send
-	// one in the body or the Idempotency-Key header. A repeat returns the first project.
-	RequestID string `json:"requestId" form:"requestId"`
-	// Repository, when set, is a git repository to make the project from: setup clones it into
-	// the workspace, with the token of the owner's forge connection its URL is under. The page's
-	// form names its fields flat (RepositoryURL, RepositoryRef).
-	Repository    *Repository `json:"repository" form:"-"`
-	RepositoryURL string      `json:"-" form:"repositoryUrl"`
-	RepositoryRef string      `json:"-" form:"repositoryRef"`
-}
-
-// Repository is a git repository a project is made from: an http(s) clone URL and a branch or
-// tag (empty: the default branch).
-type Repository struct {
-	URL string `json:"url"`
-	Ref string `json:"ref,omitempty"`
-}
 
 // ProjectView is a project as its owner sees it.
 type ProjectView struct {
@@ -80,7 +46,7 @@ type ProjectView struct {
 	// Egress is what the workspace reaches on the internet (docs/egress.md).
 	Egress egressView `json:"egress"`
 	// Repository is the git repository the project was made from, if any.
-	Repository *Repository `json:"repository,omitempty"`
+	Repository *projects.Repository `json:"repository,omitempty"`
 	// Import is what the setup's clone of the repository received, once git reported it.
 	Import *ImportView `json:"import,omitempty"`
 }
@@ -114,8 +80,6 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-const maxPromptLen = 20000
-
 // projectView is p as the signed-in user of c sees it.
 func (s *Server) projectView(c *gin.Context, p *store.Project) ProjectView {
 	v := ProjectView{
@@ -124,7 +88,7 @@ func (s *Server) projectView(c *gin.Context, p *store.Project) ProjectView {
 		Egress: s.egressOf(p.EgressMode, p.EgressAllow),
 	}
 	if p.RepositoryURL != "" {
-		v.Repository = &Repository{URL: p.RepositoryURL, Ref: p.RepositoryRef}
+		v.Repository = &projects.Repository{URL: p.RepositoryURL, Ref: p.RepositoryRef}
 	}
 	if p.ImportTotalObjects > 0 {
 		v.Import = &ImportView{ReceivedObjects: p.ImportObjects, TotalObjects: p.ImportTotalObjects, ReceivedBytes: p.ImportBytes}
@@ -148,210 +112,11 @@ func (s *Server) projectView(c *gin.Context, p *store.Project) ProjectView {
 	return v
 }
 
-// createProject validates in, stores the project and starts its ProjectSetup workflow. created
-// is false when in.RequestID named a project made before.
-func (s *Server) createProject(c *gin.Context, u *store.User, in CreateProjectInput) (p *store.Project, created bool, err error) {
-	ctx := c.Request.Context()
-	if len(in.RequestID) > 100 || textProblem(in.RequestID, 100) != "" || strings.IndexFunc(in.RequestID, unicode.IsControl) >= 0 {
-		return nil, false, httperr.Invalid("requestId", "Use a request id (or Idempotency-Key) of at most 100 printable characters.")
-	}
-	if in.Repository != nil {
-		in.RepositoryURL, in.RepositoryRef = in.Repository.URL, in.Repository.Ref
-	}
-	if strings.TrimSpace(in.RepositoryURL) != "" {
-		u, err := repos.ValidateURL(in.RepositoryURL)
-		if err != nil {
-			return nil, false, httperr.Invalid("repositoryUrl", err.Error())
-		}
-		in.RepositoryURL, in.RepositoryRef = u, strings.TrimSpace(in.RepositoryRef)
-		if err := repos.ValidateRef(in.RepositoryRef); err != nil {
-			return nil, false, httperr.Invalid("repositoryRef", err.Error())
-		}
-	} else {
-		in.RepositoryURL, in.RepositoryRef = "", ""
-	}
-	in.Prompt = strings.TrimSpace(in.Prompt)
-	switch {
-	case in.Prompt == "" && in.RepositoryURL == "":
-		return nil, false, httperr.Invalid("prompt", "Describe what the project should build, or make it from a repository.")
-	case utf8.RuneCountInString(in.Prompt) > maxPromptLen:
-		return nil, false, httperr.Invalid("prompt", "Keep the prompt under 20,000 characters.")
-	case !utf8.ValidString(in.Prompt):
-		return nil, false, httperr.Invalid("prompt", "The prompt is not valid UTF-8 text.")
-	}
-	in.Name = strings.TrimSpace(in.Name)
-	if in.Name == "" && in.Prompt == "" {
-		in.Name = repos.Name(in.RepositoryURL)
-	} else if in.Name == "" {
-		in.Name = nameFromPrompt(in.Prompt)
-	}
-	if utf8.RuneCountInString(in.Name) > 100 || strings.IndexFunc(in.Name, unicode.IsControl) >= 0 {
-		return nil, false, httperr.Invalid("name", "Use a name of at most 100 characters, without control characters.")
-	}
-
-	// A repeated request gets its project back whatever the quotas say now.
-	if earlier, err := s.Store.ProjectByRequest(ctx, u.ID, in.RequestID); err != nil {
-		return nil, false, err
-	} else if earlier == nil {
-		if err := s.checkCreate(c, u.ID); err != nil {
-			return nil, false, err
-		}
-	}
-	conns, err := s.Store.ConnectionsByUser(ctx, u.ID)
-	if err != nil {
-		return nil, false, err
-	}
-	if len(conns) == 0 {
-		return nil, false, &httperr.Error{Status: http.StatusConflict, Code: "no_provider", Field: "providerId",
-			Message: "Connect a provider on the Providers page first."}
-	}
-	if in.ProviderID == "" {
-		settings, err := s.Store.Settings(ctx, u.ID)
-		if err != nil {
-			return nil, false, err
-		}
-		in.ProviderID = settings.PreferredProviderID
-	}
-	i := slices.IndexFunc(conns, func(cn store.ProviderConnection) bool { return cn.ProviderID == in.ProviderID })
-	if i < 0 {
-		return nil, false, httperr.Invalid("providerId", "That provider is not connected. Pick a connected provider or connect it on the Providers page.")
-	}
-	conn := conns[i]
-	models := s.providerModelIDs(&conn)
-	in.ModelID = strings.TrimSpace(in.ModelID)
-	if in.ModelID == "" && len(models) > 0 {
-		in.ModelID = models[0]
-	}
-	if (conn.ProviderID == providers.CustomID || conn.ProviderID == providers.WellKnownID) && !slices.Contains(models, in.ModelID) {
-		return nil, false, httperr.Invalid("modelId", "Pick one of the models this provider serves: "+strings.Join(models, ", ")+".")
-	}
-	if in.ModelID == "" || len(in.ModelID) > 200 || strings.IndexFunc(in.ModelID, unicode.IsControl) >= 0 {
-		return nil, false, httperr.Invalid("modelId", "Enter the model id to use, e.g. "+strings.Join(models, ", ")+".")
-	}
-
-	p = &store.Project{
-		OwnerUserID: u.ID, Name: in.Name, Slug: slugify(in.Name), Prompt: in.Prompt,
-		ProviderID: conn.ProviderID, ModelID: in.ModelID, RequestID: in.RequestID,
-		RepositoryURL: in.RepositoryURL, RepositoryRef: in.RepositoryRef,
-	}
-	pool, err := s.poolClaim(p, &conn)
-	if err != nil {
-		return nil, false, err
-	}
-	if p, created, err = s.Store.CreateProject(ctx, p, pool); err != nil {
-		return nil, false, err
-	}
-	if p.WorkflowID != "" {
-		return p, created, nil // a repeat of a create whose setup started
-	}
-	// Starting is idempotent too: the workflow id is the project's, and a running run is reused.
-	if err := s.Setups.Start(ctx, p, u.ID); err != nil {
-		s.Log.Error("unable to start project setup", "project_id", p.ID, "error", err)
-		return p, created, httperr.New(http.StatusServiceUnavailable, "setup_not_started",
-			"The project was saved but its setup could not start: the workflow service is unreachable. Try again in a minute.")
-
-	}
-	if created && s.Metrics != nil {
-		s.Metrics.SetupsStarted.WithLabelValues(p.ProviderID).Inc()
-	}
-	if created && p.ContainerID != "" { // it claimed a prebuilt workspace
-		if err := s.Setups.WakePool(ctx, p.Host); err != nil {
-			s.Log.Warn("unable to wake the workspace pool; it refills at its next round", "error", err)
-		}
-	}
-	return p, created, nil
-}
-
-// poolClaim says which prebuilt workspaces p may claim: one whose OpenCode loaded p's own
-// configuration (ready at once), else one on the base configuration (rewritten and reloaded);
-// never one made for a configuration of someone else's. nil without a pool, or for a project
-// made from a repository.
-func (s *Server) poolClaim(p *store.Project, conn *store.ProviderConnection) (*store.PoolClaim, error) {
-	// A prebuilt workspace made /workspace a repository of its own when it started: a project
-	// from a repository needs a fresh one, which waits for it.
-	if s.PoolImage == "" || p.RepositoryURL != "" {
-		return nil, nil
-	}
-	config, err := agent.Config(p, conn, s.AgentAsk, s.GatewayURL)
-	if err != nil {
-		return nil, err
-	}
-	return &store.PoolClaim{Image: s.PoolImage, Configs: []string{agent.ConfigSum(config), agent.ConfigSum(agent.BaseConfig(s.AgentAsk))}}, nil
-}
-
-// progress is the setup's step table: from the database once the setup has finished (or
-// stopped at a failed step), from the running workflow otherwise, asked at most once per
-// progressMaxAge per project however many tabs watch it. nil when nobody can answer now.
-func (s *Server) progress(ctx context.Context, p *store.Project) *workflows.Progress {
-	if p.WorkflowID == "" {
-		return nil
-	}
-	switch p.Status {
-	case status.Ready, status.SetupFailed, status.Cancelled, status.Deleting, status.Deleted:
-		if p.SetupProgress != "" {
-			var pr workflows.Progress
-			if err := json.Unmarshal([]byte(p.SetupProgress), &pr); err == nil {
-				return &pr
-			}
-		}
-		if p.Status == status.Ready { // finished before its table was recorded
-			return workflows.CompletedProgress()
-		}
-	}
-	return s.liveProgress(ctx, p.ID)
-}
-
-// progressMaxAge is how old a running setup's step table may be when a page or stream shows it.
-const progressMaxAge = 500 * time.Millisecond
-
-// liveProgress asks the running workflow, sharing one query per project among all callers. A
-// failed query is kept as nil for progressMaxAge too: it is not asked again at once.
-func (s *Server) liveProgress(ctx context.Context, projectID string) *workflows.Progress {
-	pr, _ := s.progressCache.Get(context.WithoutCancel(ctx), projectID, otter.LoaderFunc[string, *workflows.Progress](
-		func(ctx context.Context, id string) (*workflows.Progress, error) {
-			pr, err := s.Setups.Progress(ctx, id)
-			if err != nil {
-				s.Log.Warn("progress query failed", "project_id", id, "error", err)
-				return nil, nil
-			}
-			return pr, nil
-		}))
-	return pr
-}
-
-var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
-
-func slugify(name string) string {
-	s := strings.Trim(nonSlug.ReplaceAllString(strings.ToLower(name), "-"), "-")
-	if len(s) > 40 {
-		s = strings.TrimRight(s[:40], "-")
-	}
-	if s == "" {
-		s = "project"
-	}
-	return s
-}
-
-func nameFromPrompt(prompt string) string {
-	words := strings.Fields(prompt)
-	name := ""
-	for _, w := range words {
-		if utf8.RuneCountInString(name)+utf8.RuneCountInString(w) > 50 {
-			break
-		}
-		name = strings.TrimSpace(name + " " + w)
-	}
-	if name == "" {
-		name = "Untitled project"
-	}
-	return name
-}
-
 func (s *Server) projectsPage(c *gin.Context) {
-	s.renderProjects(c, http.StatusOK, nil, CreateProjectInput{})
+	s.renderProjects(c, http.StatusOK, nil, projects.CreateInput{})
 }
 
-func (s *Server) renderProjects(c *gin.Context, status int, formErr *httperr.Error, in CreateProjectInput) {
+func (s *Server) renderProjects(c *gin.Context, status int, formErr *httperr.Error, in projects.CreateInput) {
 	u := currentUser(c)
 	ctx := c.Request.Context()
 	ps, err := s.Store.ProjectsByOwner(ctx, u.ID)
@@ -383,9 +148,9 @@ func (s *Server) renderProjects(c *gin.Context, status int, formErr *httperr.Err
 }
 
 func (s *Server) createProjectSubmit(c *gin.Context) {
-	var in CreateProjectInput
+	var in projects.CreateInput
 	_ = c.ShouldBind(&in)
-	p, _, err := s.createProject(c, currentUser(c), in)
+	p, _, err := s.projects.Create(c.Request.Context(), currentUser(c), in)
 	if err != nil {
 		e := s.shown(c, err)
 		if p != nil { // saved, setup not started: show it with the reason
@@ -421,64 +186,12 @@ const projectKey = "doce.project"
 // project is the project withProject loaded for this request.
 func project(c *gin.Context) *store.Project { return c.MustGet(projectKey).(*store.Project) }
 
-// ensureRunning starts the project's workspace again in the background if it stopped, or finds
-// where Docker restarted it; opening a project is the moment its owner wants it up. One ask at a time per project, and none within ensureEvery
-// of the last answer, so a page reloaded over and over does not start a workflow each time.
-func (s *Server) ensureRunning(ctx context.Context, p *store.Project) {
-	if p.Status != status.Ready {
-		return
-	}
-	s.ensureMu.Lock()
-	last, asked := s.ensuring[p.ID]
-	if asked && (last.IsZero() || time.Since(last) < ensureEvery) {
-		s.ensureMu.Unlock()
-		return
-	}
-	s.ensuring[p.ID] = time.Time{} // under way
-	s.ensureMu.Unlock()
-	go func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-		defer cancel()
-		err := s.Setups.EnsureRunning(ctx, p)
-		s.ensureMu.Lock()
-		s.ensuring[p.ID] = time.Now()
-		s.ensureMu.Unlock()
-		if err != nil {
-			s.Log.Warn("unable to ensure the workspace runs", "project_id", p.ID, "error", err)
-			return
-		}
-		// The workspace answers where the database says now: the hub need not wait out its
-		// backoff to find it (a container Docker restarted is on new ports).
-		if s.events != nil {
-			s.events.Reconnect(p.ID)
-		}
-	}()
-}
-
-// ensureEvery is how soon after an ask ends ensureRunning may ask again for the same project.
-const ensureEvery = 2 * time.Second
-
-// recordActivity tells the ready project's idle watch that someone has it open, in the
-// background: the page does not wait for Temporal. setups.Service signals at most once a minute
-// per project, so a page under load costs a map lookup.
-func (s *Server) recordActivity(c *gin.Context, p *store.Project) {
-	if p.Status != status.Ready {
-		return
-	}
-	ctx := context.WithoutCancel(c.Request.Context())
-	go func() {
-		if err := s.Setups.RecordActivity(ctx, p); err != nil {
-			s.Log.Warn("unable to record workspace activity", "project_id", p.ID, "error", err)
-		}
-	}()
-}
-
 func (s *Server) projectPage(c *gin.Context) {
 	p := project(c)
-	s.ensureRunning(c.Request.Context(), p)
-	s.recordActivity(c, p)
+	s.projects.EnsureRunning(c.Request.Context(), p)
+	s.projects.RecordActivity(c.Request.Context(), p)
 	v := s.projectView(c, p)
-	v.Progress = s.progress(c.Request.Context(), p)
+	v.Progress = s.projects.Progress(c.Request.Context(), p)
 	if b, err := s.budgetView(c.Request.Context(), p); err == nil {
 		v.Budget = b
 	} else {
@@ -519,14 +232,14 @@ func (s *Server) apiProjects(c *gin.Context) {
 }
 
 func (s *Server) apiCreateProject(c *gin.Context) {
-	var in CreateProjectInput
+	var in projects.CreateInput
 	if !bindJSON(c, s, &in) {
 		return
 	}
 	if in.RequestID == "" {
 		in.RequestID = c.GetHeader("Idempotency-Key")
 	}
-	p, created, err := s.createProject(c, currentUser(c), in)
+	p, created, err := s.projects.Create(c.Request.Context(), currentUser(c), in)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -541,7 +254,7 @@ func (s *Server) apiCreateProject(c *gin.Context) {
 func (s *Server) apiProject(c *gin.Context) {
 	p := project(c)
 	v := s.projectView(c, p)
-	v.Progress = s.progress(c.Request.Context(), p)
+	v.Progress = s.projects.Progress(c.Request.Context(), p)
 	b, err := s.budgetView(c.Request.Context(), p)
 	if err != nil {
 		s.fail(c, err)

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/doce-dev/doce/agent"
 	"github.com/doce-dev/doce/catalog"
+	"github.com/doce-dev/doce/connections"
 	"github.com/doce-dev/doce/forges"
 	"github.com/doce-dev/doce/gateway"
 	"github.com/doce-dev/doce/hosts"
@@ -30,11 +30,11 @@ import (
 	"github.com/doce-dev/doce/metrics"
 	"github.com/doce-dev/doce/opencode"
 	"github.com/doce-dev/doce/preview"
+	"github.com/doce-dev/doce/projects"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/secrets"
 	"github.com/doce-dev/doce/setups"
 	"github.com/doce-dev/doce/store"
-	"github.com/doce-dev/doce/workflows"
 	"github.com/doce-dev/doce/workspace"
 )
 
@@ -98,16 +98,15 @@ type Server struct {
 	// Egress is the operator's egress policy, for projects that choose none.
 	Egress EgressDefaults
 	// Quotas bound each user's projects and running workspaces.
-	Quotas Quotas
+	Quotas projects.Quotas
 
 	pages  map[string]*template.Template
 	router *gin.Engine
-	// ensuring is, by project id, when ensureRunning's last ask ended (zero: under way).
-	ensureMu sync.Mutex
-	ensuring map[string]time.Time
-	events   *hub.Hub
-	// progress shares running setups' progress queries among tabs, by project id.
-	progressCache *otter.Cache[string, *workflows.Progress]
+	// projects and connections do the domain work the handlers are asked for, made by Handler
+	// from the fields above.
+	projects    *projects.Service
+	connections *connections.Service
+	events      *hub.Hub
 	// attention is the ops list, asked of Temporal's visibility at most once a second however
 	// many operators (or scripts) load it: visibility is rate-limited per namespace.
 	attention *otter.Cache[struct{}, []setups.Setup]
@@ -161,8 +160,6 @@ func (s *Server) Handler() (http.Handler, error) {
 	if s.Catalog == nil {
 		s.Catalog = &catalog.Catalog{}
 	}
-	s.progressCache = otter.Must(&otter.Options[string, *workflows.Progress]{
-		MaximumSize: 10_000, ExpiryCalculator: otter.ExpiryWriting[string, *workflows.Progress](progressMaxAge)})
 	s.attention = otter.Must(&otter.Options[struct{}, []setups.Setup]{
 		ExpiryCalculator: otter.ExpiryWriting[struct{}, []setups.Setup](time.Second)})
 	if s.Agent != nil {
@@ -179,7 +176,14 @@ func (s *Server) Handler() (http.Handler, error) {
 			}
 		}
 	}
-	s.ensuring = map[string]time.Time{}
+	s.projects = &projects.Service{
+		Store: s.Store, Setups: s.Setups, Hosts: s.Hosts, Catalog: s.Catalog, Metrics: s.Metrics, Log: s.Log,
+		PoolImage: s.PoolImage, AgentAsk: s.AgentAsk, GatewayURL: s.GatewayURL, Quotas: s.Quotas,
+	}
+	if s.events != nil {
+		s.projects.OnRunning = s.events.Reconnect
+	}
+	s.connections = &connections.Service{Store: s.Store, Secrets: s.Secrets, Setups: s.Setups, Verifier: s.Verifier, Outbound: s.Outbound, Log: s.Log}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	if err := r.SetTrustedProxies(s.TrustedProxies); err != nil {
@@ -468,6 +472,9 @@ func (s *Server) fail(c *gin.Context, err error) {
 // an error in a form or a batch result use it; the rest call fail.
 func (s *Server) shown(c *gin.Context, err error) *httperr.Error {
 	e := httperr.From(err)
+	if e.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds())))
+	}
 	if cause := errors.Unwrap(e); cause != nil {
 		level := slog.LevelInfo // the person was told why; the cause is for whoever looks later
 		if e.Code == httperr.Internal(nil).Code {

@@ -91,7 +91,7 @@ func stopAction(s *Server, c *gin.Context, p *store.Project) error {
 
 func startAction(s *Server, c *gin.Context, p *store.Project) error {
 	if p.Status == status.Stopped {
-		if err := s.checkStart(c.Request.Context(), p.OwnerUserID); err != nil {
+		if err := s.projects.CheckStart(c.Request.Context(), p.OwnerUserID); err != nil {
 			return err
 		}
 	}

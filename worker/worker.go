@@ -4,13 +4,11 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -104,35 +102,6 @@ func RegisterHost(r sdkworker.ActivityRegistry, acts Activities) {
 	reg(acts.Pool.Plan, workflows.ActPoolPlan)
 	reg(acts.Pool.Create, workflows.ActPoolCreate)
 	reg(acts.Pool.Remove, workflows.ActPoolRemove)
-}
-
-// ConfigurePool hands the workspace pool of a host its configuration, starting its reconciler
-// on the shared taskQueue when it is not running. With size 0 it only tells a running one
-// (which then removes what it holds); it starts none. The pool of the shared queue, from before
-// hosts, is told size 0: its workspaces have no host to be claimed on.
-func ConfigurePool(ctx context.Context, c client.Client, taskQueue string, host workflows.HostQueue, cfg workflows.PoolConfig) error {
-	if err := configurePool(ctx, c, workflows.PoolWorkflowID(taskQueue), taskQueue, workflows.PoolState{Config: workflows.PoolConfig{Image: cfg.Image, Every: cfg.Every}}); err != nil {
-		return err
-	}
-	return configurePool(ctx, c, workflows.PoolWorkflowID(host.TaskQueue), taskQueue, workflows.PoolState{Config: cfg, Host: host.Host, TaskQueue: host.TaskQueue})
-}
-
-func configurePool(ctx context.Context, c client.Client, id, taskQueue string, st workflows.PoolState) error {
-	cfg := st.Config
-	if cfg.Size == 0 {
-		err := c.SignalWorkflow(ctx, id, "", workflows.SignalPoolConfigure, cfg)
-		var notFound *serviceerror.NotFound
-		if err != nil && !errors.As(err, &notFound) {
-			return fmt.Errorf("worker: unable to configure the workspace pool: %w", err)
-		}
-		return nil
-	}
-	_, err := c.SignalWithStartWorkflow(ctx, id, workflows.SignalPoolConfigure, cfg,
-		client.StartWorkflowOptions{TaskQueue: taskQueue}, workflows.TypeWorkspacePool, st)
-	if err != nil {
-		return fmt.Errorf("worker: unable to start the workspace pool: %w", err)
-	}
-	return nil
 }
 
 // EnsureSearchAttributes registers doce's custom search attributes on the namespace when

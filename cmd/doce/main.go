@@ -35,6 +35,7 @@ import (
 	"github.com/doce-dev/doce/oauth"
 	"github.com/doce-dev/doce/outbound"
 	"github.com/doce-dev/doce/preview"
+	"github.com/doce-dev/doce/projects"
 	"github.com/doce-dev/doce/providers"
 	"github.com/doce-dev/doce/repos"
 	"github.com/doce-dev/doce/secrets"
@@ -269,7 +270,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			}
 		}
 		log.Info("worker started", "task_queue", cfg.TaskQueue, "host", host.Host, "host_task_queue", host.TaskQueue)
-		if err := worker.ConfigurePool(ctx, tc, cfg.TaskQueue, host, poolConfig(cfg)); err != nil {
+		if err := newSetups(cfg, tc, st).ConfigurePool(ctx, host, poolConfig(cfg)); err != nil {
 			return err
 		}
 		g.Go(func() error { hosts.Beat(ctx, cfg, st, backend, eg.check, log); return nil })
@@ -326,7 +327,7 @@ func runApp(ctx context.Context, cfg *config.Config, log *slog.Logger, serve, wo
 			SessionTTL: cfg.SessionTTL, StuckAfter: cfg.StuckAfter, BaseURL: cfg.BaseURL, SecureCookies: cfg.SecureCookies(), Log: log,
 			TrustedProxies: cfg.TrustedProxies,
 			Egress:         web.EgressDefaults{Mode: cfg.EgressMode, Allow: cfg.EgressAllow},
-			Quotas:         web.Quotas{Projects: cfg.QuotaProjects, Running: cfg.QuotaRunning, CreatePerHour: cfg.QuotaCreatePerHour},
+			Quotas:         projects.Quotas{Projects: cfg.QuotaProjects, Running: cfg.QuotaRunning, CreatePerHour: cfg.QuotaCreatePerHour},
 			Agent: &agent.Connector{Secrets: transit, Host: cfg.WorkspaceHost, HTTP: agent.NewHTTPClient(cfg.WorkspaceProxy),
 				Addresses: registry.Address, Locate: locate(backend)},
 		}

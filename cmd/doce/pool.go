@@ -14,7 +14,6 @@ import (
 
 	"github.com/doce-dev/doce/config"
 	"github.com/doce-dev/doce/store"
-	"github.com/doce-dev/doce/workflows"
 )
 
 const poolUsage = `Usage:
@@ -80,12 +79,13 @@ func runPool(ctx context.Context, cfg *config.Config, log *slog.Logger, args []s
 			return fmt.Errorf("unable to reach Temporal at %s: %w", cfg.TemporalAddress, err)
 		}
 		defer tc.Close()
-		signal := workflows.SignalPoolDrain
+		svc := newSetups(cfg, tc, st)
+		act := svc.DrainPool
 		if args[0] == "refill" {
-			signal = workflows.SignalPoolRefill
+			act = svc.RefillPool
 		}
 		for _, q := range queues {
-			if err := tc.SignalWorkflow(ctx, workflows.PoolWorkflowID(q), "", signal, nil); err != nil {
+			if err := act(ctx, q); err != nil {
 				return fmt.Errorf("pool %s: the pool of %s is not running (is its worker up with DOCE_WORKSPACE_POOL > 0?): %w", args[0], q, err)
 			}
 		}
