@@ -286,19 +286,8 @@ func BenchmarkSetupKubernetes(b *testing.B) {
 	k.ws = kube.backend(b)
 	defer k.close()
 
-	var kubeTotal, dockerTotal time.Duration
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		var kubeMean, dockerMean time.Duration
-		if i%2 == 0 {
-			kubeMean, dockerMean = k.round(b, 1), docker.round(b, 1)
-		} else {
-			dockerMean, kubeMean = docker.round(b, 1), k.round(b, 1)
-		}
-		b.Logf("round %d: kubernetes %s, docker %s", i+1, kubeMean.Round(time.Millisecond), dockerMean.Round(time.Millisecond))
-		kubeTotal += kubeMean
-		dockerTotal += dockerMean
-	}
+	kubeTotal, dockerTotal := alternate(b, "kubernetes", "docker", func() time.Duration { return k.round(b, 1) }, func() time.Duration { return docker.round(b, 1) })
 	b.ReportMetric(float64(kubeTotal.Milliseconds())/float64(b.N), "kubernetes-ms/setup")
 	b.ReportMetric(float64(dockerTotal.Milliseconds())/float64(b.N), "docker-ms/setup")
 	if dockerTotal > 0 {
@@ -654,26 +643,36 @@ func BenchmarkPool1(b *testing.B) {
 	b.ReportMetric(cpu, "pool-rest-cpu-%")
 }
 
+// alternate runs a round of each of two series b.N times, the order flipping every round so
+// the machine's drift over minutes hits both alike, logs each round's figures and returns the
+// totals.
+func alternate(b *testing.B, aName, cName string, a, c func() time.Duration) (aTotal, cTotal time.Duration) {
+	b.Helper()
+	for i := 0; i < b.N; i++ {
+		var x, y time.Duration
+		if i%2 == 0 {
+			x, y = a(), c()
+		} else {
+			y, x = c(), a()
+		}
+		b.Logf("round %d: %s %s, %s %s per setup", i+1, aName, x.Round(time.Millisecond), cName, y.Round(time.Millisecond))
+		aTotal += x
+		cTotal += y
+	}
+	return aTotal, cTotal
+}
+
 // BenchmarkPool20 starts twenty setups at once through a doce with a pool of three and through
 // one without, alternating, and reports both means (target: pooled no worse than cold).
 func BenchmarkPool20(b *testing.B) {
 	warm, cold := poolBench(b, 3)
-	var pooled, unpooled time.Duration
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	pooled, unpooled := alternate(b, "pooled", "cold", func() time.Duration {
 		b.StopTimer()
 		waitPoolFree(b, warm.doce, 3, 5*time.Minute)
 		b.StartTimer()
-		var p, c time.Duration
-		if i%2 == 0 {
-			p, c = warm.round(b, 20), cold.round(b, 20)
-		} else {
-			c, p = cold.round(b, 20), warm.round(b, 20)
-		}
-		b.Logf("round %d, 20 at once: pooled %s, cold %s per setup", i+1, p.Round(time.Millisecond), c.Round(time.Millisecond))
-		pooled += p
-		unpooled += c
-	}
+		return warm.round(b, 20)
+	}, func() time.Duration { return cold.round(b, 20) })
 	b.ReportMetric(float64(pooled.Milliseconds())/float64(b.N), "pooled-ms/setup")
 	b.ReportMetric(float64(unpooled.Milliseconds())/float64(b.N), "cold-ms/setup")
 	b.ReportMetric(float64(pooled)/float64(unpooled), "pooled/cold")
