@@ -121,7 +121,8 @@ func (k kubeBackendEnv) objects(t *testing.T, projectID string) map[string]int {
 }
 
 // TestKubernetesWorkspace runs a project on the Kubernetes backend: setup to ready with the
-// mock LLM answering the prompt, the files read through OpenCode and exported through the API
+// mock LLM answering the prompt and a follow-up, the ops page cordoning the node, the egress
+// probes, the preview, the files read through OpenCode and exported through the API
 // server's exec, a stop that deletes the pod and keeps the files, a start, and a teardown that
 // leaves nothing labelled with the project.
 func TestKubernetesWorkspace(t *testing.T) {
@@ -142,6 +143,13 @@ func TestKubernetesWorkspace(t *testing.T) {
 	// The prompt went through the gateway to the mock.
 	waitFor(t, "the prompt reaches the mock LLM", time.Minute, func() (bool, error) {
 		return llm.requestsWith(prompt) != "", fmt.Errorf("%d requests, none with the prompt", len(llm.requests()))
+	})
+	// The conversation: the answer streams back from the pod, and a follow-up goes out again
+	// through the gateway.
+	waitAnswer(t, hc, doce.URL, p.ID, "Hello from the mock.")
+	send(t, hc, doce.URL, p.ID, "A follow-up on kubernetes.")
+	waitFor(t, "the follow-up reaches the mock LLM", time.Minute, func() (bool, error) {
+		return llm.requestsWith("A follow-up on kubernetes.") != "", fmt.Errorf("%d requests, none with the follow-up", len(llm.requests()))
 	})
 	if n := kube.objects(t, p.ID); n["pod"] != 1 || n["claim"] != 1 || n["secret"] != 1 || n["policy"] != 1 {
 		t.Fatalf("objects of the ready project: %v, want one of each", n)
