@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/coreos/go-iptables/iptables"
 )
@@ -53,7 +54,24 @@ var (
 
 // Ensure puts the rules in place, idempotently; it changes only what is missing or stale, and
 // never leaves a moment in which a workspace reaches more than it should.
+//
+// Every worker on a host keeps the same chains: one that changes them at the same moment can
+// make a positional insert fail (iptables-nft: "RULE_INSERT failed (No such file or
+// directory)"), so a failed pass is tried again, a few times, a moment later.
 func (f *Firewall) Ensure() error {
+	var err error
+	for attempt := range ensureAttempts {
+		if err = f.ensure(); err == nil {
+			return nil
+		}
+		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+	}
+	return err
+}
+
+const ensureAttempts = 5
+
+func (f *Firewall) ensure() error {
 	ipt, err := iptables.NewWithProtocol(iptables.ProtocolIPv4)
 	if err != nil {
 		return fmt.Errorf("egress: iptables: %w", err)
