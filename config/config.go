@@ -448,7 +448,7 @@ func loadEgress(c *Config, get func(string, string) string, errs *[]error) {
 		*errs = append(*errs, fmt.Errorf("DOCE_WORKSPACE_SERVED: %w", err))
 	}
 	v := get("DOCE_EGRESS_PROXY_PORT", "3128")
-	if c.EgressProxyPort, err = strconv.Atoi(v); err != nil || c.EgressProxyPort < 1 || c.EgressProxyPort > 65535 {
+	if c.EgressProxyPort, _ = strconv.Atoi(v); !validPort(v) {
 		*errs = append(*errs, fmt.Errorf("DOCE_EGRESS_PROXY_PORT=%q is not a port number", v))
 	}
 	c.KubeEgressProxy = get("DOCE_KUBE_EGRESS_PROXY", net.JoinHostPort("doce-egress."+c.KubeDoceNS+".svc", strconv.Itoa(c.EgressProxyPort)))
@@ -650,6 +650,7 @@ func (c *Config) String() string {
 		" pool=" + strconv.Itoa(c.PoolSize) + " host=" + c.HostName + " egress=" + string(c.EgressMode) + " firewall=" + c.WorkspaceFirewall + " gateway=" + c.GatewayAddr + " (" + c.GatewayURL + ")"
 }
 
+// validPort is a TCP port number, 1 to 65535.
 func validPort(s string) bool {
 	n, err := strconv.Atoi(s)
 	return err == nil && n >= 1 && n <= 65535
